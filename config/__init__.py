@@ -1,0 +1,97 @@
+"""Typed settings read once from the DEALSVC_* environment variables (the only reader of os.environ)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = PROJECT_ROOT / "var"
+
+
+class SettingsError(ValueError):
+    """A DEALSVC_* variable has a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = f"sqlite:///{VAR_DIR / 'dealsvc.db'}"
+    # None: generated on first start and kept in var/admin-token (development only).
+    admin_token: str | None = None
+    workers: str = "embedded"
+    fcm_credentials: str | None = None
+    fcm_endpoint: str | None = None
+    fcm_project_id: str = "dealsvc-dev"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Geocoding of shop addresses (geopy's Nominatim client).
+    geocoder: str = "nominatim"
+    nominatim_url: str = "https://nominatim.openstreetmap.org"
+    geocoder_user_agent: str = "dealsvc/1.0 (neighbourhood surplus food alerts)"
+    geocoder_min_delay_s: float = 1.0
+    geocoder_timeout_s: float = 5.0
+    # Upgrade the schema at start (development); production runs `flask --app wsgi db upgrade`.
+    auto_migrate: bool = True
+    max_request_bytes: int = 64 * 1024
+    var_dir: Path = field(default=VAR_DIR)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def get(name: str, default):
+            value = env.get(f"DEALSVC_{name}")
+            return default if value is None or value == "" else value
+
+        workers = get("WORKERS", defaults.workers)
+        if workers not in ("embedded", "external"):
+            raise SettingsError(f"DEALSVC_WORKERS must be 'embedded' or 'external', not {workers!r}")
+        return cls(
+            database_url=get("DATABASE_URL", defaults.database_url),
+            admin_token=get("ADMIN_TOKEN", None),
+            workers=workers,
+            fcm_credentials=get("FCM_CREDENTIALS", None),
+            fcm_endpoint=get("FCM_ENDPOINT", None),
+            fcm_project_id=get("FCM_PROJECT_ID", defaults.fcm_project_id),
+            host=get("HOST", defaults.host),
+            port=_int("PORT", get("PORT", defaults.port)),
+            geocoder=get("GEOCODER", defaults.geocoder),
+            nominatim_url=get("NOMINATIM_URL", defaults.nominatim_url).rstrip("/"),
+            geocoder_user_agent=get("GEOCODER_USER_AGENT", defaults.geocoder_user_agent),
+            geocoder_min_delay_s=_float("GEOCODER_MIN_DELAY_S", get("GEOCODER_MIN_DELAY_S", defaults.geocoder_min_delay_s)),
+            geocoder_timeout_s=_float("GEOCODER_TIMEOUT_S", get("GEOCODER_TIMEOUT_S", defaults.geocoder_timeout_s)),
+            auto_migrate=_bool("AUTO_MIGRATE", get("AUTO_MIGRATE", "1")),
+            max_request_bytes=_int("MAX_REQUEST_BYTES", get("MAX_REQUEST_BYTES", defaults.max_request_bytes)),
+        )
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _int(name: str, value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"DEALSVC_{name} must be an integer, not {value!r}") from None
+
+
+def _float(name: str, value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"DEALSVC_{name} must be a number, not {value!r}") from None
+
+
+def _bool(name: str, value) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"DEALSVC_{name} must be true or false, not {value!r}")

@@ -1,0 +1,13 @@
+"""Settings for the test suite, from the environment like everything else."""
+from __future__ import annotations
+
+import os
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def test_database_url() -> str | None:
+    """DEALSVC_TEST_DATABASE_URL: the PostgreSQL the suite runs against besides SQLite
+    ('none' runs SQLite only, for a machine without PostgreSQL)."""
+    value = os.environ.get("DEALSVC_TEST_DATABASE_URL", DEFAULT_PG)
+    return None if value.lower() == "none" else value

@@ -1,0 +1,1 @@
+"""dealsvc: neighbourhood surplus-food offers pushed to the residents around the shop."""

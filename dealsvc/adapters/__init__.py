@@ -1,0 +1,1 @@
+"""Adapters to the outside world: database, geocoding, push; each behind a small interface."""

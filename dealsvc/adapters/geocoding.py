@@ -1,0 +1,107 @@
+"""Geocoding of shop addresses: geopy's Nominatim client, its usage policy, and a lasting cache."""
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Protocol
+from urllib.parse import urlsplit
+
+from geopy.exc import GeocoderServiceError, GeopyError
+from geopy.extra.rate_limiter import RateLimiter
+from geopy.geocoders import Nominatim
+from sqlalchemy.exc import IntegrityError
+
+from .db import Database
+from .db.models import GeocodeCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Place:
+    lat: float
+    lon: float
+    display_name: str | None = None
+
+
+class GeocoderDown(Exception):
+    """The geocoder could not answer now (timeout, rate limit, outage); try again later."""
+
+
+class Geocoder(Protocol):
+    def geocode(self, address: str) -> Place | None:
+        """The place of an address, None when there is none; GeocoderDown when it cannot tell."""
+
+
+class NominatimGeocoder:
+    """geopy's Nominatim, held to its policy: an identifying user agent, at most one request
+    per `min_delay_s` from this process (geopy's RateLimiter is thread-safe)."""
+
+    def __init__(self, base_url: str, user_agent: str, timeout_s: float, min_delay_s: float):
+        parts = urlsplit(base_url)
+        self._client = Nominatim(
+            user_agent=user_agent,
+            scheme=parts.scheme or "https",
+            domain=(parts.netloc + parts.path).rstrip("/"),
+            timeout=timeout_s,
+        )
+        self._geocode = RateLimiter(
+            self._client.geocode, min_delay_seconds=min_delay_s, max_retries=0, swallow_exceptions=False
+        )
+
+    def geocode(self, address: str) -> Place | None:
+        try:
+            location = self._geocode(address, exactly_one=True)
+        except (GeocoderServiceError, GeopyError) as exc:
+            log.warning("geocoder unavailable: %s", type(exc).__name__)
+            raise GeocoderDown(str(exc)) from exc
+        if location is None:
+            return None
+        return Place(location.latitude, location.longitude, location.address)
+
+
+class OfflineGeocoder:
+    """For an instance without geocoding: every address must come with coordinates."""
+
+    def geocode(self, address: str) -> Place | None:
+        raise GeocoderDown("geocoding is turned off on this instance (DEALSVC_GEOCODER=none)")
+
+
+def normalize_address(address: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", address).casefold().split())
+
+
+class CachingGeocoder:
+    """Asks the inner geocoder once per address, ever: answers (found or not) are kept in the
+    database, shared by every process. Outages are not cached."""
+
+    def __init__(self, inner: Geocoder, db: Database, clock: Callable[[], datetime]):
+        self.inner = inner
+        self.db = db
+        self.clock = clock
+
+    def geocode(self, address: str) -> Place | None:
+        key = normalize_address(address)[:500]
+        with self.db.read() as s:
+            hit = s.get(GeocodeCache, key)
+            if hit is not None:
+                return Place(hit.lat, hit.lon, hit.display_name) if hit.found else None
+        place = self.inner.geocode(address)
+        try:
+            with self.db.write() as s:
+                if s.get(GeocodeCache, key) is None:
+                    s.add(
+                        GeocodeCache(
+                            query=key,
+                            found=place is not None,
+                            lat=place.lat if place else None,
+                            lon=place.lon if place else None,
+                            display_name=(place.display_name or "")[:1000] if place else None,
+                            created_at=self.clock(),
+                        )
+                    )
+        except IntegrityError:
+            pass  # another process cached the same address meanwhile
+        return place

@@ -1,0 +1,74 @@
+"""The operator's routes: rules, their history, merchants, and the reach of a point."""
+from __future__ import annotations
+
+from ..services.auth import OPERATOR
+from .common import auth, errors, services
+from .problems import Blueprint
+from .schemas import (
+    MerchantListSchema,
+    MerchantQuerySchema,
+    MerchantSchema,
+    MerchantStatusSchema,
+    PointQuerySchema,
+    ReachSchema,
+    RuleHistorySchema,
+    RulesSchema,
+    RulesUpdateSchema,
+)
+
+blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Operator")
+
+
+@blp.route("/rules", methods=["GET"])
+@auth(blp, OPERATOR)
+@blp.response(200, RulesSchema)
+def get_rules(principal):
+    """The rules in force."""
+    return services().rules.current().as_dict()
+
+
+@blp.route("/rules", methods=["PUT"])
+@auth(blp, OPERATOR)
+@blp.arguments(RulesUpdateSchema)
+@blp.response(200, RulesSchema)
+@errors(blp, 422)
+def put_rules(data, principal):
+    """Change rules (any subset); they apply to the next request, no restart."""
+    return services().rules.update(data).as_dict()
+
+
+@blp.route("/rules/history", methods=["GET"])
+@auth(blp, OPERATOR)
+@blp.response(200, RuleHistorySchema)
+def rules_history(principal):
+    """Every change of a rule, newest first, with its time and old and new values."""
+    return {"items": services().rules.history()}
+
+
+@blp.route("/reach", methods=["GET"])
+@auth(blp, OPERATOR)
+@blp.arguments(PointQuerySchema, location="query")
+@blp.response(200, ReachSchema)
+def reach(query, principal):
+    """How many active residents an offer at this point would reach now."""
+    count = services().subscribers.reach(query["lat"], query["lon"])
+    return {"lat": query["lat"], "lon": query["lon"], "subscribers": count}
+
+
+@blp.route("/merchants", methods=["GET"])
+@auth(blp, OPERATOR)
+@blp.arguments(MerchantQuerySchema, location="query")
+@blp.response(200, MerchantListSchema)
+def list_merchants(query, principal):
+    """Merchants, optionally by status (for example the pending ones)."""
+    return {"items": services().merchants.list(query.get("status"))}
+
+
+@blp.route("/merchants/<merchant_id>", methods=["PATCH"])
+@auth(blp, OPERATOR)
+@blp.arguments(MerchantStatusSchema)
+@blp.response(200, MerchantSchema)
+@errors(blp, 404)
+def moderate_merchant(data, merchant_id, principal):
+    """Approve (active) or suspend a merchant."""
+    return services().merchants.set_status(merchant_id, data["status"])

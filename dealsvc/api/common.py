@@ -1,0 +1,51 @@
+"""What every route module shares: the services, the caller's identity, documented errors."""
+from __future__ import annotations
+
+import http
+from functools import wraps
+
+from flask import current_app, request
+
+from ..bootstrap import Container
+from ..services.auth import Principal, require_role
+from .problems import Blueprint
+
+
+def services() -> Container:
+    return current_app.extensions["dealsvc"]
+
+
+def bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def errors(blp: Blueprint, *codes: int):
+    """Document problem+json responses for these status codes."""
+
+    def decorator(fn):
+        for code in codes:
+            fn = blp.alt_response(code, response=http.HTTPStatus(code).name)(fn)
+        return fn
+
+    return decorator
+
+
+def auth(blp: Blueprint, *roles: str):
+    """Authenticate before anything else (a bad body from a stranger is a 401, not a 400) and
+    hand the caller to the view as `principal`."""
+
+    def decorator(fn):
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            principal: Principal = services().auth.authenticate(bearer())
+            require_role(principal, *roles)
+            return fn(*args, principal=principal, **kwargs)
+
+        wrapper = Blueprint.doc(security=[{"bearerAuth": []}])(wrapper)
+        return errors(blp, 401, 403)(wrapper)
+
+    return decorator

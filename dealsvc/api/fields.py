@@ -1,0 +1,104 @@
+"""Strict JSON fields: no strings for numbers, no numbers for booleans, times with an offset only."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from marshmallow import ValidationError, fields
+
+
+class StrictInteger(fields.Integer):
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictNumber(fields.Float):
+    """A JSON number (integer or decimal), finite."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        if isinstance(value, int) and abs(value) > 2**53:
+            raise self.make_error("too_large")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.make_error("special")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QueryNumber(fields.Float):
+    """A finite number given in a query string."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_nan=False, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class Text(fields.String):
+    """A string with surrounding white space removed; blank counts as missing content."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("must not contain NUL characters.")
+        return text.strip()
+
+
+class UTCDateTime(fields.AwareDateTime):
+    """In: ISO 8601 with an offset (a naive time is refused). Out: UTC with 'Z'."""
+
+    default_error_messages = {
+        "invalid": "must be an ISO 8601 time with an offset, such as 2026-11-22T18:30:00+01:00.",
+        "invalid_awareness": "must have an offset, such as 2026-11-22T18:30:00+01:00.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) > 64:
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parsed.astimezone(timezone.utc)
+        except (OverflowError, ValueError):
+            raise ValidationError("is out of range.") from None
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+_ZONES: frozenset[str] | None = None
+
+
+class TimeZoneName(fields.String):
+    """An IANA time zone name, such as Europe/Rome."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        global _ZONES
+        name = super()._deserialize(value, attr, data, **kwargs)
+        if _ZONES is None:
+            _ZONES = frozenset(available_timezones())
+        if name not in _ZONES:
+            raise ValidationError("is not an IANA time zone name (such as Europe/Rome).")
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError("is not an IANA time zone name (such as Europe/Rome).") from None
+        return name

@@ -1,0 +1,68 @@
+"""Offers: posting, reading, adjusting, and the deals near a point."""
+from __future__ import annotations
+
+from ..services.auth import MERCHANT
+from .common import auth, errors, services
+from .problems import Blueprint
+from .schemas import (
+    DealListSchema,
+    DealsQuerySchema,
+    OfferCreateSchema,
+    OfferListSchema,
+    OfferPatchSchema,
+    OfferSchema,
+    ShopOffersQuerySchema,
+)
+
+blp = Blueprint("offers", __name__, url_prefix="/api/v1", description="Offers and nearby deals")
+
+
+@blp.route("/offers", methods=["POST"])
+@auth(blp, MERCHANT)
+@blp.arguments(OfferCreateSchema)
+@blp.response(201, OfferSchema)
+@errors(blp, 404, 422)
+def create_offer(data, principal):
+    """Post an offer for one of your shops, within the operator's rules."""
+    return services().offers.create(principal, data)
+
+
+@blp.route("/offers", methods=["GET"])
+@auth(blp, MERCHANT)
+@blp.arguments(ShopOffersQuerySchema, location="query")
+@blp.response(200, OfferListSchema)
+@errors(blp, 404)
+def list_offers(query, principal):
+    """The offers of one of your shops, newest first."""
+    return {"items": services().offers.list_for_shop(principal, query["shop_id"])}
+
+
+@blp.route("/offers/<offer_id>", methods=["GET"])
+@blp.response(200, OfferSchema)
+@errors(blp, 404)
+def get_offer(offer_id):
+    """An offer (public)."""
+    return services().offers.get(offer_id)
+
+
+@blp.route("/offers/<offer_id>", methods=["PATCH"])
+@auth(blp, MERCHANT)
+@blp.arguments(OfferPatchSchema)
+@blp.response(200, OfferSchema)
+@errors(blp, 404, 409)
+def patch_offer(data, offer_id, principal):
+    """Adjust the quantity, mark it sold out, or withdraw it."""
+    return services().offers.update(principal, offer_id, data)
+
+
+@blp.route("/deals", methods=["GET"])
+@blp.arguments(DealsQuerySchema, location="query")
+@blp.response(200, DealListSchema)
+@errors(blp, 422)
+def deals(query):
+    """Active offers of the shops within radius_m of a point, nearest first (public)."""
+    return {
+        "items": services().offers.deals_near(
+            query["lat"], query["lon"], query.get("radius_m"), query.get("category"), query["limit"]
+        )
+    }

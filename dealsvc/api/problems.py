@@ -1,0 +1,146 @@
+"""Every error as application/problem+json (RFC 9457), and the OpenAPI wiring that says so."""
+from __future__ import annotations
+
+import http
+import logging
+from typing import Any
+
+import flask_smorest
+from flask import Response, json, request
+from sqlalchemy.exc import OperationalError
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import HTTPException
+
+from ..domain.errors import DomainError, Unavailable
+from .schemas import ProblemSchema
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://dealsvc.example/problems/"
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    phrase = http.HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + phrase.lower().replace(" ", "-").replace("'", ""),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail or phrase,
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as {"field.sub": ["..."]}; list positions become indices."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = "body" if key == "_schema" and not prefix else (f"{prefix}.{key}" if prefix else str(key))
+            if key == "_schema" and prefix:
+                name = prefix
+            for k, v in flatten(value, name).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(messages, (list, tuple)):
+        if all(isinstance(m, str) for m in messages):
+            out[prefix or "body"] = list(messages)
+        else:
+            for item in messages:
+                for k, v in flatten(item, prefix).items():
+                    out.setdefault(k, []).extend(v)
+    else:
+        out[prefix or "body"] = [str(messages)]
+    return out
+
+
+def _validation_errors(data: dict[str, Any]) -> dict[str, list[str]]:
+    messages = data.get("messages") or {}
+    merged: dict[str, list[str]] = {}
+    # webargs keys messages by location (json, query); clients know only field names.
+    for value in messages.values() if isinstance(messages, dict) else [messages]:
+        for k, v in flatten(value).items():
+            merged.setdefault(k, []).extend(v)
+    return merged
+
+
+class Parser(FlaskParser):
+    """Malformed input is a 400 (API.md), not webargs's default 422."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest, with problem+json as the documented and the actual error format."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            if status < 400:
+                continue
+            self.spec.components.response(
+                status.name,
+                {
+                    "description": status.phrase,
+                    "content": {PROBLEM_JSON: {"schema": self.ERROR_SCHEMA}},
+                },
+                lazy=True,
+            )
+        self.spec.components.response(
+            "DEFAULT_ERROR",
+            {"description": "An error", "content": {PROBLEM_JSON: {"schema": self.ERROR_SCHEMA}}},
+            lazy=True,
+        )
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        headers = dict(data.get("headers") or {})
+        if error.code in (400, 422) and "messages" in data:
+            errors = _validation_errors(data)
+            fields = ", ".join(sorted(errors))
+            return problem(400, f"The request is not valid: {fields}.", title="Invalid request", errors=errors, headers=headers)
+        if error.code == 413:
+            return problem(413, f"The request body is larger than {request.max_content_length} bytes.")
+        if error.code == 405:
+            headers.update({"Allow": ", ".join(error.valid_methods or [])} if getattr(error, "valid_methods", None) else {})
+        detail = data.get("message") or error.description
+        return problem(error.code or 500, detail, headers=headers)
+
+
+def register_error_handlers(app) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(error: DomainError):
+        headers = {}
+        if isinstance(error, Unavailable):
+            headers["Retry-After"] = str(error.retry_after)
+        if error.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="dealsvc"'
+        return problem(error.status, error.detail, title=error.title, errors=error.errors, headers=headers)
+
+    @app.errorhandler(OperationalError)
+    def _database(error: OperationalError):
+        # A locked or unreachable database is a passing condition, not a client's fault.
+        log.warning("database unavailable: %s", error.orig.__class__.__name__ if error.orig else error)
+        return problem(503, "The database is busy or unreachable; retry shortly.", headers={"Retry-After": "2"})
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        # HTTPExceptions never get here: Api.handle_http_exception is the more specific handler.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "Something went wrong on our side; it has been logged.")

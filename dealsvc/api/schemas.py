@@ -1,0 +1,341 @@
+"""The marshmallow schemas of API.md: they validate what comes in and describe what goes out."""
+from __future__ import annotations
+
+import re
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from ..domain.categories import CATEGORIES
+from ..domain.offers import STATUSES
+from .fields import (
+    QueryNumber,
+    StrictBoolean,
+    StrictInteger,
+    StrictNumber,
+    Text,
+    TimeZoneName,
+    UTCDateTime,
+)
+
+MAX_QUANTITY = 999
+MAX_PRICE_CENTS = 100_000_000  # a million in the major unit: far above any surplus food
+
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class In(Schema):
+    """Request bodies: unknown fields are refused, at every level."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class Out(Schema):
+    class Meta:
+        ordered = True
+
+
+def _name(max_len: int, **kw):
+    return Text(validate=validate.Length(min=1, max=max_len), **kw)
+
+
+LAT = dict(validate=validate.Range(min=-90, max=90), metadata={"description": "WGS-84 latitude, degrees"})
+LON = dict(validate=validate.Range(min=-180, max=180), metadata={"description": "WGS-84 longitude, degrees"})
+CATEGORY = dict(validate=validate.OneOf(CATEGORIES))
+
+
+# --- problems --------------------------------------------------------------------------
+
+
+class ProblemSchema(Out):
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+# --- merchants and shops ---------------------------------------------------------------
+
+
+class MerchantCreateSchema(In):
+    name = _name(200, required=True)
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+
+
+class MerchantSchema(Out):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    email = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["active", "pending", "suspended"]))
+    created_at = UTCDateTime()
+
+
+class MerchantCreatedSchema(MerchantSchema):
+    api_key = fields.String(required=True, metadata={"description": "Shown once; keep it."})
+
+
+class MerchantListSchema(Out):
+    items = fields.List(fields.Nested(MerchantSchema), required=True)
+
+
+class MerchantStatusSchema(In):
+    status = fields.String(required=True, validate=validate.OneOf(["active", "suspended"]))
+
+
+class ShopCreateSchema(In):
+    name = _name(200, required=True)
+    category = fields.String(required=True, **CATEGORY)
+    address = _name(500, allow_none=True)
+    lat = StrictNumber(allow_none=True, **LAT)
+    lon = StrictNumber(allow_none=True, **LON)
+
+    @validates_schema
+    def _where(self, data, **kwargs):
+        has_lat, has_lon = data.get("lat") is not None, data.get("lon") is not None
+        if has_lat != has_lon:
+            missing = "lon" if has_lat else "lat"
+            raise ValidationError("give lat and lon together.", missing)
+        if not has_lat and not data.get("address"):
+            raise ValidationError("give an address, or lat and lon.", "address")
+
+
+class ShopSchema(Out):
+    id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    name = fields.String(required=True)
+    category = fields.String(required=True)
+    address = fields.String(allow_none=True, required=True)
+    lat = fields.Float(required=True)
+    lon = fields.Float(required=True)
+
+
+class ShopListSchema(Out):
+    items = fields.List(fields.Nested(ShopSchema), required=True)
+
+
+# --- offers ----------------------------------------------------------------------------
+
+
+class OfferCreateSchema(In):
+    shop_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    title = _name(120, required=True)
+    description = Text(validate=validate.Length(max=2000), allow_none=True)
+    category = fields.String(required=True, **CATEGORY)
+    original_price_cents = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_PRICE_CENTS))
+    discount_pct = StrictNumber(
+        validate=validate.Range(min=0, max=100, min_inclusive=False, max_inclusive=False),
+        metadata={"description": "Percent off the original price; give this or price_cents."},
+    )
+    price_cents = StrictInteger(
+        validate=validate.Range(min=0, max=MAX_PRICE_CENTS),
+        metadata={"description": "The discounted price; give this or discount_pct."},
+    )
+    currency = fields.String(validate=validate.Regexp(_CURRENCY, error="must be an ISO 4217 code such as EUR."))
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+    expires_at = UTCDateTime(required=True)
+    image_url = fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2048), allow_none=True)
+
+    @validates_schema
+    def _one_price(self, data, **kwargs):
+        given = [k for k in ("discount_pct", "price_cents") if data.get(k) is not None]
+        if len(given) != 1:
+            message = "give exactly one of discount_pct and price_cents."
+            raise ValidationError({"discount_pct": [message], "price_cents": [message]})
+
+
+class OfferPatchSchema(In):
+    quantity = StrictInteger(
+        validate=validate.Range(min=0, max=MAX_QUANTITY),
+        metadata={"description": "The new total quantity; what is reserved or collected stays."},
+    )
+    status = fields.String(validate=validate.OneOf(["cancelled", "sold_out"]))
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ValidationError("give quantity or status.", "quantity")
+
+
+class OfferSchema(Out):
+    id = fields.String(required=True)
+    shop_id = fields.String(required=True)
+    title = fields.String(required=True)
+    description = fields.String(allow_none=True, required=True)
+    category = fields.String(required=True)
+    original_price_cents = fields.Integer(required=True)
+    price_cents = fields.Integer(required=True)
+    discount_pct = fields.Float(required=True)
+    currency = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    quantity_left = fields.Integer(required=True)
+    expires_at = UTCDateTime(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    image_url = fields.String(allow_none=True)
+    created_at = UTCDateTime(required=True)
+
+
+class OfferListSchema(Out):
+    items = fields.List(fields.Nested(OfferSchema), required=True)
+
+
+class DealShopSchema(Out):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    address = fields.String(allow_none=True, required=True)
+    lat = fields.Float(required=True)
+    lon = fields.Float(required=True)
+
+
+class DealSchema(OfferSchema):
+    shop = fields.Nested(DealShopSchema, required=True)
+    distance_m = fields.Float(required=True)
+
+
+class DealListSchema(Out):
+    items = fields.List(fields.Nested(DealSchema), required=True)
+
+
+class DealsQuerySchema(Schema):
+    lat = QueryNumber(required=True, **LAT)
+    lon = QueryNumber(required=True, **LON)
+    radius_m = fields.Integer(
+        strict=False,
+        validate=validate.Range(min=1),
+        metadata={"description": "Metres; default the rule default_radius_m, at most max_radius_m."},
+    )
+    category = fields.String(**CATEGORY)
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class ShopOffersQuerySchema(Schema):
+    shop_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
+
+
+# --- subscribers -----------------------------------------------------------------------
+
+
+class QuietHoursSchema(In):
+    start = fields.String(required=True, validate=validate.Regexp(_HHMM, error="must be HH:MM (00:00–23:59)."))
+    end = fields.String(required=True, validate=validate.Regexp(_HHMM, error="must be HH:MM (00:00–23:59)."))
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        if data.get("start") is not None and data.get("start") == data.get("end"):
+            raise ValidationError("must differ from start.", "end")
+
+
+class _SubscriberFields(In):
+    fcm_token = fields.String(validate=validate.Length(min=1, max=4096))
+    lat = StrictNumber(**LAT)
+    lon = StrictNumber(**LON)
+    radius_m = StrictInteger(
+        validate=validate.Range(min=1, max=10_000_000),
+        metadata={"description": "Metres; default the rule default_radius_m, at most max_radius_m."},
+    )
+    categories = fields.List(
+        fields.String(**CATEGORY), validate=validate.Length(max=len(CATEGORIES)),
+        metadata={"description": "Empty: every category."},
+    )
+    quiet_hours = fields.Nested(QuietHoursSchema, allow_none=True)
+    timezone = TimeZoneName(validate=validate.Length(max=64), metadata={"description": "IANA name; default UTC."})
+    max_per_day = StrictInteger(
+        allow_none=True, validate=validate.Range(min=1, max=100),
+        metadata={"description": "Own cap on pushes a day; the operator's cap applies too."},
+    )
+
+
+class SubscriberCreateSchema(_SubscriberFields):
+    fcm_token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    lat = StrictNumber(required=True, **LAT)
+    lon = StrictNumber(required=True, **LON)
+
+
+class SubscriberPatchSchema(_SubscriberFields):
+    @validates_schema
+    def _both(self, data, **kwargs):
+        if ("lat" in data) != ("lon" in data):
+            raise ValidationError("give lat and lon together.", "lon" if "lat" in data else "lat")
+
+
+class QuietHoursOutSchema(Out):
+    start = fields.String(required=True)
+    end = fields.String(required=True)
+
+
+class SubscriberSchema(Out):
+    id = fields.String(required=True)
+    lat = fields.Float(required=True)
+    lon = fields.Float(required=True)
+    radius_m = fields.Integer(required=True)
+    categories = fields.List(fields.String(), required=True)
+    quiet_hours = fields.Nested(QuietHoursOutSchema, allow_none=True, required=True)
+    timezone = fields.String(required=True)
+    max_per_day = fields.Integer(allow_none=True, required=True)
+    active = fields.Boolean(required=True)
+    created_at = UTCDateTime(required=True)
+
+
+class SubscriberCreatedSchema(SubscriberSchema):
+    secret = fields.String(required=True, metadata={"description": "Shown once; keep it."})
+
+
+# --- operator --------------------------------------------------------------------------
+
+
+class RulesSchema(Out):
+    min_discount_pct = fields.Float(required=True)
+    max_discount_pct = fields.Float(required=True)
+    default_radius_m = fields.Integer(required=True)
+    max_radius_m = fields.Integer(required=True)
+    max_offer_horizon_h = fields.Integer(required=True)
+    min_offer_lifetime_s = fields.Integer(required=True)
+    max_notifications_per_day = fields.Integer(required=True)
+    merchant_approval_required = fields.Boolean(required=True)
+
+
+PCT = validate.Range(min=0, max=100, min_inclusive=True, max_inclusive=False)
+
+
+class RulesUpdateSchema(In):
+    """Any subset of the rules; those not given keep their values."""
+
+    min_discount_pct = StrictNumber(validate=PCT)
+    max_discount_pct = StrictNumber(validate=PCT)
+    default_radius_m = StrictInteger(validate=validate.Range(min=1, max=50_000))
+    max_radius_m = StrictInteger(validate=validate.Range(min=1, max=50_000))
+    max_offer_horizon_h = StrictInteger(validate=validate.Range(min=1, max=24 * 30))
+    min_offer_lifetime_s = StrictInteger(validate=validate.Range(min=0, max=24 * 3600))
+    max_notifications_per_day = StrictInteger(validate=validate.Range(min=0, max=1000))
+    merchant_approval_required = StrictBoolean()
+
+
+class RuleChangeSchema(Out):
+    changed_at = UTCDateTime(required=True)
+    name = fields.String(required=True)
+    old_value = fields.Raw(required=True, allow_none=True)
+    new_value = fields.Raw(required=True, allow_none=True)
+
+
+class RuleHistorySchema(Out):
+    items = fields.List(fields.Nested(RuleChangeSchema), required=True)
+
+
+class PointQuerySchema(Schema):
+    lat = QueryNumber(required=True, **LAT)
+    lon = QueryNumber(required=True, **LON)
+
+
+class ReachSchema(Out):
+    lat = fields.Float(required=True)
+    lon = fields.Float(required=True)
+    subscribers = fields.Integer(required=True, metadata={"description": "Active residents reached now."})
+
+
+class MerchantQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(["active", "pending", "suspended"]))
+
+
+class StatusSchema(Out):
+    status = fields.String(required=True)

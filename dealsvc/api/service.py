@@ -1,0 +1,56 @@
+"""Liveness, readiness, metrics and the docs page's assets."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import flask_swagger_ui
+from flask import Blueprint, Response, g, request, send_from_directory
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..observability import HTTP_LATENCY, HTTP_REQUESTS
+from .common import services
+from .problems import problem
+
+bp = Blueprint("service", __name__)
+SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    try:
+        services().db.ping()
+    except Exception:  # any failure to answer means not ready
+        return problem(503, "The database does not answer.", headers={"Retry-After": "5"})
+    return {"status": "ready"}
+
+
+@bp.get("/metrics")
+def metrics():
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/api/docs/assets/<path:name>")
+def docs_assets(name: str):
+    # Swagger UI is served from the installed package: the docs page works offline.
+    return send_from_directory(SWAGGER_ASSETS, name, max_age=3600)
+
+
+def install_request_metrics(app) -> None:
+    @app.before_request
+    def _start():
+        g._started = time.perf_counter()
+
+    @app.after_request
+    def _count(response):
+        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        started = g.pop("_started", None)
+        if started is not None:
+            HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        return response

@@ -1,0 +1,52 @@
+"""The Flask application factory."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from config import Settings
+
+from .api import admin, merchants, offers, subscribers
+from .api.problems import Api, register_error_handlers
+from .api.service import bp as service_bp
+from .api.service import install_request_metrics
+from .bootstrap import Container, bootstrap
+
+API_DESCRIPTION = """Neighbourhood shops post surplus food at 40–60 % off; residents nearby get a push.
+
+Authenticate with `Authorization: Bearer <secret>`: the operator token, a merchant's `api_key`,
+or a subscriber's `secret`. Errors are `application/problem+json`."""
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    settings = settings or (container.settings if container else Settings.from_env())
+    container = container or bootstrap(settings)
+
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        API_TITLE="dealsvc",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="v1/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/api/docs/assets/",
+        API_SPEC_OPTIONS={
+            "info": {"description": API_DESCRIPTION},
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+            },
+        },
+    )
+    app.extensions["dealsvc"] = container
+
+    api = Api(app)
+    for module in (merchants, offers, subscribers, admin):
+        api.register_blueprint(module.blp)
+    app.register_blueprint(service_bp)
+    register_error_handlers(app)
+    install_request_metrics(app)
+    logging.getLogger(__name__).info("dealsvc ready on %s", settings.database_url.split("@")[-1])
+    return app

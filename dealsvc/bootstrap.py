@@ -1,0 +1,97 @@
+"""The composition root: builds every adapter and service from the settings, for the web app and
+the workers alike."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from config import Settings
+
+from .adapters.db import Database, make_engine
+from .adapters.db import migrate
+from .adapters.geocoding import CachingGeocoder, Geocoder, NominatimGeocoder, OfflineGeocoder
+from .domain.clock import Clock, system_clock
+from .services.auth import AuthService
+from .services.merchants import MerchantService
+from .services.offers import OfferService
+from .services.rules import RulesService
+from .services.shops import ShopService
+from .services.subscribers import SubscriberService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    clock: Clock
+    admin_token: str
+    rules: RulesService
+    auth: AuthService
+    merchants: MerchantService
+    shops: ShopService
+    offers: OfferService
+    subscribers: SubscriberService
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def admin_token(settings: Settings) -> str:
+    """DEALSVC_ADMIN_TOKEN, or in development one generated at first start and kept (0600) in
+    var/admin-token, so it survives restarts and `make run` can print it."""
+    if settings.admin_token:
+        return settings.admin_token
+    path = Path(settings.var_dir) / "admin-token"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = "dsa_" + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    log.warning("generated an operator token in %s", path)
+    return token
+
+
+def make_geocoder(settings: Settings) -> Geocoder:
+    if settings.geocoder == "none":
+        return OfflineGeocoder()
+    if settings.geocoder == "nominatim":
+        return NominatimGeocoder(
+            settings.nominatim_url,
+            settings.geocoder_user_agent,
+            settings.geocoder_timeout_s,
+            settings.geocoder_min_delay_s,
+        )
+    raise ValueError(f"DEALSVC_GEOCODER must be 'nominatim' or 'none', not {settings.geocoder!r}")
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    geocoder: Geocoder | None = None,
+    migrate_schema: bool | None = None,
+) -> Container:
+    db = Database(make_engine(settings.database_url))
+    if settings.auto_migrate if migrate_schema is None else migrate_schema:
+        migrate.upgrade(db.engine)
+    rules = RulesService(db, clock)
+    token = admin_token(settings)
+    return Container(
+        settings=settings,
+        db=db,
+        clock=clock,
+        admin_token=token,
+        rules=rules,
+        auth=AuthService(db, token),
+        merchants=MerchantService(db, clock, rules),
+        shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock)),
+        offers=OfferService(db, clock, rules),
+        subscribers=SubscriberService(db, clock, rules),
+    )

@@ -1,0 +1,49 @@
+"""An offer's life: which status it has at a given moment and which changes its state allows."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from .errors import Conflict
+
+ACTIVE, SOLD_OUT, EXPIRED, CANCELLED = "active", "sold_out", "expired", "cancelled"
+STATUSES = (ACTIVE, SOLD_OUT, EXPIRED, CANCELLED)
+
+
+def effective_status(stored_status: str, expires_at: datetime, now: datetime) -> str:
+    """Expired from expires_at on, whether or not the scheduler has written it down yet."""
+    if stored_status in (ACTIVE, SOLD_OUT) and expires_at <= now:
+        return EXPIRED
+    return stored_status
+
+
+def is_live(stored_status: str, expires_at: datetime, now: datetime) -> bool:
+    """Listed, reservable and pushable."""
+    return effective_status(stored_status, expires_at, now) == ACTIVE
+
+
+def check_changeable(status: str) -> None:
+    if status == EXPIRED:
+        raise Conflict("The offer has expired and can no longer be changed.")
+    if status == CANCELLED:
+        raise Conflict("The offer was withdrawn and can no longer be changed.")
+
+
+def new_quantity(quantity: int, quantity_left: int, requested: int) -> tuple[int, int]:
+    """(quantity, quantity_left) after the shopkeeper sets a new total quantity.
+
+    What residents already hold or collected stays theirs, so the total may not go below it.
+    """
+    taken = quantity - quantity_left
+    if requested < taken:
+        raise Conflict(
+            f"{taken} already reserved or collected; the quantity cannot go below that.",
+            {"quantity": [f"must be at least {taken} (already reserved or collected)."]},
+        )
+    return requested, requested - taken
+
+
+def status_for_stock(status: str, quantity_left: int) -> str:
+    """Stock decides between active and sold_out; other statuses stay as they are."""
+    if status in (ACTIVE, SOLD_OUT):
+        return ACTIVE if quantity_left > 0 else SOLD_OUT
+    return status

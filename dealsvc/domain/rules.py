@@ -1,0 +1,85 @@
+"""The operator's rules: their defaults, their limits, and the checks that read them."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from .errors import RuleViolation
+
+
+@dataclass(frozen=True)
+class Rules:
+    min_discount_pct: float = 40
+    max_discount_pct: float = 60
+    default_radius_m: int = 1000
+    max_radius_m: int = 5000
+    max_offer_horizon_h: int = 72
+    min_offer_lifetime_s: int = 600
+    max_notifications_per_day: int = 5
+    merchant_approval_required: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any] | None) -> "Rules":
+        """Stored values over the defaults; names no longer known are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (stored or {}).items() if k in known})
+
+    def changed(self, **changes: Any) -> "Rules":
+        """The rules after an operator's change, checked for consistency (422 if not)."""
+        new = replace(self, **changes)
+        problems: dict[str, list[str]] = {}
+        if new.min_discount_pct > new.max_discount_pct:
+            problems["min_discount_pct"] = [
+                f"must not exceed max_discount_pct ({new.max_discount_pct:g})."
+            ]
+        if new.default_radius_m > new.max_radius_m:
+            problems["default_radius_m"] = [f"must not exceed max_radius_m ({new.max_radius_m})."]
+        if new.min_offer_lifetime_s > new.max_offer_horizon_h * 3600:
+            problems["min_offer_lifetime_s"] = [
+                f"must not exceed max_offer_horizon_h ({new.max_offer_horizon_h} h)."
+            ]
+        if problems:
+            raise RuleViolation("The rules would contradict each other.", problems)
+        return new
+
+    def diff(self, other: "Rules") -> list[tuple[str, Any, Any]]:
+        """(name, old, new) for every rule that differs in `other`."""
+        return [
+            (f.name, getattr(self, f.name), getattr(other, f.name))
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+    # --- checks applied to clients' requests -------------------------------------------
+
+    def check_radius(self, radius_m: int, field: str = "radius_m") -> None:
+        if radius_m > self.max_radius_m:
+            raise RuleViolation(
+                f"The radius may be at most {self.max_radius_m} m.",
+                {field: [f"must be at most {self.max_radius_m} m (operator rule max_radius_m)."]},
+            )
+
+    def effective_radius(self, radius_m: int) -> int:
+        """A resident's radius as it counts now: capped by the operator's maximum."""
+        return min(radius_m, self.max_radius_m)
+
+    def check_expiry(self, expires_at: datetime, now: datetime) -> None:
+        earliest = now + timedelta(seconds=self.min_offer_lifetime_s)
+        latest = now + timedelta(hours=self.max_offer_horizon_h)
+        if expires_at < earliest:
+            raise RuleViolation(
+                "The offer would expire too soon.",
+                {"expires_at": [f"must be at least {self.min_offer_lifetime_s} s ahead (operator rule min_offer_lifetime_s)."]},
+            )
+        if expires_at > latest:
+            raise RuleViolation(
+                "The offer would run too long.",
+                {"expires_at": [f"must be at most {self.max_offer_horizon_h} h ahead (operator rule max_offer_horizon_h)."]},
+            )
+
+
+DEFAULT_RULES = Rules()

@@ -1,0 +1,1 @@
+"""Use cases: each owns its transaction and speaks in domain terms, never HTTP."""

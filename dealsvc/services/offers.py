@@ -1,0 +1,175 @@
+"""Offers: posting within the operator's rules, reading, adjusting, and the deals near a point."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ..adapters.db import Database
+from ..adapters.db.models import Merchant, Offer, Shop
+from ..domain import geo
+from ..domain import offers as rules_of_offers
+from ..domain.clock import Clock
+from ..domain.credentials import new_id
+from ..domain.errors import Forbidden, NotFound
+from ..domain.pricing import price_offer
+from .auth import Principal
+from .rules import RulesService
+
+
+def offer_view(o: Offer, now) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "shop_id": o.shop_id,
+        "title": o.title,
+        "description": o.description,
+        "category": o.category,
+        "original_price_cents": o.original_price_cents,
+        "price_cents": o.price_cents,
+        "discount_pct": o.discount_pct,
+        "currency": o.currency,
+        "quantity": o.quantity,
+        "quantity_left": o.quantity_left,
+        "expires_at": o.expires_at,
+        "status": rules_of_offers.effective_status(o.status, o.expires_at, now),
+        "image_url": o.image_url,
+        "created_at": o.created_at,
+    }
+
+
+class OfferService:
+    def __init__(self, db: Database, clock: Clock, rules: RulesService):
+        self.db = db
+        self.clock = clock
+        self.rules = rules
+
+    def create(self, merchant: Principal, data: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        with self.db.write() as s:
+            m = s.get(Merchant, merchant.id)
+            if m is None or m.status != "active":
+                raise Forbidden(
+                    "This merchant account is "
+                    + (m.status if m else "unknown")
+                    + " and cannot post offers."
+                )
+            shop = s.get(Shop, data["shop_id"])
+            if shop is None or shop.merchant_id != merchant.id:
+                raise NotFound("No such shop.", {"shop_id": ["no such shop among yours."]})
+            rules = self.rules.current(s)
+            rules.check_expiry(data["expires_at"], now)
+            price = price_offer(
+                data["original_price_cents"],
+                rules,
+                discount_pct=data.get("discount_pct"),
+                price_cents=data.get("price_cents"),
+            )
+            offer = Offer(
+                id=new_id("off"),
+                shop_id=shop.id,
+                title=data["title"],
+                description=data.get("description"),
+                category=data["category"],
+                original_price_cents=data["original_price_cents"],
+                price_cents=price.price_cents,
+                discount_pct=price.discount_pct,
+                currency=data.get("currency", "EUR"),
+                quantity=data["quantity"],
+                quantity_left=data["quantity"],
+                expires_at=data["expires_at"],
+                status=rules_of_offers.ACTIVE,
+                image_url=data.get("image_url"),
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(offer)
+        return offer_view(offer, now)
+
+    def get(self, offer_id: str) -> dict[str, Any]:
+        with self.db.read() as s:
+            offer = s.get(Offer, offer_id)
+            if offer is None:
+                raise NotFound("No such offer.")
+            return offer_view(offer, self.clock())
+
+    def _owned(self, s, merchant: Principal, offer_id: str, *, lock: bool = False) -> Offer:
+        q = select(Offer).join(Shop).where(Offer.id == offer_id, Shop.merchant_id == merchant.id)
+        if lock:
+            q = q.with_for_update(of=Offer)
+        offer = s.scalar(q)
+        if offer is None:
+            raise NotFound("No such offer.")
+        return offer
+
+    def list_for_shop(self, merchant: Principal, shop_id: str) -> list[dict[str, Any]]:
+        now = self.clock()
+        with self.db.read() as s:
+            shop = s.get(Shop, shop_id)
+            if shop is None or shop.merchant_id != merchant.id:
+                raise NotFound("No such shop.")
+            rows = s.scalars(
+                select(Offer).where(Offer.shop_id == shop_id).order_by(Offer.created_at.desc())
+            )
+            return [offer_view(o, now) for o in rows]
+
+    def update(self, merchant: Principal, offer_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        with self.db.write() as s:
+            offer = self._owned(s, merchant, offer_id, lock=True)
+            status = rules_of_offers.effective_status(offer.status, offer.expires_at, now)
+            rules_of_offers.check_changeable(status)
+            if "quantity" in changes:
+                offer.quantity, offer.quantity_left = rules_of_offers.new_quantity(
+                    offer.quantity, offer.quantity_left, changes["quantity"]
+                )
+                status = rules_of_offers.status_for_stock(status, offer.quantity_left)
+            if changes.get("status") == rules_of_offers.SOLD_OUT:
+                offer.quantity_left = 0
+                status = rules_of_offers.SOLD_OUT
+            elif changes.get("status") == rules_of_offers.CANCELLED:
+                status = rules_of_offers.CANCELLED
+            offer.status = status
+            offer.updated_at = now
+            return offer_view(offer, now)
+
+    def deals_near(
+        self, lat: float, lon: float, radius_m: int | None, category: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Active, unexpired offers of shops within radius_m (geodesic), nearest first."""
+        now = self.clock()
+        rules = self.rules.current()
+        if radius_m is None:
+            radius_m = rules.default_radius_m
+        rules.check_radius(radius_m)
+        box = geo.reach_box(lat, lon, radius_m)
+        with self.db.read() as s:
+            q = (
+                select(Offer, Shop)
+                .join(Shop, Offer.shop_id == Shop.id)
+                .where(
+                    Offer.status == rules_of_offers.ACTIVE,
+                    Offer.expires_at > now,
+                    Shop.lat.between(box.min_lat, box.max_lat),
+                    Shop.lon.between(box.min_lon, box.max_lon),
+                )
+            )
+            if category:
+                q = q.where(Offer.category == category)
+            found = []
+            for offer, shop in s.execute(q):
+                if geo.within(lat, lon, shop.lat, shop.lon, radius_m):
+                    found.append((geo.approx_m(lat, lon, shop.lat, shop.lon), offer, shop))
+            found.sort(key=lambda t: (t[0], t[1].expires_at, t[1].id))
+            items = []
+            for _, offer, shop in found[:limit]:
+                item = offer_view(offer, now)
+                item["shop"] = {
+                    "id": shop.id,
+                    "name": shop.name,
+                    "address": shop.address,
+                    "lat": shop.lat,
+                    "lon": shop.lon,
+                }
+                item["distance_m"] = round(geo.distance_m(lat, lon, shop.lat, shop.lon), 1)
+                items.append(item)
+            return items

@@ -1,0 +1,59 @@
+"""The operator's rules: read fresh for every request, changed with a history line per rule."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ..adapters.db import Database
+from ..adapters.db.models import OperatorRules, RuleChange
+from ..domain.clock import Clock
+from ..domain.rules import Rules
+
+RULES_ROW = 1
+
+
+class RulesService:
+    def __init__(self, db: Database, clock: Clock):
+        self.db = db
+        self.clock = clock
+
+    def current(self, session=None) -> Rules:
+        """The rules in force now (one primary-key read: a PUT applies to the next request)."""
+        if session is not None:
+            return Rules.from_stored(session.get(OperatorRules, RULES_ROW).stored)
+        with self.db.read() as s:
+            return Rules.from_stored(s.get(OperatorRules, RULES_ROW).stored)
+
+    def update(self, changes: dict[str, Any]) -> Rules:
+        now = self.clock()
+        with self.db.write() as s:
+            # Row lock on PostgreSQL (SQLite's write lock is already held): concurrent PUTs
+            # queue, so each history line records the value it really replaced.
+            row = s.execute(
+                select(OperatorRules).where(OperatorRules.id == RULES_ROW).with_for_update()
+            ).scalar_one()
+            old = Rules.from_stored(row.stored)
+            new = old.changed(**changes)
+            diff = old.diff(new)
+            if diff:
+                row.stored = new.as_dict()
+                row.updated_at = now
+                for name, before, after in diff:
+                    s.add(RuleChange(changed_at=now, name=name, old_value=before, new_value=after))
+            return new
+
+    def history(self, limit: int = 200) -> list[dict[str, Any]]:
+        with self.db.read() as s:
+            rows = s.scalars(
+                select(RuleChange).order_by(RuleChange.id.desc()).limit(limit)
+            ).all()
+            return [
+                {
+                    "changed_at": r.changed_at,
+                    "name": r.name,
+                    "old_value": r.old_value,
+                    "new_value": r.new_value,
+                }
+                for r in rows
+            ]

@@ -1,0 +1,75 @@
+"""Shops: a merchant's places, located by coordinates or by a geocoded address."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ..adapters.db import Database
+from ..adapters.db.models import Shop
+from ..adapters.geocoding import Geocoder, GeocoderDown
+from ..domain.clock import Clock
+from ..domain.credentials import new_id
+from ..domain.errors import NotFound, RuleViolation, Unavailable
+from .auth import Principal
+
+
+def shop_view(shop: Shop) -> dict[str, Any]:
+    return {
+        "id": shop.id,
+        "merchant_id": shop.merchant_id,
+        "name": shop.name,
+        "category": shop.category,
+        "address": shop.address,
+        "lat": shop.lat,
+        "lon": shop.lon,
+    }
+
+
+class ShopService:
+    def __init__(self, db: Database, clock: Clock, geocoder: Geocoder):
+        self.db = db
+        self.clock = clock
+        self.geocoder = geocoder
+
+    def create(self, merchant: Principal, data: dict[str, Any]) -> dict[str, Any]:
+        lat, lon, address = data.get("lat"), data.get("lon"), data.get("address")
+        if lat is None:
+            # Outside any transaction: the geocoder may take a second or more.
+            try:
+                place = self.geocoder.geocode(address)
+            except GeocoderDown:
+                raise Unavailable("The address cannot be looked up right now; try again, or send lat and lon.", retry_after=30) from None
+            if place is None:
+                raise RuleViolation(
+                    "The address could not be found.",
+                    {"address": ["could not be found; check it, or send lat and lon."]},
+                )
+            lat, lon = place.lat, place.lon
+        with self.db.write() as s:
+            shop = Shop(
+                id=new_id("shp"),
+                merchant_id=merchant.id,
+                name=data["name"],
+                category=data["category"],
+                address=address,
+                lat=lat,
+                lon=lon,
+                created_at=self.clock(),
+            )
+            s.add(shop)
+        return shop_view(shop)
+
+    def get(self, shop_id: str) -> dict[str, Any]:
+        with self.db.read() as s:
+            shop = s.get(Shop, shop_id)
+            if shop is None:
+                raise NotFound("No such shop.")
+            return shop_view(shop)
+
+    def list_for(self, merchant: Principal) -> list[dict[str, Any]]:
+        with self.db.read() as s:
+            shops = s.scalars(
+                select(Shop).where(Shop.merchant_id == merchant.id).order_by(Shop.created_at)
+            )
+            return [shop_view(x) for x in shops]

@@ -1,0 +1,146 @@
+"""Residents' devices: registration, their own settings, and how many of them a point reaches."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+
+from ..adapters.db import Database
+from ..adapters.db.models import Subscriber
+from ..domain import geo
+from ..domain.clock import Clock
+from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_id, new_secret
+from ..domain.errors import NotFound
+from .auth import Principal
+from .rules import RulesService
+
+
+def subscriber_view(sub: Subscriber) -> dict[str, Any]:
+    """The subscriber's own view: the only one that ever holds their coordinates."""
+    return {
+        "id": sub.id,
+        "lat": sub.lat,
+        "lon": sub.lon,
+        "radius_m": sub.radius_m,
+        "categories": list(sub.categories or []),
+        "quiet_hours": {"start": sub.quiet_start, "end": sub.quiet_end} if sub.quiet_start else None,
+        "timezone": sub.timezone,
+        "max_per_day": sub.max_per_day,
+        "active": sub.active,
+        "created_at": sub.created_at,
+    }
+
+
+def _place(sub: Subscriber) -> None:
+    box = geo.reach_box(sub.lat, sub.lon, sub.radius_m)
+    sub.min_lat, sub.max_lat, sub.min_lon, sub.max_lon = box.min_lat, box.max_lat, box.min_lon, box.max_lon
+
+
+def _apply(sub: Subscriber, data: dict[str, Any]) -> None:
+    for name in ("fcm_token", "lat", "lon", "radius_m", "timezone", "max_per_day"):
+        if name in data:
+            setattr(sub, name, data[name])
+    if "categories" in data:
+        sub.categories = sorted(set(data["categories"] or []))
+    if "quiet_hours" in data:
+        quiet = data["quiet_hours"]
+        sub.quiet_start, sub.quiet_end = (quiet["start"], quiet["end"]) if quiet else (None, None)
+
+
+class SubscriberService:
+    def __init__(self, db: Database, clock: Clock, rules: RulesService):
+        self.db = db
+        self.clock = clock
+        self.rules = rules
+
+    def register(self, data: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        secret = new_secret(SUBSCRIBER_PREFIX)
+        with self.db.write() as s:
+            rules = self.rules.current(s)
+            radius = data.get("radius_m")
+            if radius is None:
+                radius = rules.default_radius_m
+            rules.check_radius(radius)
+            # One phone, one subscription: a token registered again (app reinstalled, data
+            # cleared) retires the older registration, so the phone never gets a push twice.
+            s.execute(
+                update(Subscriber)
+                .where(Subscriber.fcm_token == data["fcm_token"], Subscriber.active.is_(True))
+                .values(active=False, updated_at=now)
+            )
+            sub = Subscriber(
+                id=new_id("sub"),
+                secret_hash=hash_secret(secret),
+                categories=[],
+                timezone="UTC",
+                max_per_day=None,
+                active=True,
+                created_at=now,
+                updated_at=now,
+            )
+            _apply(sub, {**data, "radius_m": radius})
+            _place(sub)
+            s.add(sub)
+        return {**subscriber_view(sub), "secret": secret}
+
+    def _own(self, s, principal: Principal, subscriber_id: str, *, lock: bool = False) -> Subscriber:
+        if principal.id != subscriber_id:
+            raise NotFound("No such subscriber.")
+        q = select(Subscriber).where(Subscriber.id == subscriber_id)
+        if lock:
+            q = q.with_for_update()
+        sub = s.scalar(q)
+        if sub is None:
+            raise NotFound("No such subscriber.")
+        return sub
+
+    def get(self, principal: Principal, subscriber_id: str) -> dict[str, Any]:
+        with self.db.read() as s:
+            return subscriber_view(self._own(s, principal, subscriber_id))
+
+    def update(self, principal: Principal, subscriber_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        with self.db.write() as s:
+            sub = self._own(s, principal, subscriber_id, lock=True)
+            if data.get("radius_m") is not None:
+                self.rules.current(s).check_radius(data["radius_m"])
+            if "fcm_token" in data and data["fcm_token"] != sub.fcm_token:
+                s.execute(
+                    update(Subscriber)
+                    .where(
+                        Subscriber.fcm_token == data["fcm_token"],
+                        Subscriber.active.is_(True),
+                        Subscriber.pk != sub.pk,
+                    )
+                    .values(active=False, updated_at=now)
+                )
+                # A fresh token is a working phone again.
+                sub.active = True
+            _apply(sub, {k: v for k, v in data.items() if not (k == "radius_m" and v is None)})
+            _place(sub)
+            sub.updated_at = now
+            return subscriber_view(sub)
+
+    def delete(self, principal: Principal, subscriber_id: str) -> None:
+        with self.db.write() as s:
+            s.delete(self._own(s, principal, subscriber_id, lock=True))
+
+    def reach(self, lat: float, lon: float) -> int:
+        """How many active residents an offer at (lat, lon) would reach now (radius and cap)."""
+        rules = self.rules.current()
+        with self.db.read() as s:
+            rows = s.execute(
+                select(Subscriber.lat, Subscriber.lon, Subscriber.radius_m).where(
+                    Subscriber.active.is_(True),
+                    Subscriber.min_lat <= lat,
+                    Subscriber.max_lat >= lat,
+                    Subscriber.min_lon <= lon,
+                    Subscriber.max_lon >= lon,
+                )
+            )
+            return sum(
+                1
+                for s_lat, s_lon, radius in rows
+                if geo.within(lat, lon, s_lat, s_lon, rules.effective_radius(radius))
+            )

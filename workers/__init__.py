@@ -1,0 +1,1 @@
+"""Separate worker processes (scheduler, dispatcher): built from the same composition root, without Flask."""

@@ -1,0 +1,4 @@
+"""gunicorn's entry point: `gunicorn wsgi:app`."""
+from dealsvc.app import create_app
+
+app = create_app()
