@@ -34,6 +34,11 @@ class Settings:
     # Upgrade the schema at start (development); production runs `flask --app wsgi db upgrade`.
     auto_migrate: bool = True
     max_request_bytes: int = 64 * 1024
+    # The push dispatcher: how many pushes a claim takes, how long a claim is held before
+    # another dispatcher may take it over (longer than a send can take), how often to retry.
+    push_batch_size: int = 100
+    push_lease_s: float = 60.0
+    push_max_attempts: int = 8
     var_dir: Path = field(default=VAR_DIR)
 
     @classmethod
@@ -64,7 +69,23 @@ class Settings:
             geocoder_timeout_s=_float("GEOCODER_TIMEOUT_S", get("GEOCODER_TIMEOUT_S", defaults.geocoder_timeout_s)),
             auto_migrate=_bool("AUTO_MIGRATE", get("AUTO_MIGRATE", "1")),
             max_request_bytes=_int("MAX_REQUEST_BYTES", get("MAX_REQUEST_BYTES", defaults.max_request_bytes)),
+            push_batch_size=_int("PUSH_BATCH_SIZE", get("PUSH_BATCH_SIZE", defaults.push_batch_size)),
+            push_lease_s=_float("PUSH_LEASE_S", get("PUSH_LEASE_S", defaults.push_lease_s)),
+            push_max_attempts=_int("PUSH_MAX_ATTEMPTS", get("PUSH_MAX_ATTEMPTS", defaults.push_max_attempts)),
         )
+
+    @property
+    def fcm_base_url(self) -> str | None:
+        """Where pushes go without Google credentials: the configured endpoint, or the
+        emulator built into this service."""
+        if self.fcm_credentials:
+            return None
+        return self.fcm_endpoint or f"http://{self.host}:{self.port}/emulator/fcm"
+
+    @property
+    def emulator_enabled(self) -> bool:
+        """The built-in emulator is served when pushes go to it (never beside real FCM)."""
+        return not self.fcm_credentials and not self.fcm_endpoint
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

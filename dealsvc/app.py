@@ -8,10 +8,12 @@ from flask import Flask
 from config import Settings
 
 from .api import admin, merchants, offers, subscribers
+from .api.common import refuse_unstorable_ids
 from .api.problems import Api, register_error_handlers
 from .api.service import bp as service_bp
 from .api.service import install_request_metrics
 from .bootstrap import Container, bootstrap
+from .embedded import EmbeddedWorkers
 
 API_DESCRIPTION = """Neighbourhood shops post surplus food at 40–60 % off; residents nearby get a push.
 
@@ -19,7 +21,16 @@ Authenticate with `Authorization: Bearer <secret>`: the operator token, a mercha
 or a subscriber's `secret`. Errors are `application/problem+json`."""
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    container: Container | None = None,
+    *,
+    start_workers: bool | None = None,
+) -> Flask:
+    """The web app. Workers run inside it in embedded mode, unless the caller brought its own
+    container (tests drive the dispatcher themselves) or says otherwise."""
+    if start_workers is None:
+        start_workers = container is None
     settings = settings or (container.settings if container else Settings.from_env())
     container = container or bootstrap(settings)
 
@@ -47,6 +58,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         api.register_blueprint(module.blp)
     app.register_blueprint(service_bp)
     register_error_handlers(app)
+    app.url_value_preprocessor(refuse_unstorable_ids)
     install_request_metrics(app)
     logging.getLogger(__name__).info("dealsvc ready on %s", settings.database_url.split("@")[-1])
     return app

@@ -6,15 +6,19 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from config import Settings
 
 from .adapters.db import Database, make_engine
 from .adapters.db import migrate
+from .adapters.geo_index import SubscriberIndex
 from .adapters.geocoding import CachingGeocoder, Geocoder, NominatimGeocoder, OfflineGeocoder
+from .adapters.push import FirebasePushGateway, PushGateway
 from .domain.clock import Clock, system_clock
 from .services.auth import AuthService
+from .services.dispatch import DispatchSettings, Dispatcher
 from .services.merchants import MerchantService
 from .services.offers import OfferService
 from .services.rules import RulesService
@@ -36,8 +40,14 @@ class Container:
     shops: ShopService
     offers: OfferService
     subscribers: SubscriberService
+    index: SubscriberIndex
+    push: PushGateway
+    dispatcher: Dispatcher
 
     def close(self) -> None:
+        close = getattr(self.push, "close", None)
+        if close is not None:
+            close()
         self.db.dispose()
 
 
@@ -71,11 +81,20 @@ def make_geocoder(settings: Settings) -> Geocoder:
     raise ValueError(f"DEALSVC_GEOCODER must be 'nominatim' or 'none', not {settings.geocoder!r}")
 
 
+def make_push_gateway(settings: Settings) -> PushGateway:
+    return FirebasePushGateway(
+        project_id=settings.fcm_project_id,
+        credentials_path=settings.fcm_credentials,
+        endpoint=settings.fcm_base_url,
+    )
+
+
 def bootstrap(
     settings: Settings,
     *,
     clock: Clock = system_clock,
     geocoder: Geocoder | None = None,
+    push: PushGateway | None = None,
     migrate_schema: bool | None = None,
 ) -> Container:
     db = Database(make_engine(settings.database_url))
@@ -83,6 +102,13 @@ def bootstrap(
         migrate.upgrade(db.engine)
     rules = RulesService(db, clock)
     token = admin_token(settings)
+    index = SubscriberIndex(db, clock)
+    push = push or make_push_gateway(settings)
+    dispatch_settings = DispatchSettings(
+        batch_size=settings.push_batch_size,
+        lease=timedelta(seconds=settings.push_lease_s),
+        max_attempts=settings.push_max_attempts,
+    )
     return Container(
         settings=settings,
         db=db,
@@ -93,5 +119,8 @@ def bootstrap(
         merchants=MerchantService(db, clock, rules),
         shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock)),
         offers=OfferService(db, clock, rules),
-        subscribers=SubscriberService(db, clock, rules),
+        subscribers=SubscriberService(db, clock, rules, index),
+        index=index,
+        push=push,
+        dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
     )

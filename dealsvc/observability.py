@@ -12,3 +12,14 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+PUSH_OUTCOMES = Counter(
+    "dealsvc_push_outcomes_total",
+    "Pushes by outcome: sent, retry, dead_token, dead_letter, suppressed (caps, quiet hours), "
+    "deferred (quiet hours), dropped (offer or resident no longer active)",
+    ["outcome"],
+)
+FANOUT_MATCH_SECONDS = Histogram(
+    "dealsvc_fanout_match_seconds",
+    "Time to find the residents an offer reaches",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1),
+)

@@ -139,3 +139,13 @@ class Api:
 @pytest.fixture
 def api(client) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def nominatim():
+    """A local server answering like Nominatim's /search, recording every request."""
+    from tests.fakes.nominatim import FakeNominatim
+
+    fake = FakeNominatim().start()
+    yield fake
+    fake.stop()

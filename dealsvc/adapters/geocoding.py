@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Callable, Protocol
 from urllib.parse import urlsplit
 
+from geopy.adapters import URLLibAdapter
 from geopy.exc import GeocoderServiceError, GeopyError
 from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders import Nominatim
@@ -30,6 +31,10 @@ class GeocoderDown(Exception):
     """The geocoder could not answer now (timeout, rate limit, outage); try again later."""
 
 
+class GeocodingOff(Exception):
+    """This instance has no geocoder: no retry will help, only coordinates will."""
+
+
 class Geocoder(Protocol):
     def geocode(self, address: str) -> Place | None:
         """The place of an address, None when there is none; GeocoderDown when it cannot tell."""
@@ -37,7 +42,10 @@ class Geocoder(Protocol):
 
 class NominatimGeocoder:
     """geopy's Nominatim, held to its policy: an identifying user agent, at most one request
-    per `min_delay_s` from this process (geopy's RateLimiter is thread-safe)."""
+    per `min_delay_s` from this process (geopy's RateLimiter is thread-safe).
+
+    The adapter is pinned to urllib's: geopy would pick `requests` when it happens to be
+    installed, whose transport retries a timed-out request at once, twice, past the rate limit."""
 
     def __init__(self, base_url: str, user_agent: str, timeout_s: float, min_delay_s: float):
         parts = urlsplit(base_url)
@@ -46,9 +54,15 @@ class NominatimGeocoder:
             scheme=parts.scheme or "https",
             domain=(parts.netloc + parts.path).rstrip("/"),
             timeout=timeout_s,
+            adapter_factory=URLLibAdapter,
         )
         self._geocode = RateLimiter(
-            self._client.geocode, min_delay_seconds=min_delay_s, max_retries=0, swallow_exceptions=False
+            self._client.geocode,
+            min_delay_seconds=min_delay_s,
+            max_retries=0,
+            # Unused without retries, but geopy insists it be at least the minimum delay.
+            error_wait_seconds=min_delay_s,
+            swallow_exceptions=False,
         )
 
     def geocode(self, address: str) -> Place | None:
@@ -66,7 +80,7 @@ class OfflineGeocoder:
     """For an instance without geocoding: every address must come with coordinates."""
 
     def geocode(self, address: str) -> Place | None:
-        raise GeocoderDown("geocoding is turned off on this instance (DEALSVC_GEOCODER=none)")
+        raise GeocodingOff("geocoding is turned off on this instance (DEALSVC_GEOCODER=none)")
 
 
 def normalize_address(address: str) -> str:

@@ -5,7 +5,7 @@ import math
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 
 class StrictInteger(fields.Integer):
@@ -48,6 +48,25 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+UNSTORABLE = "must not contain NUL characters or unpaired surrogates."
+
+
+def storable(value) -> bool:
+    """False for text no database column can hold: a NUL (PostgreSQL refuses it) or a lone
+    surrogate (not encodable as UTF-8); lists are looked through, other values pass."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(storable(v) for v in value)
+    return True
+
+
 class Text(fields.String):
     """A string with surrounding white space removed; blank counts as missing content."""
 
@@ -55,6 +74,10 @@ class Text(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in text:
             raise ValidationError("must not contain NUL characters.")
+        # The documented maxLength bounds what is sent, not what is left after stripping.
+        for v in self.validators:
+            if isinstance(v, validate.Length) and v.max is not None and len(text) > v.max:
+                raise ValidationError(f"Longer than maximum length {v.max}.")
         return text.strip()
 
 

@@ -11,6 +11,7 @@ from .schemas import (
     OfferListSchema,
     OfferPatchSchema,
     OfferSchema,
+    OfferStatsSchema,
     ShopOffersQuerySchema,
 )
 
@@ -53,6 +54,15 @@ def get_offer(offer_id):
 def patch_offer(data, offer_id, principal):
     """Adjust the quantity, mark it sold out, or withdraw it."""
     return services().offers.update(principal, offer_id, data)
+
+
+@blp.route("/offers/<offer_id>/stats", methods=["GET"])
+@auth(blp, MERCHANT)
+@blp.response(200, OfferStatsSchema)
+@errors(blp, 404)
+def offer_stats(offer_id, principal):
+    """Who was reached: matched residents and what became of their pushes (owner only)."""
+    return services().offers.stats(principal, offer_id)
 
 
 @blp.route("/deals", methods=["GET"])

@@ -7,8 +7,10 @@ from typing import Any
 
 import flask_smorest
 from flask import Response, json, request
+from marshmallow import validate
 from sqlalchemy.exc import OperationalError
-from webargs.flaskparser import FlaskParser
+from webargs.core import parse_json
+from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from ..domain.errors import DomainError, Unavailable
@@ -80,15 +82,60 @@ class Parser(FlaskParser):
 
     DEFAULT_VALIDATION_STATUS = 400
 
+    def load_json(self, req, schema):
+        """A route that takes a body needs one, in JSON: an empty or non-JSON body is a 400
+        (webargs would read it as {}), and so is JSON that nests too deep or holds a number
+        too long to convert (a RecursionError or ValueError inside json.loads)."""
+        raw = req.get_data(cache=True)
+        if not raw:
+            abort(400, messages={"json": ["A JSON object is required."]})
+        if not is_json_request(req):
+            abort(400, messages={"json": ["must be JSON, sent with Content-Type: application/json."]})
+        try:
+            return parse_json(raw)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+            return self._handle_invalid_json_error(exc, req)
+
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
+
+
+def _exclusive_bounds(self, field, ret, **kwargs) -> dict:
+    """apispec drops Range's min_inclusive/max_inclusive: say so in OpenAPI 3.0's terms."""
+    out: dict[str, Any] = {}
+    for validator in field.validators:
+        if isinstance(validator, validate.Range):
+            if validator.min is not None and not validator.min_inclusive and "minimum" in ret:
+                out["exclusiveMinimum"] = True
+            if validator.max is not None and not validator.max_inclusive and "maximum" in ret:
+                out["exclusiveMaximum"] = True
+    return out
+
+
+def _only_null(self, field, ret, **kwargs) -> dict:
+    """apispec's OpenAPI 3.0 form of a nullable nested object is anyOf [any object or null,
+    the object], which admits every object; the first branch must admit null only."""
+    branches = ret.get("anyOf")
+    if not field.allow_none or not branches:
+        return {}
+    return {
+        "anyOf": [
+            {**b, "enum": [None]} if b == {"type": "object", "nullable": True} else b
+            for b in branches
+        ]
+    }
 
 
 class Api(flask_smorest.Api):
     """flask-smorest, with problem+json as the documented and the actual error format."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, **kwargs):
+        super()._init_spec(**kwargs)
+        self.ma_plugin.converter.add_attribute_function(_exclusive_bounds)
+        self.ma_plugin.converter.add_attribute_function(_only_null)
 
     def _register_responses(self):
         for status in http.HTTPStatus:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from ..domain.categories import CATEGORIES
 from ..domain.offers import STATUSES
 from .fields import (
+    UNSTORABLE,
     QueryNumber,
     StrictBoolean,
     StrictInteger,
@@ -15,6 +16,7 @@ from .fields import (
     Text,
     TimeZoneName,
     UTCDateTime,
+    storable,
 )
 
 MAX_QUANTITY = 999
@@ -29,6 +31,15 @@ class In(Schema):
 
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _storable_text(self, data, **kwargs):
+        # Every string field at once (ids, tokens, emails...), named; nested schemas check their own.
+        if isinstance(data, dict):
+            bad = {str(key): [UNSTORABLE] for key, value in data.items() if not storable(value)}
+            if bad:
+                raise ValidationError(bad)
+        return data
 
 
 class Out(Schema):
@@ -125,7 +136,8 @@ class OfferCreateSchema(In):
     category = fields.String(required=True, **CATEGORY)
     original_price_cents = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_PRICE_CENTS))
     discount_pct = StrictNumber(
-        validate=validate.Range(min=0, max=100, min_inclusive=False, max_inclusive=False),
+        # 0 and 100 are discounts, only never inside the band: the operator rule answers (422).
+        validate=validate.Range(min=0, max=100),
         metadata={"description": "Percent off the original price; give this or price_cents."},
     )
     price_cents = StrictInteger(
@@ -180,6 +192,17 @@ class OfferListSchema(Out):
     items = fields.List(fields.Nested(OfferSchema), required=True)
 
 
+class OfferStatsSchema(Out):
+    matched = fields.Integer(required=True, metadata={"description": "Residents the offer reached by place and interest."})
+    sent = fields.Integer(required=True)
+    failed = fields.Integer(required=True, metadata={"description": "Dead tokens and undeliverable pushes."})
+    suppressed = fields.Integer(required=True, metadata={"description": "Held back by quiet hours or daily caps."})
+    dropped = fields.Integer(required=True, metadata={"description": "Not sent: the offer or the resident was no longer active."})
+    pending = fields.Integer(required=True, metadata={"description": "Still to be sent (queued, deferred or retrying)."})
+    reserved = fields.Integer(required=True)
+    collected = fields.Integer(required=True)
+
+
 class DealShopSchema(Out):
     id = fields.String(required=True)
     name = fields.String(required=True)
@@ -209,8 +232,13 @@ class DealsQuerySchema(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
+def _storable(value) -> None:
+    if not storable(value):
+        raise ValidationError(UNSTORABLE)
+
+
 class ShopOffersQuerySchema(Schema):
-    shop_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    shop_id = fields.String(required=True, validate=[validate.Length(min=1, max=40), _storable])
 
 
 # --- subscribers -----------------------------------------------------------------------

@@ -42,6 +42,13 @@ def new_quantity(quantity: int, quantity_left: int, requested: int) -> tuple[int
     return requested, requested - taken
 
 
+def withdraw_rest(quantity: int, quantity_left: int) -> tuple[int, int]:
+    """(quantity, quantity_left) when the shopkeeper marks the offer sold out: what was left
+    is gone, what residents hold or collected stays theirs, so a later new quantity counts
+    only those as taken."""
+    return quantity - quantity_left, 0
+
+
 def status_for_stock(status: str, quantity_left: int) -> str:
     """Stock decides between active and sold_out; other statuses stay as they are."""
     if status in (ACTIVE, SOLD_OUT):

@@ -62,7 +62,9 @@ def price_offer(
         )
     exact = Fraction(original_cents) * (1 - requested / 100)
     nearest = floor(exact + Fraction(1, 2))
-    for candidate in sorted({nearest, floor(exact), ceil(exact)}, key=lambda c: (abs(c - exact), -c)):
+    # A discount of exactly 0 lands on the original price itself; the cent below is its neighbour.
+    neighbours = {nearest, floor(exact), ceil(exact), original_cents - 1}
+    for candidate in sorted(neighbours, key=lambda c: (abs(c - exact), -c)):
         if 0 <= candidate < original_cents:
             discount = effective_discount(original_cents, candidate)
             if in_band(discount, rules):

@@ -32,16 +32,33 @@ class Rules:
         """The rules after an operator's change, checked for consistency (422 if not)."""
         new = replace(self, **changes)
         problems: dict[str, list[str]] = {}
+
+        def blame(low: str, high: str, low_message: str, high_message: str) -> None:
+            # Name the rules the operator changed, so the error points at what they sent.
+            named = [n for n in (low, high) if n in changes] or [low]
+            if low in named:
+                problems[low] = [low_message]
+            if high in named:
+                problems[high] = [high_message]
+
         if new.min_discount_pct > new.max_discount_pct:
-            problems["min_discount_pct"] = [
-                f"must not exceed max_discount_pct ({new.max_discount_pct:g})."
-            ]
+            blame(
+                "min_discount_pct", "max_discount_pct",
+                f"must not exceed max_discount_pct ({new.max_discount_pct:g}).",
+                f"must not be below min_discount_pct ({new.min_discount_pct:g}).",
+            )
         if new.default_radius_m > new.max_radius_m:
-            problems["default_radius_m"] = [f"must not exceed max_radius_m ({new.max_radius_m})."]
+            blame(
+                "default_radius_m", "max_radius_m",
+                f"must not exceed max_radius_m ({new.max_radius_m}).",
+                f"must not be below default_radius_m ({new.default_radius_m}).",
+            )
         if new.min_offer_lifetime_s > new.max_offer_horizon_h * 3600:
-            problems["min_offer_lifetime_s"] = [
-                f"must not exceed max_offer_horizon_h ({new.max_offer_horizon_h} h)."
-            ]
+            blame(
+                "min_offer_lifetime_s", "max_offer_horizon_h",
+                f"must not exceed max_offer_horizon_h ({new.max_offer_horizon_h} h).",
+                f"must not be below min_offer_lifetime_s ({new.min_offer_lifetime_s} s).",
+            )
         if problems:
             raise RuleViolation("The rules would contradict each other.", problems)
         return new

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..adapters.db import Database
-from ..adapters.db.models import Merchant, Offer, Shop
+from ..adapters.db.models import Fanout, Merchant, Notification, Offer, Shop
 from ..domain import geo
 from ..domain import offers as rules_of_offers
 from ..domain.clock import Clock
@@ -83,6 +83,9 @@ class OfferService:
                 updated_at=now,
             )
             s.add(offer)
+            s.flush()
+            # The promise to tell the audience commits with the offer, or neither does.
+            s.add(Fanout(offer_id=offer.id, kind="offer", due_at=now, created_at=now))
         return offer_view(offer, now)
 
     def get(self, offer_id: str) -> dict[str, Any]:
@@ -124,7 +127,9 @@ class OfferService:
                 )
                 status = rules_of_offers.status_for_stock(status, offer.quantity_left)
             if changes.get("status") == rules_of_offers.SOLD_OUT:
-                offer.quantity_left = 0
+                offer.quantity, offer.quantity_left = rules_of_offers.withdraw_rest(
+                    offer.quantity, offer.quantity_left
+                )
                 status = rules_of_offers.SOLD_OUT
             elif changes.get("status") == rules_of_offers.CANCELLED:
                 status = rules_of_offers.CANCELLED
@@ -173,3 +178,26 @@ class OfferService:
                 item["distance_m"] = round(geo.distance_m(lat, lon, shop.lat, shop.lon), 1)
                 items.append(item)
             return items
+
+    def stats(self, merchant: Principal, offer_id: str) -> dict[str, int]:
+        """Who was reached: residents matched, and what became of their pushes."""
+        with self.db.read() as s:
+            self._owned(s, merchant, offer_id)
+            counts = dict(
+                s.execute(
+                    select(Notification.status, func.count())
+                    .where(Notification.offer_id == offer_id)
+                    .group_by(Notification.status)
+                ).all()
+            )
+        return {
+            "matched": sum(counts.values()),
+            "sent": counts.get("sent", 0),
+            "failed": counts.get("failed", 0),
+            "suppressed": counts.get("suppressed", 0),
+            "dropped": counts.get("dropped", 0),
+            "pending": counts.get("pending", 0) + counts.get("sending", 0),
+            # Reservations arrive with the offer lifecycle; none can exist before.
+            "reserved": 0,
+            "collected": 0,
+        }

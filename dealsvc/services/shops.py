@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ..adapters.db import Database
 from ..adapters.db.models import Shop
-from ..adapters.geocoding import Geocoder, GeocoderDown
+from ..adapters.geocoding import Geocoder, GeocoderDown, GeocodingOff
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import NotFound, RuleViolation, Unavailable
@@ -38,6 +38,11 @@ class ShopService:
             # Outside any transaction: the geocoder may take a second or more.
             try:
                 place = self.geocoder.geocode(address)
+            except GeocodingOff:
+                raise RuleViolation(
+                    "This instance does not geocode addresses.",
+                    {"address": ["cannot be looked up on this instance; send lat and lon."]},
+                ) from None
             except GeocoderDown:
                 raise Unavailable("The address cannot be looked up right now; try again, or send lat and lon.", retry_after=30) from None
             if place is None:

@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 
 from ..adapters.db import Database
 from ..adapters.db.models import Subscriber
+from ..adapters.geo_index import SubscriberIndex
 from ..domain import geo
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_id, new_secret
@@ -48,10 +49,11 @@ def _apply(sub: Subscriber, data: dict[str, Any]) -> None:
 
 
 class SubscriberService:
-    def __init__(self, db: Database, clock: Clock, rules: RulesService):
+    def __init__(self, db: Database, clock: Clock, rules: RulesService, index: SubscriberIndex):
         self.db = db
         self.clock = clock
         self.rules = rules
+        self.index = index
 
     def register(self, data: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
@@ -87,7 +89,7 @@ class SubscriberService:
     def _own(self, s, principal: Principal, subscriber_id: str, *, lock: bool = False) -> Subscriber:
         if principal.id != subscriber_id:
             raise NotFound("No such subscriber.")
-        q = select(Subscriber).where(Subscriber.id == subscriber_id)
+        q = select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.deleted_at.is_(None))
         if lock:
             q = q.with_for_update()
         sub = s.scalar(q)
@@ -123,24 +125,25 @@ class SubscriberService:
             return subscriber_view(sub)
 
     def delete(self, principal: Principal, subscriber_id: str) -> None:
+        """Unsubscribe: the place, token and secret are wiped at once; the row stays (emptied)
+        so the geo index and the shops' statistics see that the resident left."""
+        now = self.clock()
         with self.db.write() as s:
-            s.delete(self._own(s, principal, subscriber_id, lock=True))
+            sub = self._own(s, principal, subscriber_id, lock=True)
+            sub.active = False
+            sub.deleted_at = now
+            sub.updated_at = now
+            sub.fcm_token = ""
+            sub.secret_hash = hash_secret(new_secret(SUBSCRIBER_PREFIX))
+            sub.lat = sub.lon = 0.0
+            sub.radius_m = 1
+            sub.categories = []
+            sub.quiet_start = sub.quiet_end = None
+            _place(sub)
 
     def reach(self, lat: float, lon: float) -> int:
-        """How many active residents an offer at (lat, lon) would reach now (radius and cap)."""
+        """How many active residents an offer at (lat, lon) would reach now (radius and cap),
+        from the same index the dispatcher matches with."""
         rules = self.rules.current()
-        with self.db.read() as s:
-            rows = s.execute(
-                select(Subscriber.lat, Subscriber.lon, Subscriber.radius_m).where(
-                    Subscriber.active.is_(True),
-                    Subscriber.min_lat <= lat,
-                    Subscriber.max_lat >= lat,
-                    Subscriber.min_lon <= lon,
-                    Subscriber.max_lon >= lon,
-                )
-            )
-            return sum(
-                1
-                for s_lat, s_lon, radius in rows
-                if geo.within(lat, lon, s_lat, s_lon, rules.effective_radius(radius))
-            )
+        self.index.refresh()
+        return self.index.count(lat, lon, rules.max_radius_m)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -133,7 +134,62 @@ class Subscriber(Base):
     min_lon: Mapped[float] = mapped_column(Float)
     max_lon: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: the in-memory geo index reads the rows changed since it last looked.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Set when the resident unsubscribes: the personal data is wiped at once, the row stays so
+    # that every index and the shop's statistics see the change.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Fanout(Base):
+    """The durable promise, written with the offer, that its audience will be worked out and
+    told; the dispatcher expands it into notifications and marks it done."""
+
+    __tablename__ = "fanouts"
+    __table_args__ = (Index("ix_fanouts_pending", "done_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "offer": tell the audience of a new offer
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    matched: Mapped[int | None] = mapped_column(Integer)
+
+
+class Notification(Base):
+    """One push to one resident about one offer: the unique pair makes "exactly one push per
+    subscriber per offer" a database fact."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("offer_id", "subscriber_pk", name="uq_notifications_offer_subscriber"),
+        Index("ix_notifications_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), index=True)
+    subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), index=True)
+    # pending -> sending -> sent | failed | suppressed | dropped  (see services/dispatch.py)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    fcm_message_id: Mapped[str | None] = mapped_column(String(200))
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PushQuota(Base):
+    """Pushes counted per resident per local day, for the daily caps."""
+
+    __tablename__ = "push_quota"
+
+    subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class OperatorRules(Base):

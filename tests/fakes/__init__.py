@@ -1,0 +1,1 @@
+"""Stand-ins for the services dealsvc talks to, run locally for the tests."""
