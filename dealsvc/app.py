@@ -7,7 +7,7 @@ from flask import Flask
 
 from config import Settings
 
-from .api import admin, merchants, offers, subscribers
+from .api import admin, merchants, offers, reservations, subscribers
 from .api.common import refuse_unstorable_ids
 from .api.problems import Api, register_error_handlers
 from .api.service import bp as service_bp
@@ -54,7 +54,7 @@ def create_app(
     app.extensions["dealsvc"] = container
 
     api = Api(app)
-    for module in (merchants, offers, subscribers, admin):
+    for module in (merchants, offers, reservations, subscribers, admin):
         api.register_blueprint(module.blp)
     app.register_blueprint(service_bp)
     register_error_handlers(app)

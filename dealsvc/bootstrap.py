@@ -19,6 +19,9 @@ from .adapters.push import FirebasePushGateway, PushGateway
 from .domain.clock import Clock, system_clock
 from .services.auth import AuthService
 from .services.dispatch import DispatchSettings, Dispatcher
+from .services.lifecycle import ExpiryService
+from .services.reservations import ReservationService
+from .services.scheduler import Scheduler
 from .services.merchants import MerchantService
 from .services.offers import OfferService
 from .services.rules import RulesService
@@ -43,6 +46,9 @@ class Container:
     index: SubscriberIndex
     push: PushGateway
     dispatcher: Dispatcher
+    reservations: ReservationService
+    expiry: ExpiryService
+    scheduler: Scheduler
 
     def close(self) -> None:
         close = getattr(self.push, "close", None)
@@ -104,6 +110,7 @@ def bootstrap(
     token = admin_token(settings)
     index = SubscriberIndex(db, clock)
     push = push or make_push_gateway(settings)
+    expiry = ExpiryService(db, clock)
     dispatch_settings = DispatchSettings(
         batch_size=settings.push_batch_size,
         lease=timedelta(seconds=settings.push_lease_s),
@@ -123,4 +130,7 @@ def bootstrap(
         index=index,
         push=push,
         dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
+        reservations=ReservationService(db, clock),
+        expiry=expiry,
+        scheduler=Scheduler(db, clock, expiry),
     )

@@ -17,11 +17,13 @@ class EmbeddedWorkers:
         self.threads: list[threading.Thread] = []
 
     def start(self) -> "EmbeddedWorkers":
-        dispatcher = threading.Thread(
-            target=self.container.dispatcher.run_forever, args=(self.stop,), name="dispatcher", daemon=True
-        )
-        dispatcher.start()
-        self.threads.append(dispatcher)
+        for name, loop in (
+            ("dispatcher", self.container.dispatcher.run_forever),
+            ("scheduler", self.container.scheduler.run_forever),
+        ):
+            thread = threading.Thread(target=loop, args=(self.stop,), name=name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
         atexit.register(self.shutdown)
         log.info("embedded workers started: %s", ", ".join(t.name for t in self.threads))
         return self

@@ -7,6 +7,7 @@ from .problems import Blueprint
 from .schemas import (
     DealListSchema,
     DealsQuerySchema,
+    IdempotencyHeaderSchema,
     OfferCreateSchema,
     OfferListSchema,
     OfferPatchSchema,
@@ -20,12 +21,13 @@ blp = Blueprint("offers", __name__, url_prefix="/api/v1", description="Offers an
 
 @blp.route("/offers", methods=["POST"])
 @auth(blp, MERCHANT)
+@blp.arguments(IdempotencyHeaderSchema, location="headers")
 @blp.arguments(OfferCreateSchema)
 @blp.response(201, OfferSchema)
 @errors(blp, 404, 422)
-def create_offer(data, principal):
+def create_offer(headers, data, principal):
     """Post an offer for one of your shops, within the operator's rules."""
-    return services().offers.create(principal, data)
+    return services().offers.create(principal, data, headers.get("idempotency_key"))
 
 
 @blp.route("/offers", methods=["GET"])

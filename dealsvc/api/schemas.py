@@ -367,3 +367,36 @@ class MerchantQuerySchema(Schema):
 
 class StatusSchema(Out):
     status = fields.String(required=True)
+
+
+# --- reservations and idempotency --------------------------------------------------------
+
+
+class IdempotencyHeaderSchema(Schema):
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=[validate.Length(min=1, max=200), validate.Regexp(r"^[\x21-\x7e]+$", error="must be printable ASCII without spaces.")],
+        metadata={"description": "Send the same key to retry safely: the first answer is replayed; the same key with another body is a 422."},
+    )
+
+
+class ReservationCreateSchema(In):
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+
+
+class CollectSchema(In):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=12))
+
+
+class ReservationSchema(Out):
+    id = fields.String(required=True)
+    offer_id = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    code = fields.String(required=True, metadata={"description": "Show it at the shop to collect."})
+    status = fields.String(required=True, validate=validate.OneOf(["held", "collected", "released", "expired"]))
+    expires_at = UTCDateTime(required=True, metadata={"description": "The hold ends with the offer."})
+    created_at = UTCDateTime(required=True)
+
+
+class ReservationListSchema(Out):
+    items = fields.List(fields.Nested(ReservationSchema), required=True)

@@ -36,10 +36,16 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
-class RuleViolation(DomainError):
-    """Well-formed, but breaks an operator rule; `errors` names the fields."""
+class Unprocessable(DomainError):
+    """Well-formed, but cannot be done as asked; `errors` names the fields."""
 
     status = 422
+    title = "Unprocessable request"
+
+
+class RuleViolation(Unprocessable):
+    """Well-formed, but breaks an operator rule; `errors` names the fields."""
+
     title = "Operator rule violated"
 
 

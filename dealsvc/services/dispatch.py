@@ -61,7 +61,7 @@ def backoff_s(attempts: int, settings: DispatchSettings, retry_after: float | No
 class _Claimed:
     notification_id: int
     subscriber_pk: int
-    day: str
+    day: str | None  # the local day whose quota it counts against; None: not counted
     message: PushMessage
     attempts: int
 
@@ -123,17 +123,27 @@ class Dispatcher:
                 select(Offer, Shop).join(Shop, Offer.shop_id == Shop.id).where(Offer.id == fanout.offer_id)
             ).one()
             matched = 0
-            if offer_rules.is_live(offer.status, offer.expires_at, now):
+            if fanout.kind == "withdraw":
+                # Everyone who was (or may have been) told gets the withdrawal.
+                told = s.scalars(
+                    select(Notification.subscriber_pk).where(
+                        Notification.offer_id == offer.id,
+                        Notification.kind == "offer",
+                        Notification.status.in_([DONE_SENT, SENDING]),
+                    )
+                ).all()
+                matched = self._insert_notifications(s, offer.id, list(told), now, kind="withdraw")
+            elif offer_rules.is_live(offer.status, offer.expires_at, now):
                 rules = self.rules.current(s)
                 with FANOUT_MATCH_SECONDS.time():
                     pks = self.index.match(shop.lat, shop.lon, rules.max_radius_m, offer.category)
                 matched = self._insert_notifications(s, offer.id, pks.tolist(), now)
             fanout.done_at = now
             fanout.matched = matched
-            log.info("offer %s: %d residents to tell", offer.id, matched)
+            log.info("offer %s: %d residents to %s", offer.id, matched, "tell it is gone" if fanout.kind == "withdraw" else "tell")
             return True
 
-    def _insert_notifications(self, s, offer_id: str, pks: list[int], now: datetime) -> int:
+    def _insert_notifications(self, s, offer_id: str, pks: list[int], now: datetime, kind: str = "offer") -> int:
         insert = _insert(s)
         for start in range(0, len(pks), _INSERT_CHUNK):
             chunk = pks[start : start + _INSERT_CHUNK]
@@ -149,6 +159,7 @@ class Dispatcher:
                     {
                         "offer_id": offer_id,
                         "subscriber_pk": r["subscriber_pk"],
+                        "kind": kind,
                         "status": PENDING,
                         "due_at": now,
                         "attempts": 0,
@@ -156,10 +167,10 @@ class Dispatcher:
                     }
                     for r in rows
                 ]
-            ).on_conflict_do_nothing(index_elements=["offer_id", "subscriber_pk"])
+            ).on_conflict_do_nothing(index_elements=["offer_id", "subscriber_pk", "kind"])
             s.execute(stmt)
         return s.scalar(
-            select(func.count()).select_from(Notification).where(Notification.offer_id == offer_id)
+            select(func.count()).select_from(Notification).where(Notification.offer_id == offer_id, Notification.kind == kind)
         )
 
     # --- sending -----------------------------------------------------------------------
@@ -193,9 +204,20 @@ class Dispatcher:
             ).all()
             if not rows:
                 return []
-            quota = self._lock_quota(s, {(sub.pk, audience.local_day(now, sub.timezone)) for _, _, _, sub in rows})
+            quota = self._lock_quota(
+                s, {(sub.pk, audience.local_day(now, sub.timezone)) for n, _, _, sub in rows if n.kind == "offer"}
+            )
             claimed: list[_Claimed] = []
             for n, offer, shop, sub in rows:
+                if n.kind == "withdraw":
+                    if not sub.active:
+                        n.status, n.reason = DROPPED, "subscriber_inactive"
+                        PUSH_OUTCOMES.labels(DROPPED).inc()
+                        continue
+                    n.status, n.lease_until = SENDING, now + self.settings.lease
+                    n.attempts += 1
+                    claimed.append(_Claimed(n.id, sub.pk, None, self._withdrawal(offer, sub, now), n.attempts))
+                    continue
                 verdict = self._screen(n, offer, sub, now, rules, quota)
                 if verdict is not None:
                     PUSH_OUTCOMES.labels(verdict).inc()
@@ -238,6 +260,8 @@ class Dispatcher:
 
     def _lock_quota(self, s, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
         keys = sorted(keys)
+        if not keys:
+            return {}
         s.execute(
             _insert(s)(PushQuota)
             .values([{"subscriber_pk": pk, "day": day, "count": 0} for pk, day in keys])
@@ -299,6 +323,20 @@ class Dispatcher:
             body=text.body,
         )
 
+    def _withdrawal(self, offer: Offer, sub: Subscriber, now: datetime) -> PushMessage:
+        """A data-only message under the alert's collapse key: the app replaces the alert
+        with "gone" instead of leaving a deal that cannot be had."""
+        status = offer_rules.effective_status(offer.status, offer.expires_at, now)
+        # Long enough to reach a phone that was offline for a while; no longer useful after.
+        ttl = max(3600, math.floor((offer.expires_at - now).total_seconds()))
+        return PushMessage(
+            token=sub.fcm_token,
+            data={"type": "withdrawn", "offer_id": offer.id, "shop_id": offer.shop_id, "status": status},
+            collapse_key=f"offer-{offer.id}",
+            ttl_s=ttl,
+            expires_at_unix=math.floor((now + timedelta(seconds=ttl)).timestamp()),
+        )
+
     def _record(self, claimed: list[_Claimed], results: list[PushResult]) -> None:
         now = self.clock()
         with self.db.write() as s:
@@ -313,7 +351,8 @@ class Dispatcher:
                     )
                     PUSH_OUTCOMES.labels("sent").inc()
                     continue
-                released.append((c.subscriber_pk, c.day))
+                if c.day is not None:
+                    released.append((c.subscriber_pk, c.day))
                 if result.outcome == DEAD_TOKEN:
                     s.execute(update(Notification).where(mine).values(status=FAILED, reason="dead_token", lease_until=None))
                     # A dead token never gets another try: the subscriber is off at once.

@@ -4,16 +4,19 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..adapters.db import Database
-from ..adapters.db.models import Fanout, Merchant, Notification, Offer, Shop
+from ..adapters.db.models import Fanout, Merchant, Notification, Offer, Reservation, Shop
 from ..domain import geo
 from ..domain import offers as rules_of_offers
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import Forbidden, NotFound
 from ..domain.pricing import price_offer
+from . import idempotency
 from .auth import Principal
+from .lifecycle import end_offer
 from .rules import RulesService
 
 
@@ -43,9 +46,24 @@ class OfferService:
         self.clock = clock
         self.rules = rules
 
-    def create(self, merchant: Principal, data: dict[str, Any]) -> dict[str, Any]:
+    def create(self, merchant: Principal, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Post an offer. With an idempotency key, a retry of the same request (a phone on a
+        shaky connection) gets the first answer instead of posting the offer twice."""
+        for attempt in range(2):
+            try:
+                return self._create(merchant, data, idempotency_key)
+            except IntegrityError:
+                if attempt or not idempotency_key:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _create(self, merchant: Principal, data: dict[str, Any], key: str | None) -> dict[str, Any]:
         now = self.clock()
+        scope = f"merchant:{merchant.id}:create-offer"
         with self.db.write() as s:
+            cached = idempotency.replay(s, scope, key, data)
+            if cached is not None:
+                return cached
             m = s.get(Merchant, merchant.id)
             if m is None or m.status != "active":
                 raise Forbidden(
@@ -86,7 +104,9 @@ class OfferService:
             s.flush()
             # The promise to tell the audience commits with the offer, or neither does.
             s.add(Fanout(offer_id=offer.id, kind="offer", due_at=now, created_at=now))
-        return offer_view(offer, now)
+            view = offer_view(offer, now)
+            idempotency.remember(s, scope, key, data, 201, view, now)
+            return view
 
     def get(self, offer_id: str) -> dict[str, Any]:
         with self.db.read() as s:
@@ -133,6 +153,10 @@ class OfferService:
                 status = rules_of_offers.SOLD_OUT
             elif changes.get("status") == rules_of_offers.CANCELLED:
                 status = rules_of_offers.CANCELLED
+            if status != rules_of_offers.ACTIVE and offer.status == rules_of_offers.ACTIVE:
+                end_offer(s, offer, status, now)
+            elif status == rules_of_offers.CANCELLED and offer.status != rules_of_offers.CANCELLED:
+                end_offer(s, offer, status, now)  # a sold-out offer withdrawn: its holds end
             offer.status = status
             offer.updated_at = now
             return offer_view(offer, now)
@@ -186,8 +210,15 @@ class OfferService:
             counts = dict(
                 s.execute(
                     select(Notification.status, func.count())
-                    .where(Notification.offer_id == offer_id)
+                    .where(Notification.offer_id == offer_id, Notification.kind == "offer")
                     .group_by(Notification.status)
+                ).all()
+            )
+            held = dict(
+                s.execute(
+                    select(Reservation.status, func.sum(Reservation.quantity))
+                    .where(Reservation.offer_id == offer_id)
+                    .group_by(Reservation.status)
                 ).all()
             )
         return {
@@ -197,7 +228,6 @@ class OfferService:
             "suppressed": counts.get("suppressed", 0),
             "dropped": counts.get("dropped", 0),
             "pending": counts.get("pending", 0) + counts.get("sending", 0),
-            # Reservations arrive with the offer lifecycle; none can exist before.
-            "reserved": 0,
-            "collected": 0,
+            "reserved": held.get("held", 0),
+            "collected": held.get("collected", 0),
         }

@@ -10,7 +10,7 @@ from ..adapters.db.models import Shop
 from ..adapters.geocoding import Geocoder, GeocoderDown, GeocodingOff
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
-from ..domain.errors import NotFound, RuleViolation, Unavailable
+from ..domain.errors import NotFound, Unprocessable, Unavailable
 from .auth import Principal
 
 
@@ -39,14 +39,14 @@ class ShopService:
             try:
                 place = self.geocoder.geocode(address)
             except GeocodingOff:
-                raise RuleViolation(
+                raise Unprocessable(
                     "This instance does not geocode addresses.",
                     {"address": ["cannot be looked up on this instance; send lat and lon."]},
                 ) from None
             except GeocoderDown:
                 raise Unavailable("The address cannot be looked up right now; try again, or send lat and lon.", retry_after=30) from None
             if place is None:
-                raise RuleViolation(
+                raise Unprocessable(
                     "The address could not be found.",
                     {"address": ["could not be found; check it, or send lat and lon."]},
                 )

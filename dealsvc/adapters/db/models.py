@@ -158,18 +158,20 @@ class Fanout(Base):
 
 
 class Notification(Base):
-    """One push to one resident about one offer: the unique pair makes "exactly one push per
-    subscriber per offer" a database fact."""
+    """One push to one resident about one offer: the unique triple makes "exactly one push
+    per subscriber per offer" (and one withdrawal of it) a database fact."""
 
     __tablename__ = "notifications"
     __table_args__ = (
-        UniqueConstraint("offer_id", "subscriber_pk", name="uq_notifications_offer_subscriber"),
+        UniqueConstraint("offer_id", "subscriber_pk", "kind", name="uq_notifications_offer_subscriber_kind"),
         Index("ix_notifications_due", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), index=True)
     subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), index=True)
+    # "offer": the alert; "withdraw": the data message that replaces it when the deal is gone.
+    kind: Mapped[str] = mapped_column(String(16), default="offer", server_default="offer")
     # pending -> sending -> sent | failed | suppressed | dropped  (see services/dispatch.py)
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(32))
@@ -190,6 +192,45 @@ class PushQuota(Base):
     subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class Reservation(Base):
+    """A resident's hold on part of an offer's stock, collected at the shop with its code."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), index=True)
+    subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(12))
+    # held -> collected | released (by the resident, or the offer was withdrawn) | expired
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a request sent with an Idempotency-Key, kept to replay it."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(120), primary_key=True)  # who, and which route
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the request body
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Lease(Base):
+    """A named lease held by one process at a time (the scheduler's election)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OperatorRules(Base):

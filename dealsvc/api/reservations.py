@@ -1,0 +1,63 @@
+"""Reservations: a resident holds stock, the shop collects it with the code."""
+from __future__ import annotations
+
+from ..services.auth import MERCHANT, SUBSCRIBER
+from .common import auth, errors, services
+from .problems import Blueprint
+from .schemas import (
+    CollectSchema,
+    IdempotencyHeaderSchema,
+    ReservationCreateSchema,
+    ReservationListSchema,
+    ReservationSchema,
+)
+
+blp = Blueprint("reservations", __name__, url_prefix="/api/v1", description="Reservations")
+
+
+@blp.route("/offers/<offer_id>/reservations", methods=["POST"])
+@auth(blp, SUBSCRIBER)
+@blp.arguments(IdempotencyHeaderSchema, location="headers")
+@blp.arguments(ReservationCreateSchema)
+@blp.response(201, ReservationSchema)
+@errors(blp, 404, 409, 422)
+def reserve(headers, data, offer_id, principal):
+    """Hold some of an offer's stock; 409 when the offer is not active or not enough is left."""
+    return services().reservations.reserve(principal, offer_id, data["quantity"], headers.get("idempotency_key"))
+
+
+@blp.route("/offers/<offer_id>/reservations", methods=["GET"])
+@auth(blp, MERCHANT)
+@blp.response(200, ReservationListSchema)
+@errors(blp, 404)
+def offer_reservations(offer_id, principal):
+    """The reservations of one of your offers."""
+    return {"items": services().reservations.list_for_offer(principal, offer_id)}
+
+
+@blp.route("/reservations/<reservation_id>", methods=["GET"])
+@auth(blp, SUBSCRIBER)
+@blp.response(200, ReservationSchema)
+@errors(blp, 404)
+def get_reservation(reservation_id, principal):
+    """Your reservation, with its code."""
+    return services().reservations.get(principal, reservation_id)
+
+
+@blp.route("/reservations/<reservation_id>", methods=["DELETE"])
+@auth(blp, SUBSCRIBER)
+@blp.response(200, ReservationSchema)
+@errors(blp, 404, 409)
+def release_reservation(reservation_id, principal):
+    """Let go of your hold: the stock goes back to the offer while it can still sell."""
+    return services().reservations.release(principal, reservation_id)
+
+
+@blp.route("/reservations/<reservation_id>/collect", methods=["POST"])
+@auth(blp, MERCHANT)
+@blp.arguments(CollectSchema)
+@blp.response(200, ReservationSchema)
+@errors(blp, 404, 409, 422)
+def collect_reservation(data, reservation_id, principal):
+    """The resident is at the counter: mark the reservation collected with its code."""
+    return services().reservations.collect(principal, reservation_id, data["code"])

@@ -1,0 +1,84 @@
+"""An offer's end and its consequences, shared by every path that ends one (sold out,
+withdrawn, expired), and the expiry the scheduler drives."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..adapters.db import Database
+from ..adapters.db.models import Fanout, Notification, Offer, Reservation
+from ..domain import offers as offer_rules
+from ..domain.clock import Clock
+
+log = logging.getLogger(__name__)
+
+HELD, COLLECTED, RELEASED, EXPIRED_HOLD = "held", "collected", "released", "expired"
+
+
+def end_offer(s: Session, offer: Offer, status: str, now: datetime) -> None:
+    """The offer stops being active: pushes not yet sent are dropped, residents already told
+    get a withdrawal (same collapse key, so their alert is replaced), and holds end where the
+    offer will not be there to collect."""
+    offer.status = status
+    offer.updated_at = now
+    s.execute(
+        update(Notification)
+        .where(Notification.offer_id == offer.id, Notification.kind == "offer", Notification.status == "pending")
+        .values(status="dropped", reason=f"offer_{status}", lease_until=None)
+    )
+    s.add(Fanout(offer_id=offer.id, kind="withdraw", due_at=now, created_at=now))
+    if status in (offer_rules.EXPIRED, offer_rules.CANCELLED):
+        s.execute(
+            update(Reservation)
+            .where(Reservation.offer_id == offer.id, Reservation.status == HELD)
+            .values(status=EXPIRED_HOLD if status == offer_rules.EXPIRED else RELEASED, updated_at=now)
+        )
+
+
+class ExpiryService:
+    """Expires offers at expires_at. Idempotent: an offer is expired once, whoever gets there
+    first (its date job, the sweep, a second scheduler that lost its lease)."""
+
+    def __init__(self, db: Database, clock: Clock):
+        self.db = db
+        self.clock = clock
+
+    def expire_offer(self, offer_id: str) -> bool:
+        now = self.clock()
+        with self.db.write() as s:
+            offer = s.scalar(
+                select(Offer)
+                .where(
+                    Offer.id == offer_id,
+                    Offer.status.in_([offer_rules.ACTIVE, offer_rules.SOLD_OUT]),
+                    Offer.expires_at <= now,
+                )
+                .with_for_update(skip_locked=True)
+            )
+            if offer is None:
+                return False
+            self._expire(s, offer, now)
+            return True
+
+    def expire_due(self, limit: int = 500) -> list[str]:
+        """The sweep: every offer past its time that is still active or sold out."""
+        now = self.clock()
+        with self.db.write() as s:
+            offers = s.scalars(
+                select(Offer)
+                .where(Offer.status.in_([offer_rules.ACTIVE, offer_rules.SOLD_OUT]), Offer.expires_at <= now)
+                .order_by(Offer.expires_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for offer in offers:
+                self._expire(s, offer, now)
+            return [o.id for o in offers]
+
+    def _expire(self, s: Session, offer: Offer, now: datetime) -> None:
+        lateness_ms = (now - offer.expires_at).total_seconds() * 1000
+        end_offer(s, offer, offer_rules.EXPIRED, now)
+        log.info("offer %s expired, %.0f ms after its time", offer.id, lateness_ms)

@@ -1,0 +1,197 @@
+"""Reservations: a resident's hold on stock, never more than there is, whatever the concurrency."""
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from sqlalchemy import and_, case, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..adapters.db import Database
+from ..adapters.db.models import Offer, Reservation, Shop, Subscriber
+from ..domain import offers as offer_rules
+from ..domain.clock import Clock
+from ..domain.credentials import new_id
+from ..domain.errors import Conflict, NotFound, Unprocessable
+from . import idempotency
+from .auth import Principal
+from .lifecycle import COLLECTED, EXPIRED_HOLD, HELD, RELEASED, end_offer
+
+# No 0/O, 1/I/L: read out at a counter without doubt.
+_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 6
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def hold_status(r: Reservation, offer: Offer, now) -> str:
+    """A hold ends with its offer, even before the scheduler has written that down."""
+    if r.status != HELD:
+        return r.status
+    offer_status = offer_rules.effective_status(offer.status, offer.expires_at, now)
+    if offer_status == offer_rules.EXPIRED:
+        return EXPIRED_HOLD
+    if offer_status == offer_rules.CANCELLED:
+        return RELEASED
+    return HELD
+
+
+def reservation_view(r: Reservation, offer: Offer, now) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "offer_id": r.offer_id,
+        "quantity": r.quantity,
+        "code": r.code,
+        "status": hold_status(r, offer, now),
+        "expires_at": offer.expires_at,
+        "created_at": r.created_at,
+    }
+
+
+class ReservationService:
+    def __init__(self, db: Database, clock: Clock):
+        self.db = db
+        self.clock = clock
+
+    def reserve(self, principal: Principal, offer_id: str, quantity: int, idempotency_key: str | None = None) -> dict[str, Any]:
+        scope = f"subscriber:{principal.id}:reserve:{offer_id}"[:120]
+        body = {"quantity": quantity}
+        for attempt in range(2):
+            try:
+                return self._reserve(principal, offer_id, quantity, scope, idempotency_key, body)
+            except IntegrityError:
+                # A twin request with the same key committed first: replay its answer.
+                if attempt or not idempotency_key:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _reserve(self, principal, offer_id, quantity, scope, key, body) -> dict[str, Any]:
+        now = self.clock()
+        with self.db.write() as s:
+            cached = idempotency.replay(s, scope, key, body)
+            if cached is not None:
+                return cached
+            sub_pk = s.scalar(
+                select(Subscriber.pk).where(Subscriber.id == principal.id, Subscriber.deleted_at.is_(None))
+            )
+            if sub_pk is None:
+                raise NotFound("No such subscriber.")
+            # One conditional UPDATE takes the stock: the row lock (PostgreSQL) or the write
+            # lock (SQLite) orders concurrent reservations, and each sees the stock the one
+            # before it left, so holds never exceed the quantity.
+            taken = s.execute(
+                update(Offer)
+                .where(
+                    Offer.id == offer_id,
+                    Offer.status == offer_rules.ACTIVE,
+                    Offer.expires_at > now,
+                    Offer.quantity_left >= quantity,
+                )
+                .values(
+                    quantity_left=Offer.quantity_left - quantity,
+                    status=case((Offer.quantity_left == quantity, offer_rules.SOLD_OUT), else_=Offer.status),
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            offer = s.get(Offer, offer_id, populate_existing=True)
+            if offer is None:
+                raise NotFound("No such offer.")
+            if not taken:
+                status = offer_rules.effective_status(offer.status, offer.expires_at, now)
+                if status != offer_rules.ACTIVE:
+                    raise Conflict(f"The offer is {status.replace('_', ' ')}.")
+                raise Conflict(
+                    f"Only {offer.quantity_left} left.",
+                    {"quantity": [f"must be at most {offer.quantity_left} (what is left)."]},
+                )
+            reservation = Reservation(
+                id=new_id("res"), offer_id=offer_id, subscriber_pk=sub_pk, quantity=quantity,
+                code=new_code(), status=HELD, created_at=now, updated_at=now,
+            )
+            s.add(reservation)
+            if offer.quantity_left == 0:
+                end_offer(s, offer, offer_rules.SOLD_OUT, now)
+            view = reservation_view(reservation, offer, now)
+            idempotency.remember(s, scope, key, body, 201, view, now)
+            return view
+
+    def _own(self, s, principal: Principal, reservation_id: str) -> tuple[Reservation, Offer]:
+        row = s.execute(
+            select(Reservation, Offer)
+            .join(Offer, Reservation.offer_id == Offer.id)
+            .join(Subscriber, Reservation.subscriber_pk == Subscriber.pk)
+            .where(Reservation.id == reservation_id, Subscriber.id == principal.id)
+            .with_for_update(of=Reservation)
+        ).first()
+        if row is None:
+            raise NotFound("No such reservation.")
+        return row[0], row[1]
+
+    def get(self, principal: Principal, reservation_id: str) -> dict[str, Any]:
+        with self.db.read() as s:
+            reservation, offer = self._own(s, principal, reservation_id)
+            return reservation_view(reservation, offer, self.clock())
+
+    def release(self, principal: Principal, reservation_id: str) -> dict[str, Any]:
+        """The resident lets go: the stock goes back while the offer can still sell it."""
+        now = self.clock()
+        with self.db.write() as s:
+            reservation, offer = self._own(s, principal, reservation_id)
+            status = hold_status(reservation, offer, now)
+            if status != HELD:
+                raise Conflict(f"The reservation is already {status}.")
+            reservation.status = RELEASED
+            reservation.updated_at = now
+            status = offer_rules.effective_status(offer.status, offer.expires_at, now)
+            if status in (offer_rules.ACTIVE, offer_rules.SOLD_OUT):
+                s.execute(
+                    update(Offer)
+                    .where(Offer.id == offer.id)
+                    .values(
+                        quantity_left=Offer.quantity_left + reservation.quantity,
+                        status=offer_rules.ACTIVE,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                s.refresh(offer)
+            return reservation_view(reservation, offer, now)
+
+    def collect(self, merchant: Principal, reservation_id: str, code: str) -> dict[str, Any]:
+        now = self.clock()
+        with self.db.write() as s:
+            row = s.execute(
+                select(Reservation, Offer)
+                .join(Offer, Reservation.offer_id == Offer.id)
+                .join(Shop, Offer.shop_id == Shop.id)
+                .where(and_(Reservation.id == reservation_id, Shop.merchant_id == merchant.id))
+                .with_for_update(of=Reservation)
+            ).first()
+            if row is None:
+                raise NotFound("No such reservation.")
+            reservation, offer = row
+            status = hold_status(reservation, offer, now)
+            if status != HELD:
+                raise Conflict(f"The reservation is {status}, not held.")
+            if not hmac.compare_digest(code.strip().upper().encode(), reservation.code.encode()):
+                raise Unprocessable("The code does not match this reservation.", {"code": ["does not match."]})
+            reservation.status = COLLECTED
+            reservation.updated_at = now
+            return reservation_view(reservation, offer, now)
+
+    def list_for_offer(self, merchant: Principal, offer_id: str) -> list[dict[str, Any]]:
+        now = self.clock()
+        with self.db.read() as s:
+            offer = s.scalar(
+                select(Offer).join(Shop).where(Offer.id == offer_id, Shop.merchant_id == merchant.id)
+            )
+            if offer is None:
+                raise NotFound("No such offer.")
+            rows = s.scalars(
+                select(Reservation).where(Reservation.offer_id == offer_id).order_by(Reservation.created_at)
+            )
+            return [reservation_view(r, offer, now) for r in rows]

@@ -1,0 +1,180 @@
+"""The scheduler: APScheduler in exactly one process at a time, elected through a lease row in
+the database; a second instance stands by and takes over when the first stops renewing.
+
+Jobs, declared as data below:
+- `expire:<offer id>`: a date job at the offer's expires_at, for exact expiry;
+- `sweep`: every few seconds, expires whatever is due and was missed (idempotent);
+- `sync`: every second, gives new offers their date jobs.
+After a restart or a takeover, the first sweep handles everything that fell due meanwhile.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from datetime import datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from ..adapters.db import Database
+from ..adapters.db.models import Lease, Offer
+from ..domain import offers as offer_rules
+from ..domain.clock import Clock
+from .lifecycle import ExpiryService
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "scheduler"
+
+
+class LeaseElection:
+    """Holds the named lease while alive: renewed by its holder, taken over once expired."""
+
+    def __init__(self, db: Database, clock: Clock, name: str = LEASE_NAME, ttl: timedelta = timedelta(seconds=6)):
+        self.db = db
+        self.clock = clock
+        self.name = name
+        self.ttl = ttl
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    def try_acquire(self) -> bool:
+        """True while this process holds the lease (acquired now or renewed)."""
+        now = self.clock()
+        try:
+            with self.db.write() as s:
+                insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
+                s.execute(
+                    insert(Lease)
+                    .values(name=self.name, holder=self.holder, expires_at=now + self.ttl)
+                    .on_conflict_do_nothing(index_elements=["name"])
+                )
+                won = s.execute(
+                    update(Lease)
+                    .where(
+                        Lease.name == self.name,
+                        or_(Lease.holder == self.holder, Lease.expires_at < now),
+                    )
+                    .values(holder=self.holder, expires_at=now + self.ttl)
+                ).rowcount
+            return bool(won)
+        except IntegrityError:
+            return False
+
+    def release(self) -> None:
+        with self.db.write() as s:
+            s.execute(
+                update(Lease)
+                .where(and_(Lease.name == self.name, Lease.holder == self.holder))
+                .values(expires_at=self.clock() - timedelta(seconds=1))
+            )
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        expiry: ExpiryService,
+        *,
+        sweep_every: timedelta = timedelta(seconds=2),
+        sync_every: timedelta = timedelta(seconds=1),
+        lease_ttl: timedelta = timedelta(seconds=6),
+    ):
+        self.db = db
+        self.clock = clock
+        self.expiry = expiry
+        self.sweep_every = sweep_every
+        self.sync_every = sync_every
+        self.election = LeaseElection(db, clock, ttl=lease_ttl)
+        self._aps: BackgroundScheduler | None = None
+        self._synced_until: datetime | None = None
+        self._sync_lock = threading.Lock()
+
+    @property
+    def is_leader(self) -> bool:
+        return self._aps is not None
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Campaign for the lease, lead while holding it, stand by otherwise."""
+        heartbeat = self.election.ttl.total_seconds() / 3
+        try:
+            while not stop.is_set():
+                try:
+                    holding = self.election.try_acquire()
+                except Exception:  # the database is away: not leading is the safe side
+                    log.exception("scheduler lease check failed")
+                    holding = False
+                if holding and not self.is_leader:
+                    self._lead()
+                elif not holding and self.is_leader:
+                    log.warning("scheduler lease lost; standing by")
+                    self._stand_down()
+                stop.wait(heartbeat)
+        finally:
+            if self.is_leader:
+                self._stand_down()
+                self.election.release()
+
+    # --- leading -----------------------------------------------------------------------
+
+    def _lead(self) -> None:
+        log.info("scheduler elected (%s)", self.election.holder)
+        aps = BackgroundScheduler(
+            timezone="UTC",
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={
+                # A job that falls due while the process is busy still runs, once.
+                "coalesce": True,
+                "misfire_grace_time": None,
+                "max_instances": 1,
+            },
+        )
+        aps.add_job(self.sweep, "interval", seconds=self.sweep_every.total_seconds(), id="sweep", replace_existing=True)
+        aps.add_job(self.sync, "interval", seconds=self.sync_every.total_seconds(), id="sync", replace_existing=True)
+        self._aps = aps
+        self._synced_until = None
+        aps.start()
+        # Whatever fell due while nobody led is handled now, not at the first tick.
+        aps.add_job(self.sweep, id="sweep-at-start", replace_existing=True)
+        aps.add_job(self.sync, id="sync-at-start", replace_existing=True)
+
+    def _stand_down(self) -> None:
+        aps, self._aps = self._aps, None
+        if aps is not None:
+            aps.shutdown(wait=True)
+
+    def sweep(self) -> None:
+        expired = self.expiry.expire_due()
+        if expired:
+            log.info("sweep expired %d offers", len(expired))
+
+    def sync(self) -> None:
+        """Date jobs for the offers posted since the last look (with a look-back for the
+        transactions that were still open then)."""
+        aps = self._aps
+        if aps is None:
+            return
+        with self._sync_lock:
+            now = self.clock()
+            since = (self._synced_until or now - timedelta(days=365)) - timedelta(seconds=30)
+            with self.db.read() as s:
+                rows = s.execute(
+                    select(Offer.id, Offer.expires_at).where(
+                        Offer.status.in_([offer_rules.ACTIVE, offer_rules.SOLD_OUT]),
+                        Offer.updated_at >= since,
+                    )
+                ).all()
+            for offer_id, expires_at in rows:
+                job_id = f"expire:{offer_id}"
+                if aps.get_job(job_id) is None:
+                    aps.add_job(
+                        self.expiry.expire_offer, "date", run_date=max(expires_at, now), args=[offer_id], id=job_id,
+                        replace_existing=True,
+                    )
+            self._synced_until = now
