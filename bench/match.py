@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     print(f"{args.subscribers:,} residents around Milan, radii 0.5–10 km; {args.offers} offers\n")
 
     build_s, times, counts = bench_index(lat, lon, radius, points)
-    print(f"index (lat-sorted numpy + exact band)  build {build_s:.2f} s")
+    print(f"index (radius classes x latitude cells, exact band)  build {build_s:.2f} s")
     print(f"  per match: median {ms(statistics.median(times))}  p95 {ms(sorted(times)[int(len(times) * 0.95) - 1])}  max {ms(max(times))}")
     print(f"  matches per offer: mean {statistics.mean(counts):,.0f}")
 
