@@ -39,6 +39,7 @@ class Settings:
     push_batch_size: int = 100
     push_lease_s: float = 60.0
     push_max_attempts: int = 8
+    log_level: str = "INFO"
     var_dir: Path = field(default=VAR_DIR)
 
     @classmethod
@@ -72,6 +73,7 @@ class Settings:
             push_batch_size=_int("PUSH_BATCH_SIZE", get("PUSH_BATCH_SIZE", defaults.push_batch_size)),
             push_lease_s=_float("PUSH_LEASE_S", get("PUSH_LEASE_S", defaults.push_lease_s)),
             push_max_attempts=_int("PUSH_MAX_ATTEMPTS", get("PUSH_MAX_ATTEMPTS", defaults.push_max_attempts)),
+            log_level=_log_level(get("LOG_LEVEL", defaults.log_level)),
         )
 
     @property
@@ -116,3 +118,10 @@ def _bool(name: str, value) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"DEALSVC_{name} must be true or false, not {value!r}")
+
+
+def _log_level(value: str) -> str:
+    level = str(value).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(f"DEALSVC_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+    return level

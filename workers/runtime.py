@@ -11,8 +11,8 @@ from dealsvc.bootstrap import Container, bootstrap
 
 
 def run_process(name: str, loop: Callable[[Container, threading.Event], None]) -> int:
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
     settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
     container = bootstrap(settings)
     stop = threading.Event()
 

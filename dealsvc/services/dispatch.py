@@ -182,6 +182,7 @@ class Dispatcher:
             return 0
         results = self.gateway.send([c.message for c in claimed])
         self._record(claimed, results)
+        log.debug("sent batch of %d", sum(1 for r in results if r.outcome == SENT))
         return len(claimed)
 
     def _claim(self, now: datetime) -> list[_Claimed]:
