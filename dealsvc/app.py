@@ -57,8 +57,15 @@ def create_app(
     for module in (merchants, offers, reservations, subscribers, admin):
         api.register_blueprint(module.blp)
     app.register_blueprint(service_bp)
+    if settings.emulator_enabled:
+        from .emulator import EmulatorStore, create_blueprint
+
+        app.extensions["fcm-emulator"] = store = EmulatorStore()
+        app.register_blueprint(create_blueprint(store, url_prefix="/emulator"))
     register_error_handlers(app)
     app.url_value_preprocessor(refuse_unstorable_ids)
     install_request_metrics(app)
+    if start_workers and settings.workers == "embedded":
+        app.extensions["dealsvc-workers"] = EmbeddedWorkers(container).start()
     logging.getLogger(__name__).info("dealsvc ready on %s", settings.database_url.split("@")[-1])
     return app
