@@ -31,7 +31,7 @@ class Settings:
     geocoder_user_agent: str = "dealsvc/1.0 (neighbourhood surplus food alerts)"
     geocoder_min_delay_s: float = 1.0
     geocoder_timeout_s: float = 5.0
-    # Upgrade the schema at start (development); production runs `flask --app wsgi db upgrade`.
+    # Upgrade the schema at start (development); production runs `python -m dealsvc migrate`.
     auto_migrate: bool = True
     max_request_bytes: int = 64 * 1024
     # The push dispatcher: how many pushes a claim takes, how long a claim is held before

@@ -59,19 +59,26 @@ class Container:
 
 def admin_token(settings: Settings) -> str:
     """DEALSVC_ADMIN_TOKEN, or in development one generated at first start and kept (0600) in
-    var/admin-token, so it survives restarts and `make run` can print it."""
+    var/admin-token, so it survives restarts and `make run` can print it. Processes starting
+    together agree on one token: it is written to a private file and linked into place, and
+    whoever loses the race reads the winner's."""
     if settings.admin_token:
         return settings.admin_token
     path = Path(settings.var_dir) / "admin-token"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = "dsa_" + secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-    log.warning("generated an operator token in %s", path)
-    return token
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".admin-token.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("dsa_" + secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(draft, path)
+            log.warning("generated an operator token in %s", path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 def make_geocoder(settings: Settings) -> Geocoder:

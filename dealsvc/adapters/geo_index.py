@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..domain import geo
 from ..domain.categories import CATEGORIES
@@ -139,6 +139,7 @@ class SubscriberIndex:
         self.rebuild_every = rebuild_every
         self.max_overrides = max_overrides
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._base: _Arrays | None = None
         self._built_at: datetime | None = None
         self._seen_at: datetime | None = None
@@ -151,6 +152,7 @@ class SubscriberIndex:
     def rebuild(self) -> None:
         started = self.clock()
         with self.db.read() as s:
+            newest = s.scalar(select(func.max(Subscriber.updated_at)))
             rows = s.execute(
                 select(
                     Subscriber.pk, Subscriber.lat, Subscriber.lon, Subscriber.radius_m, Subscriber.categories
@@ -159,32 +161,38 @@ class SubscriberIndex:
         arrays = _Arrays.build([(pk, lat, lon, r, category_mask(c)) for pk, lat, lon, r, c in rows])
         with self._lock:
             self._base, self._overrides = arrays, {}
-            self._built_at = self._seen_at = started
+            self._built_at = started
+            self._seen_at = newest or started
 
     def refresh(self) -> None:
-        """Rebuild when due, else read the rows changed since the last look."""
-        now = self.clock()
-        if self._base is None or now - self._built_at >= self.rebuild_every:
-            self.rebuild()
-            return
-        since = self._seen_at - self.lookback
-        with self.db.read() as s:
-            rows = s.execute(
-                select(
-                    Subscriber.pk,
-                    Subscriber.lat,
-                    Subscriber.lon,
-                    Subscriber.radius_m,
-                    Subscriber.categories,
-                    Subscriber.active,
-                ).where(Subscriber.updated_at >= since)
-            ).all()
-        with self._lock:
-            for pk, lat, lon, radius, cats, active in rows:
-                self._overrides[pk] = (lat, lon, float(radius), category_mask(cats)) if active else None
-            self._seen_at = now
-        if len(self._overrides) > self.max_overrides:
-            self.rebuild()
+        """Rebuild when due, else read the rows changed since the last look. Serialized: the
+        dispatcher and request threads may ask at the same time."""
+        with self._refresh_lock:
+            now = self.clock()
+            if self._base is None or now - self._built_at >= self.rebuild_every:
+                self.rebuild()
+                return
+            # The watermark is the newest updated_at the database gave us, so other hosts'
+            # clocks only matter within the look-back.
+            since = self._seen_at - self.lookback
+            with self.db.read() as s:
+                rows = s.execute(
+                    select(
+                        Subscriber.pk,
+                        Subscriber.lat,
+                        Subscriber.lon,
+                        Subscriber.radius_m,
+                        Subscriber.categories,
+                        Subscriber.active,
+                        Subscriber.updated_at,
+                    ).where(Subscriber.updated_at >= since)
+                ).all()
+            with self._lock:
+                for pk, lat, lon, radius, cats, active, updated_at in rows:
+                    self._overrides[pk] = (lat, lon, float(radius), category_mask(cats)) if active else None
+                    self._seen_at = max(self._seen_at, updated_at)
+            if len(self._overrides) > self.max_overrides:
+                self.rebuild()
 
     # --- queries -----------------------------------------------------------------------
 
@@ -197,10 +205,13 @@ class SubscriberIndex:
             raise RuntimeError("SubscriberIndex.match before refresh()")
         bit = _CATEGORY_BIT.get(category, 0) if category else 0
         found = [self._match_arrays(base, lat, lon, cap_m, bit, overrides)]
+        # The box of the largest reach prunes the overrides before any distance is computed.
+        box = geo.reach_box(lat, lon, min(cap_m, max((r[2] for r in overrides.values() if r), default=0.0)))
         extra = [
             pk
             for pk, row in overrides.items()
             if row is not None
+            and box.contains(row[0], row[1])
             and (bit == 0 or row[3] == 0 or row[3] & bit)
             and geo.within(lat, lon, row[0], row[1], min(row[2], cap_m))
         ]

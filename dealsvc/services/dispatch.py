@@ -106,9 +106,10 @@ class Dispatcher:
     # --- fan-out -----------------------------------------------------------------------
 
     def expand_one(self) -> bool:
-        """Turn one due fan-out into notifications (idempotent: a crash midway is redone)."""
+        """Turn one due fan-out into notifications. The fan-out is claimed first (its due_at
+        moves a lease ahead, so a crashed dispatcher's fan-out falls due again), the audience
+        is matched outside any transaction, and the notifications are written idempotently."""
         now = self.clock()
-        self.index.refresh()
         with self.db.write() as s:
             fanout = s.scalar(
                 select(Fanout)
@@ -119,29 +120,38 @@ class Dispatcher:
             )
             if fanout is None:
                 return False
+            fanout.due_at = now + self.settings.lease
+            fanout_id, kind = fanout.id, fanout.kind
             offer, shop = s.execute(
                 select(Offer, Shop).join(Shop, Offer.shop_id == Shop.id).where(Offer.id == fanout.offer_id)
             ).one()
-            matched = 0
-            if fanout.kind == "withdraw":
+            offer_id, live = offer.id, offer_rules.is_live(offer.status, offer.expires_at, now)
+            cap = self.rules.current(s).max_radius_m
+        pks: list[int] = []
+        if kind == "offer" and live:
+            self.index.refresh()
+            with FANOUT_MATCH_SECONDS.time():
+                pks = self.index.match(shop.lat, shop.lon, cap, offer.category).tolist()
+        with self.db.write() as s:
+            fanout = s.get(Fanout, fanout_id, with_for_update=True)
+            if fanout.done_at is not None:
+                return True  # another dispatcher finished it after our claim ran out
+            if kind == "withdraw":
                 # Everyone who was (or may have been) told gets the withdrawal.
-                told = s.scalars(
-                    select(Notification.subscriber_pk).where(
-                        Notification.offer_id == offer.id,
-                        Notification.kind == "offer",
-                        Notification.status.in_([DONE_SENT, SENDING]),
+                pks = list(
+                    s.scalars(
+                        select(Notification.subscriber_pk).where(
+                            Notification.offer_id == offer_id,
+                            Notification.kind == "offer",
+                            Notification.status.in_([DONE_SENT, SENDING]),
+                        )
                     )
-                ).all()
-                matched = self._insert_notifications(s, offer.id, list(told), now, kind="withdraw")
-            elif offer_rules.is_live(offer.status, offer.expires_at, now):
-                rules = self.rules.current(s)
-                with FANOUT_MATCH_SECONDS.time():
-                    pks = self.index.match(shop.lat, shop.lon, rules.max_radius_m, offer.category)
-                matched = self._insert_notifications(s, offer.id, pks.tolist(), now)
+                )
+            matched = self._insert_notifications(s, offer_id, pks, now, kind=kind) if pks else 0
             fanout.done_at = now
             fanout.matched = matched
-            log.info("offer %s: %d residents to %s", offer.id, matched, "tell it is gone" if fanout.kind == "withdraw" else "tell")
-            return True
+        log.info("offer %s: %d residents to %s", offer_id, matched, "tell it is gone" if kind == "withdraw" else "tell")
+        return True
 
     def _insert_notifications(self, s, offer_id: str, pks: list[int], now: datetime, kind: str = "offer") -> int:
         insert = _insert(s)
@@ -343,40 +353,54 @@ class Dispatcher:
         with self.db.write() as s:
             released: list[tuple[int, str]] = []
             for c, result in zip(claimed, results):
-                mine = and_(Notification.id == c.notification_id, Notification.status == SENDING)
                 if result.outcome == SENT:
+                    # A delivery is a fact even if our lease ran out meanwhile: recording it
+                    # stops a takeover from sending a third time.
                     s.execute(
                         update(Notification)
-                        .where(mine)
+                        .where(Notification.id == c.notification_id, Notification.status.in_([SENDING, PENDING]))
                         .values(status=DONE_SENT, reason=None, fcm_message_id=result.message_id, sent_at=now, lease_until=None)
                     )
                     PUSH_OUTCOMES.labels("sent").inc()
                     continue
+                # Any other outcome only for our own claim: a dispatcher that took the row over
+                # after our lease ran out owns it now.
+                mine = and_(
+                    Notification.id == c.notification_id,
+                    Notification.status == SENDING,
+                    Notification.attempts == c.attempts,
+                )
+                if result.outcome == DEAD_TOKEN:
+                    values = dict(status=FAILED, reason="dead_token", lease_until=None)
+                    label = "dead_token"
+                elif result.outcome == RETRY and c.attempts < self.settings.max_attempts:
+                    due = now + timedelta(seconds=backoff_s(c.attempts, self.settings, result.retry_after_s))
+                    values = dict(status=PENDING, reason=(result.error or "retry")[:32], due_at=due, lease_until=None)
+                    label = "retry"
+                else:
+                    reason = "too_many_attempts" if result.outcome == RETRY else "dead_letter"
+                    values = dict(status=FAILED, reason=reason, lease_until=None)
+                    label = "dead_letter"
+                if not s.execute(update(Notification).where(mine).values(**values)).rowcount:
+                    continue
+                PUSH_OUTCOMES.labels(label).inc()
                 if c.day is not None:
                     released.append((c.subscriber_pk, c.day))
                 if result.outcome == DEAD_TOKEN:
-                    s.execute(update(Notification).where(mine).values(status=FAILED, reason="dead_token", lease_until=None))
-                    # A dead token never gets another try: the subscriber is off at once.
+                    # A dead token never gets another try: the subscriber is off at once,
+                    # unless the phone sent a new token meanwhile.
                     s.execute(
                         update(Subscriber)
-                        .where(Subscriber.pk == c.subscriber_pk, Subscriber.active.is_(True))
+                        .where(
+                            Subscriber.pk == c.subscriber_pk,
+                            Subscriber.active.is_(True),
+                            Subscriber.fcm_token == c.message.token,
+                        )
                         .values(active=False, updated_at=now)
                     )
-                    PUSH_OUTCOMES.labels("dead_token").inc()
-                elif result.outcome == RETRY and c.attempts < self.settings.max_attempts:
-                    due = now + timedelta(seconds=backoff_s(c.attempts, self.settings, result.retry_after_s))
-                    s.execute(
-                        update(Notification)
-                        .where(mine)
-                        .values(status=PENDING, reason=(result.error or "retry")[:32], due_at=due, lease_until=None)
-                    )
-                    PUSH_OUTCOMES.labels("retry").inc()
-                else:
-                    reason = "too_many_attempts" if result.outcome == RETRY else "dead_letter"
-                    s.execute(update(Notification).where(mine).values(status=FAILED, reason=reason, lease_until=None))
-                    PUSH_OUTCOMES.labels("dead_letter").inc()
-            # What was not delivered does not count against the resident's daily cap.
-            for pk, day in released:
+            # What was not delivered does not count against the resident's daily cap. In key
+            # order, like the claim, so two dispatchers never lock quota rows in a cycle.
+            for pk, day in sorted(released):
                 s.execute(
                     update(PushQuota)
                     .where(PushQuota.subscriber_pk == pk, PushQuota.day == day, PushQuota.count > 0)

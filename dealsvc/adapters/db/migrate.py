@@ -1,4 +1,4 @@
-"""Alembic, driven from code: the app upgrades at start in development, `flask db upgrade` in production."""
+"""Alembic, driven from code: the app upgrades at start in development; `python -m dealsvc migrate` in production."""
 from __future__ import annotations
 
 import fcntl
@@ -33,6 +33,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 command.upgrade(cfg, revision)
                 conn.commit()
             finally:
+                # After a failed upgrade the transaction is aborted: roll back first, or the
+                # unlock fails too and hides the real error.
+                conn.rollback()
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
                 conn.commit()
     else:

@@ -29,11 +29,13 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            # Error messages must not carry bound values: FCM tokens stay out of logs.
+            hide_parameters=True,
             **kwargs,
         )
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True, **kwargs)
 
 
 def _tune_sqlite(engine: Engine) -> None:
