@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test migrate clean
+.PHONY: run demo test migrate clean
 .DEFAULT_GOAL := run
 
 $(VENV)/.runtime: requirements.txt
@@ -18,6 +18,11 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 run: $(VENV)/.runtime
 	$(PY) -m dealsvc run
+
+# A fresh var/demo.db with shops and simulated phones in Milan, then the service: post on
+# /shop/ and watch /emulator/.
+demo: $(VENV)/.runtime
+	$(PY) -m dealsvc.web.demo
 
 migrate: $(VENV)/.runtime
 	$(PY) -m dealsvc migrate

@@ -14,6 +14,7 @@ from .api.service import bp as service_bp
 from .api.service import install_request_metrics
 from .bootstrap import Container, bootstrap
 from .embedded import EmbeddedWorkers
+from .web import register_pages
 
 API_DESCRIPTION = """Neighbourhood shops post surplus food at 40–60 % off; residents nearby get a push.
 
@@ -62,6 +63,7 @@ def create_app(
 
         app.extensions["fcm-emulator"] = store = EmulatorStore()
         app.register_blueprint(create_blueprint(store, url_prefix="/emulator"))
+    register_pages(app)
     register_error_handlers(app)
     app.url_value_preprocessor(refuse_unstorable_ids)
     install_request_metrics(app)

@@ -19,6 +19,7 @@ from .adapters.push import FirebasePushGateway, PushGateway
 from .domain.clock import Clock, system_clock
 from .services.auth import AuthService
 from .services.dispatch import DispatchSettings, Dispatcher
+from .services.figures import FiguresService
 from .services.lifecycle import ExpiryService
 from .services.reservations import ReservationService
 from .services.scheduler import Scheduler
@@ -49,6 +50,7 @@ class Container:
     reservations: ReservationService
     expiry: ExpiryService
     scheduler: Scheduler
+    figures: FiguresService
 
     def close(self) -> None:
         close = getattr(self.push, "close", None)
@@ -140,4 +142,5 @@ def bootstrap(
         reservations=ReservationService(db, clock),
         expiry=expiry,
         scheduler=Scheduler(db, clock, expiry),
+        figures=FiguresService(db, clock, rules, index),
     )

@@ -1,7 +1,10 @@
 """Fixtures: every database test runs on SQLite and on PostgreSQL, each in a fresh schema."""
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -149,3 +152,145 @@ def nominatim():
     fake = FakeNominatim().start()
     yield fake
     fake.stop()
+
+
+class WorkerProcess:
+    """`python -m workers.<kind>` against the test database, its log kept in a file and read as it grows."""
+
+    def __init__(self, kind: str, database_url: str, log_path: Path, extra_env: dict[str, str]):
+        self.kind = kind
+        self.log_path = log_path
+        self._offset = 0
+        env = {
+            **os.environ,
+            "DEALSVC_DATABASE_URL": database_url,
+            "DEALSVC_ADMIN_TOKEN": ADMIN_TOKEN,
+            "DEALSVC_GEOCODER": "none",
+            "DEALSVC_AUTO_MIGRATE": "0",
+            "DEALSVC_LOG_LEVEL": "INFO",
+            **extra_env,
+        }
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", f"workers.{kind}"],
+                cwd=Path(__file__).resolve().parent.parent, env=env,
+                stdout=subprocess.DEVNULL, stderr=log,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def new_lines(self) -> list[str]:
+        """The complete log lines written since the last call."""
+        with open(self.log_path, "rb") as f:
+            f.seek(self._offset)
+            chunk = f.read()
+        end = chunk.rfind(b"\n") + 1
+        self._offset += end
+        return chunk[:end].decode(errors="replace").splitlines()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to release anything."""
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def worker_process(database_url, tmp_path):
+    """Starts worker processes against the test database; whatever is still running at the end is killed."""
+    started: list[WorkerProcess] = []
+
+    def start(kind: str = "scheduler", label: str | None = None, **extra_env: str) -> WorkerProcess:
+        name = label or f"{kind}-{len(started)}"
+        process = WorkerProcess(kind, database_url, tmp_path / f"{name}.log", extra_env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+class LiveService:
+    """A running gunicorn serving the app: its base URL and its log."""
+
+    def __init__(self, url: str, log_path: Path):
+        self.url = url
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def multiworker_server(container, database_url, tmp_path):
+    """The real service under gunicorn, 4 processes x 4 threads, on the test database (migrated
+    and emptied by `container`), with no background workers; no traceback may reach its log."""
+    import socket
+    import time
+
+    import requests
+
+    workers = 4
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log_path = tmp_path / "gunicorn.log"
+    env = {
+        **os.environ,
+        "DEALSVC_DATABASE_URL": database_url,
+        "DEALSVC_ADMIN_TOKEN": ADMIN_TOKEN,
+        "DEALSVC_GEOCODER": "none",
+        "DEALSVC_WORKERS": "external",
+        "DEALSVC_AUTO_MIGRATE": "0",
+        "DEALSVC_PORT": str(port),
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            [str(gunicorn), "-w", str(workers), "--threads", "4", "-b", f"127.0.0.1:{port}",
+             "--graceful-timeout", "5", "wsgi:app"],
+            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    service = LiveService(f"http://127.0.0.1:{port}", log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"gunicorn exited with {proc.returncode}:\n{service.log()}")
+            try:
+                ready = requests.get(service.url + "/readyz", timeout=2).status_code == 200
+            except requests.RequestException:
+                ready = False  # not listening yet, or no worker has booted
+            if ready and service.log().count("Booting worker") >= workers:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not become ready:\n{service.log()}")
+            time.sleep(0.2)
+        yield service
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    # An unhandled exception is a 500 even when a test's own checks missed it.
+    assert "Traceback" not in service.log(), service.log()

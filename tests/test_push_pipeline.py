@@ -225,6 +225,17 @@ def test_too_many_attempts_end_in_the_dead_letter(env):
     assert env.stats(key, offer["id"])["failed"] == 1
 
 
+def test_a_bad_request_goes_to_the_dead_letter_and_keeps_the_subscriber(env):
+    key, shop = _merchant_with_shop(env)
+    resident = _sub(env, "badrequest-1")
+    offer = _offer(env, key, shop)
+    env.drain()
+    [n] = env.notifications(offer["id"])
+    assert (n.status, n.reason) == ("failed", "dead_letter")
+    assert env.emulator.store.attempts("badrequest-1") == 1  # never retried
+    assert env.subscriber_active(resident["id"]) is True  # the token is not to blame
+
+
 def test_classification_of_a_bad_request_that_is_not_about_the_token():
     assert classify(exceptions.InvalidArgumentError("Invalid value at 'message.data'")).outcome == DEAD_LETTER
     assert classify(exceptions.InvalidArgumentError("The registration token is not a valid FCM registration token")).outcome == DEAD_TOKEN

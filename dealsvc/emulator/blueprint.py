@@ -23,6 +23,8 @@ FAULT_RESPONSES: dict[str, tuple[int, str, str, str]] = {
     "unavailable": (503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable."),
     "quota": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for sending messages to this target."),
     "internal": (500, "INTERNAL", "INTERNAL", "Internal error encountered."),
+    # A message FCM refuses for its content, not its token: the sender's bug, never retried.
+    "bad_request": (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "Invalid value at 'message.data'"),
 }
 assert set(FAULT_RESPONSES) == set(FAULT_KINDS)
 
@@ -51,7 +53,10 @@ def fcm_error(
 
 def fault_response(fault: Fault, target: str) -> Response:
     http_status, status, error_code, message = FAULT_RESPONSES[fault.kind]
-    violations = [(f"message.{target}", message)] if fault.kind == "invalid" else []
+    violations = {
+        "invalid": [(f"message.{target}", message)],
+        "bad_request": [("message.data", message)],
+    }.get(fault.kind, [])
     headers = {}
     if fault.effective_retry_after is not None:
         headers["Retry-After"] = str(fault.effective_retry_after)

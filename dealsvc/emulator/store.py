@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-FAULT_KINDS = ("unregistered", "invalid", "mismatch", "unavailable", "quota", "internal")
+FAULT_KINDS = ("unregistered", "invalid", "mismatch", "unavailable", "quota", "internal", "bad_request")
 DEFAULT_QUOTA_RETRY_AFTER = 2
 
 
@@ -51,6 +51,7 @@ TOKEN_PREFIX_FAULTS: tuple[tuple[str, Fault], ...] = (
     ("unregistered-", Fault("unregistered")),
     ("mismatch-", Fault("mismatch")),
     ("internal-", Fault("internal")),
+    ("badrequest-", Fault("bad_request")),
     ("invalid-", Fault("invalid")),
     ("quota-", Fault("quota", retry_after=DEFAULT_QUOTA_RETRY_AFTER)),
 )

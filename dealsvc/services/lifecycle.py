@@ -31,11 +31,16 @@ def end_offer(s: Session, offer: Offer, status: str, now: datetime) -> None:
     )
     s.add(Fanout(offer_id=offer.id, kind="withdraw", due_at=now, created_at=now))
     if status in (offer_rules.EXPIRED, offer_rules.CANCELLED):
-        s.execute(
+        # Ended holds are no longer taken: their stock counts as left again (unsellable now),
+        # so held + collected + quantity_left stays equal to the quantity. RETURNING counts
+        # exactly the rows this UPDATE ended, not a hold collected a moment before.
+        ended = s.scalars(
             update(Reservation)
             .where(Reservation.offer_id == offer.id, Reservation.status == HELD)
             .values(status=EXPIRED_HOLD if status == offer_rules.EXPIRED else RELEASED, updated_at=now)
-        )
+            .returning(Reservation.quantity)
+        ).all()
+        offer.quantity_left += sum(ended)
 
 
 class ExpiryService:
@@ -60,8 +65,9 @@ class ExpiryService:
             )
             if offer is None:
                 return False
-            self._expire(s, offer, now)
-            return True
+            expired = [self._expire(s, offer, now)]
+        self._log(expired)
+        return True
 
     def expire_due(self, limit: int = 500) -> list[str]:
         """The sweep: every offer past its time that is still active or sold out."""
@@ -74,11 +80,16 @@ class ExpiryService:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
-            for offer in offers:
-                self._expire(s, offer, now)
-            return [o.id for o in offers]
+            expired = [self._expire(s, offer, now) for offer in offers]
+        self._log(expired)
+        return [offer_id for offer_id, _ in expired]
 
-    def _expire(self, s: Session, offer: Offer, now: datetime) -> None:
-        lateness_ms = (now - offer.expires_at).total_seconds() * 1000
+    def _expire(self, s: Session, offer: Offer, now: datetime) -> tuple[str, float]:
         end_offer(s, offer, offer_rules.EXPIRED, now)
-        log.info("offer %s expired, %.0f ms after its time", offer.id, lateness_ms)
+        return offer.id, (now - offer.expires_at).total_seconds() * 1000
+
+    @staticmethod
+    def _log(expired: list[tuple[str, float]]) -> None:
+        # Only after the commit: a process killed before it must not claim an expiry that never happened.
+        for offer_id, lateness_ms in expired:
+            log.info("offer %s expired, %.0f ms after its time", offer_id, lateness_ms)

@@ -140,6 +140,13 @@ class ReservationService:
         """The resident lets go: the stock goes back while the offer can still sell it."""
         now = self.clock()
         with self.db.write() as s:
+            # Lock the offer before the hold, in the order reserving, withdrawing and expiring
+            # lock them: the other order deadlocks against a concurrent cancel on PostgreSQL.
+            s.execute(
+                select(Offer.id)
+                .where(Offer.id == select(Reservation.offer_id).where(Reservation.id == reservation_id).scalar_subquery())
+                .with_for_update()
+            )
             reservation, offer = self._own(s, principal, reservation_id)
             status = hold_status(reservation, offer, now)
             if status != HELD:
@@ -195,3 +202,26 @@ class ReservationService:
                 select(Reservation).where(Reservation.offer_id == offer_id).order_by(Reservation.created_at)
             )
             return [reservation_view(r, offer, now) for r in rows]
+
+    def collect_by_code(self, merchant: Principal, offer_id: str, code: str) -> dict[str, Any]:
+        """At the counter the resident shows a code, not an id: collect the hold of this offer
+        that carries it."""
+        wanted = code.strip().upper()
+        with self.db.read() as s:
+            reservation_id = s.scalar(
+                select(Reservation.id)
+                .join(Offer, Reservation.offer_id == Offer.id)
+                .join(Shop, Offer.shop_id == Shop.id)
+                .where(
+                    Reservation.offer_id == offer_id,
+                    Shop.merchant_id == merchant.id,
+                    Reservation.code == wanted,
+                    Reservation.status == HELD,
+                )
+            )
+        if reservation_id is None:
+            raise Unprocessable(
+                "No reservation of this offer is waiting with this code.",
+                {"code": ["no reservation of this offer is waiting with this code."]},
+            )
+        return self.collect(merchant, reservation_id, wanted)

@@ -42,10 +42,14 @@ class LeaseElection:
         self.name = name
         self.ttl = ttl
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # When the lease another process holds runs out, as last seen: a standby checks again
+        # right then, so a dead leader is replaced within the TTL rather than up to a heartbeat later.
+        self.taken_until: datetime | None = None
 
     def try_acquire(self) -> bool:
         """True while this process holds the lease (acquired now or renewed)."""
         now = self.clock()
+        self.taken_until = None
         try:
             with self.db.write() as s:
                 insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
@@ -62,6 +66,7 @@ class LeaseElection:
                     )
                     .values(holder=self.holder, expires_at=now + self.ttl)
                 ).rowcount
+                self.taken_until = None if won else s.scalar(select(Lease.expires_at).where(Lease.name == self.name))
             return bool(won)
         except IntegrityError:
             return False
@@ -115,11 +120,19 @@ class Scheduler:
                 elif not holding and self.is_leader:
                     log.warning("scheduler lease lost; standing by")
                     self._stand_down()
-                stop.wait(heartbeat)
+                stop.wait(self._next_check(holding, heartbeat))
         finally:
             if self.is_leader:
                 self._stand_down()
                 self.election.release()
+
+    def _next_check(self, holding: bool, heartbeat: float) -> float:
+        """Seconds until the next campaign: a heartbeat, or sooner when the other holder's
+        lease runs out before that (just after it, since taking over needs expires_at < now)."""
+        taken_until = self.election.taken_until
+        if holding or taken_until is None:
+            return heartbeat
+        return min(heartbeat, max(0.01, (taken_until - self.clock()).total_seconds() + 0.01))
 
     # --- leading -----------------------------------------------------------------------
 

@@ -1,0 +1,72 @@
+"""Read-only figures for the pages: the reach of a point by category, and the operator's live counts."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..adapters.db import Database
+from ..adapters.db.models import Notification, Offer, Subscriber
+from ..adapters.geo_index import SubscriberIndex
+from ..domain import offers as offer_rules
+from ..domain.clock import Clock
+from .rules import RulesService
+
+
+class FiguresService:
+    def __init__(self, db: Database, clock: Clock, rules: RulesService, index: SubscriberIndex):
+        self.db = db
+        self.clock = clock
+        self.rules = rules
+        self.index = index
+
+    def reach(self, lat: float, lon: float, category: str | None = None) -> int:
+        """How many active residents an offer of `category` at (lat, lon) would be matched with
+        now: the dispatcher's own index and radius cap, before quiet hours and daily caps."""
+        cap = self.rules.current().max_radius_m
+        self.index.refresh()
+        return self.index.count(lat, lon, cap, category)
+
+    def live(self, window: timedelta = timedelta(hours=1)) -> dict[str, Any]:
+        """Active offers now, and what became of pushes in the last `window`."""
+        now = self.clock()
+        since = now - window
+        offer_kind = Notification.kind == "offer"
+        with self.db.read() as s:
+            active = s.scalar(
+                select(func.count())
+                .select_from(Offer)
+                .where(Offer.status == offer_rules.ACTIVE, Offer.expires_at > now)
+            )
+            sent = s.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(offer_kind, Notification.status == "sent", Notification.sent_at >= since)
+            )
+            # A failed or suppressed push keeps no time of its outcome; it is counted by when
+            # it was queued, which for these is within seconds of the outcome (or of a retry).
+            outcomes = dict(
+                s.execute(
+                    select(Notification.status, func.count())
+                    .where(offer_kind, Notification.status.in_(["failed", "suppressed"]), Notification.created_at >= since)
+                    .group_by(Notification.status)
+                ).all()
+            )
+            # The dispatcher deactivates a resident whose token FCM reports dead, and stamps
+            # updated_at; an unsubscribed resident is told apart by deleted_at.
+            pruned = s.scalar(
+                select(func.count())
+                .select_from(Subscriber)
+                .where(Subscriber.active.is_(False), Subscriber.deleted_at.is_(None), Subscriber.updated_at >= since)
+            )
+            residents = s.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.active.is_(True)))
+        return {
+            "window_minutes": int(window.total_seconds() // 60),
+            "active_offers": active,
+            "sent": sent,
+            "failed": outcomes.get("failed", 0),
+            "suppressed": outcomes.get("suppressed", 0),
+            "dead_tokens_pruned": pruned,
+            "active_residents": residents,
+        }

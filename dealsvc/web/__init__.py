@@ -1,0 +1,42 @@
+"""Pages for people, served by the service itself: the shop's page, the operator's console, the phone inbox."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, Flask, redirect, url_for
+
+from .security import SessionInterface, secret_key
+
+
+def register_pages(app: Flask) -> None:
+    container = app.extensions["dealsvc"]
+    settings = container.settings
+    app.secret_key = secret_key(settings.var_dir)
+    app.session_interface = SessionInterface()
+    app.config.update(
+        SESSION_COOKIE_NAME="dealsvc_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
+
+    from . import admin, shop
+
+    assets = Blueprint("web_assets", __name__, static_folder="static", static_url_path="/assets",
+                       template_folder="templates")
+
+    @assets.get("/")
+    def index():
+        return redirect(url_for("shop_pages.home"))
+
+    @app.context_processor
+    def _pages():
+        return {"emulator_page": "fcm-emulator" in app.extensions}
+
+    app.register_blueprint(assets)
+    app.register_blueprint(shop.bp)
+    app.register_blueprint(admin.bp)
+    if "fcm-emulator" in app.extensions:
+        from . import inbox
+
+        app.register_blueprint(inbox.bp)

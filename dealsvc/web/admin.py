@@ -1,0 +1,112 @@
+"""The operator's console: rules with their history, merchants, live figures and the reach of a point."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+
+from ..domain.errors import DomainError, Unauthorized
+from ..services.auth import OPERATOR
+from .common import figures, flat_errors, page, protect, services
+from .security import rotate_csrf
+from .forms import PointForm, RulesForm, SignInForm, parse
+
+bp = protect(Blueprint("admin_pages", __name__, url_prefix="/admin"))
+
+MERCHANT_ACTIONS = {"approve": "active", "suspend": "suspended"}
+
+
+def _operator_mark() -> str:
+    """What the session keeps instead of the token: a changed DEALSVC_ADMIN_TOKEN signs everyone out."""
+    return hmac.new(current_app.secret_key.encode(), services().admin_token.encode(), hashlib.sha256).hexdigest()
+
+
+def _is_operator() -> bool:
+    mark = session.get("operator")
+    return bool(mark) and hmac.compare_digest(mark, _operator_mark())
+
+
+def _console(status: int = 200, *, rules_form: dict | None = None, rules_errors: dict | None = None):
+    svc = services()
+    rules = svc.rules.current()
+    point, point_errors, reach = {}, {}, None
+    if "lat" in request.args or "lon" in request.args:
+        point = request.args.to_dict()
+        values, point_errors = parse(PointForm(), request.args)
+        if not point_errors:
+            reach = figures().reach(values["lat"], values["lon"])
+    return page(
+        "web/admin.html", status,
+        rules=rules.as_dict(), rules_form=rules_form, rules_errors=rules_errors or {},
+        history=svc.rules.history(50), merchants=svc.merchants.list(), live=figures().live(),
+        point=point, point_errors=point_errors, reach=reach,
+    )
+
+
+@bp.get("/")
+def home():
+    if not _is_operator():
+        return page("web/signin.html", role="admin", errors={})
+    return _console()
+
+
+@bp.post("/signin")
+def signin():
+    values, errors = parse(SignInForm(), request.form)
+    if not errors:
+        try:
+            ok = services().auth.authenticate(values["secret"]).role == OPERATOR
+        except Unauthorized:
+            ok = False
+        if not ok:
+            errors = {"secret": ["This is not the operator token."]}
+    if errors:
+        return page("web/signin.html", 401, role="admin", errors=errors)
+    rotate_csrf()
+    session.permanent = True
+    session["operator"] = _operator_mark()
+    return redirect(url_for(".home"), 303)
+
+
+@bp.post("/signout")
+def signout():
+    # Only this page's identity: the shop and the console may share one browser.
+    session.pop("operator", None)
+    rotate_csrf()
+    return redirect(url_for(".home"), 303)
+
+
+def _require_operator():
+    if not _is_operator():
+        return redirect(url_for(".home"), 303)
+    return None
+
+
+@bp.post("/rules")
+def rules():
+    if (away := _require_operator()) is not None:
+        return away
+    form = request.form.to_dict()
+    # An unticked checkbox sends nothing at all.
+    form["merchant_approval_required"] = "true" if "merchant_approval_required" in request.form else "false"
+    values, errors = parse(RulesForm(), form)
+    if not errors:
+        try:
+            services().rules.update(values)
+            flash("Rules saved; they apply from the next request.")
+            return redirect(url_for(".home"), 303)
+        except DomainError as error:
+            errors = flat_errors(error.errors) or {"_form": [error.detail]}
+    return _console(422, rules_form=form, rules_errors=errors)
+
+
+@bp.post("/merchants/<merchant_id>/<action>")
+def moderate(merchant_id: str, action: str):
+    if (away := _require_operator()) is not None:
+        return away
+    if action not in MERCHANT_ACTIONS:
+        return page("web/error.html", 404, title="Not found", detail="No such action.")
+    m = services().merchants.set_status(merchant_id, MERCHANT_ACTIONS[action])
+    flash(f"{m['name']} is now {m['status']}.")
+    return redirect(url_for(".home"), 303)

@@ -1,0 +1,72 @@
+"""What the pages' blueprints share: the services, rendering, headers, and errors shown as pages."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, render_template, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from ..bootstrap import Container
+from ..domain.errors import DomainError
+from ..services.figures import FiguresService
+from .security import check_csrf, csrf_token
+
+log = logging.getLogger(__name__)
+
+# Scripts and styles come only from this service: no inline code, nothing from elsewhere.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def services() -> Container:
+    return current_app.extensions["dealsvc"]
+
+
+def figures() -> FiguresService:
+    return current_app.extensions["dealsvc"].figures
+
+
+def page(template: str, status: int = 200, **context):
+    return render_template(template, csrf_token=csrf_token(), **context), status
+
+
+def flat_errors(errors: dict | None, mapping: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """A domain error's fields renamed to the form's (the API's price_cents is the form's discount)."""
+    out: dict[str, list[str]] = {}
+    for name, messages in (errors or {}).items():
+        key = (mapping or {}).get(name, name)
+        out.setdefault(key, []).extend(messages if isinstance(messages, list) else [str(messages)])
+    return out
+
+
+def protect(bp: Blueprint) -> Blueprint:
+    """CSRF on every POST, safe headers on every answer, and errors as pages, not JSON."""
+    bp.before_request(check_csrf)
+
+    @bp.after_request
+    def _headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if response.mimetype == "text/html":
+            # Pages show a signed-in person's data: never from a shared cache or the back button of another.
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @bp.errorhandler(HTTPException)
+    def _http(error: HTTPException):
+        return page("web/error.html", error.code or 500, title=error.name, detail=error.description)
+
+    @bp.errorhandler(DomainError)
+    def _domain(error: DomainError):
+        return page("web/error.html", error.status, title=error.title, detail=error.detail)
+
+    @bp.errorhandler(OperationalError)
+    def _database(error: OperationalError):
+        log.warning("database unavailable on %s %s", request.method, request.path)
+        return page("web/error.html", 503, title="Busy", detail="The database is busy or unreachable; try again in a moment.")
+
+    return bp

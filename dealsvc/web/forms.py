@@ -1,0 +1,141 @@
+"""Marshmallow schemas for the pages' forms: text fields in, typed values out, errors keyed by field."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from ..domain.categories import CATEGORIES
+
+MAX_PRICE_CENTS = 100_000_000
+
+
+def parse(schema: Schema, form) -> tuple[dict, dict[str, list[str]]]:
+    """(values, {}) or ({}, errors by field); never raises on what a browser sends."""
+    try:
+        return schema.load({k: v for k, v in form.items()}), {}
+    except ValidationError as err:
+        messages = err.messages if isinstance(err.messages, dict) else {"_form": err.messages}
+        return {}, {k: v if isinstance(v, list) else [str(v)] for k, v in messages.items()}
+
+
+class Form(Schema):
+    class Meta:
+        # The CSRF token and the submit button travel with every form.
+        unknown = EXCLUDE
+
+    @pre_load
+    def _blank_is_missing(self, data, **kwargs):
+        data = {k: v.strip() for k, v in data.items() if isinstance(v, str) and v.strip() != ""}
+        # PostgreSQL cannot hold a NUL in text, nor UTF-8 a lone surrogate: refuse them by name.
+        bad = {k: ["Contains characters that cannot be stored."] for k, v in data.items() if not _storable(v)}
+        if bad:
+            raise ValidationError(bad)
+        return data
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class Money(fields.Field):
+    """An amount in the major unit as a person types it ("4", "4.5", "4,50") -> integer cents."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = str(value).replace(",", ".").replace("€", "").strip()
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise ValidationError("Enter an amount such as 4.50.") from None
+        if not amount.is_finite() or amount.as_tuple().exponent < -2:
+            raise ValidationError("Enter an amount with at most two decimals, such as 4.50.")
+        cents = int(amount * 100)
+        if cents <= 0:
+            raise ValidationError("Must be more than zero.")
+        if cents > MAX_PRICE_CENTS:
+            raise ValidationError("Is too large.")
+        return cents
+
+
+def _number(cls, message: str, **kw):
+    return cls(error_messages={"invalid": message, "special": message, "required": "Required."}, **kw)
+
+
+class SignInForm(Form):
+    secret = fields.String(required=True, error_messages={"required": "Required."}, validate=validate.Length(max=500))
+
+
+class ShopForm(Form):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200), error_messages={"required": "Required."})
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error="Pick a category from the list."), error_messages={"required": "Required."})
+    address = fields.String(validate=validate.Length(max=500))
+    lat = _number(fields.Float, "Enter a latitude such as 45.4642.", validate=validate.Range(min=-90, max=90))
+    lon = _number(fields.Float, "Enter a longitude such as 9.19.", validate=validate.Range(min=-180, max=180))
+
+    @validates_schema
+    def _located(self, data, **kwargs):
+        if ("lat" in data) != ("lon" in data):
+            raise ValidationError("Give both latitude and longitude, or neither.", "lat")
+        if "lat" not in data and not data.get("address"):
+            raise ValidationError("Give an address, or latitude and longitude.", "address")
+
+
+class OfferForm(Form):
+    shop_id = fields.String(required=True, validate=validate.Length(max=40), error_messages={"required": "Pick a shop."})
+    title = fields.String(required=True, validate=validate.Length(min=1, max=120), error_messages={"required": "Required."})
+    description = fields.String(validate=validate.Length(max=2000))
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error="Pick a category from the list."), error_messages={"required": "Required."})
+    original_price = Money(required=True, error_messages={"required": "Required."})
+    discount_pct = _number(fields.Float, "Enter a percentage such as 50.", required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be between 0 and 100."))
+    quantity = _number(fields.Integer, "Enter a whole number.", required=True, strict=False, validate=validate.Range(min=1, max=999, error="Must be between 1 and 999."))
+    # A datetime-local input: the shop's wall-clock time, in the browser's zone (`tz`).
+    expires_at = fields.String(required=True, error_messages={"required": "Required."})
+    tz = fields.String(load_default="UTC")
+
+    @validates_schema
+    def _until(self, data, **kwargs):
+        if "expires_at" not in data:
+            return
+        try:
+            zone = ZoneInfo(data.get("tz") or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        try:
+            local = datetime.fromisoformat(data["expires_at"])
+        except ValueError:
+            raise ValidationError("Enter a date and time such as 2026-11-22T19:30.", "expires_at") from None
+        data["expires_at"] = local.replace(tzinfo=zone) if local.tzinfo is None else local
+
+
+class QuantityForm(Form):
+    quantity = _number(fields.Integer, "Enter a whole number.", required=True, strict=False, validate=validate.Range(min=0, max=999, error="Must be between 0 and 999."))
+
+
+class CollectForm(Form):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=12), error_messages={"required": "Enter the customer's code."})
+
+
+class RulesForm(Form):
+    """Every rule, as the operator's form sends it; the same ranges as the API."""
+
+    min_discount_pct = _number(fields.Float, "Enter a percentage.", required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be from 0 up to (not including) 100."))
+    max_discount_pct = _number(fields.Float, "Enter a percentage.", required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be from 0 up to (not including) 100."))
+    default_radius_m = _number(fields.Integer, "Enter whole metres.", required=True, validate=validate.Range(min=1, max=50_000, error="Must be between 1 and 50000 m."))
+    max_radius_m = _number(fields.Integer, "Enter whole metres.", required=True, validate=validate.Range(min=1, max=50_000, error="Must be between 1 and 50000 m."))
+    max_offer_horizon_h = _number(fields.Integer, "Enter whole hours.", required=True, validate=validate.Range(min=1, max=720, error="Must be between 1 and 720 h."))
+    min_offer_lifetime_s = _number(fields.Integer, "Enter whole seconds.", required=True, validate=validate.Range(min=0, max=86_400, error="Must be between 0 and 86400 s."))
+    max_notifications_per_day = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=0, max=1000, error="Must be between 0 and 1000."))
+    merchant_approval_required = fields.Boolean(load_default=False)
+
+
+class PointForm(Form):
+    lat = _number(fields.Float, "Enter a latitude such as 45.4642.", required=True, validate=validate.Range(min=-90, max=90, error="Must be between -90 and 90."))
+    lon = _number(fields.Float, "Enter a longitude such as 9.19.", required=True, validate=validate.Range(min=-180, max=180, error="Must be between -180 and 180."))

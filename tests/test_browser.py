@@ -1,0 +1,245 @@
+"""The pages in Debian's Chromium (Playwright): post on /shop, see it on /emulator, the band, withdrawal; screenshots."""
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from config import Settings
+from dealsvc.app import create_app
+from tests.conftest import ADMIN_TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+SHOP = (45.4642, 9.1900)  # Milan, by the Duomo
+WAIT_MS = 15_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    """The conftest settings on a port of their own: the dispatcher pushes to this server's emulator."""
+    return Settings(
+        database_url=database_url, admin_token=ADMIN_TOKEN, var_dir=tmp_path, geocoder="none",
+        host="127.0.0.1", port=_free_port(),
+    )
+
+
+class Live:
+    def __init__(self, url: str):
+        self.url = url
+        self.http = requests.Session()
+
+    def post(self, path: str, body: dict, secret: str | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        r = self.http.post(self.url + path, json=body, headers=headers, timeout=10)
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    def put_rules(self, **changes) -> None:
+        r = self.http.put(self.url + "/api/v1/admin/rules", json=changes,
+                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+        assert r.status_code == 200, r.text
+
+    def received(self, token: str) -> list[dict]:
+        return self.http.get(self.url + "/emulator/api/messages", params={"token": token}, timeout=10).json()["items"]
+
+
+@pytest.fixture
+def live(container, settings):
+    """The whole service in this process: werkzeug on a thread, embedded dispatcher and scheduler, the emulator."""
+    app = create_app(container=container, start_workers=True)
+    server = make_server(settings.host, settings.port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield Live(f"http://{settings.host}:{settings.port}")
+    finally:
+        server.shutdown()
+        thread.join(10)
+        app.extensions["dealsvc-workers"].shutdown()
+
+
+@pytest.fixture
+def browser(live):
+    # Per test, and after the server: Playwright's event loop must be gone before the
+    # container closes (firebase-admin's close runs an event loop of its own).
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def context(browser, live):
+    ctx = browser.new_context(viewport=PHONE, timezone_id="Europe/Rome", locale="en-GB")
+    outside: list[str] = []
+    # Nothing may come from anywhere but the service itself (no CDN, no fonts, no analytics).
+    ctx.on("request", lambda req: None if req.url.startswith(live.url) else outside.append(req.url))
+    yield ctx
+    ctx.close()
+    assert outside == []
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(size)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+
+
+def merchant_with_shop(live: Live, name: str = "Forno Rossi") -> tuple[str, dict]:
+    key = live.post("/api/v1/merchants", {"name": name, "email": f"{name.split()[0].lower()}@shop.example"})["api_key"]
+    shop = live.post("/api/v1/shops", {"name": name, "category": "bakery", "lat": SHOP[0], "lon": SHOP[1]}, key)
+    return key, shop
+
+
+def phones(live: Live) -> None:
+    # 200 m from the shop, reaching 1 km; and 3 km away, reaching 1 km: too far.
+    live.post("/api/v1/subscribers", {"fcm_token": "phone-near", "lat": 45.4660, "lon": 9.1900, "radius_m": 1000})
+    live.post("/api/v1/subscribers", {"fcm_token": "phone-far", "lat": 45.4912, "lon": 9.1900, "radius_m": 1000})
+
+
+def sign_in(page, live: Live, path: str, secret: str) -> None:
+    page.goto(live.url + path)
+    page.get_by_label(re.compile("API key|Operator token")).fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def fill_offer(page, title: str = "Pane di ieri", price: str = "4.00", discount: str = "50") -> None:
+    page.get_by_label("What").fill(title)
+    page.get_by_label("Normal price (€)").fill(price)
+    page.locator("#discount_pct").fill(discount)
+    page.get_by_label("How many").fill("6")
+
+
+def test_an_offer_posted_on_shop_reaches_the_phone_inside_the_radius_only(context, live):
+    key, shop = merchant_with_shop(live)
+    phones(live)
+    page = context.new_page()
+    page.goto(live.url + "/shop/")
+    screenshot(page, "shop-signin")
+    sign_in(page, live, "/shop/", key)
+
+    expect(page.locator("#reach-out")).to_have_text("1")
+    fill_offer(page)
+    expect(page.locator("#price-out")).to_have_text("€2.00 instead of €4.00")
+    page.locator("#discount_pct").fill("60")
+    expect(page.locator("#price-out")).to_have_text("€1.60 instead of €4.00")
+    page.locator("#discount_pct").fill("50")
+    page.get_by_role("button", name="Post offer").click()
+    expect(page.locator(".flash")).to_contain_text("Posted “Pane di ieri” at 50 % off")
+
+    inbox = context.new_page()
+    inbox.goto(live.url + "/emulator/")
+    near = inbox.locator('section.phone[data-token="phone-near"]')
+    expect(near.locator(".n-title")).to_have_text("-50 % Pane di ieri at Forno Rossi", timeout=WAIT_MS)
+    expect(near.locator(".n-body")).to_contain_text("€2.00 instead of €4.00, 200 m away")
+    expect(inbox.locator("#inbox-status")).to_have_text("1 phone with notifications.")
+    expect(inbox.locator('section.phone[data-token="phone-far"]')).to_have_count(0)
+    assert live.received("phone-far") == []
+    screenshot(inbox, "emulator-inbox")
+
+    # The shop's list shows the figures once the push went out.
+    page.reload()
+    row = page.locator(".offer").first
+    expect(row.locator("dt:text-is('Reach') + dd")).to_have_text("1")
+    expect(row.locator("dt:text-is('Pushes sent') + dd")).to_have_text("1")
+    expect(row.locator(".badge")).to_have_text("active")
+    screenshot(page, "shop")
+
+
+def test_a_discount_outside_the_band_shows_the_error_next_to_the_field(context, live):
+    key, _ = merchant_with_shop(live)
+    page = context.new_page()
+    sign_in(page, live, "/shop/", key)
+    fill_offer(page, discount="45")
+    # The operator narrows the band while the shopkeeper is filling in the form.
+    live.put_rules(min_discount_pct=50, max_discount_pct=60)
+    page.get_by_role("button", name="Post offer").click()
+
+    error = page.locator("#discount_pct-error")
+    expect(error).to_have_text("⚠ must lie within 50–60 % (operator rules min_discount_pct, max_discount_pct)."
+                               .removeprefix("⚠ "))
+    expect(page.locator("#discount_pct")).to_have_attribute("aria-describedby", "discount_pct-error")
+    expect(page.get_by_label("What")).to_have_value("Pane di ieri")
+    expect(page.locator(".offer")).to_have_count(0)
+    screenshot(page, "shop-error")
+
+
+def test_the_operator_changes_the_band_and_the_shop_page_follows_without_a_restart(context, live):
+    key, _ = merchant_with_shop(live)
+    shop_page = context.new_page()
+    sign_in(shop_page, live, "/shop/", key)
+    slider = shop_page.locator("#discount_pct")
+    expect(slider).to_have_attribute("min", "40")
+    expect(slider).to_have_attribute("max", "60")
+
+    admin = context.new_page()
+    admin.goto(live.url + "/admin/")
+    screenshot(admin, "admin-signin")
+    sign_in(admin, live, "/admin/", ADMIN_TOKEN)
+    admin.get_by_label("Smallest discount (%)").fill("30")
+    admin.get_by_label("Largest discount (%)").fill("70")
+    admin.get_by_role("button", name="Save rules").click()
+    expect(admin.locator(".flash")).to_have_text("Rules saved; they apply from the next request.")
+    expect(admin.locator("table tbody tr").first).to_contain_text("max_discount_pct")
+    expect(admin.locator("table")).to_contain_text("min_discount_pct")
+
+    shop_page.reload()
+    expect(slider).to_have_attribute("min", "30")
+    expect(slider).to_have_attribute("max", "70")
+    expect(shop_page.locator("label[for=discount_pct]")).to_contain_text("allowed now: 30–70 %")
+    fill_offer(shop_page, discount="70")
+    expect(shop_page.locator("#price-out")).to_have_text("€1.20 instead of €4.00")
+    shop_page.get_by_role("button", name="Post offer").click()
+    expect(shop_page.locator(".flash")).to_contain_text("at 70 % off")
+
+    admin.reload()
+    expect(admin.locator("#fig-active-offers")).to_have_text("1")
+    screenshot(admin, "admin")
+
+
+def test_a_withdrawn_offer_shows_withdrawn_on_the_phone(context, live):
+    key, shop = merchant_with_shop(live)
+    phones(live)
+    expires = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
+    live.post("/api/v1/offers", {"shop_id": shop["id"], "title": "Yoghurt", "category": "bakery",
+                                 "original_price_cents": 300, "discount_pct": 50, "quantity": 4, "expires_at": expires}, key)
+    inbox = context.new_page()
+    inbox.goto(live.url + "/emulator/")
+    near = inbox.locator('section.phone[data-token="phone-near"]')
+    expect(near.locator(".n-title")).to_have_text("-50 % Yoghurt at Forno Rossi", timeout=WAIT_MS)
+    expect(near.locator(".n-gone")).to_have_count(0)
+
+    page = context.new_page()
+    sign_in(page, live, "/shop/", key)
+    page.locator(".offer").first.get_by_role("button", name="Withdraw").click()
+    expect(page.locator(".flash")).to_have_text("“Yoghurt” withdrawn; the residents who were told see it gone.")
+    expect(page.locator(".offer .badge").first).to_have_text("cancelled")
+
+    # The inbox refreshes by itself: no reload here.
+    expect(near.locator(".n-gone")).to_have_text("Withdrawn — no longer available", timeout=WAIT_MS)
+    expect(near.locator(".notification")).to_have_count(1)
+    expect(near.locator(".notification")).to_have_class(re.compile(r"\bwithdrawn\b"))
+    screenshot(inbox, "emulator-withdrawn")
