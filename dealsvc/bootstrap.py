@@ -3,7 +3,6 @@ the workers alike."""
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +13,7 @@ from config import Settings
 from .adapters.db import Database, make_engine
 from .adapters.db import migrate
 from .adapters.geo_index import SubscriberIndex
+from .adapters.secret_files import kept_secret
 from .adapters.geocoding import CachingGeocoder, Geocoder, NominatimGeocoder, OfflineGeocoder
 from .adapters.push import FirebasePushGateway, PushGateway
 from .domain.clock import Clock, system_clock
@@ -60,27 +60,15 @@ class Container:
 
 
 def admin_token(settings: Settings) -> str:
-    """DEALSVC_ADMIN_TOKEN, or in development one generated at first start and kept (0600) in
-    var/admin-token, so it survives restarts and `make run` can print it. Processes starting
-    together agree on one token: it is written to a private file and linked into place, and
-    whoever loses the race reads the winner's."""
+    """DEALSVC_ADMIN_TOKEN, or in development one generated at first start and kept in
+    var/admin-token, so it survives restarts and `make run` can print it."""
     if settings.admin_token:
         return settings.admin_token
     path = Path(settings.var_dir) / "admin-token"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".admin-token.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write("dsa_" + secrets.token_urlsafe(32) + "\n")
-        try:
-            os.link(draft, path)
-            log.warning("generated an operator token in %s", path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return path.read_text().strip()
+    token, made = kept_secret(path, lambda: "dsa_" + secrets.token_urlsafe(32))
+    if made:
+        log.warning("generated an operator token in %s", path)
+    return token
 
 
 def make_geocoder(settings: Settings) -> Geocoder:

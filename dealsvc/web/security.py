@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import secrets
 from pathlib import Path
 
 from flask import abort, request, session
 from flask.sessions import SecureCookieSessionInterface
+
+from ..adapters.secret_files import kept_secret
 
 log = logging.getLogger(__name__)
 
@@ -16,19 +17,12 @@ CSRF_FIELD = "csrf_token"
 
 
 def secret_key(var_dir: Path) -> str:
-    """The key that signs the session cookie: generated at first start and kept (0600) in
+    """The key that signs the session cookie: generated at first start and kept in
     var/web-secret-key, so sign-ins survive restarts and every process of one host agrees."""
     path = Path(var_dir) / "web-secret-key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        # Another process (a gunicorn sibling) may have created it a moment ago.
-        return path.read_text().strip()
-    key = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
-    log.info("generated the pages' session key in %s", path)
+    key, made = kept_secret(path, lambda: secrets.token_urlsafe(48))
+    if made:
+        log.info("generated the pages' session key in %s", path)
     return key
 
 
