@@ -15,7 +15,3 @@ CATEGORIES: tuple[str, ...] = (
     "other",
 )
 
-
-def interested(subscriber_categories: list[str] | tuple[str, ...], offer_category: str) -> bool:
-    """An empty list means every category."""
-    return not subscriber_categories or offer_category in subscriber_categories

@@ -80,10 +80,6 @@ class Rules:
                 {field: [f"must be at most {self.max_radius_m} m (operator rule max_radius_m)."]},
             )
 
-    def effective_radius(self, radius_m: int) -> int:
-        """A resident's radius as it counts now: capped by the operator's maximum."""
-        return min(radius_m, self.max_radius_m)
-
     def check_expiry(self, expires_at: datetime, now: datetime) -> None:
         earliest = now + timedelta(seconds=self.min_offer_lifetime_s)
         latest = now + timedelta(hours=self.max_offer_horizon_h)
