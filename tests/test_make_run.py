@@ -72,3 +72,5 @@ def test_the_embedded_default_delivers_a_push_to_the_emulator(tmp_path):
         server.terminate()
         server.wait(timeout=30)
         log.close()
+    # Stopping is clean too: the embedded workers shut down without a traceback.
+    assert "Traceback" not in (tmp_path / "server.log").read_text()

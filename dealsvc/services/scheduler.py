@@ -16,7 +16,7 @@ import socket
 import threading
 from datetime import datetime, timedelta
 
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -140,7 +140,10 @@ class Scheduler:
         log.info("scheduler elected (%s)", self.election.holder)
         aps = BackgroundScheduler(
             timezone="UTC",
-            executors={"default": ThreadPoolExecutor(4)},
+            # Jobs run in the scheduler's own thread: they are short database updates, and a
+            # thread pool is shut down by the interpreter before atexit handlers run, so a web
+            # process stopping in embedded mode would log "cannot schedule new futures".
+            executors={"default": DebugExecutor()},
             job_defaults={
                 # A job that falls due while the process is busy still runs, once.
                 "coalesce": True,
