@@ -20,6 +20,10 @@ class Settings:
     # None: generated on first start and kept in var/admin-token (development only).
     admin_token: str | None = None
     workers: str = "embedded"
+    # GET /api/v1/deals: "index" (each process's in-memory shop index, then the live offers of
+    # the shops in reach from the database) or "box" (one SQL query on a bounding box: the
+    # alternative bench/api.py measures beside it).
+    deals_lookup: str = "index"
     fcm_credentials: str | None = None
     fcm_endpoint: str | None = None
     fcm_project_id: str = "dealsvc-dev"
@@ -36,10 +40,27 @@ class Settings:
     max_request_bytes: int = 64 * 1024
     # The push dispatcher: how many pushes a claim takes, how long a claim is held before
     # another dispatcher may take it over (longer than a send can take), how often to retry.
-    push_batch_size: int = 100
+    push_batch_size: int = 250
     push_lease_s: float = 60.0
     push_max_attempts: int = 8
+    # Pushes in flight at once per dispatcher process (HTTP requests to FCM), and how many
+    # batches each dispatcher process works on side by side (one is sent while another is
+    # claimed or recorded).
+    push_concurrency: int = 32
+    push_lanes: int = 2
     log_level: str = "INFO"
+    # Rate limits on the public sign-ups (per client address) and on reservations (per
+    # subscriber), in the `limits` notation ("10/minute", "10/minute;100/hour"); None: no limit.
+    # Counted in Redis when redis_url is set, so that every process shares them; otherwise each
+    # process counts in its own memory (enough for the one process `make run` starts).
+    redis_url: str | None = None
+    rate_limit_subscribers: str | None = "10/minute"
+    rate_limit_merchants: str | None = "5/minute"
+    rate_limit_reservations: str | None = "30/minute"
+    rate_limit_key_prefix: str = "dealsvc"
+    # How many reverse proxies in front of the service append to X-Forwarded-For: the client
+    # address is taken from that header only when this says so (any client can write it).
+    trusted_proxies: int = 0
     var_dir: Path = field(default=VAR_DIR)
 
     @classmethod
@@ -54,10 +75,14 @@ class Settings:
         workers = get("WORKERS", defaults.workers)
         if workers not in ("embedded", "external"):
             raise SettingsError(f"DEALSVC_WORKERS must be 'embedded' or 'external', not {workers!r}")
+        deals_lookup = get("DEALS_LOOKUP", defaults.deals_lookup)
+        if deals_lookup not in ("index", "box"):
+            raise SettingsError(f"DEALSVC_DEALS_LOOKUP must be 'index' or 'box', not {deals_lookup!r}")
         return cls(
             database_url=get("DATABASE_URL", defaults.database_url),
             admin_token=get("ADMIN_TOKEN", None),
             workers=workers,
+            deals_lookup=deals_lookup,
             fcm_credentials=get("FCM_CREDENTIALS", None),
             fcm_endpoint=get("FCM_ENDPOINT", None),
             fcm_project_id=get("FCM_PROJECT_ID", defaults.fcm_project_id),
@@ -73,7 +98,15 @@ class Settings:
             push_batch_size=_int("PUSH_BATCH_SIZE", get("PUSH_BATCH_SIZE", defaults.push_batch_size)),
             push_lease_s=_float("PUSH_LEASE_S", get("PUSH_LEASE_S", defaults.push_lease_s)),
             push_max_attempts=_int("PUSH_MAX_ATTEMPTS", get("PUSH_MAX_ATTEMPTS", defaults.push_max_attempts)),
+            push_concurrency=_positive("PUSH_CONCURRENCY", get("PUSH_CONCURRENCY", defaults.push_concurrency)),
+            push_lanes=_positive("PUSH_LANES", get("PUSH_LANES", defaults.push_lanes)),
             log_level=_log_level(get("LOG_LEVEL", defaults.log_level)),
+            redis_url=_redis_url(get("REDIS_URL", None)),
+            rate_limit_subscribers=_rate_limit("RATE_LIMIT_SUBSCRIBERS", get("RATE_LIMIT_SUBSCRIBERS", defaults.rate_limit_subscribers)),
+            rate_limit_merchants=_rate_limit("RATE_LIMIT_MERCHANTS", get("RATE_LIMIT_MERCHANTS", defaults.rate_limit_merchants)),
+            rate_limit_reservations=_rate_limit("RATE_LIMIT_RESERVATIONS", get("RATE_LIMIT_RESERVATIONS", defaults.rate_limit_reservations)),
+            rate_limit_key_prefix=get("RATE_LIMIT_KEY_PREFIX", defaults.rate_limit_key_prefix),
+            trusted_proxies=_at_least_zero("TRUSTED_PROXIES", get("TRUSTED_PROXIES", defaults.trusted_proxies)),
         )
 
     @property
@@ -104,6 +137,13 @@ def _int(name: str, value) -> int:
         raise SettingsError(f"DEALSVC_{name} must be an integer, not {value!r}") from None
 
 
+def _positive(name: str, value) -> int:
+    number = _int(name, value)
+    if number < 1:
+        raise SettingsError(f"DEALSVC_{name} must be at least 1, not {value!r}")
+    return number
+
+
 def _float(name: str, value) -> float:
     try:
         return float(value)
@@ -118,6 +158,35 @@ def _bool(name: str, value) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"DEALSVC_{name} must be true or false, not {value!r}")
+
+
+def _at_least_zero(name: str, value) -> int:
+    number = _int(name, value)
+    if number < 0:
+        raise SettingsError(f"DEALSVC_{name} must be 0 or more, not {value!r}")
+    return number
+
+
+def _rate_limit(name: str, value: str | None) -> str | None:
+    """A limit in the `limits` notation, checked here so that a typo stops the start instead of
+    leaving a route unprotected; 'off' removes the limit."""
+    if value is None or str(value).strip().lower() == "off":
+        return None
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise SettingsError(
+            f"DEALSVC_{name} must be a rate limit such as '10/minute' or '10/minute;100/hour', or 'off', not {value!r}"
+        ) from None
+    return value
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("redis://", "rediss://", "redis+unix://")):
+        raise SettingsError(f"DEALSVC_REDIS_URL must be a redis://, rediss:// or redis+unix:// URL, not {value!r}")
+    return value
 
 
 def _log_level(value: str) -> str:

@@ -11,3 +11,13 @@ def test_database_url() -> str | None:
     ('none' runs SQLite only, for a machine without PostgreSQL)."""
     value = os.environ.get("DEALSVC_TEST_DATABASE_URL", DEFAULT_PG)
     return None if value.lower() == "none" else value
+
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def test_redis_url() -> str | None:
+    """DEALSVC_TEST_REDIS_URL: the Redis the rate-limit tests share their counts through
+    ('none' skips the tests that need one)."""
+    value = os.environ.get("DEALSVC_TEST_REDIS_URL", DEFAULT_REDIS)
+    return None if value.lower() == "none" else value

@@ -9,6 +9,7 @@ from config import Settings
 
 from .api import admin, merchants, offers, reservations, subscribers
 from .api.common import refuse_unstorable_ids
+from .api.limits import install_request_limits
 from .api.problems import Api, register_error_handlers
 from .api.service import bp as service_bp
 from .api.service import install_request_metrics
@@ -67,6 +68,7 @@ def create_app(
     register_error_handlers(app)
     app.url_value_preprocessor(refuse_unstorable_ids)
     install_request_metrics(app)
+    install_request_limits(app, settings)
     if start_workers and settings.workers == "embedded":
         app.extensions["dealsvc-workers"] = EmbeddedWorkers(container).start()
     logging.getLogger(__name__).info("dealsvc ready on %s", settings.database_url.split("@")[-1])

@@ -13,6 +13,7 @@ from config import Settings
 from .adapters.db import Database, make_engine
 from .adapters.db import migrate
 from .adapters.geo_index import SubscriberIndex
+from .adapters.shop_index import ShopIndex
 from .adapters.secret_files import kept_secret
 from .adapters.geocoding import CachingGeocoder, Geocoder, NominatimGeocoder, OfflineGeocoder
 from .adapters.push import FirebasePushGateway, PushGateway
@@ -45,6 +46,7 @@ class Container:
     offers: OfferService
     subscribers: SubscriberService
     index: SubscriberIndex
+    shop_index: ShopIndex
     push: PushGateway
     dispatcher: Dispatcher
     reservations: ReservationService
@@ -89,6 +91,7 @@ def make_push_gateway(settings: Settings) -> PushGateway:
         project_id=settings.fcm_project_id,
         credentials_path=settings.fcm_credentials,
         endpoint=settings.fcm_base_url,
+        concurrency=settings.push_concurrency,
     )
 
 
@@ -106,12 +109,14 @@ def bootstrap(
     rules = RulesService(db, clock)
     token = admin_token(settings)
     index = SubscriberIndex(db, clock)
+    shop_index = ShopIndex(db, clock)
     push = push or make_push_gateway(settings)
     expiry = ExpiryService(db, clock)
     dispatch_settings = DispatchSettings(
         batch_size=settings.push_batch_size,
         lease=timedelta(seconds=settings.push_lease_s),
         max_attempts=settings.push_max_attempts,
+        lanes=settings.push_lanes,
     )
     return Container(
         settings=settings,
@@ -122,9 +127,10 @@ def bootstrap(
         auth=AuthService(db, token),
         merchants=MerchantService(db, clock, rules),
         shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock)),
-        offers=OfferService(db, clock, rules),
+        offers=OfferService(db, clock, rules, shop_index if settings.deals_lookup == "index" else None),
         subscribers=SubscriberService(db, clock, rules, index),
         index=index,
+        shop_index=shop_index,
         push=push,
         dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
         reservations=ReservationService(db, clock),

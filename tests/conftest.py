@@ -20,6 +20,14 @@ from dealsvc.bootstrap import bootstrap
 
 ADMIN_TOKEN = "test-operator-token"
 BACKENDS = ["sqlite", "postgresql"] if test_database_url() else ["sqlite"]
+# Rate limits no test reaches unless it means to (tests/test_rate_limits.py sets tight ones):
+# the limiter still runs on every call, in memory.
+GENEROUS_RATE_LIMITS = {
+    "rate_limit_subscribers": "100000/minute",
+    "rate_limit_merchants": "100000/minute",
+    "rate_limit_reservations": "100000/minute",
+}
+GENEROUS_RATE_LIMITS_ENV = {f"DEALSVC_{name.upper()}": value for name, value in GENEROUS_RATE_LIMITS.items()}
 
 
 def _pg_url_with_schema(base: str, schema: str) -> str:
@@ -56,6 +64,7 @@ def settings(database_url, tmp_path) -> Settings:
         var_dir=tmp_path,
         geocoder="none",
         auto_migrate=True,
+        **GENEROUS_RATE_LIMITS,
     )
 
 
@@ -240,7 +249,13 @@ class LiveService:
 
 
 @pytest.fixture
-def multiworker_server(container, database_url, tmp_path):
+def multiworker_env() -> dict[str, str]:
+    """More DEALSVC_* variables for `multiworker_server`; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def multiworker_server(container, database_url, tmp_path, multiworker_env):
     """The real service under gunicorn, 4 processes x 4 threads, on the test database (migrated
     and emptied by `container`), with no background workers; no traceback may reach its log."""
     import socket
@@ -261,11 +276,13 @@ def multiworker_server(container, database_url, tmp_path):
         "DEALSVC_WORKERS": "external",
         "DEALSVC_AUTO_MIGRATE": "0",
         "DEALSVC_PORT": str(port),
+        **GENEROUS_RATE_LIMITS_ENV,
+        **multiworker_env,
     }
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
-            [str(gunicorn), "-w", str(workers), "--threads", "4", "-b", f"127.0.0.1:{port}",
+            [str(gunicorn), "-w", str(workers), "--threads", "4", "-b", f"127.0.0.1:{port}", "--no-control-socket",
              "--graceful-timeout", "5", "wsgi:app"],
             cwd=Path(__file__).resolve().parent.parent, env=env, stdout=out, stderr=subprocess.STDOUT,
         )

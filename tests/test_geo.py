@@ -155,3 +155,38 @@ def test_deals_lists_a_shop_half_a_metre_inside_the_radius_and_not_one_half_a_me
     assert r.status_code == 200, r.json
     assert [item["id"] for item in r.json["items"]] == [near_offer["id"]]
     assert r.json["items"][0]["distance_m"] == pytest.approx(999.5, abs=0.1)
+
+
+def test_approx_m_stays_within_a_tenth_of_the_rounding_bound_up_to_20_km_and_75_degrees():
+    """distance_shown_m trusts approx_m within a bound ten times the error measured here."""
+    import math
+    import random
+
+    rng = random.Random(2)
+    for _ in range(50_000):
+        lat, lon = rng.uniform(-75, 75), rng.uniform(-180, 180)
+        d = rng.choice([rng.uniform(0, 20_000), rng.uniform(0, 1_000), rng.uniform(0, 5)])
+        p = Geodesic.WGS84.Direct(lat, lon, rng.uniform(0, 360), d)
+        if abs(p["lat2"]) > 75:
+            continue
+        s = geo.geodesic_m(lat, lon, p["lat2"], p["lon2"])
+        t = math.tan(math.radians(max(abs(lat), abs(p["lat2"]))))
+        bound = geo._ROUNDING_ERROR_COEFF * (1 + 4.6 * t * t) * (s / 1000) ** 2 * s + geo._ROUNDING_ERROR_ABS_M
+        assert abs(geo.approx_m(lat, lon, p["lat2"], p["lon2"]) - s) <= bound / 5, (lat, lon, p)
+
+
+@given(
+    lat=st.floats(-89.9, 89.9),
+    lon=st.floats(-180, 180),
+    bearing=st.floats(0, 360),
+    tenths=st.integers(0, 300_000),
+    nudge=st.sampled_from([-1e-4, -1e-6, 0.0, 1e-6, 1e-4, 0.03]),
+)
+@settings(max_examples=3_000, deadline=None)
+def test_the_distance_shown_is_the_geodesic_rounded_to_a_tenth_even_next_to_a_rounding_edge(lat, lon, bearing, tenths, nudge):
+    # Distances a hair either side of x.x5, where rounding turns; up to 30 km and near the poles,
+    # beyond what the approximation is trusted with.
+    p = Geodesic.WGS84.Direct(lat, lon, bearing, tenths / 10 + 0.05 + nudge)
+    expected = round(geo.geodesic_m(lat, lon, p["lat2"], p["lon2"]), 1)
+    assert geo.distance_shown_m(lat, lon, p["lat2"], p["lon2"]) == expected
+    assert str(geo.distance_shown_m(lat, lon, lat, lon)) == "0.0"  # never -0.0

@@ -8,6 +8,7 @@ from geographiclib.geodesic import Geodesic
 
 from dealsvc.adapters.db.models import Subscriber
 from dealsvc.adapters.geo_index import SubscriberIndex
+from dealsvc.domain.categories import CATEGORIES
 
 MILAN = (45.4642, 9.1900)
 
@@ -105,3 +106,88 @@ def test_index_is_exact_near_the_antimeridian_the_poles_and_class_edges():
                 got = set(SubscriberIndex._match_arrays(arrays, lat, lon, cap, 0, {}).tolist())
                 want = {pk for pk, a, b, r, _ in rows if g.Inverse(lat, lon, a, b)["s12"] <= min(r, cap)}
                 assert got == want, (centre, cap)
+
+
+def test_both_ways_of_loading_read_the_same_arrays(container):
+    """PostgreSQL loads with a binary COPY and computes the category bits itself; every engine
+    can stream rows instead. Both must read the same residents with the same bits."""
+    from datetime import timedelta
+
+    import numpy as np
+
+    from dealsvc.adapters.geo_index import _load_active, _load_active_streamed, category_mask
+
+    def load_both():
+        with container.db.read() as s:
+            return _load_active(s), _load_active_streamed(s)
+
+    for arrays in load_both():  # no residents at all
+        assert len(arrays.pk) == 0
+
+    rng = random.Random(3)
+    now = container.clock()
+    interests = [[], ["bakery"], ["dairy", "produce"], ["other"], ["bakery", "toys"], ["toys"], list(CATEGORIES)]
+    with container.db.write() as s:
+        for i in range(400):
+            s.add(
+                Subscriber(
+                    id=f"sub_load{i}", secret_hash=f"{i:064x}", fcm_token=f"tok-{i}",
+                    lat=MILAN[0] + rng.uniform(-0.1, 0.1), lon=MILAN[1] + rng.uniform(-0.1, 0.1),
+                    radius_m=rng.randint(300, 10_000), categories=rng.choice(interests),
+                    timezone="Europe/Rome", active=i % 7 != 0,
+                    min_lat=0.0, max_lat=0.0, min_lon=0.0, max_lon=0.0,
+                    created_at=now - timedelta(days=1), updated_at=now - timedelta(days=1),
+                )
+            )
+    with container.db.read() as s:
+        want = {
+            sub.pk: (sub.lat, sub.lon, float(sub.radius_m), category_mask(sub.categories))
+            for sub in s.query(Subscriber).filter(Subscriber.active.is_(True))
+        }
+    first, second = load_both()
+    for arrays in (first, second):
+        got = {
+            int(pk): (float(a), float(b), float(r), int(c))
+            for pk, a, b, r, c in zip(arrays.pk, arrays.lat, arrays.lon, arrays.radius, arrays.cats)
+        }
+        assert got == want
+    for name in ("pk", "lat", "lon", "radius", "cats", "group_keys", "group_starts", "class_max_radius"):
+        assert np.array_equal(getattr(first, name), getattr(second, name)), name
+
+
+def test_rows_changed_since_the_build_match_exactly_too(api, client, container):
+    """Residents who joined, moved or left after the arrays were built are matched from the
+    changed rows (with their categories and the cap), and hide their old place in the arrays."""
+    rng = random.Random(17)
+
+    def join(n):
+        return [
+            api.subscriber(
+                lat=MILAN[0] + rng.uniform(-0.06, 0.06), lon=MILAN[1] + rng.uniform(-0.08, 0.08),
+                radius_m=rng.randint(300, 5000), categories=rng.choice([[], ["bakery"], ["dairy", "produce"]]),
+            )
+            for _ in range(n)
+        ]
+
+    before = join(120)
+    index = SubscriberIndex(container.db, container.clock)
+    index.refresh()
+    join(120)
+    for sub in before[:30]:  # some move, some widen, some leave
+        headers = {"Authorization": f"Bearer {sub['secret']}"}
+        change = rng.choice(["move", "radius", "leave"])
+        if change == "leave":
+            assert client.delete(f"/api/v1/subscribers/{sub['id']}", headers=headers).status_code == 204
+        else:
+            body = {"radius_m": 4900} if change == "radius" else {"lat": MILAN[0] + 0.03, "lon": MILAN[1]}
+            assert client.patch(f"/api/v1/subscribers/{sub['id']}", json=body, headers=headers).status_code == 200
+    index.refresh()
+    assert index._changes is not None and len(index._changes.rows) >= 150
+    subs = active_subscribers(container)
+    for _ in range(15):
+        lat, lon = MILAN[0] + rng.uniform(-0.04, 0.04), MILAN[1] + rng.uniform(-0.05, 0.05)
+        for category in (None, "bakery", "dairy"):
+            for cap in (5000, 1500):
+                got = index.match(lat, lon, cap, category).tolist()
+                assert len(got) == len(set(got))
+                assert set(got) == brute_force(subs, lat, lon, cap, category)

@@ -42,3 +42,83 @@ def test_a_429_is_answered_at_once_not_slept_through():
     assert results[0].outcome == "retry" and results[0].retry_after_s == 30
     assert results[1].outcome == SENT
     assert emulator.store.attempts("quota-x") == 1
+
+
+class _CountingFcm:
+    """An FCM-v1-compatible server (or an HTTP proxy in front of one: it answers absolute URIs
+    too) that takes `delay_s` per request and records how many were in flight at once and
+    which request lines it saw."""
+
+    def __init__(self, delay_s: float = 0.0):
+        import http.server
+        import threading
+
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+        self.lines: list[str] = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with fake.lock:
+                    fake.in_flight += 1
+                    fake.peak = max(fake.peak, fake.in_flight)
+                    fake.lines.append(self.requestline)
+                    number = len(fake.lines)
+                import time
+
+                time.sleep(fake.delay_s)
+                with fake.lock:
+                    fake.in_flight -= 1
+                body = b'{"name": "projects/p/messages/%d"}' % number
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_sends_at_most_concurrency_pushes_at_once_and_keeps_the_order_of_results():
+    fcm = _CountingFcm(delay_s=0.05)
+    gateway = FirebasePushGateway(project_id="p", endpoint=fcm.url, concurrency=6)
+    try:
+        results = gateway.send([_message(f"tok-{i}") for i in range(60)])
+    finally:
+        gateway.close()
+        fcm.close()
+    assert [r.outcome for r in results] == [SENT] * 60
+    assert len({r.message_id for r in results}) == 60
+    # Bounded, and actually concurrent: 60 requests of 50 ms took 6 at a time.
+    assert fcm.peak == 6
+
+
+def test_proxy_settings_of_the_environment_still_apply(monkeypatch):
+    # requests no longer reads the environment on every push; the gateway reads it once.
+    proxy = _CountingFcm()
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    gateway = FirebasePushGateway(project_id="p", endpoint="http://fcm.invalid:8080", concurrency=2)
+    try:
+        results = gateway.send([_message("tok-1")])
+    finally:
+        gateway.close()
+        proxy.close()
+    assert results[0].outcome == SENT
+    assert proxy.lines == ["POST http://fcm.invalid:8080/v1/projects/p/messages:send HTTP/1.1"]

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
 from tests.test_rules import DEFAULTS as DEFAULT_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,10 +58,11 @@ def live_server(database_url, tmp_path_factory):
         "DEALSVC_ADMIN_TOKEN": ADMIN_TOKEN,
         "DEALSVC_GEOCODER": "none",
         "DEALSVC_PORT": str(port),
+        **GENEROUS_RATE_LIMITS_ENV,
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "wsgi:app"],
+            [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "--no-control-socket", "--graceful-timeout", "5", "wsgi:app"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"

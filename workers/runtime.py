@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Callable
@@ -13,6 +14,9 @@ from dealsvc.bootstrap import Container, bootstrap
 def run_process(name: str, loop: Callable[[Container, threading.Event], None]) -> int:
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
+    if settings.log_level != "DEBUG":
+        # APScheduler logs two lines per job run at INFO: several a second, every second.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     container = bootstrap(settings)
     stop = threading.Event()
 
@@ -22,8 +26,13 @@ def run_process(name: str, loop: Callable[[Container, threading.Event], None]) -
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    log = logging.getLogger(name)
+    # One line that says the process is up, whatever its loop will find to do: process
+    # managers' logs and the deploy tests look for it.
+    log.info("%s started (pid %d, database %s)", name, os.getpid(), settings.database_url.split("@")[-1].split("?")[0])
     try:
         loop(container, stop)
     finally:
         container.close()
+    log.info("%s stopped", name)
     return 0

@@ -31,6 +31,14 @@ def bearer() -> str | None:
     return token.strip() or None
 
 
+def caller() -> Principal:
+    """The request's authenticated caller, looked up once (the rate limiter may ask before the route)."""
+    principal = request.environ.get("dealsvc.caller")
+    if principal is None:
+        principal = request.environ["dealsvc.caller"] = services().auth.authenticate(bearer())
+    return principal
+
+
 def errors(blp: Blueprint, *codes: int):
     """Document problem+json responses for these status codes."""
 
@@ -49,7 +57,7 @@ def auth(blp: Blueprint, *roles: str):
     def decorator(fn):
         @wraps(fn)
         def wrapper(*args, **kwargs):
-            principal: Principal = services().auth.authenticate(bearer())
+            principal = caller()
             require_role(principal, *roles)
             return fn(*args, principal=principal, **kwargs)
 

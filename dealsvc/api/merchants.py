@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..services.auth import MERCHANT
 from .common import auth, errors, services
+from .limits import MERCHANTS, rate_limited
 from .problems import Blueprint
 from .schemas import (
     MerchantCreateSchema,
@@ -17,6 +18,7 @@ blp = Blueprint("merchants", __name__, url_prefix="/api/v1", description="Mercha
 
 
 @blp.route("/merchants", methods=["POST"])
+@rate_limited(blp, MERCHANTS)
 @blp.arguments(MerchantCreateSchema)
 @blp.response(201, MerchantCreatedSchema)
 @errors(blp, 409)

@@ -141,14 +141,20 @@ class Api(flask_smorest.Api):
         for status in http.HTTPStatus:
             if status < 400:
                 continue
-            self.spec.components.response(
-                status.name,
-                {
-                    "description": status.phrase,
-                    "content": {PROBLEM_JSON: {"schema": self.ERROR_SCHEMA}},
-                },
-                lazy=True,
-            )
+            component = {
+                "description": status.phrase,
+                "content": {PROBLEM_JSON: {"schema": self.ERROR_SCHEMA}},
+            }
+            if status == http.HTTPStatus.TOO_MANY_REQUESTS:
+                component["description"] = "Rate limited: too many requests from this client"
+                component["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                }
+            self.spec.components.response(status.name, component, lazy=True)
         self.spec.components.response(
             "DEFAULT_ERROR",
             {"description": "An error", "content": {PROBLEM_JSON: {"schema": self.ERROR_SCHEMA}}},
@@ -164,6 +170,11 @@ class Api(flask_smorest.Api):
             return problem(400, f"The request is not valid: {fields}.", title="Invalid request", errors=errors, headers=headers)
         if error.code == 413:
             return problem(413, f"The request body is larger than {request.max_content_length} bytes.")
+        if error.code == 429:
+            # The rate limiter's own problem (api/limits.py), which knows the Retry-After.
+            if error.response is not None:
+                return error.response
+            headers.setdefault("Retry-After", "60")
         if error.code == 405:
             headers.update({"Allow": ", ".join(error.valid_methods or [])} if getattr(error, "valid_methods", None) else {})
         detail = data.get("message") or error.description

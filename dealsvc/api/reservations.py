@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..services.auth import MERCHANT, SUBSCRIBER
 from .common import auth, errors, services
+from .limits import RESERVATIONS, rate_limited
 from .problems import Blueprint
 from .schemas import (
     CollectSchema,
@@ -16,6 +17,7 @@ blp = Blueprint("reservations", __name__, url_prefix="/api/v1", description="Res
 
 
 @blp.route("/offers/<offer_id>/reservations", methods=["POST"])
+@rate_limited(blp, RESERVATIONS)
 @auth(blp, SUBSCRIBER)
 @blp.arguments(IdempotencyHeaderSchema, location="headers")
 @blp.arguments(ReservationCreateSchema)

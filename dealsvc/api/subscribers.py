@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..services.auth import SUBSCRIBER
 from .common import auth, errors, services
+from .limits import SUBSCRIBERS, rate_limited
 from .problems import Blueprint
 from .schemas import SubscriberCreateSchema, SubscriberCreatedSchema, SubscriberPatchSchema, SubscriberSchema
 
@@ -10,6 +11,7 @@ blp = Blueprint("subscribers", __name__, url_prefix="/api/v1", description="Resi
 
 
 @blp.route("/subscribers", methods=["POST"])
+@rate_limited(blp, SUBSCRIBERS)
 @blp.arguments(SubscriberCreateSchema)
 @blp.response(201, SubscriberCreatedSchema)
 @errors(blp, 422)

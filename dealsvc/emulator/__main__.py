@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 
 from werkzeug.serving import make_server
 
 from . import RedactingRequestHandler, make_app
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         flush=True,
     )
+    # SIGTERM (systemd, a Procfile runner) stops it as Ctrl-C does: exit status 0, not a kill.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

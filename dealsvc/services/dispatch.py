@@ -3,24 +3,27 @@ through the push gateway and records every outcome.
 
 A notification moves pending -> sending -> sent | failed | suppressed | dropped. Claiming a
 batch marks it `sending` with a lease and commits before anything is sent, so a crashed
-dispatcher's batch is claimed again once the lease runs out: a crash costs at most one batch of
-duplicates, never a lost push. On PostgreSQL several dispatchers claim side by side with
+dispatcher's batch is claimed again once the lease runs out: a crash costs at most the batches
+it held (one per lane) of duplicates, never a lost push. On PostgreSQL several dispatchers claim side by side with
 FOR UPDATE SKIP LOCKED; on SQLite the write lock serializes them.
 """
 from __future__ import annotations
 
 import logging
 import math
+import os
 import random
+import socket
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, String, and_, bindparam, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..adapters.db import Database
+from ..adapters.db.models import UTCDateTime
 from ..adapters.db.models import Fanout, Notification, Offer, PushQuota, Shop, Subscriber
 from ..adapters.geo_index import SubscriberIndex
 from ..adapters.push import DEAD_LETTER, DEAD_TOKEN, RETRY, SENT, PushGateway, PushMessage, PushResult
@@ -35,6 +38,38 @@ log = logging.getLogger(__name__)
 PENDING, SENDING = "pending", "sending"
 DONE_SENT, FAILED, SUPPRESSED, DROPPED = "sent", "failed", "suppressed", "dropped"
 _INSERT_CHUNK = 2000
+_NOTIFICATIONS = Notification.__table__
+_CLAIMED_SHAPE = ("attempts", "distance_m", "lease_until", "nid", "status")
+# PostgreSQL: a whole batch's per-row values in one statement, as arrays.
+_PG_CLAIM = text(
+    "UPDATE notifications AS n SET status = 'sending', lease_until = :lease, attempts = v.attempts, "
+    "distance_m = v.distance_m FROM unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[]), "
+    "CAST(:distances AS double precision[])) AS v(id, attempts, distance_m) WHERE n.id = v.id"
+)
+_PG_DELIVERED = text(
+    "UPDATE notifications AS n SET status = 'sent', reason = NULL, fcm_message_id = v.mid, sent_at = :now, "
+    "lease_until = NULL, sent_by = :by FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS varchar[])) "
+    "AS v(id, mid) WHERE n.id = v.id AND n.status IN ('sending', 'pending')"
+)
+
+_PG_QUOTA_ROWS = text(
+    "INSERT INTO push_quota (subscriber_pk, day, count) SELECT pk, day, 0 FROM "
+    "unnest(CAST(:pks AS integer[]), CAST(:days AS varchar[])) AS v(pk, day) ON CONFLICT DO NOTHING"
+)
+_PG_QUOTA_COUNTS = text(
+    "UPDATE push_quota AS q SET count = v.count FROM unnest(CAST(:pks AS integer[]), "
+    "CAST(:days AS varchar[]), CAST(:counts AS integer[])) AS v(pk, day, count) "
+    "WHERE q.subscriber_pk = v.pk AND q.day = v.day"
+)
+
+
+def _is_pg(session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """As UTCDateTime stores it (text() statements bypass the column type)."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -44,6 +79,9 @@ class DispatchSettings:
     max_attempts: int = 8
     backoff_base_s: float = 2.0
     backoff_max_s: float = 900.0
+    # Batches worked on side by side in one process: while one lane waits for FCM, another
+    # claims or records in the database.
+    lanes: int = 2
 
 
 def _insert(session):
@@ -83,6 +121,12 @@ class Dispatcher:
         self.gateway = gateway
         self.settings = settings or DispatchSettings()
 
+    @property
+    def name(self) -> str:
+        """This dispatcher process, as recorded in notifications.sent_by (read at each use: a
+        process may have forked since the dispatcher was built)."""
+        return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
     # --- the loop ----------------------------------------------------------------------
 
     def run_once(self) -> int:
@@ -94,6 +138,24 @@ class Dispatcher:
         return work
 
     def run_forever(self, stop: threading.Event, idle_s: float = 0.25) -> None:
+        """Run the loop in `lanes` threads until `stop` is set; each lane finishes the batch it
+        holds before it returns."""
+        try:
+            self.index.refresh()  # built before the first offer needs it, not during it
+        except Exception:
+            log.exception("could not build the subscriber index yet; the first fan-out will")
+        log.info("dispatcher ready: %d lanes of %d pushes", max(1, self.settings.lanes), self.settings.batch_size)
+        lanes = [
+            threading.Thread(target=self._lane, args=(stop, idle_s), name=f"dispatch-lane-{i}", daemon=True)
+            for i in range(1, max(1, self.settings.lanes))
+        ]
+        for lane in lanes:
+            lane.start()
+        self._lane(stop, idle_s)
+        for lane in lanes:
+            lane.join()
+
+    def _lane(self, stop: threading.Event, idle_s: float) -> None:
         while not stop.is_set():
             try:
                 busy = self.run_once()
@@ -154,31 +216,21 @@ class Dispatcher:
         return True
 
     def _insert_notifications(self, s, offer_id: str, pks: list[int], now: datetime, kind: str = "offer") -> int:
-        insert = _insert(s)
+        """One INSERT ... SELECT per chunk, idempotent (a fan-out taken over after a crash
+        inserts nothing twice), for residents still active in the database: the index may lag
+        a deletion."""
+        columns = ["offer_id", "subscriber_pk", "kind", "status", "due_at", "attempts", "created_at"]
         for start in range(0, len(pks), _INSERT_CHUNK):
             chunk = pks[start : start + _INSERT_CHUNK]
-            # Only residents still active in the database: the index may lag a deletion.
             source = select(
-                Subscriber.pk,
+                literal(offer_id, String), Subscriber.pk, literal(kind, String), literal(PENDING, String),
+                literal(now, UTCDateTime), literal(0, Integer), literal(now, UTCDateTime),
             ).where(Subscriber.pk.in_(chunk), Subscriber.active.is_(True))
-            rows = [{"subscriber_pk": pk} for (pk,) in s.execute(source)]
-            if not rows:
-                continue
-            stmt = insert(Notification).values(
-                [
-                    {
-                        "offer_id": offer_id,
-                        "subscriber_pk": r["subscriber_pk"],
-                        "kind": kind,
-                        "status": PENDING,
-                        "due_at": now,
-                        "attempts": 0,
-                        "created_at": now,
-                    }
-                    for r in rows
-                ]
-            ).on_conflict_do_nothing(index_elements=["offer_id", "subscriber_pk", "kind"])
-            s.execute(stmt)
+            s.execute(
+                _insert(s)(_NOTIFICATIONS)
+                .from_select(columns, source)
+                .on_conflict_do_nothing(index_elements=["offer_id", "subscriber_pk", "kind"])
+            )
         return s.scalar(
             select(func.count()).select_from(Notification).where(Notification.offer_id == offer_id, Notification.kind == kind)
         )
@@ -196,154 +248,220 @@ class Dispatcher:
         return len(claimed)
 
     def _claim(self, now: datetime) -> list[_Claimed]:
+        """Take the next due notifications, decide each (send now, defer, suppress, drop) and
+        count the ones that go against their resident's daily cap, all in one transaction of a
+        handful of statements whatever the batch size."""
         with self.db.write() as s:
             rules = self.rules.current(s)
-            rows = s.execute(
-                select(Notification, Offer, Shop, Subscriber)
-                .join(Offer, Notification.offer_id == Offer.id)
-                .join(Shop, Offer.shop_id == Shop.id)
-                .join(Subscriber, Notification.subscriber_pk == Subscriber.pk)
-                .where(
-                    or_(
-                        and_(Notification.status == PENDING, Notification.due_at <= now),
-                        and_(Notification.status == SENDING, Notification.lease_until < now),
-                    )
-                )
-                .order_by(Notification.due_at, Notification.id)
-                .limit(self.settings.batch_size)
-                .with_for_update(of=Notification, skip_locked=True)
-            ).all()
+            n = _NOTIFICATIONS.c
+            # Two queries, not one with OR: each walks ix_notifications_due in order and stops
+            # at the batch size, where an OR would sort every due row for every batch.
+            rows = self._due(s, and_(n.status == SENDING, n.lease_until < now), self.settings.batch_size)
+            if len(rows) < self.settings.batch_size:
+                rows += self._due(s, and_(n.status == PENDING, n.due_at <= now), self.settings.batch_size - len(rows))
             if not rows:
                 return []
-            quota = self._lock_quota(
-                s, {(sub.pk, audience.local_day(now, sub.timezone)) for n, _, _, sub in rows if n.kind == "offer"}
-            )
+            days = {row.id: audience.local_day(now, row.timezone) for row in rows if row.kind == "offer"}
+            quota = self._lock_quota(s, {(row.subscriber_pk, days[row.id]) for row in rows if row.kind == "offer"})
+            touched = set()
+            lease = now + self.settings.lease
             claimed: list[_Claimed] = []
-            for n, offer, shop, sub in rows:
-                if n.kind == "withdraw":
-                    if not sub.active:
-                        n.status, n.reason = DROPPED, "subscriber_inactive"
-                        PUSH_OUTCOMES.labels(DROPPED).inc()
-                        continue
-                    n.status, n.lease_until = SENDING, now + self.settings.lease
-                    n.attempts += 1
-                    claimed.append(_Claimed(n.id, sub.pk, None, self._withdrawal(offer, sub, now), n.attempts))
-                    continue
-                verdict = self._screen(n, offer, sub, now, rules, quota)
+            changes: list[dict] = []
+            for row in rows:
+                if row.kind == "withdraw":
+                    verdict = None if row.active else (DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"})
+                else:
+                    verdict = self._screen(row, now, rules, quota, days[row.id])
                 if verdict is not None:
-                    PUSH_OUTCOMES.labels(verdict).inc()
+                    label, values = verdict
+                    PUSH_OUTCOMES.labels(label).inc()
+                    changes.append({**values, "lease_until": None, "nid": row.id})
                     continue
-                day = audience.local_day(now, sub.timezone)
-                quota[(sub.pk, day)] += 1
-                n.status = SENDING
-                n.lease_until = now + self.settings.lease
-                n.attempts += 1
-                n.distance_m = geo.distance_m(shop.lat, shop.lon, sub.lat, sub.lon)
-                claimed.append(
-                    _Claimed(n.id, sub.pk, day, self._message(offer, shop, sub, n.distance_m, now), n.attempts)
+                distance = None
+                day = None
+                if row.kind == "offer":
+                    day = days[row.id]
+                    quota[(row.subscriber_pk, day)] += 1
+                    touched.add((row.subscriber_pk, day))
+                    distance = geo.shown_distance_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
+                    message = self._message(row, distance, now)
+                else:
+                    message = self._withdrawal(row, now)
+                attempts = row.attempts + 1
+                changes.append(
+                    {"status": SENDING, "lease_until": lease, "attempts": attempts, "distance_m": distance, "nid": row.id}
                 )
-            self._store_quota(s, quota)
+                claimed.append(_Claimed(row.id, row.subscriber_pk, day, message, attempts))
+            self._apply(s, changes)
+            self._store_quota(s, {key: quota[key] for key in sorted(touched)})
             return claimed
 
-    def _screen(self, n: Notification, offer: Offer, sub: Subscriber, now, rules, quota) -> str | None:
-        """None when the push may go now; otherwise what happened to it instead."""
-        if not offer_rules.is_live(offer.status, offer.expires_at, now):
-            n.status, n.reason = DROPPED, "offer_" + offer_rules.effective_status(offer.status, offer.expires_at, now)
-            return DROPPED
-        if not sub.active:
-            n.status, n.reason = DROPPED, "subscriber_inactive"
-            return DROPPED
-        if (offer.expires_at - now).total_seconds() < 1:
-            n.status, n.reason = DROPPED, "offer_expired"
-            return DROPPED
-        until = audience.quiet_until(now, sub.timezone, sub.quiet_start, sub.quiet_end)
+    @staticmethod
+    def _due(s, condition, limit: int) -> list:
+        """Due notifications joined to what their push needs, locked; rows another dispatcher
+        holds are skipped, not waited for."""
+        n, o, sh, sub = _NOTIFICATIONS.c, Offer.__table__.c, Shop.__table__.c, Subscriber.__table__.c
+        return s.execute(
+            select(
+                n.id, n.kind, n.attempts, n.subscriber_pk,
+                o.id.label("offer_id"), o.title, o.status.label("offer_status"), o.expires_at, o.price_cents,
+                o.original_price_cents, o.discount_pct, o.currency,
+                sh.id.label("shop_id"), sh.name.label("shop_name"), sh.lat.label("shop_lat"), sh.lon.label("shop_lon"),
+                sub.active, sub.timezone, sub.quiet_start, sub.quiet_end, sub.max_per_day, sub.fcm_token,
+                sub.lat, sub.lon,
+            )
+            .select_from(
+                _NOTIFICATIONS.join(Offer.__table__, n.offer_id == o.id)
+                .join(Shop.__table__, o.shop_id == sh.id)
+                .join(Subscriber.__table__, n.subscriber_pk == sub.pk)
+            )
+            .where(condition)
+            .order_by(n.due_at)
+            .limit(limit)
+            .with_for_update(of=_NOTIFICATIONS, skip_locked=True)
+        ).all()
+
+    @staticmethod
+    def _apply(s, changes: list[dict]) -> None:
+        """One statement per shape of change (claimed, deferred, suppressed, dropped): on
+        PostgreSQL the claimed rows in one UPDATE ... FROM unnest(arrays), elsewhere (and for
+        the rarer shapes) an executemany."""
+        shapes: dict[tuple, list[dict]] = {}
+        for change in changes:
+            shapes.setdefault(tuple(sorted(change)), []).append(change)
+        for keys, params in shapes.items():
+            if _is_pg(s) and keys == _CLAIMED_SHAPE and len({p["lease_until"] for p in params}) == 1:
+                s.execute(
+                    _PG_CLAIM,
+                    {
+                        "lease": _naive_utc(params[0]["lease_until"]),
+                        "ids": [p["nid"] for p in params],
+                        "attempts": [p["attempts"] for p in params],
+                        "distances": [p["distance_m"] for p in params],
+                    },
+                )
+                continue
+            stmt = (
+                _NOTIFICATIONS.update()
+                .where(_NOTIFICATIONS.c.id == bindparam("nid"))
+                .values({k: bindparam(k) for k in keys if k != "nid"})
+            )
+            s.execute(stmt, params)
+
+    def _screen(self, row, now, rules, quota, day: str) -> tuple[str, dict] | None:
+        """None when the push may go now; otherwise what happens to it instead: its outcome
+        label and the columns to change."""
+        if not offer_rules.is_live(row.offer_status, row.expires_at, now):
+            reason = "offer_" + offer_rules.effective_status(row.offer_status, row.expires_at, now)
+            return DROPPED, {"status": DROPPED, "reason": reason}
+        if not row.active:
+            return DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"}
+        if (row.expires_at - now).total_seconds() < 1:
+            return DROPPED, {"status": DROPPED, "reason": "offer_expired"}
+        until = audience.quiet_until(now, row.timezone, row.quiet_start, row.quiet_end)
         if until is not None:
-            if until >= offer.expires_at:
-                n.status, n.reason = SUPPRESSED, "quiet_hours"
-                return SUPPRESSED
-            n.status, n.reason, n.due_at, n.lease_until = PENDING, "quiet_hours", until, None
-            return "deferred"
-        cap = audience.daily_cap(sub.max_per_day, rules.max_notifications_per_day)
-        if quota[(sub.pk, audience.local_day(now, sub.timezone))] >= cap:
-            n.status, n.reason = SUPPRESSED, "daily_cap"
-            return SUPPRESSED
+            if until >= row.expires_at:
+                return SUPPRESSED, {"status": SUPPRESSED, "reason": "quiet_hours"}
+            return "deferred", {"status": PENDING, "reason": "quiet_hours", "due_at": until}
+        cap = audience.daily_cap(row.max_per_day, rules.max_notifications_per_day)
+        if quota[(row.subscriber_pk, day)] >= cap:
+            return SUPPRESSED, {"status": SUPPRESSED, "reason": "daily_cap"}
         return None
 
     def _lock_quota(self, s, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
         keys = sorted(keys)
         if not keys:
             return {}
-        s.execute(
-            _insert(s)(PushQuota)
-            .values([{"subscriber_pk": pk, "day": day, "count": 0} for pk, day in keys])
-            .on_conflict_do_nothing(index_elements=["subscriber_pk", "day"])
-        )
+        if _is_pg(s):
+            s.execute(_PG_QUOTA_ROWS, {"pks": [pk for pk, _ in keys], "days": [day for _, day in keys]})
+        else:
+            s.execute(
+                _insert(s)(PushQuota.__table__).on_conflict_do_nothing(index_elements=["subscriber_pk", "day"]),
+                [{"subscriber_pk": pk, "day": day, "count": 0} for pk, day in keys],
+            )
+        # One statement, locked in key order: two dispatchers never wait on each other in a cycle.
         counts: dict[tuple[int, str], int] = {}
-        # Locked in key order, so two dispatchers never wait on each other in a cycle.
-        for pk, day in keys:
-            row = s.execute(
-                select(PushQuota.count)
-                .where(PushQuota.subscriber_pk == pk, PushQuota.day == day)
+        for start in range(0, len(keys), _INSERT_CHUNK):
+            chunk = keys[start : start + _INSERT_CHUNK]
+            # Two IN lists walk the primary key; a batch has one or two local days, so the
+            # few extra rows it may lock (same resident, the other day) cost nothing.
+            rows = s.execute(
+                select(PushQuota.subscriber_pk, PushQuota.day, PushQuota.count)
+                .where(
+                    PushQuota.subscriber_pk.in_({pk for pk, _ in chunk}),
+                    PushQuota.day.in_({day for _, day in chunk}),
+                )
+                .order_by(PushQuota.subscriber_pk, PushQuota.day)
                 .with_for_update()
-            ).scalar_one()
-            counts[(pk, day)] = row
+            )
+            counts.update({(pk, day): count for pk, day, count in rows})
         return counts
 
-    def _store_quota(self, s, quota: dict[tuple[int, str], int]) -> None:
-        for (pk, day), count in quota.items():
-            s.execute(
-                update(PushQuota)
-                .where(PushQuota.subscriber_pk == pk, PushQuota.day == day)
-                .values(count=count)
-            )
+    @staticmethod
+    def _store_quota(s, quota: dict[tuple[int, str], int]) -> None:
+        if not quota:
+            return
+        if _is_pg(s):
+            s.execute(_PG_QUOTA_COUNTS, {"pks": [pk for pk, _ in quota], "days": [day for _, day in quota],
+                                         "counts": list(quota.values())})
+            return
+        table = PushQuota.__table__
+        s.execute(
+            table.update()
+            .where(table.c.subscriber_pk == bindparam("k_pk"), table.c.day == bindparam("k_day"))
+            .values(count=bindparam("k_count")),
+            [{"k_pk": pk, "k_day": day, "k_count": count} for (pk, day), count in quota.items()],
+        )
 
-    def _message(self, offer: Offer, shop: Shop, sub: Subscriber, distance: float, now: datetime) -> PushMessage:
-        expires = offer.expires_at
-        text = audience.push_text(
-            title=offer.title,
-            shop_name=shop.name,
-            discount_pct=offer.discount_pct,
-            price_cents=offer.price_cents,
-            original_price_cents=offer.original_price_cents,
-            currency=offer.currency,
+    def _message(self, row, distance: float, now: datetime) -> PushMessage:
+        """The alert for one claimed row (the notification joined to its offer, shop and
+        resident)."""
+        expires = row.expires_at
+        wording = audience.push_text(
+            title=row.title,
+            shop_name=row.shop_name,
+            discount_pct=row.discount_pct,
+            price_cents=row.price_cents,
+            original_price_cents=row.original_price_cents,
+            currency=row.currency,
             distance_m=distance,
             expires_at=expires,
-            zone_name=sub.timezone,
+            zone_name=row.timezone,
         )
         return PushMessage(
-            token=sub.fcm_token,
+            token=row.fcm_token,
             data={
                 "type": "offer",
-                "offer_id": offer.id,
-                "shop_id": shop.id,
-                "shop_name": shop.name,
-                "title": offer.title,
-                "price_cents": str(offer.price_cents),
-                "original_price_cents": str(offer.original_price_cents),
-                "discount_pct": f"{offer.discount_pct:g}",
-                "currency": offer.currency,
+                "offer_id": row.offer_id,
+                "shop_id": row.shop_id,
+                "shop_name": row.shop_name,
+                "title": row.title,
+                "price_cents": str(row.price_cents),
+                "original_price_cents": str(row.original_price_cents),
+                "discount_pct": f"{row.discount_pct:g}",
+                "currency": row.currency,
                 "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "distance_m": str(int(round(distance))),
-                "lat": f"{shop.lat:.6f}",
-                "lon": f"{shop.lon:.6f}",
+                "lat": f"{row.shop_lat:.6f}",
+                "lon": f"{row.shop_lon:.6f}",
             },
-            collapse_key=f"offer-{offer.id}",
+            collapse_key=f"offer-{row.offer_id}",
             ttl_s=max(1, math.floor((expires - now).total_seconds())),
             expires_at_unix=math.floor(expires.timestamp()),
-            title=text.title,
-            body=text.body,
+            title=wording.title,
+            body=wording.body,
         )
 
-    def _withdrawal(self, offer: Offer, sub: Subscriber, now: datetime) -> PushMessage:
+    def _withdrawal(self, row, now: datetime) -> PushMessage:
         """A data-only message under the alert's collapse key: the app replaces the alert
         with "gone" instead of leaving a deal that cannot be had."""
-        status = offer_rules.effective_status(offer.status, offer.expires_at, now)
+        status = offer_rules.effective_status(row.offer_status, row.expires_at, now)
         # Long enough to reach a phone that was offline for a while; no longer useful after.
-        ttl = max(3600, math.floor((offer.expires_at - now).total_seconds()))
+        ttl = max(3600, math.floor((row.expires_at - now).total_seconds()))
         return PushMessage(
-            token=sub.fcm_token,
-            data={"type": "withdrawn", "offer_id": offer.id, "shop_id": offer.shop_id, "status": status},
-            collapse_key=f"offer-{offer.id}",
+            token=row.fcm_token,
+            data={"type": "withdrawn", "offer_id": row.offer_id, "shop_id": row.shop_id, "status": status},
+            collapse_key=f"offer-{row.offer_id}",
             ttl_s=ttl,
             expires_at_unix=math.floor((now + timedelta(seconds=ttl)).timestamp()),
         )
@@ -352,16 +470,31 @@ class Dispatcher:
         now = self.clock()
         with self.db.write() as s:
             released: list[tuple[int, str]] = []
+            delivered = [
+                {"nid": c.notification_id, "mid": result.message_id}
+                for c, result in zip(claimed, results)
+                if result.outcome == SENT
+            ]
+            if delivered and _is_pg(s):
+                # A delivery is a fact even if our lease ran out meanwhile: recording it stops
+                # a takeover from sending a third time. One statement for the whole batch.
+                s.execute(
+                    _PG_DELIVERED,
+                    {"now": _naive_utc(now), "by": self.name,
+                     "ids": [d["nid"] for d in delivered], "mids": [d["mid"] for d in delivered]},
+                )
+            elif delivered:
+                s.execute(
+                    _NOTIFICATIONS.update()
+                    .where(_NOTIFICATIONS.c.id == bindparam("nid"), or_(_NOTIFICATIONS.c.status == SENDING, _NOTIFICATIONS.c.status == PENDING))
+                    .values(status=DONE_SENT, reason=None, fcm_message_id=bindparam("mid"), sent_at=now,
+                            lease_until=None, sent_by=self.name),
+                    delivered,
+                )
+            if delivered:
+                PUSH_OUTCOMES.labels("sent").inc(len(delivered))
             for c, result in zip(claimed, results):
                 if result.outcome == SENT:
-                    # A delivery is a fact even if our lease ran out meanwhile: recording it
-                    # stops a takeover from sending a third time.
-                    s.execute(
-                        update(Notification)
-                        .where(Notification.id == c.notification_id, Notification.status.in_([SENDING, PENDING]))
-                        .values(status=DONE_SENT, reason=None, fcm_message_id=result.message_id, sent_at=now, lease_until=None)
-                    )
-                    PUSH_OUTCOMES.labels("sent").inc()
                     continue
                 # Any other outcome only for our own claim: a dispatcher that took the row over
                 # after our lease ran out owns it now.

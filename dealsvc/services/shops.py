@@ -51,6 +51,7 @@ class ShopService:
                     {"address": ["could not be found; check it, or send lat and lon."]},
                 )
             lat, lon = place.lat, place.lon
+        now = self.clock()
         with self.db.write() as s:
             shop = Shop(
                 id=new_id("shp"),
@@ -60,7 +61,8 @@ class ShopService:
                 address=address,
                 lat=lat,
                 lon=lon,
-                created_at=self.clock(),
+                created_at=now,
+                updated_at=now,
             )
             s.add(shop)
         return shop_view(shop)

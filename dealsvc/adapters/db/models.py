@@ -78,6 +78,9 @@ class Shop(Base):
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: each process's in-memory shop index reads the rows changed since it last looked
+    # (a shop that moved, or a new one), so every change must set it.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
     merchant: Mapped[Merchant] = relationship(back_populates="shops")
     offers: Mapped[list["Offer"]] = relationship(back_populates="shop")
@@ -85,7 +88,11 @@ class Shop(Base):
 
 class Offer(Base):
     __tablename__ = "offers"
-    __table_args__ = (Index("ix_offers_status_expires_at", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_offers_status_expires_at", "status", "expires_at"),
+        # The deals listing: the live offers of the shops the shop index found.
+        Index("ix_offers_shop_live", "shop_id", "status", "expires_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id"), index=True)
@@ -182,6 +189,8 @@ class Notification(Base):
     distance_m: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The dispatcher process (host:pid) whose send FCM accepted.
+    sent_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class PushQuota(Base):

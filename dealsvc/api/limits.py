@@ -1,0 +1,195 @@
+"""What a client may send: bodies up to max_request_bytes (413), and calls to the public sign-ups
+and to reservations within their rate limits (429), counted in Redis so that every process shares them."""
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from typing import Callable
+
+import flask
+from flask import Flask, Response, request
+from flask_limiter import Limiter, RequestLimit
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream
+
+from config import Settings
+
+from ..domain.errors import DomainError
+from .common import bearer, caller, errors
+from .problems import Blueprint, problem
+
+SUBSCRIBERS, MERCHANTS, RESERVATIONS = "subscribers", "merchants", "reservations"
+_LIMIT = "_dealsvc_rate_limit"
+# Redis is asked on the request's path: an unreachable one must cost little before the
+# in-memory counts take over.
+_REDIS_TIMEOUT_S = 0.5
+
+
+def rate_limited(blp: Blueprint, name: str):
+    """Count calls to this route against the rate limit `name` (set per app from the settings,
+    checked before the route authenticates or parses anything) and document the 429."""
+
+    def decorator(fn):
+        fn = errors(blp, 429)(fn)
+        setattr(fn, _LIMIT, name)
+        return fn
+
+    return decorator
+
+
+def client_address() -> str:
+    """The caller's address (from X-Forwarded-For only through DEALSVC_TRUSTED_PROXIES). An
+    IPv6 caller counts by its /64: one line or host usually has all of it."""
+    address = request.remote_addr or "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"address:{address}"
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return f"address:{ip.ipv4_mapped}"
+        return f"address:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"address:{ip}"
+
+
+def subscriber_or_address() -> str:
+    """Reservations count per subscriber, so residents behind one address (a shop's wifi, a
+    carrier's NAT) do not share a budget; a call without valid credentials counts against its address."""
+    if bearer() is not None:
+        try:
+            principal = caller()
+        except (DomainError, SQLAlchemyError):
+            # The route's own authentication answers this call a moment later (401, or 503).
+            pass
+        else:
+            return f"{principal.role}:{principal.id or principal.role}"
+    return client_address()
+
+
+_KEYS: dict[str, Callable[[], str]] = {
+    SUBSCRIBERS: client_address,
+    MERCHANTS: client_address,
+    RESERVATIONS: subscriber_or_address,
+}
+
+
+def _limit_of(settings: Settings, name: str) -> str | None:
+    return {
+        SUBSCRIBERS: settings.rate_limit_subscribers,
+        MERCHANTS: settings.rate_limit_merchants,
+        RESERVATIONS: settings.rate_limit_reservations,
+    }[name]
+
+
+def _too_many(breach: RequestLimit) -> Response:
+    try:
+        wait = breach.window.reset_time - time.time()
+    except Exception:  # the storage failed after counting: the whole window is a safe answer
+        wait = breach.limit.get_expiry()
+    retry_after = max(1, math.ceil(wait))
+    return problem(
+        429,
+        f"Too many requests from this client: at most {breach.limit}. Retry in {retry_after} s.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def _storage(settings: Settings) -> tuple[str, dict]:
+    if not settings.redis_url:
+        return "memory://", {}
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return settings.redis_url, {
+        "key_prefix": settings.rate_limit_key_prefix,
+        "socket_connect_timeout": _REDIS_TIMEOUT_S,
+        "socket_timeout": _REDIS_TIMEOUT_S,
+        "retry": Retry(NoBackoff(), 1),
+    }
+
+
+def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
+    """Wrap every route marked with `rate_limited` in its flask-limiter limit.
+
+    With Redis, all processes share the counts. When Redis stops answering, each process goes
+    on counting the same limits in its own memory (flask-limiter's in-memory fallback: a
+    client may then get up to one allowance per process), logs a warning, and asks Redis
+    again after 1, 2, 4 … 32 s until it answers, then counts there again. Redis being down
+    never turns a request into an error (a 429 then comes from the process's own counts)."""
+    marked = {
+        endpoint: getattr(view, _LIMIT)
+        for endpoint, view in app.view_functions.items()
+        if hasattr(view, _LIMIT) and _limit_of(settings, getattr(view, _LIMIT))
+    }
+    if not marked:
+        return None
+    storage_uri, storage_options = _storage(settings)
+    limiter = Limiter(
+        key_func=client_address,
+        storage_uri=storage_uri,
+        storage_options=storage_options,
+        # Exact counts over the last window (no double allowance across a window's edge), and
+        # an exact Retry-After.
+        strategy="moving-window",
+        in_memory_fallback_enabled=bool(settings.redis_url),
+        # Anything else the storage raises lets the request through (logged), never a 500.
+        swallow_errors=True,
+        on_breach=_too_many,
+    )
+    limiter.init_app(app)
+    for endpoint, name in marked.items():
+        limit = limiter.shared_limit(_limit_of(settings, name), scope=name, key_func=_KEYS[name])
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+    return limiter
+
+
+class _MaxLengthStream(LimitedStream):
+    """werkzeug reads a body of unknown length (chunked) up to max_content_length and hands on
+    what it has, so a longer body arrives cut short (a 400 for broken JSON instead of a 413):
+    on reaching the maximum, look one byte further."""
+
+    def __init__(self, stream, limit: int):
+        super().__init__(stream, limit, is_max=True)
+        self._source = stream
+
+    def _refuse_if_longer(self) -> None:
+        if self._source.read(1):
+            raise RequestEntityTooLarge()
+
+    def on_exhausted(self) -> None:
+        self._refuse_if_longer()
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted:
+            self._refuse_if_longer()
+        return data
+
+
+class BoundedRequest(flask.Request):
+    """Bodies above max_content_length are a 413 however they are sent."""
+
+    @cached_property
+    def stream(self):
+        if (
+            self.content_length is None
+            and self.max_content_length is not None
+            and "wsgi.input_terminated" in self.environ
+            and not self.shallow
+        ):
+            return _MaxLengthStream(self.environ["wsgi.input"], self.max_content_length)
+        return super().stream
+
+
+def install_request_limits(app: Flask, settings: Settings) -> None:
+    """Bodies held to MAX_CONTENT_LENGTH even when chunked, the client's address behind trusted
+    proxies, and the rate limits (after the blueprints: it wraps their views)."""
+    app.request_class = BoundedRequest
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
+    app.extensions["dealsvc-rate-limits"] = install_rate_limits(app, settings)

@@ -1,0 +1,43 @@
+"""gunicorn's settings for production: `gunicorn --config deploy/gunicorn.conf.py wsgi:app`
+(the Procfile's web process and deploy/systemd/dealsvc-web.service).
+
+No --preload: the app opens its database pool when it is built, and a pool must not be shared
+by forked workers; each worker builds its own app.
+"""
+from config import Settings
+
+# Several processes, a few threads each: requests are short database round trips.
+workers = 4
+threads = 4
+# SIGTERM (systemd's stop, the Procfile runner's stop): stop accepting, finish what is in
+# flight for up to this long, then exit 0. The units' TimeoutStopSec is a little longer.
+graceful_timeout = 30
+timeout = 30
+keepalive = 5
+# Workers start afresh now and then, so that nothing a process grows lives for ever.
+max_requests = 20_000
+max_requests_jitter = 2_000
+# Heartbeat files in memory, not on a disk that a container or ProtectSystem makes read-only.
+worker_tmp_dir = "/dev/shm"
+# No control socket (gunicorn 25+ opens one in $HOME/.gunicorn/ by default, one path for every
+# gunicorn of the user, in a home ProtectHome= hides): signals do what we need (HUP reloads,
+# TERM stops gracefully, TTIN/TTOU add or remove a worker).
+control_socket_disable = True
+
+# The access log without query strings: /api/v1/deals?lat=&lon= is where a resident stands,
+# and the emulator's inbox is asked by FCM token.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+
+# The application's own log lines (dealsvc.*) next to gunicorn's, on stderr, at
+# DEALSVC_LOG_LEVEL; without this, gunicorn leaves them unconfigured and INFO is lost.
+loglevel = "info"
+logconfig_dict = {
+    "root": {"level": Settings.from_env().log_level, "handlers": ["error_console"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False, "qualname": "gunicorn.error"},
+        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False, "qualname": "gunicorn.access"},
+        # Alembic announces its plugins in every worker that imports it; the schema is migrated elsewhere.
+        "alembic": {"level": "WARNING"},
+    },
+}
