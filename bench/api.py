@@ -31,7 +31,6 @@ import random
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,8 +94,8 @@ def _copy(conn, table: str, columns: tuple[str, ...], rows) -> None:
 
 
 def seed(url: str, *, shops: int, merchants: int, offers: int, ended: int, subscribers: int, seed: int = 1):
-    """The city, with COPY. Shops have been there for weeks (their updated_at is old: see
-    the README on the index's look-back); offers are live for 2 to 70 hours more."""
+    """The city, with COPY. Shops have been there for weeks or months; offers are live for 2 to
+    70 hours more."""
     rng = random.Random(seed)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     iso = lambda t: t.isoformat(sep=" ")  # noqa: E731 - naive UTC, as the columns store it
@@ -339,14 +338,26 @@ def backend_pids(url: str) -> list[int]:
             "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (DB_NAME,))]
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent busy so far, all cores (/proc/stat)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def measured(service: "Service", url: str, run) -> dict:
-    """run() with the CPU time it cost gunicorn and PostgreSQL, per answered request."""
+    """run() with the CPU time it cost gunicorn and PostgreSQL, per answered request, and how
+    busy the machine's cores were meanwhile (with everything else running on it)."""
     before = cpu_seconds(service.pids()), cpu_seconds(backend_pids(url))
+    busy, started = machine_busy_seconds(), time.monotonic()
     result = run()
+    busy, elapsed = machine_busy_seconds() - busy, time.monotonic() - started
     after = cpu_seconds(service.pids()), cpu_seconds(backend_pids(url))
     spent = [sum(t - old.get(pid, 0.0) for pid, t in new.items()) for old, new in zip(before, after)]
     answered = max(result["requests"], 1)
     result["web_cpu_ms"], result["db_cpu_ms"] = (x * 1000 / answered for x in spent)
+    cores = os.cpu_count() or 1
+    result["machine_busy"] = busy / (elapsed * cores)
+    result["other_busy"] = max(busy - sum(spent), 0.0) / (elapsed * cores)
     return result
 
 
@@ -461,7 +472,8 @@ def same_answers(index_base: str, box_base: str, paths: list[str]) -> tuple[int,
 
 def fmt(r: dict) -> str:
     unanswered = f", unanswered {r['unanswered']}" if r.get("unanswered") else ""
-    cpu = (f"\n  {'':28} CPU per request: gunicorn {r['web_cpu_ms']:.2f} ms, PostgreSQL {r['db_cpu_ms']:.2f} ms"
+    cpu = (f"\n  {'':28} CPU per request: gunicorn {r['web_cpu_ms']:.2f} ms, PostgreSQL {r['db_cpu_ms']:.2f} ms;"
+           f" cores busy {r['machine_busy']:.0%}, {r['other_busy']:.0%} of them with other work (load generator included)"
            if "web_cpu_ms" in r else "")
     return (f"{r['rps']:8.0f} req/s  p50 {r['p50_us'] / 1000:7.1f} ms  p90 {r['p90_us'] / 1000:7.1f} ms  "
             f"p99 {r['p99_us'] / 1000:7.1f} ms  max {r['max_us'] / 1000:7.1f} ms  "
@@ -524,7 +536,8 @@ def main(argv=None) -> int:
     admin_url, url = database_urls(args.pg)
     cores = os.cpu_count()
     print(f"GET /api/v1/deals and POST /api/v1/offers: gunicorn {WORKERS} workers x {THREADS} threads, "
-          f"PostgreSQL, {cores} cores shared by wrk, the client, gunicorn and PostgreSQL\n")
+          f"PostgreSQL, {cores} cores shared by wrk, the client, gunicorn and PostgreSQL "
+          f"(load average now {os.getloadavg()[0]:.1f})\n")
     t = time.perf_counter()
     recreate_database(admin_url, url)
     owners = seed(url, shops=args.shops, merchants=args.merchants, offers=args.offers, ended=args.ended_offers,

@@ -311,3 +311,22 @@ def multiworker_server(container, database_url, tmp_path, multiworker_env):
             proc.wait()
     # An unhandled exception is a 500 even when a test's own checks missed it.
     assert "Traceback" not in service.log(), service.log()
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh schema on the test PostgreSQL (not migrated), for what runs on PostgreSQL only:
+    the production shape."""
+    base = test_database_url()
+    if base is None:
+        pytest.skip("DEALSVC_TEST_DATABASE_URL=none: the production shape runs on PostgreSQL only")
+    schema = "prod_" + secrets.token_hex(5)
+    engine = create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _pg_url_with_schema(base, schema)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()

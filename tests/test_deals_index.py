@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -238,3 +239,37 @@ def test_every_gunicorn_process_lists_a_new_deal_and_drops_an_ended_one(multiwor
     r = requests.patch(url + f"/api/v1/offers/{offer['id']}", json={"status": "cancelled"}, headers=headers, timeout=10)
     assert r.status_code == 200
     assert every_answer() == {()}
+
+
+def test_the_look_back_slides_with_the_looks_so_old_changes_are_not_read_again(container):
+    """After a bulk import and nothing since, a look reads nothing once the look-back has passed
+    (were it anchored at the newest row, every request would read the import again)."""
+    now = [container.clock()]
+    index = ShopIndex(container.db, lambda: now[0], rebuild_every=timedelta(days=1))
+    read = []
+
+    class Counting:
+        """A connection that counts the rows each statement read."""
+
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, *args, **kwargs):
+            rows = self.conn.execute(*args, **kwargs).all()
+            read.append(len(rows))
+            return SimpleNamespace(all=lambda: rows)
+
+    with container.db.read_statements() as conn:
+        index.refresh(Counting(conn))  # the first look builds the arrays
+    _seed(container, random.Random(1), _around(random.Random(1), MILAN, 30, 0.01), offers_per_shop=(0, 0))
+    with container.db.read_statements() as conn:
+        assert len(index.refresh(Counting(conn)).overrides) == 30
+        assert read[-1] == 30
+        now[0] += timedelta(seconds=30)
+        index.refresh(Counting(conn))
+        assert read[-1] == 30  # still within the look-back of the last look: read again
+        now[0] += timedelta(minutes=5)
+        index.refresh(Counting(conn))
+        now[0] += timedelta(minutes=5)
+        snapshot = index.refresh(Counting(conn))
+        assert read[-1] == 0 and len(snapshot.overrides) == 30

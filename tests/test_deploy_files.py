@@ -252,9 +252,8 @@ def _wait(what: str, check, processes: list[Process], timeout_s: float = 60) -> 
 
 
 @pytest.mark.slow
-def test_procfile_processes_come_up_and_stop_cleanly_on_sigterm(database_url, tmp_path):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the production shape is PostgreSQL (deploy/dealsvc.env.example)")
+def test_procfile_processes_come_up_and_stop_cleanly_on_sigterm(pg_url, tmp_path):
+    database_url = pg_url  # the production shape is PostgreSQL (deploy/dealsvc.env.example)
     port, emulator_port = _free_port(), _free_port()
     emulator = f"http://127.0.0.1:{emulator_port}/emulator"
     venv_bin = str(Path(sys.executable).parent)

@@ -59,23 +59,6 @@ def _wait_for(what: str, check, timeout_s: float, procs=()) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture
-def pg_url():
-    base = testing.test_database_url()
-    if base is None:
-        pytest.skip("DEALSVC_TEST_DATABASE_URL=none: the production shape runs on PostgreSQL only")
-    schema = "prod_" + secrets.token_hex(5)
-    engine = create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield _pg_url_with_schema(base, schema)
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-
 class Shape:
     """The processes of one deployment, each logging to its own file."""
 

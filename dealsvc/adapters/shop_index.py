@@ -7,7 +7,8 @@ class whose reach is the query's radius. The index only prunes by place: which o
 (status, stock, expiry) is always asked of the database. Before each query it reads the shops
 changed since it last looked (`updated_at`, with a look-back that covers transactions still in
 flight when it looked), inside the caller's transaction, so a shop created a moment ago by
-another process is found by the very next request anywhere.
+another process is found by the very next request anywhere; a shop changed more than the
+look-back ago and already seen is never read again.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from ..domain import geo
@@ -117,7 +118,8 @@ class ShopIndex:
         self._rebuilding = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._built_at: datetime | None = None
-        self._seen_at: datetime | None = None
+        # When the latest look merged into the snapshot began (this process's clock).
+        self._looked_at: datetime | None = None
 
     # --- keeping in step ---------------------------------------------------------------
 
@@ -127,18 +129,16 @@ class ShopIndex:
         started = self.clock()
         if session is None:
             with self.db.read() as s:
-                newest, rows = self._read_all(s)
+                rows = self._read_all(s)
         else:
-            newest, rows = self._read_all(session)
+            rows = self._read_all(session)
         snapshot = _Snapshot.build(rows)
         with self._lock:
-            self._snapshot, self._built_at = snapshot, started
-            self._seen_at = newest or started
+            self._snapshot, self._built_at, self._looked_at = snapshot, started, started
 
     @staticmethod
     def _read_all(s: Session | Connection):
-        newest = s.scalar(select(func.max(Shop.updated_at)))
-        return newest, s.execute(select(Shop.id, Shop.lat, Shop.lon, Shop.name, Shop.address)).all()
+        return s.execute(select(Shop.id, Shop.lat, Shop.lon, Shop.name, Shop.address)).all()
 
     def refresh(self, session: Session | Connection) -> _Snapshot:
         """Read the shops changed since the last look, in the caller's transaction, and answer
@@ -152,19 +152,17 @@ class ShopIndex:
                         return self._snapshot
                 finally:
                     self._rebuilding.release()
-        since = self._seen_at - self.lookback
+        # A change not merged yet was committed after the latest look began, so it was written
+        # at most a look-back before that (a transaction's length plus the clock skew between
+        # hosts, both far below two minutes).
+        started = self.clock()
+        since = self._looked_at - self.lookback
         rows = session.execute(_CHANGED, {"since": since}).all()
         with self._lock:
+            self._looked_at = max(self._looked_at, started)
             snapshot = self._snapshot
-            if not rows:
-                return snapshot
-            changes = {}
-            for *row, updated_at in rows:
-                row = tuple(row)
-                if snapshot.get(row[0]) != row:
-                    changes[row[0]] = row
-                if updated_at > self._seen_at:
-                    self._seen_at = updated_at
+            # The look-back reads the same rows again for a while: only a real change costs work.
+            changes = {row[0]: row for row in (tuple(r[:-1]) for r in rows) if snapshot.get(row[0]) != row}
             if changes:
                 snapshot = self._snapshot = snapshot.with_changes(changes, self.compact_above)
             return snapshot
