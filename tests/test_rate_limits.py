@@ -398,8 +398,13 @@ def test_sign_ups_are_limited_across_processes(multiworker_server, multiworker_e
             _assert_live_rate_limited(r)
     else:
         # The control: the same calls, each process counting alone in its memory, let more
-        # through, which shows they did reach several processes (and why production sets
-        # DEALSVC_REDIS_URL).
+        # through, which shows they do reach several processes (and why production sets
+        # DEALSVC_REDIS_URL). On a busy machine one process may accept a whole burst, so a few
+        # more bursts are allowed before that counts as a failure.
+        for _ in range(10):
+            if statuses.count(201) > LIMIT:
+                break
+            statuses += [r.status_code for r in _burst(url, [_subscriber_body() for _ in range(BURST)])]
         assert statuses.count(201) > LIMIT, statuses
 
 

@@ -107,16 +107,6 @@ def distance_shown_m(lat1: float, lon1: float, lat2: float, lon2: float) -> floa
     return round(geodesic_m(lat1, lon1, lat2, lon2), 1)
 
 
-def shown_distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """A distance to show in whole metres (a push's text): the flat formula where it is within
-    0.2 m of the geodesic (20 km, latitudes up to 75 degrees), a sixtieth of the cost; the
-    geodesic elsewhere."""
-    d = approx_m(lat1, lon1, lat2, lon2)
-    if d <= _FLAT_LIMIT_M and abs(lat1) <= _FLAT_LIMIT_LAT and abs(lat2) <= _FLAT_LIMIT_LAT:
-        return d
-    return geodesic_m(lat1, lon1, lat2, lon2)
-
-
 @dataclass(frozen=True)
 class Box:
     """A lat/lon rectangle that contains every point within some distance of a centre."""

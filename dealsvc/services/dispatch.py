@@ -283,7 +283,7 @@ class Dispatcher:
                     day = days[row.id]
                     quota[(row.subscriber_pk, day)] += 1
                     touched.add((row.subscriber_pk, day))
-                    distance = geo.shown_distance_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
+                    distance = geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
                     message = self._message(row, distance, now)
                 else:
                     message = self._withdrawal(row, now)
