@@ -15,18 +15,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import create_engine, func, insert, select
 
 from config import testing
 from dealsvc.adapters.db.models import Notification, Subscriber
 from bench.fanout import resident_rows
-from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV, _pg_url_with_schema
+from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "dealsvc-prod-shape"

@@ -201,7 +201,7 @@ def _load_active_pg_copy(s: Session) -> _Arrays:
     header_done = False
 
     def decode(final: bool) -> None:
-        nonlocal pending, header_done
+        nonlocal header_done
         if not header_done:
             if len(pending) < 19:
                 return

@@ -21,8 +21,6 @@ from firebase_admin import credentials, exceptions, messaging
 log = logging.getLogger(__name__)
 
 SENT, DEAD_TOKEN, RETRY, DEAD_LETTER = "sent", "dead_token", "retry", "dead_letter"
-# firebase-admin's documented limit for one send_each call.
-MAX_BATCH = 500
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from ..adapters.db import Database
 from ..adapters.db.models import UTCDateTime
 from ..adapters.db.models import Fanout, Notification, Offer, PushQuota, Shop, Subscriber
 from ..adapters.geo_index import SubscriberIndex
-from ..adapters.push import DEAD_LETTER, DEAD_TOKEN, RETRY, SENT, PushGateway, PushMessage, PushResult
+from ..adapters.push import DEAD_TOKEN, RETRY, SENT, PushGateway, PushMessage, PushResult
 from ..domain import audience, geo
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
