@@ -20,6 +20,9 @@ DEFAULTS = {
     "min_offer_lifetime_s": 600,
     "max_notifications_per_day": 5,
     "merchant_approval_required": False,
+    "waves_enabled": True,
+    "wave_factor": 5,
+    "wave_interval_s": 600,
 }
 
 

@@ -321,6 +321,11 @@ class RulesSchema(Out):
     min_offer_lifetime_s = fields.Integer(required=True)
     max_notifications_per_day = fields.Integer(required=True)
     merchant_approval_required = fields.Boolean(required=True)
+    waves_enabled = fields.Boolean(
+        required=True, metadata={"description": "Tell residents in stock-sized waves, nearest first; off: all at once."}
+    )
+    wave_factor = fields.Integer(required=True, metadata={"description": "A wave tells wave_factor × quantity_left residents."})
+    wave_interval_s = fields.Integer(required=True, metadata={"description": "Seconds between waves while stock remains."})
 
 
 PCT = validate.Range(min=0, max=100, min_inclusive=True, max_inclusive=False)
@@ -337,6 +342,9 @@ class RulesUpdateSchema(In):
     min_offer_lifetime_s = StrictInteger(validate=validate.Range(min=0, max=24 * 3600))
     max_notifications_per_day = StrictInteger(validate=validate.Range(min=0, max=1000))
     merchant_approval_required = StrictBoolean()
+    waves_enabled = StrictBoolean()
+    wave_factor = StrictInteger(validate=validate.Range(min=1, max=1000))
+    wave_interval_s = StrictInteger(validate=validate.Range(min=30, max=24 * 3600))
 
 
 class RuleChangeSchema(Out):

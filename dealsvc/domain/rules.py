@@ -18,6 +18,10 @@ class Rules:
     min_offer_lifetime_s: int = 600
     max_notifications_per_day: int = 5
     merchant_approval_required: bool = False
+    # Stock-sized waves (domain/waves.py): off tells everyone in reach at once.
+    waves_enabled: bool = True
+    wave_factor: int = 5
+    wave_interval_s: int = 600
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

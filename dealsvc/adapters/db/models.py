@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -110,6 +111,12 @@ class Offer(Base):
     image_url: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The shopkeeper's schedule of lower prices: [{"at": ISO UTC, "price_cents", "discount_pct"}],
+    # ascending in time, each held to the band when posted; None: no schedule.
+    price_steps: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    price_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # steps applied
+    # When the next step falls due (None: none left); the scheduler applies what is due.
+    next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     shop: Mapped[Shop] = relationship(back_populates="offers")
 
@@ -135,6 +142,8 @@ class Subscriber(Base):
     quiet_end: Mapped[str | None] = mapped_column(String(5))
     timezone: Mapped[str] = mapped_column(String(64))
     max_per_day: Mapped[int | None] = mapped_column(Integer)
+    # Wants a push at each price step of an offer it was told about.
+    price_drops: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, index=True)
     min_lat: Mapped[float] = mapped_column(Float)
     max_lat: Mapped[float] = mapped_column(Float)
@@ -147,6 +156,38 @@ class Subscriber(Base):
     # that every index and the shop's statistics see the change.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    places: Mapped[list["SubscriberPlace"]] = relationship(
+        order_by="SubscriberPlace.position", cascade="all, delete-orphan"
+    )
+
+
+class SubscriberPlace(Base):
+    """A resident's place beyond the main one (lat/lon/radius_m on the subscriber: position 0),
+    such as work, counted only on its days and within its hours (the resident's timezone).
+    Every change to it also sets the subscriber's updated_at, which the geo index follows."""
+
+    __tablename__ = "subscriber_places"
+
+    subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1, 2
+    label: Mapped[str] = mapped_column(String(32))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[int] = mapped_column(Integer)
+    days: Mapped[int] = mapped_column(Integer)  # bit 0 Monday ... bit 6 Sunday; 127 every day
+    hours_start: Mapped[str | None] = mapped_column(String(5))  # HH:MM, or None: all day
+    hours_end: Mapped[str | None] = mapped_column(String(5))
+
+
+class Favorite(Base):
+    """A resident follows a shop: its offers reach them up to max_radius_m, in the first wave."""
+
+    __tablename__ = "favorites"
+
+    subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
 
 class Fanout(Base):
     """The durable promise, written with the offer, that its audience will be worked out and
@@ -157,7 +198,10 @@ class Fanout(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "offer": tell the audience of a new offer
+    # "offer": tell (the next wave of) the audience of an offer; "withdraw": tell those told
+    # that it is gone; "price": tell those told who want price drops of step `seq`.
+    kind: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # wave or step number
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,63 @@
+"""Residents' places beyond the main one: on which days and in which hours a place counts."""
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ALL_DAYS = (1 << len(DAY_NAMES)) - 1
+# The main place (lat/lon/radius_m of API.md) and up to two more: home, work, a parent's.
+MAX_PLACES = 3
+MAX_EXTRA_PLACES = MAX_PLACES - 1
+
+
+def days_mask(names: list[str] | None) -> int:
+    """The stored bit mask of day names (bit 0 Monday); none given: every day."""
+    if not names:
+        return ALL_DAYS
+    mask = 0
+    for name in names:
+        mask |= 1 << DAY_NAMES.index(name)
+    return mask
+
+
+def day_names(mask: int) -> list[str]:
+    return [name for i, name in enumerate(DAY_NAMES) if mask & (1 << i)]
+
+
+def _hhmm(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def counts_at(now: datetime, zone_name: str, days: int, start: str | None, end: str | None) -> bool:
+    """Whether a place counts at `now`, read on the resident's own clock.
+
+    Hours from `start` (included) to `end` (excluded); a period with start > end runs past
+    midnight ("22:00"–"02:00") and belongs to the day it starts on. No hours: the whole of
+    each listed day.
+    """
+    local = now.astimezone(ZoneInfo(zone_name))
+    weekday = local.weekday()
+    on = lambda day: bool(days & (1 << (day % 7)))  # noqa: E731
+    if not start or not end:
+        return on(weekday)
+    s, e, t = _hhmm(start), _hhmm(end), local.time().replace(tzinfo=None)
+    if s < e:
+        return on(weekday) and s <= t < e
+    # Overnight: the evening part on a listed day, the early part on the day after one.
+    return (on(weekday) and t >= s) or (on(weekday - 1) and t < e)
+
+
+def describe(days: int, start: str | None, end: str | None) -> str:
+    """For pages: "mon–fri 11:00–15:00", "every day"."""
+    names = day_names(days)
+    if days == ALL_DAYS:
+        when = "every day"
+    elif names == list(DAY_NAMES[:5]):
+        when = "mon–fri"
+    else:
+        when = ", ".join(names)
+    return f"{when} {start}–{end}" if start and end else when
+
+
