@@ -61,6 +61,11 @@ class Settings:
     # How many reverse proxies in front of the service append to X-Forwarded-For: the client
     # address is taken from that header only when this says so (any client can write it).
     trusted_proxies: int = 0
+    # Prometheus multiprocess mode: every process of the deployment (web workers, dispatchers,
+    # scheduler) writes its samples in this directory and /metrics serves their sum. None: each
+    # process counts in its own memory and /metrics shows the process that answers (enough for
+    # the one process `make run` starts). Emptied at the start of a deployment, never by a process.
+    metrics_dir: Path | None = None
     var_dir: Path = field(default=VAR_DIR)
 
     @classmethod
@@ -107,6 +112,7 @@ class Settings:
             rate_limit_reservations=_rate_limit("RATE_LIMIT_RESERVATIONS", get("RATE_LIMIT_RESERVATIONS", defaults.rate_limit_reservations)),
             rate_limit_key_prefix=get("RATE_LIMIT_KEY_PREFIX", defaults.rate_limit_key_prefix),
             trusted_proxies=_at_least_zero("TRUSTED_PROXIES", get("TRUSTED_PROXIES", defaults.trusted_proxies)),
+            metrics_dir=_metrics_dir(get("METRICS_DIR", None)),
         )
 
     @property
@@ -187,6 +193,36 @@ def _redis_url(value: str | None) -> str | None:
     if value is not None and not value.startswith(("redis://", "rediss://", "redis+unix://")):
         raise SettingsError(f"DEALSVC_REDIS_URL must be a redis://, rediss:// or redis+unix:// URL, not {value!r}")
     return value
+
+
+def _metrics_dir(value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.is_absolute():
+        # Every process must find the same directory, whatever its working directory.
+        raise SettingsError(f"DEALSVC_METRICS_DIR must be an absolute path, not {value!r}")
+    return path
+
+
+def export_metrics_environment(settings: Settings | None = None) -> Path | None:
+    """Multiprocess metrics: prometheus_client decides when it is first imported whether samples
+    live in the process's memory or in files, from PROMETHEUS_MULTIPROC_DIR. Exports it from
+    DEALSVC_METRICS_DIR (creating the directory if missing) for this process and the ones it
+    starts. Each entry point calls this before anything imports prometheus_client; it does
+    nothing when the setting is unset."""
+    settings = settings or Settings.from_env()
+    path = settings.metrics_dir
+    if path is None:
+        return None
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(f"DEALSVC_METRICS_DIR {str(path)!r} is not a directory this process can create: {exc}") from None
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise SettingsError(f"DEALSVC_METRICS_DIR {str(path)!r} is not a directory this process can write in")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
 
 
 def _log_level(value: str) -> str:

@@ -20,6 +20,7 @@ from .adapters.push import FirebasePushGateway, PushGateway
 from .domain.clock import Clock, system_clock
 from .services.auth import AuthService
 from .services.dispatch import DispatchSettings, Dispatcher
+from .services.favorites import FavoriteService
 from .services.figures import FiguresService
 from .services.lifecycle import ExpiryService
 from .services.reservations import ReservationService
@@ -45,6 +46,7 @@ class Container:
     shops: ShopService
     offers: OfferService
     subscribers: SubscriberService
+    favorites: FavoriteService
     index: SubscriberIndex
     shop_index: ShopIndex
     push: PushGateway
@@ -129,6 +131,7 @@ def bootstrap(
         shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock)),
         offers=OfferService(db, clock, rules, shop_index if settings.deals_lookup == "index" else None),
         subscribers=SubscriberService(db, clock, rules, index),
+        favorites=FavoriteService(db, clock),
         index=index,
         shop_index=shop_index,
         push=push,

@@ -26,14 +26,14 @@ class Cast:
     shop_a: dict
     shop_b: dict
     offer_a: dict
-    resident: dict  # the owner of the subscriber routes
+    resident: dict  # the owner of the subscriber routes; follows shop A
     neighbour: dict  # another resident
 
     def ids(self, missing: bool) -> dict[str, str]:
         if missing:
-            return {"shop_id": MISSING["shop"], "offer_id": MISSING["offer"],
+            return {"shop_id": MISSING["shop"], "offer_id": MISSING["offer"], "other_shop_id": MISSING["shop"],
                     "subscriber_id": MISSING["subscriber"], "merchant_id": MISSING["merchant"]}
-        return {"shop_id": self.shop_a["id"], "offer_id": self.offer_a["id"],
+        return {"shop_id": self.shop_a["id"], "offer_id": self.offer_a["id"], "other_shop_id": self.shop_b["id"],
                 "subscriber_id": self.resident["id"], "merchant_id": self.merchant_b["id"]}
 
 
@@ -46,6 +46,9 @@ def cast(api) -> Cast:
     offer_a = api.offer(a["api_key"], shop_a["id"])
     resident = api.subscriber(lat=HOME_LAT, lon=HOME_LON, radius_m=1500)
     neighbour = api.subscriber(lat=45.4660, lon=9.1880)
+    r = api.c.post(f"/api/v1/subscribers/{resident['id']}/favorites", json={"shop_id": shop_a["id"]},
+                   headers=api.h(resident["secret"]))
+    assert r.status_code == 201, r.json
     return Cast(a, b, shop_a, shop_b, offer_a, resident, neighbour)
 
 
@@ -112,6 +115,10 @@ ROUTES = {
     "get_subscriber": Request("GET", "/api/v1/subscribers/{subscriber_id}"),
     "patch_subscriber": Request("PATCH", "/api/v1/subscribers/{subscriber_id}", {"radius_m": 700, "lat": 45.0, "lon": 9.0}),
     "delete_subscriber": Request("DELETE", "/api/v1/subscribers/{subscriber_id}"),
+    "list_favorites": Request("GET", "/api/v1/subscribers/{subscriber_id}/favorites"),
+    "follow_shop": Request("POST", "/api/v1/subscribers/{subscriber_id}/favorites", {"shop_id": "{other_shop_id}"}),
+    "unfollow_shop": Request("DELETE", "/api/v1/subscribers/{subscriber_id}/favorites/{shop_id}"),
+    "unfollow_shop_by_body": Request("DELETE", "/api/v1/subscribers/{subscriber_id}/favorites", {"shop_id": "{shop_id}"}),
     "moderate_merchant": Request("PATCH", "/api/v1/admin/merchants/{merchant_id}", {"status": "suspended"}),
 }
 
@@ -136,6 +143,8 @@ MATRIX: dict[str, dict[str, int]] = {
                          **{c: 401 for c in UNAUTHENTICATED}},
     "delete_subscriber": {"resident": 204, "neighbour": 404, "merchant_a": 403, "operator": 403,
                           **{c: 401 for c in UNAUTHENTICATED}},
+    **{route: {"resident": ok, "neighbour": 404, "merchant_a": 403, "operator": 403, **{c: 401 for c in UNAUTHENTICATED}}
+       for route, ok in (("list_favorites", 200), ("follow_shop", 201), ("unfollow_shop", 204), ("unfollow_shop_by_body", 204))},
     # merchant_b is the merchant being moderated: it may not lift its own suspension either.
     "moderate_merchant": {"operator": 200, "merchant_a": 403, "merchant_b": 403, "resident": 403,
                           **{c: 401 for c in UNAUTHENTICATED}},
@@ -153,6 +162,7 @@ def _observable(api, cast: Cast) -> dict[str, Any]:
         "offers_a": c.get("/api/v1/offers", query_string={"shop_id": cast.shop_a["id"]}, headers=h(cast.merchant_a["api_key"])),
         "offers_b": c.get("/api/v1/offers", query_string={"shop_id": cast.shop_b["id"]}, headers=h(cast.merchant_b["api_key"])),
         "resident": c.get(f"/api/v1/subscribers/{cast.resident['id']}", headers=h(cast.resident["secret"])),
+        "favorites": c.get(f"/api/v1/subscribers/{cast.resident['id']}/favorites", headers=h(cast.resident["secret"])),
         "merchants": c.get("/api/v1/admin/merchants", headers=h(ADMIN_TOKEN)),
     }
     return {name: (r.status_code, r.json) for name, r in reads.items()}
@@ -188,6 +198,10 @@ def test_access(api, cast, route, caller, status):
         if route == "delete_subscriber":
             gone = api.c.get(f"/api/v1/subscribers/{cast.resident['id']}", headers=api.h(cast.resident["secret"]))
             assert gone.status_code == 401  # the secret died with the subscription
+        if route in ("list_favorites", "follow_shop", "unfollow_shop", "unfollow_shop_by_body"):
+            followed = api.c.get(f"/api/v1/subscribers/{cast.resident['id']}/favorites", headers=headers)
+            expected = {"list_favorites": [cast.shop_a["id"]], "follow_shop": [cast.shop_b["id"], cast.shop_a["id"]]}
+            assert [i["shop_id"] for i in followed.json["items"]] == expected.get(route, [])
         return
 
     body = _problem(r, status)

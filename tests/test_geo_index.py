@@ -7,7 +7,7 @@ import random
 from geographiclib.geodesic import Geodesic
 
 from dealsvc.adapters.db.models import Subscriber
-from dealsvc.adapters.geo_index import SubscriberIndex
+from dealsvc.adapters.geo_index import SLOTS, SubscriberIndex
 from dealsvc.domain.categories import CATEGORIES
 
 MILAN = (45.4642, 9.1900)
@@ -103,7 +103,7 @@ def test_index_is_exact_near_the_antimeridian_the_poles_and_class_edges():
             shop = g.Direct(centre[0], centre[1], rng.uniform(0, 360), rng.uniform(0, 3000))
             lat, lon = shop["lat2"], shop["lon2"]
             for cap in (50_000, 4000):
-                got = set(SubscriberIndex._match_arrays(arrays, lat, lon, cap, 0, {}).tolist())
+                got = set(arrays.pk[SubscriberIndex._match_arrays(arrays, lat, lon, cap, 0, None)].tolist())
                 want = {pk for pk, a, b, r, _ in rows if g.Inverse(lat, lon, a, b)["s12"] <= min(r, cap)}
                 assert got == want, (centre, cap)
 
@@ -141,7 +141,7 @@ def test_both_ways_of_loading_read_the_same_arrays(container):
             )
     with container.db.read() as s:
         want = {
-            sub.pk: (sub.lat, sub.lon, float(sub.radius_m), category_mask(sub.categories))
+            sub.pk * SLOTS: (sub.lat, sub.lon, float(sub.radius_m), category_mask(sub.categories))
             for sub in s.query(Subscriber).filter(Subscriber.active.is_(True))
         }
     first, second = load_both()

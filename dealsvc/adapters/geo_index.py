@@ -7,6 +7,11 @@ in reach, then `geo.within_many` decides exactly (geodesic semantics). The array
 from the database now and then; in between, rows changed since the last look are read again
 (`updated_at` with a look-back that covers transactions still in flight when we looked) and
 override the arrays.
+
+An entry is a place, not a resident: the main place of each resident and the extra places
+(work, ...) each have one, keyed `subscriber pk × SLOTS + position`, so a resident matched by
+two places is counted once, at the nearer one. Places with days or hours are kept aside with
+their schedule and count only when it is open at the time asked about.
 """
 from __future__ import annotations
 
@@ -19,11 +24,15 @@ import numpy as np
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
-from ..domain import geo
+from ..domain import geo, places
 from ..domain.categories import CATEGORIES
 from ..domain.clock import Clock
 from .db import Database
-from .db.models import Subscriber
+from .db.models import Subscriber, SubscriberPlace
+
+# Keys per resident: the main place (position 0) and the extra ones.
+SLOTS = 4
+assert places.MAX_PLACES <= SLOTS
 
 _CATEGORY_BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 
@@ -54,6 +63,8 @@ class _Arrays:
     group_keys: np.ndarray  # (radius class, cell) packed in one int64, ascending
     group_starts: np.ndarray  # where each group begins; one extra entry at the end
     class_max_radius: np.ndarray  # the largest radius of each class (0 when empty)
+    # key -> (days, start, end, timezone) of the places that do not count all the time
+    schedules: dict
 
     @classmethod
     def build(cls, rows: list[tuple]) -> "_Arrays":
@@ -64,7 +75,7 @@ class _Arrays:
         return cls.from_columns(pk, lat, lon, radius, cats)
 
     @classmethod
-    def from_columns(cls, pk, lat, lon, radius, cats) -> "_Arrays":
+    def from_columns(cls, pk, lat, lon, radius, cats, schedules: dict | None = None) -> "_Arrays":
         lat = np.asarray(lat, dtype=np.float64)
         lon = np.asarray(lon, dtype=np.float64)
         radius = np.asarray(radius, dtype=np.float64)
@@ -88,6 +99,7 @@ class _Arrays:
             group_keys,
             np.append(group_starts, len(keys)).astype(np.int64),
             class_max,
+            schedules or {},
         )
 
     @property
@@ -120,6 +132,45 @@ class _Arrays:
 
 # Rows per fetch while loading: a bounded buffer whatever the number of residents.
 _LOAD_CHUNK = 50_000
+
+
+def _place_rows(s: Session, pks: list[int] | None = None) -> list[tuple]:
+    """The extra places of active residents (of `pks` only, when given), as
+    (key, lat, lon, radius, category mask, schedule or None)."""
+    stmt = (
+        select(
+            SubscriberPlace.subscriber_pk, SubscriberPlace.position, SubscriberPlace.lat, SubscriberPlace.lon,
+            SubscriberPlace.radius_m, cast(Subscriber.categories, String), SubscriberPlace.days,
+            SubscriberPlace.hours_start, SubscriberPlace.hours_end, Subscriber.timezone,
+        )
+        .join(Subscriber, Subscriber.pk == SubscriberPlace.subscriber_pk)
+        .where(Subscriber.active.is_(True))
+    )
+    found = []
+    for start in range(0, len(pks) if pks is not None else 1, 2000):
+        query = stmt if pks is None else stmt.where(SubscriberPlace.subscriber_pk.in_(pks[start : start + 2000]))
+        for pk, position, lat, lon, radius, cats, days, h_start, h_end, zone in s.execute(query):
+            always = days == places.ALL_DAYS and not h_start
+            found.append((
+                pk * SLOTS + position, lat, lon, float(radius), category_mask(json.loads(cats) if cats else None),
+                None if always else (days, h_start, h_end, zone),
+            ))
+    return found
+
+
+def _with_places(s: Session, main: tuple) -> _Arrays:
+    """The main places' columns (keys already scaled) joined by every extra place."""
+    extra = _place_rows(s)
+    pk, lat, lon, radius, cats = main
+    if extra:
+        k, la, lo, ra, ca, _ = zip(*extra)
+        pk = np.concatenate([pk, np.asarray(k, dtype=np.int64)])
+        lat = np.concatenate([lat, np.asarray(la, dtype=np.float64)])
+        lon = np.concatenate([lon, np.asarray(lo, dtype=np.float64)])
+        radius = np.concatenate([radius, np.asarray(ra, dtype=np.float64)])
+        cats = np.concatenate([cats, np.asarray(ca, dtype=np.int64)])
+    schedules = {row[0]: row[5] for row in extra if row[5] is not None}
+    return _Arrays.from_columns(pk, lat, lon, radius, cats, schedules)
 
 
 def _load_active(s: Session) -> _Arrays:
@@ -162,7 +213,7 @@ def _load_active_streamed(s: Session) -> _Arrays:
         np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
         for parts, dtype in zip(columns, (np.int64, np.float64, np.float64, np.float64, np.int64))
     )
-    return _Arrays.from_columns(pk, lat, lon, radius, cats)
+    return _with_places(s, (pk * SLOTS, lat, lon, radius, cats))
 
 
 # A binary COPY record of five 8-byte fields: a field count, then each field's length and value
@@ -185,12 +236,12 @@ def _pg_copy_query():
         sql.SQL("({}, {})").format(sql.Literal(name), sql.Literal(bit)) for name, bit in _CATEGORY_BIT.items()
     )
     return sql.SQL(
-        "COPY (SELECT pk::int8, lat::float8, lon::float8, radius_m::float8, "
+        "COPY (SELECT (pk * {slots})::int8, lat::float8, lon::float8, radius_m::float8, "
         "CASE WHEN categories::text = '[]' THEN 0::int8 ELSE COALESCE(("
         "SELECT bit_or(b.bit) FROM json_array_elements_text(categories) AS c(name) "
         "JOIN (VALUES {bits}) AS b(name, bit) ON b.name = c.name), 0)::int8 END "
         "FROM {table} WHERE active) TO STDOUT (FORMAT binary)"
-    ).format(bits=bits, table=sql.Identifier(Subscriber.__tablename__))
+    ).format(bits=bits, table=sql.Identifier(Subscriber.__tablename__), slots=sql.Literal(SLOTS))
 
 
 def _load_active_pg_copy(s: Session) -> _Arrays:
@@ -234,7 +285,7 @@ def _load_active_pg_copy(s: Session) -> _Arrays:
         np.concatenate(parts) if parts else np.empty(0, dtype=np.int64 if name in ("pk", "cats") else np.float64)
         for name, parts in columns.items()
     )
-    return _Arrays.from_columns(pk, lat, lon, radius, cats)
+    return _with_places(s, (pk, lat, lon, radius, cats))
 
 
 def _pack(klass, cell):
@@ -244,20 +295,21 @@ def _pack(klass, cell):
 
 @dataclass(frozen=True)
 class _Changes:
-    """The rows changed since the arrays were built, kept whole and replaced, never edited, so
-    a match reads a consistent set without copying it: the changed rows that are active, as
-    arrays, and which rows of the arrays they replace (a flag per key)."""
+    """The places of the residents changed since the arrays were built, kept whole and
+    replaced, never edited, so a match reads a consistent set without copying it: the changed
+    places that count, as arrays, and which entries of the arrays they replace (a flag per key)."""
 
-    rows: dict[int, tuple[float, float, float, int] | None]  # pk -> (lat, lon, radius, cats); None: gone
+    rows: dict[int, tuple[float, float, float, int] | None]  # key -> (lat, lon, radius, cats); None: gone
+    schedules: dict  # key -> schedule, for the changed places that have one
     pk: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
     radius: np.ndarray
     cats: np.ndarray
-    shadowed: np.ndarray  # bool by pk, up to the arrays' largest key
+    shadowed: np.ndarray  # bool by key, up to the arrays' largest key
 
     @classmethod
-    def of(cls, rows: dict, base: _Arrays) -> "_Changes":
+    def of(cls, rows: dict, schedules: dict, base: _Arrays) -> "_Changes":
         live = [(pk, *row) for pk, row in rows.items() if row is not None]
         pk, lat, lon, radius, cats = (np.array(col) for col in zip(*live)) if live else ([],) * 5
         shadowed = np.zeros(int(base.pk.max()) + 1 if len(base.pk) else 0, dtype=bool)
@@ -265,6 +317,7 @@ class _Changes:
         shadowed[keys[(keys >= 0) & (keys < len(shadowed))]] = True
         return cls(
             rows,
+            schedules,
             np.asarray(pk, dtype=np.int64),
             np.asarray(lat, dtype=np.float64),
             np.asarray(lon, dtype=np.float64),
@@ -274,6 +327,7 @@ class _Changes:
         )
 
     def match(self, lat: float, lon: float, cap_m: float, bit: int) -> np.ndarray:
+        """Positions of the changed places that hold the point."""
         if not len(self.pk):
             return np.empty(0, dtype=np.int64)
         # The box of the largest reach prunes the rows before any distance is computed.
@@ -287,11 +341,25 @@ class _Changes:
         if not len(idx):
             return np.empty(0, dtype=np.int64)
         inside = geo.within_many(lat, lon, self.lat[idx], self.lon[idx], np.minimum(self.radius[idx], cap_m))
-        return self.pk[idx[inside]]
+        return idx[inside]
+
+
+@dataclass(frozen=True)
+class Reached:
+    """The residents a point reaches, each once, nearest first: subscriber keys and the distance
+    to the nearest of their places that holds the point (metres, local ellipsoid formula)."""
+
+    pk: np.ndarray
+    distance_m: np.ndarray
+    lat: np.ndarray  # of that nearest place
+    lon: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pk)
 
 
 class SubscriberIndex:
-    """Active subscribers by place and radius; `match` answers with their integer keys."""
+    """Active subscribers' places by position and radius; `match` answers with subscriber keys."""
 
     def __init__(
         self,
@@ -313,7 +381,7 @@ class SubscriberIndex:
         self._built_at: datetime | None = None
         # When the database was last read (this process's clock).
         self._looked_at: datetime | None = None
-        # The rows changed since the arrays were built (None: none).
+        # The places of the residents changed since the arrays were built (None: none).
         self._changes: _Changes | None = None
 
     # --- keeping in step ---------------------------------------------------------------
@@ -338,6 +406,7 @@ class SubscriberIndex:
             # written at most a look-back before it (a transaction's length plus the clock skew
             # between hosts, both far below two minutes). Not the newest updated_at seen: after
             # a bulk import and nothing since, that would re-read the whole import every time.
+            # Every change of a resident's places sets their updated_at too.
             since = self._looked_at - self.lookback
             with self.db.read() as s:
                 rows = s.execute(
@@ -348,15 +417,27 @@ class SubscriberIndex:
                         Subscriber.radius_m,
                         Subscriber.categories,
                         Subscriber.active,
-                        Subscriber.updated_at,
                     ).where(Subscriber.updated_at >= since)
                 ).all()
+                extra = _place_rows(s, [row[0] for row in rows if row[5]]) if rows else []
             known = self._changes.rows if self._changes is not None else {}
             merged = dict(known)
-            for pk, lat, lon, radius, cats, active, _updated_at in rows:
-                merged[pk] = (lat, lon, float(radius), category_mask(cats)) if active else None
+            schedules = dict(self._changes.schedules) if self._changes is not None else {}
+            for pk, lat, lon, radius, cats, active, in rows:
+                for position in range(SLOTS):
+                    merged[pk * SLOTS + position] = None
+                    schedules.pop(pk * SLOTS + position, None)
+                if active:
+                    merged[pk * SLOTS] = (lat, lon, float(radius), category_mask(cats))
+            for key, lat, lon, radius, cats, schedule in extra:
+                merged[key] = (lat, lon, radius, cats)
+                if schedule is not None:
+                    schedules[key] = schedule
             # The look-back reads the same rows again for a while: only a real change costs work.
-            changes = _Changes.of(merged, self._base) if merged != known else self._changes
+            if merged != known or (self._changes is not None and schedules != self._changes.schedules):
+                changes = _Changes.of(merged, schedules, self._base)
+            else:
+                changes = self._changes
             with self._lock:
                 self._changes, self._looked_at = changes, now
             if len(merged) > self.max_overrides:
@@ -364,40 +445,84 @@ class SubscriberIndex:
 
     # --- queries -----------------------------------------------------------------------
 
-    def match(self, lat: float, lon: float, cap_m: float, category: str | None = None) -> np.ndarray:
-        """Keys of the active subscribers whose radius (capped at cap_m) holds the point, and
-        whose categories take `category` (None: any)."""
+    def _places(self, lat: float, lon: float, cap_m: float, category: str | None, at: datetime | None):
+        """Keys, latitudes and longitudes of the places that hold the point and count at `at`."""
         with self._lock:
             base, changes = self._base, self._changes
         if base is None:
             raise RuntimeError("SubscriberIndex.match before refresh()")
         bit = _CATEGORY_BIT.get(category, 0) if category else 0
-        if changes is None:
-            return self._match_arrays(base, lat, lon, cap_m, bit, {})
-        return np.concatenate(
-            [
-                self._match_arrays(base, lat, lon, cap_m, bit, changes.rows, shadowed=changes.shadowed),
-                changes.match(lat, lon, cap_m, bit),
-            ]
-        )
-
-    def count(self, lat: float, lon: float, cap_m: float, category: str | None = None) -> int:
-        return int(len(self.match(lat, lon, cap_m, category)))
+        idx = self._match_arrays(base, lat, lon, cap_m, bit, changes.shadowed if changes is not None else None)
+        keys, lats, lons = base.pk[idx], base.lat[idx], base.lon[idx]
+        if changes is not None:
+            more = changes.match(lat, lon, cap_m, bit)
+            if len(more):
+                keys = np.concatenate([keys, changes.pk[more]])
+                lats = np.concatenate([lats, changes.lat[more]])
+                lons = np.concatenate([lons, changes.lon[more]])
+        if base.schedules or (changes is not None and changes.schedules):
+            closed = self._closed(keys, base, changes, at or self.clock())
+            if closed is not None:
+                keys, lats, lons = keys[~closed], lats[~closed], lons[~closed]
+        return keys, lats, lons
 
     @staticmethod
-    def _match_arrays(base: _Arrays, lat, lon, cap_m, bit, overrides, shadowed: np.ndarray | None = None) -> np.ndarray:
-        """The arrays' answer, leaving out the rows in `overrides` (`shadowed`, when given, flags
-        the same keys by pk: a lookup per candidate instead of a set operation)."""
+    def _closed(keys: np.ndarray, base: _Arrays, changes: _Changes | None, at: datetime) -> np.ndarray | None:
+        """Which of the matched places are outside their days and hours at `at` (None: none)."""
+        extra = np.flatnonzero(keys % SLOTS != 0)  # main places always count
+        if not len(extra):
+            return None
+        closed = np.zeros(len(keys), dtype=bool)
+        for i in extra:
+            key = int(keys[i])
+            if changes is not None and key in changes.rows:
+                schedule = changes.schedules.get(key)
+            else:
+                schedule = base.schedules.get(key)
+            if schedule is not None and not places.counts_at(at, schedule[3], *schedule[:3]):
+                closed[i] = True
+        return closed
+
+    def match(
+        self, lat: float, lon: float, cap_m: float, category: str | None = None, at: datetime | None = None
+    ) -> np.ndarray:
+        """Keys of the active subscribers with a place whose radius (capped at cap_m) holds the
+        point and that counts at `at` (default now), and whose categories take `category`
+        (None: any); each subscriber once."""
+        keys, _, _ = self._places(lat, lon, cap_m, category, at)
+        return np.unique(keys // SLOTS)
+
+    def nearest(
+        self, lat: float, lon: float, cap_m: float, category: str | None = None, at: datetime | None = None
+    ) -> Reached:
+        """`match`, nearest first, with each subscriber's distance from their nearest place."""
+        keys, lats, lons = self._places(lat, lon, cap_m, category, at)
+        if not len(keys):
+            return Reached(np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), np.empty(0))
+        distance = geo.approx_many(lat, lon, lats, lons)
+        order = np.lexsort((keys, distance))
+        pks = keys[order] // SLOTS
+        # The first occurrence of each subscriber in distance order is their nearest place.
+        _, first = np.unique(pks, return_index=True)
+        first.sort()
+        pick = order[first]
+        return Reached(pks[first], distance[pick], lats[pick], lons[pick])
+
+    def count(self, lat: float, lon: float, cap_m: float, category: str | None = None, at: datetime | None = None) -> int:
+        return int(len(self.match(lat, lon, cap_m, category, at)))
+
+    @staticmethod
+    def _match_arrays(base: _Arrays, lat, lon, cap_m, bit, shadowed: np.ndarray | None) -> np.ndarray:
+        """Positions in the arrays of the places that hold the point, leaving out the keys
+        flagged in `shadowed` (replaced by changes)."""
         idx = base.candidates(lat, lon, cap_m)
         if bit and len(idx):
             cats = base.cats[idx]
             idx = idx[(cats == 0) | ((cats & bit) != 0)]
         if shadowed is not None and len(idx):
             idx = idx[~shadowed[base.pk[idx]]]
-        elif overrides and len(idx):
-            idx = idx[~np.isin(base.pk[idx], np.fromiter(overrides.keys(), dtype=np.int64))]
         if not len(idx):
             return np.empty(0, dtype=np.int64)
         radii = np.minimum(base.radius[idx], cap_m)
         inside = geo.within_many(lat, lon, base.lat[idx], base.lon[idx], radii)
-        return base.pk[idx[inside]]
+        return idx[inside]

@@ -7,6 +7,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 
 from ..domain.categories import CATEGORIES
 from ..domain.offers import STATUSES
+from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES, MAX_PLACES
 from .fields import (
     UNSTORABLE,
     QueryNumber,
@@ -254,14 +255,44 @@ class QuietHoursSchema(In):
             raise ValidationError("must differ from start.", "end")
 
 
+def _no_repeats(values) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("must not name a day twice.")
+
+
+RADIUS_M = dict(
+    validate=validate.Range(min=1, max=10_000_000),
+    metadata={"description": "Metres; default the rule default_radius_m, at most max_radius_m."},
+)
+
+
+class PlaceSchema(In):
+    """A place beyond the main one (lat/lon/radius_m), such as work: counted only on its days and in its hours."""
+
+    label = _name(32, required=True, metadata={"description": "The resident's name for the place, such as work."})
+    lat = StrictNumber(required=True, **LAT)
+    lon = StrictNumber(required=True, **LON)
+    radius_m = StrictInteger(**RADIUS_M)
+    days = fields.List(
+        fields.String(validate=validate.OneOf(DAY_NAMES)),
+        validate=[validate.Length(min=1, max=len(DAY_NAMES)), _no_repeats],
+        metadata={"description": "The days the place counts on; absent: every day.", "uniqueItems": True},
+    )
+    hours = fields.Nested(
+        QuietHoursSchema,
+        allow_none=True,
+        metadata={
+            "description": "The hours the place counts in, on the resident's timezone; start after end runs "
+            "past midnight and belongs to the day it starts on. Absent or null: all day."
+        },
+    )
+
+
 class _SubscriberFields(In):
     fcm_token = fields.String(validate=validate.Length(min=1, max=4096))
     lat = StrictNumber(**LAT)
     lon = StrictNumber(**LON)
-    radius_m = StrictInteger(
-        validate=validate.Range(min=1, max=10_000_000),
-        metadata={"description": "Metres; default the rule default_radius_m, at most max_radius_m."},
-    )
+    radius_m = StrictInteger(**RADIUS_M)
     categories = fields.List(
         fields.String(**CATEGORY), validate=validate.Length(max=len(CATEGORIES)),
         metadata={"description": "Empty: every category."},
@@ -271,6 +302,19 @@ class _SubscriberFields(In):
     max_per_day = StrictInteger(
         allow_none=True, validate=validate.Range(min=1, max=100),
         metadata={"description": "Own cap on pushes a day; the operator's cap applies too."},
+    )
+    places = fields.List(
+        fields.Nested(PlaceSchema),
+        validate=validate.Length(
+            max=MAX_EXTRA_PLACES, error=f"at most {MAX_EXTRA_PLACES} places besides lat/lon: {MAX_PLACES} in all."
+        ),
+        metadata={
+            "description": f"Up to {MAX_EXTRA_PLACES} more places besides lat/lon, which always counts. "
+            "A PATCH replaces the whole list; [] clears it."
+        },
+    )
+    price_drops = StrictBoolean(
+        metadata={"description": "Also push when the price of an offer already pushed drops; default false."}
     )
 
 
@@ -292,6 +336,15 @@ class QuietHoursOutSchema(Out):
     end = fields.String(required=True)
 
 
+class PlaceOutSchema(Out):
+    label = fields.String(required=True)
+    lat = fields.Float(required=True)
+    lon = fields.Float(required=True)
+    radius_m = fields.Integer(required=True)
+    days = fields.List(fields.String(), required=True, metadata={"description": "Every day: all seven."})
+    hours = fields.Nested(QuietHoursOutSchema, allow_none=True, required=True, metadata={"description": "null: all day."})
+
+
 class SubscriberSchema(Out):
     id = fields.String(required=True)
     lat = fields.Float(required=True)
@@ -301,12 +354,34 @@ class SubscriberSchema(Out):
     quiet_hours = fields.Nested(QuietHoursOutSchema, allow_none=True, required=True)
     timezone = fields.String(required=True)
     max_per_day = fields.Integer(allow_none=True, required=True)
+    places = fields.List(
+        fields.Nested(PlaceOutSchema), required=True, metadata={"description": "The places besides lat/lon, in order."}
+    )
+    price_drops = fields.Boolean(required=True)
     active = fields.Boolean(required=True)
     created_at = UTCDateTime(required=True)
 
 
 class SubscriberCreatedSchema(SubscriberSchema):
     secret = fields.String(required=True, metadata={"description": "Shown once; keep it."})
+
+
+# --- favourite shops -------------------------------------------------------------------
+
+
+class FavoriteShopSchema(In):
+    shop_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
+
+
+class FavoriteSchema(Out):
+    shop_id = fields.String(required=True)
+    name = fields.String(required=True)
+    category = fields.String(required=True)
+    created_at = UTCDateTime(required=True, metadata={"description": "When the resident started following the shop."})
+
+
+class FavoriteListSchema(Out):
+    items = fields.List(fields.Nested(FavoriteSchema), required=True, metadata={"description": "Newest first."})
 
 
 # --- operator --------------------------------------------------------------------------

@@ -1,11 +1,19 @@
-"""Residents' devices: registration and their own settings."""
+"""Residents' devices: registration, their own settings and their favourite shops."""
 from __future__ import annotations
 
 from ..services.auth import SUBSCRIBER
 from .common import auth, errors, services
 from .limits import SUBSCRIBERS, rate_limited
 from .problems import Blueprint
-from .schemas import SubscriberCreateSchema, SubscriberCreatedSchema, SubscriberPatchSchema, SubscriberSchema
+from .schemas import (
+    FavoriteListSchema,
+    FavoriteSchema,
+    FavoriteShopSchema,
+    SubscriberCreateSchema,
+    SubscriberCreatedSchema,
+    SubscriberPatchSchema,
+    SubscriberSchema,
+)
 
 blp = Blueprint("subscribers", __name__, url_prefix="/api/v1", description="Residents' devices")
 
@@ -16,7 +24,7 @@ blp = Blueprint("subscribers", __name__, url_prefix="/api/v1", description="Resi
 @blp.response(201, SubscriberCreatedSchema)
 @errors(blp, 422)
 def register_subscriber(data):
-    """Register a phone for alerts around a place; the secret is shown only in this answer."""
+    """Register a phone for alerts around a place, and up to two more; the secret is shown only in this answer."""
     return services().subscribers.register(data)
 
 
@@ -35,7 +43,7 @@ def get_subscriber(subscriber_id, principal):
 @blp.response(200, SubscriberSchema)
 @errors(blp, 404, 422)
 def patch_subscriber(data, subscriber_id, principal):
-    """Change your place, radius, interests, quiet hours or token."""
+    """Change your place, radius, other places, interests, quiet hours, price-drop alerts or token."""
     return services().subscribers.update(principal, subscriber_id, data)
 
 
@@ -44,6 +52,49 @@ def patch_subscriber(data, subscriber_id, principal):
 @blp.response(204)
 @errors(blp, 404)
 def delete_subscriber(subscriber_id, principal):
-    """Unsubscribe: the subscription and its place are deleted."""
+    """Unsubscribe: the subscription, its places and its favourite shops are deleted."""
     services().subscribers.delete(principal, subscriber_id)
+    return None
+
+
+@blp.route("/subscribers/<subscriber_id>/favorites", methods=["GET"])
+@auth(blp, SUBSCRIBER)
+@blp.response(200, FavoriteListSchema)
+@errors(blp, 404)
+def list_favorites(subscriber_id, principal):
+    """The shops you follow, newest first."""
+    return services().favorites.list(principal, subscriber_id)
+
+
+@blp.route("/subscribers/<subscriber_id>/favorites", methods=["POST"])
+@auth(blp, SUBSCRIBER)
+@blp.arguments(FavoriteShopSchema)
+@blp.response(201, FavoriteSchema, description="Now followed.")
+@blp.alt_response(200, schema=FavoriteSchema, description="Already followed: nothing changed.")
+@errors(blp, 404, 422)
+def follow_shop(data, subscriber_id, principal):
+    """Follow a shop: its offers reach you up to the operator's max_radius_m away, among the first.
+    At most 50 shops (422 beyond); an unknown shop is a 404."""
+    favorite, created = services().favorites.follow(principal, subscriber_id, data["shop_id"])
+    return favorite, 201 if created else 200
+
+
+@blp.route("/subscribers/<subscriber_id>/favorites/<shop_id>", methods=["DELETE"])
+@auth(blp, SUBSCRIBER)
+@blp.response(204)
+@errors(blp, 404)
+def unfollow_shop(subscriber_id, shop_id, principal):
+    """Stop following a shop; one you do not follow is a 404."""
+    services().favorites.unfollow(principal, subscriber_id, shop_id)
+    return None
+
+
+@blp.route("/subscribers/<subscriber_id>/favorites", methods=["DELETE"])
+@auth(blp, SUBSCRIBER)
+@blp.arguments(FavoriteShopSchema)
+@blp.response(204)
+@errors(blp, 404)
+def unfollow_shop_named_in_body(data, subscriber_id, principal):
+    """Stop following the shop named in the body; the same as DELETE .../favorites/{shop_id}."""
+    services().favorites.unfollow(principal, subscriber_id, data["shop_id"])
     return None

@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from sqlalchemy import Integer, String, and_, bindparam, func, literal, or_, select, text, update
+import numpy as np
+from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..adapters.db import Database
 from ..adapters.db.models import UTCDateTime
-from ..adapters.db.models import Fanout, Notification, Offer, PushQuota, Shop, Subscriber
+from ..adapters.db.models import Fanout, Favorite, Notification, Offer, PushQuota, Shop, Subscriber, SubscriberPlace
 from ..adapters.geo_index import SubscriberIndex
 from ..adapters.push import DEAD_TOKEN, RETRY, SENT, PushGateway, PushMessage, PushResult
-from ..domain import audience, geo
+from ..domain import audience, geo, places, waves
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..observability import FANOUT_MATCH_SECONDS, PUSH_OUTCOMES
@@ -61,6 +62,19 @@ _PG_QUOTA_COUNTS = text(
     "CAST(:days AS varchar[]), CAST(:counts AS integer[])) AS v(pk, day, count) "
     "WHERE q.subscriber_pk = v.pk AND q.day = v.day"
 )
+
+# A wave's notifications, for the residents still active, once each (see _insert_notifications).
+_PG_NOTIFY = text(
+    "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, due_at, attempts, created_at, distance_m) "
+    "SELECT :offer_id, v.pk, :kind, 'pending', :now, 0, :now, v.distance FROM unnest(CAST(:pks AS integer[]), "
+    "CAST(:distances AS double precision[])) AS v(pk, distance) JOIN subscribers AS s ON s.pk = v.pk AND s.active "
+    "ON CONFLICT (offer_id, subscriber_pk, kind) DO NOTHING"
+).bindparams(bindparam("now", type_=UTCDateTime))
+_SQLITE_NOTIFY = text(
+    "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, due_at, attempts, created_at, distance_m) "
+    "SELECT :offer_id, pk, :kind, 'pending', :now, 0, :now, :distance FROM subscribers WHERE pk = :pk AND active "
+    "ON CONFLICT (offer_id, subscriber_pk, kind) DO NOTHING"
+).bindparams(bindparam("now", type_=UTCDateTime))
 
 
 def _is_pg(session) -> bool:
@@ -170,7 +184,11 @@ class Dispatcher:
     def expand_one(self) -> bool:
         """Turn one due fan-out into notifications. The fan-out is claimed first (its due_at
         moves a lease ahead, so a crashed dispatcher's fan-out falls due again), the audience
-        is matched outside any transaction, and the notifications are written idempotently."""
+        is matched outside any transaction, and the notifications are written idempotently.
+
+        An "offer" fan-out is one wave (domain/waves.py): the followers not told yet, then the
+        nearest others, as many as the stock calls for; while residents in reach remain and
+        the offer is live, it leaves the next wave due an interval later."""
         now = self.clock()
         with self.db.write() as s:
             fanout = s.scalar(
@@ -183,57 +201,121 @@ class Dispatcher:
             if fanout is None:
                 return False
             fanout.due_at = now + self.settings.lease
-            fanout_id, kind = fanout.id, fanout.kind
+            fanout_id, kind, seq = fanout.id, fanout.kind, fanout.seq
             offer, shop = s.execute(
                 select(Offer, Shop).join(Shop, Offer.shop_id == Shop.id).where(Offer.id == fanout.offer_id)
             ).one()
             offer_id, live = offer.id, offer_rules.is_live(offer.status, offer.expires_at, now)
-            cap = self.rules.current(s).max_radius_m
-        pks: list[int] = []
-        if kind == "offer" and live:
-            self.index.refresh()
-            with FANOUT_MATCH_SECONDS.time():
-                pks = self.index.match(shop.lat, shop.lon, cap, offer.category).tolist()
+            rules = self.rules.current(s)
+            told = self._told(s, offer_id) if kind == "offer" and seq > 1 and live else set()
+        chosen: list[tuple[int, float | None]] = []
+        more = False
+        if kind == "offer" and live and offer.quantity_left > 0:
+            chosen, more = self._wave(offer, shop, rules, told, now)
         with self.db.write() as s:
             fanout = s.get(Fanout, fanout_id, with_for_update=True)
             if fanout.done_at is not None:
                 return True  # another dispatcher finished it after our claim ran out
+            notification_kind = kind
             if kind == "withdraw":
                 # Everyone who was (or may have been) told gets the withdrawal.
-                pks = list(
-                    s.scalars(
-                        select(Notification.subscriber_pk).where(
-                            Notification.offer_id == offer_id,
-                            Notification.kind == "offer",
-                            Notification.status.in_([DONE_SENT, SENDING]),
-                        )
-                    )
-                )
-            matched = self._insert_notifications(s, offer_id, pks, now, kind=kind) if pks else 0
+                chosen = [(pk, None) for pk in self._told(s, offer_id, statuses=(DONE_SENT, SENDING))]
+            matched = self._insert_notifications(s, offer_id, chosen, now, kind=notification_kind) if chosen else 0
             fanout.done_at = now
             fanout.matched = matched
-        log.info("offer %s: %d residents to %s", offer_id, matched, "tell it is gone" if kind == "withdraw" else "tell")
+            if more:
+                s.add(Fanout(offer_id=offer_id, kind="offer", seq=seq + 1, created_at=now,
+                             due_at=now + timedelta(seconds=rules.wave_interval_s)))
+        log.info(
+            "offer %s: %d residents to %s%s", offer_id, len(chosen),
+            "tell it is gone" if kind == "withdraw" else f"tell ({kind} {seq})",
+            ", more in the next wave" if more else "",
+        )
         return True
 
-    def _insert_notifications(self, s, offer_id: str, pks: list[int], now: datetime, kind: str = "offer") -> int:
-        """One INSERT ... SELECT per chunk, idempotent (a fan-out taken over after a crash
-        inserts nothing twice), for residents still active in the database: the index may lag
-        a deletion."""
-        columns = ["offer_id", "subscriber_pk", "kind", "status", "due_at", "attempts", "created_at"]
-        for start in range(0, len(pks), _INSERT_CHUNK):
-            chunk = pks[start : start + _INSERT_CHUNK]
-            source = select(
-                literal(offer_id, String), Subscriber.pk, literal(kind, String), literal(PENDING, String),
-                literal(now, UTCDateTime), literal(0, Integer), literal(now, UTCDateTime),
-            ).where(Subscriber.pk.in_(chunk), Subscriber.active.is_(True))
-            s.execute(
-                _insert(s)(_NOTIFICATIONS)
-                .from_select(columns, source)
-                .on_conflict_do_nothing(index_elements=["offer_id", "subscriber_pk", "kind"])
-            )
-        return s.scalar(
-            select(func.count()).select_from(Notification).where(Notification.offer_id == offer_id, Notification.kind == kind)
-        )
+    @staticmethod
+    def _told(s, offer_id: str, statuses: tuple[str, ...] | None = None) -> set[int]:
+        """The residents with an alert about the offer (in any state, or in `statuses`)."""
+        q = select(Notification.subscriber_pk).where(Notification.offer_id == offer_id, Notification.kind == "offer")
+        if statuses is not None:
+            q = q.where(Notification.status.in_(statuses))
+        return set(s.scalars(q))
+
+    def _wave(self, offer, shop, rules, told: set[int], now: datetime) -> tuple[list[tuple[int, float]], bool]:
+        """The residents of the offer's next wave, as (key, distance), and whether any in reach
+        are left for a later one. Without waves: everyone in reach, at once."""
+        cap = rules.max_radius_m
+        self.index.refresh()
+        with FANOUT_MATCH_SECONDS.time():
+            reached = self.index.nearest(shop.lat, shop.lon, cap, offer.category, at=now)
+        followers = [f for f in self._followers(shop, cap, now) if f[0] not in told]
+        fresh = np.arange(len(reached))
+        if told:
+            fresh = fresh[~np.isin(reached.pk, np.fromiter(told, dtype=np.int64, count=len(told)))]
+        # Positions stand in for distances while picking; the distance shown (rounded like
+        # the deals listing) is worked out only for the residents picked.
+        nearest = list(zip(reached.pk[fresh].tolist(), fresh.tolist()))
+        size = waves.wave_size(rules.wave_factor, offer.quantity_left) if rules.waves_enabled else None
+        picked = waves.pick(nearest, followers, size)
+        follower_distance = dict(followers)
+        chosen = [
+            (pk, round(follower_distance[pk], 1)) if pk in follower_distance
+            else (pk, geo.distance_shown_m(shop.lat, shop.lon, float(reached.lat[i]), float(reached.lon[i])))
+            for pk, i in picked
+        ]
+        in_reach = len(follower_distance.keys() | set(reached.pk[fresh].tolist())) if follower_distance else len(nearest)
+        return chosen, size is not None and len(chosen) < in_reach
+
+    def _followers(self, shop, cap_m: float, now: datetime) -> list[tuple[int, float]]:
+        """The active residents who follow the shop and have a place that counts now within
+        `cap_m` of it (their own radius does not limit them), with the nearest such distance.
+        Following a shop is asking for its offers: their categories do not filter them out."""
+        with self.db.read() as s:
+            rows = s.execute(
+                select(Subscriber.pk, Subscriber.lat, Subscriber.lon, Subscriber.timezone)
+                .join(Favorite, Favorite.subscriber_pk == Subscriber.pk)
+                .where(Favorite.shop_id == shop.id, Subscriber.active.is_(True))
+            ).all()
+            if not rows:
+                return []
+            extra: dict[int, list] = {}
+            for place in s.scalars(
+                select(SubscriberPlace).where(SubscriberPlace.subscriber_pk.in_([row.pk for row in rows]))
+            ):
+                extra.setdefault(place.subscriber_pk, []).append(place)
+        found = []
+        for row in rows:
+            spots = [(row.lat, row.lon)] + [
+                (p.lat, p.lon) for p in extra.get(row.pk, [])
+                if places.counts_at(now, row.timezone, p.days, p.hours_start, p.hours_end)
+            ]
+            inside = [geo.distance_m(shop.lat, shop.lon, lat, lon) for lat, lon in spots
+                      if geo.within(shop.lat, shop.lon, lat, lon, cap_m)]
+            if inside:
+                found.append((row.pk, min(inside)))
+        return found
+
+    def _insert_notifications(
+        self, s, offer_id: str, chosen: list[tuple[int, float | None]], now: datetime, kind: str = "offer"
+    ) -> int:
+        """Idempotent (a fan-out taken over after a crash inserts nothing twice), for residents
+        still active in the database (the index may lag a deletion), each with the distance the
+        wave measured (None: worked out when the push is built). Returns the rows inserted."""
+        inserted = 0
+        for start in range(0, len(chosen), _INSERT_CHUNK):
+            chunk = chosen[start : start + _INSERT_CHUNK]
+            params = {
+                "offer_id": offer_id, "kind": kind, "now": now,
+                "pks": [pk for pk, _ in chunk], "distances": [d for _, d in chunk],
+            }
+            if _is_pg(s):
+                inserted += s.execute(_PG_NOTIFY, params).rowcount
+            else:
+                inserted += s.execute(
+                    _SQLITE_NOTIFY,
+                    [{**params, "pk": pk, "distance": d} for pk, d in chunk],
+                ).rowcount
+        return inserted
 
     # --- sending -----------------------------------------------------------------------
 
@@ -283,7 +365,11 @@ class Dispatcher:
                     day = days[row.id]
                     quota[(row.subscriber_pk, day)] += 1
                     touched.add((row.subscriber_pk, day))
-                    distance = geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
+                    # The wave measured it, from the nearest of the resident's places that counts.
+                    distance = (
+                        row.distance_m if row.distance_m is not None
+                        else geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
+                    )
                     message = self._message(row, distance, now)
                 else:
                     message = self._withdrawal(row, now)
@@ -303,7 +389,7 @@ class Dispatcher:
         n, o, sh, sub = _NOTIFICATIONS.c, Offer.__table__.c, Shop.__table__.c, Subscriber.__table__.c
         return s.execute(
             select(
-                n.id, n.kind, n.attempts, n.subscriber_pk,
+                n.id, n.kind, n.attempts, n.subscriber_pk, n.distance_m,
                 o.id.label("offer_id"), o.title, o.status.label("offer_status"), o.expires_at, o.price_cents,
                 o.original_price_cents, o.discount_pct, o.currency,
                 sh.id.label("shop_id"), sh.name.label("shop_name"), sh.lat.label("shop_lat"), sh.lon.label("shop_lon"),

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from ..adapters.db import Database
-from ..adapters.db.models import Subscriber
+from ..adapters.db.models import Favorite, Subscriber, SubscriberPlace
 from ..adapters.geo_index import SubscriberIndex
 from ..domain import geo
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_id, new_secret
-from ..domain.errors import NotFound
+from ..domain.errors import NotFound, RuleViolation
+from ..domain.places import day_names, days_mask
+from ..domain.rules import Rules
 from .auth import Principal
 from .rules import RulesService
 
@@ -27,9 +30,76 @@ def subscriber_view(sub: Subscriber) -> dict[str, Any]:
         "quiet_hours": {"start": sub.quiet_start, "end": sub.quiet_end} if sub.quiet_start else None,
         "timezone": sub.timezone,
         "max_per_day": sub.max_per_day,
+        "places": [_place_view(place) for place in sub.places],
+        "price_drops": sub.price_drops,
         "active": sub.active,
         "created_at": sub.created_at,
     }
+
+
+def _place_view(place: SubscriberPlace) -> dict[str, Any]:
+    return {
+        "label": place.label,
+        "lat": place.lat,
+        "lon": place.lon,
+        "radius_m": place.radius_m,
+        "days": day_names(place.days),
+        "hours": {"start": place.hours_start, "end": place.hours_end} if place.hours_start else None,
+    }
+
+
+def own_subscriber(s: Session, principal: Principal, subscriber_id: str, *, lock: bool = False) -> Subscriber:
+    """The caller's own live subscription; anyone else's reads exactly like a missing one."""
+    if principal.id != subscriber_id:
+        raise NotFound("No such subscriber.")
+    q = select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.deleted_at.is_(None))
+    if lock:
+        q = q.with_for_update()
+    sub = s.scalar(q)
+    if sub is None:
+        raise NotFound("No such subscriber.")
+    return sub
+
+
+def _check_radii(rules: Rules, data: dict[str, Any]) -> None:
+    """Every radius sent, held to max_radius_m at once, so one 422 names all that are too far."""
+    radii = {"radius_m": data.get("radius_m")}
+    for i, place in enumerate(data.get("places") or []):
+        radii[f"places.{i}.radius_m"] = place.get("radius_m")
+    problems: dict[str, list[str]] = {}
+    detail = ""
+    for name, radius in radii.items():
+        if radius is None:
+            continue
+        try:
+            rules.check_radius(radius, name)
+        except RuleViolation as violation:
+            detail = violation.detail
+            problems.update(violation.errors or {})
+    if problems:
+        raise RuleViolation(detail, problems)
+
+
+def _set_places(s: Session, sub: Subscriber, entries: list[dict[str, Any]], default_radius_m: int) -> None:
+    if sub.places:
+        sub.places.clear()
+        # The old rows go first: the new ones take the same (subscriber, position) keys.
+        s.flush()
+    for position, entry in enumerate(entries, start=1):
+        hours = entry.get("hours")
+        radius = entry.get("radius_m")
+        sub.places.append(
+            SubscriberPlace(
+                position=position,
+                label=entry["label"],
+                lat=entry["lat"],
+                lon=entry["lon"],
+                radius_m=default_radius_m if radius is None else radius,
+                days=days_mask(entry.get("days")),
+                hours_start=hours["start"] if hours else None,
+                hours_end=hours["end"] if hours else None,
+            )
+        )
 
 
 def _place(sub: Subscriber) -> None:
@@ -38,7 +108,7 @@ def _place(sub: Subscriber) -> None:
 
 
 def _apply(sub: Subscriber, data: dict[str, Any]) -> None:
-    for name in ("fcm_token", "lat", "lon", "radius_m", "timezone", "max_per_day"):
+    for name in ("fcm_token", "lat", "lon", "radius_m", "timezone", "max_per_day", "price_drops"):
         if name in data:
             setattr(sub, name, data[name])
     if "categories" in data:
@@ -63,7 +133,7 @@ class SubscriberService:
             radius = data.get("radius_m")
             if radius is None:
                 radius = rules.default_radius_m
-            rules.check_radius(radius)
+            _check_radii(rules, {**data, "radius_m": radius})
             # One phone, one subscription: a token registered again (app reinstalled, data
             # cleared) retires the older registration, so the phone never gets a push twice.
             s.execute(
@@ -77,6 +147,7 @@ class SubscriberService:
                 categories=[],
                 timezone="UTC",
                 max_per_day=None,
+                price_drops=False,
                 active=True,
                 created_at=now,
                 updated_at=now,
@@ -84,29 +155,19 @@ class SubscriberService:
             _apply(sub, {**data, "radius_m": radius})
             _place(sub)
             s.add(sub)
-        return {**subscriber_view(sub), "secret": secret}
-
-    def _own(self, s, principal: Principal, subscriber_id: str, *, lock: bool = False) -> Subscriber:
-        if principal.id != subscriber_id:
-            raise NotFound("No such subscriber.")
-        q = select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.deleted_at.is_(None))
-        if lock:
-            q = q.with_for_update()
-        sub = s.scalar(q)
-        if sub is None:
-            raise NotFound("No such subscriber.")
-        return sub
+            _set_places(s, sub, data.get("places") or [], rules.default_radius_m)
+            return {**subscriber_view(sub), "secret": secret}
 
     def get(self, principal: Principal, subscriber_id: str) -> dict[str, Any]:
         with self.db.read() as s:
-            return subscriber_view(self._own(s, principal, subscriber_id))
+            return subscriber_view(own_subscriber(s, principal, subscriber_id))
 
     def update(self, principal: Principal, subscriber_id: str, data: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
         with self.db.write() as s:
-            sub = self._own(s, principal, subscriber_id, lock=True)
-            if data.get("radius_m") is not None:
-                self.rules.current(s).check_radius(data["radius_m"])
+            sub = own_subscriber(s, principal, subscriber_id, lock=True)
+            rules = self.rules.current(s)
+            _check_radii(rules, data)
             if "fcm_token" in data and data["fcm_token"] != sub.fcm_token:
                 s.execute(
                     update(Subscriber)
@@ -121,15 +182,21 @@ class SubscriberService:
                 sub.active = True
             _apply(sub, {k: v for k, v in data.items() if not (k == "radius_m" and v is None)})
             _place(sub)
+            if "places" in data:
+                _set_places(s, sub, data["places"], rules.default_radius_m)
+            # Always, places included: the geo index reads the rows whose updated_at moved.
             sub.updated_at = now
             return subscriber_view(sub)
 
     def delete(self, principal: Principal, subscriber_id: str) -> None:
-        """Unsubscribe: the place, token and secret are wiped at once; the row stays (emptied)
-        so the geo index and the shops' statistics see that the resident left."""
+        """Unsubscribe: the places, favourite shops, token and secret are wiped at once; the row
+        stays (emptied) so the geo index and the shops' statistics see that the resident left."""
         now = self.clock()
         with self.db.write() as s:
-            sub = self._own(s, principal, subscriber_id, lock=True)
+            sub = own_subscriber(s, principal, subscriber_id, lock=True)
+            sub.places.clear()
+            s.execute(delete(Favorite).where(Favorite.subscriber_pk == sub.pk))
+            sub.price_drops = False
             sub.active = False
             sub.deleted_at = now
             sub.updated_at = now
