@@ -9,7 +9,7 @@ from .schemas import (
     MerchantQuerySchema,
     MerchantSchema,
     MerchantStatusSchema,
-    PointQuerySchema,
+    ReachQuerySchema,
     ReachSchema,
     RuleHistorySchema,
     RulesSchema,
@@ -47,12 +47,18 @@ def rules_history(principal):
 
 @blp.route("/reach", methods=["GET"])
 @auth(blp, OPERATOR)
-@blp.arguments(PointQuerySchema, location="query")
+@blp.arguments(ReachQuerySchema, location="query")
 @blp.response(200, ReachSchema)
 def reach(query, principal):
-    """How many active residents an offer at this point would reach now."""
-    count = services().subscribers.reach(query["lat"], query["lon"])
-    return {"lat": query["lat"], "lon": query["lon"], "subscribers": count}
+    """How many active residents an offer at this point would reach now; with `quantity`, the
+    waves it would be told in (followers of a shop are not counted: no shop is named)."""
+    answer = {
+        "lat": query["lat"], "lon": query["lon"],
+        "subscribers": services().figures.reach(query["lat"], query["lon"], query.get("category")),
+    }
+    if "quantity" in query:
+        answer["waves"] = services().figures.waves(query["lat"], query["lon"], query["quantity"], query.get("category"))
+    return answer
 
 
 @blp.route("/merchants", methods=["GET"])

@@ -438,10 +438,28 @@ class PointQuerySchema(Schema):
     lon = QueryNumber(required=True, **LON)
 
 
+class ReachQuerySchema(PointQuerySchema):
+    quantity = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_QUANTITY),
+        metadata={"description": "Items of a would-be offer: the answer then shows the waves it would go out in."},
+    )
+    category = fields.String(**CATEGORY, metadata={"description": "Only residents who take this category."})
+
+
+class WaveSchema(Out):
+    wave = fields.Integer(required=True, metadata={"description": "1 is the first wave."})
+    after_s = fields.Integer(required=True, metadata={"description": "Seconds after posting."})
+    residents = fields.Integer(required=True, metadata={"description": "Residents told in this wave, if nothing sells before."})
+
+
 class ReachSchema(Out):
     lat = fields.Float(required=True)
     lon = fields.Float(required=True)
     subscribers = fields.Integer(required=True, metadata={"description": "Active residents reached now."})
+    waves = fields.List(
+        fields.Nested(WaveSchema),
+        metadata={"description": "With `quantity`: the waves under the rules in force (one wave when waves are off)."},
+    )
 
 
 class MerchantQuerySchema(Schema):

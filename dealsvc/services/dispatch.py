@@ -25,13 +25,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..adapters.db import Database
 from ..adapters.db.models import UTCDateTime
-from ..adapters.db.models import Fanout, Favorite, Notification, Offer, PushQuota, Shop, Subscriber, SubscriberPlace
+from ..adapters.db.models import Fanout, Notification, Offer, PushQuota, Shop, Subscriber
 from ..adapters.geo_index import SubscriberIndex
 from ..adapters.push import DEAD_TOKEN, RETRY, SENT, PushGateway, PushMessage, PushResult
-from ..domain import audience, geo, places, waves
+from ..domain import audience, geo, waves
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..observability import FANOUT_MATCH_SECONDS, PUSH_OUTCOMES
+from .followers import followers_in_reach
 from .rules import RulesService
 
 log = logging.getLogger(__name__)
@@ -248,7 +249,9 @@ class Dispatcher:
         self.index.refresh()
         with FANOUT_MATCH_SECONDS.time():
             reached = self.index.nearest(shop.lat, shop.lon, cap, offer.category, at=now)
-        followers = [f for f in self._followers(shop, cap, now) if f[0] not in told]
+        followers = [
+            f for f in followers_in_reach(self.db, shop.id, shop.lat, shop.lon, cap, now) if f[0] not in told
+        ]
         fresh = np.arange(len(reached))
         if told:
             fresh = fresh[~np.isin(reached.pk, np.fromiter(told, dtype=np.int64, count=len(told)))]
@@ -259,41 +262,12 @@ class Dispatcher:
         picked = waves.pick(nearest, followers, size)
         follower_distance = dict(followers)
         chosen = [
-            (pk, round(follower_distance[pk], 1)) if pk in follower_distance
+            (pk, follower_distance[pk]) if pk in follower_distance
             else (pk, geo.distance_shown_m(shop.lat, shop.lon, float(reached.lat[i]), float(reached.lon[i])))
             for pk, i in picked
         ]
         in_reach = len(follower_distance.keys() | set(reached.pk[fresh].tolist())) if follower_distance else len(nearest)
         return chosen, size is not None and len(chosen) < in_reach
-
-    def _followers(self, shop, cap_m: float, now: datetime) -> list[tuple[int, float]]:
-        """The active residents who follow the shop and have a place that counts now within
-        `cap_m` of it (their own radius does not limit them), with the nearest such distance.
-        Following a shop is asking for its offers: their categories do not filter them out."""
-        with self.db.read() as s:
-            rows = s.execute(
-                select(Subscriber.pk, Subscriber.lat, Subscriber.lon, Subscriber.timezone)
-                .join(Favorite, Favorite.subscriber_pk == Subscriber.pk)
-                .where(Favorite.shop_id == shop.id, Subscriber.active.is_(True))
-            ).all()
-            if not rows:
-                return []
-            extra: dict[int, list] = {}
-            for place in s.scalars(
-                select(SubscriberPlace).where(SubscriberPlace.subscriber_pk.in_([row.pk for row in rows]))
-            ):
-                extra.setdefault(place.subscriber_pk, []).append(place)
-        found = []
-        for row in rows:
-            spots = [(row.lat, row.lon)] + [
-                (p.lat, p.lon) for p in extra.get(row.pk, [])
-                if places.counts_at(now, row.timezone, p.days, p.hours_start, p.hours_end)
-            ]
-            inside = [geo.distance_m(shop.lat, shop.lon, lat, lon) for lat, lon in spots
-                      if geo.within(shop.lat, shop.lon, lat, lon, cap_m)]
-            if inside:
-                found.append((row.pk, min(inside)))
-        return found
 
     def _insert_notifications(
         self, s, offer_id: str, chosen: list[tuple[int, float | None]], now: datetime, kind: str = "offer"

@@ -10,7 +10,9 @@ from ..adapters.db import Database
 from ..adapters.db.models import Notification, Offer, Subscriber
 from ..adapters.geo_index import SubscriberIndex
 from ..domain import offers as offer_rules
+from ..domain import waves
 from ..domain.clock import Clock
+from .followers import followers_in_reach
 from .rules import RulesService
 
 
@@ -27,6 +29,33 @@ class FiguresService:
         cap = self.rules.current().max_radius_m
         self.index.refresh()
         return self.index.count(lat, lon, cap, category)
+
+    def waves(
+        self,
+        lat: float,
+        lon: float,
+        quantity: int,
+        category: str | None = None,
+        shop_id: str | None = None,
+        lifetime_s: int | None = None,
+    ) -> list[dict[str, int]]:
+        """The waves an offer of `quantity` items at (lat, lon) would go out in, if nothing sold
+        meanwhile: the residents in reach now, plus the shop's followers beyond their own
+        radius (with `shop_id`), under the wave rules in force."""
+        rules = self.rules.current()
+        now = self.clock()
+        self.index.refresh()
+        reached = set(self.index.match(lat, lon, rules.max_radius_m, category, at=now).tolist())
+        followers = 0
+        if shop_id is not None:
+            followers = sum(
+                1 for pk, _ in followers_in_reach(self.db, shop_id, lat, lon, rules.max_radius_m, now) if pk not in reached
+            )
+        plan = waves.plan(
+            len(reached), followers, enabled=rules.waves_enabled, factor=rules.wave_factor,
+            interval_s=rules.wave_interval_s, quantity=quantity, lifetime_s=lifetime_s,
+        )
+        return [{"wave": w.number, "after_s": w.after_s, "residents": w.residents} for w in plan]
 
     def live(self, window: timedelta = timedelta(hours=1)) -> dict[str, Any]:
         """Active offers now, and what became of pushes in the last `window`."""
