@@ -110,6 +110,8 @@ def resident_rows(centres: list[tuple[float, float]], count: int, name: str, sig
 def _seed(container, residents: int, shops: list[tuple[float, float]]) -> list:
     """Merchants and shops through the services; residents in bulk (the HTTP API would take
     minutes and is not what this measures)."""
+    # Every resident in reach at once: the rush this measures, not stock-sized waves.
+    container.rules.update({"waves_enabled": False})
     owners = []
     for i, (lat, lon) in enumerate(shops):
         merchant = container.merchants.register(f"Bench shop {i}", f"shop{i}@bench.example")

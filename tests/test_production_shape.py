@@ -193,6 +193,10 @@ def _sent(url: str, offer_ids: list[str]) -> int:
 def test_production_shape_reaches_everyone_once_and_survives_a_dead_dispatcher(pg_url, tmp_path):
     with production_shape(pg_url, tmp_path) as shape:
         _seed_residents(pg_url)
+        # The operator tells everyone in reach at once (no stock-sized waves): the rush at full size.
+        rules = requests.put(shape.web + "/api/v1/admin/rules", json={"waves_enabled": False}, timeout=10,
+                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert rules.status_code == 200 and rules.json()["waves_enabled"] is False, rules.text
         dispatchers = [shape.start(f"dispatcher-{i}", [sys.executable, "-m", "workers.dispatcher"]) for i in range(2)]
         pids = {f"{socket.gethostname()}:{d.pid}" for d in dispatchers}
 
