@@ -191,3 +191,98 @@ def test_rows_changed_since_the_build_match_exactly_too(api, client, container):
                 got = index.match(lat, lon, cap, category).tolist()
                 assert len(got) == len(set(got))
                 assert set(got) == brute_force(subs, lat, lon, cap, category)
+
+
+def _places_of_everyone(container, now) -> dict[int, list[tuple]]:
+    """pk -> the places that count at `now`: (lat, lon, radius), with categories."""
+    from dealsvc.adapters.db.models import SubscriberPlace
+    from dealsvc.domain import places as place_rules
+
+    with container.db.read() as s:
+        subs = {sub.pk: sub for sub in s.query(Subscriber).filter(Subscriber.active.is_(True))}
+        found = {pk: [(sub.lat, sub.lon, sub.radius_m, list(sub.categories))] for pk, sub in subs.items()}
+        for p in s.query(SubscriberPlace):
+            sub = subs.get(p.subscriber_pk)
+            if sub is not None and place_rules.counts_at(now, sub.timezone, p.days, p.hours_start, p.hours_end):
+                found[p.subscriber_pk].append((p.lat, p.lon, p.radius_m, list(sub.categories)))
+    return found
+
+
+def _nearest_brute(found, lat, lon, cap, category=None) -> dict[int, float]:
+    """pk -> geodesic distance from the nearest place holding the point."""
+    best: dict[int, float] = {}
+    for pk, spots in found.items():
+        for s_lat, s_lon, radius, cats in spots:
+            d = Geodesic.WGS84.Inverse(lat, lon, s_lat, s_lon)["s12"]
+            if d <= min(radius, cap) and (not cats or category is None or category in cats):
+                best[pk] = min(best.get(pk, d), d)
+    return best
+
+
+def _random_places(rng, count: int) -> list[dict]:
+    made = []
+    for i in range(count):
+        hours = rng.choice([None, {"start": "09:00", "end": "17:00"}, {"start": "22:00", "end": "02:00"}])
+        days = rng.choice([None, ["mon", "tue", "wed", "thu", "fri"], ["sat", "sun"]])
+        place = {"label": f"place {i}", "lat": MILAN[0] + rng.uniform(-0.06, 0.06),
+                 "lon": MILAN[1] + rng.uniform(-0.08, 0.08), "radius_m": rng.randint(300, 4000)}
+        if hours:
+            place["hours"] = hours
+        if days:
+            place["days"] = days
+        made.append(place)
+    return made
+
+
+def test_extra_places_match_exactly_in_their_hours_and_each_resident_once_at_the_nearest(api, client, container):
+    from datetime import datetime, timezone
+
+    import numpy as np
+
+    rng = random.Random(23)
+    # A Wednesday 10:00 in Rome: weekday places with 09:00-17:00 count, weekend ones do not.
+    # (The index follows the database on the real clock; the time asked about is given.)
+    when = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+
+    def join(n):
+        return [
+            api.subscriber(
+                lat=MILAN[0] + rng.uniform(-0.06, 0.06), lon=MILAN[1] + rng.uniform(-0.08, 0.08),
+                radius_m=rng.randint(300, 4000), categories=rng.choice([[], ["bakery"], ["dairy"]]),
+                timezone=rng.choice(["Europe/Rome", "America/New_York"]), places=_random_places(rng, rng.randint(0, 2)),
+            )
+            for _ in range(n)
+        ]
+
+    before = join(150)
+    index = SubscriberIndex(container.db, container.clock)
+    index.refresh()
+
+    def check(times: int):
+        found = _places_of_everyone(container, when)
+        for _ in range(times):
+            lat, lon = MILAN[0] + rng.uniform(-0.04, 0.04), MILAN[1] + rng.uniform(-0.05, 0.05)
+            for category in (None, "bakery"):
+                want = _nearest_brute(found, lat, lon, 5000, category)
+                got = index.match(lat, lon, 5000, category, at=when)
+                assert sorted(got.tolist()) == sorted(want)
+                reached = index.nearest(lat, lon, 5000, category, at=when)
+                assert sorted(reached.pk.tolist()) == sorted(want)  # once each
+                assert np.all(np.diff(reached.distance_m) >= 0)  # nearest first
+                for pk, d in zip(reached.pk.tolist(), reached.distance_m.tolist()):
+                    assert abs(d - want[pk]) < 0.01
+
+    check(10)
+    # After the build: new residents with places, and old ones who change or drop theirs.
+    join(60)
+    for sub in before[:40]:
+        body = {"places": _random_places(rng, rng.randint(0, 2))}
+        r = client.patch(f"/api/v1/subscribers/{sub['id']}", json=body, headers={"Authorization": f"Bearer {sub['secret']}"})
+        assert r.status_code == 200, r.json
+    index.refresh()
+    assert index._changes is not None
+    check(10)
+    # Hours are read at the time asked: at 03:00 in Rome on a Saturday only main places and the
+    # overnight weekend places of Friday night count.
+    when = datetime(2026, 11, 28, 2, 0, tzinfo=timezone.utc)
+    check(5)
