@@ -7,6 +7,7 @@ from flask import Flask
 
 from config import Settings
 
+from . import observability
 from .api import admin, merchants, offers, reservations, subscribers
 from .api.common import refuse_unstorable_ids
 from .api.limits import install_request_limits
@@ -59,6 +60,8 @@ def create_app(
     for module in (merchants, offers, reservations, subscribers, admin):
         api.register_blueprint(module.blp)
     app.register_blueprint(service_bp)
+    # Multiprocess mode (DEALSVC_METRICS_DIR): refuse to start counting in memory only.
+    observability.require_multiprocess(settings.metrics_dir)
     if settings.emulator_enabled:
         from .emulator import EmulatorStore, create_blueprint
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, values
 
+from config import SettingsError
+
 # With DEALSVC_METRICS_DIR (multiprocess mode) every sample below lives in a file of that
 # directory and /metrics adds up every process's files. Counters and histograms need nothing
 # more; a Gauge must say how processes combine (multiprocess_mode="livesum", "max", ...), and
@@ -41,8 +43,6 @@ def require_multiprocess(metrics_dir: Path | None) -> None:
     """Fail at start, not with wrong figures, when DEALSVC_METRICS_DIR is set but prometheus_client
     was imported before config.export_metrics_environment() ran in this process."""
     if metrics_dir is not None and not multiprocess_enabled():
-        from config import SettingsError
-
         raise SettingsError(
             f"DEALSVC_METRICS_DIR is {str(metrics_dir)!r}, but prometheus_client was imported before "
             "config.export_metrics_environment(): this process would count in memory only. Start it "

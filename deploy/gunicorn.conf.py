@@ -3,8 +3,19 @@
 
 No --preload: the app opens its database pool when it is built, and a pool must not be shared
 by forked workers; each worker builds its own app.
+
+With DEALSVC_METRICS_DIR, the workers (and the dispatchers and the scheduler) write their
+Prometheus samples in that directory and /metrics serves their sum. This file exports what
+prometheus_client needs to the workers and tells it when one exits; it never empties the
+directory: a restart of the web alone (a crash, `systemctl restart dealsvc-web`) would erase the
+live files of the dispatchers and the scheduler. The deployment empties it before any process
+starts (dealsvc-migrate.service's RuntimeDirectory=; see deploy/dealsvc.env.example).
 """
-from config import Settings
+from config import Settings, export_metrics_environment
+
+_settings = Settings.from_env()
+# Inherited by every worker gunicorn forks, before it imports wsgi (and prometheus_client).
+_metrics_dir = export_metrics_environment(_settings)
 
 # Several processes, a few threads each: requests are short database round trips.
 workers = 4
@@ -33,7 +44,7 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 # DEALSVC_LOG_LEVEL; without this, gunicorn leaves them unconfigured and INFO is lost.
 loglevel = "info"
 logconfig_dict = {
-    "root": {"level": Settings.from_env().log_level, "handlers": ["error_console"]},
+    "root": {"level": _settings.log_level, "handlers": ["error_console"]},
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False, "qualname": "gunicorn.error"},
         "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False, "qualname": "gunicorn.access"},
@@ -41,3 +52,13 @@ logconfig_dict = {
         "alembic": {"level": "WARNING"},
     },
 }
+
+
+def child_exit(server, worker):
+    """In the master, once a worker has exited (max_requests, HUP, a crash): its "live" gauges
+    leave the sums; its counters and histograms stay, so totals never go backwards."""
+    if _metrics_dir is not None:
+        # Only the multiprocess module, not dealsvc: the master builds no app and holds no metrics.
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))

@@ -37,6 +37,7 @@ UNITS = DEPLOY / "systemd"
 ENV_EXAMPLE = DEPLOY / "dealsvc.env.example"
 GUNICORN_CONF = DEPLOY / "gunicorn.conf.py"
 LONG_RUNNING = ("dealsvc-web.service", "dealsvc-scheduler.service", "dealsvc-dispatcher@.service")
+METRICS_RUNTIME_DIRECTORY = "dealsvc-metrics"  # /run/dealsvc-metrics, DEALSVC_METRICS_DIR
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -133,6 +134,10 @@ def test_gunicorn_runs_several_workers_and_stops_gracefully():
     assert "%(U)s" in conf["access_log_format"]
     assert not {"%(r)s", "%(q)s", "%(f)s"} & set(re.findall(r"%\(\w+\)s", conf["access_log_format"]))
     assert conf["logconfig_dict"]["root"]["handlers"], "the application's own log lines must go somewhere"
+    # Multiprocess metrics: the master tells prometheus_client when a worker is gone, and never
+    # empties the directory itself (the dispatchers and the scheduler write there too).
+    assert callable(conf.get("child_exit"))
+    assert "on_starting" not in conf
 
 
 def test_env_example_is_a_production_configuration():
@@ -148,6 +153,9 @@ def test_env_example_is_a_production_configuration():
     assert settings.admin_token
     assert settings.fcm_credentials and not settings.emulator_enabled, "never the per-process built-in emulator"
     assert settings.redis_url
+    # Every process's Prometheus samples in the directory dealsvc-migrate.service makes empty.
+    assert settings.metrics_dir is not None
+    assert str(settings.metrics_dir) == "/run/" + one(unit("dealsvc-migrate.service"), "Service", "RuntimeDirectory")
 
 
 def test_units_are_hardened_and_run_what_the_procfile_runs():
@@ -185,6 +193,9 @@ def test_units_are_hardened_and_run_what_the_procfile_runs():
 
         if name == "dealsvc-migrate.service":
             assert one(u, "Service", "Type") == "oneshot" and one(u, "Service", "RemainAfterExit") == "yes"
+            # The metrics directory lives as long as this unit: empty at each deploy, before the others start.
+            assert one(u, "Service", "RuntimeDirectory") == METRICS_RUNTIME_DIRECTORY
+            assert "RuntimeDirectoryPreserve" not in service
             assert "Restart" not in service
             continue
         # Long-running: after the schema is up to date, restarted when they fail, and given
@@ -197,9 +208,12 @@ def test_units_are_hardened_and_run_what_the_procfile_runs():
         if name == "dealsvc-web.service":
             assert one(u, "Service", "Type") == "notify"  # gunicorn sends READY=1
             assert one(u, "Service", "KillMode") == "mixed"  # SIGTERM to the master, which drains its workers
-            assert words(u, "Service", "ReadWritePaths") == [f"{workdir}/var"]  # the pages' session key
+            # The pages' session key, and the Prometheus samples.
+            assert words(u, "Service", "ReadWritePaths") == [f"{workdir}/var", f"/run/{METRICS_RUNTIME_DIRECTORY}"]
         else:
-            assert "ReadWritePaths" not in service, "workers write nothing on disk"
+            # Workers write nothing on disk: only their Prometheus samples, in /run (memory).
+            assert words(u, "Service", "ReadWritePaths") == [f"/run/{METRICS_RUNTIME_DIRECTORY}"]
+        assert "RuntimeDirectory" not in service, "stopping this unit would erase every process's samples"
     assert "%i" in one(unit("dealsvc-dispatcher@.service"), "Service", "SyslogIdentifier")
 
     target = unit("dealsvc.target")
@@ -271,6 +285,8 @@ def test_procfile_processes_come_up_and_stop_cleanly_on_sigterm(pg_url, tmp_path
         "DEALSVC_FCM_PROJECT_ID": "dealsvc-deploy-test",
         "DEALSVC_TRUSTED_PROXIES": "0",
         "DEALSVC_RATE_LIMIT_KEY_PREFIX": f"deploy-test-{secrets.token_hex(4)}",
+        # systemd's RuntimeDirectory= stands in: a fresh, empty directory for this deployment.
+        "DEALSVC_METRICS_DIR": str(tmp_path / "metrics"),
         **GENEROUS_RATE_LIMITS_ENV,
     }
     redis_url = testing.test_redis_url()
@@ -333,6 +349,10 @@ def test_procfile_processes_come_up_and_stop_cleanly_on_sigterm(pg_url, tmp_path
 
         _wait("the push at the standalone emulator", delivered, started, 60)
         assert len(delivered()) == 1
+        # Sent by a dispatcher process, counted on the web tier's /metrics (once it has recorded it).
+        _wait("the push counted on the web tier's /metrics",
+              lambda: 'dealsvc_push_outcomes_total{outcome="sent"} 1.0' in requests.get(f"{base}/metrics", timeout=5).text,
+              started, 30)
 
         # SIGTERM to every process at once, as systemd or the Procfile runner stops them.
         graceful = gunicorn_conf()["graceful_timeout"]

@@ -8,6 +8,7 @@ import threading
 from typing import Callable
 
 from config import Settings
+from dealsvc import observability
 from dealsvc.bootstrap import Container, bootstrap
 
 
@@ -17,6 +18,7 @@ def run_process(name: str, loop: Callable[[Container, threading.Event], None]) -
     if settings.log_level != "DEBUG":
         # APScheduler logs two lines per job run at INFO: several a second, every second.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    observability.require_multiprocess(settings.metrics_dir)
     container = bootstrap(settings)
     stop = threading.Event()
 
@@ -34,5 +36,8 @@ def run_process(name: str, loop: Callable[[Container, threading.Event], None]) -
         loop(container, stop)
     finally:
         container.close()
+        # gunicorn's child_exit does this for the web workers; a process killed outright leaves
+        # its live gauges until the next deployment empties the directory.
+        observability.mark_process_dead(os.getpid(), settings.metrics_dir)
     log.info("%s stopped", name)
     return 0

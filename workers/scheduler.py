@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import sys
 
-from workers.runtime import run_process
+from config import export_metrics_environment
+
+# Before workers.runtime imports dealsvc and so prometheus_client, which picks its storage on
+# import (DEALSVC_METRICS_DIR).
+export_metrics_environment()
+
+from workers.runtime import run_process  # noqa: E402
 
 
 def main() -> int:

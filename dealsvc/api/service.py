@@ -8,7 +8,7 @@ import flask_swagger_ui
 from flask import Blueprint, Response, g, request, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..observability import HTTP_LATENCY, HTTP_REQUESTS
+from ..observability import HTTP_LATENCY, HTTP_REQUESTS, render_all_processes
 from .common import services
 from .problems import problem
 
@@ -32,6 +32,11 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
+    metrics_dir = services().settings.metrics_dir
+    if metrics_dir is not None:
+        # Multiprocess mode: the samples every process of the deployment wrote, added up (this
+        # worker's own registry would show the worker that answers, alone).
+        return Response(render_all_processes(metrics_dir), mimetype=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
 
