@@ -185,6 +185,14 @@ class World:
                 sub_id, secret = self.new_subscriber()
             if valid_path:
                 case.path_parameters["subscriber_id"] = sub_id
+        if path.startswith("/api/v1/subscribers/{subscriber_id}/favorites"):
+            secret = self.subscriber_secret
+            if valid_path:
+                case.path_parameters["subscriber_id"] = self.subscriber_id
+                if "shop_id" in case.path_parameters:
+                    case.path_parameters["shop_id"] = self.shop_id
+            if valid_body and isinstance(case.body, dict) and "shop_id" in case.body:
+                case.body["shop_id"] = self.shop_id
         return _bearer(secret) if secret and valid_headers else {}
 
     def new_offer_or_shared(self) -> str:
@@ -273,6 +281,7 @@ def test_document_and_service_agree_on_what_is_well_formed(live_server, world):
     schema = schemathesis.openapi.from_url(live_server.url + "/api/v1/openapi.json")
     quiet = {"start": "22:00", "end": "07:00"}
     subscriber = {"fcm_token": "tok-edge", "lat": 45.46, "lon": 9.19}
+    place = {"label": "work", "lat": 45.47, "lon": 9.2, "days": ["mon", "fri"], "hours": quiet}
     offer = {
         "shop_id": world.shop_id, "title": "Focaccia", "category": "bakery",
         "original_price_cents": 500, "quantity": 2, "expires_at": _in_an_hour(),
@@ -285,6 +294,14 @@ def test_document_and_service_agree_on_what_is_well_formed(live_server, world):
         ("POST", "/api/v1/subscribers", None, {**subscriber, "quiet_hours": {**quiet, "snooze": True}}),
         ("POST", "/api/v1/subscribers", None, {**subscriber, "quiet_hours": {"start": "22:00"}}),
         ("POST", "/api/v1/subscribers", None, {**subscriber, "quiet_hours": {}}),
+        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [place, {**place, "hours": None}]}),
+        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [place] * 3}),
+        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [{**place, "days": ["mon", "mon"]}]}),
+        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [{**place, "days": []}]}),
+        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [{**place, "hours": {**quiet, "x": 1}}]}),
+        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [{**place, "label": "x" * 33}]}),
+        ("POST", "/api/v1/subscribers", None, {**subscriber, "price_drops": True}),
+        ("POST", "/api/v1/subscribers", None, {**subscriber, "price_drops": None}),
         ("POST", "/api/v1/offers", world.merchant_key, {**offer, "discount_pct": 50}),
         ("POST", "/api/v1/offers", world.merchant_key, {**offer, "discount_pct": 0}),
         ("POST", "/api/v1/offers", world.merchant_key, {**offer, "discount_pct": 100}),

@@ -54,6 +54,61 @@ _CELL_DEG = 0.01  # about 1.1 km of latitude
 
 
 @dataclass(frozen=True)
+class _Schedules:
+    """The places that count only on some days or hours, as arrays sorted by key, so that a
+    match with thousands of them decides them in a few numpy passes (one per timezone)."""
+
+    keys: np.ndarray
+    days: np.ndarray
+    start: np.ndarray  # minutes of the day, -1: all day
+    end: np.ndarray
+    zone: np.ndarray  # index into zones
+    zones: tuple[str, ...]
+
+    @classmethod
+    def of(cls, mapping: dict) -> "_Schedules":
+        """From key -> (days, start "HH:MM" | None, end, timezone name)."""
+        keys = np.fromiter(sorted(mapping), dtype=np.int64, count=len(mapping))
+        zones = tuple(sorted({mapping[k][3] for k in mapping}))
+        zone_of = {z: i for i, z in enumerate(zones)}
+        rows = [mapping[int(k)] for k in keys]
+        minutes = [places.minutes_of(r[1], r[2]) for r in rows]
+        return cls(
+            keys,
+            np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            np.fromiter((m[0] for m in minutes), dtype=np.int64, count=len(rows)),
+            np.fromiter((m[1] for m in minutes), dtype=np.int64, count=len(rows)),
+            np.fromiter((zone_of[r[3]] for r in rows), dtype=np.int64, count=len(rows)),
+            zones,
+        )
+
+    def __bool__(self) -> bool:
+        return bool(len(self.keys))
+
+    def closed(self, keys: np.ndarray, at: datetime) -> np.ndarray:
+        """For each key, whether it is a place of these schedules that does not count at `at`."""
+        closed = np.zeros(len(keys), dtype=bool)
+        if not len(self.keys) or not len(keys):
+            return closed
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        found = np.flatnonzero(self.keys[pos] == keys)
+        if not len(found):
+            return closed
+        at_pos = pos[found]
+        zone = self.zone[at_pos]
+        for z in np.unique(zone):
+            weekday, minute = places.local_weekday_minute(at, self.zones[z])
+            mine = zone == z
+            rows = at_pos[mine]
+            counts = places.open_many(weekday, minute, self.days[rows], self.start[rows], self.end[rows])
+            closed[found[mine]] = ~counts
+        return closed
+
+
+_NO_SCHEDULES = _Schedules.of({})
+
+
+@dataclass(frozen=True)
 class _Arrays:
     pk: np.ndarray
     lat: np.ndarray
@@ -63,8 +118,8 @@ class _Arrays:
     group_keys: np.ndarray  # (radius class, cell) packed in one int64, ascending
     group_starts: np.ndarray  # where each group begins; one extra entry at the end
     class_max_radius: np.ndarray  # the largest radius of each class (0 when empty)
-    # key -> (days, start, end, timezone) of the places that do not count all the time
-    schedules: dict
+    # The places that do not count all the time.
+    schedules: _Schedules
 
     @classmethod
     def build(cls, rows: list[tuple]) -> "_Arrays":
@@ -99,7 +154,7 @@ class _Arrays:
             group_keys,
             np.append(group_starts, len(keys)).astype(np.int64),
             class_max,
-            schedules or {},
+            _Schedules.of(schedules) if schedules else _NO_SCHEDULES,
         )
 
     @property
@@ -301,6 +356,7 @@ class _Changes:
 
     rows: dict[int, tuple[float, float, float, int] | None]  # key -> (lat, lon, radius, cats); None: gone
     schedules: dict  # key -> schedule, for the changed places that have one
+    timetable: _Schedules  # the same, as arrays
     pk: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
@@ -318,6 +374,7 @@ class _Changes:
         return cls(
             rows,
             schedules,
+            _Schedules.of(schedules) if schedules else _NO_SCHEDULES,
             np.asarray(pk, dtype=np.int64),
             np.asarray(lat, dtype=np.float64),
             np.asarray(lon, dtype=np.float64),
@@ -446,41 +503,50 @@ class SubscriberIndex:
     # --- queries -----------------------------------------------------------------------
 
     def _places(self, lat: float, lon: float, cap_m: float, category: str | None, at: datetime | None):
-        """Keys, latitudes and longitudes of the places that hold the point and count at `at`."""
+        """The places that hold the point and count at `at`: their keys, and a function giving
+        their latitudes and longitudes (only `nearest` needs them: a match does not gather them)."""
         with self._lock:
             base, changes = self._base, self._changes
         if base is None:
             raise RuntimeError("SubscriberIndex.match before refresh()")
         bit = _CATEGORY_BIT.get(category, 0) if category else 0
         idx = self._match_arrays(base, lat, lon, cap_m, bit, changes.shadowed if changes is not None else None)
-        keys, lats, lons = base.pk[idx], base.lat[idx], base.lon[idx]
-        if changes is not None:
-            more = changes.match(lat, lon, cap_m, bit)
-            if len(more):
-                keys = np.concatenate([keys, changes.pk[more]])
-                lats = np.concatenate([lats, changes.lat[more]])
-                lons = np.concatenate([lons, changes.lon[more]])
-        if base.schedules or (changes is not None and changes.schedules):
+        more = changes.match(lat, lon, cap_m, bit) if changes is not None else np.empty(0, dtype=np.int64)
+        keys = np.concatenate([base.pk[idx], changes.pk[more]]) if len(more) else base.pk[idx]
+        keep = None
+        if base.schedules or (changes is not None and changes.timetable):
             closed = self._closed(keys, base, changes, at or self.clock())
             if closed is not None:
-                keys, lats, lons = keys[~closed], lats[~closed], lons[~closed]
-        return keys, lats, lons
+                keep = ~closed
+                keys = keys[keep]
+
+        def where() -> tuple[np.ndarray, np.ndarray]:
+            lats, lons = base.lat[idx], base.lon[idx]
+            if len(more):
+                lats, lons = np.concatenate([lats, changes.lat[more]]), np.concatenate([lons, changes.lon[more]])
+            return (lats, lons) if keep is None else (lats[keep], lons[keep])
+
+        return keys, where
 
     @staticmethod
     def _closed(keys: np.ndarray, base: _Arrays, changes: _Changes | None, at: datetime) -> np.ndarray | None:
-        """Which of the matched places are outside their days and hours at `at` (None: none)."""
+        """Which of the matched places are outside their days and hours at `at` (None: none).
+        A place changed since the build follows its new schedule (or none), not the old one."""
         extra = np.flatnonzero(keys % SLOTS != 0)  # main places always count
         if not len(extra):
             return None
+        wanted = keys[extra]
+        if changes is None:
+            shut = base.schedules.closed(wanted, at)
+        else:
+            in_base = wanted < len(changes.shadowed)
+            changed = np.ones(len(wanted), dtype=bool)
+            changed[in_base] = changes.shadowed[wanted[in_base]]
+            shut = np.zeros(len(wanted), dtype=bool)
+            shut[~changed] = base.schedules.closed(wanted[~changed], at)
+            shut[changed] = changes.timetable.closed(wanted[changed], at)
         closed = np.zeros(len(keys), dtype=bool)
-        for i in extra:
-            key = int(keys[i])
-            if changes is not None and key in changes.rows:
-                schedule = changes.schedules.get(key)
-            else:
-                schedule = base.schedules.get(key)
-            if schedule is not None and not places.counts_at(at, schedule[3], *schedule[:3]):
-                closed[i] = True
+        closed[extra] = shut
         return closed
 
     def match(
@@ -489,16 +555,25 @@ class SubscriberIndex:
         """Keys of the active subscribers with a place whose radius (capped at cap_m) holds the
         point and that counts at `at` (default now), and whose categories take `category`
         (None: any); each subscriber once."""
-        keys, _, _ = self._places(lat, lon, cap_m, category, at)
-        return np.unique(keys // SLOTS)
+        keys, _ = self._places(lat, lon, cap_m, category, at)
+        main = keys % SLOTS == 0
+        if main.all():
+            return keys // SLOTS  # one place each: already unique
+        # Main places are unique; an extra place adds its resident only when no other place
+        # did (a flag per resident: linear, where a unique over everything would sort).
+        pks, extra = keys[main] // SLOTS, np.unique(keys[~main] // SLOTS)
+        seen = np.zeros(int(max(pks.max(initial=0), extra.max(initial=0))) + 1, dtype=bool)
+        seen[pks] = True
+        return np.concatenate([pks, extra[~seen[extra]]])
 
     def nearest(
         self, lat: float, lon: float, cap_m: float, category: str | None = None, at: datetime | None = None
     ) -> Reached:
         """`match`, nearest first, with each subscriber's distance from their nearest place."""
-        keys, lats, lons = self._places(lat, lon, cap_m, category, at)
+        keys, where = self._places(lat, lon, cap_m, category, at)
         if not len(keys):
             return Reached(np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), np.empty(0))
+        lats, lons = where()
         distance = geo.approx_many(lat, lon, lats, lons)
         order = np.lexsort((keys, distance))
         pks = keys[order] // SLOTS
