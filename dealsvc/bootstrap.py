@@ -27,6 +27,7 @@ from .services.reservations import ReservationService
 from .services.scheduler import Scheduler
 from .services.merchants import MerchantService
 from .services.offers import OfferService
+from .services.price_steps import PriceStepService
 from .services.rules import RulesService
 from .services.shops import ShopService
 from .services.subscribers import SubscriberService
@@ -55,6 +56,7 @@ class Container:
     expiry: ExpiryService
     scheduler: Scheduler
     figures: FiguresService
+    price_steps: PriceStepService
 
     def close(self) -> None:
         close = getattr(self.push, "close", None)
@@ -114,6 +116,7 @@ def bootstrap(
     shop_index = ShopIndex(db, clock)
     push = push or make_push_gateway(settings)
     expiry = ExpiryService(db, clock)
+    price_steps = PriceStepService(db, clock)
     dispatch_settings = DispatchSettings(
         batch_size=settings.push_batch_size,
         lease=timedelta(seconds=settings.push_lease_s),
@@ -130,7 +133,7 @@ def bootstrap(
         merchants=MerchantService(db, clock, rules),
         shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock)),
         offers=OfferService(db, clock, rules, shop_index if settings.deals_lookup == "index" else None),
-        subscribers=SubscriberService(db, clock, rules, index),
+        subscribers=SubscriberService(db, clock, rules),
         favorites=FavoriteService(db, clock),
         index=index,
         shop_index=shop_index,
@@ -138,6 +141,7 @@ def bootstrap(
         dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
         reservations=ReservationService(db, clock),
         expiry=expiry,
-        scheduler=Scheduler(db, clock, expiry),
+        scheduler=Scheduler(db, clock, expiry, price_steps),
         figures=FiguresService(db, clock, rules, index),
+        price_steps=price_steps,
     )

@@ -1,8 +1,6 @@
 """The main paths of API.md, end to end through the Flask app, on each database."""
 from __future__ import annotations
 
-from tests.conftest import ADMIN_TOKEN
-
 
 def test_health_and_readiness(client):
     assert client.get("/healthz").status_code == 200

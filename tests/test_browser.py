@@ -4,8 +4,10 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -243,3 +245,52 @@ def test_a_withdrawn_offer_shows_withdrawn_on_the_phone(context, live):
     expect(near.locator(".notification")).to_have_count(1)
     expect(near.locator(".notification")).to_have_class(re.compile(r"\bwithdrawn\b"))
     screenshot(inbox, "emulator-withdrawn")
+
+
+def test_the_form_previews_the_waves_and_takes_lower_prices_from_a_phone(context, live):
+    key, _ = merchant_with_shop(live)
+    live.put_rules(wave_factor=1)
+    for i in range(3):
+        live.post("/api/v1/subscribers", {"fcm_token": f"phone-{i}", "lat": 45.4650 + i * 0.0005, "lon": 9.1900, "radius_m": 1000})
+    page = context.new_page()
+    sign_in(page, live, "/shop/", key)
+    expect(page.locator("#reach-out")).to_have_text("3")
+    fill_offer(page)  # 6 items: 6 residents a wave, more than are in reach
+    expect(page.locator("#waves-out")).to_have_text("All 3 told at once.")
+    page.get_by_label("How many").fill("1")
+    expect(page.locator("#waves-out")).to_have_text(
+        "Told in 3 waves while stock lasts (nearest first): 1 at once, 1 after 10 min, 1 after 20 min.")
+
+    # The lower prices are folded away until asked for.
+    expect(page.locator("#step1_at")).to_be_hidden()
+    page.get_by_text("Lower the price later").click()
+    rome = ZoneInfo("Europe/Rome")
+    first = datetime.now(rome) + timedelta(minutes=30)
+    page.locator("#step1_at").fill(first.strftime("%H:%M"))
+    page.locator("#step1_discount_pct").fill("45")  # not below the offer's own price: refused
+    expect(page.locator("#step1-price")).to_have_text("€2.20")
+    page.get_by_role("button", name="Post offer").click()
+    expect(page.locator("#step1_discount_pct-error")).to_have_text("gives 220 cents; must be below the offer's price (200 cents).")
+    expect(page.locator("#step1_discount_pct")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#step1_at")).to_be_visible()  # the steps stay open, as typed
+    expect(page.locator("#step1_at")).to_have_value(first.strftime("%H:%M"))
+    screenshot(page, "shop-steps-error")
+
+    page.locator("#step1_discount_pct").fill("55")
+    expect(page.locator("#step1-price")).to_have_text("€1.80")
+    page.get_by_role("button", name="Post offer").click()
+    expect(page.locator(".flash")).to_contain_text("1 lower price scheduled.")
+
+    row = page.locator(".offer").first
+    # In the shop's own clock (the browser's zone), not UTC; with the date only when it is not today.
+    at = rf"(\d+ \w+, )?{first.strftime('%H:%M')}"
+    expect(row.locator(".steps-list li")).to_have_text(re.compile(rf"^from {at}:\s+€1\.80 \(−55 %\)$"))
+    expect(row.locator(".next-price")).to_have_text(re.compile(rf"^Next price change at {at}\.$"))
+
+    # The first wave tells the nearest resident; the next is due ten minutes later.
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while "Wave 1: 1 resident." not in row.locator(".waves-line").inner_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+        page.reload()
+    expect(row.locator(".waves-line")).to_have_text(re.compile(r"^Wave 1: 1 resident\. Next wave at (\d+ \w+, )?\d\d:\d\d\.$"))
+    screenshot(page, "shop-steps")

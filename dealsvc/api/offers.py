@@ -56,9 +56,9 @@ def get_offer(offer_id):
 @auth(blp, MERCHANT)
 @blp.arguments(OfferPatchSchema)
 @blp.response(200, OfferSchema)
-@errors(blp, 404, 409)
+@errors(blp, 404, 409, 422)
 def patch_offer(data, offer_id, principal):
-    """Adjust the quantity, mark it sold out, or withdraw it."""
+    """Adjust the quantity, mark it sold out, withdraw it, or schedule its lower prices."""
     return services().offers.update(principal, offer_id, data)
 
 
@@ -111,6 +111,16 @@ def dump_deal(d: dict) -> dict:
         "status": d["status"],
         "image_url": d["image_url"],
         "created_at": _utc(d["created_at"]),
+        "price_steps": [
+            {
+                "at": _utc(step["at"]),
+                "price_cents": int(step["price_cents"]),
+                "discount_pct": float(step["discount_pct"]),
+                "applied": bool(step["applied"]),
+            }
+            for step in d["price_steps"]
+        ],
+        "next_price_at": None if d["next_price_at"] is None else _utc(d["next_price_at"]),
         "shop": {
             "id": shop["id"],
             "name": shop["name"],

@@ -8,6 +8,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 from ..domain.categories import CATEGORIES
 from ..domain.offers import STATUSES
 from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES, MAX_PLACES
+from ..domain.pricing import MAX_PRICE_STEPS
 from .fields import (
     UNSTORABLE,
     QueryNumber,
@@ -130,6 +131,36 @@ class ShopListSchema(Out):
 # --- offers ----------------------------------------------------------------------------
 
 
+class PriceStepSchema(In):
+    """A lower price from a given time on: held to the band like the offer's own price."""
+
+    at = UTCDateTime(
+        required=True,
+        metadata={"description": "From when; after now, before expires_at and after the step before."},
+    )
+    discount_pct = StrictNumber(
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "Percent off the original price; give this or price_cents."},
+    )
+    price_cents = StrictInteger(
+        validate=validate.Range(min=0, max=MAX_PRICE_CENTS),
+        metadata={"description": "The price from `at` on; give this or discount_pct."},
+    )
+
+    @validates_schema
+    def _one_price(self, data, **kwargs):
+        given = [k for k in ("discount_pct", "price_cents") if data.get(k) is not None]
+        if len(given) != 1:
+            message = "give exactly one of discount_pct and price_cents."
+            raise ValidationError({"discount_pct": [message], "price_cents": [message]})
+
+
+_PRICE_STEPS_DOC = (
+    "Lower prices as expiry nears, ascending in time, each below the price before it and within the "
+    "operator's discount band; residents who asked for price drops are told at each step."
+)
+
+
 class OfferCreateSchema(In):
     shop_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
     title = _name(120, required=True)
@@ -149,6 +180,11 @@ class OfferCreateSchema(In):
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
     expires_at = UTCDateTime(required=True)
     image_url = fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2048), allow_none=True)
+    price_steps = fields.List(
+        fields.Nested(PriceStepSchema),
+        validate=validate.Length(min=1, max=MAX_PRICE_STEPS),
+        metadata={"description": _PRICE_STEPS_DOC},
+    )
 
     @validates_schema
     def _one_price(self, data, **kwargs):
@@ -164,11 +200,27 @@ class OfferPatchSchema(In):
         metadata={"description": "The new total quantity; what is reserved or collected stays."},
     )
     status = fields.String(validate=validate.OneOf(["cancelled", "sold_out"]))
+    price_steps = fields.List(
+        fields.Nested(PriceStepSchema),
+        allow_none=True,
+        validate=validate.Length(max=MAX_PRICE_STEPS),
+        metadata={
+            "description": "Replaces the steps not yet applied (the offer must be active); [] or null removes them. "
+            + _PRICE_STEPS_DOC
+        },
+    )
 
     @validates_schema
     def _something(self, data, **kwargs):
         if not data:
-            raise ValidationError("give quantity or status.", "quantity")
+            raise ValidationError("give quantity, status or price_steps.", "quantity")
+
+
+class PriceStepOutSchema(Out):
+    at = UTCDateTime(required=True)
+    price_cents = fields.Integer(required=True)
+    discount_pct = fields.Float(required=True)
+    applied = fields.Boolean(required=True, metadata={"description": "The offer has taken this price."})
 
 
 class OfferSchema(Out):
@@ -187,6 +239,16 @@ class OfferSchema(Out):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     image_url = fields.String(allow_none=True)
     created_at = UTCDateTime(required=True)
+    price_steps = fields.List(
+        fields.Nested(PriceStepOutSchema),
+        required=True,
+        metadata={"description": "The schedule of lower prices, in order; empty when none."},
+    )
+    next_price_at = UTCDateTime(
+        allow_none=True,
+        required=True,
+        metadata={"description": "When the next price step applies; null when none is left or the offer is not active."},
+    )
 
 
 class OfferListSchema(Out):
@@ -200,6 +262,9 @@ class OfferStatsSchema(Out):
     suppressed = fields.Integer(required=True, metadata={"description": "Held back by quiet hours or daily caps."})
     dropped = fields.Integer(required=True, metadata={"description": "Not sent: the offer or the resident was no longer active."})
     pending = fields.Integer(required=True, metadata={"description": "Still to be sent (queued, deferred or retrying)."})
+    price_drops = fields.Integer(
+        required=True, metadata={"description": "Price-drop pushes sent (one a resident a price step), not counted above."}
+    )
     reserved = fields.Integer(required=True)
     collected = fields.Integer(required=True)
 

@@ -66,6 +66,10 @@ def _money(cents: int, currency: str) -> str:
     return f"{symbol}{cents // 100}.{cents % 100:02d}"
 
 
+def _pct(discount_pct: float) -> str:
+    return f"{discount_pct:.0f}" if abs(discount_pct - round(discount_pct)) < 0.05 else f"{discount_pct:.1f}"
+
+
 def _distance(metres: float) -> str:
     if metres < 950:
         return f"{int(round(metres / 10.0) * 10)} m"
@@ -86,11 +90,36 @@ def push_text(
 ) -> PushText:
     """What a person reads on the lock screen: the deal, where, how far, until when."""
     until = expires_at.astimezone(ZoneInfo(zone_name)).strftime("%H:%M")
-    pct = f"{discount_pct:.0f}" if abs(discount_pct - round(discount_pct)) < 0.05 else f"{discount_pct:.1f}"
     return PushText(
-        title=f"-{pct} % {title} at {shop_name}"[:200],
+        title=f"-{_pct(discount_pct)} % {title} at {shop_name}"[:200],
         body=(
             f"{_money(price_cents, currency)} instead of {_money(original_price_cents, currency)}, "
+            f"{_distance(distance_m)} away, until {until}"
+        ),
+    )
+
+
+def price_drop_text(
+    *,
+    title: str,
+    shop_name: str,
+    discount_pct: float,
+    price_cents: int,
+    original_price_cents: int,
+    previous_price_cents: int | None,
+    currency: str,
+    distance_m: float,
+    expires_at: datetime,
+    zone_name: str,
+) -> PushText:
+    """What a person reads when a deal they were told about gets cheaper: it replaces the alert
+    on the lock screen, so it says all the alert said, the new price first."""
+    until = expires_at.astimezone(ZoneInfo(zone_name)).strftime("%H:%M")
+    was = f" ({_money(previous_price_cents, currency)} before)" if previous_price_cents is not None else ""
+    return PushText(
+        title=f"Now -{_pct(discount_pct)} %: {title} at {shop_name}"[:200],
+        body=(
+            f"{_money(price_cents, currency)} instead of {_money(original_price_cents, currency)}{was}, "
             f"{_distance(distance_m)} away, until {until}"
         ),
     )

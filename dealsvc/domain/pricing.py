@@ -1,9 +1,11 @@
-"""The discount band: turning a discount or a price into the stored price, held to the operator's band."""
+"""The discount band: a discount or a price turned into the stored price, held to the operator's band, now or by schedule."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from fractions import Fraction
 from math import ceil, floor
+from typing import Any, Mapping, Sequence
 
 from .errors import RuleViolation
 from .rules import Rules
@@ -77,3 +79,110 @@ def price_offer(
 
 def _display(discount: Fraction) -> float:
     return round(float(discount), 2)
+
+
+# --- scheduled price steps ------------------------------------------------------------------
+
+MAX_PRICE_STEPS = 5
+
+
+@dataclass(frozen=True)
+class PriceStep:
+    """One step of an offer's schedule: from `at` on, the offer costs price_cents."""
+
+    at: datetime
+    price_cents: int
+    discount_pct: float
+    # The price the step replaced, written down when the step is applied: the push says "was".
+    previous_price_cents: int | None = None
+
+
+def schedule_price_steps(
+    requested: Sequence[Mapping[str, Any]],
+    rules: Rules,
+    *,
+    original_cents: int,
+    current_cents: int,
+    now: datetime,
+    expires_at: datetime,
+    field: str = "price_steps",
+) -> list[PriceStep]:
+    """The shopkeeper's schedule ({"at", "discount_pct" | "price_cents"} each), checked and
+    priced in whole cents, or a RuleViolation naming every offending `<field>.<i>.<name>`.
+
+    Each step falls after now, before expiry and after the step before it; each lowers the
+    price below the one before it (the current price first); each is priced by price_offer,
+    so the band and the rounding are those of the offer itself.
+    """
+    if len(requested) > MAX_PRICE_STEPS:
+        raise RuleViolation(
+            f"An offer takes at most {MAX_PRICE_STEPS} price steps.",
+            {field: [f"must hold at most {MAX_PRICE_STEPS} steps."]},
+        )
+    problems: dict[str, list[str]] = {}
+    steps: list[PriceStep] = []
+    previous_at, previous_cents = None, current_cents
+    for i, wanted in enumerate(requested):
+        name = f"{field}.{i}"
+        at = wanted["at"]
+        if at <= now:
+            problems[f"{name}.at"] = ["must be in the future."]
+        elif at >= expires_at:
+            problems[f"{name}.at"] = [f"must be before expires_at ({_iso(expires_at)})."]
+        elif previous_at is not None and at <= previous_at:
+            problems[f"{name}.at"] = [f"must be after the step before it ({field}.{i - 1}.at)."]
+        previous_at = at
+        given = "discount_pct" if wanted.get("discount_pct") is not None else "price_cents"
+        try:
+            price = price_offer(
+                original_cents, rules, discount_pct=wanted.get("discount_pct"), price_cents=wanted.get("price_cents")
+            )
+        except RuleViolation as violation:
+            for key, messages in (violation.errors or {}).items():
+                problems.setdefault(f"{name}.{key}", []).extend(messages)
+            continue
+        if price.price_cents >= previous_cents:
+            before = "the offer's price" if i == 0 else f"the price of {field}.{i - 1}"
+            problems.setdefault(f"{name}.{given}", []).append(
+                f"gives {price.price_cents} cents; must be below {before} ({previous_cents} cents)."
+            )
+        previous_cents = price.price_cents
+        steps.append(PriceStep(at, price.price_cents, price.discount_pct))
+    if problems:
+        raise RuleViolation("The price steps break the rules of a schedule.", problems)
+    return steps
+
+
+def catch_up(steps: Sequence[PriceStep], applied: int, now: datetime) -> tuple[int, datetime | None]:
+    """(steps applied once every step due at `now` is, when the next one falls due or None).
+
+    Steps missed while nobody applied them are passed over: only the latest due one counts."""
+    while applied < len(steps) and steps[applied].at <= now:
+        applied += 1
+    return applied, steps[applied].at if applied < len(steps) else None
+
+
+def steps_to_json(steps: Sequence[PriceStep]) -> list[dict[str, Any]]:
+    out = []
+    for step in steps:
+        item: dict[str, Any] = {"at": _iso(step.at), "price_cents": step.price_cents, "discount_pct": step.discount_pct}
+        if step.previous_price_cents is not None:
+            item["previous_price_cents"] = step.previous_price_cents
+        out.append(item)
+    return out
+
+
+def steps_from_json(stored: Sequence[Mapping[str, Any]] | None) -> list[PriceStep]:
+    return [
+        PriceStep(
+            at=datetime.fromisoformat(item["at"].replace("Z", "+00:00")),
+            price_cents=int(item["price_cents"]),
+            discount_pct=float(item["discount_pct"]),
+            previous_price_cents=item.get("previous_price_cents"),
+        )
+        for item in stored or []
+    ]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -9,6 +9,7 @@ FOR UPDATE SKIP LOCKED; on SQLite the write lock serializes them.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 PENDING, SENDING = "pending", "sending"
 DONE_SENT, FAILED, SUPPRESSED, DROPPED = "sent", "failed", "suppressed", "dropped"
+PRICE_PREFIX = "price-"  # notifications.kind of the push about price step n: "price-<n>"
 _INSERT_CHUNK = 2000
 _NOTIFICATIONS = Notification.__table__
 _CLAIMED_SHAPE = ("attempts", "distance_m", "lease_until", "nid", "status")
@@ -221,6 +223,22 @@ class Dispatcher:
             if kind == "withdraw":
                 # Everyone who was (or may have been) told gets the withdrawal.
                 chosen = [(pk, None) for pk in self._told(s, offer_id, statuses=(DONE_SENT, SENDING))]
+            elif kind == "price":
+                # Only residents who asked and hold an alert to update: those not told yet will
+                # get the new price in their own alert. An ended offer tells nobody.
+                audience_q = (
+                    select(Notification.subscriber_pk)
+                    .join(Subscriber, Subscriber.pk == Notification.subscriber_pk)
+                    .where(
+                        Notification.offer_id == offer_id,
+                        Notification.kind == "offer",
+                        Notification.status.in_((DONE_SENT, SENDING)),
+                        Subscriber.active.is_(True),
+                        Subscriber.price_drops.is_(True),
+                    )
+                )
+                chosen = [(pk, None) for pk in s.scalars(audience_q)] if live else []
+                notification_kind = f"{PRICE_PREFIX}{seq}"
             matched = self._insert_notifications(s, offer_id, chosen, now, kind=notification_kind) if chosen else 0
             fanout.done_at = now
             fanout.matched = matched
@@ -326,6 +344,8 @@ class Dispatcher:
             for row in rows:
                 if row.kind == "withdraw":
                     verdict = None if row.active else (DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"})
+                elif row.kind.startswith(PRICE_PREFIX):
+                    verdict = self._screen_price(row, now, rules, quota)
                 else:
                     verdict = self._screen(row, now, rules, quota, days[row.id])
                 if verdict is not None:
@@ -345,6 +365,10 @@ class Dispatcher:
                         else geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
                     )
                     message = self._message(row, distance, now)
+                elif row.kind.startswith(PRICE_PREFIX):
+                    # Not counted against the daily cap: it updates an alert the resident has.
+                    distance = geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
+                    message = self._price_drop(row, distance, now)
                 else:
                     message = self._withdrawal(row, now)
                 attempts = row.attempts + 1
@@ -365,10 +389,10 @@ class Dispatcher:
             select(
                 n.id, n.kind, n.attempts, n.subscriber_pk, n.distance_m,
                 o.id.label("offer_id"), o.title, o.status.label("offer_status"), o.expires_at, o.price_cents,
-                o.original_price_cents, o.discount_pct, o.currency,
+                o.original_price_cents, o.discount_pct, o.currency, o.price_step, o.price_steps,
                 sh.id.label("shop_id"), sh.name.label("shop_name"), sh.lat.label("shop_lat"), sh.lon.label("shop_lon"),
                 sub.active, sub.timezone, sub.quiet_start, sub.quiet_end, sub.max_per_day, sub.fcm_token,
-                sub.lat, sub.lon,
+                sub.lat, sub.lon, sub.price_drops,
             )
             .select_from(
                 _NOTIFICATIONS.join(Offer.__table__, n.offer_id == o.id)
@@ -408,7 +432,18 @@ class Dispatcher:
             )
             s.execute(stmt, params)
 
-    def _screen(self, row, now, rules, quota, day: str) -> tuple[str, dict] | None:
+    def _screen_price(self, row, now, rules, quota) -> tuple[str, dict] | None:
+        """_screen for a price-drop push: also dropped once a later step has applied (that
+        step's own push carries the newer price) or the resident no longer wants them; quiet
+        hours apply, the daily cap does not."""
+        if offer_rules.is_live(row.offer_status, row.expires_at, now) and row.active:
+            if row.price_step > int(row.kind[len(PRICE_PREFIX):]):
+                return DROPPED, {"status": DROPPED, "reason": "superseded"}
+            if not row.price_drops:
+                return DROPPED, {"status": DROPPED, "reason": "price_drops_off"}
+        return self._screen(row, now, rules, quota, None)
+
+    def _screen(self, row, now, rules, quota, day: str | None) -> tuple[str, dict] | None:
         """None when the push may go now; otherwise what happens to it instead: its outcome
         label and the columns to change."""
         if not offer_rules.is_live(row.offer_status, row.expires_at, now):
@@ -423,6 +458,8 @@ class Dispatcher:
             if until >= row.expires_at:
                 return SUPPRESSED, {"status": SUPPRESSED, "reason": "quiet_hours"}
             return "deferred", {"status": PENDING, "reason": "quiet_hours", "due_at": until}
+        if day is None:
+            return None  # not counted against the daily cap
         cap = audience.daily_cap(row.max_per_day, rules.max_notifications_per_day)
         if quota[(row.subscriber_pk, day)] >= cap:
             return SUPPRESSED, {"status": SUPPRESSED, "reason": "daily_cap"}
@@ -511,6 +548,30 @@ class Dispatcher:
             title=wording.title,
             body=wording.body,
         )
+
+    def _price_drop(self, row, distance: float, now: datetime) -> PushMessage:
+        """The alert again at the step's price, under the same collapse key and TTL: it replaces
+        the alert on the phone, so it carries everything the alert did, and what the price was."""
+        alert = self._message(row, distance, now)
+        step = int(row.kind[len(PRICE_PREFIX):])
+        steps = row.price_steps or []
+        previous = steps[step - 1].get("previous_price_cents") if 0 < step <= len(steps) else None
+        wording = audience.price_drop_text(
+            title=row.title,
+            shop_name=row.shop_name,
+            discount_pct=row.discount_pct,
+            price_cents=row.price_cents,
+            original_price_cents=row.original_price_cents,
+            previous_price_cents=previous,
+            currency=row.currency,
+            distance_m=distance,
+            expires_at=row.expires_at,
+            zone_name=row.timezone,
+        )
+        data = {**alert.data, "type": "price_drop", "step": str(step)}
+        if previous is not None:
+            data["previous_price_cents"] = str(previous)
+        return dataclasses.replace(alert, data=data, title=wording.title, body=wording.body)
 
     def _withdrawal(self, row, now: datetime) -> PushMessage:
         """A data-only message under the alert's collapse key: the app replaces the alert

@@ -1,13 +1,14 @@
-"""Read-only figures for the pages: the reach of a point by category, and the operator's live counts."""
+"""Read-only figures for the pages: the reach of a point by category, the waves an offer went out in,
+a shop's followers, and the operator's live counts."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import func, select
 
 from ..adapters.db import Database
-from ..adapters.db.models import Notification, Offer, Subscriber
+from ..adapters.db.models import Fanout, Favorite, Notification, Offer, Subscriber
 from ..adapters.geo_index import SubscriberIndex
 from ..domain import offers as offer_rules
 from ..domain import waves
@@ -56,6 +57,42 @@ class FiguresService:
             interval_s=rules.wave_interval_s, quantity=quantity, lifetime_s=lifetime_s,
         )
         return [{"wave": w.number, "after_s": w.after_s, "residents": w.residents} for w in plan]
+
+    def followers(self, shop_id: str) -> int:
+        """How many active residents follow the shop, wherever they are now."""
+        with self.db.read() as s:
+            return s.scalar(
+                select(func.count())
+                .select_from(Favorite)
+                .join(Subscriber, Subscriber.pk == Favorite.subscriber_pk)
+                .where(Favorite.shop_id == shop_id, Subscriber.active.is_(True))
+            )
+
+    def waves_told(self, offer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Per offer, from its fan-outs: the waves done so far ({"wave", "residents", "at"}) and
+        the next one due ("next_wave", "next_at"; None when none is planned). Nothing here is
+        owner-checked: the caller passes only offers it has checked are the viewer's."""
+        found: dict[str, dict[str, Any]] = {
+            offer_id: {"waves": [], "next_wave": None, "next_at": None} for offer_id in offer_ids
+        }
+        if not found:
+            return found
+        with self.db.read() as s:
+            rows = s.execute(
+                select(Fanout.offer_id, Fanout.seq, Fanout.matched, Fanout.done_at, Fanout.due_at)
+                .where(Fanout.offer_id.in_(list(found)), Fanout.kind == "offer")
+                .order_by(Fanout.offer_id, Fanout.seq)
+            ).all()
+        for row in rows:
+            entry = found[row.offer_id]
+            if row.done_at is None:
+                # A claimed wave's due_at is its lease: at most a lease later than shown.
+                if entry["next_at"] is None or row.due_at < entry["next_at"]:
+                    entry["next_wave"], entry["next_at"] = row.seq, row.due_at
+            elif row.matched or row.seq == 1:
+                # A later wave that told nobody found the offer ended: not a wave to report.
+                entry["waves"].append({"wave": row.seq, "residents": row.matched or 0, "at": row.done_at})
+        return found
 
     def live(self, window: timedelta = timedelta(hours=1)) -> dict[str, Any]:
         """Active offers now, and what became of pushes in the last `window`."""

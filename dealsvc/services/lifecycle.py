@@ -31,6 +31,9 @@ def end_offer(s: Session, offer: Offer, status: str, now: datetime) -> None:
     )
     s.add(Fanout(offer_id=offer.id, kind="withdraw", due_at=now, created_at=now))
     if status in (offer_rules.EXPIRED, offer_rules.CANCELLED):
+        # For good: its steps will never apply, and rows left due would pile up in the range
+        # of ix_offers_next_step_at the price-step job reads. A sold-out offer may come back.
+        offer.next_step_at = None
         # Ended holds are no longer taken: their stock counts as left again (unsellable now),
         # so held + collected + quantity_left stays equal to the quantity. RETURNING counts
         # exactly the rows this UPDATE ended, not a hold collected a moment before.

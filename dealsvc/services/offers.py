@@ -13,15 +13,28 @@ from ..domain import geo
 from ..domain import offers as rules_of_offers
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
-from ..domain.errors import Forbidden, NotFound
-from ..domain.pricing import price_offer
+from ..domain.errors import Conflict, Forbidden, NotFound
+from ..domain.pricing import price_offer, schedule_price_steps, steps_from_json, steps_to_json
 from . import idempotency
 from .auth import Principal
 from .lifecycle import end_offer
 from .rules import RulesService
 
 
+def price_schedule(stored, applied: int, next_step_at, live: bool) -> dict[str, Any]:
+    """The offer's price_steps and next_price_at as the API shows them."""
+    return {
+        "price_steps": [
+            {"at": step.at, "price_cents": step.price_cents, "discount_pct": step.discount_pct, "applied": i < applied}
+            for i, step in enumerate(steps_from_json(stored))
+        ],
+        # A step never applies to an offer that is not live (a sold-out one may come back).
+        "next_price_at": next_step_at if live else None,
+    }
+
+
 def offer_view(o: Offer, now) -> dict[str, Any]:
+    status = rules_of_offers.effective_status(o.status, o.expires_at, now)
     return {
         "id": o.id,
         "shop_id": o.shop_id,
@@ -35,9 +48,10 @@ def offer_view(o: Offer, now) -> dict[str, Any]:
         "quantity": o.quantity,
         "quantity_left": o.quantity_left,
         "expires_at": o.expires_at,
-        "status": rules_of_offers.effective_status(o.status, o.expires_at, now),
+        "status": status,
         "image_url": o.image_url,
         "created_at": o.created_at,
+        **price_schedule(o.price_steps, o.price_step, o.next_step_at, status == rules_of_offers.ACTIVE),
     }
 
 
@@ -86,6 +100,14 @@ class OfferService:
                 discount_pct=data.get("discount_pct"),
                 price_cents=data.get("price_cents"),
             )
+            steps = schedule_price_steps(
+                data.get("price_steps") or [],
+                rules,
+                original_cents=data["original_price_cents"],
+                current_cents=price.price_cents,
+                now=now,
+                expires_at=data["expires_at"],
+            )
             offer = Offer(
                 id=new_id("off"),
                 shop_id=shop.id,
@@ -103,6 +125,9 @@ class OfferService:
                 image_url=data.get("image_url"),
                 created_at=now,
                 updated_at=now,
+                price_steps=steps_to_json(steps) or None,
+                price_step=0,
+                next_step_at=steps[0].at if steps else None,
             )
             s.add(offer)
             s.flush()
@@ -157,6 +182,10 @@ class OfferService:
                 status = rules_of_offers.SOLD_OUT
             elif changes.get("status") == rules_of_offers.CANCELLED:
                 status = rules_of_offers.CANCELLED
+            if "price_steps" in changes:
+                if status != rules_of_offers.ACTIVE:
+                    raise Conflict(f"The offer is {status}: only an active offer takes a schedule of prices.")
+                self._reschedule(s, offer, changes["price_steps"] or [], now)
             if status != rules_of_offers.ACTIVE and offer.status == rules_of_offers.ACTIVE:
                 end_offer(s, offer, status, now)
             elif status == rules_of_offers.CANCELLED and offer.status != rules_of_offers.CANCELLED:
@@ -164,6 +193,21 @@ class OfferService:
             offer.status = status
             offer.updated_at = now
             return offer_view(offer, now)
+
+    def _reschedule(self, s, offer: Offer, requested: list[dict[str, Any]], now) -> None:
+        """The steps not yet applied give way to `requested`, checked against the price now.
+        Applied steps stay listed: their numbers name the pushes already sent about them."""
+        applied = steps_from_json(offer.price_steps)[: offer.price_step]
+        steps = schedule_price_steps(
+            requested,
+            self.rules.current(s),
+            original_cents=offer.original_price_cents,
+            current_cents=offer.price_cents,
+            now=now,
+            expires_at=offer.expires_at,
+        )
+        offer.price_steps = steps_to_json(applied + steps) or None
+        offer.next_step_at = steps[0].at if steps else None
 
     def deals_near(
         self, lat: float, lon: float, radius_m: int | None, category: str | None, limit: int
@@ -251,6 +295,13 @@ class OfferService:
                     .group_by(Notification.status)
                 ).all()
             )
+            price_drops = s.scalar(
+                select(func.count()).where(
+                    Notification.offer_id == offer_id,
+                    Notification.kind.like("price-%"),
+                    Notification.status == "sent",
+                )
+            )
             held = dict(
                 s.execute(
                     select(Reservation.status, func.sum(Reservation.quantity))
@@ -265,6 +316,7 @@ class OfferService:
             "suppressed": counts.get("suppressed", 0),
             "dropped": counts.get("dropped", 0),
             "pending": counts.get("pending", 0) + counts.get("sending", 0),
+            "price_drops": price_drops,
             "reserved": held.get("held", 0),
             "collected": held.get("collected", 0),
         }
@@ -286,6 +338,9 @@ _OFFER_COLUMNS = (
     Offer.status,
     Offer.image_url,
     Offer.created_at,
+    Offer.price_steps,
+    Offer.price_step,
+    Offer.next_step_at,
 )
 
 
@@ -325,7 +380,7 @@ _RANKED_PG = (
 SELECT offers.id, offers.shop_id, offers.title, offers.description, offers.category,
        offers.original_price_cents, offers.price_cents, offers.discount_pct, offers.currency,
        offers.quantity, offers.quantity_left, offers.expires_at, offers.status, offers.image_url,
-       offers.created_at
+       offers.created_at, offers.price_steps, offers.price_step, offers.next_step_at
 FROM unnest(string_to_array(:shop_ids, ','), CAST(string_to_array(:distances, ',') AS float8[]))
      AS near (shop_id, d)
 JOIN offers ON offers.shop_id = near.shop_id
@@ -367,11 +422,13 @@ def _deal_items(rows, shops: dict[str, tuple], lat: float, lon: float, now) -> l
     shown: dict[str, float] = {}
     items = []
     for (offer_id, shop_id, title, description, category, original_price_cents, price_cents, discount_pct,
-         currency, quantity, quantity_left, expires_at, status, image_url, created_at) in rows:
+         currency, quantity, quantity_left, expires_at, status, image_url, created_at,
+         price_steps, price_step, next_step_at) in rows:
         _, shop_lat, shop_lon, shop_name, shop_address = shops[shop_id]
         distance = shown.get(shop_id)
         if distance is None:
             distance = shown[shop_id] = geo.distance_shown_m(lat, lon, shop_lat, shop_lon)
+        status = rules_of_offers.effective_status(status, expires_at, now)
         items.append(
             {
                 "id": offer_id,
@@ -386,9 +443,10 @@ def _deal_items(rows, shops: dict[str, tuple], lat: float, lon: float, now) -> l
                 "quantity": quantity,
                 "quantity_left": quantity_left,
                 "expires_at": expires_at,
-                "status": rules_of_offers.effective_status(status, expires_at, now),
+                "status": status,
                 "image_url": image_url,
                 "created_at": created_at,
+                **price_schedule(price_steps, price_step, next_step_at, status == rules_of_offers.ACTIVE),
                 "shop": {"id": shop_id, "name": shop_name, "address": shop_address, "lat": shop_lat, "lon": shop_lon},
                 "distance_m": distance,
             }

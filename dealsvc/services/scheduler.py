@@ -4,8 +4,10 @@ the database; a second instance stands by and takes over when the first stops re
 Jobs, declared as data below:
 - `expire:<offer id>`: a date job at the offer's expires_at, for exact expiry;
 - `sweep`: every few seconds, expires whatever is due and was missed (idempotent);
-- `sync`: every second, gives new offers their date jobs.
-After a restart or a takeover, the first sweep handles everything that fell due meanwhile.
+- `sync`: every second, gives new offers their date jobs;
+- `price-steps`: every few seconds, applies the price steps that fell due (idempotent).
+After a restart or a takeover, the first sweep and price-steps run handle everything that fell
+due meanwhile.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from ..adapters.db.models import Lease, Offer
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from .lifecycle import ExpiryService
+from .price_steps import PriceStepService
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +89,19 @@ class Scheduler:
         db: Database,
         clock: Clock,
         expiry: ExpiryService,
+        price_steps: PriceStepService | None = None,
         *,
         sweep_every: timedelta = timedelta(seconds=2),
+        price_steps_every: timedelta = timedelta(seconds=2),
         sync_every: timedelta = timedelta(seconds=1),
         lease_ttl: timedelta = timedelta(seconds=6),
     ):
         self.db = db
         self.clock = clock
         self.expiry = expiry
+        self.price_steps = price_steps
         self.sweep_every = sweep_every
+        self.price_steps_every = price_steps_every
         self.sync_every = sync_every
         self.election = LeaseElection(db, clock, ttl=lease_ttl)
         self._aps: BackgroundScheduler | None = None
@@ -153,12 +160,19 @@ class Scheduler:
         )
         aps.add_job(self.sweep, "interval", seconds=self.sweep_every.total_seconds(), id="sweep", replace_existing=True)
         aps.add_job(self.sync, "interval", seconds=self.sync_every.total_seconds(), id="sync", replace_existing=True)
+        if self.price_steps is not None:
+            aps.add_job(
+                self.step_prices, "interval", seconds=self.price_steps_every.total_seconds(), id="price-steps",
+                replace_existing=True,
+            )
         self._aps = aps
         self._synced_until = None
         aps.start()
         # Whatever fell due while nobody led is handled now, not at the first tick.
         aps.add_job(self.sweep, id="sweep-at-start", replace_existing=True)
         aps.add_job(self.sync, id="sync-at-start", replace_existing=True)
+        if self.price_steps is not None:
+            aps.add_job(self.step_prices, id="price-steps-at-start", replace_existing=True)
 
     def _stand_down(self) -> None:
         aps, self._aps = self._aps, None
@@ -169,6 +183,11 @@ class Scheduler:
         expired = self.expiry.expire_due()
         if expired:
             log.info("sweep expired %d offers", len(expired))
+
+    def step_prices(self) -> None:
+        applied = self.price_steps.apply_due() if self.price_steps is not None else []
+        if applied:
+            log.info("price steps applied to %d offers", len(applied))
 
     def sync(self) -> None:
         """Date jobs for the offers posted since the last look (with a look-back for the

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 
 from ..adapters.db import Database
 from ..adapters.db.models import Favorite, Subscriber, SubscriberPlace
-from ..adapters.geo_index import SubscriberIndex
 from ..domain import geo
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_id, new_secret
@@ -119,11 +118,10 @@ def _apply(sub: Subscriber, data: dict[str, Any]) -> None:
 
 
 class SubscriberService:
-    def __init__(self, db: Database, clock: Clock, rules: RulesService, index: SubscriberIndex):
+    def __init__(self, db: Database, clock: Clock, rules: RulesService):
         self.db = db
         self.clock = clock
         self.rules = rules
-        self.index = index
 
     def register(self, data: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
@@ -207,10 +205,3 @@ class SubscriberService:
             sub.categories = []
             sub.quiet_start = sub.quiet_end = None
             _place(sub)
-
-    def reach(self, lat: float, lon: float) -> int:
-        """How many active residents an offer at (lat, lon) would reach now (radius and cap),
-        from the same index the dispatcher matches with."""
-        rules = self.rules.current()
-        self.index.refresh()
-        return self.index.count(lat, lon, rules.max_radius_m)

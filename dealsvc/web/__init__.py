@@ -21,6 +21,10 @@ def register_pages(app: Flask) -> None:
     )
 
     from . import admin, shop
+    from .common import after, clock
+
+    app.add_template_filter(after, "after")
+    app.add_template_filter(clock, "clock")
 
     assets = Blueprint("web_assets", __name__, static_folder="static", static_url_path="/assets",
                        template_folder="templates")

@@ -6,11 +6,12 @@ import hmac
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 
+from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Unauthorized
 from ..services.auth import OPERATOR
 from .common import figures, flat_errors, page, protect, services
 from .security import rotate_csrf
-from .forms import PointForm, RulesForm, SignInForm, parse
+from .forms import ReachForm, RulesForm, SignInForm, parse
 
 bp = protect(Blueprint("admin_pages", __name__, url_prefix="/admin"))
 
@@ -30,17 +31,21 @@ def _is_operator() -> bool:
 def _console(status: int = 200, *, rules_form: dict | None = None, rules_errors: dict | None = None):
     svc = services()
     rules = svc.rules.current()
-    point, point_errors, reach = {}, {}, None
+    point, point_errors, reach, waves = {}, {}, None, None
     if "lat" in request.args or "lon" in request.args:
         point = request.args.to_dict()
-        values, point_errors = parse(PointForm(), request.args)
+        values, point_errors = parse(ReachForm(), request.args)
         if not point_errors:
-            reach = figures().reach(values["lat"], values["lon"])
+            category = values.get("category")
+            reach = figures().reach(values["lat"], values["lon"], category)
+            if "quantity" in values:
+                waves = {"quantity": values["quantity"],
+                         "items": figures().waves(values["lat"], values["lon"], values["quantity"], category)}
     return page(
         "web/admin.html", status,
         rules=rules.as_dict(), rules_form=rules_form, rules_errors=rules_errors or {},
         history=svc.rules.history(50), merchants=svc.merchants.list(), live=figures().live(),
-        point=point, point_errors=point_errors, reach=reach,
+        point=point, point_errors=point_errors, reach=reach, waves=waves, categories=CATEGORIES,
     )
 
 
@@ -88,8 +93,9 @@ def rules():
     if (away := _require_operator()) is not None:
         return away
     form = request.form.to_dict()
-    # An unticked checkbox sends nothing at all.
-    form["merchant_approval_required"] = "true" if "merchant_approval_required" in request.form else "false"
+    # An unticked checkbox sends nothing at all: absent means off, or saving would leave it as it was.
+    for box in ("merchant_approval_required", "waves_enabled"):
+        form[box] = "true" if box in request.form else "false"
     values, errors = parse(RulesForm(), form)
     if not errors:
         try:

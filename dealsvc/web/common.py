@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, render_template, request
 from sqlalchemy.exc import OperationalError
@@ -31,6 +32,27 @@ def figures() -> FiguresService:
 
 def page(template: str, status: int = 200, **context):
     return render_template(template, csrf_token=csrf_token(), **context), status
+
+
+def after(seconds: int) -> str:
+    """When a wave goes out, as a person says it: "at once", "after 10 min", "after 1 h 30 min"."""
+    seconds = int(seconds)
+    if seconds <= 0:
+        return "at once"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h"] if hours else []
+    if minutes:
+        parts.append(f"{minutes} min")
+    if secs and not hours:
+        parts.append(f"{secs} s")
+    return "after " + " ".join(parts)
+
+
+def clock(moment: datetime) -> str:
+    """A time soon, as the page shows it before the script puts it in the viewer's zone."""
+    moment, today = moment.astimezone(timezone.utc), services().clock().astimezone(timezone.utc).date()
+    return moment.strftime("%H:%M UTC" if moment.date() == today else "%d %b %H:%M UTC")
 
 
 def flat_errors(errors: dict | None, mapping: dict[str, str] | None = None) -> dict[str, list[str]]:

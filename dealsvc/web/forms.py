@@ -1,7 +1,8 @@
 """Marshmallow schemas for the pages' forms: text fields in, typed values out, errors keyed by field."""
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,6 +11,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 from ..domain.categories import CATEGORIES
 
 MAX_PRICE_CENTS = 100_000_000
+# The posting form's rows of lower prices: fewer than the API's five, enough from a phone.
+STEP_ROWS = (1, 2, 3)
 
 
 def parse(schema: Schema, form) -> tuple[dict, dict[str, list[str]]]:
@@ -65,6 +68,34 @@ class Money(fields.Field):
         return cents
 
 
+class ClockTime(fields.Field):
+    """A time of day as a time input or a person sends it ("19:30", "7.30") -> datetime.time."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        match = re.fullmatch(r"(\d{1,2})[:.](\d{2})(?::\d{2}(?:\.\d{1,6})?)?", str(value).strip())
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValidationError("Enter a time such as 19:30.")
+        return time(int(match[1]), int(match[2]))
+
+
+def zone_of(name: str | None) -> ZoneInfo:
+    """The browser's time zone as the form sent it; UTC when missing or unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+        return ZoneInfo("UTC")
+
+
+def next_time_of_day(clock: time, zone: ZoneInfo, now: datetime) -> datetime:
+    """The next moment after `now` that the clock in `zone` reads `clock`: today's, or
+    tomorrow's once today's has passed (a step at 00:30 of an offer posted at 23:00)."""
+    local_now = now.astimezone(zone)
+    at = datetime.combine(local_now.date(), clock, tzinfo=zone)
+    if at <= local_now:
+        at = datetime.combine(local_now.date() + timedelta(days=1), clock, tzinfo=zone)
+    return at
+
+
 def _number(cls, message: str, **kw):
     return cls(error_messages={"invalid": message, "special": message, "required": "Required."}, **kw)
 
@@ -99,15 +130,31 @@ class OfferForm(Form):
     # A datetime-local input: the shop's wall-clock time, in the browser's zone (`tz`).
     expires_at = fields.String(required=True, error_messages={"required": "Required."})
     tz = fields.String(load_default="UTC")
+    # Optional lower prices: from a time of day (the next time the shop's clock shows it), a discount.
+    step1_at = ClockTime()
+    step1_discount_pct = _number(fields.Float, "Enter a percentage such as 55.", validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be between 0 and 100."))
+    step2_at = ClockTime()
+    step2_discount_pct = _number(fields.Float, "Enter a percentage such as 55.", validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be between 0 and 100."))
+    step3_at = ClockTime()
+    step3_discount_pct = _number(fields.Float, "Enter a percentage such as 55.", validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be between 0 and 100."))
+
+    @validates_schema
+    def _steps_whole(self, data, **kwargs):
+        problems = {}
+        for n in STEP_ROWS:
+            at, pct = f"step{n}_at", f"step{n}_discount_pct"
+            if at in data and pct not in data:
+                problems[pct] = ["Give the discount from this time on."]
+            elif pct in data and at not in data:
+                problems[at] = ["Give the time this discount starts."]
+        if problems:
+            raise ValidationError(problems)
 
     @validates_schema
     def _until(self, data, **kwargs):
         if "expires_at" not in data:
             return
-        try:
-            zone = ZoneInfo(data.get("tz") or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = ZoneInfo("UTC")
+        zone = zone_of(data.get("tz"))
         try:
             local = datetime.fromisoformat(data["expires_at"])
         except ValueError:
@@ -134,8 +181,18 @@ class RulesForm(Form):
     min_offer_lifetime_s = _number(fields.Integer, "Enter whole seconds.", required=True, validate=validate.Range(min=0, max=86_400, error="Must be between 0 and 86400 s."))
     max_notifications_per_day = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=0, max=1000, error="Must be between 0 and 1000."))
     merchant_approval_required = fields.Boolean(load_default=False)
+    waves_enabled = fields.Boolean(load_default=True)
+    wave_factor = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=1, max=1000, error="Must be between 1 and 1000."))
+    wave_interval_s = _number(fields.Integer, "Enter whole seconds.", required=True, validate=validate.Range(min=30, max=86_400, error="Must be between 30 and 86400 s."))
 
 
 class PointForm(Form):
     lat = _number(fields.Float, "Enter a latitude such as 45.4642.", required=True, validate=validate.Range(min=-90, max=90, error="Must be between -90 and 90."))
     lon = _number(fields.Float, "Enter a longitude such as 9.19.", required=True, validate=validate.Range(min=-180, max=180, error="Must be between -180 and 180."))
+
+
+class ReachForm(PointForm):
+    """The console's reach preview: with a quantity, the waves an offer there would go out in."""
+
+    quantity = _number(fields.Integer, "Enter a whole number.", strict=False, validate=validate.Range(min=1, max=999, error="Must be between 1 and 999."))
+    category = fields.String(validate=validate.OneOf(CATEGORIES, error="Pick a category from the list."))

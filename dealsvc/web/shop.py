@@ -1,14 +1,16 @@
 """The shopkeeper's page: sign in with the API key, pick a shop, post an offer, look after the offers."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, abort, flash, jsonify, redirect, request, session, url_for
 
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
-from .common import figures, flat_errors, page, protect, services
+from .common import after, figures, flat_errors, page, protect, services
 from .security import rotate_csrf
-from .forms import CollectForm, OfferForm, QuantityForm, ShopForm, SignInForm, parse
+from .forms import STEP_ROWS, CollectForm, OfferForm, QuantityForm, ShopForm, SignInForm, next_time_of_day, parse, zone_of
 
 class FormErrors(Exception):
     """A small form of an offer's row did not parse; args[0] holds its errors by field."""
@@ -18,6 +20,52 @@ bp = protect(Blueprint("shop_pages", __name__, url_prefix="/shop"))
 
 # The API's names for what the form calls otherwise.
 OFFER_FIELDS = {"original_price_cents": "original_price", "price_cents": "discount_pct"}
+# What the form's script puts in "Until" at first: two hours ahead (shop.js).
+DEFAULT_LIFETIME_S = 2 * 3600
+MAX_LIFETIME_S = 720 * 3600  # the longest max_offer_horizon_h the operator may set
+
+
+def _whole(text, low: int, high: int) -> int | None:
+    try:
+        value = int(str(text).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if low <= value <= high else None
+
+
+def waves_summary(waves: list[dict], followers: int) -> str:
+    """The planned waves in a sentence short enough for a phone."""
+    if not waves:
+        return "Nobody to tell yet."
+    if len(waves) == 1:
+        return f"All {waves[0]['residents']} told at once{' (your followers among them)' if followers else ''}."
+    order = "your followers first, then the nearest" if followers else "nearest first"
+    parts = [f"{w['residents']} {after(w['after_s'])}" for w in waves[:3]]
+    if len(waves) > 3:
+        later = waves[3:]
+        parts.append(f"{sum(w['residents'] for w in later)} more in {len(later)} later wave{'s' if len(later) > 1 else ''}")
+    return f"Told in {len(waves)} waves while stock lasts ({order}): {', '.join(parts)}."
+
+
+def _waves_preview(shop: dict, category: str, quantity: int | None, lifetime_s: int | None) -> dict:
+    followers = figures().followers(shop["id"])
+    if quantity is None:
+        return {"waves": [], "followers": followers, "text": "Enter how many to see how the offer goes out."}
+    waves = figures().waves(shop["lat"], shop["lon"], quantity, category, shop_id=shop["id"], lifetime_s=lifetime_s)
+    return {"waves": waves, "followers": followers, "text": waves_summary(waves, followers)}
+
+
+def _form_lifetime(form: dict) -> int | None:
+    """Seconds until the "Until" the form holds; the script's default when it holds none."""
+    text = form.get("expires_at")
+    if not text:
+        return DEFAULT_LIFETIME_S
+    try:
+        local = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    until = local.replace(tzinfo=zone_of(form.get("tz"))) if local.tzinfo is None else local
+    return max(0, min(MAX_LIFETIME_S, int((until - services().clock()).total_seconds())))
 
 
 def _merchant() -> tuple[Principal, dict] | None:
@@ -48,14 +96,19 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
     wanted = shop_id or request.args.get("shop") or session.get("shop_id")
     shop = next((s for s in shops if s["id"] == wanted), shops[0] if shops else None)
     rules = svc.rules.current()  # fresh on every page: the operator may have moved the band
-    offers, reach = [], None
+    offers, reach, preview, told = [], None, None, {}
     if shop is not None:
         session["shop_id"] = shop["id"]
-        category = (form or {}).get("category") or shop["category"]
+        category = (form or {}).get("category")
+        category = category if category in CATEGORIES else shop["category"]
         reach = figures().reach(shop["lat"], shop["lon"], category)
+        quantity = _whole((form or {}).get("quantity", "5"), 1, 999)
+        preview = _waves_preview(shop, category, quantity, _form_lifetime(form or {}))
         for offer in svc.offers.list_for_shop(principal, shop["id"])[:30]:
             offer["stats"] = svc.offers.stats(principal, offer["id"])
             offers.append(offer)
+        # Only the offers just listed: list_for_shop checked they are this merchant's.
+        told = figures().waves_told([o["id"] for o in offers])
     low, high = rules.min_discount_pct, rules.max_discount_pct
     defaults = {
         "category": shop["category"] if shop else CATEGORIES[0],
@@ -65,6 +118,10 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
     return page(
         "web/shop.html", status,
         merchant=merchant, shops=shops, shop=shop, rules=rules, offers=offers, reach=reach,
+        preview=preview, told=told, step_rows=STEP_ROWS,
+        # Collapsed unless the shopkeeper used it: most offers have no steps.
+        steps_open=any(k.startswith(("step", "price_steps")) for k in (errors or {}))
+        or any((form or {}).get(f"step{n}_{part}", "").strip() for n in STEP_ROWS for part in ("at", "discount_pct")),
         categories=CATEGORIES, form={**defaults, **(form or {})}, errors=errors or {},
         row_errors=row_errors or {}, shop_form=shop_form or {}, shop_errors=shop_errors or {},
     )
@@ -114,8 +171,12 @@ def reach():
     category = request.args.get("category")
     if category not in CATEGORIES:
         category = shop["category"]
+    quantity = _whole(request.args.get("quantity"), 1, 999)
+    lifetime_s = _whole(request.args.get("lifetime_s"), 0, MAX_LIFETIME_S)
+    preview = _waves_preview(shop, category, quantity, lifetime_s)
     return jsonify({"shop_id": shop["id"], "category": category,
-                    "residents": figures().reach(shop["lat"], shop["lon"], category)})
+                    "residents": figures().reach(shop["lat"], shop["lon"], category),
+                    "followers": preview["followers"], "waves": preview["waves"], "waves_text": preview["text"]})
 
 
 @bp.post("/shops")
@@ -148,12 +209,26 @@ def post_offer():
         }
         if values.get("description"):
             data["description"] = values["description"]
+        rows = [n for n in STEP_ROWS if f"step{n}_at" in values]
+        names = dict(OFFER_FIELDS)
+        if rows:
+            zone, now = zone_of(values.get("tz")), services().clock()
+            data["price_steps"] = [
+                {"at": next_time_of_day(values[f"step{n}_at"], zone, now), "discount_pct": values[f"step{n}_discount_pct"]}
+                for n in rows
+            ]
+            # The API numbers the steps sent; the form's empty rows are not sent.
+            for i, n in enumerate(rows):
+                names[f"price_steps.{i}.at"] = f"step{n}_at"
+                names[f"price_steps.{i}.discount_pct"] = names[f"price_steps.{i}.price_cents"] = f"step{n}_discount_pct"
         try:
             offer = services().offers.create(principal, data)
-            flash(f"Posted “{offer['title']}” at {offer['discount_pct']:g} % off; the residents nearby are being told.")
+            steps = len(offer.get("price_steps") or [])
+            flash(f"Posted “{offer['title']}” at {offer['discount_pct']:g} % off; the residents nearby are being told."
+                  + (f" {steps} lower price{'s' if steps > 1 else ''} scheduled." if steps else ""))
             return redirect(url_for(".home", shop=offer["shop_id"]), 303)
         except DomainError as error:
-            errors = flat_errors(error.errors, OFFER_FIELDS) or {"_form": [error.detail]}
+            errors = flat_errors(error.errors, names) or {"_form": [error.detail]}
     return _dashboard(principal, merchant, 422, shop_id=request.form.get("shop_id"),
                       form=request.form.to_dict(), errors=errors)
 

@@ -112,7 +112,8 @@ class Offer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The shopkeeper's schedule of lower prices: [{"at": ISO UTC, "price_cents", "discount_pct"}],
-    # ascending in time, each held to the band when posted; None: no schedule.
+    # ascending in time, each held to the band when posted; None: no schedule. A step applied
+    # also keeps "previous_price_cents", the price it replaced (domain/pricing.py).
     price_steps: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     price_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # steps applied
     # When the next step falls due (None: none left); the scheduler applies what is due.

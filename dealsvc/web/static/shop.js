@@ -1,4 +1,5 @@
-// The offer form: the price shown live, a default "until", the browser's time zone, live reach.
+// The offer form: the price shown live (and each lower price), a default "until", the browser's
+// time zone, live reach and waves.
 (function () {
   "use strict";
   var form = document.getElementById("offer-form");
@@ -11,12 +12,17 @@
   var tz = document.getElementById("tz");
   var category = document.getElementById("category");
   var reachOut = document.getElementById("reach-out");
+  var quantity = document.getElementById("quantity");
+  var wavesOut = document.getElementById("waves-out");
+  var steps = [1, 2, 3].map(function (n) {
+    return { pct: document.getElementById("step" + n + "_discount_pct"), out: document.getElementById("step" + n + "-price") };
+  }).filter(function (step) { return step.pct && step.out; });
   var euros = new Intl.NumberFormat("en-IE", { style: "currency", currency: "EUR" });
 
   try { tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* keep UTC */ }
 
   if (!until.value) {
-    // Two hours from now, on the quarter hour: most surplus is gone by then.
+    // Two hours from now, on the quarter hour: most surplus is gone by then (shop.py's DEFAULT_LIFETIME_S).
     var d = new Date(Date.now() + 2 * 3600 * 1000);
     d.setMinutes(Math.ceil(d.getMinutes() / 15) * 15, 0, 0);
     var pad = function (n) { return String(n).padStart(2, "0"); };
@@ -33,9 +39,20 @@
     pctOut.textContent = slider.value + " %";
     slider.setAttribute("aria-valuetext", slider.value + " percent off");
     var original = cents(price.value);
+    steps.forEach(function (step) {
+      var pct = Number(step.pct.value.replace(",", "."));
+      var shown = original !== null && original > 0 && step.pct.value.trim() !== "" && pct > 0 && pct < 100;
+      step.out.textContent = shown ? euros.format(Math.round(original * (1 - pct / 100)) / 100) : "";
+    });
     if (original === null || original <= 0) { priceOut.textContent = "—"; return; }
     var pay = Math.round(original * (1 - Number(slider.value) / 100));
     priceOut.textContent = euros.format(pay / 100) + " instead of " + euros.format(original / 100);
+  }
+
+  function lifetime() {
+    // A datetime-local value has no zone: Date reads it in the browser's, as the server does with tz.
+    var at = new Date(until.value);
+    return isNaN(at) ? "" : String(Math.max(0, Math.round((at - Date.now()) / 1000)));
   }
 
   var pending = null;
@@ -43,21 +60,43 @@
     if (pending) pending.abort();
     pending = new AbortController();
     var url = form.dataset.reachUrl + "?shop_id=" + encodeURIComponent(form.elements.shop_id.value) +
-      "&category=" + encodeURIComponent(category.value);
+      "&category=" + encodeURIComponent(category.value) +
+      "&quantity=" + encodeURIComponent(quantity.value) + "&lifetime_s=" + lifetime();
     fetch(url, { signal: pending.signal, credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (body) { if (body) reachOut.textContent = body.residents; })
+      .then(function (body) {
+        if (!body) return;
+        reachOut.textContent = body.residents;
+        wavesOut.textContent = body.waves_text;
+      })
       .catch(function () { /* a newer request replaced it, or the network hiccuped */ });
+  }
+
+  var typing = null;
+  function refreshSoon() {
+    // One request once the shopkeeper stops typing, not one per keystroke.
+    clearTimeout(typing);
+    typing = setTimeout(refreshReach, 250);
   }
 
   slider.addEventListener("input", update);
   price.addEventListener("input", update);
+  steps.forEach(function (step) { step.pct.addEventListener("input", update); });
   category.addEventListener("change", refreshReach);
+  quantity.addEventListener("input", refreshSoon);
+  until.addEventListener("change", refreshSoon);
   update();
+  // The page was drawn for a default "until"; the one set above may differ.
+  refreshReach();
 
-  // Times of the offers in the shop's own clock.
+  // Times in the shop's own clock; those marked "clock" (waves, price steps) drop the date when it is today.
+  var today = new Date().toDateString();
   document.querySelectorAll("time.local-time").forEach(function (t) {
     var at = new Date(t.getAttribute("datetime"));
-    if (!isNaN(at)) t.textContent = at.toLocaleString("en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+    if (isNaN(at)) return;
+    var timeOnly = t.classList.contains("clock") && at.toDateString() === today;
+    t.textContent = timeOnly
+      ? at.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" })
+      : at.toLocaleString("en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
   });
 })();
