@@ -249,3 +249,36 @@ def test_the_reach_preview_shows_the_waves(env):
     bad = env.api.c.get("/api/v1/admin/reach", query_string={"lat": SHOP[0], "lon": SHOP[1], "quantity": 0},
                         headers=env.api.h(ADMIN_TOKEN))
     assert bad.status_code == 400 and "quantity" in bad.json["errors"]
+
+
+def test_an_offer_that_sells_again_goes_on_with_a_wave_for_what_came_back(env):
+    key, shop = shop_and_key(env)
+    people = residents(env, 80)
+    offer = post_offer(env, key, shop, quantity=10)
+    env.drain()
+    reserve(env, offer["id"], people[0][1], 6)
+    hold = env.api.c.post(f"/api/v1/offers/{offer['id']}/reservations", json={"quantity": 4},
+                          headers=env.api.h(people[1][1]["secret"]))
+    assert hold.status_code == 201
+    env.clock.advance(seconds=600)
+    env.drain()
+    assert len(told(env, people, offer["id"])) == 50  # the second wave told nobody: sold out
+
+    # Four items come back (a hold let go): a wave at once, 5 × 4, the next nearest.
+    released = env.api.c.delete(f"/api/v1/reservations/{hold.json['id']}", headers=env.api.h(people[1][1]["secret"]))
+    assert released.status_code in (200, 204), released.json
+    env.drain()
+    assert told(env, people, offer["id"]) == [token for token, _ in people[:70]]
+
+    # Sold out again, then the shopkeeper adds two: the waves go on, at the interval (one is due).
+    reserve(env, offer["id"], people[2][1], 4)
+    r = env.api.c.patch(f"/api/v1/offers/{offer['id']}", json={"quantity": 12}, headers=env.api.h(key))
+    assert r.status_code == 200 and (r.json["status"], r.json["quantity_left"]) == ("active", 2), r.json
+    env.drain()
+    assert len(told(env, people, offer["id"])) == 70
+    env.clock.advance(seconds=600)
+    env.drain()
+    assert told(env, people, offer["id"]) == [token for token, _ in people]
+    # Nobody was told twice.
+    for token, _ in people:
+        assert [m["data"]["type"] for m in env.received(token)].count("offer") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..adapters.db import Database
@@ -44,6 +44,18 @@ def end_offer(s: Session, offer: Offer, status: str, now: datetime) -> None:
             .returning(Reservation.quantity)
         ).all()
         offer.quantity_left += sum(ended)
+
+
+def resume_offer(s: Session, offer_id: str, now: datetime) -> None:
+    """A sold-out offer sells again (stock released or added): its waves go on with a wave
+    now, unless one is already due. The residents already told are not told twice (one alert
+    per resident and offer); the next nearest hear of what came back."""
+    pending = s.scalar(
+        select(Fanout.id).where(Fanout.offer_id == offer_id, Fanout.kind == "offer", Fanout.done_at.is_(None)).limit(1)
+    )
+    if pending is None:
+        last = s.scalar(select(func.max(Fanout.seq)).where(Fanout.offer_id == offer_id, Fanout.kind == "offer")) or 0
+        s.add(Fanout(offer_id=offer_id, kind="offer", seq=last + 1, due_at=now, created_at=now))
 
 
 class ExpiryService:

@@ -17,7 +17,7 @@ from ..domain.errors import Conflict, Forbidden, NotFound
 from ..domain.pricing import price_offer, schedule_price_steps, steps_from_json, steps_to_json
 from . import idempotency
 from .auth import Principal
-from .lifecycle import end_offer
+from .lifecycle import end_offer, resume_offer
 from .rules import RulesService
 
 
@@ -186,6 +186,8 @@ class OfferService:
                 if status != rules_of_offers.ACTIVE:
                     raise Conflict(f"The offer is {status}: only an active offer takes a schedule of prices.")
                 self._reschedule(s, offer, changes["price_steps"] or [], now)
+            if status == rules_of_offers.ACTIVE and offer.status == rules_of_offers.SOLD_OUT:
+                resume_offer(s, offer.id, now)
             if status != rules_of_offers.ACTIVE and offer.status == rules_of_offers.ACTIVE:
                 end_offer(s, offer, status, now)
             elif status == rules_of_offers.CANCELLED and offer.status != rules_of_offers.CANCELLED:

@@ -16,7 +16,7 @@ from ..domain.credentials import new_id
 from ..domain.errors import Conflict, NotFound, Unprocessable
 from . import idempotency
 from .auth import Principal
-from .lifecycle import COLLECTED, EXPIRED_HOLD, HELD, RELEASED, end_offer
+from .lifecycle import COLLECTED, EXPIRED_HOLD, HELD, RELEASED, end_offer, resume_offer
 
 # No 0/O, 1/I/L: read out at a counter without doubt.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -154,6 +154,8 @@ class ReservationService:
             reservation.status = RELEASED
             reservation.updated_at = now
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
+            if status == offer_rules.SOLD_OUT:
+                resume_offer(s, offer.id, now)
             if status in (offer_rules.ACTIVE, offer_rules.SOLD_OUT):
                 s.execute(
                     update(Offer)
