@@ -105,9 +105,17 @@ def test_the_last_wave_tells_whoever_is_left_and_then_the_waves_stop(env):
     people = residents(env, 60)
     offer = post_offer(env, key, shop, quantity=10)
     env.drain()
+    # The shopkeeper sees who was told, wave by wave, and when the next one goes.
+    stats = env.stats(key, offer["id"])
+    assert [(w["wave"], w["residents"]) for w in stats["waves"]] == [(1, 50)]
+    assert stats["next_wave_at"] == (env.clock.now + timedelta(seconds=600)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert stats["matched"] == 50 and stats["sent"] == 50
     env.clock.advance(seconds=600)
     env.drain()
     assert told(env, people, offer["id"]) == [token for token, _ in people]
+    stats = env.stats(key, offer["id"])
+    assert [(w["wave"], w["residents"]) for w in stats["waves"]] == [(1, 50), (2, 10)]
+    assert stats["next_wave_at"] is None and stats["sent"] == 60
     env.clock.advance(seconds=3600)
     env.drain()
     assert [(w.seq, w.matched) for w in offer_fanouts(env, offer["id"])] == [(1, 50), (2, 10)]

@@ -67,8 +67,11 @@ def patch_offer(data, offer_id, principal):
 @blp.response(200, OfferStatsSchema)
 @errors(blp, 404)
 def offer_stats(offer_id, principal):
-    """Who was reached: matched residents and what became of their pushes (owner only)."""
-    return services().offers.stats(principal, offer_id)
+    """Who was reached: matched residents, what became of their pushes, and the waves they were
+    told in (owner only)."""
+    figures = services().offers.stats(principal, offer_id)  # 404 unless the caller's
+    told = services().figures.waves_told([offer_id])[offer_id]
+    return {**figures, "waves": told["waves"], "next_wave_at": told["next_at"]}
 
 
 @blp.route("/deals", methods=["GET"])

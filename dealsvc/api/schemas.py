@@ -267,6 +267,20 @@ class OfferStatsSchema(Out):
     )
     reserved = fields.Integer(required=True)
     collected = fields.Integer(required=True)
+    waves = fields.List(
+        fields.Nested(lambda: ToldWaveSchema()), required=True,
+        metadata={"description": "The waves done so far, first to last (one when waves are off)."},
+    )
+    next_wave_at = UTCDateTime(
+        required=True, allow_none=True,
+        metadata={"description": "When the next wave is due (a wave under way: up to a lease later); null: none planned."},
+    )
+
+
+class ToldWaveSchema(Out):
+    wave = fields.Integer(required=True, metadata={"description": "1 is the first wave."})
+    residents = fields.Integer(required=True, metadata={"description": "Residents it told."})
+    at = UTCDateTime(required=True, metadata={"description": "When it went out."})
 
 
 class DealShopSchema(Out):
