@@ -19,6 +19,9 @@ class Settings:
     database_url: str = f"sqlite:///{VAR_DIR / 'dealsvc.db'}"
     # None: generated on first start and kept in var/admin-token (development only).
     admin_token: str | None = None
+    # Signs the pages' session cookie. None: generated on first start into var/web-secret-key,
+    # which is per host; with several web hosts, set the same value everywhere.
+    secret_key: str | None = None
     workers: str = "embedded"
     # GET /api/v1/deals: "index" (each process's in-memory shop index, then the live offers of
     # the shops in reach from the database) or "box" (one SQL query on a bounding box: the
@@ -86,6 +89,7 @@ class Settings:
         return cls(
             database_url=get("DATABASE_URL", defaults.database_url),
             admin_token=get("ADMIN_TOKEN", None),
+            secret_key=_secret_key(get("SECRET_KEY", None)),
             workers=workers,
             deals_lookup=deals_lookup,
             fcm_credentials=get("FCM_CREDENTIALS", None),
@@ -192,6 +196,12 @@ def _rate_limit(name: str, value: str | None) -> str | None:
 def _redis_url(value: str | None) -> str | None:
     if value is not None and not value.startswith(("redis://", "rediss://", "redis+unix://")):
         raise SettingsError(f"DEALSVC_REDIS_URL must be a redis://, rediss:// or redis+unix:// URL, not {value!r}")
+    return value
+
+
+def _secret_key(value: str | None) -> str | None:
+    if value is not None and len(value) < 32:
+        raise SettingsError("DEALSVC_SECRET_KEY must be at least 32 characters (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')")
     return value
 
 

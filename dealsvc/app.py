@@ -67,7 +67,7 @@ def create_app(
 
         app.extensions["fcm-emulator"] = store = EmulatorStore()
         app.register_blueprint(create_blueprint(store, url_prefix="/emulator"))
-    register_pages(app)
+    register_pages(app, settings)
     register_error_handlers(app)
     app.url_value_preprocessor(refuse_unstorable_ids)
     install_request_metrics(app)

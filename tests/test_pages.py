@@ -565,3 +565,35 @@ def test_odd_price_step_input_never_answers_500(client, shopkeeper):
         r = client.post("/shop/offers", data=offer_form(shopkeeper, **steps))
         assert r.status_code in (303, 422), r.text
         assert r.mimetype == "text/html"
+
+
+def test_web_hosts_sharing_DEALSVC_SECRET_KEY_accept_each_others_sign_ins(container, settings, tmp_path):
+    """Two web hosts (each with its own var/ folder) with the same DEALSVC_SECRET_KEY: a sign-in
+    on one is a sign-in on the other; with keys of their own (per-host files), it is not."""
+    from dealsvc.app import create_app
+
+    shared = "k" * 48
+
+    def host(name: str, key: str | None):
+        var = tmp_path / name
+        var.mkdir()
+        return create_app(container=container, settings=settings.with_(var_dir=var, secret_key=key)).test_client()
+
+    first, second = host("a", shared), host("b", shared)
+    token = csrf(first.get("/admin/").text)
+    assert first.post("/admin/signin", data={"secret": ADMIN_TOKEN, "csrf_token": token}).status_code == 303
+    cookie = first.get_cookie("dealsvc_session")
+    second.set_cookie("dealsvc_session", cookie.value)
+    assert "Sign out" in second.get("/admin/").text
+
+    alone = host("c", None)  # a key of its own, made in its var/
+    alone.set_cookie("dealsvc_session", cookie.value)
+    assert "Sign out" not in alone.get("/admin/").text
+
+
+def test_a_short_DEALSVC_SECRET_KEY_is_refused_at_start():
+    from config import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="at least 32"):
+        Settings.from_env({"DEALSVC_SECRET_KEY": "too-short"})
+    assert Settings.from_env({"DEALSVC_SECRET_KEY": "x" * 32}).secret_key == "x" * 32

@@ -8,10 +8,8 @@ from flask import Blueprint, Flask, redirect, url_for
 from .security import SessionInterface, secret_key
 
 
-def register_pages(app: Flask) -> None:
-    container = app.extensions["dealsvc"]
-    settings = container.settings
-    app.secret_key = secret_key(settings.var_dir)
+def register_pages(app: Flask, settings) -> None:
+    app.secret_key = settings.secret_key or secret_key(settings.var_dir)
     app.session_interface = SessionInterface()
     app.config.update(
         SESSION_COOKIE_NAME="dealsvc_session",
