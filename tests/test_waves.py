@@ -290,3 +290,82 @@ def test_an_offer_that_sells_again_goes_on_with_a_wave_for_what_came_back(env):
     # Nobody was told twice.
     for token, _ in people:
         assert [m["data"]["type"] for m in env.received(token)].count("offer") == 1
+
+
+def test_alerts_held_back_when_the_offer_sold_out_go_out_when_it_sells_again(env):
+    key, shop = shop_and_key(env)
+    now = env.clock.now
+    quiet = {"start": (now - timedelta(minutes=5)).strftime("%H:%M"), "end": (now + timedelta(minutes=30)).strftime("%H:%M")}
+    # The nearest resident is in quiet hours: their alert waits for the end of them.
+    lat, lon = north_of_shop(50)
+    env.api.subscriber(lat=lat, lon=lon, radius_m=5000, fcm_token="tok-sleeper", quiet_hours=quiet)
+    people = residents(env, 20)
+    offer = post_offer(env, key, shop, quantity=2)
+    env.drain()
+    assert env.received("tok-sleeper") == [] and len(told(env, people, offer["id"])) == 9
+    hold = env.api.c.post(f"/api/v1/offers/{offer['id']}/reservations", json={"quantity": 2},
+                          headers=env.api.h(people[0][1]["secret"]))
+    assert hold.status_code == 201  # sold out: the waiting alert is dropped
+    env.api.c.delete(f"/api/v1/reservations/{hold.json['id']}", headers=env.api.h(people[0][1]["secret"]))
+    env.drain()
+    env.clock.advance(minutes=31)  # quiet hours over
+    env.drain()
+    alerts = [m for m in env.received("tok-sleeper") if m["data"]["type"] == "offer"]
+    # The nearest resident is not passed over for farther ones.
+    assert [m["data"]["offer_id"] for m in alerts] == [offer["id"]]
+
+
+def test_stock_back_while_a_sold_out_wave_runs_keeps_the_waves_going(env, monkeypatch):
+    key, shop = shop_and_key(env)
+    people = residents(env, 40)
+    offer = post_offer(env, key, shop, quantity=2)
+    env.drain()
+    assert len(told(env, people, offer["id"])) == 10
+    hold = env.api.c.post(f"/api/v1/offers/{offer['id']}/reservations", json={"quantity": 2},
+                          headers=env.api.h(people[0][1]["secret"]))
+    assert hold.status_code == 201
+    env.drain()
+    env.clock.advance(seconds=600)
+
+    # The second wave begins while the offer is sold out; the hold is let go before it ends.
+    db = env.container.db
+    real_write = db.write
+    state = {"writes": 0, "inside": False}
+
+    def write():
+        if not state["inside"]:
+            state["writes"] += 1
+            if state["writes"] == 2:
+                state["inside"] = True
+                r = env.api.c.delete(f"/api/v1/reservations/{hold.json['id']}", headers=env.api.h(people[0][1]["secret"]))
+                assert r.status_code in (200, 204)
+                state["inside"] = False
+        return real_write()
+
+    monkeypatch.setattr(db, "write", write)
+    assert env.container.dispatcher.expand_one()
+    monkeypatch.setattr(db, "write", real_write)
+    env.drain()
+    assert told(env, people, offer["id"]) == [token for token, _ in people[:20]]
+
+
+def test_a_price_drop_shows_the_distance_of_the_place_the_alert_came_from(env):
+    key, shop = shop_and_key(env)
+    home, work = north_of_shop(8000), north_of_shop(300)
+    env.api.subscriber(
+        lat=home[0], lon=home[1], radius_m=1000, fcm_token="tok-worker", price_drops=True,
+        places=[{"label": "work", "lat": work[0], "lon": work[1], "radius_m": 800}],
+    )
+    offer = env.api.offer(
+        key, shop["id"], quantity=3, expires_at=(env.clock.now + timedelta(hours=3)).isoformat(),
+        price_steps=[{"at": (env.clock.now + timedelta(hours=1)).isoformat(), "discount_pct": 60}],
+    )
+    env.drain()
+    env.clock.advance(hours=1, seconds=1)
+    env.container.price_steps.apply_due()
+    env.drain()
+    alert, drop = env.received("tok-worker")
+    assert (alert["data"]["type"], drop["data"]["type"]) == ("offer", "price_drop")
+    assert alert["data"]["offer_id"] == drop["data"]["offer_id"] == offer["id"]
+    assert alert["data"]["distance_m"] == drop["data"]["distance_m"] == "300"
+    assert "300 m away" in drop["notification"]["body"]

@@ -227,7 +227,8 @@ class Dispatcher:
                 # Only residents who asked and hold an alert to update: those not told yet will
                 # get the new price in their own alert. An ended offer tells nobody.
                 audience_q = (
-                    select(Notification.subscriber_pk)
+                    # With the alert's distance: the drop replaces that alert, from the same place.
+                    select(Notification.subscriber_pk, Notification.distance_m)
                     .join(Subscriber, Subscriber.pk == Notification.subscriber_pk)
                     .where(
                         Notification.offer_id == offer_id,
@@ -237,7 +238,7 @@ class Dispatcher:
                         Subscriber.price_drops.is_(True),
                     )
                 )
-                chosen = [(pk, None) for pk in s.scalars(audience_q)] if live else []
+                chosen = [(pk, d) for pk, d in s.execute(audience_q)] if live else []
                 notification_kind = f"{PRICE_PREFIX}{seq}"
             matched = self._insert_notifications(s, offer_id, chosen, now, kind=notification_kind) if chosen else 0
             fanout.done_at = now
@@ -245,6 +246,14 @@ class Dispatcher:
             if more:
                 s.add(Fanout(offer_id=offer_id, kind="offer", seq=seq + 1, created_at=now,
                              due_at=now + timedelta(seconds=rules.wave_interval_s)))
+            elif kind == "offer" and not (live and offer.quantity_left > 0):
+                # Ended or sold out when this wave began: if stock came back meanwhile, the
+                # release saw this wave pending and planned none; the series goes on from here.
+                again = s.execute(
+                    select(Offer.status, Offer.expires_at, Offer.quantity_left).where(Offer.id == offer_id)
+                ).one()
+                if offer_rules.is_live(again.status, again.expires_at, now) and again.quantity_left > 0:
+                    s.add(Fanout(offer_id=offer_id, kind="offer", seq=seq + 1, created_at=now, due_at=now))
         log.info(
             "offer %s: %d residents to %s%s", offer_id, len(chosen),
             "tell it is gone" if kind == "withdraw" else f"tell ({kind} {seq})",
@@ -367,7 +376,10 @@ class Dispatcher:
                     message = self._message(row, distance, now)
                 elif row.kind.startswith(PRICE_PREFIX):
                     # Not counted against the daily cap: it updates an alert the resident has.
-                    distance = geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
+                    distance = (
+                        row.distance_m if row.distance_m is not None
+                        else geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
+                    )
                     message = self._price_drop(row, distance, now)
                 else:
                     message = self._withdrawal(row, now)

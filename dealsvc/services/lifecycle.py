@@ -49,7 +49,21 @@ def end_offer(s: Session, offer: Offer, status: str, now: datetime) -> None:
 def resume_offer(s: Session, offer_id: str, now: datetime) -> None:
     """A sold-out offer sells again (stock released or added): its waves go on with a wave
     now, unless one is already due. The residents already told are not told twice (one alert
-    per resident and offer); the next nearest hear of what came back."""
+    per resident and offer); the next nearest hear of what came back.
+
+    Alerts that were waiting when the offer sold out (quiet hours, a busy queue) were dropped
+    for it and never sent: they are due again, or those residents, the nearest, would never
+    hear while farther ones do."""
+    s.execute(
+        update(Notification)
+        .where(
+            Notification.offer_id == offer_id,
+            Notification.kind == "offer",
+            Notification.status == "dropped",
+            Notification.reason == f"offer_{offer_rules.SOLD_OUT}",
+        )
+        .values(status="pending", reason=None, due_at=now, lease_until=None)
+    )
     pending = s.scalar(
         select(Fanout.id).where(Fanout.offer_id == offer_id, Fanout.kind == "offer", Fanout.done_at.is_(None)).limit(1)
     )
