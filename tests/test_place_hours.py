@@ -65,5 +65,3 @@ def test_the_vectorized_rule_gives_the_same_answers():
 def test_day_names_round_trip():
     assert places.day_names(places.days_mask(["fri", "mon"])) == ["mon", "fri"]
     assert places.days_mask(None) == places.ALL_DAYS
-    assert places.describe(WEEKDAYS, "11:00", "15:00") == "mon–fri 11:00–15:00"
-    assert places.describe(places.ALL_DAYS, None, None) == "every day"

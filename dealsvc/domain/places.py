@@ -78,17 +78,3 @@ def minutes_of(start: str | None, end: str | None) -> tuple[int, int]:
 def local_weekday_minute(now: datetime, zone_name: str) -> tuple[int, int]:
     local = now.astimezone(ZoneInfo(zone_name))
     return local.weekday(), local.hour * 60 + local.minute
-
-
-def describe(days: int, start: str | None, end: str | None) -> str:
-    """For pages: "mon–fri 11:00–15:00", "every day"."""
-    names = day_names(days)
-    if days == ALL_DAYS:
-        when = "every day"
-    elif names == list(DAY_NAMES[:5]):
-        when = "mon–fri"
-    else:
-        when = ", ".join(names)
-    return f"{when} {start}–{end}" if start and end else when
-
-
