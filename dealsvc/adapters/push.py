@@ -3,11 +3,15 @@ endpoint such as the built-in emulator), with every answer classified for the ou
 from __future__ import annotations
 
 import concurrent.futures
+import email.utils
 import itertools
 import logging
+import math
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
+from typing import Callable, Protocol
 
 from urllib.parse import urlsplit
 
@@ -21,6 +25,13 @@ from firebase_admin import credentials, exceptions, messaging
 log = logging.getLogger(__name__)
 
 SENT, DEAD_TOKEN, RETRY, DEAD_LETTER = "sent", "dead_token", "retry", "dead_letter"
+# FCM refused the service's own credentials (401, or 403 other than SENDER_ID_MISMATCH): no
+# message is to blame, every message meets it; the outbox holds the push, it does not spend it.
+AUTH_FAILED = "auth_failed"
+# Never sent: the gateway was told to stop before this message's turn (shutdown, or the
+# dispatcher's circuit breaker opened meanwhile). The outbox gives it back as it was.
+UNSENT = "unsent"
+ACCEPTED_WITHOUT_NAME = "accepted_without_name"  # PushResult.error of a SENT without FCM's id
 
 
 @dataclass(frozen=True)
@@ -42,8 +53,18 @@ class PushResult:
     retry_after_s: float | None = None
 
 
+class SendGate(Protocol):
+    """What a caller of `send` lets the gateway know while a batch is on the wire."""
+
+    def may_send(self) -> bool:
+        """Asked before each message's request: False leaves it UNSENT."""
+
+    def answered(self, result: PushResult) -> None:
+        """Told each result as it arrives (from the gateway's threads)."""
+
+
 class PushGateway(Protocol):
-    def send(self, messages: list[PushMessage]) -> list[PushResult]:
+    def send(self, messages: list[PushMessage], gate: SendGate | None = None) -> list[PushResult]:
         """One result per message, in order; never raises for a per-message failure."""
 
 
@@ -101,13 +122,29 @@ def _is_token_violation(error: exceptions.FirebaseError) -> bool:
     return False
 
 
+def retry_after_s(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """FCM's Retry-After as seconds from now: delay-seconds or an HTTP-date (RFC 9110), never
+    negative, never infinite or NaN; None when absent or unreadable. How long to actually wait
+    is the outbox's decision (it clamps this to its own backoff ceiling)."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if moment is None or moment.tzinfo is None:
+            return None  # RFC 9110 dates are GMT; a date without a zone is not one
+        seconds = moment.timestamp() - now()
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
 def _retry_after(error: exceptions.FirebaseError) -> float | None:
     response = getattr(error, "http_response", None)
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date; the exponential backoff applies instead
+    return retry_after_s(response.headers.get("Retry-After") if response is not None else None)
 
 
 def classify(error: Exception) -> PushResult:
@@ -115,6 +152,10 @@ def classify(error: Exception) -> PushResult:
     name = type(error).__name__
     if isinstance(error, (messaging.UnregisteredError, messaging.SenderIdMismatchError)):
         return PushResult(DEAD_TOKEN, error=name)
+    if isinstance(error, (exceptions.UnauthenticatedError, exceptions.PermissionDeniedError)):
+        # 401, or a 403 that is not about the token (SENDER_ID_MISMATCH is, above): a revoked
+        # key, a disabled API. Held until FCM accepts the credentials again, never a dead letter.
+        return PushResult(AUTH_FAILED, error=name, retry_after_s=_retry_after(error))
     if isinstance(error, exceptions.InvalidArgumentError):
         return PushResult(DEAD_TOKEN if _is_token_violation(error) else DEAD_LETTER, error=name)
     if isinstance(
@@ -150,6 +191,7 @@ class FirebasePushGateway:
     _service: object = field(init=False, repr=False)
     _app: firebase_admin.App = field(init=False, repr=False)
     _pool: concurrent.futures.ThreadPoolExecutor = field(init=False, repr=False)
+    _answer: threading.local = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.credentials_path:
@@ -185,22 +227,70 @@ class FirebasePushGateway:
         # a third of a push's CPU time. Read them once, here, and keep using them.
         session.proxies.update(requests.utils.get_environ_proxies(self._service._fcm_url))
         session.trust_env = False
+        self._answer = threading.local()
+        session.hooks["response"].append(self._saw_response)
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(self.concurrency, 1), thread_name_prefix="fcm-send"
         )
 
-    def send(self, messages: list[PushMessage]) -> list[PushResult]:
-        return [future.result() for future in [self._pool.submit(self._send_one, m) for m in messages]]
+    def send(self, messages: list[PushMessage], gate: SendGate | None = None) -> list[PushResult]:
+        futures: list[concurrent.futures.Future | None] = []
+        for message in messages:
+            try:
+                futures.append(self._pool.submit(self._send_one, message, gate))
+            except RuntimeError:
+                # The pool is shut down (close(), or the interpreter is exiting): what was not
+                # handed to it is not sent, and the outbox keeps it.
+                futures.append(None)
+        results = [PushResult(UNSENT, error="gateway_closed") if f is None else f.result() for f in futures]
+        unconfirmed = sum(1 for r in results if r.error == ACCEPTED_WITHOUT_NAME)
+        if unconfirmed:
+            log.warning("FCM accepted %d pushes without naming them (a 2xx without \"name\"): recorded as sent", unconfirmed)
+        return results
 
-    def _send_one(self, message: PushMessage) -> PushResult:
+    def _send_one(self, message: PushMessage, gate: SendGate | None) -> PushResult:
+        if gate is not None and not gate.may_send():
+            return PushResult(UNSENT, error="held")
+        result = self._attempt(message)
+        if gate is not None:
+            gate.answered(result)
+        return result
+
+    def _attempt(self, message: PushMessage) -> PushResult:
+        """One message's fate, whatever happens: a surprise in one message's answer never
+        reaches the other messages of its batch."""
+        self._answer.status = None
         try:
             return PushResult(SENT, message_id=messaging.send(to_fcm(message), app=self._app))
         except exceptions.FirebaseError as error:
+            if self._accepted():
+                return self._accepted_without_name()
             return classify(error)
-        except ValueError as error:
-            # firebase-admin refused the message before sending it: retrying cannot help.
-            log.warning("push refused by firebase-admin: %s", type(error).__name__)
+        except Exception as error:  # noqa: BLE001 - the surprise stays this message's
+            if self._accepted():
+                return self._accepted_without_name()
+            # Nothing reached FCM (firebase-admin refused to encode the message, or failed
+            # before the request): the same message would fail the same way again.
+            log.warning("push refused before it was sent: %s", type(error).__name__)
             return PushResult(DEAD_LETTER, error=type(error).__name__)
+
+    def _accepted(self) -> bool:
+        status = self._answer.status
+        return status is not None and 200 <= status < 300
+
+    @staticmethod
+    def _accepted_without_name() -> PushResult:
+        # FCM answered 2xx but the body had no message name (firebase-admin's resp["name"]
+        # raised), or could not be read. A 2xx means FCM took the message: sending it again
+        # could only show it twice on the phone. So it counts as sent, without an FCM id; the
+        # oddity is logged per batch by send().
+        return PushResult(SENT, message_id=None, error=ACCEPTED_WITHOUT_NAME)
+
+    def _saw_response(self, response, *_args, **_kwargs):
+        """requests' response hook: the status of the last answer this thread got, so that an
+        error raised after a 2xx is known for what it is."""
+        self._answer.status = response.status_code
+        return response
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -1,13 +1,32 @@
-"""The FCM emulator's HTTP face: FCM's v1 send endpoint, and a small API to inspect it and inject faults."""
+"""The FCM emulator's HTTP face: FCM's v1 send endpoint, and a small API to inspect it and inject faults.
+
+The API, under `{url_prefix}/api`:
+- `GET /messages[?token=]`, `DELETE /messages` (forgets messages, counts and every fault),
+  `GET /tokens`;
+- `POST /faults` `{"token", "fault", "times", "retry_after"}`: one token's answers;
+- `GET|PUT|DELETE /faults/global` `{"fault", "times", "retry_after", "delay_s"}`: FCM failing or
+  slow for everyone (checked before each token's own fault). For example `{"fault":
+  "unavailable"}` (503), `{"fault": "unavailable", "retry_after": 30}`, `{"fault":
+  "unauthenticated"}` (401), `{"fault": "permission_denied"}` (403 PERMISSION_DENIED),
+  `{"fault": "quota", "retry_after": 1000000000000000}` or `"retry_after": "Wed, 21 Oct 2037
+  07:28:00 GMT"` (429), `{"fault": "no_name"}` (200 without "name"), `{"fault": "hang"}` (no
+  answer until cleared), `{"fault": null, "delay_s": 3}` (every answer 3 s late). DELETE, or
+  PUT `{"fault": null}`, restores normal service.
+
+Faults: "fault" is one of FAULT_KINDS (store.py), "times" how many answers (null: until
+cleared), "retry_after" the Retry-After header to send: seconds (any non-negative integer) or an
+HTTP-date string.
+"""
 from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from flask import Blueprint, Response, request
 
-from .store import FAULT_KINDS, EmulatorStore, Fault
+from .store import ERROR_FAULT_KINDS, FAULT_KINDS, EmulatorStore, Fault, check_delay, check_retry_after
 from .validation import Violation, guess_recipient, parse_json, validate_send_request
 
 log = logging.getLogger(__name__)
@@ -16,7 +35,7 @@ FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 
 # kind → (HTTP status, canonical status, FCM errorCode, message), as FCM answers them.
-FAULT_RESPONSES: dict[str, tuple[int, str, str, str]] = {
+FAULT_RESPONSES: dict[str, tuple[int, str, str | None, str]] = {
     "unregistered": (404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found."),
     "invalid": (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token"),
     "mismatch": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch"),
@@ -25,10 +44,21 @@ FAULT_RESPONSES: dict[str, tuple[int, str, str, str]] = {
     "internal": (500, "INTERNAL", "INTERNAL", "Internal error encountered."),
     # A message FCM refuses for its content, not its token: the sender's bug, never retried.
     "bad_request": (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "Invalid value at 'message.data'"),
+    # The sender's credentials, not the message: a revoked key, a disabled API.
+    "unauthenticated": (
+        401, "UNAUTHENTICATED", None,
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
+        "valid authentication credential.",
+    ),
+    "permission_denied": (
+        403, "PERMISSION_DENIED", None,
+        "Firebase Cloud Messaging API has not been used in this project before or it is disabled.",
+    ),
 }
-assert set(FAULT_RESPONSES) == set(FAULT_KINDS)
+assert set(FAULT_RESPONSES) == set(ERROR_FAULT_KINDS)
 
 FAULT_REQUEST_FIELDS = {"token", "fault", "times", "retry_after"}
+GLOBAL_FAULT_REQUEST_FIELDS = {"fault", "times", "retry_after", "delay_s"}
 
 
 def fcm_error(
@@ -94,9 +124,18 @@ def create_blueprint(store: EmulatorStore, url_prefix: str = "/emulator") -> Blu
                 400, "INVALID_ARGUMENT", violation.message, "INVALID_ARGUMENT", [(violation.field, violation.description)]
             )
 
+        delay = store.delay_s()
+        if delay:
+            time.sleep(delay)
         fault = store.begin_attempt(send_request.recipient)
         if fault is not None:
             log.info("fcm emulator: answering %s for a %s (injected)", fault.kind, send_request.target)
+            if fault.kind == "hang":
+                store.hang()
+                return fault_response(Fault("unavailable"), send_request.target)
+            if fault.kind == "no_name":
+                # Accepted, as far as the HTTP status goes, but not FCM's body: nothing is kept.
+                return _json({})
             return fault_response(fault, send_request.target)
         if send_request.validate_only:
             # FCM's dry runs answer with this fixed name.
@@ -105,20 +144,17 @@ def create_blueprint(store: EmulatorStore, url_prefix: str = "/emulator") -> Blu
         log.info("fcm emulator: accepted %s for a %s", received.id, send_request.target)
         return _json({"name": received.name})
 
-    @bp.post("/api/faults")
-    def set_fault() -> Response:
+    def _read_object() -> dict | None:
         try:
             body = json.loads(request.get_data(cache=False).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return _problem(400, "The body must be a JSON object.")
-        if not isinstance(body, dict):
-            return _problem(400, "The body must be a JSON object.")
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return None
+        return body if isinstance(body, dict) else None
+
+    def _fault_errors(body: dict, fields: set[str]) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
-        for key in body.keys() - FAULT_REQUEST_FIELDS:
+        for key in body.keys() - fields:
             errors[key] = ["Unknown field."]
-        token = body.get("token")
-        if not isinstance(token, str) or not token:
-            errors["token"] = ["Required: a non-empty string."]
         kind = body.get("fault")
         if kind is not None and kind not in FAULT_KINDS:
             errors["fault"] = [f"One of {', '.join(FAULT_KINDS)}, or null to clear."]
@@ -126,13 +162,56 @@ def create_blueprint(store: EmulatorStore, url_prefix: str = "/emulator") -> Blu
         if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
             errors["times"] = ["A positive integer, or null for every time."]
         retry_after = body.get("retry_after")
-        if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0):
-            errors["retry_after"] = ["A non-negative integer of seconds."]
+        if retry_after is not None:
+            try:
+                check_retry_after(retry_after)
+            except ValueError:
+                errors["retry_after"] = ["A non-negative integer of seconds, or an HTTP-date."]
+        if "delay_s" in fields and body.get("delay_s") is not None:
+            try:
+                check_delay(body["delay_s"])
+            except ValueError as error:
+                errors["delay_s"] = [str(error)]
+        return errors
+
+    @bp.post("/api/faults")
+    def set_fault() -> Response:
+        body = _read_object()
+        if body is None:
+            return _problem(400, "The body must be a JSON object.")
+        errors = _fault_errors(body, FAULT_REQUEST_FIELDS)
+        token = body.get("token")
+        if not isinstance(token, str) or not token:
+            errors["token"] = ["Required: a non-empty string."]
         if errors:
             return _problem(400, "The fault request is not valid.", errors)
+        kind, times, retry_after = body.get("fault"), body.get("times"), body.get("retry_after")
         fault = store.set_fault(token, kind, times=times, retry_after=retry_after)
         state = fault.to_json() if fault else {"fault": None, "times": None, "retry_after": None}
         return _json({"token": token, **state})
+
+    @bp.get("/api/faults/global")
+    def get_global_fault() -> Response:
+        return _json(store.global_fault())
+
+    @bp.put("/api/faults/global")
+    def set_global_fault() -> Response:
+        body = _read_object()
+        if body is None:
+            return _problem(400, "The body must be a JSON object.")
+        errors = _fault_errors(body, GLOBAL_FAULT_REQUEST_FIELDS)
+        if errors:
+            return _problem(400, "The fault request is not valid.", errors)
+        state = store.set_global_fault(
+            body.get("fault"), times=body.get("times"), retry_after=body.get("retry_after"), delay_s=body.get("delay_s")
+        )
+        log.info("fcm emulator: global fault now %s, delay %.1f s", state["fault"], state["delay_s"])
+        return _json(state)
+
+    @bp.delete("/api/faults/global")
+    def clear_global_fault() -> Response:
+        store.set_global_fault(None)
+        return Response(status=204)
 
     @bp.get("/api/messages")
     def list_messages() -> Response:

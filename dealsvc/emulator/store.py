@@ -2,46 +2,78 @@
 from __future__ import annotations
 
 import copy
+import email.utils
 import itertools
+import math
 import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-FAULT_KINDS = ("unregistered", "invalid", "mismatch", "unavailable", "quota", "internal", "bad_request")
+# Error answers as FCM gives them (see blueprint.FAULT_RESPONSES), then two that are not errors:
+# "no_name" answers 200 with a body that lacks FCM's "name" (and delivers nothing), "hang" keeps
+# the request unanswered until the fault is cleared (at most HANG_MAX_S, then a 503).
+ERROR_FAULT_KINDS = (
+    "unregistered", "invalid", "mismatch", "unavailable", "quota", "internal", "bad_request",
+    "unauthenticated", "permission_denied",
+)
+FAULT_KINDS = (*ERROR_FAULT_KINDS, "no_name", "hang")
 DEFAULT_QUOTA_RETRY_AFTER = 2
+HANG_MAX_S = 300.0
+MAX_DELAY_S = 600.0
+
+
+def check_retry_after(value: Any) -> None:
+    """Raise ValueError unless `value` is a Retry-After the emulator can send: a non-negative
+    integer of seconds (absurd ones included, to test clients) or an HTTP-date."""
+    if isinstance(value, str):
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            moment = None
+        if moment is None:
+            raise ValueError("retry_after must be a non-negative integer of seconds or an HTTP-date")
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("retry_after must be a non-negative integer of seconds or an HTTP-date")
+
+
+def check_delay(value: Any) -> None:
+    if (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+        or not 0 <= value <= MAX_DELAY_S
+    ):
+        raise ValueError(f"delay_s must be a number of seconds from 0 to {MAX_DELAY_S:g}")
 
 
 @dataclass(frozen=True)
 class Fault:
-    """An outcome forced on a token: `times` answers (None: every answer), then normal delivery."""
+    """An outcome forced on a token (or on every token): `times` answers (None: every answer),
+    then normal delivery."""
 
     kind: str
     times: int | None = None
-    # Sent as Retry-After with quota (default 2) and, when given, with unavailable.
-    retry_after: int | None = None
+    # Sent as Retry-After: with quota always (default 2), with any other kind when given.
+    # Seconds, or an HTTP-date string.
+    retry_after: int | str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
         if self.times is not None and (isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 1):
             raise ValueError("times must be a positive integer, or None for every time")
-        if self.retry_after is not None and (
-            isinstance(self.retry_after, bool) or not isinstance(self.retry_after, int) or self.retry_after < 0
-        ):
-            raise ValueError("retry_after must be a non-negative integer of seconds")
+        if self.retry_after is not None:
+            check_retry_after(self.retry_after)
 
     def to_json(self) -> dict[str, Any]:
         return {"fault": self.kind, "times": self.times, "retry_after": self.effective_retry_after}
 
     @property
-    def effective_retry_after(self) -> int | None:
-        if self.kind == "quota":
-            return DEFAULT_QUOTA_RETRY_AFTER if self.retry_after is None else self.retry_after
-        if self.kind == "unavailable":
-            return self.retry_after
-        return None
+    def effective_retry_after(self) -> int | str | None:
+        if self.kind == "quota" and self.retry_after is None:
+            return DEFAULT_QUOTA_RETRY_AFTER
+        return self.retry_after
 
 
 # The development convention: a token's prefix picks its outcome, so a demo needs no API call.
@@ -101,6 +133,10 @@ class EmulatorStore:
         self._attempts: dict[str, int] = {}
         # A token absent from here follows its prefix; present with None, it has been told to behave.
         self._faults: dict[str, _ActiveFault | None] = {}
+        # For every token, before its own fault: FCM failing (or slow) for everyone.
+        self._global: _ActiveFault | None = None
+        self._delay_s = 0.0
+        self._release_hangs = threading.Event()
 
     # -- failure injection -------------------------------------------------------------------
 
@@ -112,6 +148,45 @@ class EmulatorStore:
         with self._lock:
             self._faults[token] = None if fault is None else _ActiveFault(fault, fault.times)
         return fault
+
+    def set_global_fault(
+        self,
+        kind: str | None,
+        times: int | None = None,
+        retry_after: int | str | None = None,
+        delay_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Force `kind` on every token (before each token's own fault) and/or wait `delay_s`
+        before every answer; `kind=None` and no delay restore normal service. Requests held
+        by a "hang" are let go (answered 503) whenever this changes."""
+        fault = None if kind is None else Fault(kind, times=times, retry_after=retry_after)
+        if delay_s is not None:
+            check_delay(delay_s)
+        with self._lock:
+            self._global = None if fault is None else _ActiveFault(fault, fault.times)
+            self._delay_s = float(delay_s or 0.0)
+            released, self._release_hangs = self._release_hangs, threading.Event()
+        released.set()
+        return self.global_fault()
+
+    def global_fault(self) -> dict[str, Any]:
+        """The fault every token meets now, and the delay before every answer."""
+        with self._lock:
+            state = {"fault": None, "times": None, "retry_after": None}
+            if self._global is not None:
+                state = self._global.current().to_json()
+            return {**state, "delay_s": self._delay_s}
+
+    def delay_s(self) -> float:
+        """How long to wait before each answer."""
+        with self._lock:
+            return self._delay_s
+
+    def hang(self) -> None:
+        """Block the calling request until the global fault changes (at most HANG_MAX_S)."""
+        with self._lock:
+            released = self._release_hangs
+        released.wait(HANG_MAX_S)
 
     def fault(self, token: str) -> Fault | None:
         """The fault the next send to `token` will meet, without using it up."""
@@ -128,14 +203,17 @@ class EmulatorStore:
         """Count a send to `token` and use up one answer of its fault, returned if there is one."""
         with self._lock:
             self._attempts[token] = self._attempts.get(token, 0) + 1
+            if self._global is not None:
+                fault = self._global.current()
+                if self._global.use():
+                    self._global = None
+                return fault
             active = self._active_fault(token)
             if active is None:
                 return None
             fault = active.current()
-            if active.remaining is not None:
-                active.remaining -= 1
-                if active.remaining <= 0:
-                    self._faults[token] = None
+            if active.use():
+                self._faults[token] = None
             return fault
 
     def _active_fault(self, token: str) -> _ActiveFault | None:
@@ -195,11 +273,15 @@ class EmulatorStore:
             return out
 
     def clear(self) -> None:
-        """Forget every message, count and fault; prefixes apply afresh."""
+        """Forget every message, count and fault (the global one too); prefixes apply afresh."""
         with self._lock:
             self._received.clear()
             self._attempts.clear()
             self._faults.clear()
+            self._global = None
+            self._delay_s = 0.0
+            released, self._release_hangs = self._release_hangs, threading.Event()
+        released.set()
 
 
 class _ActiveFault:
@@ -209,3 +291,10 @@ class _ActiveFault:
 
     def current(self) -> Fault:
         return Fault(self.fault.kind, times=self.remaining, retry_after=self.fault.retry_after)
+
+    def use(self) -> bool:
+        """One answer given; True when that was the last one."""
+        if self.remaining is None:
+            return False
+        self.remaining -= 1
+        return self.remaining <= 0
