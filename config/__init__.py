@@ -42,10 +42,20 @@ class Settings:
     auto_migrate: bool = True
     max_request_bytes: int = 64 * 1024
     # The push dispatcher: how many pushes a claim takes, how long a claim is held before
-    # another dispatcher may take it over (longer than a send can take), how often to retry.
+    # another dispatcher may take it over (renewed while its batch is on the wire, so it only
+    # matters after a crash).
     push_batch_size: int = 250
     push_lease_s: float = 60.0
-    push_max_attempts: int = 8
+    # A push's retries while it is useful (no cap on their number): capped exponential backoff
+    # with full jitter; FCM's Retry-After is honoured up to the cap.
+    push_backoff_base_s: float = 2.0
+    push_backoff_max_s: float = 900.0
+    # The circuit breaker: when FCM fails for everyone, sending pauses this long at first,
+    # doubling (with jitter) up to the maximum while it keeps failing.
+    push_breaker_base_s: float = 5.0
+    push_breaker_max_s: float = 300.0
+    # The workers' longest sleep between tries while the database is away.
+    worker_backoff_max_s: float = 10.0
     # Pushes in flight at once per dispatcher process (HTTP requests to FCM), and how many
     # batches each dispatcher process works on side by side (one is sent while another is
     # claimed or recorded).
@@ -106,7 +116,11 @@ class Settings:
             max_request_bytes=_int("MAX_REQUEST_BYTES", get("MAX_REQUEST_BYTES", defaults.max_request_bytes)),
             push_batch_size=_int("PUSH_BATCH_SIZE", get("PUSH_BATCH_SIZE", defaults.push_batch_size)),
             push_lease_s=_float("PUSH_LEASE_S", get("PUSH_LEASE_S", defaults.push_lease_s)),
-            push_max_attempts=_int("PUSH_MAX_ATTEMPTS", get("PUSH_MAX_ATTEMPTS", defaults.push_max_attempts)),
+            push_backoff_base_s=_non_negative("PUSH_BACKOFF_BASE_S", get("PUSH_BACKOFF_BASE_S", defaults.push_backoff_base_s)),
+            push_backoff_max_s=_non_negative("PUSH_BACKOFF_MAX_S", get("PUSH_BACKOFF_MAX_S", defaults.push_backoff_max_s)),
+            push_breaker_base_s=_non_negative("PUSH_BREAKER_BASE_S", get("PUSH_BREAKER_BASE_S", defaults.push_breaker_base_s)),
+            push_breaker_max_s=_non_negative("PUSH_BREAKER_MAX_S", get("PUSH_BREAKER_MAX_S", defaults.push_breaker_max_s)),
+            worker_backoff_max_s=_non_negative("WORKER_BACKOFF_MAX_S", get("WORKER_BACKOFF_MAX_S", defaults.worker_backoff_max_s)),
             push_concurrency=_positive("PUSH_CONCURRENCY", get("PUSH_CONCURRENCY", defaults.push_concurrency)),
             push_lanes=_positive("PUSH_LANES", get("PUSH_LANES", defaults.push_lanes)),
             log_level=_log_level(get("LOG_LEVEL", defaults.log_level)),
@@ -159,6 +173,13 @@ def _float(name: str, value) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise SettingsError(f"DEALSVC_{name} must be a number, not {value!r}") from None
+
+
+def _non_negative(name: str, value) -> float:
+    number = _float(name, value)
+    if not 0 <= number < float("inf"):
+        raise SettingsError(f"DEALSVC_{name} must be a number of seconds, 0 or more, not {value!r}")
+    return number
 
 
 def _bool(name: str, value) -> bool:

@@ -20,6 +20,7 @@ from .adapters.push import FirebasePushGateway, PushGateway
 from .domain.clock import Clock, system_clock
 from .services.auth import AuthService
 from .services.dispatch import DispatchSettings, Dispatcher
+from .services.push_breaker import BreakerSettings
 from .services.favorites import FavoriteService
 from .services.figures import FiguresService
 from .services.lifecycle import ExpiryService
@@ -59,6 +60,8 @@ class Container:
     price_steps: PriceStepService
 
     def close(self) -> None:
+        """After the workers' loops have returned (workers.runtime, EmbeddedWorkers): the
+        gateway's pool goes last but one, so no lane ever submits to a shut-down pool."""
         close = getattr(self.push, "close", None)
         if close is not None:
             close()
@@ -120,8 +123,11 @@ def bootstrap(
     dispatch_settings = DispatchSettings(
         batch_size=settings.push_batch_size,
         lease=timedelta(seconds=settings.push_lease_s),
-        max_attempts=settings.push_max_attempts,
+        backoff_base_s=settings.push_backoff_base_s,
+        backoff_max_s=settings.push_backoff_max_s,
         lanes=settings.push_lanes,
+        breaker=BreakerSettings(base_s=settings.push_breaker_base_s, max_s=settings.push_breaker_max_s),
+        db_backoff_max_s=settings.worker_backoff_max_s,
     )
     return Container(
         settings=settings,
@@ -141,7 +147,7 @@ def bootstrap(
         dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
         reservations=ReservationService(db, clock),
         expiry=expiry,
-        scheduler=Scheduler(db, clock, expiry, price_steps),
+        scheduler=Scheduler(db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s),
         figures=FiguresService(db, clock, rules, index),
         price_steps=price_steps,
     )

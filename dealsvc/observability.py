@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
 
 from config import SettingsError
 
@@ -24,8 +24,26 @@ HTTP_LATENCY = Histogram(
 PUSH_OUTCOMES = Counter(
     "dealsvc_push_outcomes_total",
     "Pushes by outcome: sent, retry, dead_token, dead_letter, suppressed (caps, quiet hours), "
-    "deferred (quiet hours), dropped (offer or resident no longer active)",
+    "deferred (quiet hours), dropped (offer or resident no longer active), held (given back to "
+    "the outbox unspent: FCM failing for everyone, refusing our credentials, or a shutdown)",
     ["outcome"],
+)
+PUSH_BREAKER_OPEN = Gauge(
+    "dealsvc_push_breaker_open",
+    "1 while a dispatcher has stopped sending because FCM fails for everyone (its circuit breaker "
+    "is open or probing), else 0; the highest over the live dispatchers",
+    multiprocess_mode="livemax",
+)
+PUSH_BREAKER_TRIPS = Counter(
+    "dealsvc_push_breaker_trips_total",
+    "Times a dispatcher stopped sending because FCM failed for everyone, by cause: transient "
+    "(503, 429, 500, timeouts) or auth (401/403: FCM refuses the service's credentials)",
+    ["cause"],
+)
+PUSH_AUTH_FAILURES = Counter(
+    "dealsvc_push_auth_failures_total",
+    "FCM answers refusing the service's credentials (401 UNAUTHENTICATED, 403 PERMISSION_DENIED): "
+    "the pushes are held, not lost; alert on any increase",
 )
 FANOUT_MATCH_SECONDS = Histogram(
     "dealsvc_fanout_match_seconds",

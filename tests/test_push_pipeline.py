@@ -70,7 +70,7 @@ def env(settings):
     clock = FakeClock()
     with running_emulator() as emulator:
         container = bootstrap(
-            settings.with_(fcm_endpoint=emulator.fcm_base, fcm_project_id=PROJECT_ID, push_max_attempts=3),
+            settings.with_(fcm_endpoint=emulator.fcm_base, fcm_project_id=PROJECT_ID),
             clock=clock,
         )
         _empty(container)
@@ -203,7 +203,8 @@ def test_unavailable_is_retried_by_the_outbox_with_backoff(env):
     # The dispatcher never sleeps on a failure: the push waits in the outbox instead.
     [n] = env.notifications(offer["id"])
     assert n.status == "pending" and n.reason == "UnavailableError"
-    assert env.clock.now + timedelta(seconds=1) <= n.due_at <= env.clock.now + timedelta(seconds=3)
+    # Full jitter: anywhere below the first step (2 s).
+    assert env.clock.now <= n.due_at <= env.clock.now + timedelta(seconds=2)
     env.clock.advance(seconds=5)
     env.drain()
     assert len(env.received("unavailable-once-1")) == 1
@@ -211,18 +212,23 @@ def test_unavailable_is_retried_by_the_outbox_with_backoff(env):
     assert env.notifications(offer["id"])[0].status == "sent"
 
 
-def test_too_many_attempts_end_in_the_dead_letter(env):
+def test_a_failing_push_is_retried_for_as_long_as_its_offer_lives_then_dropped(env):
     key, shop = _merchant_with_shop(env)
     _sub(env, "quota-forever")
     env.emulator.store.set_fault("quota-forever", "quota", retry_after=1)
-    offer = _offer(env, key, shop)
-    for _ in range(5):
+    offer = _offer(env, key, shop)  # 2 hours
+    for _ in range(7):  # 105 minutes: no attempt cap ends it while the offer lives
         env.drain()
-        env.clock.advance(minutes=2)
+        env.clock.advance(minutes=15)  # the backoff's ceiling (900 s)
     [n] = env.notifications(offer["id"])
-    assert n.status == "failed" and n.reason == "too_many_attempts"
-    assert env.emulator.store.attempts("quota-forever") == 3  # push_max_attempts
-    assert env.stats(key, offer["id"])["failed"] == 1
+    assert n.status == "pending" and n.reason == "QuotaExceededError"
+    assert env.emulator.store.attempts("quota-forever") == 7
+    env.clock.advance(minutes=20)  # the offer has ended
+    env.drain()
+    [n] = env.notifications(offer["id"])
+    assert (n.status, n.reason) == ("dropped", "offer_expired")
+    assert env.emulator.store.attempts("quota-forever") == 7
+    assert env.stats(key, offer["id"])["dropped"] == 1
 
 
 def test_a_bad_request_goes_to_the_dead_letter_and_keeps_the_subscriber(env):

@@ -192,6 +192,7 @@ class FirebasePushGateway:
     _app: firebase_admin.App = field(init=False, repr=False)
     _pool: concurrent.futures.ThreadPoolExecutor = field(init=False, repr=False)
     _answer: threading.local = field(init=False, repr=False)
+    _closed: bool = field(init=False, default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.credentials_path:
@@ -293,6 +294,10 @@ class FirebasePushGateway:
         return response
 
     def close(self) -> None:
+        """Once every caller of send() has returned (sends after this come back UNSENT)."""
+        if self._closed:
+            return
+        self._closed = True
         self._pool.shutdown(wait=True)
         firebase_admin.delete_app(self._app)
 

@@ -4,8 +4,16 @@ through the push gateway and records every outcome.
 A notification moves pending -> sending -> sent | failed | suppressed | dropped. Claiming a
 batch marks it `sending` with a lease and commits before anything is sent, so a crashed
 dispatcher's batch is claimed again once the lease runs out: a crash costs at most the batches
-it held (one per lane) of duplicates, never a lost push. On PostgreSQL several dispatchers claim side by side with
+it held (one per lane) of duplicates, never a lost push. While a batch is on the wire a
+heartbeat renews the lease of exactly the rows its claim still holds, so a slow FCM never lets
+another lane take a batch that is still being sent. On PostgreSQL several dispatchers claim side by side with
 FOR UPDATE SKIP LOCKED; on SQLite the write lock serializes them.
+
+A push is retried (capped exponential backoff, full jitter, FCM's Retry-After up to the cap) for
+as long as it can still be useful: an offer's alert or price drop until the offer ends (the
+claim drops it then), a withdrawal for its own TTL. Only a permanent answer (a dead token, a
+message FCM refuses) ends it early. When FCM fails for everyone the circuit breaker
+(push_breaker.py) pauses the claims and the batch's pushes go back unspent.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import os
 import random
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
@@ -23,17 +32,20 @@ from typing import Iterable
 import numpy as np
 from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from ..adapters.db import Database
 from ..adapters.db.models import UTCDateTime
 from ..adapters.db.models import Fanout, Notification, Offer, PushQuota, Shop, Subscriber
 from ..adapters.geo_index import SubscriberIndex
-from ..adapters.push import DEAD_TOKEN, RETRY, SENT, PushGateway, PushMessage, PushResult
+from ..adapters.push import AUTH_FAILED, DEAD_TOKEN, RETRY, SENT, UNSENT, PushGateway, PushMessage, PushResult
 from ..domain import audience, geo, waves
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..observability import FANOUT_MATCH_SECONDS, PUSH_OUTCOMES
 from .followers import followers_in_reach
+from .outage import Outage
+from .push_breaker import BatchGate, Breaker, BreakerSettings
 from .rules import RulesService
 
 log = logging.getLogger(__name__)
@@ -44,6 +56,7 @@ PRICE_PREFIX = "price-"  # notifications.kind of the push about price step n: "p
 _INSERT_CHUNK = 2000
 _NOTIFICATIONS = Notification.__table__
 _CLAIMED_SHAPE = ("attempts", "distance_m", "lease_until", "nid", "status")
+WITHDRAWAL_MIN_TTL = timedelta(hours=1)
 # PostgreSQL: a whole batch's per-row values in one statement, as arrays.
 _PG_CLAIM = text(
     "UPDATE notifications AS n SET status = 'sending', lease_until = :lease, attempts = v.attempts, "
@@ -55,6 +68,16 @@ _PG_DELIVERED = text(
     "lease_until = NULL, sent_by = :by FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS varchar[])) "
     "AS v(id, mid) WHERE n.id = v.id AND n.status IN ('sending', 'pending')"
 )
+
+# The heartbeat: the lease of the rows a claim still holds (a takeover changed status or attempts).
+_PG_RENEW = text(
+    "UPDATE notifications AS n SET lease_until = :lease FROM unnest(CAST(:ids AS integer[]), "
+    "CAST(:attempts AS integer[])) AS v(id, attempts) WHERE n.id = v.id AND n.attempts = v.attempts "
+    "AND n.status = 'sending'"
+)
+_SQLITE_RENEW = text(
+    "UPDATE notifications SET lease_until = :lease WHERE id = :nid AND attempts = :attempts AND status = 'sending'"
+).bindparams(bindparam("lease", type_=UTCDateTime))
 
 _PG_QUOTA_ROWS = text(
     "INSERT INTO push_quota (subscriber_pk, day, count) SELECT pk, day, 0 FROM "
@@ -93,12 +116,15 @@ def _naive_utc(moment: datetime) -> datetime:
 class DispatchSettings:
     batch_size: int = 100
     lease: timedelta = timedelta(seconds=60)
-    max_attempts: int = 8
+    # A push's retries: capped exponential backoff with full jitter (no cap on their number).
     backoff_base_s: float = 2.0
     backoff_max_s: float = 900.0
     # Batches worked on side by side in one process: while one lane waits for FCM, another
     # claims or records in the database.
     lanes: int = 2
+    breaker: BreakerSettings = BreakerSettings()
+    # The longest sleep between tries while the database is away.
+    db_backoff_max_s: float = 10.0
 
 
 def _insert(session):
@@ -106,10 +132,12 @@ def _insert(session):
 
 
 def backoff_s(attempts: int, settings: DispatchSettings, retry_after: float | None, rng=random.random) -> float:
-    """Exponential with full jitter in [0.5, 1.5) of the step, never before FCM's Retry-After."""
-    step = min(settings.backoff_max_s, settings.backoff_base_s * (2 ** max(0, attempts - 1)))
-    delay = step * (0.5 + rng())
-    return max(delay, retry_after or 0.0)
+    """Capped exponential backoff with full jitter (uniform below the step), never before FCM's
+    Retry-After, which is itself capped at backoff_max_s: an absurd or unreadable value neither
+    overflows nor parks a push past its usefulness."""
+    step = min(settings.backoff_max_s, settings.backoff_base_s * 2.0 ** min(max(0, attempts - 1), 64))
+    wait = retry_after if retry_after is not None and math.isfinite(retry_after) and retry_after > 0 else 0.0
+    return max(step * rng(), min(wait, settings.backoff_max_s))
 
 
 @dataclass
@@ -119,6 +147,27 @@ class _Claimed:
     day: str | None  # the local day whose quota it counts against; None: not counted
     message: PushMessage
     attempts: int
+
+
+class _LeaseKept:
+    def __init__(self, dispatcher: "Dispatcher", rows: list[tuple[int, int]]):
+        self.dispatcher = dispatcher
+        self.rows = rows
+
+    def __enter__(self) -> "_LeaseKept":
+        d = self.dispatcher
+        with d._in_flight_lock:
+            d._in_flight[id(self)] = (time.monotonic(), self.rows)
+            if d._heartbeat is None:
+                d._heartbeat = threading.Thread(target=d._beat, name="dispatch-lease-heartbeat", daemon=True)
+                d._heartbeat.start()
+        return self
+
+    def __exit__(self, *_exc) -> bool:
+        d = self.dispatcher
+        with d._in_flight_lock:
+            d._in_flight.pop(id(self), None)
+        return False
 
 
 class Dispatcher:
@@ -137,6 +186,14 @@ class Dispatcher:
         self.index = index
         self.gateway = gateway
         self.settings = settings or DispatchSettings()
+        self.breaker = Breaker(clock, self.settings.breaker)
+        self.outage = Outage("dispatcher", log, max_s=self.settings.db_backoff_max_s)
+        # Set when the dispatcher is to stop: no send starts after that (run_forever's event).
+        self.stopping = threading.Event()
+        # The claims on the wire, renewed by the heartbeat: id -> (when registered, rows).
+        self._in_flight: dict[int, tuple[float, list[tuple[int, int]]]] = {}
+        self._in_flight_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
 
     @property
     def name(self) -> str:
@@ -156,7 +213,8 @@ class Dispatcher:
 
     def run_forever(self, stop: threading.Event, idle_s: float = 0.25) -> None:
         """Run the loop in `lanes` threads until `stop` is set; each lane finishes the batch it
-        holds before it returns."""
+        holds before it returns (what it had not sent yet goes back to the outbox)."""
+        self.stopping = stop
         try:
             self.index.refresh()  # built before the first offer needs it, not during it
         except Exception:
@@ -176,9 +234,11 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 busy = self.run_once()
-            except Exception:  # keep the loop alive; the outbox keeps the work
-                log.exception("dispatcher iteration failed")
-                busy = 0
+            except Exception as error:  # keep the loop alive; the outbox keeps the work
+                # One line when an outage starts, one when it ends, a growing sleep between.
+                stop.wait(self.outage.failed(error))
+                continue
+            self.outage.succeeded()
             if not busy:
                 stop.wait(idle_s)
 
@@ -321,27 +381,84 @@ class Dispatcher:
     # --- sending -----------------------------------------------------------------------
 
     def send_batch(self) -> int:
-        now = self.clock()
-        claimed = self._claim(now)
-        if not claimed:
+        if self.stopping.is_set():
             return 0
-        results = self.gateway.send([c.message for c in claimed])
-        self._record(claimed, results)
+        limit, probe = self.breaker.admit(self.settings.batch_size)
+        if not limit:
+            return 0  # FCM fails for everyone: nothing is claimed until the breaker's pause ends
+        gate: BatchGate | None = None
+        try:
+            claimed = self._claim(self.clock(), limit)
+            if not claimed:
+                return 0
+            gate = self.breaker.gate(len(claimed), probe, self.stopping)
+            with self._lease_kept(claimed):
+                results = self.gateway.send([c.message for c in claimed], gate)
+                self._record_surely(claimed, results, gate)
+        finally:
+            if probe:
+                self.breaker.probe_done(gate is not None and gate.tripped)
         log.debug("sent batch of %d", sum(1 for r in results if r.outcome == SENT))
         return len(claimed)
 
-    def _claim(self, now: datetime) -> list[_Claimed]:
+    def _record_surely(self, claimed: list[_Claimed], results: list[PushResult], gate: BatchGate) -> None:
+        """Record the answers, waiting out a database outage: what FCM accepted is recorded
+        sent, not left to a takeover that would send it again. Given up only when stopping
+        (the rows stay claimed; the lease hands them over)."""
+        while True:
+            try:
+                self._record(claimed, results, gate)
+                return
+            except DBAPIError as error:
+                if self.stopping.is_set():
+                    raise
+                self.stopping.wait(self.outage.failed(error))
+
+    # --- the lease heartbeat -----------------------------------------------------------
+
+    def _lease_kept(self, claimed: list[_Claimed]) -> "_LeaseKept":
+        """Registers the claim with the heartbeat while the batch is on the wire and recorded."""
+        return _LeaseKept(self, [(c.notification_id, c.attempts) for c in claimed])
+
+    def _beat(self) -> None:
+        """Every third of a lease, extend the lease of the rows of every batch that has been on
+        the wire for more than a sixth of one: exactly the rows each claim still holds
+        (status 'sending' with the claim's attempts). One statement for all of them; a batch that
+        FCM answers quickly is never touched."""
+        interval = max(self.settings.lease.total_seconds() / 3, 0.05)
+        while True:
+            time.sleep(interval)
+            horizon = time.monotonic() - interval / 2
+            with self._in_flight_lock:
+                rows = [row for since, held in self._in_flight.values() if since <= horizon for row in held]
+            if not rows:
+                continue
+            try:
+                self._renew(rows, self.clock() + self.settings.lease)
+            except Exception as error:  # the database away: the lanes tell the outage
+                log.debug("lease renewal failed: %s", type(error).__name__)
+
+    def _renew(self, rows: list[tuple[int, int]], lease: datetime) -> None:
+        with self.db.write() as s:
+            if _is_pg(s):
+                s.execute(_PG_RENEW, {"lease": _naive_utc(lease), "ids": [nid for nid, _ in rows],
+                                      "attempts": [attempts for _, attempts in rows]})
+            else:
+                s.execute(_SQLITE_RENEW, [{"lease": lease, "nid": nid, "attempts": attempts} for nid, attempts in rows])
+
+    def _claim(self, now: datetime, limit: int | None = None) -> list[_Claimed]:
         """Take the next due notifications, decide each (send now, defer, suppress, drop) and
         count the ones that go against their resident's daily cap, all in one transaction of a
         handful of statements whatever the batch size."""
+        limit = limit or self.settings.batch_size
         with self.db.write() as s:
             rules = self.rules.current(s)
             n = _NOTIFICATIONS.c
             # Two queries, not one with OR: each walks ix_notifications_due in order and stops
             # at the batch size, where an OR would sort every due row for every batch.
-            rows = self._due(s, and_(n.status == SENDING, n.lease_until < now), self.settings.batch_size)
-            if len(rows) < self.settings.batch_size:
-                rows += self._due(s, and_(n.status == PENDING, n.due_at <= now), self.settings.batch_size - len(rows))
+            rows = self._due(s, and_(n.status == SENDING, n.lease_until < now), limit)
+            if len(rows) < limit:
+                rows += self._due(s, and_(n.status == PENDING, n.due_at <= now), limit - len(rows))
             if not rows:
                 return []
             days = {row.id: audience.local_day(now, row.timezone) for row in rows if row.kind == "offer"}
@@ -352,7 +469,7 @@ class Dispatcher:
             changes: list[dict] = []
             for row in rows:
                 if row.kind == "withdraw":
-                    verdict = None if row.active else (DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"})
+                    verdict = self._screen_withdrawal(row, now)
                 elif row.kind.startswith(PRICE_PREFIX):
                     verdict = self._screen_price(row, now, rules, quota)
                 else:
@@ -399,7 +516,7 @@ class Dispatcher:
         n, o, sh, sub = _NOTIFICATIONS.c, Offer.__table__.c, Shop.__table__.c, Subscriber.__table__.c
         return s.execute(
             select(
-                n.id, n.kind, n.attempts, n.subscriber_pk, n.distance_m,
+                n.id, n.kind, n.attempts, n.subscriber_pk, n.distance_m, n.created_at,
                 o.id.label("offer_id"), o.title, o.status.label("offer_status"), o.expires_at, o.price_cents,
                 o.original_price_cents, o.discount_pct, o.currency, o.price_step, o.price_steps,
                 sh.id.label("shop_id"), sh.name.label("shop_name"), sh.lat.label("shop_lat"), sh.lon.label("shop_lon"),
@@ -443,6 +560,19 @@ class Dispatcher:
                 .values({k: bindparam(k) for k in keys if k != "nid"})
             )
             s.execute(stmt, params)
+
+    @staticmethod
+    def _withdrawal_ends(row) -> datetime:
+        """A withdrawal is useful while a phone that was offline may still show the alert: until
+        the offer would have expired, and at least an hour after the withdrawal."""
+        return max(row.created_at + WITHDRAWAL_MIN_TTL, row.expires_at)
+
+    def _screen_withdrawal(self, row, now) -> tuple[str, dict] | None:
+        if not row.active:
+            return DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"}
+        if (self._withdrawal_ends(row) - now).total_seconds() < 1:
+            return DROPPED, {"status": DROPPED, "reason": "withdrawal_expired"}
+        return None
 
     def _screen_price(self, row, now, rules, quota) -> tuple[str, dict] | None:
         """_screen for a price-drop push: also dropped once a later step has applied (that
@@ -590,16 +720,16 @@ class Dispatcher:
         with "gone" instead of leaving a deal that cannot be had."""
         status = offer_rules.effective_status(row.offer_status, row.expires_at, now)
         # Long enough to reach a phone that was offline for a while; no longer useful after.
-        ttl = max(3600, math.floor((row.expires_at - now).total_seconds()))
+        ends = self._withdrawal_ends(row)
         return PushMessage(
             token=row.fcm_token,
             data={"type": "withdrawn", "offer_id": row.offer_id, "shop_id": row.shop_id, "status": status},
             collapse_key=f"offer-{row.offer_id}",
-            ttl_s=ttl,
-            expires_at_unix=math.floor((now + timedelta(seconds=ttl)).timestamp()),
+            ttl_s=max(1, math.floor((ends - now).total_seconds())),
+            expires_at_unix=math.floor(ends.timestamp()),
         )
 
-    def _record(self, claimed: list[_Claimed], results: list[PushResult]) -> None:
+    def _record(self, claimed: list[_Claimed], results: list[PushResult], gate: BatchGate | None = None) -> None:
         now = self.clock()
         with self.db.write() as s:
             released: list[tuple[int, str]] = []
@@ -636,16 +766,24 @@ class Dispatcher:
                     Notification.status == SENDING,
                     Notification.attempts == c.attempts,
                 )
-                if result.outcome == DEAD_TOKEN:
+                outcome = result.outcome
+                if outcome == DEAD_TOKEN:
                     values = dict(status=FAILED, reason="dead_token", lease_until=None)
                     label = "dead_token"
-                elif result.outcome == RETRY and c.attempts < self.settings.max_attempts:
+                elif outcome == UNSENT or outcome == AUTH_FAILED or (outcome == RETRY and gate is not None and gate.held):
+                    # Not this push's failure (never sent, FCM refusing our credentials, or FCM
+                    # failing for everyone): back to the outbox as it was, the attempt unspent,
+                    # due as before; the breaker decides when claims start again.
+                    values = dict(status=PENDING, attempts=c.attempts - 1, lease_until=None)
+                    if outcome != UNSENT:
+                        values["reason"] = (result.error or outcome)[:32]
+                    label = "held"
+                elif outcome == RETRY:
                     due = now + timedelta(seconds=backoff_s(c.attempts, self.settings, result.retry_after_s))
                     values = dict(status=PENDING, reason=(result.error or "retry")[:32], due_at=due, lease_until=None)
                     label = "retry"
                 else:
-                    reason = "too_many_attempts" if result.outcome == RETRY else "dead_letter"
-                    values = dict(status=FAILED, reason=reason, lease_until=None)
+                    values = dict(status=FAILED, reason="dead_letter", lease_until=None)
                     label = "dead_letter"
                 if not s.execute(update(Notification).where(mine).values(**values)).rowcount:
                     continue

@@ -29,6 +29,7 @@ from ..adapters.db.models import Lease, Offer
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from .lifecycle import ExpiryService
+from .outage import Outage
 from .price_steps import PriceStepService
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class Scheduler:
         price_steps_every: timedelta = timedelta(seconds=2),
         sync_every: timedelta = timedelta(seconds=1),
         lease_ttl: timedelta = timedelta(seconds=6),
+        db_backoff_max_s: float = 10.0,
     ):
         self.db = db
         self.clock = clock
@@ -107,6 +109,8 @@ class Scheduler:
         self._aps: BackgroundScheduler | None = None
         self._synced_until: datetime | None = None
         self._sync_lock = threading.Lock()
+        # Lease checks and jobs alike: one line when the database goes away, one when it is back.
+        self.outage = Outage("scheduler", log, max_s=db_backoff_max_s)
 
     @property
     def is_leader(self) -> bool:
@@ -119,9 +123,12 @@ class Scheduler:
             while not stop.is_set():
                 try:
                     holding = self.election.try_acquire()
-                except Exception:  # the database is away: not leading is the safe side
-                    log.exception("scheduler lease check failed")
-                    holding = False
+                except Exception as error:  # the database is away: not leading is the safe side
+                    if self.is_leader:
+                        self._stand_down()
+                    stop.wait(self.outage.failed(error))
+                    continue
+                self.outage.succeeded()
                 if holding and not self.is_leader:
                     self._lead()
                 elif not holding and self.is_leader:
@@ -131,7 +138,10 @@ class Scheduler:
         finally:
             if self.is_leader:
                 self._stand_down()
-                self.election.release()
+                try:
+                    self.election.release()
+                except Exception as error:  # the database is away: the lease simply runs out
+                    log.warning("scheduler lease not released (%s); it runs out by itself", type(error).__name__)
 
     def _next_check(self, holding: bool, heartbeat: float) -> float:
         """Seconds until the next campaign: a heartbeat, or sooner when the other holder's
@@ -158,21 +168,37 @@ class Scheduler:
                 "max_instances": 1,
             },
         )
-        aps.add_job(self.sweep, "interval", seconds=self.sweep_every.total_seconds(), id="sweep", replace_existing=True)
-        aps.add_job(self.sync, "interval", seconds=self.sync_every.total_seconds(), id="sync", replace_existing=True)
+        sweep, sync, step_prices = self._guarded(self.sweep), self._guarded(self.sync), self._guarded(self.step_prices)
+        aps.add_job(sweep, "interval", seconds=self.sweep_every.total_seconds(), id="sweep", replace_existing=True)
+        aps.add_job(sync, "interval", seconds=self.sync_every.total_seconds(), id="sync", replace_existing=True)
         if self.price_steps is not None:
             aps.add_job(
-                self.step_prices, "interval", seconds=self.price_steps_every.total_seconds(), id="price-steps",
+                step_prices, "interval", seconds=self.price_steps_every.total_seconds(), id="price-steps",
                 replace_existing=True,
             )
         self._aps = aps
         self._synced_until = None
         aps.start()
         # Whatever fell due while nobody led is handled now, not at the first tick.
-        aps.add_job(self.sweep, id="sweep-at-start", replace_existing=True)
-        aps.add_job(self.sync, id="sync-at-start", replace_existing=True)
+        aps.add_job(sweep, id="sweep-at-start", replace_existing=True)
+        aps.add_job(sync, id="sync-at-start", replace_existing=True)
         if self.price_steps is not None:
-            aps.add_job(self.step_prices, id="price-steps-at-start", replace_existing=True)
+            aps.add_job(step_prices, id="price-steps-at-start", replace_existing=True)
+
+    def _guarded(self, job):
+        """A job whose failure is told through the outage (once), not by APScheduler with a
+        traceback at every run; the next run tries again."""
+
+        def run() -> None:
+            try:
+                job()
+            except Exception as error:
+                self.outage.failed(error)
+                return
+            self.outage.succeeded()
+
+        run.__name__ = job.__name__
+        return run
 
     def _stand_down(self) -> None:
         aps, self._aps = self._aps, None
