@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import firebase_admin
 import google.auth.credentials
+import google.auth.exceptions
 import requests.adapters
 import requests.utils
 from urllib3.util.retry import Retry
@@ -267,6 +268,11 @@ class FirebasePushGateway:
             if self._accepted():
                 return self._accepted_without_name()
             return classify(error)
+        except google.auth.exceptions.GoogleAuthError as error:
+            # google-auth answers FCM's 401 by refreshing the access token and trying again;
+            # a refresh that fails (a revoked key; anonymous credentials cannot refresh) is FCM
+            # refusing our credentials all the same.
+            return PushResult(AUTH_FAILED, error=type(error).__name__)
         except Exception as error:  # noqa: BLE001 - the surprise stays this message's
             if self._accepted():
                 return self._accepted_without_name()

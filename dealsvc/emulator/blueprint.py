@@ -9,7 +9,7 @@ The API, under `{url_prefix}/api`:
   "unavailable"}` (503), `{"fault": "unavailable", "retry_after": 30}`, `{"fault":
   "unauthenticated"}` (401), `{"fault": "permission_denied"}` (403 PERMISSION_DENIED),
   `{"fault": "quota", "retry_after": 1000000000000000}` or `"retry_after": "Wed, 21 Oct 2037
-  07:28:00 GMT"` (429), `{"fault": "no_name"}` (200 without "name"), `{"fault": "hang"}` (no
+  07:28:00 GMT"` (429), `{"fault": "no_name"}` (delivered, answered 200 without "name"), `{"fault": "hang"}` (no
   answer until cleared), `{"fault": null, "delay_s": 3}` (every answer 3 s late). DELETE, or
   PUT `{"fault": null}`, restores normal service.
 
@@ -134,7 +134,8 @@ def create_blueprint(store: EmulatorStore, url_prefix: str = "/emulator") -> Blu
                 store.hang()
                 return fault_response(Fault("unavailable"), send_request.target)
             if fault.kind == "no_name":
-                # Accepted, as far as the HTTP status goes, but not FCM's body: nothing is kept.
+                # Accepted and delivered, but answered without FCM's body (no "name").
+                store.record(send_request.recipient, project, send_request.message)
                 return _json({})
             return fault_response(fault, send_request.target)
         if send_request.validate_only:

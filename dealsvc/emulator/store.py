@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 # Error answers as FCM gives them (see blueprint.FAULT_RESPONSES), then two that are not errors:
-# "no_name" answers 200 with a body that lacks FCM's "name" (and delivers nothing), "hang" keeps
+# "no_name" delivers the message but answers 200 with a body that lacks FCM's "name", "hang" keeps
 # the request unanswered until the fault is cleared (at most HANG_MAX_S, then a 503).
 ERROR_FAULT_KINDS = (
     "unregistered", "invalid", "mismatch", "unavailable", "quota", "internal", "bad_request",

@@ -390,14 +390,19 @@ class Dispatcher:
         try:
             claimed = self._claim(self.clock(), limit)
             if not claimed:
+                if probe:
+                    self.breaker.probe_done(False)
                 return 0
             gate = self.breaker.gate(len(claimed), probe, self.stopping)
             with self._lease_kept(claimed):
                 results = self.gateway.send([c.message for c in claimed], gate)
                 self._record_surely(claimed, results, gate)
-        finally:
             if probe:
-                self.breaker.probe_done(gate is not None and gate.tripped)
+                self.breaker.probe_done(gate.tripped)
+        except BaseException:
+            if probe:
+                self.breaker.probe_abandoned()
+            raise
         log.debug("sent batch of %d", sum(1 for r in results if r.outcome == SENT))
         return len(claimed)
 

@@ -114,7 +114,15 @@ class Breaker:
                 detail,
             )
 
+    def probe_abandoned(self) -> None:
+        """The probe could not be made (the database failed before it was sent): the next lane
+        probes again, without a longer pause."""
+        with self._lock:
+            if self.state == PROBING:
+                self.state, self.open_until = OPEN, self.clock()
+
     def probe_done(self, tripped: bool) -> None:
+        """The probe's answers are in (or nothing was due: then there is nothing to hold back)."""
         with self._lock:
             if tripped or self.state != PROBING:
                 return
@@ -178,5 +186,7 @@ class BatchGate:
     @property
     def held(self) -> bool:
         """Whether this batch's transient failures are FCM's outage rather than their own: then
-        they go back to the outbox unspent."""
-        return self.tripped or not self.breaker.closed
+        they go back to the outbox unspent. A probe that did not trip the breaker says FCM is
+        back: its few failures are the messages' own."""
+        state = self.breaker.state
+        return self.tripped or state == OPEN or (not self.probe and state == PROBING)
