@@ -374,6 +374,90 @@ def test_the_fault_api_refuses_what_it_cannot_honour(fcm, body, field):
     assert fcm.store.tokens() == []
 
 
+# -- faults for every token (FCM down, slow, odd) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "http_status", "status", "retry_after"),
+    [
+        ({"fault": "unavailable"}, 503, "UNAVAILABLE", None),
+        ({"fault": "unavailable", "retry_after": 30}, 503, "UNAVAILABLE", "30"),
+        ({"fault": "unauthenticated"}, 401, "UNAUTHENTICATED", None),
+        ({"fault": "permission_denied"}, 403, "PERMISSION_DENIED", None),
+        ({"fault": "quota", "retry_after": 1000000000000000}, 429, "RESOURCE_EXHAUSTED", "1000000000000000"),
+        ({"fault": "quota", "retry_after": "Wed, 21 Oct 2037 07:28:00 GMT"}, 429, "RESOURCE_EXHAUSTED",
+         "Wed, 21 Oct 2037 07:28:00 GMT"),
+    ],
+)
+def test_a_global_fault_answers_every_token_until_cleared(fcm, body, http_status, status, retry_after):
+    set_ = requests.put(f"{fcm.root}/api/faults/global", json=body, timeout=10)
+    assert set_.status_code == 200, set_.text
+    assert set_.json()["fault"] == body["fault"]
+    assert requests.get(f"{fcm.root}/api/faults/global", timeout=10).json()["fault"] == body["fault"]
+
+    answers = [post_raw(fcm, {"token": token, "data": {"k": "v"}}) for token in ("tok-a", "tok-b", "unregistered-c")]
+    assert [a.status_code for a in answers] == [http_status] * 3
+    assert all(a.json()["error"]["status"] == status for a in answers)
+    assert all(a.headers.get("Retry-After") == retry_after for a in answers)
+    # SENDER_ID_MISMATCH is a token's answer; PERMISSION_DENIED for everyone names no errorCode.
+    if body["fault"] in ("unauthenticated", "permission_denied"):
+        assert answers[0].json()["error"]["details"] == []
+
+    assert requests.delete(f"{fcm.root}/api/faults/global", timeout=10).status_code == 204
+    assert post_raw(fcm, {"token": "tok-a", "data": {"k": "v"}}).status_code == 200
+    assert post_raw(fcm, {"token": "unregistered-c", "data": {"k": "v"}}).status_code == 404  # prefixes again
+    assert fcm.store.messages() == fcm.store.messages("tok-a")
+
+
+def test_a_global_200_without_name_delivers_and_a_delay_slows_every_answer(fcm, app):
+    requests.put(f"{fcm.root}/api/faults/global", json={"fault": "no_name", "times": 1}, timeout=10)
+    odd = post_raw(fcm, {"token": "tok-n", "data": {"k": "v"}})
+    assert odd.status_code == 200 and odd.json() == {}
+    assert len(fcm.store.messages("tok-n")) == 1
+    assert "name" in post_raw(fcm, {"token": "tok-n", "data": {"k": "v"}}).json()  # times: 1
+
+    state = requests.put(f"{fcm.root}/api/faults/global", json={"fault": None, "delay_s": 0.5}, timeout=10).json()
+    assert state == {"fault": None, "times": None, "retry_after": None, "delay_s": 0.5}
+    started = time.monotonic()
+    messaging.send(offer_message("tok-slow"), app=app)
+    assert time.monotonic() - started >= 0.5
+
+
+def test_a_hang_holds_the_request_until_the_fault_is_cleared(fcm):
+    import threading
+
+    requests.put(f"{fcm.root}/api/faults/global", json={"fault": "hang"}, timeout=10)
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(post_raw(fcm, {"token": "tok-h", "data": {"k": "v"}})))
+    thread.start()
+    time.sleep(0.5)
+    assert answers == []  # still waiting
+    requests.delete(f"{fcm.root}/api/faults/global", timeout=10)
+    thread.join(10)
+    assert [a.status_code for a in answers] == [503] and fcm.store.messages() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"fault": "flood"}, "fault"),
+        ({"fault": "quota", "times": 0}, "times"),
+        ({"fault": "quota", "retry_after": -1}, "retry_after"),
+        ({"fault": "quota", "retry_after": "soon"}, "retry_after"),
+        ({"fault": None, "delay_s": -1}, "delay_s"),
+        ({"fault": None, "delay_s": "3"}, "delay_s"),
+        ({"fault": "quota", "token": "t"}, "token"),
+    ],
+)
+def test_the_global_fault_api_refuses_what_it_cannot_honour(fcm, body, field):
+    response = requests.put(f"{fcm.root}/api/faults/global", json=body, timeout=10)
+
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert field in response.json()["errors"]
+    assert fcm.store.global_fault() == {"fault": None, "times": None, "retry_after": None, "delay_s": 0.0}
+
+
 # -- validation, as FCM does it ---------------------------------------------------------------
 
 
