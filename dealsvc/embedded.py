@@ -10,6 +10,7 @@ sent yet goes back to the outbox. A lane that does not finish within the timeout
 from __future__ import annotations
 
 import atexit
+import concurrent.futures.thread  # noqa: F401 - its exit hook is registered first, so ours runs before it
 import logging
 import threading
 

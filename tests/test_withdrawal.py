@@ -119,3 +119,27 @@ def test_raising_the_quantity_of_a_sold_out_offer_makes_it_active_again(env):
     assert r.status_code == 409, r.json
     assert status_of(env, offer["id"]) == "expired"
     assert offer["id"] not in listed(env)
+
+
+def test_a_failing_withdrawal_is_retried_for_its_own_ttl_then_dropped(env):
+    """No attempt cap: a withdrawal keeps being retried while it is useful (until the offer
+    would have expired, and at least an hour after the withdrawal), then it is dropped."""
+    key = env.api.merchant()["api_key"]
+    shop = env.api.shop(key, lat=SHOP[0], lon=SHOP[1])
+    env.api.subscriber(lat=NEAR[0], lon=NEAR[1], fcm_token="tok-gone")
+    offer = env.api.offer(key, shop["id"], quantity=2, expires_at=(env.clock.now + timedelta(minutes=30)).isoformat())
+    env.drain()
+    assert len(env.received("tok-gone")) == 1
+    env.emulator.store.set_fault("tok-gone", "unavailable")
+    r = env.api.c.patch(f"/api/v1/offers/{offer['id']}", json={"status": "cancelled"}, headers=env.api.h(key))
+    assert r.status_code == 200, r.json
+    for _ in range(3):  # 45 minutes of FCM failing for this phone: past the offer's end, within the hour
+        env.drain()
+        env.clock.advance(minutes=15)
+    [withdrawal] = [n for n in env.notifications(offer["id"]) if n.kind == "withdraw"]
+    assert withdrawal.status == "pending" and withdrawal.attempts == 3
+    env.clock.advance(minutes=16)  # more than an hour after the withdrawal
+    env.drain()
+    [withdrawal] = [n for n in env.notifications(offer["id"]) if n.kind == "withdraw"]
+    assert (withdrawal.status, withdrawal.reason) == ("dropped", "withdrawal_expired")
+    assert env.emulator.store.attempts("tok-gone") == 4
