@@ -307,7 +307,9 @@ def test_a_database_outage_is_told_once_and_waited_out_with_backoff(pg_url, tmp_
         container.close()
     for kind in ("dispatcher", "scheduler"):
         print(f"{kind}: {len(during[kind])} log lines during the 4 s outage, "
-              f"{len(_problem_lines(during[kind] + after[kind]))} warning/error lines in all")
+              f"{len(_problem_lines(during[kind] + after[kind]))} warning/error lines in all:")
+        for line in _problem_lines(during[kind] + after[kind]):
+            print(f"  {line[:160]}")
         assert len(during[kind]) <= 2, during[kind]
         problems = _problem_lines(during[kind] + after[kind])
         assert len(problems) == 2, problems  # one when it starts, one when it ends
