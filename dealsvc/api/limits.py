@@ -3,6 +3,7 @@ and to reservations within their rate limits (429), counted in Redis so that eve
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import time
 from typing import Callable
@@ -11,7 +12,7 @@ import flask
 from flask import Flask, Response, request
 from flask_limiter import Limiter, RequestLimit
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
@@ -21,6 +22,8 @@ from config import Settings
 from ..domain.errors import DomainError
 from .common import bearer, caller, errors
 from .problems import Blueprint, problem
+
+log = logging.getLogger(__name__)
 
 SUBSCRIBERS, MERCHANTS, RESERVATIONS = "subscribers", "merchants", "reservations"
 _LIMIT = "_dealsvc_rate_limit"
@@ -185,10 +188,105 @@ class BoundedRequest(flask.Request):
         return super().stream
 
 
+class MalformedBody(BadRequest):
+    """The server could not read the request's body: a chunk size that is not hexadecimal, a bad
+    trailer, a body cut short. The client's fault, so a 400 problem and never a 500."""
+
+    description = "The request body is malformed (a bad chunk size or trailer, or cut short)."
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = {"messages": {"body": {"body": [self.description]}}}
+
+
+class _ClientBody:
+    """The server's wsgi.input, whose errors become MalformedBody, and which knows whether the
+    body was read to its end. gunicorn raises its own parse errors (InvalidChunkSize,
+    InvalidHeader, ChunkMissingTerminator: none an OSError) from read() while the application
+    reads the body; werkzeug turns only OSError and ValueError into a 400, so these went up as a
+    500 with a stack trace."""
+
+    def __init__(self, stream, environ):
+        self._stream = stream
+        self.failed = False
+        self._chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        try:
+            self._left = 0 if self._chunked else max(0, int(environ.get("CONTENT_LENGTH") or 0))
+        except ValueError:
+            self._left = 0
+        self.unread = self._chunked or self._left > 0
+
+    def _call(self, method: str, *args):
+        try:
+            data = getattr(self._stream, method)(*args)
+        except HTTPException:
+            raise
+        except Exception as exc:
+            self.failed = True
+            log.info("unreadable request body: %s", exc.__class__.__name__)
+            raise MalformedBody() from None
+        size = sum(map(len, data)) if method == "readlines" else len(data)
+        asked = args[0] if args and args[0] is not None else -1
+        if self._chunked:
+            if (size == 0 and asked != 0) or method == "readlines" or (method == "read" and asked < 0):
+                self.unread = False
+        else:
+            self._left -= size
+            if self._left <= 0 or (size == 0 and asked != 0):
+                self.unread = False
+        return data
+
+    def read(self, *args) -> bytes:
+        return self._call("read", *args)
+
+    def readline(self, *args) -> bytes:
+        return self._call("readline", *args)
+
+    def readlines(self, *args) -> list[bytes]:
+        return self._call("readlines", *args)
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+
+def _close_after_answer(start_response) -> None:
+    """Make the server close the connection after this answer. gunicorn keeps `Connection` for
+    itself (it drops the application's hop-by-hop headers) and answers "keep-alive" unless its
+    response object is told to close; then, finding a body left unread and longer than it
+    drains (64 KiB), or unreadable, it closed the connection anyway, and a keep-alive client's
+    next request on it failed. Its start_response is that object's bound method."""
+    force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+    if callable(force_close):
+        force_close()
+
+
+class BodyGuard:
+    """WSGI middleware: a body the server cannot read is a 400 (MalformedBody), and an answer
+    given before the body was read to its end (a 413, a 429 or 401 that did not need it, that
+    400) closes the connection and says `Connection: close`, so that a keep-alive client sends
+    its next request on a new one instead of losing it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        body = environ["wsgi.input"] = _ClientBody(environ["wsgi.input"], environ)
+
+        def start(status: str, headers: list, exc_info=None):
+            if body.failed or body.unread:
+                _close_after_answer(start_response)
+                headers = [(k, v) for k, v in headers if k.lower() != "connection"] + [("Connection", "close")]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+
 def install_request_limits(app: Flask, settings: Settings) -> None:
-    """Bodies held to MAX_CONTENT_LENGTH even when chunked, the client's address behind trusted
-    proxies, and the rate limits (after the blueprints: it wraps their views)."""
+    """Bodies held to MAX_CONTENT_LENGTH even when chunked, and malformed ones refused; the
+    client's address behind trusted proxies; and the rate limits (after the blueprints: it wraps
+    their views)."""
     app.request_class = BoundedRequest
+    app.wsgi_app = BodyGuard(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
