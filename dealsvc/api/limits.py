@@ -1,5 +1,6 @@
-"""What a client may send: bodies up to max_request_bytes (413), and calls to the public sign-ups
-and to reservations within their rate limits (429), counted in Redis so that every process shares them."""
+"""What a client may send: bodies up to max_request_bytes (413), well-formed (400), calls to the
+public sign-ups and to reservations within their rate limits, and few failed sign-ins and bearer
+checks (429), counted in Redis so that every process shares them."""
 from __future__ import annotations
 
 import ipaddress
@@ -26,10 +27,15 @@ from .problems import Blueprint, problem
 log = logging.getLogger(__name__)
 
 SUBSCRIBERS, MERCHANTS, RESERVATIONS = "subscribers", "merchants", "reservations"
+# Failed bearer checks on the API and failed sign-ins on the pages, one allowance per address.
+FAILED_AUTH = "failed-auth"
 _LIMIT = "_dealsvc_rate_limit"
-# Redis is asked on the request's path: an unreachable one must cost little before the
-# in-memory counts take over.
-_REDIS_TIMEOUT_S = 0.5
+_SIGN_IN = "_dealsvc_sign_in"
+# Redis is asked on the request's path: an unreachable or frozen one must cost at most 0.5 s
+# before the in-memory counts take over (README). One attempt, no retry: a connect and a read
+# of at most 0.2 s each (redis-py's first command on a new connection is CLIENT SETINFO, so a
+# frozen Redis that accepts connections costs one read timeout; a retry doubled it to 1.0 s).
+_REDIS_TIMEOUT_S = 0.2
 
 
 def rate_limited(blp: Blueprint, name: str):
@@ -42,6 +48,12 @@ def rate_limited(blp: Blueprint, name: str):
         return fn
 
     return decorator
+
+
+def sign_in_page(fn):
+    """Mark a page's sign-in view: its failed attempts (a 401 answer) count against FAILED_AUTH."""
+    setattr(fn, _SIGN_IN, True)
+    return fn
 
 
 def client_address() -> str:
@@ -85,20 +97,50 @@ def _limit_of(settings: Settings, name: str) -> str | None:
         SUBSCRIBERS: settings.rate_limit_subscribers,
         MERCHANTS: settings.rate_limit_merchants,
         RESERVATIONS: settings.rate_limit_reservations,
+        FAILED_AUTH: settings.rate_limit_failed_auth,
     }[name]
 
 
-def _too_many(breach: RequestLimit) -> Response:
+def _retry_after(breach: RequestLimit) -> int:
     try:
         wait = breach.window.reset_time - time.time()
     except Exception:  # the storage failed after counting: the whole window is a safe answer
         wait = breach.limit.get_expiry()
-    retry_after = max(1, math.ceil(wait))
+    return max(1, math.ceil(wait))
+
+
+def _too_many(breach: RequestLimit) -> Response:
+    retry_after = _retry_after(breach)
     return problem(
         429,
         f"Too many requests from this client: at most {breach.limit}. Retry in {retry_after} s.",
         headers={"Retry-After": str(retry_after)},
     )
+
+
+def _too_many_failures(breach: RequestLimit) -> Response:
+    retry_after = _retry_after(breach)
+    return problem(
+        429,
+        f"Too many failed authentications from this client: at most {breach.limit}. Retry in {retry_after} s.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def _too_many_sign_ins(breach: RequestLimit) -> Response:
+    """The page that says so (web/__init__.py registers how it is drawn), not problem+json."""
+    retry_after = _retry_after(breach)
+    response = flask.current_app.extensions["dealsvc-page-too-many"](retry_after)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _credential_sent() -> bool:
+    return bearer() is not None
+
+
+def _refused(response: Response) -> bool:
+    return response.status_code == 401
 
 
 def _storage(settings: Settings) -> tuple[str, dict]:
@@ -111,7 +153,7 @@ def _storage(settings: Settings) -> tuple[str, dict]:
         "key_prefix": settings.rate_limit_key_prefix,
         "socket_connect_timeout": _REDIS_TIMEOUT_S,
         "socket_timeout": _REDIS_TIMEOUT_S,
-        "retry": Retry(NoBackoff(), 1),
+        "retry": Retry(NoBackoff(), 0),
     }
 
 
@@ -128,7 +170,11 @@ def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
         for endpoint, view in app.view_functions.items()
         if hasattr(view, _LIMIT) and _limit_of(settings, getattr(view, _LIMIT))
     }
-    if not marked:
+    failed_auth = settings.rate_limit_failed_auth
+    # Every route that checks a bearer secret, and the pages' sign-ins.
+    api_views = sorted({r.endpoint for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/")}) if failed_auth else []
+    sign_ins = [e for e, view in app.view_functions.items() if getattr(view, _SIGN_IN, False)] if failed_auth else []
+    if not marked and not api_views and not sign_ins:
         return None
     storage_uri, storage_options = _storage(settings)
     limiter = Limiter(
@@ -146,6 +192,21 @@ def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
     limiter.init_app(app)
     for endpoint, name in marked.items():
         limit = limiter.shared_limit(_limit_of(settings, name), scope=name, key_func=_KEYS[name])
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+    # Failed authentications: an address over its allowance is refused before its secret is
+    # checked (so guessing goes no faster), and only a refused secret (401) counts, so callers
+    # whose secrets are good are never slowed. API calls without a bearer secret are exempt: they
+    # guess nothing (their 401 says to send one).
+    for endpoint in api_views:
+        limit = limiter.shared_limit(
+            failed_auth, scope=FAILED_AUTH, key_func=client_address, deduct_when=_refused,
+            exempt_when=lambda: not _credential_sent(), on_breach=_too_many_failures,
+        )
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+    for endpoint in sign_ins:
+        limit = limiter.shared_limit(
+            failed_auth, scope=FAILED_AUTH, key_func=client_address, deduct_when=_refused, on_breach=_too_many_sign_ins,
+        )
         app.view_functions[endpoint] = limit(app.view_functions[endpoint])
     return limiter
 

@@ -19,7 +19,9 @@ def register_pages(app: Flask, settings) -> None:
     )
 
     from . import admin, shop
-    from .common import after, clock
+    from .common import after, clock, too_many_sign_ins
+
+    app.extensions["dealsvc-page-too-many"] = too_many_sign_ins
 
     app.add_template_filter(after, "after")
     app.add_template_filter(clock, "clock")

@@ -6,6 +6,7 @@ import hmac
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 
+from ..api.limits import sign_in_page
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Unauthorized
 from ..services.auth import OPERATOR
@@ -57,6 +58,7 @@ def home():
 
 
 @bp.post("/signin")
+@sign_in_page
 def signin():
     values, errors = parse(SignInForm(), request.form)
     if not errors:

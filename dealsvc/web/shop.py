@@ -5,6 +5,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, flash, jsonify, redirect, request, session, url_for
 
+from ..api.limits import sign_in_page
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
@@ -136,6 +137,7 @@ def home():
 
 
 @bp.post("/signin")
+@sign_in_page
 def signin():
     values, errors = parse(SignInForm(), request.form)
     if not errors:
