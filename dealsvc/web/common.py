@@ -83,6 +83,8 @@ def protect(bp: Blueprint) -> Blueprint:
 
     @bp.errorhandler(HTTPException)
     def _http(error: HTTPException):
+        if error.response is not None:  # already drawn (the rate limiter's page, with its Retry-After)
+            return error.response
         return page("web/error.html", error.code or 500, title=error.name, detail=error.description)
 
     @bp.errorhandler(DomainError)
