@@ -158,7 +158,8 @@ def _storage(settings: Settings) -> tuple[str, dict]:
 
 
 def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
-    """Wrap every route marked with `rate_limited` in its flask-limiter limit.
+    """Wrap every route marked with `rate_limited` in its flask-limiter limit, and every API
+    route and page sign-in in the limit of failed authentications.
 
     With Redis, all processes share the counts. When Redis stops answering, each process goes
     on counting the same limits in its own memory (flask-limiter's in-memory fallback: a
