@@ -1,9 +1,16 @@
 """gunicorn's entry point: `gunicorn wsgi:app`."""
-from config import export_metrics_environment
+from gunicorn.errors import AppImportError
 
-# Before dealsvc imports prometheus_client, which picks its storage on import (DEALSVC_METRICS_DIR).
-export_metrics_environment()
+from config import SettingsError, export_metrics_environment
 
-from dealsvc.app import create_app  # noqa: E402
+try:
+    # Before dealsvc imports prometheus_client, which picks its storage on import (DEALSVC_METRICS_DIR).
+    export_metrics_environment()
 
-app = create_app()
+    from dealsvc.app import create_app  # noqa: E402
+
+    app = create_app()
+except SettingsError as exc:
+    # gunicorn prints this one line and stops ("App failed to load"), instead of a traceback
+    # per worker.
+    raise AppImportError(f"dealsvc cannot start: {exc}") from None

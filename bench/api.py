@@ -48,7 +48,7 @@ from dealsvc.domain.credentials import MERCHANT_PREFIX, hash_secret, new_secret
 ROOT = Path(__file__).resolve().parent.parent
 MILAN = (45.4642, 9.1900)
 DB_NAME = "dealsvc_bench_api"
-ADMIN_TOKEN = "bench-operator-token"
+ADMIN_TOKEN = "bench-operator-token-0123456789abcdef"
 WORKERS, THREADS = 4, 4
 # Where the queries come from: anywhere in the city, 6 km either way of the Duomo.
 QUERY_HALF_LAT, QUERY_HALF_LON = 0.054, 0.077

@@ -139,7 +139,7 @@ def _run_dispatchers(args, url: str, container, owners, sink_port: int, tmp: Pat
         "DEALSVC_DATABASE_URL": url,
         "DEALSVC_WORKERS": "external",
         "DEALSVC_AUTO_MIGRATE": "0",
-        "DEALSVC_ADMIN_TOKEN": "bench",
+        "DEALSVC_ADMIN_TOKEN": "bench-operator-token-0123456789abcdef",
         "DEALSVC_GEOCODER": "none",
         "DEALSVC_FCM_ENDPOINT": f"http://127.0.0.1:{sink_port}",
         "DEALSVC_FCM_PROJECT_ID": PROJECT,

@@ -70,6 +70,9 @@ class Settings:
     rate_limit_subscribers: str | None = "10/minute"
     rate_limit_merchants: str | None = "5/minute"
     rate_limit_reservations: str | None = "30/minute"
+    # Failed sign-ins on the pages and refused bearer secrets on the API (every role), per
+    # client address; a caller whose secret is good is never counted.
+    rate_limit_failed_auth: str | None = "20/minute"
     rate_limit_key_prefix: str = "dealsvc"
     # How many reverse proxies in front of the service append to X-Forwarded-For: the client
     # address is taken from that header only when this says so (any client can write it).
@@ -98,7 +101,7 @@ class Settings:
             raise SettingsError(f"DEALSVC_DEALS_LOOKUP must be 'index' or 'box', not {deals_lookup!r}")
         return cls(
             database_url=get("DATABASE_URL", defaults.database_url),
-            admin_token=get("ADMIN_TOKEN", None),
+            admin_token=_admin_token(get("ADMIN_TOKEN", None)),
             secret_key=_secret_key(get("SECRET_KEY", None)),
             workers=workers,
             deals_lookup=deals_lookup,
@@ -128,6 +131,7 @@ class Settings:
             rate_limit_subscribers=_rate_limit("RATE_LIMIT_SUBSCRIBERS", get("RATE_LIMIT_SUBSCRIBERS", defaults.rate_limit_subscribers)),
             rate_limit_merchants=_rate_limit("RATE_LIMIT_MERCHANTS", get("RATE_LIMIT_MERCHANTS", defaults.rate_limit_merchants)),
             rate_limit_reservations=_rate_limit("RATE_LIMIT_RESERVATIONS", get("RATE_LIMIT_RESERVATIONS", defaults.rate_limit_reservations)),
+            rate_limit_failed_auth=_rate_limit("RATE_LIMIT_FAILED_AUTH", get("RATE_LIMIT_FAILED_AUTH", defaults.rate_limit_failed_auth)),
             rate_limit_key_prefix=get("RATE_LIMIT_KEY_PREFIX", defaults.rate_limit_key_prefix),
             trusted_proxies=_at_least_zero("TRUSTED_PROXIES", get("TRUSTED_PROXIES", defaults.trusted_proxies)),
             metrics_dir=_metrics_dir(get("METRICS_DIR", None)),
@@ -217,6 +221,19 @@ def _rate_limit(name: str, value: str | None) -> str | None:
 def _redis_url(value: str | None) -> str | None:
     if value is not None and not value.startswith(("redis://", "rediss://", "redis+unix://")):
         raise SettingsError(f"DEALSVC_REDIS_URL must be a redis://, rediss:// or redis+unix:// URL, not {value!r}")
+    return value
+
+
+MIN_ADMIN_TOKEN_LENGTH = 32
+
+
+def _admin_token(value: str | None) -> str | None:
+    if value is not None and len(value) < MIN_ADMIN_TOKEN_LENGTH:
+        raise SettingsError(
+            f"DEALSVC_ADMIN_TOKEN is too weak: {len(value)} characters, at least {MIN_ADMIN_TOKEN_LENGTH} are needed. "
+            "Set a long random one (python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+            "or unset it in development to have one generated and kept in var/admin-token."
+        )
     return value
 
 

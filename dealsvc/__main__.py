@@ -5,7 +5,7 @@ import argparse
 import logging
 import sys
 
-from config import Settings
+from config import Settings, SettingsError
 
 
 def _serve(settings: Settings, workers: int, threads: int) -> None:
@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="upgrade the database schema to the latest revision")
     args = parser.parse_args(argv)
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"dealsvc cannot start: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .bootstrap import bootstrap
 

@@ -17,6 +17,7 @@ from .api.service import install_request_metrics
 from .bootstrap import Container, bootstrap
 from .embedded import EmbeddedWorkers
 from .web import register_pages
+from .web.security import security_headers
 
 API_DESCRIPTION = """Neighbourhood shops post surplus food at 40–60 % off; residents nearby get a push.
 
@@ -72,6 +73,7 @@ def create_app(
     app.url_value_preprocessor(refuse_unstorable_ids)
     install_request_metrics(app)
     install_request_limits(app, settings)
+    app.after_request(security_headers)
     if start_workers and settings.workers == "embedded":
         app.extensions["dealsvc-workers"] = EmbeddedWorkers(container).start()
     logging.getLogger(__name__).info("dealsvc ready on %s", settings.database_url.split("@")[-1])

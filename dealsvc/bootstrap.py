@@ -135,7 +135,7 @@ def bootstrap(
         clock=clock,
         admin_token=token,
         rules=rules,
-        auth=AuthService(db, token),
+        auth=AuthService(db, token, clock),
         merchants=MerchantService(db, clock, rules),
         shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock)),
         offers=OfferService(db, clock, rules, shop_index if settings.deals_lookup == "index" else None),

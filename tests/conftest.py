@@ -18,7 +18,8 @@ from dealsvc.adapters.db.session import normalize_url
 from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
 
-ADMIN_TOKEN = "test-operator-token"
+# As long as DEALSVC_ADMIN_TOKEN must be (32 characters or more: a shorter one stops the service).
+ADMIN_TOKEN = "test-operator-token-5c1f0e9a7b3d2c4e6f8a"
 BACKENDS = ["sqlite", "postgresql"] if test_database_url() else ["sqlite"]
 # Rate limits no test reaches unless it means to (tests/test_rate_limits.py sets tight ones):
 # the limiter still runs on every call, in memory.
@@ -26,6 +27,7 @@ GENEROUS_RATE_LIMITS = {
     "rate_limit_subscribers": "100000/minute",
     "rate_limit_merchants": "100000/minute",
     "rate_limit_reservations": "100000/minute",
+    "rate_limit_failed_auth": "100000/minute",
 }
 GENEROUS_RATE_LIMITS_ENV = {f"DEALSVC_{name.upper()}": value for name, value in GENEROUS_RATE_LIMITS.items()}
 

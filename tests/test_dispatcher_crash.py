@@ -70,7 +70,7 @@ def _dispatcher(database_url: str, fcm_base: str, log_level: str = "INFO", log=N
         "DEALSVC_DATABASE_URL": database_url,
         "DEALSVC_FCM_ENDPOINT": fcm_base,
         "DEALSVC_FCM_PROJECT_ID": PROJECT_ID,
-        "DEALSVC_ADMIN_TOKEN": "crash-test",
+        "DEALSVC_ADMIN_TOKEN": "crash-test-operator-token-0123456789abcdef",
         "DEALSVC_GEOCODER": "none",
         "DEALSVC_AUTO_MIGRATE": "0",
         "DEALSVC_PUSH_BATCH_SIZE": str(BATCH),

@@ -470,11 +470,16 @@ def test_the_document_lists_429_with_retry_after_on_the_limited_routes(client):
         for method, operation in operations.items()
         if isinstance(operation, dict) and "429" in operation.get("responses", {})
     )
-    assert limited == [
-        "POST /api/v1/merchants",
-        "POST /api/v1/offers/{offer_id}/reservations",
-        "POST /api/v1/subscribers",
-    ]
+    # The sign-ups and reservations, and every route that checks a bearer secret (too many
+    # refused secrets from one address: DEALSVC_RATE_LIMIT_FAILED_AUTH).
+    authenticated = sorted(
+        f"{method.upper()} {path}"
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and operation.get("security")
+    )
+    assert "GET /api/v1/admin/rules" in authenticated and "POST /api/v1/offers" in authenticated
+    assert limited == sorted({"POST /api/v1/merchants", "POST /api/v1/subscribers", *authenticated})
     too_many = spec["components"]["responses"]["TOO_MANY_REQUESTS"]
     assert too_many["headers"]["Retry-After"]["required"] is True
     assert PROBLEM_JSON in too_many["content"]

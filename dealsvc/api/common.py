@@ -62,6 +62,7 @@ def auth(blp: Blueprint, *roles: str):
             return fn(*args, principal=principal, **kwargs)
 
         wrapper = Blueprint.doc(security=[{"bearerAuth": []}])(wrapper)
-        return errors(blp, 401, 403)(wrapper)
+        # 429: too many refused secrets from this address (api/limits.py, FAILED_AUTH).
+        return errors(blp, 401, 403, 429)(wrapper)
 
     return decorator

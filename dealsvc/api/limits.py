@@ -1,8 +1,10 @@
-"""What a client may send: bodies up to max_request_bytes (413), and calls to the public sign-ups
-and to reservations within their rate limits (429), counted in Redis so that every process shares them."""
+"""What a client may send: bodies up to max_request_bytes (413), well-formed (400), calls to the
+public sign-ups and to reservations within their rate limits, and few failed sign-ins and bearer
+checks (429), counted in Redis so that every process shares them."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import time
 from typing import Callable
@@ -11,7 +13,7 @@ import flask
 from flask import Flask, Response, request
 from flask_limiter import Limiter, RequestLimit
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
@@ -22,11 +24,18 @@ from ..domain.errors import DomainError
 from .common import bearer, caller, errors
 from .problems import Blueprint, problem
 
+log = logging.getLogger(__name__)
+
 SUBSCRIBERS, MERCHANTS, RESERVATIONS = "subscribers", "merchants", "reservations"
+# Failed bearer checks on the API and failed sign-ins on the pages, one allowance per address.
+FAILED_AUTH = "failed-auth"
 _LIMIT = "_dealsvc_rate_limit"
-# Redis is asked on the request's path: an unreachable one must cost little before the
-# in-memory counts take over.
-_REDIS_TIMEOUT_S = 0.5
+_SIGN_IN = "_dealsvc_sign_in"
+# Redis is asked on the request's path: an unreachable or frozen one must cost at most 0.5 s
+# before the in-memory counts take over (README). One attempt, no retry: a connect and a read
+# of at most 0.2 s each (redis-py's first command on a new connection is CLIENT SETINFO, so a
+# frozen Redis that accepts connections costs one read timeout; a retry doubled it to 1.0 s).
+_REDIS_TIMEOUT_S = 0.2
 
 
 def rate_limited(blp: Blueprint, name: str):
@@ -39,6 +48,12 @@ def rate_limited(blp: Blueprint, name: str):
         return fn
 
     return decorator
+
+
+def sign_in_page(fn):
+    """Mark a page's sign-in view: its failed attempts (a 401 answer) count against FAILED_AUTH."""
+    setattr(fn, _SIGN_IN, True)
+    return fn
 
 
 def client_address() -> str:
@@ -82,20 +97,50 @@ def _limit_of(settings: Settings, name: str) -> str | None:
         SUBSCRIBERS: settings.rate_limit_subscribers,
         MERCHANTS: settings.rate_limit_merchants,
         RESERVATIONS: settings.rate_limit_reservations,
+        FAILED_AUTH: settings.rate_limit_failed_auth,
     }[name]
 
 
-def _too_many(breach: RequestLimit) -> Response:
+def _retry_after(breach: RequestLimit) -> int:
     try:
         wait = breach.window.reset_time - time.time()
     except Exception:  # the storage failed after counting: the whole window is a safe answer
         wait = breach.limit.get_expiry()
-    retry_after = max(1, math.ceil(wait))
+    return max(1, math.ceil(wait))
+
+
+def _too_many(breach: RequestLimit) -> Response:
+    retry_after = _retry_after(breach)
     return problem(
         429,
         f"Too many requests from this client: at most {breach.limit}. Retry in {retry_after} s.",
         headers={"Retry-After": str(retry_after)},
     )
+
+
+def _too_many_failures(breach: RequestLimit) -> Response:
+    retry_after = _retry_after(breach)
+    return problem(
+        429,
+        f"Too many failed authentications from this client: at most {breach.limit}. Retry in {retry_after} s.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def _too_many_sign_ins(breach: RequestLimit) -> Response:
+    """The page that says so (web/__init__.py registers how it is drawn), not problem+json."""
+    retry_after = _retry_after(breach)
+    response = flask.current_app.extensions["dealsvc-page-too-many"](retry_after)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _credential_sent() -> bool:
+    return bearer() is not None
+
+
+def _refused(response: Response) -> bool:
+    return response.status_code == 401
 
 
 def _storage(settings: Settings) -> tuple[str, dict]:
@@ -108,12 +153,13 @@ def _storage(settings: Settings) -> tuple[str, dict]:
         "key_prefix": settings.rate_limit_key_prefix,
         "socket_connect_timeout": _REDIS_TIMEOUT_S,
         "socket_timeout": _REDIS_TIMEOUT_S,
-        "retry": Retry(NoBackoff(), 1),
+        "retry": Retry(NoBackoff(), 0),
     }
 
 
 def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
-    """Wrap every route marked with `rate_limited` in its flask-limiter limit.
+    """Wrap every route marked with `rate_limited` in its flask-limiter limit, and every API
+    route and page sign-in in the limit of failed authentications.
 
     With Redis, all processes share the counts. When Redis stops answering, each process goes
     on counting the same limits in its own memory (flask-limiter's in-memory fallback: a
@@ -125,7 +171,11 @@ def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
         for endpoint, view in app.view_functions.items()
         if hasattr(view, _LIMIT) and _limit_of(settings, getattr(view, _LIMIT))
     }
-    if not marked:
+    failed_auth = settings.rate_limit_failed_auth
+    # Every route that checks a bearer secret, and the pages' sign-ins.
+    api_views = sorted({r.endpoint for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/")}) if failed_auth else []
+    sign_ins = [e for e, view in app.view_functions.items() if getattr(view, _SIGN_IN, False)] if failed_auth else []
+    if not marked and not api_views and not sign_ins:
         return None
     storage_uri, storage_options = _storage(settings)
     limiter = Limiter(
@@ -143,6 +193,21 @@ def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
     limiter.init_app(app)
     for endpoint, name in marked.items():
         limit = limiter.shared_limit(_limit_of(settings, name), scope=name, key_func=_KEYS[name])
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+    # Failed authentications: an address over its allowance is refused before its secret is
+    # checked (so guessing goes no faster), and only a refused secret (401) counts, so callers
+    # whose secrets are good are never slowed. API calls without a bearer secret are exempt: they
+    # guess nothing (their 401 says to send one).
+    for endpoint in api_views:
+        limit = limiter.shared_limit(
+            failed_auth, scope=FAILED_AUTH, key_func=client_address, deduct_when=_refused,
+            exempt_when=lambda: not _credential_sent(), on_breach=_too_many_failures,
+        )
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+    for endpoint in sign_ins:
+        limit = limiter.shared_limit(
+            failed_auth, scope=FAILED_AUTH, key_func=client_address, deduct_when=_refused, on_breach=_too_many_sign_ins,
+        )
         app.view_functions[endpoint] = limit(app.view_functions[endpoint])
     return limiter
 
@@ -185,10 +250,105 @@ class BoundedRequest(flask.Request):
         return super().stream
 
 
+class MalformedBody(BadRequest):
+    """The server could not read the request's body: a chunk size that is not hexadecimal, a bad
+    trailer, a body cut short. The client's fault, so a 400 problem and never a 500."""
+
+    description = "The request body is malformed (a bad chunk size or trailer, or cut short)."
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = {"messages": {"body": {"body": [self.description]}}}
+
+
+class _ClientBody:
+    """The server's wsgi.input, whose errors become MalformedBody, and which knows whether the
+    body was read to its end. gunicorn raises its own parse errors (InvalidChunkSize,
+    InvalidHeader, ChunkMissingTerminator: none an OSError) from read() while the application
+    reads the body; werkzeug turns only OSError and ValueError into a 400, so these went up as a
+    500 with a stack trace."""
+
+    def __init__(self, stream, environ):
+        self._stream = stream
+        self.failed = False
+        self._chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        try:
+            self._left = 0 if self._chunked else max(0, int(environ.get("CONTENT_LENGTH") or 0))
+        except ValueError:
+            self._left = 0
+        self.unread = self._chunked or self._left > 0
+
+    def _call(self, method: str, *args):
+        try:
+            data = getattr(self._stream, method)(*args)
+        except HTTPException:
+            raise
+        except Exception as exc:
+            self.failed = True
+            log.info("unreadable request body: %s", exc.__class__.__name__)
+            raise MalformedBody() from None
+        size = sum(map(len, data)) if method == "readlines" else len(data)
+        asked = args[0] if args and args[0] is not None else -1
+        if self._chunked:
+            if (size == 0 and asked != 0) or method == "readlines" or (method == "read" and asked < 0):
+                self.unread = False
+        else:
+            self._left -= size
+            if self._left <= 0 or (size == 0 and asked != 0):
+                self.unread = False
+        return data
+
+    def read(self, *args) -> bytes:
+        return self._call("read", *args)
+
+    def readline(self, *args) -> bytes:
+        return self._call("readline", *args)
+
+    def readlines(self, *args) -> list[bytes]:
+        return self._call("readlines", *args)
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+
+def _close_after_answer(start_response) -> None:
+    """Make the server close the connection after this answer. gunicorn keeps `Connection` for
+    itself (it drops the application's hop-by-hop headers) and answers "keep-alive" unless its
+    response object is told to close; then, finding a body left unread and longer than it
+    drains (64 KiB), or unreadable, it closed the connection anyway, and a keep-alive client's
+    next request on it failed. Its start_response is that object's bound method."""
+    force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+    if callable(force_close):
+        force_close()
+
+
+class BodyGuard:
+    """WSGI middleware: a body the server cannot read is a 400 (MalformedBody), and an answer
+    given before the body was read to its end (a 413, a 429 or 401 that did not need it, that
+    400) closes the connection and says `Connection: close`, so that a keep-alive client sends
+    its next request on a new one instead of losing it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        body = environ["wsgi.input"] = _ClientBody(environ["wsgi.input"], environ)
+
+        def start(status: str, headers: list, exc_info=None):
+            if body.failed or body.unread:
+                _close_after_answer(start_response)
+                headers = [(k, v) for k, v in headers if k.lower() != "connection"] + [("Connection", "close")]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+
 def install_request_limits(app: Flask, settings: Settings) -> None:
-    """Bodies held to MAX_CONTENT_LENGTH even when chunked, the client's address behind trusted
-    proxies, and the rate limits (after the blueprints: it wraps their views)."""
+    """Bodies held to MAX_CONTENT_LENGTH even when chunked, and malformed ones refused; the
+    client's address behind trusted proxies; and the rate limits (after the blueprints: it wraps
+    their views)."""
     app.request_class = BoundedRequest
+    app.wsgi_app = BodyGuard(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]

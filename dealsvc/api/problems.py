@@ -77,6 +77,24 @@ def _validation_errors(data: dict[str, Any]) -> dict[str, list[str]]:
     return merged
 
 
+# No body of API.md nests deeper than a few levels (an offer's price steps: 3). A cap far above
+# that, checked right after parsing, keeps whatever walks the body afterwards (schemas,
+# validators, the storable-text check) from running out of stack on a deeply nested value.
+MAX_JSON_DEPTH = 32
+
+
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """True when objects and arrays in `value` nest more than `limit` levels (iteratively)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 class Parser(FlaskParser):
     """Malformed input is a 400 (API.md), not webargs's default 422."""
 
@@ -92,9 +110,12 @@ class Parser(FlaskParser):
         if not is_json_request(req):
             abort(400, messages={"json": ["must be JSON, sent with Content-Type: application/json."]})
         try:
-            return parse_json(raw)
+            data = parse_json(raw)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
             return self._handle_invalid_json_error(exc, req)
+        if nests_deeper_than(data, MAX_JSON_DEPTH):
+            abort(400, messages={"json": [f"nests deeper than {MAX_JSON_DEPTH} levels."]})
+        return data
 
 
 class Blueprint(flask_smorest.Blueprint):

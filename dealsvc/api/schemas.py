@@ -15,8 +15,10 @@ from .fields import (
     StrictBoolean,
     StrictInteger,
     StrictNumber,
+    Currency,
     Text,
     TimeZoneName,
+    Token,
     UTCDateTime,
     storable,
 )
@@ -25,7 +27,6 @@ MAX_QUANTITY = 999
 MAX_PRICE_CENTS = 100_000_000  # a million in the major unit: far above any surplus food
 
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class In(Schema):
@@ -164,7 +165,7 @@ _PRICE_STEPS_DOC = (
 class OfferCreateSchema(In):
     shop_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
     title = _name(120, required=True)
-    description = Text(validate=validate.Length(max=2000), allow_none=True)
+    description = Text(multiline=True, validate=validate.Length(max=2000), allow_none=True)
     category = fields.String(required=True, **CATEGORY)
     original_price_cents = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_PRICE_CENTS))
     discount_pct = StrictNumber(
@@ -176,7 +177,7 @@ class OfferCreateSchema(In):
         validate=validate.Range(min=0, max=MAX_PRICE_CENTS),
         metadata={"description": "The discounted price; give this or discount_pct."},
     )
-    currency = fields.String(validate=validate.Regexp(_CURRENCY, error="must be an ISO 4217 code such as EUR."))
+    currency = Currency(metadata={"description": "An ISO 4217 code, such as EUR."})
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
     expires_at = UTCDateTime(required=True)
     image_url = fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2048), allow_none=True)
@@ -368,7 +369,7 @@ class PlaceSchema(In):
 
 
 class _SubscriberFields(In):
-    fcm_token = fields.String(validate=validate.Length(min=1, max=4096))
+    fcm_token = Token(validate=validate.Length(min=1, max=4096))
     lat = StrictNumber(**LAT)
     lon = StrictNumber(**LON)
     radius_m = StrictInteger(**RADIUS_M)
@@ -398,7 +399,7 @@ class _SubscriberFields(In):
 
 
 class SubscriberCreateSchema(_SubscriberFields):
-    fcm_token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    fcm_token = Token(required=True, validate=validate.Length(min=1, max=4096))
     lat = StrictNumber(required=True, **LAT)
     lon = StrictNumber(required=True, **LON)
 

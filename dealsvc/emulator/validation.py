@@ -9,6 +9,8 @@ from typing import Any
 MAX_PAYLOAD_BYTES = 4096
 MAX_TTL_SECONDS = 28 * 24 * 3600
 MAX_APNS_COLLAPSE_ID_BYTES = 64
+# protobuf's JSON parser, which FCM's API front end uses, stops at 100 levels.
+MAX_JSON_DEPTH = 100
 
 TARGETS = ("token", "fid", "topic", "condition")
 BODY_FIELDS = {"message", "validate_only"}
@@ -78,10 +80,29 @@ def guess_recipient(body: Any) -> str | None:
 
 
 def parse_json(raw: bytes) -> Any:
+    """The body, or a Violation (FCM's 400 INVALID_ARGUMENT): not JSON, or nested deeper than
+    FCM's JSON parser takes (json.loads itself raises RecursionError some 1,000 levels down,
+    and whatever walks the message afterwards would do the same well before that)."""
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise Violation("", f"Invalid JSON payload received. {exc}", "Invalid JSON payload received.") from None
+    if _nests_deeper_than(body, MAX_JSON_DEPTH):
+        raise Violation(
+            "", f"Invalid JSON payload received. Nested deeper than {MAX_JSON_DEPTH} levels.", "Invalid JSON payload received."
+        )
+    return body
+
+
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def validate_send_request(body: Any) -> SendRequest:

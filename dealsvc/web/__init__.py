@@ -1,10 +1,9 @@
 """Pages for people, served by the service itself: the shop's page, the operator's console, the phone inbox."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Blueprint, Flask, redirect, url_for
 
+from ..services.auth import PAGE_SESSION_LIFETIME
 from .security import SessionInterface, secret_key
 
 
@@ -15,11 +14,13 @@ def register_pages(app: Flask, settings) -> None:
         SESSION_COOKIE_NAME="dealsvc_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=PAGE_SESSION_LIFETIME,
     )
 
     from . import admin, shop
-    from .common import after, clock
+    from .common import after, clock, too_many_sign_ins
+
+    app.extensions["dealsvc-page-too-many"] = too_many_sign_ins
 
     app.add_template_filter(after, "after")
     app.add_template_filter(clock, "clock")

@@ -6,6 +6,7 @@ import hmac
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 
+from ..api.limits import sign_in_page
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Unauthorized
 from ..services.auth import OPERATOR
@@ -24,8 +25,13 @@ def _operator_mark() -> str:
 
 
 def _is_operator() -> bool:
-    mark = session.get("operator")
-    return bool(mark) and hmac.compare_digest(mark, _operator_mark())
+    """Signed in, in a session the server still holds (signing out ends it for every copy of
+    the cookie), opened with the token in force."""
+    mark = services().auth.session_subject(session.get("operator"), OPERATOR)
+    if not mark:
+        session.pop("operator", None)
+        return False
+    return hmac.compare_digest(mark, _operator_mark())
 
 
 def _console(status: int = 200, *, rules_form: dict | None = None, rules_errors: dict | None = None):
@@ -57,6 +63,7 @@ def home():
 
 
 @bp.post("/signin")
+@sign_in_page
 def signin():
     values, errors = parse(SignInForm(), request.form)
     if not errors:
@@ -70,14 +77,14 @@ def signin():
         return page("web/signin.html", 401, role="admin", errors=errors)
     rotate_csrf()
     session.permanent = True
-    session["operator"] = _operator_mark()
+    session["operator"] = services().auth.open_session(OPERATOR, _operator_mark())
     return redirect(url_for(".home"), 303)
 
 
 @bp.post("/signout")
 def signout():
     # Only this page's identity: the shop and the console may share one browser.
-    session.pop("operator", None)
+    services().auth.close_session(session.pop("operator", None))
     rotate_csrf()
     return redirect(url_for(".home"), 303)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, Response, current_app, make_response, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -15,11 +15,8 @@ from .security import check_csrf, csrf_token
 
 log = logging.getLogger(__name__)
 
-# Scripts and styles come only from this service: no inline code, nothing from elsewhere.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+# How long a page that says the database is busy tells the browser (and a person) to wait.
+BUSY_RETRY_AFTER_S = 5
 
 
 def services() -> Container:
@@ -64,15 +61,21 @@ def flat_errors(errors: dict | None, mapping: dict[str, str] | None = None) -> d
     return out
 
 
+def too_many_sign_ins(retry_after: int) -> Response:
+    """The page for an address over its allowance of failed sign-ins (api/limits.py)."""
+    return make_response(page(
+        "web/error.html", 429, title="Too many attempts",
+        detail=f"Too many failed sign-ins from this address. Try again in {retry_after} s.",
+    ))
+
+
 def protect(bp: Blueprint) -> Blueprint:
-    """CSRF on every POST, safe headers on every answer, and errors as pages, not JSON."""
+    """CSRF on every POST, no caching of pages, and errors as pages, not JSON. (The security
+    headers of every answer: web/security.py.)"""
     bp.before_request(check_csrf)
 
     @bp.after_request
     def _headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
         if response.mimetype == "text/html":
             # Pages show a signed-in person's data: never from a shared cache or the back button of another.
             response.headers["Cache-Control"] = "no-store"
@@ -80,15 +83,20 @@ def protect(bp: Blueprint) -> Blueprint:
 
     @bp.errorhandler(HTTPException)
     def _http(error: HTTPException):
+        if error.response is not None:  # already drawn (the rate limiter's page, with its Retry-After)
+            return error.response
         return page("web/error.html", error.code or 500, title=error.name, detail=error.description)
 
     @bp.errorhandler(DomainError)
     def _domain(error: DomainError):
-        return page("web/error.html", error.status, title=error.title, detail=error.detail)
+        html, status = page("web/error.html", error.status, title=error.title, detail=error.detail)
+        retry_after = getattr(error, "retry_after", None)  # Unavailable: a 503 that says when
+        return html, status, ({"Retry-After": str(retry_after)} if retry_after is not None else {})
 
     @bp.errorhandler(OperationalError)
     def _database(error: OperationalError):
         log.warning("database unavailable on %s %s", request.method, request.path)
-        return page("web/error.html", 503, title="Busy", detail="The database is busy or unreachable; try again in a moment.")
+        html, status = page("web/error.html", 503, title="Busy", detail="The database is busy or unreachable; try again in a moment.")
+        return html, status, {"Retry-After": str(BUSY_RETRY_AFTER_S)}
 
     return bp

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from ..api.fields import text_problem
 from ..domain.categories import CATEGORIES
 
 MAX_PRICE_CENTS = 100_000_000
@@ -47,6 +48,22 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+class PersonText(fields.String):
+    """Text people will read (a name, a title, an address, a description): the API's rule
+    (api/fields.text_problem). `multiline`: line breaks allowed."""
+
+    def __init__(self, *, multiline: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.multiline = multiline
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = text_problem(text, multiline=self.multiline)
+        if problem:
+            raise ValidationError(problem[:1].upper() + problem[1:])
+        return text
 
 
 class Money(fields.Field):
@@ -105,9 +122,9 @@ class SignInForm(Form):
 
 
 class ShopForm(Form):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200), error_messages={"required": "Required."})
+    name = PersonText(required=True, validate=validate.Length(min=1, max=200), error_messages={"required": "Required."})
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error="Pick a category from the list."), error_messages={"required": "Required."})
-    address = fields.String(validate=validate.Length(max=500))
+    address = PersonText(validate=validate.Length(max=500))
     lat = _number(fields.Float, "Enter a latitude such as 45.4642.", validate=validate.Range(min=-90, max=90))
     lon = _number(fields.Float, "Enter a longitude such as 9.19.", validate=validate.Range(min=-180, max=180))
 
@@ -121,8 +138,8 @@ class ShopForm(Form):
 
 class OfferForm(Form):
     shop_id = fields.String(required=True, validate=validate.Length(max=40), error_messages={"required": "Pick a shop."})
-    title = fields.String(required=True, validate=validate.Length(min=1, max=120), error_messages={"required": "Required."})
-    description = fields.String(validate=validate.Length(max=2000))
+    title = PersonText(required=True, validate=validate.Length(min=1, max=120), error_messages={"required": "Required."})
+    description = PersonText(multiline=True, validate=validate.Length(max=2000))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error="Pick a category from the list."), error_messages={"required": "Required."})
     original_price = Money(required=True, error_messages={"required": "Required."})
     discount_pct = _number(fields.Float, "Enter a percentage such as 50.", required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be between 0 and 100."))

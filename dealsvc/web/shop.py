@@ -5,6 +5,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, flash, jsonify, redirect, request, session, url_for
 
+from ..api.limits import sign_in_page
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
@@ -69,14 +70,16 @@ def _form_lifetime(form: dict) -> int | None:
 
 
 def _merchant() -> tuple[Principal, dict] | None:
-    """The signed-in merchant, read afresh (a suspension shows at the next page)."""
-    merchant_id = session.get("merchant_id")
+    """The signed-in merchant, read afresh (a suspension shows at the next page), while the
+    session held on the server lives (signing out ends it, for every copy of the cookie)."""
+    merchant_id = services().auth.session_subject(session.get("merchant"), MERCHANT)
     if not merchant_id:
+        session.pop("merchant", None)
         return None
     try:
         m = services().merchants.get(merchant_id)
     except NotFound:
-        session.pop("merchant_id", None)
+        services().auth.close_session(session.pop("merchant", None))
         return None
     return Principal(MERCHANT, m["id"], m["status"]), m
 
@@ -136,6 +139,7 @@ def home():
 
 
 @bp.post("/signin")
+@sign_in_page
 def signin():
     values, errors = parse(SignInForm(), request.form)
     if not errors:
@@ -149,14 +153,14 @@ def signin():
         return page("web/signin.html", 401, role="shop", errors=errors)
     rotate_csrf()
     session.permanent = True
-    session["merchant_id"] = principal.id
+    session["merchant"] = services().auth.open_session(MERCHANT, principal.id)
     return redirect(url_for(".home"), 303)
 
 
 @bp.post("/signout")
 def signout():
     # Only this page's identity: the shop and the console may share one browser.
-    session.pop("merchant_id", None)
+    services().auth.close_session(session.pop("merchant", None))
     rotate_csrf()
     return redirect(url_for(".home"), 303)
 

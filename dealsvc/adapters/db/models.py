@@ -307,6 +307,21 @@ class RuleChange(Base):
     new_value: Mapped[Any] = mapped_column(JSON)
 
 
+class WebSession(Base):
+    """A signed-in session of the pages (the shop's page or the operator's console). The cookie
+    carries its id, stored here only as a hash; signing out deletes the row, so a copy of the
+    cookie stops working at once, on every process and host."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # merchant | operator
+    # The merchant's id; for the operator, a mark of the token, so that a new token signs out.
+    subject: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class GeocodeCache(Base):
     """Answers of the geocoder, kept so the same address is never asked twice."""
 
