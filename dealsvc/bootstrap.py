@@ -139,7 +139,7 @@ def bootstrap(
         shop_index=shop_index,
         push=push,
         dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
-        reservations=ReservationService(db, clock),
+        reservations=ReservationService(db, clock, rules),
         expiry=expiry,
         scheduler=Scheduler(db, clock, expiry, price_steps),
         figures=FiguresService(db, clock, rules, index),
