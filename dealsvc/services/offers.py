@@ -166,9 +166,11 @@ class OfferService:
         with self.db.write() as s:
             standing = merchant_standing(s, merchant.id)  # locked first, as a suspension locks
             offer = self._owned(s, merchant, offer_id, lock=True)
+            # Authority before state: a suspended merchant's offers were withdrawn with the
+            # suspension, and what it may not do at all is a 403, not a 409.
+            merchant_rules.check_may_change_offer(standing, changes)
             status = rules_of_offers.effective_status(offer.status, offer.expires_at, now)
             rules_of_offers.check_changeable(status)
-            merchant_rules.check_may_change_offer(standing, changes)
             # Holds whose time has come give their stock back before the quantity is weighed.
             end_lapsed_holds(s, offer, now)
             status = rules_of_offers.effective_status(offer.status, offer.expires_at, now)
