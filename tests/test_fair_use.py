@@ -18,7 +18,7 @@ from config.testing import test_database_url
 from dealsvc.adapters.db import migrate
 from dealsvc.adapters.db.models import Fanout, Offer, Reservation
 from dealsvc.adapters.db.session import normalize_url
-from tests.conftest import BACKENDS, _pg_url_with_schema
+from tests.conftest import ADMIN_TOKEN, BACKENDS, _pg_url_with_schema
 from tests.test_expiry import wait_for_line
 from tests.test_push_pipeline import Env, env  # noqa: F401  (the fixture)
 
@@ -330,3 +330,36 @@ def test_the_migration_gives_existing_holds_their_end(fresh_url):
     parse = lambda v: v if isinstance(v, datetime) else datetime.fromisoformat(v)  # noqa: E731
     assert parse(ends["res_long"]) == made + timedelta(minutes=30)
     assert parse(ends["res_short"]) == made + timedelta(minutes=10)
+
+
+# --- the operator's console -------------------------------------------------------------------
+
+
+def test_the_console_saves_the_reservation_rules_and_shows_errors_by_the_field(client, api):
+    from tests.test_pages import console_rules, csrf, field_error
+
+    client.post("/admin/signin", data={"secret": ADMIN_TOKEN, "csrf_token": csrf(client.get("/admin/").text)})
+    console = client.get("/admin/").text
+    rules = console_rules(console)
+    assert (rules["max_reservation_quantity"], rules["max_active_holds"], rules["hold_minutes"]) == ("2", "3", "30")
+    assert '<label for="hold_minutes">Time to collect (min)</label>' in console
+
+    r = client.post("/admin/rules", data={**rules, "max_reservation_quantity": "4", "max_active_holds": "0",
+                                          "hold_minutes": "soon", "csrf_token": csrf(console)})
+    assert r.status_code == 422
+    assert field_error(r.text, "max_active_holds") == "Must be between 1 and 100."
+    assert field_error(r.text, "hold_minutes") == "Enter whole minutes."
+    assert api.c.get("/api/v1/admin/rules", headers=api.h(ADMIN_TOKEN)).json["max_reservation_quantity"] == 2
+
+    r = client.post("/admin/rules", data={**rules, "max_reservation_quantity": "4", "max_active_holds": "5",
+                                          "hold_minutes": "15", "csrf_token": csrf(console)})
+    assert r.status_code == 303
+    stored = api.c.get("/api/v1/admin/rules", headers=api.h(ADMIN_TOKEN)).json
+    assert (stored["max_reservation_quantity"], stored["max_active_holds"], stored["hold_minutes"]) == (4, 5, 15)
+    assert "<td>hold_minutes</td><td>30</td><td>15</td>" in client.get("/admin/").text
+    # The new time applies to the next hold.
+    key = api.merchant()["api_key"]
+    offer = api.offer(key, api.shop(key, *SHOP)["id"], quantity=9)
+    hold = reserve(api, api.subscriber()["secret"], offer["id"], 4).json
+    made = utc(hold["created_at"])
+    assert utc(hold["expires_at"]) == made + timedelta(minutes=15)
