@@ -14,13 +14,13 @@ import pytest
 import requests
 from sqlalchemy import create_engine, func, select, text, update
 
-from config.testing import test_database_url
+from config import testing as test_config
 from dealsvc.adapters.db import migrate
 from dealsvc.adapters.db.models import Fanout, Offer, Reservation
 from dealsvc.adapters.db.session import normalize_url
 from tests.conftest import ADMIN_TOKEN, BACKENDS, _pg_url_with_schema
 from tests.test_expiry import wait_for_line
-from tests.test_push_pipeline import Env, env  # noqa: F401  (the fixture)
+from tests.test_push_pipeline import env  # noqa: F401  (the fixture)
 
 SHOP = (45.4642, 9.1900)
 
@@ -284,7 +284,7 @@ def fresh_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrate.db'}"
         return
-    base = test_database_url()
+    base = test_config.test_database_url()
     schema = "mig_" + datetime.now().strftime("%H%M%S%f")
     admin = create_engine(normalize_url(base), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
