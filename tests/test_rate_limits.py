@@ -414,6 +414,7 @@ def test_reservations_are_limited_per_subscriber_across_processes(api, multiwork
     offer = api.offer(key, api.shop(key)["id"], quantity=100)
     alice, bob = api.subscriber()["secret"], api.subscriber()["secret"]
     url = f"{multiworker_server.url}/api/v1/offers/{offer['id']}/reservations"
+    api.rules(max_active_holds=LIMIT)  # the rate limit, not the operator's rule, is under test
 
     one_by_one = [_post(url, {"quantity": 1}, alice) for _ in range(LIMIT + 1)]
     assert [r.status_code for r in one_by_one] == [201] * LIMIT + [429], [r.text for r in one_by_one]

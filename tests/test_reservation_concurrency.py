@@ -95,6 +95,8 @@ def test_a_hundred_residents_reserving_one_each_get_exactly_the_ten_there_are(
 ):
     key, shop_id = owner
     rounds = 10
+    # The same hundred residents in every round: one may win in each and keep all its holds.
+    api.rules(max_active_holds=rounds)
     for n in range(rounds):
         offer = api.offer(key, shop_id, quantity=STOCK, title=f"Pane, round {n}")
 
@@ -114,6 +116,8 @@ def test_mixed_quantities_never_add_up_to_more_than_the_stock(
 ):
     key, shop_id = owner
     rng = random.Random(4)
+    # Up to three items each, and a resident may win in each of the five rounds.
+    api.rules(max_reservation_quantity=3, max_active_holds=5)
     for n in range(5):
         offer = api.offer(key, shop_id, quantity=STOCK, title=f"Focaccia, round {n}")
         quantities = [rng.randint(1, 3) for _ in range(CLIENTS)]

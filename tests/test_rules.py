@@ -23,6 +23,9 @@ DEFAULTS = {
     "waves_enabled": True,
     "wave_factor": 5,
     "wave_interval_s": 600,
+    "max_reservation_quantity": 2,
+    "max_active_holds": 3,
+    "hold_minutes": 30,
 }
 
 

@@ -65,6 +65,7 @@ def offer_fanouts(env: Env, offer_id: str) -> list[Fanout]:
 
 
 def test_a_ten_item_offer_tells_the_fifty_nearest_first_then_the_next_after_the_interval(env):
+    env.api.rules(max_reservation_quantity=6)  # two residents take the whole stock
     key, shop = shop_and_key(env)
     people = residents(env, 120)
     offer = post_offer(env, key, shop, quantity=10)
@@ -260,6 +261,7 @@ def test_the_reach_preview_shows_the_waves(env):
 
 
 def test_an_offer_that_sells_again_goes_on_with_a_wave_for_what_came_back(env):
+    env.api.rules(max_reservation_quantity=6)  # three residents take the whole stock
     key, shop = shop_and_key(env)
     people = residents(env, 80)
     offer = post_offer(env, key, shop, quantity=10)

@@ -6,8 +6,8 @@ from .common import auth, errors, services
 from .problems import Blueprint
 from .schemas import (
     MerchantListSchema,
+    MerchantModeratedSchema,
     MerchantQuerySchema,
-    MerchantSchema,
     MerchantStatusSchema,
     ReachQuerySchema,
     ReachSchema,
@@ -73,8 +73,9 @@ def list_merchants(query, principal):
 @blp.route("/merchants/<merchant_id>", methods=["PATCH"])
 @auth(blp, OPERATOR)
 @blp.arguments(MerchantStatusSchema)
-@blp.response(200, MerchantSchema)
+@blp.response(200, MerchantModeratedSchema)
 @errors(blp, 404)
 def moderate_merchant(data, merchant_id, principal):
-    """Approve (active) or suspend a merchant."""
+    """Approve (active) or suspend a merchant; suspending withdraws its live offers at once (the
+    residents told get the withdrawal)."""
     return services().merchants.set_status(merchant_id, data["status"])

@@ -41,7 +41,8 @@ def my_account(principal):
 @blp.response(201, ShopSchema)
 @errors(blp, 422, 503)
 def create_shop(data, principal):
-    """Add a shop; with an address and no coordinates the address is geocoded."""
+    """Add a shop; with an address and no coordinates the address is geocoded. 403 for a
+    suspended merchant."""
     return services().shops.create(principal, data)
 
 

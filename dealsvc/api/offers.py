@@ -30,7 +30,8 @@ blp = Blueprint("offers", __name__, url_prefix="/api/v1", description="Offers an
 @blp.response(201, OfferSchema)
 @errors(blp, 404, 422)
 def create_offer(headers, data, principal):
-    """Post an offer for one of your shops, within the operator's rules."""
+    """Post an offer for one of your shops, within the operator's rules; 403 unless the
+    merchant is active (pending or suspended)."""
     return services().offers.create(principal, data, headers.get("idempotency_key"))
 
 
@@ -58,7 +59,8 @@ def get_offer(offer_id):
 @blp.response(200, OfferSchema)
 @errors(blp, 404, 409, 422)
 def patch_offer(data, offer_id, principal):
-    """Adjust the quantity, mark it sold out, withdraw it, or schedule its lower prices."""
+    """Adjust the quantity, mark it sold out, withdraw it, or schedule its lower prices. A
+    suspended merchant may only withdraw (`{"status": "cancelled"}`): anything else is a 403."""
     return services().offers.update(principal, offer_id, data)
 
 

@@ -24,7 +24,9 @@ blp = Blueprint("reservations", __name__, url_prefix="/api/v1", description="Res
 @blp.response(201, ReservationSchema)
 @errors(blp, 404, 409, 422)
 def reserve(headers, data, offer_id, principal):
-    """Hold some of an offer's stock; 409 when the offer is not active or not enough is left."""
+    """Hold some of an offer's stock until collected, released, or `expires_at` (operator rule
+    hold_minutes); 409 when the offer is not active or not enough is left; 422 above the
+    operator rules max_reservation_quantity (keyed `quantity`) or max_active_holds (keyed `holds`)."""
     return services().reservations.reserve(principal, offer_id, data["quantity"], headers.get("idempotency_key"))
 
 
@@ -61,5 +63,6 @@ def release_reservation(reservation_id, principal):
 @blp.response(200, ReservationSchema)
 @errors(blp, 404, 409, 422)
 def collect_reservation(data, reservation_id, principal):
-    """The resident is at the counter: mark the reservation collected with its code."""
+    """The resident is at the counter: mark the reservation collected with its code (409 once it
+    has ended: released, expired, already collected)."""
     return services().reservations.collect(principal, reservation_id, data["code"])

@@ -5,6 +5,8 @@ import re
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from ..domain import merchants as merchant_rules
+from ..domain import reservations as hold_rules
 from ..domain.categories import CATEGORIES
 from ..domain.offers import STATUSES
 from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES, MAX_PLACES
@@ -82,7 +84,7 @@ class MerchantSchema(Out):
     id = fields.String(required=True)
     name = fields.String(required=True)
     email = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(["active", "pending", "suspended"]))
+    status = fields.String(required=True, validate=validate.OneOf(merchant_rules.STATUSES))
     created_at = UTCDateTime()
 
 
@@ -95,7 +97,16 @@ class MerchantListSchema(Out):
 
 
 class MerchantStatusSchema(In):
-    status = fields.String(required=True, validate=validate.OneOf(["active", "suspended"]))
+    status = fields.String(
+        required=True, validate=validate.OneOf(merchant_rules.MODERATED),
+        metadata={"description": "`suspended` withdraws the merchant's live offers at once; afterwards it can only withdraw offers."},
+    )
+
+
+class MerchantModeratedSchema(MerchantSchema):
+    offers_withdrawn = fields.Integer(
+        required=True, metadata={"description": "Live offers this change withdrew (a suspension withdraws them all)."}
+    )
 
 
 class ShopCreateSchema(In):
@@ -481,6 +492,14 @@ class RulesSchema(Out):
     )
     wave_factor = fields.Integer(required=True, metadata={"description": "A wave tells wave_factor × quantity_left residents."})
     wave_interval_s = fields.Integer(required=True, metadata={"description": "Seconds between waves while stock remains."})
+    max_reservation_quantity = fields.Integer(required=True, metadata={"description": "Items one reservation may hold."})
+    max_active_holds = fields.Integer(
+        required=True, metadata={"description": "Reservations a resident may hold at once, across all offers."}
+    )
+    hold_minutes = fields.Integer(
+        required=True,
+        metadata={"description": "A hold not collected within this time ends by itself (`expired`) and its items go back to the offer."},
+    )
 
 
 PCT = validate.Range(min=0, max=100, min_inclusive=True, max_inclusive=False)
@@ -500,6 +519,9 @@ class RulesUpdateSchema(In):
     waves_enabled = StrictBoolean()
     wave_factor = StrictInteger(validate=validate.Range(min=1, max=1000))
     wave_interval_s = StrictInteger(validate=validate.Range(min=30, max=24 * 3600))
+    max_reservation_quantity = StrictInteger(validate=validate.Range(min=1, max=MAX_QUANTITY))
+    max_active_holds = StrictInteger(validate=validate.Range(min=1, max=100))
+    hold_minutes = StrictInteger(validate=validate.Range(min=1, max=24 * 60))
 
 
 class RuleChangeSchema(Out):
@@ -543,7 +565,7 @@ class ReachSchema(Out):
 
 
 class MerchantQuerySchema(Schema):
-    status = fields.String(validate=validate.OneOf(["active", "pending", "suspended"]))
+    status = fields.String(validate=validate.OneOf(merchant_rules.STATUSES))
 
 
 class StatusSchema(Out):
@@ -562,7 +584,10 @@ class IdempotencyHeaderSchema(Schema):
 
 
 class ReservationCreateSchema(In):
-    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+    quantity = StrictInteger(
+        required=True, validate=validate.Range(min=1, max=MAX_QUANTITY),
+        metadata={"description": "At most the operator rule max_reservation_quantity (a 422 above it)."},
+    )
 
 
 class CollectSchema(In):
@@ -574,8 +599,11 @@ class ReservationSchema(Out):
     offer_id = fields.String(required=True)
     quantity = fields.Integer(required=True)
     code = fields.String(required=True, metadata={"description": "Show it at the shop to collect."})
-    status = fields.String(required=True, validate=validate.OneOf(["held", "collected", "released", "expired"]))
-    expires_at = UTCDateTime(required=True, metadata={"description": "The hold ends with the offer."})
+    status = fields.String(required=True, validate=validate.OneOf(hold_rules.STATUSES))
+    expires_at = UTCDateTime(
+        required=True,
+        metadata={"description": "When the hold ends by itself unless collected: hold_minutes after it was made, or with the offer if sooner."},
+    )
     created_at = UTCDateTime(required=True)
 
 

@@ -22,6 +22,10 @@ class Rules:
     waves_enabled: bool = True
     wave_factor: int = 5
     wave_interval_s: int = 600
+    # Fair use (issue 12): one resident cannot hold a shop's whole stock, nor hold it for ever.
+    max_reservation_quantity: int = 2  # items in one reservation
+    max_active_holds: int = 3  # a resident's held reservations across all offers
+    hold_minutes: int = 30  # a hold not collected by then ends by itself (expired)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +86,19 @@ class Rules:
             raise RuleViolation(
                 f"The radius may be at most {self.max_radius_m} m.",
                 {field: [f"must be at most {self.max_radius_m} m (operator rule max_radius_m)."]},
+            )
+
+    def check_reservation(self, quantity: int, active_holds: int) -> None:
+        """A resident asks for `quantity` items while holding `active_holds` reservations."""
+        if quantity > self.max_reservation_quantity:
+            raise RuleViolation(
+                f"A reservation may hold at most {self.max_reservation_quantity}.",
+                {"quantity": [f"must be at most {self.max_reservation_quantity} (operator rule max_reservation_quantity)."]},
+            )
+        if active_holds >= self.max_active_holds:
+            raise RuleViolation(
+                f"You already hold {active_holds} reservations, the most allowed at once; collect or release one first.",
+                {"holds": [f"at most {self.max_active_holds} held reservations at once (operator rule max_active_holds)."]},
             )
 
     def check_expiry(self, expires_at: datetime, now: datetime) -> None:

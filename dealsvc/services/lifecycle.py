@@ -1,5 +1,5 @@
 """An offer's end and its consequences, shared by every path that ends one (sold out,
-withdrawn, expired), and the expiry the scheduler drives."""
+withdrawn, expired), holds that end by themselves, and the expiry the scheduler drives."""
 from __future__ import annotations
 
 import logging
@@ -12,10 +12,9 @@ from ..adapters.db import Database
 from ..adapters.db.models import Fanout, Notification, Offer, Reservation
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
+from ..domain.reservations import EXPIRED as EXPIRED_HOLD, HELD, RELEASED
 
 log = logging.getLogger(__name__)
-
-HELD, COLLECTED, RELEASED, EXPIRED_HOLD = "held", "collected", "released", "expired"
 
 
 def end_offer(s: Session, offer: Offer, status: str, now: datetime) -> None:
@@ -72,6 +71,29 @@ def resume_offer(s: Session, offer_id: str, now: datetime) -> None:
         s.add(Fanout(offer_id=offer_id, kind="offer", seq=last + 1, due_at=now, created_at=now))
 
 
+def end_lapsed_holds(s: Session, offer: Offer, now: datetime) -> int:
+    """The holds of `offer` whose time has come end as expired and their stock goes back; a
+    sold-out offer sells again and goes on with a wave. The caller holds the offer's row lock.
+    Returns the quantity given back."""
+    back = sum(
+        s.scalars(
+            update(Reservation)
+            .where(Reservation.offer_id == offer.id, Reservation.status == HELD, Reservation.expires_at <= now)
+            .values(status=EXPIRED_HOLD, updated_at=now)
+            .returning(Reservation.quantity)
+        ).all()
+    )
+    if back:
+        # Also on an offer past its time but not yet swept: the stock counts as left (unsellable),
+        # so held + collected + quantity_left stays equal to the quantity.
+        offer.quantity_left += back
+        offer.updated_at = now
+        if offer_rules.effective_status(offer.status, offer.expires_at, now) == offer_rules.SOLD_OUT:
+            resume_offer(s, offer.id, now)
+            offer.status = offer_rules.ACTIVE
+    return back
+
+
 class ExpiryService:
     """Expires offers at expires_at. Idempotent: an offer is expired once, whoever gets there
     first (its date job, the sweep, a second scheduler that lost its lease)."""
@@ -112,6 +134,42 @@ class ExpiryService:
             expired = [self._expire(s, offer, now) for offer in offers]
         self._log(expired)
         return [offer_id for offer_id, _ in expired]
+
+    def expire_holds(self, offer_id: str) -> int:
+        """The date job of a hold: the offer's holds whose time has come end, their stock goes back."""
+        now = self.clock()
+        with self.db.write() as s:
+            # Waits for the row rather than skipping it: a reservation holds it for milliseconds,
+            # and the hold's stock is due back now.
+            offer = s.scalar(select(Offer).where(Offer.id == offer_id).with_for_update())
+            back = end_lapsed_holds(s, offer, now) if offer is not None else 0
+        if back:
+            log.info("offer %s: %d items back from holds that ran out", offer_id, back)
+        return back
+
+    def expire_due_holds(self, limit: int = 500) -> dict[str, int]:
+        """The sweep of holds: every offer with a hold past its time still held; the quantity
+        given back, by offer."""
+        now = self.clock()
+        with self.db.write() as s:
+            due = s.scalars(
+                select(Reservation.offer_id)
+                .where(Reservation.status == HELD, Reservation.expires_at <= now)
+                .distinct()
+                .limit(limit)
+            ).all()
+            if not due:
+                return {}
+            # In key order, the order every other path locks offers in; one locked by a
+            # reservation or a change waits for the next sweep.
+            offers = s.scalars(
+                select(Offer).where(Offer.id.in_(due)).order_by(Offer.id).with_for_update(skip_locked=True)
+            ).all()
+            given = {offer.id: end_lapsed_holds(s, offer, now) for offer in offers}
+        given = {offer_id: back for offer_id, back in given.items() if back}
+        for offer_id, back in given.items():
+            log.info("offer %s: %d items back from holds that ran out", offer_id, back)
+        return given
 
     def _expire(self, s: Session, offer: Offer, now: datetime) -> tuple[str, float]:
         end_offer(s, offer, offer_rules.EXPIRED, now)

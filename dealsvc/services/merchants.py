@@ -1,19 +1,52 @@
 """Merchants: sign-up (active, or pending the operator's approval) and moderation."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..adapters.db import Database
-from ..adapters.db.models import Merchant
+from ..adapters.db.models import Merchant, Offer, Shop
+from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..domain.credentials import MERCHANT_PREFIX, hash_secret, new_id, new_secret
 from ..domain.errors import Conflict, NotFound
+from ..domain.merchants import ACTIVE, PENDING, SUSPENDED
+from .lifecycle import end_offer
 from .rules import RulesService
 
-ACTIVE, PENDING, SUSPENDED = "active", "pending", "suspended"
+
+def merchant_standing(s: Session, merchant_id: str, *, hold: bool = True) -> str:
+    """The merchant's status, with `hold` held for the rest of the transaction: a suspension
+    (which locks the row) waits for it, or it waits for the suspension and reads it. So an
+    offer posted or changed at the moment of a suspension is either withdrawn by it or refused."""
+    q = select(Merchant.status).where(Merchant.id == merchant_id)
+    status = s.scalar(q.with_for_update(read=True) if hold else q)
+    if status is None:
+        raise NotFound("No such merchant.")
+    return status
+
+
+def withdraw_live_offers(s: Session, merchant_id: str, now: datetime) -> int:
+    """Every live offer of the merchant's shops is withdrawn, as the shop would withdraw it:
+    residents told get the withdrawal, pending pushes are dropped, holds end."""
+    offers = s.scalars(
+        select(Offer)
+        .join(Shop, Offer.shop_id == Shop.id)
+        .where(
+            Shop.merchant_id == merchant_id,
+            Offer.status.in_([offer_rules.ACTIVE, offer_rules.SOLD_OUT]),
+            Offer.expires_at > now,
+        )
+        .order_by(Offer.id)  # the order every path locks offers in
+        .with_for_update(of=Offer)
+    ).all()
+    for offer in offers:
+        end_offer(s, offer, offer_rules.CANCELLED, now)
+    return len(offers)
 
 
 def merchant_view(m: Merchant) -> dict[str, Any]:
@@ -66,9 +99,14 @@ class MerchantService:
             return [merchant_view(m) for m in s.scalars(q)]
 
     def set_status(self, merchant_id: str, status: str) -> dict[str, Any]:
+        """Approve (active) or suspend. Suspending withdraws the merchant's live offers at once."""
+        now = self.clock()
         with self.db.write() as s:
-            m = s.get(Merchant, merchant_id)
+            # Locked before the offers are read: a post or change in flight (merchant_standing)
+            # commits first and its offer is withdrawn below, or it waits and is refused.
+            m = s.scalar(select(Merchant).where(Merchant.id == merchant_id).with_for_update())
             if m is None:
                 raise NotFound("No such merchant.")
             m.status = status
-            return merchant_view(m)
+            withdrawn = withdraw_live_offers(s, m.id, now) if status == SUSPENDED else 0
+            return {**merchant_view(m), "offers_withdrawn": withdrawn}

@@ -3,21 +3,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import and_, bindparam, case, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..adapters.db import Database
-from ..adapters.db.models import Fanout, Merchant, Notification, Offer, Reservation, Shop, UTCDateTime
+from ..adapters.db.models import Fanout, Notification, Offer, Reservation, Shop, UTCDateTime
 from ..adapters.shop_index import NearShops, ShopIndex
 from ..domain import geo
+from ..domain import merchants as merchant_rules
 from ..domain import offers as rules_of_offers
+from ..domain import reservations as hold_rules
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
-from ..domain.errors import Conflict, Forbidden, NotFound
+from ..domain.errors import Conflict, NotFound
 from ..domain.pricing import price_offer, schedule_price_steps, steps_from_json, steps_to_json
 from . import idempotency
 from .auth import Principal
-from .lifecycle import end_offer, resume_offer
+from .lifecycle import end_lapsed_holds, end_offer, resume_offer
+from .merchants import merchant_standing
 from .rules import RulesService
 
 
@@ -82,13 +85,7 @@ class OfferService:
             cached = idempotency.replay(s, scope, key, data)
             if cached is not None:
                 return cached
-            m = s.get(Merchant, merchant.id)
-            if m is None or m.status != "active":
-                raise Forbidden(
-                    "This merchant account is "
-                    + (m.status if m else "unknown")
-                    + " and cannot post offers."
-                )
+            merchant_rules.check_may_post(merchant_standing(s, merchant.id))
             shop = s.get(Shop, data["shop_id"])
             if shop is None or shop.merchant_id != merchant.id:
                 raise NotFound("No such shop.", {"shop_id": ["no such shop among yours."]})
@@ -167,9 +164,16 @@ class OfferService:
     def update(self, merchant: Principal, offer_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
         with self.db.write() as s:
+            standing = merchant_standing(s, merchant.id)  # locked first, as a suspension locks
             offer = self._owned(s, merchant, offer_id, lock=True)
+            # Authority before state: a suspended merchant's offers were withdrawn with the
+            # suspension, and what it may not do at all is a 403, not a 409.
+            merchant_rules.check_may_change_offer(standing, changes)
             status = rules_of_offers.effective_status(offer.status, offer.expires_at, now)
             rules_of_offers.check_changeable(status)
+            # Holds whose time has come give their stock back before the quantity is weighed.
+            end_lapsed_holds(s, offer, now)
+            status = rules_of_offers.effective_status(offer.status, offer.expires_at, now)
             if "quantity" in changes:
                 offer.quantity, offer.quantity_left = rules_of_offers.new_quantity(
                     offer.quantity, offer.quantity_left, changes["quantity"]
@@ -304,11 +308,16 @@ class OfferService:
                     Notification.status == "sent",
                 )
             )
+            # A hold past its time counts as expired before the scheduler has written it down.
+            status = case(
+                (and_(Reservation.status == hold_rules.HELD, Reservation.expires_at <= self.clock()), hold_rules.EXPIRED),
+                else_=Reservation.status,
+            ).label("hold_status")
             held = dict(
                 s.execute(
-                    select(Reservation.status, func.sum(Reservation.quantity))
+                    select(status, func.sum(Reservation.quantity))
                     .where(Reservation.offer_id == offer_id)
-                    .group_by(Reservation.status)
+                    .group_by(status.name)
                 ).all()
             )
         return {
@@ -319,8 +328,8 @@ class OfferService:
             "dropped": counts.get("dropped", 0),
             "pending": counts.get("pending", 0) + counts.get("sending", 0),
             "price_drops": price_drops,
-            "reserved": held.get("held", 0),
-            "collected": held.get("collected", 0),
+            "reserved": held.get(hold_rules.HELD, 0),
+            "collected": held.get(hold_rules.COLLECTED, 0),
         }
 
 

@@ -5,18 +5,21 @@ import hmac
 import secrets
 from typing import Any
 
-from sqlalchemy import and_, case, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..adapters.db import Database
 from ..adapters.db.models import Offer, Reservation, Shop, Subscriber
 from ..domain import offers as offer_rules
+from ..domain import reservations as hold_rules
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import Conflict, NotFound, Unprocessable
+from ..domain.reservations import COLLECTED, HELD, RELEASED
 from . import idempotency
 from .auth import Principal
-from .lifecycle import COLLECTED, EXPIRED_HOLD, HELD, RELEASED, end_offer, resume_offer
+from .lifecycle import end_lapsed_holds, end_offer, resume_offer
+from .rules import RulesService
 
 # No 0/O, 1/I/L: read out at a counter without doubt.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -28,15 +31,10 @@ def new_code() -> str:
 
 
 def hold_status(r: Reservation, offer: Offer, now) -> str:
-    """A hold ends with its offer, even before the scheduler has written that down."""
-    if r.status != HELD:
-        return r.status
-    offer_status = offer_rules.effective_status(offer.status, offer.expires_at, now)
-    if offer_status == offer_rules.EXPIRED:
-        return EXPIRED_HOLD
-    if offer_status == offer_rules.CANCELLED:
-        return RELEASED
-    return HELD
+    """A hold ends at its time and with its offer, even before the scheduler has written that down."""
+    return hold_rules.effective_status(
+        r.status, r.expires_at, offer_rules.effective_status(offer.status, offer.expires_at, now), now
+    )
 
 
 def reservation_view(r: Reservation, offer: Offer, now) -> dict[str, Any]:
@@ -46,15 +44,16 @@ def reservation_view(r: Reservation, offer: Offer, now) -> dict[str, Any]:
         "quantity": r.quantity,
         "code": r.code,
         "status": hold_status(r, offer, now),
-        "expires_at": offer.expires_at,
+        "expires_at": r.expires_at,
         "created_at": r.created_at,
     }
 
 
 class ReservationService:
-    def __init__(self, db: Database, clock: Clock):
+    def __init__(self, db: Database, clock: Clock, rules: RulesService):
         self.db = db
         self.clock = clock
+        self.rules = rules
 
     def reserve(self, principal: Principal, offer_id: str, quantity: int, idempotency_key: str | None = None) -> dict[str, Any]:
         scope = f"subscriber:{principal.id}:reserve:{offer_id}"[:120]
@@ -74,11 +73,39 @@ class ReservationService:
             cached = idempotency.replay(s, scope, key, body)
             if cached is not None:
                 return cached
+            # The resident's row lock (SQLite: the write lock) queues their concurrent
+            # reservations, so each counts the holds the one before it made. FOR NO KEY UPDATE:
+            # rows that merely refer to the resident (their pushes) are not held up.
             sub_pk = s.scalar(
-                select(Subscriber.pk).where(Subscriber.id == principal.id, Subscriber.deleted_at.is_(None))
+                select(Subscriber.pk)
+                .where(Subscriber.id == principal.id, Subscriber.deleted_at.is_(None))
+                .with_for_update(key_share=True)
             )
             if sub_pk is None:
                 raise NotFound("No such subscriber.")
+            rules = self.rules.current(s)
+            active_holds = s.scalar(
+                select(func.count()).where(
+                    Reservation.subscriber_pk == sub_pk, Reservation.status == HELD, Reservation.expires_at > now
+                )
+            )
+            rules.check_reservation(quantity, active_holds)
+            offer = self._take(s, offer_id, quantity, now)
+            reservation = Reservation(
+                id=new_id("res"), offer_id=offer_id, subscriber_pk=sub_pk, quantity=quantity,
+                code=new_code(), status=HELD, created_at=now, updated_at=now,
+                expires_at=hold_rules.hold_expires_at(now, rules.hold_minutes, offer.expires_at),
+            )
+            s.add(reservation)
+            if offer.quantity_left == 0:
+                end_offer(s, offer, offer_rules.SOLD_OUT, now)
+            view = reservation_view(reservation, offer, now)
+            idempotency.remember(s, scope, key, body, 201, view, now)
+            return view
+
+    def _take(self, s, offer_id: str, quantity: int, now) -> Offer:
+        """Take `quantity` of the offer's stock, or raise why not."""
+        for attempt in range(2):
             # One conditional UPDATE takes the stock: the row lock (PostgreSQL) or the write
             # lock (SQLite) orders concurrent reservations, and each sees the stock the one
             # before it left, so holds never exceed the quantity.
@@ -97,27 +124,26 @@ class ReservationService:
                 )
                 .execution_options(synchronize_session=False)
             ).rowcount
-            offer = s.get(Offer, offer_id, populate_existing=True)
+            offer = s.scalar(
+                select(Offer).where(Offer.id == offer_id).with_for_update().execution_options(populate_existing=True)
+            )
             if offer is None:
                 raise NotFound("No such offer.")
-            if not taken:
-                status = offer_rules.effective_status(offer.status, offer.expires_at, now)
-                if status != offer_rules.ACTIVE:
-                    raise Conflict(f"The offer is {status.replace('_', ' ')}.")
-                raise Conflict(
-                    f"Only {offer.quantity_left} left.",
-                    {"quantity": [f"must be at most {offer.quantity_left} (what is left)."]},
-                )
-            reservation = Reservation(
-                id=new_id("res"), offer_id=offer_id, subscriber_pk=sub_pk, quantity=quantity,
-                code=new_code(), status=HELD, created_at=now, updated_at=now,
+            if taken:
+                return offer
+            # Holds whose time has come may not have been ended by the scheduler yet: their
+            # stock is not held any more. Give it back (under the row lock) and try once more.
+            if attempt == 0 and end_lapsed_holds(s, offer, now):
+                s.flush()
+                continue
+            status = offer_rules.effective_status(offer.status, offer.expires_at, now)
+            if status != offer_rules.ACTIVE:
+                raise Conflict(f"The offer is {status.replace('_', ' ')}.")
+            raise Conflict(
+                f"Only {offer.quantity_left} left.",
+                {"quantity": [f"must be at most {offer.quantity_left} (what is left)."]},
             )
-            s.add(reservation)
-            if offer.quantity_left == 0:
-                end_offer(s, offer, offer_rules.SOLD_OUT, now)
-            view = reservation_view(reservation, offer, now)
-            idempotency.remember(s, scope, key, body, 201, view, now)
-            return view
+        raise AssertionError("unreachable")
 
     def _own(self, s, principal: Principal, reservation_id: str) -> tuple[Reservation, Offer]:
         row = s.execute(

@@ -3,8 +3,11 @@ the database; a second instance stands by and takes over when the first stops re
 
 Jobs, declared as data below:
 - `expire:<offer id>`: a date job at the offer's expires_at, for exact expiry;
-- `sweep`: every few seconds, expires whatever is due and was missed (idempotent);
-- `sync`: every second, gives new offers their date jobs;
+- `hold:<reservation id>`: a date job at the hold's expires_at: it ends (with any other hold of
+  that offer whose time has come) and its stock goes back, the offer selling again;
+- `sweep`: every few seconds, expires whatever offers and holds are due and were missed
+  (idempotent);
+- `sync`: every second, gives new offers and holds their date jobs;
 - `price-steps`: every few seconds, applies the price steps that fell due (idempotent).
 After a restart or a takeover, the first sweep and price-steps run handle everything that fell
 due meanwhile.
@@ -25,8 +28,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from ..adapters.db import Database
-from ..adapters.db.models import Lease, Offer
+from ..adapters.db.models import Lease, Offer, Reservation
 from ..domain import offers as offer_rules
+from ..domain.reservations import HELD
 from ..domain.clock import Clock
 from .lifecycle import ExpiryService
 from .outage import Outage
@@ -209,6 +213,9 @@ class Scheduler:
         expired = self.expiry.expire_due()
         if expired:
             log.info("sweep expired %d offers", len(expired))
+        given_back = self.expiry.expire_due_holds()
+        if given_back:
+            log.info("sweep ended lapsed holds of %d offers", len(given_back))
 
     def step_prices(self) -> None:
         applied = self.price_steps.apply_due() if self.price_steps is not None else []
@@ -216,14 +223,17 @@ class Scheduler:
             log.info("price steps applied to %d offers", len(applied))
 
     def sync(self) -> None:
-        """Date jobs for the offers posted since the last look (with a look-back for the
-        transactions that were still open then)."""
+        """Date jobs for the offers posted and the holds made since the last look (with a
+        look-back for the transactions that were still open then)."""
         aps = self._aps
         if aps is None:
             return
         with self._sync_lock:
             now = self.clock()
             since = (self._synced_until or now - timedelta(days=365)) - timedelta(seconds=30)
+            holds = select(Reservation.id, Reservation.offer_id, Reservation.expires_at).where(Reservation.status == HELD)
+            if self._synced_until is not None:
+                holds = holds.where(Reservation.created_at >= since)
             with self.db.read() as s:
                 rows = s.execute(
                     select(Offer.id, Offer.expires_at).where(
@@ -231,11 +241,15 @@ class Scheduler:
                         Offer.updated_at >= since,
                     )
                 ).all()
+                held = s.execute(holds).all()
             for offer_id, expires_at in rows:
-                job_id = f"expire:{offer_id}"
-                if aps.get_job(job_id) is None:
-                    aps.add_job(
-                        self.expiry.expire_offer, "date", run_date=max(expires_at, now), args=[offer_id], id=job_id,
-                        replace_existing=True,
-                    )
+                _date_job(aps, f"expire:{offer_id}", expires_at, now, self.expiry.expire_offer, offer_id)
+            for reservation_id, offer_id, expires_at in held:
+                _date_job(aps, f"hold:{reservation_id}", expires_at, now, self.expiry.expire_holds, offer_id)
             self._synced_until = now
+
+
+def _date_job(aps: BackgroundScheduler, job_id: str, when: datetime, now: datetime, job, offer_id: str) -> None:
+    """`job(offer_id)` at `when` (now if that has passed), once per id."""
+    if aps.get_job(job_id) is None:
+        aps.add_job(job, "date", run_date=max(when, now), args=[offer_id], id=job_id, replace_existing=True)

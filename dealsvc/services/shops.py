@@ -8,10 +8,12 @@ from sqlalchemy import select
 from ..adapters.db import Database
 from ..adapters.db.models import Shop
 from ..adapters.geocoding import Geocoder, GeocoderDown, GeocodingOff
+from ..domain import merchants as merchant_rules
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import NotFound, Unprocessable, Unavailable
 from .auth import Principal
+from .merchants import merchant_standing
 
 
 def shop_view(shop: Shop) -> dict[str, Any]:
@@ -35,6 +37,9 @@ class ShopService:
     def create(self, merchant: Principal, data: dict[str, Any]) -> dict[str, Any]:
         lat, lon, address = data.get("lat"), data.get("lon"), data.get("address")
         if lat is None:
+            # Before the geocoder is asked (its quota is shared): checked again below, for good.
+            with self.db.read() as s:
+                merchant_rules.check_may_add_shop(merchant_standing(s, merchant.id, hold=False))
             # Outside any transaction: the geocoder may take a second or more.
             try:
                 place = self.geocoder.geocode(address)
@@ -53,6 +58,7 @@ class ShopService:
             lat, lon = place.lat, place.lon
         now = self.clock()
         with self.db.write() as s:
+            merchant_rules.check_may_add_shop(merchant_standing(s, merchant.id))
             shop = Shop(
                 id=new_id("shp"),
                 merchant_id=merchant.id,

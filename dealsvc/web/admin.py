@@ -7,6 +7,7 @@ import hmac
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 
 from ..api.limits import sign_in_page
+from ..domain import merchants as merchant_rules
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Unauthorized
 from ..services.auth import OPERATOR
@@ -16,7 +17,7 @@ from .forms import ReachForm, RulesForm, SignInForm, parse
 
 bp = protect(Blueprint("admin_pages", __name__, url_prefix="/admin"))
 
-MERCHANT_ACTIONS = {"approve": "active", "suspend": "suspended"}
+MERCHANT_ACTIONS = {"approve": merchant_rules.ACTIVE, "suspend": merchant_rules.SUSPENDED}
 
 
 def _operator_mark() -> str:
@@ -121,5 +122,7 @@ def moderate(merchant_id: str, action: str):
     if action not in MERCHANT_ACTIONS:
         return page("web/error.html", 404, title="Not found", detail="No such action.")
     m = services().merchants.set_status(merchant_id, MERCHANT_ACTIONS[action])
-    flash(f"{m['name']} is now {m['status']}.")
+    withdrawn = m["offers_withdrawn"]
+    flash(f"{m['name']} is now {m['status']}."
+          + (f" {withdrawn} live offer{'s' if withdrawn > 1 else ''} withdrawn." if withdrawn else ""))
     return redirect(url_for(".home"), 303)

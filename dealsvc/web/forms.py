@@ -201,6 +201,9 @@ class RulesForm(Form):
     waves_enabled = fields.Boolean(load_default=True)
     wave_factor = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=1, max=1000, error="Must be between 1 and 1000."))
     wave_interval_s = _number(fields.Integer, "Enter whole seconds.", required=True, validate=validate.Range(min=30, max=86_400, error="Must be between 30 and 86400 s."))
+    max_reservation_quantity = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=1, max=999, error="Must be between 1 and 999."))
+    max_active_holds = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=1, max=100, error="Must be between 1 and 100."))
+    hold_minutes = _number(fields.Integer, "Enter whole minutes.", required=True, validate=validate.Range(min=1, max=1440, error="Must be between 1 and 1440 min."))
 
 
 class PointForm(Form):

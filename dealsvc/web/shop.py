@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, request, session, 
 
 from ..api.limits import sign_in_page
 from ..domain.categories import CATEGORIES
-from ..domain.errors import DomainError, NotFound, Unauthorized
+from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
 from .common import after, figures, flat_errors, page, protect, services
 from .security import rotate_csrf
@@ -194,6 +194,7 @@ def add_shop():
             return redirect(url_for(".home", shop=shop["id"]), 303)
         except DomainError as error:
             errors = flat_errors(error.errors) or {"_form": [error.detail]}
+            return _dashboard(principal, merchant, _refused(error), shop_form=request.form.to_dict(), shop_errors=errors)
     return _dashboard(principal, merchant, 422, shop_form=request.form.to_dict(), shop_errors=errors)
 
 
@@ -233,8 +234,16 @@ def post_offer():
             return redirect(url_for(".home", shop=offer["shop_id"]), 303)
         except DomainError as error:
             errors = flat_errors(error.errors, names) or {"_form": [error.detail]}
+            return _dashboard(principal, merchant, _refused(error), shop_id=request.form.get("shop_id"),
+                              form=request.form.to_dict(), errors=errors)
     return _dashboard(principal, merchant, 422, shop_id=request.form.get("shop_id"),
                       form=request.form.to_dict(), errors=errors)
+
+
+def _refused(error: DomainError) -> int:
+    """The page's status when the service refused a form: 403 when the account may not do it
+    at all (suspended, pending), 422 for what the form said."""
+    return error.status if isinstance(error, Forbidden) else 422
 
 
 def _offer_action(offer_id: str, action):

@@ -252,16 +252,23 @@ class Reservation(Base):
     """A resident's hold on part of an offer's stock, collected at the shop with its code."""
 
     __tablename__ = "reservations"
+    __table_args__ = (
+        # The scheduler's sweep: holds past their time that are still held.
+        Index("ix_reservations_status_expires_at", "status", "expires_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), index=True)
     subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(12))
-    # held -> collected | released (by the resident, or the offer was withdrawn) | expired
+    # domain/reservations.py: held -> collected | released | expired
     status: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: the scheduler gives the holds made since it last looked their date jobs.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the hold ends unless collected (hold_minutes, or the offer's end if sooner).
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class IdempotencyKey(Base):
