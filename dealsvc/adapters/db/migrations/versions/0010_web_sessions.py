@@ -1,7 +1,7 @@
 """web_sessions: the pages' signed-in sessions, held on the server so that signing out ends them
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-05 21:30:00.000000
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0010'
-down_revision: Union[str, Sequence[str], None] = '0006'
+down_revision: Union[str, Sequence[str], None] = '0007'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
