@@ -61,7 +61,7 @@ def bench_index(lat, lon, radius, points):
     times, counts = [], []
     for p in points:
         t = time.perf_counter()
-        found = SubscriberIndex._match_arrays(arrays, p[0], p[1], 1e9, 0, {})
+        found = SubscriberIndex._match_arrays(arrays, p[0], p[1], 1e9, 0, None)
         times.append(time.perf_counter() - t)
         counts.append(len(found))
     return build_s, times, counts

@@ -12,6 +12,7 @@ from config import Settings
 
 from .adapters.db import Database, make_engine
 from .adapters.db import migrate
+from .adapters.db.preflight import DatabaseProblem, check_database
 from .adapters.geo_index import SubscriberIndex
 from .adapters.shop_index import ShopIndex
 from .adapters.secret_files import kept_secret
@@ -77,6 +78,18 @@ def admin_token(settings: Settings) -> str:
     return token
 
 
+def _make_var_dir(settings: Settings) -> None:
+    """The service's own directory (generated secrets, the default SQLite database)."""
+    Path(settings.var_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def database_problem(settings: Settings) -> DatabaseProblem | None:
+    """Before a process starts: None when its database answers, otherwise what is wrong and how
+    to fix it, in one line (`python -m dealsvc`, the workers)."""
+    _make_var_dir(settings)
+    return check_database(settings.database_url)
+
+
 def make_geocoder(settings: Settings) -> Geocoder:
     if settings.geocoder == "none":
         return OfflineGeocoder()
@@ -107,6 +120,7 @@ def bootstrap(
     push: PushGateway | None = None,
     migrate_schema: bool | None = None,
 ) -> Container:
+    _make_var_dir(settings)
     db = Database(make_engine(settings.database_url))
     if settings.auto_migrate if migrate_schema is None else migrate_schema:
         migrate.upgrade(db.engine)
