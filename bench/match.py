@@ -20,6 +20,10 @@ from geopy.distance import geodesic as geopy_geodesic
 from dealsvc.adapters.geo_index import SubscriberIndex, _Arrays
 from dealsvc.domain import geo
 
+# The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
+# the test PostgreSQL.
+TINY = ["--subscribers", "2000", "--offers", "3", "--geopy-sample", "200", "--pg", "{pg}", "--postgis-offers", "2"]
+
 MILAN = (45.4642, 9.1900)
 
 
