@@ -33,8 +33,8 @@ def port_problem(host: str, port: int) -> str | None:
             sock.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                return (f"{host}:{port} is already in use (another `make run`?): set DEALSVC_PORT to a free port, "
-                        f"e.g. DEALSVC_PORT={port + 1} make run")
+                return (f"{host}:{port} is already in use (another `make run` or `make demo`?): set DEALSVC_PORT "
+                        f"to a free port, e.g. DEALSVC_PORT={port + 1}")
             if exc.errno == errno.EADDRNOTAVAIL:
                 return f"{host} is not an address of this machine: set DEALSVC_HOST (default 127.0.0.1)"
             if exc.errno == errno.EACCES:
