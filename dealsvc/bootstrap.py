@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from config import Settings
 
 from .adapters.db import Database, make_engine
@@ -79,8 +81,14 @@ def admin_token(settings: Settings) -> str:
 
 
 def _make_var_dir(settings: Settings) -> None:
-    """The service's own directory (generated secrets, the default SQLite database)."""
-    Path(settings.var_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    """The service's own directory, made when the SQLite database goes there (the default; any
+    other directory must exist). Nothing is made for PostgreSQL: production's units may not write."""
+    if not settings.is_sqlite:
+        return
+    database = make_url(settings.database_url).database
+    var_dir = Path(settings.var_dir).absolute()
+    if database and database != ":memory:" and Path(database).absolute().parent == var_dir:
+        var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def database_problem(settings: Settings) -> DatabaseProblem | None:
