@@ -45,6 +45,12 @@ from dealsvc.domain import geo
 from dealsvc.domain.categories import CATEGORIES
 from dealsvc.domain.credentials import MERCHANT_PREFIX, hash_secret, new_secret
 
+# The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
+# the test PostgreSQL.
+TINY = ["--pg", "{pg}", "--shops", "20", "--merchants", "10", "--offers", "50", "--ended-offers", "50",
+        "--subscribers", "200", "--duration", "1", "--rate", "20", "--also-rates", "", "--rate-duration", "1",
+        "--connections", "2", "--workers", "1"]
+
 ROOT = Path(__file__).resolve().parent.parent
 MILAN = (45.4642, 9.1900)
 DB_NAME = "dealsvc_bench_api"
@@ -198,15 +204,16 @@ def service_env(url: str, lookup: str, port: int) -> dict[str, str]:
 
 
 class Service:
-    def __init__(self, url: str, lookup: str, log_dir: Path):
+    def __init__(self, url: str, lookup: str, log_dir: Path, workers: int = WORKERS):
         self.port = free_port()
+        self.workers = workers
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"gunicorn-{lookup}.log"
         gunicorn = Path(sys.executable).with_name("gunicorn")
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
                 # The shape of deploy/gunicorn.conf.py: 4 workers x 4 threads, keep-alive 5 s.
-                [str(gunicorn), "-w", str(WORKERS), "--threads", str(THREADS), "--keep-alive", "5",
+                [str(gunicorn), "-w", str(workers), "--threads", str(THREADS), "--keep-alive", "5",
                  "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "5", "--log-level", "info", "wsgi:app"],
                 cwd=ROOT, env=service_env(url, lookup, self.port), stdout=out, stderr=subprocess.STDOUT,
             )
@@ -227,7 +234,7 @@ class Service:
                 ready = requests.get(self.base + "/readyz", timeout=2).status_code == 200
             except requests.RequestException:
                 ready = False
-            if ready and self.log_path.read_text().count("Booting worker") >= WORKERS:
+            if ready and self.log_path.read_text().count("Booting worker") >= self.workers:
                 return
             if time.monotonic() > deadline:
                 raise SystemExit(f"gunicorn did not start:\n{self.log_path.read_text()}")
@@ -528,6 +535,7 @@ def main(argv=None) -> int:
                         help="more fixed rates to run, comma-separated (default 400,300)")
     parser.add_argument("--rate-duration", type=int, default=30, help="seconds of the fixed-rate run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=WORKERS, help=f"gunicorn workers (default {WORKERS}, as in production)")
     parser.add_argument("--profile", action="store_true", help="profile GET /api/v1/deals in this process")
     parser.add_argument("--profile-requests", type=int, default=2_000)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
@@ -535,7 +543,7 @@ def main(argv=None) -> int:
 
     admin_url, url = database_urls(args.pg)
     cores = os.cpu_count()
-    print(f"GET /api/v1/deals and POST /api/v1/offers: gunicorn {WORKERS} workers x {THREADS} threads, "
+    print(f"GET /api/v1/deals and POST /api/v1/offers: gunicorn {args.workers} workers x {THREADS} threads, "
           f"PostgreSQL, {cores} cores shared by wrk, the client, gunicorn and PostgreSQL "
           f"(load average now {os.getloadavg()[0]:.1f})\n")
     t = time.perf_counter()
@@ -565,12 +573,12 @@ def _run(args, url: str, owners) -> int:
     ok = True
     # The old way first, so that the offers POST /api/v1/offers adds come after every GET run.
     for lookup in ("box", "index"):
-        service = Service(url, lookup, workdir)
+        service = Service(url, lookup, workdir, args.workers)
         try:
-            run_wrk(service.base, deals_lua(), workdir, 3, args.connections)  # indexes built, pools open
+            run_wrk(service.base, deals_lua(), workdir, min(3, args.duration), args.connections)  # indexes built, pools open
             if lookup == "box":
                 # Both servers at once, only for this check: the same questions, the same answers.
-                index_service = Service(url, "index", workdir)
+                index_service = Service(url, "index", workdir, args.workers)
                 try:
                     agree, asked, mean_items = same_answers(index_service.base, service.base, check_paths)
                 finally:

@@ -26,6 +26,9 @@ from dealsvc.domain.credentials import new_id
 from dealsvc.services.auth import MERCHANT, Principal
 from dealsvc.services.scheduler import Scheduler
 
+# The smallest run that still goes through every step (tests/test_benchmarks.py).
+TINY = ["--offers", "50", "--window", "1", "--lead", "2"]
+
 
 def _seed(container, count: int, lead_s: float, window_s: float) -> list[str]:
     merchant = container.merchants.register("Bench Bakery", f"{new_id('b')}@bench.example")

@@ -41,6 +41,10 @@ from dealsvc.bootstrap import bootstrap
 from dealsvc.domain import geo
 from dealsvc.services.auth import MERCHANT, Principal
 
+# The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
+# the test PostgreSQL.
+TINY = ["--db", "{pg}", "--residents", "200", "--offers", "2", "--dispatchers", "1", "--warmup", "0.5", "--timeout", "60"]
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "bench-fanout"
 CENTRE = (45.4642, 9.1900)

@@ -14,6 +14,10 @@ import json
 import re
 import time
 
+# Not a benchmark: the server bench/fanout.py sends to. tests/test_benchmarks.py starts it on
+# a free port (--port) and checks that it answers.
+SERVER = True
+
 _PROJECT = re.compile(rb"/v1/projects/([^/]+)/messages:send")
 _COLLAPSE = re.compile(rb'"collapse_key": ?"([^"]+)"')
 

@@ -20,6 +20,10 @@ from geopy.distance import geodesic as geopy_geodesic
 from dealsvc.adapters.geo_index import SubscriberIndex, _Arrays
 from dealsvc.domain import geo
 
+# The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
+# the test PostgreSQL.
+TINY = ["--subscribers", "2000", "--offers", "3", "--geopy-sample", "200", "--pg", "{pg}", "--postgis-offers", "2"]
+
 MILAN = (45.4642, 9.1900)
 
 
@@ -61,7 +65,7 @@ def bench_index(lat, lon, radius, points):
     times, counts = [], []
     for p in points:
         t = time.perf_counter()
-        found = SubscriberIndex._match_arrays(arrays, p[0], p[1], 1e9, 0, {})
+        found = SubscriberIndex._match_arrays(arrays, p[0], p[1], 1e9, 0, None)
         times.append(time.perf_counter() - t)
         counts.append(len(found))
     return build_s, times, counts

@@ -29,6 +29,11 @@ from dealsvc.domain import geo
 from dealsvc.domain.categories import CATEGORIES
 from dealsvc.domain.clock import system_clock
 
+# The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
+# the test PostgreSQL.
+TINY = ["--pg", "{pg}", "--subscribers", "2000", "--offers", "3", "--postgis-offers", "1", "--exact-offers", "1",
+        "--changes", "20"]
+
 CAP_M = 10_000.0  # the operator's radius cap in this run: above every radius, so it never bites
 COLUMNS = (
     "pk, id, secret_hash, fcm_token, lat, lon, radius_m, categories, quiet_start, quiet_end, timezone, "

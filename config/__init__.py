@@ -1,6 +1,7 @@
 """Typed settings read once from the DEALSVC_* environment variables (the only reader of os.environ)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -62,6 +63,14 @@ class Settings:
     push_concurrency: int = 32
     push_lanes: int = 2
     log_level: str = "INFO"
+    # APScheduler logs two INFO lines per job run (several a second): kept at WARNING unless
+    # raised here (DEBUG or INFO while looking into the scheduler).
+    apscheduler_log_level: str = "WARNING"
+    # The FCM emulator built into the web app (/emulator/): it shows every token and push to whoever
+    # asks and lets them inject faults. "auto": served only in the one-process development set-up
+    # (embedded workers, listening on loopback, no FCM setting) and only to loopback clients;
+    # "on": served (to anyone who can reach the port) whenever no FCM setting is given; "off": never.
+    emulator: str = "auto"
     # Rate limits on the public sign-ups (per client address) and on reservations (per
     # subscriber), in the `limits` notation ("10/minute", "10/minute;100/hour"); None: no limit.
     # Counted in Redis when redis_url is set, so that every process shares them; otherwise each
@@ -99,14 +108,24 @@ class Settings:
         deals_lookup = get("DEALS_LOOKUP", defaults.deals_lookup)
         if deals_lookup not in ("index", "box"):
             raise SettingsError(f"DEALSVC_DEALS_LOOKUP must be 'index' or 'box', not {deals_lookup!r}")
+        emulator = get("EMULATOR", defaults.emulator).strip().lower()
+        if emulator not in ("auto", "on", "off"):
+            raise SettingsError(f"DEALSVC_EMULATOR must be 'auto', 'on' or 'off', not {emulator!r}")
+        fcm_credentials, fcm_endpoint = get("FCM_CREDENTIALS", None), get("FCM_ENDPOINT", None)
+        if emulator == "on" and (fcm_credentials or fcm_endpoint):
+            raise SettingsError(
+                "DEALSVC_EMULATOR=on serves the built-in FCM emulator, which pushes go to only without "
+                "DEALSVC_FCM_CREDENTIALS and DEALSVC_FCM_ENDPOINT: unset those, or DEALSVC_EMULATOR"
+            )
         return cls(
             database_url=get("DATABASE_URL", defaults.database_url),
             admin_token=_admin_token(get("ADMIN_TOKEN", None)),
             secret_key=_secret_key(get("SECRET_KEY", None)),
             workers=workers,
             deals_lookup=deals_lookup,
-            fcm_credentials=get("FCM_CREDENTIALS", None),
-            fcm_endpoint=get("FCM_ENDPOINT", None),
+            fcm_credentials=fcm_credentials,
+            fcm_endpoint=fcm_endpoint,
+            emulator=emulator,
             fcm_project_id=get("FCM_PROJECT_ID", defaults.fcm_project_id),
             host=get("HOST", defaults.host),
             port=_int("PORT", get("PORT", defaults.port)),
@@ -126,7 +145,8 @@ class Settings:
             worker_backoff_max_s=_non_negative("WORKER_BACKOFF_MAX_S", get("WORKER_BACKOFF_MAX_S", defaults.worker_backoff_max_s)),
             push_concurrency=_positive("PUSH_CONCURRENCY", get("PUSH_CONCURRENCY", defaults.push_concurrency)),
             push_lanes=_positive("PUSH_LANES", get("PUSH_LANES", defaults.push_lanes)),
-            log_level=_log_level(get("LOG_LEVEL", defaults.log_level)),
+            log_level=_log_level("LOG_LEVEL", get("LOG_LEVEL", defaults.log_level)),
+            apscheduler_log_level=_log_level("APSCHEDULER_LOG_LEVEL", get("APSCHEDULER_LOG_LEVEL", defaults.apscheduler_log_level)),
             redis_url=_redis_url(get("REDIS_URL", None)),
             rate_limit_subscribers=_rate_limit("RATE_LIMIT_SUBSCRIBERS", get("RATE_LIMIT_SUBSCRIBERS", defaults.rate_limit_subscribers)),
             rate_limit_merchants=_rate_limit("RATE_LIMIT_MERCHANTS", get("RATE_LIMIT_MERCHANTS", defaults.rate_limit_merchants)),
@@ -140,15 +160,59 @@ class Settings:
     @property
     def fcm_base_url(self) -> str | None:
         """Where pushes go without Google credentials: the configured endpoint, or the
-        emulator built into this service."""
+        emulator built into this service (None: Google, or nowhere; see push_target_missing)."""
         if self.fcm_credentials:
             return None
-        return self.fcm_endpoint or f"http://{self.host}:{self.port}/emulator/fcm"
+        if self.fcm_endpoint:
+            return self.fcm_endpoint
+        if self.emulator_enabled:
+            return f"http://{_connectable(self.host)}:{self.port}/emulator/fcm"
+        return None
 
     @property
     def emulator_enabled(self) -> bool:
-        """The built-in emulator is served when pushes go to it (never beside real FCM)."""
-        return not self.fcm_credentials and not self.fcm_endpoint
+        """Whether the web app serves the built-in emulator (never beside real FCM or another
+        endpoint; by default only where nothing outside this machine can reach it)."""
+        if self.fcm_credentials or self.fcm_endpoint or self.emulator == "off":
+            return False
+        return self.emulator == "on" or self.emulator_loopback_only
+
+    @property
+    def emulator_loopback_only(self) -> bool:
+        """DEALSVC_EMULATOR=auto's case: the one-process development set-up on loopback, where
+        the emulator also answers loopback clients only (not those a local proxy forwards)."""
+        return self.emulator == "auto" and self.workers == "embedded" and is_loopback(self.host)
+
+    @property
+    def emulator_status(self) -> str:
+        """Whether and where the built-in emulator is served, for the line each process logs at start."""
+        if self.emulator_enabled:
+            who = "to loopback clients only" if self.emulator_loopback_only else "to ANY client that reaches this port"
+            return f"FCM emulator served at /emulator/ {who} (DEALSVC_EMULATOR={self.emulator}); pushes go to it"
+        if self.fcm_credentials:
+            target = f"FCM (project {self.fcm_project_id})"
+        elif self.fcm_endpoint:
+            target = self.fcm_endpoint
+        else:
+            target = "nowhere: no FCM setting"
+        return f"FCM emulator not served (DEALSVC_EMULATOR={self.emulator}); pushes go to {target}"
+
+    @property
+    def push_target_missing(self) -> str | None:
+        """Why a process that sends pushes must not start (None: it may): no FCM setting, and
+        the built-in emulator is not served. Pushes would otherwise fail one by one, unseen."""
+        if self.fcm_credentials or self.fcm_endpoint or self.emulator_enabled:
+            return None
+        why = (
+            "DEALSVC_EMULATOR=off" if self.emulator == "off"
+            else "DEALSVC_WORKERS=external" if self.workers != "embedded"
+            else f"DEALSVC_HOST={self.host} is not a loopback address"
+        )
+        return (
+            f"no FCM is configured and the built-in emulator is not served ({why}): set "
+            "DEALSVC_FCM_CREDENTIALS (real FCM) or DEALSVC_FCM_ENDPOINT (a standalone emulator), "
+            "or DEALSVC_EMULATOR=on to serve the built-in one to anyone who can reach this port"
+        )
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -156,6 +220,26 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this machine only."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _connectable(host: str) -> str:
+    """An address this machine's own clients can connect to, for a listening address."""
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def _int(name: str, value) -> int:
@@ -273,8 +357,8 @@ def export_metrics_environment(settings: Settings | None = None) -> Path | None:
     return path
 
 
-def _log_level(value: str) -> str:
+def _log_level(name: str, value: str) -> str:
     level = str(value).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise SettingsError(f"DEALSVC_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+        raise SettingsError(f"DEALSVC_{name} must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
     return level

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, abort, request
 
-from config import Settings
+from config import Settings, SettingsError, is_loopback
 
 from . import observability
 from .api import admin, merchants, offers, reservations, subscribers
@@ -68,6 +68,9 @@ def create_app(
 
         app.extensions["fcm-emulator"] = store = EmulatorStore()
         app.register_blueprint(create_blueprint(store, url_prefix="/emulator"))
+        if settings.emulator_loopback_only:
+            _emulator_for_loopback_clients_only(app)
+    logging.getLogger(__name__).info("%s", settings.emulator_status)
     register_pages(app, settings)
     register_error_handlers(app)
     app.url_value_preprocessor(refuse_unstorable_ids)
@@ -75,6 +78,19 @@ def create_app(
     install_request_limits(app, settings)
     app.after_request(security_headers)
     if start_workers and settings.workers == "embedded":
+        if settings.push_target_missing:
+            raise SettingsError(settings.push_target_missing)
         app.extensions["dealsvc-workers"] = EmbeddedWorkers(container).start()
     logging.getLogger(__name__).info("dealsvc ready on %s", settings.database_url.split("@")[-1])
     return app
+
+
+def _emulator_for_loopback_clients_only(app: Flask) -> None:
+    """The emulator shows every token and push and takes faults: in the default set-up it answers
+    only clients on this machine (a proxy's client, once ProxyFix has named it, is not one)."""
+
+    @app.before_request
+    def _loopback_only():
+        if request.path == "/emulator" or request.path.startswith("/emulator/"):
+            if not (request.remote_addr and is_loopback(request.remote_addr)):
+                abort(404)

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from config import Settings
 
 from .adapters.db import Database, make_engine
 from .adapters.db import migrate
+from .adapters.db.preflight import DatabaseProblem, check_database
 from .adapters.geo_index import SubscriberIndex
 from .adapters.shop_index import ShopIndex
 from .adapters.secret_files import kept_secret
@@ -80,6 +83,24 @@ def admin_token(settings: Settings) -> str:
     return token
 
 
+def _make_var_dir(settings: Settings) -> None:
+    """The service's own directory, made when the SQLite database goes there (the default; any
+    other directory must exist). Nothing is made for PostgreSQL: production's units may not write."""
+    if not settings.is_sqlite:
+        return
+    database = make_url(settings.database_url).database
+    var_dir = Path(settings.var_dir).absolute()
+    if database and database != ":memory:" and Path(database).absolute().parent == var_dir:
+        var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def database_problem(settings: Settings) -> DatabaseProblem | None:
+    """Before a process starts: None when its database answers, otherwise what is wrong and how
+    to fix it, in one line (`python -m dealsvc`, the workers)."""
+    _make_var_dir(settings)
+    return check_database(settings.database_url)
+
+
 def make_geocoder(settings: Settings) -> Geocoder:
     if settings.geocoder == "none":
         return OfflineGeocoder()
@@ -110,6 +131,7 @@ def bootstrap(
     push: PushGateway | None = None,
     migrate_schema: bool | None = None,
 ) -> Container:
+    _make_var_dir(settings)
     db = Database(make_engine(settings.database_url))
     if settings.auto_migrate if migrate_schema is None else migrate_schema:
         migrate.upgrade(db.engine)

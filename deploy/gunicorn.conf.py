@@ -12,6 +12,7 @@ live files of the dispatchers and the scheduler. The deployment empties it befor
 starts (dealsvc-migrate.service's RuntimeDirectory=; see deploy/dealsvc.env.example).
 """
 from config import Settings, export_metrics_environment
+from dealsvc.logs import logger_levels
 
 _settings = Settings.from_env()
 # Inherited by every worker gunicorn forks, before it imports wsgi (and prometheus_client).
@@ -50,6 +51,8 @@ logconfig_dict = {
         "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False, "qualname": "gunicorn.access"},
         # Alembic announces its plugins in every worker that imports it; the schema is migrated elsewhere.
         "alembic": {"level": "WARNING"},
+        # APScheduler (embedded workers) at DEALSVC_APSCHEDULER_LOG_LEVEL (WARNING), as in every process.
+        **{name: {"level": level} for name, level in logger_levels(_settings).items()},
     },
 }
 

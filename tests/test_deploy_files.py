@@ -35,6 +35,7 @@ PROCFILE = ROOT / "Procfile"
 DEPLOY = ROOT / "deploy"
 UNITS = DEPLOY / "systemd"
 ENV_EXAMPLE = DEPLOY / "dealsvc.env.example"
+NGINX_SITE = DEPLOY / "nginx" / "dealsvc.conf"
 GUNICORN_CONF = DEPLOY / "gunicorn.conf.py"
 LONG_RUNNING = ("dealsvc-web.service", "dealsvc-scheduler.service", "dealsvc-dispatcher@.service")
 METRICS_RUNTIME_DIRECTORY = "dealsvc-metrics"  # /run/dealsvc-metrics, DEALSVC_METRICS_DIR
@@ -119,7 +120,7 @@ def test_procfile_runs_web_scheduler_and_dispatcher():
     web = shlex.split(processes["web"])
     assert web[0] == "gunicorn" and web[-1] == "wsgi:app"
     assert web[web.index("--config") + 1] == "deploy/gunicorn.conf.py"
-    assert web[web.index("--bind") + 1].endswith(":${PORT:-8000}"), "the runner's $PORT, 8000 without one"
+    assert web[web.index("--bind") + 1] == "127.0.0.1:${PORT:-8000}", "the runner's $PORT, 8000 without one, on loopback only"
     assert "--preload" not in web
     assert processes["scheduler"] == "python -m workers.scheduler"
     assert processes["dispatcher"] == "python -m workers.dispatcher"
@@ -225,6 +226,40 @@ def test_units_are_hardened_and_run_what_the_procfile_runs():
     argv = shlex.split(one(emulator, "Service", "ExecStart"))
     assert argv[1:4] == ["-m", "dealsvc.emulator", "--host"] and argv[4] == "127.0.0.1"
     assert "dealsvc-fcm-emulator.service" not in wanted, "staging only"
+
+
+def nginx_directives(text: str) -> dict[str, list[str]]:
+    """Directive -> every value it is given in the file (comments dropped, blocks flattened)."""
+    found: dict[str, list[str]] = {}
+    body = re.sub(r"#[^\n]*", "", text)
+    for match in re.finditer(r"([a-z_]+)\s+((?:'[^']*'|[^;{}'])*);", body):
+        found.setdefault(match.group(1), []).append(" ".join(match.group(2).split()))
+    return found
+
+
+def test_nginx_buffers_clients_in_front_of_gunicorn_on_loopback():
+    """deploy/nginx/dealsvc.conf: the proxy tests/test_production_shape.py starts in front of gunicorn."""
+    conf = nginx_directives(NGINX_SITE.read_text())
+    web_bind = shlex.split(one(unit("dealsvc-web.service"), "Service", "ExecStart"))
+    bind = web_bind[web_bind.index("--bind") + 1]
+    assert bind == "127.0.0.1:8000", "gunicorn on loopback only, behind the proxy"
+    assert conf["server"] == [bind], "the proxy sends to where the web unit listens"
+    assert conf["proxy_pass"] == ["http://dealsvc"] and re.search(r"upstream dealsvc\s*\{", NGINX_SITE.read_text())
+    # Slow clients wait in nginx, which hands gunicorn whole requests only.
+    assert conf["proxy_request_buffering"] == ["on"] and conf["proxy_buffering"] == ["on"]
+    for timeout in ("client_header_timeout", "client_body_timeout", "send_timeout"):
+        assert seconds(conf[timeout][0]) <= 30, f"{timeout} {conf[timeout]}"
+    # The body limit is the service's own.
+    size = conf["client_max_body_size"][0]
+    limit = int(size[:-1]) * {"k": 1024, "m": 1024 * 1024}[size[-1].lower()] if size[-1].isalpha() else int(size)
+    assert limit == Settings.from_env(env_example()).max_request_bytes
+    # The client's address and scheme, which the service believes from exactly one proxy.
+    headers = {v.split(None, 1)[0].lower(): v.split(None, 1)[1] for v in conf["proxy_set_header"]}
+    assert headers["x-forwarded-for"] == "$proxy_add_x_forwarded_for"
+    assert headers["x-forwarded-proto"] == "$scheme"
+    assert env_example()["DEALSVC_TRUSTED_PROXIES"] == "1"
+    # nginx's own 413 and 5xx answers in the service's format.
+    assert "application/problem+json" in conf["default_type"]
 
 
 # --- the processes ----------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """The production shape on PostgreSQL, as the Procfile runs it: `python -m dealsvc migrate`,
-gunicorn serving wsgi:app with 4 workers, one `python -m workers.scheduler`, two
-`python -m workers.dispatcher`, and a standalone FCM emulator as the push endpoint.
+gunicorn serving wsgi:app with 4 workers on 127.0.0.1 behind nginx (deploy/nginx/dealsvc.conf),
+one `python -m workers.scheduler`, two `python -m workers.dispatcher`, and a standalone FCM
+emulator as the push endpoint.
 
 Offers posted through the web tier reach 20,000 residents: each gets exactly one push, both
 dispatchers do part of the work, and a dispatcher killed with SIGKILL halfway through a second
-rush loses nothing."""
+rush loses nothing. Slow clients (slowloris) that stop gunicorn alone from answering leave the
+service answering through nginx."""
 from __future__ import annotations
 
 import os
@@ -13,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -23,10 +26,11 @@ import pytest
 import requests
 from sqlalchemy import create_engine, func, insert, select
 
-from config import testing
+from config import Settings, testing
 from dealsvc.adapters.db.models import Notification, Subscriber
 from bench.fanout import resident_rows
 from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
+from tests.nginx_proxy import nginx_in_front_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "dealsvc-prod-shape"
@@ -66,7 +70,9 @@ class Shape:
         self.tmp = tmp
         self.port = _free_port()
         self.emulator_port = _free_port()
-        self.web = f"http://127.0.0.1:{self.port}"
+        # gunicorn itself; clients go through nginx (self.web, once it is started).
+        self.gunicorn = f"http://127.0.0.1:{self.port}"
+        self.web = self.gunicorn
         self.emulator = f"http://127.0.0.1:{self.emulator_port}/emulator"
         self.env = {
             **os.environ,
@@ -81,6 +87,8 @@ class Shape:
             "DEALSVC_PUSH_BATCH_SIZE": str(BATCH),
             "DEALSVC_PUSH_LANES": str(LANES),
             "DEALSVC_PUSH_LEASE_S": str(LEASE_S),
+            # One reverse proxy in front (deploy/dealsvc.env.example).
+            "DEALSVC_TRUSTED_PROXIES": "1",
             **GENEROUS_RATE_LIMITS_ENV,
         }
         redis_url = testing.test_redis_url()
@@ -124,10 +132,14 @@ def production_shape(url: str, tmp: Path):
         # The Procfile's web process: deploy/gunicorn.conf.py, 4 workers x 4 threads.
         shape.start("web", [gunicorn, "--config", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{shape.port}", "wsgi:app"])
         shape.start("scheduler", [sys.executable, "-m", "workers.scheduler"])
-        _wait_for("the web tier", lambda: requests.get(shape.web + "/readyz", timeout=2).ok
-                  and shape.log("web").count("Booting worker") >= 4, 60, shape.procs)
+        # Every worker's app built (a worker accepts connections only then).
+        _wait_for("the web tier", lambda: requests.get(shape.gunicorn + "/readyz", timeout=2).ok
+                  and shape.log("web").count("dealsvc ready on") >= 4, 90, shape.procs)
         _wait_for("the emulator", lambda: requests.get(shape.emulator + "/api/tokens", timeout=2).ok, 30, shape.procs)
-        yield shape
+        with nginx_in_front_of(shape.port, tmp / "nginx") as nginx:
+            shape.web = nginx.url
+            _wait_for("the web tier through nginx", lambda: requests.get(shape.web + "/readyz", timeout=2).ok, 30, shape.procs)
+            yield shape
     finally:
         shape.stop_all()
 
@@ -237,3 +249,125 @@ def test_production_shape_reaches_everyone_once_and_survives_a_dead_dispatcher(p
         assert "Traceback" not in shape.log("web"), shape.log("web")[-3000:]
         assert "Traceback" not in shape.log("dispatcher-1"), shape.log("dispatcher-1")[-3000:]
         assert "Traceback" not in shape.log("scheduler"), shape.log("scheduler")[-3000:]
+
+
+# --- slow clients ---------------------------------------------------------------------------
+
+SLOW_CLIENTS = 128  # gunicorn has 4 workers x 4 threads; 20 were enough to stop it in the attack
+PROBES = 5
+PROBE_TIMEOUT_S = 2.0
+
+
+class Slowloris:
+    """Connections that send a request's headers a byte every half second and never finish
+    them: `count` at first, one at a time, then GROWTH more every half second, as an attacker
+    keeps coming (a server process that starts accepting late gets its share too); one that the
+    server closes is opened again, so the pressure stays."""
+
+    GROWTH = 8
+
+    def __init__(self, port: int, count: int):
+        self.port = port
+        self.socks: list[socket.socket] = []
+        self.reopened = 0
+        for _ in range(count):
+            self.socks.append(self._open())
+            time.sleep(0.01)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drip, daemon=True)
+        self._thread.start()
+
+    def _open(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: dealsvc\r\nX-Slow: ")
+        return sock
+
+    def _drip(self) -> None:
+        while not self._stop.wait(0.5):
+            for i, sock in enumerate(self.socks):
+                try:
+                    sock.send(b"a")
+                except OSError:
+                    sock.close()
+                    self.reopened += 1
+                    try:
+                        self.socks[i] = self._open()
+                    except OSError:
+                        pass
+            for _ in range(self.GROWTH):
+                try:
+                    self.socks.append(self._open())
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for sock in self.socks:
+            sock.close()
+
+
+def _probe_healthz(base: str) -> list[float | None]:
+    """GET /healthz on a fresh connection, PROBES times, a second apart: seconds to answer, or
+    None when no answer came within PROBE_TIMEOUT_S."""
+    took: list[float | None] = []
+    for _ in range(PROBES):
+        started = time.monotonic()
+        try:
+            ok = requests.get(base + "/healthz", timeout=PROBE_TIMEOUT_S).status_code == 200
+            took.append(time.monotonic() - started if ok else None)
+        except requests.RequestException:
+            took.append(None)
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+    return took
+
+
+def _figures(took: list[float | None]) -> str:
+    answered = [t for t in took if t is not None]
+    slowest = f", slowest {max(answered) * 1000:.0f} ms" if answered else ""
+    return f"{len(answered)}/{len(took)} /healthz answered within {PROBE_TIMEOUT_S:.0f} s{slowest}"
+
+
+def test_nginx_keeps_the_service_answering_under_a_slowloris_that_stops_gunicorn_alone(pg_url, tmp_path):
+    with production_shape(pg_url, tmp_path) as shape:
+        assert _probe_healthz(shape.web)[-1] is not None
+
+        attack = Slowloris(int(shape.gunicorn.rsplit(":", 1)[1]), SLOW_CLIENTS)
+        try:
+            time.sleep(1)
+            alone = _probe_healthz(shape.gunicorn)
+        finally:
+            attack.close()
+        alone_slow = len(attack.socks)
+        # gunicorn gets its threads back once the slow clients are gone.
+        _wait_for("gunicorn to answer again", lambda: requests.get(shape.gunicorn + "/healthz", timeout=2).ok, 30, shape.procs)
+
+        attack = Slowloris(int(shape.web.rsplit(":", 1)[1]), SLOW_CLIENTS)
+        try:
+            time.sleep(1)
+            proxied = _probe_healthz(shape.web)
+            # An API call goes through too, not only the health check.
+            rules = requests.get(shape.web + "/api/v1/admin/rules", timeout=PROBE_TIMEOUT_S,
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        finally:
+            attack.close()
+        proxied_slow = len(attack.socks)
+
+        print(f"\nslowloris, {SLOW_CLIENTS} connections then {Slowloris.GROWTH * 2} more a second: "
+              f"gunicorn alone ({alone_slow} slow connections): {_figures(alone)}; "
+              f"through nginx ({proxied_slow}): {_figures(proxied)}")
+        # A worker that happens to hold none of the slow connections yet may answer one probe.
+        assert sum(t is not None for t in alone) <= 1, "gunicorn alone kept answering: the attack did not bite, nothing was tested"
+        assert all(t is not None and t < 1.0 for t in proxied), _figures(proxied)
+        assert rules.status_code == 200, rules.text
+
+        # The largest body the service accepts passes nginx; one byte more is refused there
+        # with the service's 413 problem (deploy/nginx/dealsvc.conf and DEALSVC_MAX_REQUEST_BYTES agree).
+        limit = Settings.from_env({}).max_request_bytes
+        headers = {"Content-Type": "application/json"}
+        at_limit = requests.post(shape.web + "/api/v1/subscribers", data=b" " * limit, headers=headers, timeout=10)
+        over = requests.post(shape.web + "/api/v1/subscribers", data=b" " * (limit + 1), headers=headers, timeout=10)
+        assert at_limit.status_code == 400, at_limit.text  # reached the service, which found no JSON
+        assert over.status_code == 413 and over.headers["Content-Type"] == "application/problem+json", over.text
+        assert over.json()["status"] == 413 and str(limit) in over.json()["detail"]
+        assert "Traceback" not in shape.log("web"), shape.log("web")[-3000:]

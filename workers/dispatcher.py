@@ -13,7 +13,7 @@ from workers.runtime import run_process  # noqa: E402
 
 
 def main() -> int:
-    return run_process("dispatcher", lambda container, stop: container.dispatcher.run_forever(stop))
+    return run_process("dispatcher", lambda container, stop: container.dispatcher.run_forever(stop), pushes=True)
 
 
 if __name__ == "__main__":

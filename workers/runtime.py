@@ -7,18 +7,35 @@ import signal
 import threading
 from typing import Callable
 
-from config import Settings
-from dealsvc import observability
-from dealsvc.bootstrap import Container, bootstrap
+from config import Settings, SettingsError
+from dealsvc import logs, observability
+from dealsvc.bootstrap import Container, bootstrap, database_problem
 
 
-def run_process(name: str, loop: Callable[[Container, threading.Event], None]) -> int:
-    settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
-    if settings.log_level != "DEBUG":
-        # APScheduler logs two lines per job run at INFO: several a second, every second.
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+def run_process(name: str, loop: Callable[[Container, threading.Event], None], *, pushes: bool = False) -> int:
+    """Runs `loop` until SIGTERM or SIGINT; 1 at once, after one line saying why, when it cannot
+    work (a setting, no FCM to push to when `pushes`, a database that does not exist)."""
+    log = logging.getLogger(name)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        logging.basicConfig(format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
+        log.error("%s", exc)
+        return 1
+    logs.configure(settings, process=name)
     observability.require_multiprocess(settings.metrics_dir)
+    if pushes and settings.push_target_missing:
+        log.error("%s", settings.push_target_missing)
+        return 1
+    problem = database_problem(settings)
+    if problem is not None:
+        # A database that is only away (a restart) is waited for by the loop; one that must
+        # be created or a URL that must be fixed is not, nor any when the schema is to be
+        # upgraded first.
+        if problem.lasting or settings.auto_migrate:
+            log.error("%s", problem.message)
+            return 1
+        log.warning("%s", problem.message)
     container = bootstrap(settings)
     stop = threading.Event()
 
@@ -28,7 +45,6 @@ def run_process(name: str, loop: Callable[[Container, threading.Event], None]) -
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    log = logging.getLogger(name)
     # One line that says the process is up, whatever its loop will find to do: process
     # managers' logs and the deploy tests look for it.
     log.info("%s started (pid %d, database %s)", name, os.getpid(), settings.database_url.split("@")[-1].split("?")[0])

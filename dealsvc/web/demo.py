@@ -1,11 +1,10 @@
 """`make demo`: a fresh database with a neighbourhood of Milan (shops, a few hundred phones), then the service."""
 from __future__ import annotations
 
-import logging
 import random
 import sys
 
-from config import Settings
+from config import Settings, SettingsError
 from ..domain.categories import CATEGORIES
 
 # Brera and around: real places, made-up shops.
@@ -42,16 +41,23 @@ def seed(container, rng: random.Random) -> str:
 
 
 def main() -> int:
-    from ..__main__ import _serve
+    from .. import logs
+    from ..__main__ import _serve, refuse, serve_problem
     from ..bootstrap import bootstrap
 
-    base = Settings.from_env()
+    try:
+        base = Settings.from_env()
+    except SettingsError as exc:
+        return refuse(str(exc))
     # A database of its own, made anew on each run, so the demo never touches var/dealsvc.db.
     path = base.var_dir / "demo.db"
+    settings = base.with_(database_url=f"sqlite:///{path}", geocoder="none", workers="embedded")
+    logs.configure(settings)
+    # Before the old database goes: a second `make demo` must not wipe the running one's.
+    if problem := serve_problem(settings):
+        return refuse(problem)
     for stale in (path, path.with_name("demo.db-wal"), path.with_name("demo.db-shm")):
         stale.unlink(missing_ok=True)
-    settings = base.with_(database_url=f"sqlite:///{path}", geocoder="none", workers="embedded")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     container = bootstrap(settings, migrate_schema=True)
     key = seed(container, random.Random(2026))
     url = f"http://{settings.host}:{settings.port}"
@@ -61,8 +67,8 @@ def main() -> int:
             f"dealsvc demo: {len(SHOPS)} shops in Brera, Milan, and {PHONES} simulated phones around them",
             f"  shop page:      {url}/shop/      API key: {key}",
             f"  operator page:  {url}/admin/     token:   {container.admin_token}",
-            f"  phones:         {url}/emulator/",
-            "  Post an offer on the shop page and watch the phones receive it.",
+            *([f"  phones:         {url}/emulator/",
+               "  Post an offer on the shop page and watch the phones receive it."] if settings.emulator_enabled else []),
             "",
         ]),
         flush=True,
