@@ -11,10 +11,17 @@ directory: a restart of the web alone (a crash, `systemctl restart dealsvc-web`)
 live files of the dispatchers and the scheduler. The deployment empties it before any process
 starts (dealsvc-migrate.service's RuntimeDirectory=; see deploy/dealsvc.env.example).
 """
-from config import Settings, export_metrics_environment
+import sys
+
+from config import Settings, SettingsError, export_metrics_environment
 from dealsvc.logs import logger_levels
 
-_settings = Settings.from_env()
+try:
+    _settings = Settings.from_env()
+except SettingsError as _problem:
+    # One line, not gunicorn's traceback of this file: what is wrong and which variable to set.
+    print(f"dealsvc: {_problem}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
 # Inherited by every worker gunicorn forks, before it imports wsgi (and prometheus_client).
 _metrics_dir = export_metrics_environment(_settings)
 

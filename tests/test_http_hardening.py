@@ -147,11 +147,19 @@ def test_a_weak_admin_token_stops_the_start_with_one_clear_line(tmp_path):
         Settings.from_env({"DEALSVC_ADMIN_TOKEN": "test-operator-token"})
     assert Settings.from_env({"DEALSVC_ADMIN_TOKEN": "t" * 32}).admin_token == "t" * 32
     env = {**os.environ, "DEALSVC_ADMIN_TOKEN": "short-token", "DEALSVC_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
-    run = subprocess.run([sys.executable, "-m", "dealsvc", "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert run.returncode != 0
-    lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "DEALSVC_ADMIN_TOKEN is too weak" in lines[0], run.stderr
-    assert "Traceback" not in run.stderr and not Path(tmp_path / "x.db").exists()
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    # `make run`, the production web process (gunicorn with its config file) and both workers.
+    for command in (
+        [sys.executable, "-m", "dealsvc", "run"],
+        [gunicorn, "--config", "deploy/gunicorn.conf.py", "wsgi:app"],
+        [sys.executable, "-m", "workers.dispatcher"],
+        [sys.executable, "-m", "workers.scheduler"],
+    ):
+        run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode != 0, command
+        lines = [line for line in run.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "DEALSVC_ADMIN_TOKEN is too weak" in lines[0], (command, run.stderr)
+        assert "Traceback" not in run.stderr and not Path(tmp_path / "x.db").exists()
 
 
 # --- item 14: malformed chunked bodies and deep JSON ------------------------------------------------

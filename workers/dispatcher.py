@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import sys
 
-from config import export_metrics_environment
+from config import SettingsError, export_metrics_environment
 
 # Before workers.runtime imports dealsvc and so prometheus_client, which picks its storage on
 # import (DEALSVC_METRICS_DIR).
-export_metrics_environment()
+try:
+    export_metrics_environment()
+except SettingsError:
+    pass  # run_process reads the settings again and says what is wrong in one line
 
 from workers.runtime import run_process  # noqa: E402
 
