@@ -77,6 +77,17 @@ def admin_token(settings: Settings) -> str:
     return token
 
 
+def figures_key(settings: Settings) -> bytes:
+    """The secret behind the offsets of merchants' figures (domain/privacy.py): generated at first
+    start and kept in var/figures-key, so a figure reads the same after a restart and in every
+    process (a new key would give every figure a fresh reading to average)."""
+    path = Path(settings.var_dir) / "figures-key"
+    key, made = kept_secret(path, lambda: secrets.token_urlsafe(48))
+    if made:
+        log.info("generated the key of merchants' figures in %s", path)
+    return key.encode()
+
+
 def make_geocoder(settings: Settings) -> Geocoder:
     if settings.geocoder == "none":
         return OfflineGeocoder()
@@ -112,6 +123,7 @@ def bootstrap(
         migrate.upgrade(db.engine)
     rules = RulesService(db, clock)
     token = admin_token(settings)
+    figures_secret = figures_key(settings)
     index = SubscriberIndex(db, clock)
     shop_index = ShopIndex(db, clock)
     push = push or make_push_gateway(settings)
@@ -131,8 +143,8 @@ def bootstrap(
         rules=rules,
         auth=AuthService(db, token),
         merchants=MerchantService(db, clock, rules),
-        shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock)),
-        offers=OfferService(db, clock, rules, shop_index if settings.deals_lookup == "index" else None),
+        shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock), rules),
+        offers=OfferService(db, clock, rules, figures_secret, shop_index if settings.deals_lookup == "index" else None),
         subscribers=SubscriberService(db, clock, rules),
         favorites=FavoriteService(db, clock),
         index=index,
@@ -142,6 +154,6 @@ def bootstrap(
         reservations=ReservationService(db, clock),
         expiry=expiry,
         scheduler=Scheduler(db, clock, expiry, price_steps),
-        figures=FiguresService(db, clock, rules, index),
+        figures=FiguresService(db, clock, rules, index, figures_secret),
         price_steps=price_steps,
     )

@@ -170,7 +170,7 @@ def test_the_shop_pages_never_answer_500(client, shopkeeper, path, form):
 
 
 RULE_FIELDS = ("min_discount_pct", "max_discount_pct", "default_radius_m", "max_radius_m", "max_offer_horizon_h",
-               "min_offer_lifetime_s", "max_notifications_per_day", "wave_factor", "wave_interval_s")
+               "min_offer_lifetime_s", "max_notifications_per_day", "max_shops_per_merchant", "wave_factor", "wave_interval_s")
 
 
 def console_rules(console: str) -> dict[str, str]:
@@ -206,7 +206,7 @@ def test_inconsistent_or_malformed_rules_are_shown_by_the_field(client):
     console = client.get("/admin/").text
     base = {"min_discount_pct": "40", "max_discount_pct": "60", "default_radius_m": "1000", "max_radius_m": "5000",
             "max_offer_horizon_h": "72", "min_offer_lifetime_s": "600", "max_notifications_per_day": "5",
-            "waves_enabled": "true", "wave_factor": "5", "wave_interval_s": "600", "csrf_token": csrf(console)}
+            "max_shops_per_merchant": "20", "waves_enabled": "true", "wave_factor": "5", "wave_interval_s": "600", "csrf_token": csrf(console)}
     r = client.post("/admin/rules", data={**base, "min_discount_pct": "70"})
     assert r.status_code == 422
     assert field_error(r.text, "min_discount_pct") == "must not exceed max_discount_pct (60)."

@@ -23,6 +23,7 @@ DEFAULTS = {
     "waves_enabled": True,
     "wave_factor": 5,
     "wave_interval_s": 600,
+    "max_shops_per_merchant": 20,
 }
 
 

@@ -480,6 +480,7 @@ class RulesSchema(Out):
     )
     wave_factor = fields.Integer(required=True, metadata={"description": "A wave tells wave_factor × quantity_left residents."})
     wave_interval_s = fields.Integer(required=True, metadata={"description": "Seconds between waves while stock remains."})
+    max_shops_per_merchant = fields.Integer(required=True, metadata={"description": "One shop more is a 422."})
 
 
 PCT = validate.Range(min=0, max=100, min_inclusive=True, max_inclusive=False)
@@ -499,6 +500,7 @@ class RulesUpdateSchema(In):
     waves_enabled = StrictBoolean()
     wave_factor = StrictInteger(validate=validate.Range(min=1, max=1000))
     wave_interval_s = StrictInteger(validate=validate.Range(min=30, max=24 * 3600))
+    max_shops_per_merchant = StrictInteger(validate=validate.Range(min=1, max=1000))
 
 
 class RuleChangeSchema(Out):

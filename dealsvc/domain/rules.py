@@ -22,6 +22,7 @@ class Rules:
     waves_enabled: bool = True
     wave_factor: int = 5
     wave_interval_s: int = 600
+    max_shops_per_merchant: int = 20  # where a merchant may ask for figures (domain/privacy.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +83,14 @@ class Rules:
             raise RuleViolation(
                 f"The radius may be at most {self.max_radius_m} m.",
                 {field: [f"must be at most {self.max_radius_m} m (operator rule max_radius_m)."]},
+            )
+
+    def check_shop_count(self, shops: int) -> None:
+        """A merchant who already has `shops` shops may add one more only under the cap."""
+        if shops >= self.max_shops_per_merchant:
+            raise RuleViolation(
+                f"A merchant may have at most {self.max_shops_per_merchant} shops.",
+                {"_schema": [f"at most {self.max_shops_per_merchant} shops a merchant (operator rule max_shops_per_merchant)."]},
             )
 
     def check_expiry(self, expires_at: datetime, now: datetime) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from ..adapters.db import Database
 from ..adapters.db.models import Fanout, Merchant, Notification, Offer, Reservation, Shop, UTCDateTime
 from ..adapters.shop_index import NearShops, ShopIndex
-from ..domain import geo
+from ..domain import geo, privacy
 from ..domain import offers as rules_of_offers
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
@@ -56,10 +56,12 @@ def offer_view(o: Offer, now) -> dict[str, Any]:
 
 
 class OfferService:
-    def __init__(self, db: Database, clock: Clock, rules: RulesService, shop_index: ShopIndex | None = None):
+    def __init__(self, db: Database, clock: Clock, rules: RulesService, figures_secret: bytes,
+                 shop_index: ShopIndex | None = None):
         self.db = db
         self.clock = clock
         self.rules = rules
+        self.figures_secret = figures_secret
         # None: the deals listing asks the database for the shops in a bounding box instead
         # (the alternative bench/api.py compares with).
         self.shop_index = shop_index
@@ -287,9 +289,11 @@ class OfferService:
             return items
 
     def stats(self, merchant: Principal, offer_id: str) -> dict[str, int]:
-        """Who was reached: residents matched, and what became of their pushes."""
+        """Who was reached: residents matched, and what became of their pushes, as the merchant may
+        see them (privacy.coarse, keyed by the shop: 0 is too few to show); what was reserved
+        and collected is the merchant's own business and exact."""
         with self.db.read() as s:
-            self._owned(s, merchant, offer_id)
+            shop_id = self._owned(s, merchant, offer_id).shop_id
             counts = dict(
                 s.execute(
                     select(Notification.status, func.count())
@@ -311,7 +315,7 @@ class OfferService:
                     .group_by(Reservation.status)
                 ).all()
             )
-        return {
+        told = {
             "matched": sum(counts.values()),
             "sent": counts.get("sent", 0),
             "failed": counts.get("failed", 0),
@@ -319,6 +323,9 @@ class OfferService:
             "dropped": counts.get("dropped", 0),
             "pending": counts.get("pending", 0) + counts.get("sending", 0),
             "price_drops": price_drops,
+        }
+        return {
+            **{name: privacy.coarse(count, self.figures_secret, f"shop:{shop_id}") for name, count in told.items()},
             "reserved": held.get("held", 0),
             "collected": held.get("collected", 0),
         }

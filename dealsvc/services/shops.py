@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..adapters.db import Database
-from ..adapters.db.models import Shop
+from ..adapters.db.models import Merchant, Shop
 from ..adapters.geocoding import Geocoder, GeocoderDown, GeocodingOff
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import NotFound, Unprocessable, Unavailable
 from .auth import Principal
+from .rules import RulesService
 
 
 def shop_view(shop: Shop) -> dict[str, Any]:
@@ -27,10 +28,11 @@ def shop_view(shop: Shop) -> dict[str, Any]:
 
 
 class ShopService:
-    def __init__(self, db: Database, clock: Clock, geocoder: Geocoder):
+    def __init__(self, db: Database, clock: Clock, geocoder: Geocoder, rules: RulesService):
         self.db = db
         self.clock = clock
         self.geocoder = geocoder
+        self.rules = rules
 
     def create(self, merchant: Principal, data: dict[str, Any]) -> dict[str, Any]:
         lat, lon, address = data.get("lat"), data.get("lon"), data.get("address")
@@ -53,6 +55,11 @@ class ShopService:
             lat, lon = place.lat, place.lon
         now = self.clock()
         with self.db.write() as s:
+            # The merchant's row locked: two shops added at once cannot both slip under the cap.
+            s.scalar(select(Merchant.id).where(Merchant.id == merchant.id).with_for_update())
+            owned = s.scalar(select(func.count()).select_from(Shop).where(Shop.merchant_id == merchant.id))
+            # Each shop is a place to read figures from (domain/privacy.py): their number is capped.
+            self.rules.current(s).check_shop_count(owned)
             shop = Shop(
                 id=new_id("shp"),
                 merchant_id=merchant.id,
