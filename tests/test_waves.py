@@ -112,14 +112,14 @@ def test_the_last_wave_tells_whoever_is_left_and_then_the_waves_stop(env):
         return privacy.coarse(count, env.container.figures.secret, f"shop:{shop['id']}")
 
     first = env.clock.now
-    stats = env.stats(key, offer["id"])
+    stats = env.merchant_stats(key, offer["id"])
     assert [(w["wave"], w["residents"]) for w in stats["waves"]] == [(1, shown(50))]
     assert stats["next_wave_at"] == (first + timedelta(seconds=600)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert stats["matched"] == stats["sent"] == shown(50) == 50
     env.clock.advance(seconds=600)
     env.drain()
     assert told(env, people, offer["id"]) == [token for token, _ in people]
-    stats = env.stats(key, offer["id"])
+    stats = env.merchant_stats(key, offer["id"])
     # Wave 2 told 10: listed only if that shows at all.
     assert [(w["wave"], w["residents"]) for w in stats["waves"]] == [(1, shown(50))] + ([(2, shown(10))] if shown(10) else [])
     # Whether anyone is left to tell is not the merchant's to know: a next wave is due while the offer lasts.
