@@ -26,17 +26,28 @@ aggregates; residents' own data stays theirs. Merchants see such figures only th
      averages nothing out; and because it is drawn per value, learning it for one value (a wave
      whose size the merchant controls by the quantity) tells nothing about another.
 
-Worst case, argued. A merchant (or many, since sign-up is open unless the operator sets
-`merchant_approval_required`) learns per key at most: below or above a secret floor, and a value
-within ±`NOISE` of the count. One resident changes a count by 1, so a single reading separates
-"inside" from "outside" one circle with a likelihood ratio of at most about 10:9, and only at
-cell centres for previews, or at the merchant's few immovable shops for real offers. Locating a
-home to 1 km from this needs many hundreds of independent readings near the same edge, each a new
-shop (20 a merchant) or a new cell; the acceptance test (tests/test_privacy_attack.py) runs the
-issue's attack with 1,000 calls and locates nobody. Not closed here: an attacker who also plants
-fake residents in bulk around a target (to pin a count exactly at the floor) gains one reading in
-about ten; that costs one resident sign-up each (rate limited per client, and a fake token is
-deactivated at the first push), and the figures still move only at cell centres or real shops.
+Worst case, argued. What a merchant can ask is limited first: previews only at cell centres
+(~1 km apart) of cells holding one of its shops, real offers only at its shops; shops cannot move
+and number at most `max_shops_per_merchant` a merchant (sign-up is open unless the operator sets
+`merchant_approval_required`: then every merchant is vetted). Bisection needs readings at points
+arbitrarily close to an edge; previews have none, and real offers have one per shop.
+What one reading tells is limited next. A key (cell or shop) answers each count with one fixed
+coarse value; one resident moves a count by 1, against a secret offset of 0..9 and a step of 10:
+with the other residents' count unknown, a reading says next to nothing of one resident. The
+worst case is a merchant who knows every other count exactly (only by planting fake residents
+of its own): then a reading proves one resident inside or outside a circle in about one case in
+ten (when n and n+1 fall on different sides of a step), and says nothing in the others; asking
+again, or from a shop a metre away with its own offsets, gives no second chance at the same
+reading. Comparing two categories at one cell (or two offers at one shop) shows at best that the
+counts differ, i.e. that someone who wants one category and not the other is within their own
+radius of that cell centre or shop: a fact about a ~1 km cell and an unknown radius, not a place.
+Locating a home to 1 km from such readings takes the circle's edge from many cells or shops
+around it, each a new shop (20 a merchant, never moved) and a reading that works one time in ten;
+the acceptance test (tests/test_privacy_attack.py) runs the issue's attack with 1,000 calls and
+locates nobody. Not closed here: planting fake residents in bulk around a target costs one
+resident sign-up each (rate limited per client; a fake token is deactivated at its first push),
+and with many merchants' shops a patient attacker could collect such one-in-ten readings; the
+operator's `merchant_approval_required` closes the many-merchants part.
 """
 from __future__ import annotations
 
