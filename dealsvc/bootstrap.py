@@ -2,6 +2,8 @@
 the workers alike."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -78,9 +80,12 @@ def admin_token(settings: Settings) -> str:
 
 
 def figures_key(settings: Settings) -> bytes:
-    """The secret behind the offsets of merchants' figures (domain/privacy.py): generated at first
-    start and kept in var/figures-key, so a figure reads the same after a restart and in every
-    process (a new key would give every figure a fresh reading to average)."""
+    """The secret behind the offsets of merchants' figures (domain/privacy.py). Every process and
+    host must share it, and keep it across restarts (another key would give every figure a fresh
+    reading to average): derived from DEALSVC_SECRET_KEY when that is set, else generated at
+    first start and kept in var/figures-key."""
+    if settings.secret_key:
+        return hmac.new(settings.secret_key.encode(), b"dealsvc merchants' figures", hashlib.sha256).digest()
     path = Path(settings.var_dir) / "figures-key"
     key, made = kept_secret(path, lambda: secrets.token_urlsafe(48))
     if made:

@@ -109,3 +109,15 @@ def test_a_pending_merchant_sees_no_figures_of_residents(client, api):
     html = page.get("/shop/").text
     assert "How many residents an offer reaches shows once your account is active." in html
     assert 'id="reach-out"' not in html and 'id="waves-out"' not in html
+
+
+def test_every_host_with_the_same_secret_key_reads_the_same_figures(tmp_path):
+    from config import Settings
+    from dealsvc.bootstrap import figures_key
+
+    shared = "s" * 40
+    one = figures_key(Settings(var_dir=tmp_path / "a", secret_key=shared))
+    assert one == figures_key(Settings(var_dir=tmp_path / "b", secret_key=shared)) != shared.encode()
+    (tmp_path / "c").mkdir()
+    kept = figures_key(Settings(var_dir=tmp_path / "c"))
+    assert kept == figures_key(Settings(var_dir=tmp_path / "c")) != one  # kept across restarts
