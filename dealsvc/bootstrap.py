@@ -2,6 +2,8 @@
 the workers alike."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -101,6 +103,20 @@ def database_problem(settings: Settings) -> DatabaseProblem | None:
     return check_database(settings.database_url)
 
 
+def figures_key(settings: Settings) -> bytes:
+    """The secret behind the offsets of merchants' figures (domain/privacy.py). Every process and
+    host must share it, and keep it across restarts (another key would give every figure a fresh
+    reading to average): derived from DEALSVC_SECRET_KEY when that is set, else generated at
+    first start and kept in var/figures-key."""
+    if settings.secret_key:
+        return hmac.new(settings.secret_key.encode(), b"dealsvc merchants' figures", hashlib.sha256).digest()
+    path = Path(settings.var_dir) / "figures-key"
+    key, made = kept_secret(path, lambda: secrets.token_urlsafe(48))
+    if made:
+        log.info("generated the key of merchants' figures in %s", path)
+    return key.encode()
+
+
 def make_geocoder(settings: Settings) -> Geocoder:
     if settings.geocoder == "none":
         return OfflineGeocoder()
@@ -137,6 +153,7 @@ def bootstrap(
         migrate.upgrade(db.engine)
     rules = RulesService(db, clock)
     token = admin_token(settings)
+    figures_secret = figures_key(settings)
     index = SubscriberIndex(db, clock)
     shop_index = ShopIndex(db, clock)
     push = push or make_push_gateway(settings)
@@ -159,8 +176,8 @@ def bootstrap(
         rules=rules,
         auth=AuthService(db, token, clock),
         merchants=MerchantService(db, clock, rules),
-        shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock)),
-        offers=OfferService(db, clock, rules, shop_index if settings.deals_lookup == "index" else None),
+        shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock), rules),
+        offers=OfferService(db, clock, rules, figures_secret, shop_index if settings.deals_lookup == "index" else None),
         subscribers=SubscriberService(db, clock, rules),
         favorites=FavoriteService(db, clock),
         index=index,
@@ -170,6 +187,6 @@ def bootstrap(
         reservations=ReservationService(db, clock, rules),
         expiry=expiry,
         scheduler=Scheduler(db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s),
-        figures=FiguresService(db, clock, rules, index),
+        figures=FiguresService(db, clock, rules, index, figures_secret),
         price_steps=price_steps,
     )

@@ -7,6 +7,7 @@ from html import unescape
 
 import pytest
 
+from dealsvc.domain import privacy, waves
 from tests.conftest import ADMIN_TOKEN
 
 
@@ -170,8 +171,8 @@ def test_the_shop_pages_never_answer_500(client, shopkeeper, path, form):
 
 
 RULE_FIELDS = ("min_discount_pct", "max_discount_pct", "default_radius_m", "max_radius_m", "max_offer_horizon_h",
-               "min_offer_lifetime_s", "max_notifications_per_day", "wave_factor", "wave_interval_s",
-               "max_reservation_quantity", "max_active_holds", "hold_minutes")
+               "min_offer_lifetime_s", "max_notifications_per_day", "max_shops_per_merchant", "wave_factor",
+               "wave_interval_s", "max_reservation_quantity", "max_active_holds", "hold_minutes")
 
 
 def console_rules(console: str) -> dict[str, str]:
@@ -207,8 +208,8 @@ def test_inconsistent_or_malformed_rules_are_shown_by_the_field(client):
     console = client.get("/admin/").text
     base = {"min_discount_pct": "40", "max_discount_pct": "60", "default_radius_m": "1000", "max_radius_m": "5000",
             "max_offer_horizon_h": "72", "min_offer_lifetime_s": "600", "max_notifications_per_day": "5",
-            "waves_enabled": "true", "wave_factor": "5", "wave_interval_s": "600", "max_reservation_quantity": "2",
-            "max_active_holds": "3", "hold_minutes": "30", "csrf_token": csrf(console)}
+            "max_shops_per_merchant": "20", "waves_enabled": "true", "wave_factor": "5", "wave_interval_s": "600",
+            "max_reservation_quantity": "2", "max_active_holds": "3", "hold_minutes": "30", "csrf_token": csrf(console)}
     r = client.post("/admin/rules", data={**base, "min_discount_pct": "70"})
     assert r.status_code == 422
     assert field_error(r.text, "min_discount_pct") == "must not exceed max_discount_pct (60)."
@@ -379,31 +380,39 @@ def follow(api, resident: dict, shop_id: str) -> None:
     assert r.status_code == 201, r.json
 
 
-def test_the_posting_form_shows_the_waves_for_the_quantity_and_counts_the_followers(client, api, shopkeeper):
-    shop_id = shopkeeper["shop"]["id"]
+def test_the_posting_form_shows_the_waves_for_the_quantity_and_counts_the_followers(client, api, container, shopkeeper):
+    shop = shopkeeper["shop"]
+    shop_id = shop["id"]
     page = client.get("/shop/").text
     assert "Nobody follows Forno Rossi yet" in page
-    assert '<p class="waves" id="waves-out" aria-live="polite">Nobody to tell yet.</p>' in page
+    assert '<strong id="reach-out">fewer than 20</strong> residents nearby now.' in page
+    assert ('<p class="waves" id="waves-out" aria-live="polite">Too few residents nearby to show (fewer than 20): '
+            "they are all told at once.</p>") in page
 
-    for i in range(12):
-        api.subscriber(lat=45.4650 + i * 0.0003, lon=9.1900, radius_m=2000)
+    for i in range(30):
+        api.subscriber(lat=45.4650 + i * 0.0003, lon=9.1900, radius_m=3000)
     # 3 km away with a 500 m radius: out of reach, but a follower hears of the shop's offers all the same.
     far = api.subscriber(lat=45.4912, lon=9.1900, radius_m=500)
     follow(api, far, shop_id)
 
+    # The merchant sees the 30 in reach only coarse (domain/privacy.py), counted at the shop's cell.
+    cell = privacy.snap(shop["lat"], shop["lon"])[0]
+    shown = privacy.coarse(30, container.figures.secret, f"cell:{cell}")
+    assert shown in (20, 30)
     page = client.get("/shop/").text
     assert '<strong id="followers-count">1</strong> resident follows Forno Rossi' in page
-    assert '<strong id="reach-out">12</strong>' in page
-    # The form's default: 5 items, 25 residents a wave: the 12 nearby and the follower at once.
-    assert "All 13 told at once (your followers among them).</p>" in page
+    assert f'<strong id="reach-out">about {shown}</strong> residents nearby now.' in page
+    # The form's default: 5 items, 25 residents a wave.
+    plan = waves.plan(shown, 0, enabled=True, factor=5, interval_s=600, quantity=5, lifetime_s=7200)
+    assert len(plan) == (1 if shown <= 25 else 2)
 
     r = client.get(f"/shop/reach?shop_id={shop_id}&category=bakery&quantity=1&lifetime_s=7200")
     assert r.status_code == 200
-    assert r.json["residents"] == 12 and r.json["followers"] == 1
-    assert r.json["waves"] == [{"wave": 1, "after_s": 0, "residents": 5}, {"wave": 2, "after_s": 600, "residents": 5},
-                               {"wave": 3, "after_s": 1200, "residents": 3}]
-    assert r.json["waves_text"] == ("Told in 3 waves while stock lasts (your followers first, then the nearest): "
-                                    "5 at once, 5 after 10 min, 3 after 20 min.")
+    assert r.json["residents"] == shown and r.json["residents_text"] == f"about {shown}" and r.json["followers"] == 1
+    expected = [{"wave": w, "after_s": (w - 1) * 600, "residents": 5} for w in range(1, shown // 5 + 1)]
+    assert r.json["waves"] == expected
+    assert r.json["waves_text"].startswith(f"Told in {shown // 5} waves while stock lasts (your followers first, "
+                                           "then the nearest), about: 5 at once, 5 after 10 min, 5 after 20 min, ")
     # Waves after the offer's end never go out.
     r = client.get(f"/shop/reach?shop_id={shop_id}&quantity=1&lifetime_s=900")
     assert [w["residents"] for w in r.json["waves"]] == [5, 5]
@@ -414,7 +423,7 @@ def test_the_posting_form_shows_the_waves_for_the_quantity_and_counts_the_follow
     # A form sent back with errors previews the quantity it holds.
     r = client.post("/shop/offers", data=offer_form(shopkeeper, quantity="1", title=""))
     assert r.status_code == 422
-    assert "Told in 3 waves while stock lasts (your followers first, then the nearest): 5 at once" in r.text
+    assert f"Told in {shown // 5} waves while stock lasts (your followers first, then the nearest), about: 5 at once" in r.text
 
     # Another merchant's shop is no business of this page.
     other = api.merchant()
@@ -449,8 +458,8 @@ def offer_row(html: str, offer_id: str) -> str:
 
 
 def test_each_offer_shows_who_was_reached_in_each_wave_and_what_comes_next(client, api, container, shopkeeper):
-    for i in range(12):
-        api.subscriber(lat=45.4650 + i * 0.0003, lon=9.1900, radius_m=2000)
+    for i in range(30):
+        api.subscriber(lat=45.4650 + i * 0.0003, lon=9.1900, radius_m=3000)
     offer = api.offer(shopkeeper["key"], shopkeeper["shop"]["id"], quantity=1)
     row = offer_row(client.get("/shop/").text, offer["id"])
     assert f'<p class="waves-line" id="waves-{offer["id"]}">Wave 1 going out now.</p>' in row
@@ -459,30 +468,37 @@ def test_each_offer_shows_who_was_reached_in_each_wave_and_what_comes_next(clien
     row = offer_row(client.get("/shop/").text, offer["id"])
     due = container.clock() + timedelta(seconds=600)
     shown = re.search(r'id="waves-[^"]+">(.*?)</p>', row, re.S).group(1)
-    assert shown.startswith("Wave 1: 5 residents. Next wave at <time datetime=")
+    # 5 told: too few to show a merchant (domain/privacy.py).
+    assert shown.startswith("Wave 1: fewer than 20 residents. Next wave at <time datetime=")
     assert re.search(r'class="local-time clock">(\d\d:\d\d)(?: UTC|)', shown).group(1) in {
         due.strftime("%H:%M"), (due + timedelta(seconds=5)).strftime("%H:%M")}
 
     _run_due_wave(container, offer["id"])
     shown = re.search(r'id="waves-[^"]+">(.*?)</p>', offer_row(client.get("/shop/").text, offer["id"]), re.S).group(1)
-    assert shown.startswith("Wave 1: 5 residents, wave 2: 5 residents. Next wave at ")
+    # Wave 2 told 5 more: too few to show, so not listed; the next is shown every interval
+    # whether or not anyone is left (whether anyone is would be an exact count).
+    assert shown.startswith("Wave 1: fewer than 20 residents. Next wave at ")
 
     r = client.patch(f"/api/v1/offers/{offer['id']}", json={"status": "sold_out"}, headers=api.h(shopkeeper["key"]))
     assert r.status_code == 200, r.json
     _run_due_wave(container, offer["id"])  # finds the offer sold out: tells nobody, plans nothing
     shown = re.search(r'id="waves-[^"]+">(.*?)</p>', offer_row(client.get("/shop/").text, offer["id"]), re.S).group(1)
-    assert shown == "Wave 1: 5 residents, wave 2: 5 residents. No more waves: sold out."
+    assert shown == "Wave 1: fewer than 20 residents. No more waves: sold out."
 
-    # With waves off, one wave tells everyone; a withdrawn offer says so.
+    # With waves off, one wave tells everyone (30: shown coarse); a withdrawn offer says so.
     api.rules(waves_enabled=False)
     second = api.offer(shopkeeper["key"], shopkeeper["shop"]["id"], title="Focaccia", quantity=1)
     expand_due(container)
-    shown = re.search(r'id="waves-[^"]+">(.*?)</p>', offer_row(client.get("/shop/").text, second["id"]), re.S).group(1)
-    assert shown == "Wave 1: 12 residents. No more waves: everyone in reach was told."
+    everyone = privacy.words(privacy.coarse(30, container.figures.secret, f"shop:{shopkeeper['shop']['id']}"))
+    assert everyone in ("about 30", "about 20")
+    row = offer_row(client.get("/shop/").text, second["id"])
+    shown = re.search(r'id="waves-[^"]+">(.*?)</p>', row, re.S).group(1)
+    assert shown == f"Wave 1: {everyone} residents. No more waves: everyone in reach was told."
+    assert f"<dt>Reach</dt><dd>{everyone}</dd>" in row
     r = client.post(f"/shop/offers/{second['id']}/withdraw", data={"csrf_token": shopkeeper["csrf"]})
     assert r.status_code == 303
     shown = re.search(r'id="waves-[^"]+">(.*?)</p>', offer_row(client.get("/shop/").text, second["id"]), re.S).group(1)
-    assert shown == "Wave 1: 12 residents. No more waves: withdrawn."
+    assert shown == f"Wave 1: {everyone} residents. No more waves: withdrawn."
 
     # Another merchant sees neither the offers nor their waves.
     other = client.application.test_client()

@@ -309,8 +309,9 @@ def test_a_malformed_favourite_body_is_a_400(api, shops, body, key):
 
 
 def test_at_most_fifty_favourite_shops(api, container):
-    m = api.merchant()
-    ids = [api.shop(m["api_key"], lat=45.46 + i / 1000, lon=9.19)["id"] for i in range(MAX_FAVORITES + 1)]
+    # A merchant has at most max_shops_per_merchant (20) shops: the 51 are three merchants'.
+    keys = [api.merchant()["api_key"] for _ in range(3)]
+    ids = [api.shop(keys[i // 20], lat=45.46 + i / 1000, lon=9.19)["id"] for i in range(MAX_FAVORITES + 1)]
     sub = api.subscriber()
     for shop_id in ids[:MAX_FAVORITES]:
         assert _follow(api, sub, shop_id).status_code == 201

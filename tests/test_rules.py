@@ -26,6 +26,7 @@ DEFAULTS = {
     "max_reservation_quantity": 2,
     "max_active_holds": 3,
     "hold_minutes": 30,
+    "max_shops_per_merchant": 20,
 }
 
 

@@ -268,6 +268,10 @@ class OfferListSchema(Out):
 
 
 class OfferStatsSchema(Out):
+    """Counts of residents are coarse (they must not locate anyone): 0 means too few to show
+    (fewer than 20); any other is about that many (the count with a secret offset, rounded down
+    to 10, 50 from 100, 500 from 1,000). reserved and collected are exact."""
+
     matched = fields.Integer(required=True, metadata={"description": "Residents the offer reached by place and interest."})
     sent = fields.Integer(required=True)
     failed = fields.Integer(required=True, metadata={"description": "Dead tokens and undeliverable pushes."})
@@ -281,17 +285,19 @@ class OfferStatsSchema(Out):
     collected = fields.Integer(required=True)
     waves = fields.List(
         fields.Nested(lambda: ToldWaveSchema()), required=True,
-        metadata={"description": "The waves done so far, first to last (one when waves are off)."},
+        metadata={"description": "The waves done so far, first to last (one when waves are off); a later wave is "
+                                 "listed only when its coarse count shows."},
     )
     next_wave_at = UTCDateTime(
         required=True, allow_none=True,
-        metadata={"description": "When the next wave is due (a wave under way: up to a lease later); null: none planned."},
+        metadata={"description": "When the next wave is due while the offer lasts (every wave_interval_s after the "
+                                 "first, whether or not anyone is left to tell); null: none."},
     )
 
 
 class ToldWaveSchema(Out):
     wave = fields.Integer(required=True, metadata={"description": "1 is the first wave."})
-    residents = fields.Integer(required=True, metadata={"description": "Residents it told."})
+    residents = fields.Integer(required=True, metadata={"description": "Residents it told (coarse: 0 is fewer than 20)."})
     at = UTCDateTime(required=True, metadata={"description": "When it went out."})
 
 
@@ -500,6 +506,7 @@ class RulesSchema(Out):
         required=True,
         metadata={"description": "A hold not collected within this time ends by itself (`expired`) and its items go back to the offer."},
     )
+    max_shops_per_merchant = fields.Integer(required=True, metadata={"description": "One shop more is a 422."})
 
 
 PCT = validate.Range(min=0, max=100, min_inclusive=True, max_inclusive=False)
@@ -522,6 +529,7 @@ class RulesUpdateSchema(In):
     max_reservation_quantity = StrictInteger(validate=validate.Range(min=1, max=MAX_QUANTITY))
     max_active_holds = StrictInteger(validate=validate.Range(min=1, max=100))
     hold_minutes = StrictInteger(validate=validate.Range(min=1, max=24 * 60))
+    max_shops_per_merchant = StrictInteger(validate=validate.Range(min=1, max=1000))
 
 
 class RuleChangeSchema(Out):

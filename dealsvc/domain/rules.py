@@ -26,6 +26,7 @@ class Rules:
     max_reservation_quantity: int = 2  # items in one reservation
     max_active_holds: int = 3  # a resident's held reservations across all offers
     hold_minutes: int = 30  # a hold not collected by then ends by itself (expired)
+    max_shops_per_merchant: int = 20  # where a merchant may ask for figures (domain/privacy.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +100,14 @@ class Rules:
             raise RuleViolation(
                 f"You already hold {active_holds} reservations, the most allowed at once; collect or release one first.",
                 {"holds": [f"at most {self.max_active_holds} held reservations at once (operator rule max_active_holds)."]},
+            )
+
+    def check_shop_count(self, shops: int) -> None:
+        """A merchant who already has `shops` shops may add one more only under the cap."""
+        if shops >= self.max_shops_per_merchant:
+            raise RuleViolation(
+                f"A merchant may have at most {self.max_shops_per_merchant} shops.",
+                {"_schema": [f"at most {self.max_shops_per_merchant} shops a merchant (operator rule max_shops_per_merchant)."]},
             )
 
     def check_expiry(self, expires_at: datetime, now: datetime) -> None:

@@ -1,5 +1,6 @@
 """Read-only figures for the pages: the reach of a point by category, the waves an offer went out in,
-a shop's followers, and the operator's live counts."""
+a shop's followers, and the operator's live counts. The operator's are exact; a merchant's pass
+through domain/privacy.py (the `for_shop`/`shop_` methods)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -11,18 +12,19 @@ from ..adapters.db import Database
 from ..adapters.db.models import Fanout, Favorite, Notification, Offer, Subscriber
 from ..adapters.geo_index import SubscriberIndex
 from ..domain import offers as offer_rules
-from ..domain import waves
+from ..domain import privacy, waves
 from ..domain.clock import Clock
 from .followers import followers_in_reach
 from .rules import RulesService
 
 
 class FiguresService:
-    def __init__(self, db: Database, clock: Clock, rules: RulesService, index: SubscriberIndex):
+    def __init__(self, db: Database, clock: Clock, rules: RulesService, index: SubscriberIndex, secret: bytes):
         self.db = db
         self.clock = clock
         self.rules = rules
         self.index = index
+        self.secret = secret  # the offsets of merchants' figures (domain/privacy.py)
 
     def reach(self, lat: float, lon: float, category: str | None = None) -> int:
         """How many active residents an offer of `category` at (lat, lon) would be matched with
@@ -57,6 +59,52 @@ class FiguresService:
             interval_s=rules.wave_interval_s, quantity=quantity, lifetime_s=lifetime_s,
         )
         return [{"wave": w.number, "after_s": w.after_s, "residents": w.residents} for w in plan]
+
+    def shop_reach(self, shop: dict[str, Any], category: str | None = None) -> int:
+        """What the shop's merchant may see of its reach (privacy.coarse; 0: too few to show):
+        counted at the centre of the shop's grid cell, never at the shop itself."""
+        cell, lat, lon = privacy.snap(shop["lat"], shop["lon"])
+        return privacy.coarse(self.reach(lat, lon, category), self.secret, f"cell:{cell}")
+
+    def shop_waves(self, shop: dict[str, Any], quantity: int, category: str | None = None,
+                   lifetime_s: int | None = None) -> tuple[int, list[dict[str, int]]]:
+        """The merchant's preview: the coarse reach, and the waves an offer of `quantity` would
+        go out in if that many were in reach (planned from the coarse figure only)."""
+        shown = self.shop_reach(shop, category)
+        rules = self.rules.current()
+        plan = waves.plan(
+            shown, 0, enabled=rules.waves_enabled, factor=rules.wave_factor,
+            interval_s=rules.wave_interval_s, quantity=quantity, lifetime_s=lifetime_s,
+        )
+        return shown, [{"wave": w.number, "after_s": w.after_s, "residents": w.residents} for w in plan]
+
+    def shop_waves_told(self, offers: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """waves_told as the merchant of these offers ({"id", "shop_id", "status", "expires_at"})
+        may see it. Each wave's residents are coarse, and a later wave is listed only when that
+        shows some. Whether a next wave is planned says whether anyone in reach is still untold,
+        an exact count against a threshold the merchant picks (5 × the quantity): so while waves
+        are on and the offer is live, the next wave is shown every wave_interval_s after the first
+        whether or not anyone is left to tell."""
+        found = self.waves_told([o["id"] for o in offers])
+        rules = self.rules.current()
+        now = self.clock()
+        interval = timedelta(seconds=rules.wave_interval_s)
+        for offer in offers:
+            entry = found[offer["id"]]
+            key = f"shop:{offer['shop_id']}"
+            for wave in entry["waves"]:
+                wave["residents"] = privacy.coarse(wave["residents"], self.secret, key)
+            entry["waves"] = [w for w in entry["waves"] if w["wave"] == 1 or w["residents"] > 0]
+            if not entry["waves"]:
+                continue  # wave 1 not out yet: its due time says nothing of residents
+            next_at = None
+            if rules.waves_enabled and offer["status"] == offer_rules.ACTIVE:
+                first = entry["waves"][0]["at"]
+                next_at = first + interval * (max(0, (now - first) // interval) + 1)
+                if next_at >= offer["expires_at"]:
+                    next_at = None
+            entry["next_wave"], entry["next_at"] = None, next_at
+        return found
 
     def followers(self, shop_id: str) -> int:
         """How many active residents follow the shop, wherever they are now."""

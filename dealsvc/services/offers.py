@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from ..adapters.db import Database
 from ..adapters.db.models import Fanout, Notification, Offer, Reservation, Shop, UTCDateTime
 from ..adapters.shop_index import NearShops, ShopIndex
-from ..domain import geo
+from ..domain import geo, privacy
 from ..domain import merchants as merchant_rules
 from ..domain import offers as rules_of_offers
 from ..domain import reservations as hold_rules
@@ -59,10 +59,12 @@ def offer_view(o: Offer, now) -> dict[str, Any]:
 
 
 class OfferService:
-    def __init__(self, db: Database, clock: Clock, rules: RulesService, shop_index: ShopIndex | None = None):
+    def __init__(self, db: Database, clock: Clock, rules: RulesService, figures_secret: bytes,
+                 shop_index: ShopIndex | None = None):
         self.db = db
         self.clock = clock
         self.rules = rules
+        self.figures_secret = figures_secret
         # None: the deals listing asks the database for the shops in a bounding box instead
         # (the alternative bench/api.py compares with).
         self.shop_index = shop_index
@@ -291,9 +293,20 @@ class OfferService:
             return items
 
     def stats(self, merchant: Principal, offer_id: str) -> dict[str, int]:
-        """Who was reached: residents matched, and what became of their pushes."""
+        """Who was reached: residents matched, and what became of their pushes, as the merchant may
+        see them (privacy.coarse, keyed by the shop: 0 is too few to show); what was reserved
+        and collected is the merchant's own business and exact."""
         with self.db.read() as s:
-            self._owned(s, merchant, offer_id)
+            shop_id = self._owned(s, merchant, offer_id).shop_id
+        exact = self.counts(offer_id)
+        return {
+            name: count if name in ("reserved", "collected") else privacy.coarse(count, self.figures_secret, f"shop:{shop_id}")
+            for name, count in exact.items()
+        }
+
+    def counts(self, offer_id: str) -> dict[str, int]:
+        """The exact figures behind `stats`, for no merchant's eyes (the tests of the pipeline)."""
+        with self.db.read() as s:
             counts = dict(
                 s.execute(
                     select(Notification.status, func.count())

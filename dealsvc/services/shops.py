@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..adapters.db import Database
-from ..adapters.db.models import Shop
+from ..adapters.db.models import Merchant, Shop
 from ..adapters.geocoding import Geocoder, GeocoderDown, GeocodingOff
 from ..domain import merchants as merchant_rules
 from ..domain.clock import Clock
@@ -14,6 +14,7 @@ from ..domain.credentials import new_id
 from ..domain.errors import NotFound, Unprocessable, Unavailable
 from .auth import Principal
 from .merchants import merchant_standing
+from .rules import RulesService
 
 
 def shop_view(shop: Shop) -> dict[str, Any]:
@@ -29,10 +30,11 @@ def shop_view(shop: Shop) -> dict[str, Any]:
 
 
 class ShopService:
-    def __init__(self, db: Database, clock: Clock, geocoder: Geocoder):
+    def __init__(self, db: Database, clock: Clock, geocoder: Geocoder, rules: RulesService):
         self.db = db
         self.clock = clock
         self.geocoder = geocoder
+        self.rules = rules
 
     def create(self, merchant: Principal, data: dict[str, Any]) -> dict[str, Any]:
         lat, lon, address = data.get("lat"), data.get("lon"), data.get("address")
@@ -58,7 +60,14 @@ class ShopService:
             lat, lon = place.lat, place.lon
         now = self.clock()
         with self.db.write() as s:
+            # The merchant's row locked first (before the shared hold merchant_standing takes, which
+            # would otherwise be upgraded and deadlock): two shops added at once cannot both slip
+            # under the cap, and a suspension waits for this or is read by it.
+            s.scalar(select(Merchant.id).where(Merchant.id == merchant.id).with_for_update())
             merchant_rules.check_may_add_shop(merchant_standing(s, merchant.id))
+            owned = s.scalar(select(func.count()).select_from(Shop).where(Shop.merchant_id == merchant.id))
+            # Each shop is a place to read figures from (domain/privacy.py): their number is capped.
+            self.rules.current(s).check_shop_count(owned)
             shop = Shop(
                 id=new_id("shp"),
                 merchant_id=merchant.id,

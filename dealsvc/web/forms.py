@@ -198,6 +198,7 @@ class RulesForm(Form):
     min_offer_lifetime_s = _number(fields.Integer, "Enter whole seconds.", required=True, validate=validate.Range(min=0, max=86_400, error="Must be between 0 and 86400 s."))
     max_notifications_per_day = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=0, max=1000, error="Must be between 0 and 1000."))
     merchant_approval_required = fields.Boolean(load_default=False)
+    max_shops_per_merchant = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=1, max=1000, error="Must be between 1 and 1000."))
     waves_enabled = fields.Boolean(load_default=True)
     wave_factor = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=1, max=1000, error="Must be between 1 and 1000."))
     wave_interval_s = _number(fields.Integer, "Enter whole seconds.", required=True, validate=validate.Range(min=30, max=86_400, error="Must be between 30 and 86400 s."))

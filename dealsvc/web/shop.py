@@ -6,6 +6,7 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, jsonify, redirect, request, session, url_for
 
 from ..api.limits import sign_in_page
+from ..domain import privacy
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
@@ -35,25 +36,27 @@ def _whole(text, low: int, high: int) -> int | None:
 
 
 def waves_summary(waves: list[dict], followers: int) -> str:
-    """The planned waves in a sentence short enough for a phone."""
+    """The planned waves in a sentence short enough for a phone (from the coarse reach)."""
     if not waves:
-        return "Nobody to tell yet."
+        return f"Too few residents nearby to show ({privacy.words(0)}): they are all told at once."
     if len(waves) == 1:
-        return f"All {waves[0]['residents']} told at once{' (your followers among them)' if followers else ''}."
+        return f"All {privacy.words(waves[0]['residents'])} told at once{' (your followers among them)' if followers else ''}."
     order = "your followers first, then the nearest" if followers else "nearest first"
     parts = [f"{w['residents']} {after(w['after_s'])}" for w in waves[:3]]
     if len(waves) > 3:
         later = waves[3:]
         parts.append(f"{sum(w['residents'] for w in later)} more in {len(later)} later wave{'s' if len(later) > 1 else ''}")
-    return f"Told in {len(waves)} waves while stock lasts ({order}): {', '.join(parts)}."
+    return f"Told in {len(waves)} waves while stock lasts ({order}), about: {', '.join(parts)}."
 
 
 def _waves_preview(shop: dict, category: str, quantity: int | None, lifetime_s: int | None) -> dict:
+    """The reach and the waves an offer would go out in, as the merchant may see them (coarse)."""
     followers = figures().followers(shop["id"])
     if quantity is None:
-        return {"waves": [], "followers": followers, "text": "Enter how many to see how the offer goes out."}
-    waves = figures().waves(shop["lat"], shop["lon"], quantity, category, shop_id=shop["id"], lifetime_s=lifetime_s)
-    return {"waves": waves, "followers": followers, "text": waves_summary(waves, followers)}
+        reach = figures().shop_reach(shop, category)
+        return {"reach": reach, "waves": [], "followers": followers, "text": "Enter how many to see how the offer goes out."}
+    reach, waves = figures().shop_waves(shop, quantity, category, lifetime_s=lifetime_s)
+    return {"reach": reach, "waves": waves, "followers": followers, "text": waves_summary(waves, followers)}
 
 
 def _form_lifetime(form: dict) -> int | None:
@@ -104,14 +107,15 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
         session["shop_id"] = shop["id"]
         category = (form or {}).get("category")
         category = category if category in CATEGORIES else shop["category"]
-        reach = figures().reach(shop["lat"], shop["lon"], category)
-        quantity = _whole((form or {}).get("quantity", "5"), 1, 999)
-        preview = _waves_preview(shop, category, quantity, _form_lifetime(form or {}))
+        if merchant["status"] == "active":  # figures of residents only for a merchant in good standing
+            quantity = _whole((form or {}).get("quantity", "5"), 1, 999)
+            preview = _waves_preview(shop, category, quantity, _form_lifetime(form or {}))
+            reach = preview["reach"]
         for offer in svc.offers.list_for_shop(principal, shop["id"])[:30]:
             offer["stats"] = svc.offers.stats(principal, offer["id"])
             offers.append(offer)
         # Only the offers just listed: list_for_shop checked they are this merchant's.
-        told = figures().waves_told([o["id"] for o in offers])
+        told = figures().shop_waves_told(offers)
     low, high = rules.min_discount_pct, rules.max_discount_pct
     defaults = {
         "category": shop["category"] if shop else CATEGORIES[0],
@@ -121,7 +125,7 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
     return page(
         "web/shop.html", status,
         merchant=merchant, shops=shops, shop=shop, rules=rules, offers=offers, reach=reach,
-        preview=preview, told=told, step_rows=STEP_ROWS,
+        preview=preview, told=told, step_rows=STEP_ROWS, words=privacy.words,
         # Collapsed unless the shopkeeper used it: most offers have no steps.
         steps_open=any(k.startswith(("step", "price_steps")) for k in (errors or {}))
         or any((form or {}).get(f"step{n}_{part}", "").strip() for n in STEP_ROWS for part in ("at", "discount_pct")),
@@ -167,8 +171,11 @@ def signout():
 
 @bp.get("/reach")
 def reach():
-    """How many residents an offer of this category at this shop would reach now (for the form)."""
-    principal, _ = _signed_in()
+    """How many residents an offer of this category at this shop would reach now (for the form),
+    as the merchant may see it (domain/privacy.py)."""
+    principal, merchant = _signed_in()
+    if merchant["status"] != "active":
+        return jsonify({"error": f"Your account is {merchant['status']}: no figures until it is active."}), 403
     shop = next((s for s in services().shops.list_for(principal) if s["id"] == request.args.get("shop_id")), None)
     if shop is None:
         return jsonify({"error": "No such shop among yours."}), 404
@@ -179,7 +186,7 @@ def reach():
     lifetime_s = _whole(request.args.get("lifetime_s"), 0, MAX_LIFETIME_S)
     preview = _waves_preview(shop, category, quantity, lifetime_s)
     return jsonify({"shop_id": shop["id"], "category": category,
-                    "residents": figures().reach(shop["lat"], shop["lon"], category),
+                    "residents": preview["reach"], "residents_text": privacy.words(preview["reach"]),
                     "followers": preview["followers"], "waves": preview["waves"], "waves_text": preview["text"]})
 
 
@@ -193,7 +200,7 @@ def add_shop():
             flash(f"Shop “{shop['name']}” added.")
             return redirect(url_for(".home", shop=shop["id"]), 303)
         except DomainError as error:
-            errors = flat_errors(error.errors) or {"_form": [error.detail]}
+            errors = flat_errors(error.errors, {"_schema": "_form"}) or {"_form": [error.detail]}
             return _dashboard(principal, merchant, _refused(error), shop_form=request.form.to_dict(), shop_errors=errors)
     return _dashboard(principal, merchant, 422, shop_form=request.form.to_dict(), shop_errors=errors)
 

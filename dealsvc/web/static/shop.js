@@ -66,7 +66,7 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (body) {
         if (!body) return;
-        reachOut.textContent = body.residents;
+        reachOut.textContent = body.residents_text;
         wavesOut.textContent = body.waves_text;
       })
       .catch(function () { /* a newer request replaced it, or the network hiccuped */ });
