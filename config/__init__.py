@@ -311,20 +311,34 @@ def _redis_url(value: str | None) -> str | None:
 MIN_ADMIN_TOKEN_LENGTH = 32
 
 
-def _admin_token(value: str | None) -> str | None:
-    if value is not None and len(value) < MIN_ADMIN_TOKEN_LENGTH:
+# What deploy/dealsvc.env.example writes where a secret goes: a copy left unchanged would run
+# with a secret anyone can read, whatever its length.
+PLACEHOLDER = "CHANGE-ME"
+
+
+def _secret(name: str, value: str | None, minimum: int, make: str, otherwise: str) -> str | None:
+    """A secret setting: unset, or long enough and not the example's placeholder."""
+    if value is None:
+        return None
+    how = f"Set a long random one (python3 -c 'import secrets; print(secrets.token_urlsafe({make}))'){otherwise}."
+    if PLACEHOLDER.lower() in value.lower():
+        raise SettingsError(f"DEALSVC_{name} is still the example's placeholder ({PLACEHOLDER}). {how}")
+    if len(value) < minimum:
         raise SettingsError(
-            f"DEALSVC_ADMIN_TOKEN is too weak: {len(value)} characters, at least {MIN_ADMIN_TOKEN_LENGTH} are needed. "
-            "Set a long random one (python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), "
-            "or unset it in development to have one generated and kept in var/admin-token."
+            f"DEALSVC_{name} is too weak: {len(value)} characters, at least {minimum} are needed. {how}"
         )
     return value
 
 
+def _admin_token(value: str | None) -> str | None:
+    return _secret(
+        "ADMIN_TOKEN", value, MIN_ADMIN_TOKEN_LENGTH, "32",
+        ", or unset it in development to have one generated and kept in var/admin-token",
+    )
+
+
 def _secret_key(value: str | None) -> str | None:
-    if value is not None and len(value) < 32:
-        raise SettingsError("DEALSVC_SECRET_KEY must be at least 32 characters (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')")
-    return value
+    return _secret("SECRET_KEY", value, 32, "48", ", the same on every web host")
 
 
 def _metrics_dir(value: str | None) -> Path | None:

@@ -98,6 +98,12 @@ def env_example() -> dict[str, str]:
     return env
 
 
+def filled_in(env: dict[str, str]) -> dict[str, str]:
+    """The example with its secrets filled in, as the operator does (left as the placeholder, they
+    stop the start: tests/test_http_hardening.py)."""
+    return {**env, "DEALSVC_ADMIN_TOKEN": "dsa_" + secrets.token_urlsafe(32), "DEALSVC_SECRET_KEY": secrets.token_urlsafe(48)}
+
+
 def gunicorn_conf() -> dict:
     return runpy.run_path(str(GUNICORN_CONF))
 
@@ -147,7 +153,7 @@ def test_env_example_is_a_production_configuration():
         "DEALSVC_DATABASE_URL", "DEALSVC_WORKERS", "DEALSVC_AUTO_MIGRATE", "DEALSVC_ADMIN_TOKEN",
         "DEALSVC_FCM_CREDENTIALS", "DEALSVC_REDIS_URL",
     } <= set(env)
-    settings = Settings.from_env(env)  # every value is one the service accepts
+    settings = Settings.from_env(filled_in(env))  # every value is one the service accepts
     assert settings.database_url.startswith("postgresql://")
     assert settings.workers == "external"
     assert settings.auto_migrate is False
@@ -252,7 +258,7 @@ def test_nginx_buffers_clients_in_front_of_gunicorn_on_loopback():
     # The body limit is the service's own.
     size = conf["client_max_body_size"][0]
     limit = int(size[:-1]) * {"k": 1024, "m": 1024 * 1024}[size[-1].lower()] if size[-1].isalpha() else int(size)
-    assert limit == Settings.from_env(env_example()).max_request_bytes
+    assert limit == Settings.from_env(filled_in(env_example())).max_request_bytes
     # The client's address and scheme, which the service believes from exactly one proxy.
     headers = {v.split(None, 1)[0].lower(): v.split(None, 1)[1] for v in conf["proxy_set_header"]}
     assert headers["x-forwarded-for"] == "$proxy_add_x_forwarded_for"
@@ -308,7 +314,7 @@ def test_procfile_processes_come_up_and_stop_cleanly_on_sigterm(pg_url, tmp_path
     venv_bin = str(Path(sys.executable).parent)
     env = {
         **os.environ,
-        **env_example(),
+        **filled_in(env_example()),
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
         "PORT": str(port),
         "DEALSVC_DATABASE_URL": database_url,

@@ -146,6 +146,12 @@ def test_a_weak_admin_token_stops_the_start_with_one_clear_line(tmp_path):
     with pytest.raises(SettingsError, match="DEALSVC_ADMIN_TOKEN is too weak.*at least 32"):
         Settings.from_env({"DEALSVC_ADMIN_TOKEN": "test-operator-token"})
     assert Settings.from_env({"DEALSVC_ADMIN_TOKEN": "t" * 32}).admin_token == "t" * 32
+    # The deployment example's lines, copied unchanged, are long enough but known to everyone.
+    example = (ROOT / "deploy" / "dealsvc.env.example").read_text()
+    for name in ("DEALSVC_ADMIN_TOKEN", "DEALSVC_SECRET_KEY"):
+        line = next(line for line in example.splitlines() if line.startswith(f"{name}="))
+        with pytest.raises(SettingsError, match=f"{name} is still the example's placeholder"):
+            Settings.from_env({name: line.split("=", 1)[1]})
     env = {**os.environ, "DEALSVC_ADMIN_TOKEN": "short-token", "DEALSVC_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     # `make run`, the production web process (gunicorn with its config file) and both workers.

@@ -370,4 +370,7 @@ def test_nginx_keeps_the_service_answering_under_a_slowloris_that_stops_gunicorn
         assert at_limit.status_code == 400, at_limit.text  # reached the service, which found no JSON
         assert over.status_code == 413 and over.headers["Content-Type"] == "application/problem+json", over.text
         assert over.json()["status"] == 413 and str(limit) in over.json()["detail"]
+        # nginx's own answers carry the service's security headers too.
+        assert over.headers["X-Content-Type-Options"] == "nosniff" and over.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in over.headers["Content-Security-Policy"]
         assert "Traceback" not in shape.log("web"), shape.log("web")[-3000:]

@@ -268,18 +268,28 @@ class FirebasePushGateway:
             if self._accepted():
                 return self._accepted_without_name()
             return classify(error)
+        except google.auth.exceptions.TransportError as error:
+            # The token endpoint could not be reached: the network's fault, not the key's.
+            return PushResult(RETRY, error=type(error).__name__)
         except google.auth.exceptions.GoogleAuthError as error:
             # google-auth answers FCM's 401 by refreshing the access token and trying again;
-            # a refresh that fails (a revoked key; anonymous credentials cannot refresh) is FCM
-            # refusing our credentials all the same.
+            # a refresh that is refused (a revoked key: RefreshError; anonymous credentials
+            # cannot refresh: InvalidOperation) is FCM refusing our credentials all the same.
             return PushResult(AUTH_FAILED, error=type(error).__name__)
+        except (ValueError, TypeError) as error:
+            if self._accepted():
+                return self._accepted_without_name()
+            # firebase-admin refused to build or encode the message: the same message would
+            # fail the same way again.
+            log.warning("push refused before it was sent: %s", type(error).__name__)
+            return PushResult(DEAD_LETTER, error=type(error).__name__)
         except Exception as error:  # noqa: BLE001 - the surprise stays this message's
             if self._accepted():
                 return self._accepted_without_name()
-            # Nothing reached FCM (firebase-admin refused to encode the message, or failed
-            # before the request): the same message would fail the same way again.
-            log.warning("push refused before it was sent: %s", type(error).__name__)
-            return PushResult(DEAD_LETTER, error=type(error).__name__)
+            # Anything else (a transport or library surprise) says nothing about the message:
+            # only a permanent answer ends a push early, so it is tried again later.
+            log.warning("push failed unexpectedly, to be retried: %s", type(error).__name__)
+            return PushResult(RETRY, error=type(error).__name__)
 
     def _accepted(self) -> bool:
         status = self._answer.status

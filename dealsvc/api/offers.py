@@ -70,8 +70,8 @@ def patch_offer(data, offer_id, principal):
 @errors(blp, 404)
 def offer_stats(offer_id, principal):
     """Who was reached: matched residents, what became of their pushes, and the waves they were
-    told in (owner only). Counts of residents are coarse: 0 means too few to show (fewer than 20),
-    others are rounded with a secret offset, so that no figure can locate a resident."""
+    told in (owner only). Counts of residents are coarse: 0 means too few to show, others are
+    rounded with a secret offset, so that no figure can locate a resident."""
     figures = services().offers.stats(principal, offer_id)  # 404 unless the caller's
     offer = services().offers.get(offer_id)
     told = services().figures.shop_waves_told([offer])[offer_id]

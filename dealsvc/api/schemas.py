@@ -6,6 +6,7 @@ import re
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from ..domain import merchants as merchant_rules
+from ..domain import privacy
 from ..domain import reservations as hold_rules
 from ..domain.categories import CATEGORIES
 from ..domain.offers import STATUSES
@@ -268,8 +269,8 @@ class OfferListSchema(Out):
 
 
 class OfferStatsSchema(Out):
-    """Counts of residents are coarse (they must not locate anyone): 0 means too few to show
-    (fewer than 20); any other is about that many (the count with a secret offset, rounded down
+    """Counts of residents are coarse (they must not locate anyone): 0 means too few to show;
+    any other is about that many (the count with a secret offset, rounded down
     to 10, 50 from 100, 500 from 1,000). reserved and collected are exact."""
 
     matched = fields.Integer(required=True, metadata={"description": "Residents the offer reached by place and interest."})
@@ -297,7 +298,7 @@ class OfferStatsSchema(Out):
 
 class ToldWaveSchema(Out):
     wave = fields.Integer(required=True, metadata={"description": "1 is the first wave."})
-    residents = fields.Integer(required=True, metadata={"description": "Residents it told (coarse: 0 is fewer than 20)."})
+    residents = fields.Integer(required=True, metadata={"description": f"Residents it told (coarse: 0 is fewer than {privacy.FEW})."})
     at = UTCDateTime(required=True, metadata={"description": "When it went out."})
 
 

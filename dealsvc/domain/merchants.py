@@ -21,6 +21,12 @@ def check_may_add_shop(status: str) -> None:
         raise Forbidden("This merchant account is suspended and cannot add shops.")
 
 
+def may_see_figures(status: str) -> bool:
+    """Figures derived from residents' positions (domain/privacy.py) only for a merchant in good
+    standing: a pending sign-up or a suspended account gets none."""
+    return status == ACTIVE
+
+
 def check_may_post(status: str) -> None:
     if status != ACTIVE:
         raise Forbidden(f"This merchant account is {status} and cannot post offers.")

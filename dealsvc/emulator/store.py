@@ -13,15 +13,17 @@ from typing import Any, Callable
 
 # Error answers as FCM gives them (see blueprint.FAULT_RESPONSES), then two that are not errors:
 # "no_name" delivers the message but answers 200 with a body that lacks FCM's "name", "hang" keeps
-# the request unanswered until the fault is cleared (at most HANG_MAX_S, then a 503).
+# the request unanswered until the fault is cleared (at most HANG_MAX_S, then a 503). Both limits
+# are short: in `make run` the emulator shares the service's few request threads, and a request
+# held for minutes would hold one of them (push clients give up after 10 s anyway).
 ERROR_FAULT_KINDS = (
     "unregistered", "invalid", "mismatch", "unavailable", "quota", "internal", "bad_request",
     "unauthenticated", "permission_denied",
 )
 FAULT_KINDS = (*ERROR_FAULT_KINDS, "no_name", "hang")
 DEFAULT_QUOTA_RETRY_AFTER = 2
-HANG_MAX_S = 300.0
-MAX_DELAY_S = 600.0
+HANG_MAX_S = 15.0
+MAX_DELAY_S = 15.0
 
 
 def check_retry_after(value: Any) -> None:
@@ -147,6 +149,9 @@ class EmulatorStore:
         fault = None if kind is None else Fault(kind, times=times, retry_after=retry_after)
         with self._lock:
             self._faults[token] = None if fault is None else _ActiveFault(fault, fault.times)
+            # Requests held by a "hang" (this token's or the global one) are let go on any change.
+            released, self._release_hangs = self._release_hangs, threading.Event()
+        released.set()
         return fault
 
     def set_global_fault(
@@ -183,7 +188,7 @@ class EmulatorStore:
             return self._delay_s
 
     def hang(self) -> None:
-        """Block the calling request until the global fault changes (at most HANG_MAX_S)."""
+        """Block the calling request until a fault changes (at most HANG_MAX_S)."""
         with self._lock:
             released = self._release_hangs
         released.wait(HANG_MAX_S)

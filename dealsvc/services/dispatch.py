@@ -70,10 +70,12 @@ _PG_DELIVERED = text(
 )
 
 # The heartbeat: the lease of the rows a claim still holds (a takeover changed status or attempts).
+# Rows locked by anyone else (the lane recording this very batch) are skipped, not waited for: the
+# heartbeat never waits on a lock, so it can never be one side of a deadlock.
 _PG_RENEW = text(
-    "UPDATE notifications AS n SET lease_until = :lease FROM unnest(CAST(:ids AS integer[]), "
-    "CAST(:attempts AS integer[])) AS v(id, attempts) WHERE n.id = v.id AND n.attempts = v.attempts "
-    "AND n.status = 'sending'"
+    "UPDATE notifications AS n SET lease_until = :lease WHERE n.id IN (SELECT m.id FROM notifications AS m "
+    "JOIN unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[])) AS v(id, attempts) "
+    "ON m.id = v.id AND m.attempts = v.attempts WHERE m.status = 'sending' FOR UPDATE OF m SKIP LOCKED)"
 )
 _SQLITE_RENEW = text(
     "UPDATE notifications SET lease_until = :lease WHERE id = :nid AND attempts = :attempts AND status = 'sending'"
@@ -391,7 +393,9 @@ class Dispatcher:
             claimed = self._claim(self.clock(), limit)
             if not claimed:
                 if probe:
-                    self.breaker.probe_done(False)
+                    # Nothing to probe with: FCM is not known to be back, so the breaker stays
+                    # open (the next due push is the probe) and its pause keeps growing.
+                    self.breaker.probe_abandoned()
                 return 0
             gate = self.breaker.gate(len(claimed), probe, self.stopping)
             with self._lease_kept(claimed):

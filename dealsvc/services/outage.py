@@ -65,8 +65,12 @@ class Outage:
                     "%s: iteration failed; retrying with backoff up to %g s, quiet until it succeeds",
                     self.worker, self.max_s, exc_info=error,
                 )
-        else:
+        elif is_database_error(error):
             self.log.debug("%s: still failing (%s)", self.worker, describe(error))
+        else:
+            # Not an outage but a fault of the worker's own (a bug, a bad row): it must stay
+            # visible while it lasts, one line per try (the backoff spaces them out).
+            self.log.error("%s: still failing (%s)", self.worker, describe(error))
         step = min(self.max_s, self.base_s * 2.0 ** min(failures - 1, 32))
         return step * (0.5 + self.rng() / 2)
 

@@ -53,10 +53,6 @@ class Breaker:
         self._lock = threading.Lock()
         PUSH_BREAKER_OPEN.set(0)
 
-    @property
-    def closed(self) -> bool:
-        return self.state == CLOSED
-
     def admit(self, batch_size: int) -> tuple[int, bool]:
         """How many pushes a lane may claim now, and whether that claim is the probe."""
         if self.state == CLOSED:  # the usual case: no lock taken
@@ -115,14 +111,14 @@ class Breaker:
             )
 
     def probe_abandoned(self) -> None:
-        """The probe could not be made (the database failed before it was sent): the next lane
-        probes again, without a longer pause."""
+        """The probe could not be made (the database failed before it was sent, or nothing was
+        due): the next lane probes again, without a longer pause and without closing."""
         with self._lock:
             if self.state == PROBING:
                 self.state, self.open_until = OPEN, self.clock()
 
     def probe_done(self, tripped: bool) -> None:
-        """The probe's answers are in (or nothing was due: then there is nothing to hold back)."""
+        """The probe's answers are in: closed again unless they tripped the breaker."""
         with self._lock:
             if tripped or self.state != PROBING:
                 return

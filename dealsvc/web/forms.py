@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from ..api.fields import text_problem
+from ..domain.text import text_problem
 from ..domain.categories import CATEGORIES
 
 MAX_PRICE_CENTS = 100_000_000
@@ -52,7 +52,7 @@ def _storable(text: str) -> bool:
 
 class PersonText(fields.String):
     """Text people will read (a name, a title, an address, a description): the API's rule
-    (api/fields.text_problem). `multiline`: line breaks allowed."""
+    (domain/text.text_problem). `multiline`: line breaks allowed."""
 
     def __init__(self, *, multiline: bool = False, **kwargs):
         super().__init__(**kwargs)

@@ -6,6 +6,7 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, jsonify, redirect, request, session, url_for
 
 from ..api.limits import sign_in_page
+from ..domain import merchants as merchant_rules
 from ..domain import privacy
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
@@ -107,7 +108,7 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
         session["shop_id"] = shop["id"]
         category = (form or {}).get("category")
         category = category if category in CATEGORIES else shop["category"]
-        if merchant["status"] == "active":  # figures of residents only for a merchant in good standing
+        if merchant_rules.may_see_figures(merchant["status"]):
             quantity = _whole((form or {}).get("quantity", "5"), 1, 999)
             preview = _waves_preview(shop, category, quantity, _form_lifetime(form or {}))
             reach = preview["reach"]
@@ -174,7 +175,7 @@ def reach():
     """How many residents an offer of this category at this shop would reach now (for the form),
     as the merchant may see it (domain/privacy.py)."""
     principal, merchant = _signed_in()
-    if merchant["status"] != "active":
+    if not merchant_rules.may_see_figures(merchant["status"]):
         return jsonify({"error": f"Your account is {merchant['status']}: no figures until it is active."}), 403
     shop = next((s for s in services().shops.list_for(principal) if s["id"] == request.args.get("shop_id")), None)
     if shop is None:
