@@ -122,3 +122,65 @@ def test_proxy_settings_of_the_environment_still_apply(monkeypatch):
         proxy.close()
     assert results[0].outcome == SENT
     assert proxy.lines == ["POST http://fcm.invalid:8080/v1/projects/p/messages:send HTTP/1.1"]
+
+
+def _service_account(path, token_uri: str) -> str:
+    """A service-account file as Google issues them, with a fresh key and our own token endpoint."""
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": PROJECT_ID, "private_key_id": "k1", "private_key": pem.decode(),
+        "client_email": f"push@{PROJECT_ID}.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri,
+    }))
+    return str(path)
+
+
+def test_a_revoked_key_holds_pushes_and_an_unreachable_token_endpoint_retries_them(tmp_path):
+    """google-auth signs in at the service account's token endpoint before any push: a refusal
+    there (a revoked or deleted key) is FCM refusing our credentials (pushes held, the breaker
+    told); a network failure there is only a retry, never taken for revoked credentials."""
+    import http.server
+    import socket
+    import threading
+
+    from dealsvc.adapters.push import AUTH_FAILED, RETRY
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    cases = {
+        AUTH_FAILED: f"http://127.0.0.1:{server.server_address[1]}/token",
+        RETRY: f"http://127.0.0.1:{closed_port}/token",
+    }
+    try:
+        for expected, token_uri in cases.items():
+            path = _service_account(tmp_path / f"{expected}.json", token_uri)
+            gateway = FirebasePushGateway(project_id=PROJECT_ID, credentials_path=path, timeout_s=5)
+            try:
+                results = gateway.send([_message("tok-a"), _message("tok-b")])
+            finally:
+                gateway.close()
+            assert [r.outcome for r in results] == [expected, expected], (token_uri, results)
+            assert {r.error for r in results} == {"RefreshError" if expected == AUTH_FAILED else "TransportError"}, results
+    finally:
+        server.shutdown()
