@@ -120,7 +120,7 @@ def test_the_same_address_is_asked_once_whatever_its_case_and_spacing(geo_api, g
     second = geo_api.merchant()["api_key"]
 
     a = post_shop(geo_api, first, address=VIA_TORINO)
-    b = post_shop(geo_api, second, address="  via   TORINO 12,\tmilano ")
+    b = post_shop(geo_api, second, address="  via   TORINO 12,   milano ")  # a tab is refused (domain/text.py)
 
     assert a.status_code == b.status_code == 201
     assert (b.json["lat"], b.json["lon"]) == (a.json["lat"], a.json["lon"])

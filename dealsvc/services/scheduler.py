@@ -199,7 +199,10 @@ class Scheduler:
             except Exception as error:
                 self.outage.failed(error)
                 return
-            self.outage.succeeded()
+            # A job that ran while the scheduler stood down (the lease loop lost the database
+            # meanwhile) may have returned without trying the database: not a sign it is back.
+            if self._aps is not None:
+                self.outage.succeeded()
 
         run.__name__ = job.__name__
         return run
