@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run demo test migrate clean
+.PHONY: run demo test migrate clean i18n-extract i18n-update i18n-compile
 .DEFAULT_GOAL := run
 
 $(VENV)/.runtime: requirements.txt
@@ -16,18 +16,36 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
+# The message catalogues (Babel): `make i18n-update` after changing a text people read, then
+# translate the new entries in dealsvc/translations/*/LC_MESSAGES/messages.po; the compiled .mo
+# files are built here (not kept in git) before anything runs.
+CATALOGUES := dealsvc/translations
+PO_FILES := $(wildcard $(CATALOGUES)/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+$(CATALOGUES)/%/LC_MESSAGES/messages.mo: $(CATALOGUES)/%/LC_MESSAGES/messages.po $(VENV)/.runtime
+	$(VENV)/bin/pybabel compile -i $< -o $@
+
+i18n-compile: $(MO_FILES)
+
+i18n-extract: $(VENV)/.runtime
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k ngettext:1,2 --sort-by-file --project dealsvc -o $(CATALOGUES)/messages.pot .
+
+i18n-update: i18n-extract
+	$(VENV)/bin/pybabel update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) --no-fuzzy-matching --ignore-obsolete
+
+run: $(VENV)/.runtime $(MO_FILES)
 	$(PY) -m dealsvc run
 
 # A fresh var/demo.db with shops and simulated phones in Milan, then the service: post on
 # /shop/ and watch /emulator/.
-demo: $(VENV)/.runtime
+demo: $(VENV)/.runtime $(MO_FILES)
 	$(PY) -m dealsvc.web.demo
 
 migrate: $(VENV)/.runtime
 	$(PY) -m dealsvc migrate
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(MO_FILES)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
