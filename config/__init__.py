@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
+from dealsvc.domain.locales import LOCALES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
 
@@ -62,6 +64,9 @@ class Settings:
     # claimed or recorded).
     push_concurrency: int = 32
     push_lanes: int = 2
+    # The language of a subscriber whose POST sends no `locale` and no Accept-Language that
+    # names one of dealsvc's languages (dealsvc.domain.locales.LOCALES).
+    default_locale: str = "en"
     log_level: str = "INFO"
     # APScheduler logs two INFO lines per job run (several a second): kept at WARNING unless
     # raised here (DEBUG or INFO while looking into the scheduler).
@@ -117,8 +122,14 @@ class Settings:
                 "DEALSVC_EMULATOR=on serves the built-in FCM emulator, which pushes go to only without "
                 "DEALSVC_FCM_CREDENTIALS and DEALSVC_FCM_ENDPOINT: unset those, or DEALSVC_EMULATOR"
             )
+        default_locale = get("DEFAULT_LOCALE", defaults.default_locale).strip().lower()
+        if default_locale not in LOCALES:
+            raise SettingsError(
+                f"DEALSVC_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}, not {default_locale!r}"
+            )
         return cls(
             database_url=get("DATABASE_URL", defaults.database_url),
+            default_locale=default_locale,
             admin_token=_admin_token(get("ADMIN_TOKEN", None)),
             secret_key=_secret_key(get("SECRET_KEY", None)),
             workers=workers,

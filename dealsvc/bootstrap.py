@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from config import Settings
 
+from .adapters.timezones import time_zones
 from .adapters.db import Database, make_engine
 from .adapters.db import migrate
 from .adapters.db.preflight import DatabaseProblem, check_database
@@ -176,9 +177,9 @@ def bootstrap(
         rules=rules,
         auth=AuthService(db, token, clock),
         merchants=MerchantService(db, clock, rules),
-        shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock), rules),
+        shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock), rules, time_zones.zone_at),
         offers=OfferService(db, clock, rules, figures_secret, shop_index if settings.deals_lookup == "index" else None),
-        subscribers=SubscriberService(db, clock, rules),
+        subscribers=SubscriberService(db, clock, rules, time_zones.zone_at, settings.default_locale),
         favorites=FavoriteService(db, clock),
         index=index,
         shop_index=shop_index,

@@ -9,6 +9,7 @@ from ..domain import merchants as merchant_rules
 from ..domain import privacy
 from ..domain import reservations as hold_rules
 from ..domain.categories import CATEGORIES
+from ..domain.locales import LOCALES
 from ..domain.offers import STATUSES
 from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES, MAX_PLACES
 from ..domain.pricing import MAX_PRICE_STEPS
@@ -135,6 +136,7 @@ class ShopSchema(Out):
     address = fields.String(allow_none=True, required=True)
     lat = fields.Float(required=True)
     lon = fields.Float(required=True)
+    timezone = fields.String(required=True, metadata={"description": "The IANA zone of lat/lon: the shop's clock."})
 
 
 class ShopListSchema(Out):
@@ -396,7 +398,20 @@ class _SubscriberFields(In):
         metadata={"description": "Empty: every category."},
     )
     quiet_hours = fields.Nested(QuietHoursSchema, allow_none=True)
-    timezone = TimeZoneName(validate=validate.Length(max=64), metadata={"description": "IANA name; default UTC."})
+    timezone = TimeZoneName(
+        validate=validate.Length(max=64),
+        metadata={
+            "description": "IANA name; default the zone of lat/lon (UTC at sea), which then follows the "
+            "resident's moves until they send one of their own."
+        },
+    )
+    locale = fields.String(
+        validate=validate.OneOf(LOCALES),
+        metadata={
+            "description": "The language of the resident's pushes; default the best match of Accept-Language, "
+            "else the service's default (DEALSVC_DEFAULT_LOCALE)."
+        },
+    )
     max_per_day = StrictInteger(
         allow_none=True, validate=validate.Range(min=1, max=100),
         metadata={"description": "Own cap on pushes a day; the operator's cap applies too."},
@@ -451,6 +466,7 @@ class SubscriberSchema(Out):
     categories = fields.List(fields.String(), required=True)
     quiet_hours = fields.Nested(QuietHoursOutSchema, allow_none=True, required=True)
     timezone = fields.String(required=True)
+    locale = fields.String(required=True, metadata={"enum": list(LOCALES)})
     max_per_day = fields.Integer(allow_none=True, required=True)
     places = fields.List(
         fields.Nested(PlaceOutSchema), required=True, metadata={"description": "The places besides lat/lon, in order."}

@@ -1,6 +1,8 @@
 """Residents' devices: registration, their own settings and their favourite shops."""
 from __future__ import annotations
 
+from flask import request
+
 from ..services.auth import SUBSCRIBER
 from .common import auth, errors, services
 from .limits import SUBSCRIBERS, rate_limited
@@ -25,7 +27,7 @@ blp = Blueprint("subscribers", __name__, url_prefix="/api/v1", description="Resi
 @errors(blp, 422)
 def register_subscriber(data):
     """Register a phone for alerts around a place, and up to two more; the secret is shown only in this answer."""
-    return services().subscribers.register(data)
+    return services().subscribers.register(data, request.headers.get("Accept-Language"))
 
 
 @blp.route("/subscribers/<subscriber_id>", methods=["GET"])

@@ -1,7 +1,7 @@
 """Shops: a merchant's places, located by coordinates or by a geocoded address."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import func, select
 
@@ -26,12 +26,16 @@ def shop_view(shop: Shop) -> dict[str, Any]:
         "address": shop.address,
         "lat": shop.lat,
         "lon": shop.lon,
+        "timezone": shop.timezone,
     }
 
 
 class ShopService:
-    def __init__(self, db: Database, clock: Clock, geocoder: Geocoder, rules: RulesService):
+    def __init__(
+        self, db: Database, clock: Clock, geocoder: Geocoder, rules: RulesService, zone_at: Callable[[float, float], str]
+    ):
         self.db = db
+        self.zone_at = zone_at
         self.clock = clock
         self.geocoder = geocoder
         self.rules = rules
@@ -58,6 +62,7 @@ class ShopService:
                     {"address": ["could not be found; check it, or send lat and lon."]},
                 )
             lat, lon = place.lat, place.lon
+        timezone = self.zone_at(lat, lon)
         now = self.clock()
         with self.db.write() as s:
             # The merchant's row locked first (before the shared hold merchant_standing takes, which
@@ -76,6 +81,7 @@ class ShopService:
                 address=address,
                 lat=lat,
                 lon=lon,
+                timezone=timezone,
                 created_at=now,
                 updated_at=now,
             )

@@ -1,7 +1,7 @@
 """Residents' devices: registration, their own settings, and how many of them a point reaches."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from ..domain import geo
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_id, new_secret
 from ..domain.errors import NotFound, RuleViolation
+from ..domain.locales import best_match
 from ..domain.places import day_names, days_mask
 from ..domain.rules import Rules
 from .auth import Principal
@@ -28,6 +29,7 @@ def subscriber_view(sub: Subscriber) -> dict[str, Any]:
         "categories": list(sub.categories or []),
         "quiet_hours": {"start": sub.quiet_start, "end": sub.quiet_end} if sub.quiet_start else None,
         "timezone": sub.timezone,
+        "locale": sub.locale,
         "max_per_day": sub.max_per_day,
         "places": [_place_view(place) for place in sub.places],
         "price_drops": sub.price_drops,
@@ -106,10 +108,16 @@ def _place(sub: Subscriber) -> None:
     sub.min_lat, sub.max_lat, sub.min_lon, sub.max_lon = box.min_lat, box.max_lat, box.min_lon, box.max_lon
 
 
-def _apply(sub: Subscriber, data: dict[str, Any]) -> None:
-    for name in ("fcm_token", "lat", "lon", "radius_m", "timezone", "max_per_day", "price_drops"):
+def _apply(sub: Subscriber, data: dict[str, Any], zone_at: Callable[[float, float], str]) -> None:
+    for name in ("fcm_token", "lat", "lon", "radius_m", "timezone", "locale", "max_per_day", "price_drops"):
         if name in data:
             setattr(sub, name, data[name])
+    # A timezone the resident sent is theirs and stays through moves; until they send one, it is
+    # the zone of their main place, found again whenever that place moves.
+    if "timezone" in data:
+        sub.timezone_auto = False
+    elif sub.timezone_auto and ("lat" in data or sub.timezone is None):
+        sub.timezone = zone_at(sub.lat, sub.lon)
     if "categories" in data:
         sub.categories = sorted(set(data["categories"] or []))
     if "quiet_hours" in data:
@@ -118,12 +126,20 @@ def _apply(sub: Subscriber, data: dict[str, Any]) -> None:
 
 
 class SubscriberService:
-    def __init__(self, db: Database, clock: Clock, rules: RulesService):
+    def __init__(
+        self, db: Database, clock: Clock, rules: RulesService, zone_at: Callable[[float, float], str],
+        default_locale: str,
+    ):
         self.db = db
         self.clock = clock
         self.rules = rules
+        self.zone_at = zone_at
+        self.default_locale = default_locale
 
-    def register(self, data: dict[str, Any]) -> dict[str, Any]:
+    def register(self, data: dict[str, Any], accept_language: str | None = None) -> dict[str, Any]:
+        """`accept_language`: the request's header, which picks the locale when none is sent."""
+        if "locale" not in data:
+            data = {**data, "locale": best_match(accept_language, self.default_locale)}
         now = self.clock()
         secret = new_secret(SUBSCRIBER_PREFIX)
         with self.db.write() as s:
@@ -143,14 +159,15 @@ class SubscriberService:
                 id=new_id("sub"),
                 secret_hash=hash_secret(secret),
                 categories=[],
-                timezone="UTC",
+                timezone=None,
+                timezone_auto=True,
                 max_per_day=None,
                 price_drops=False,
                 active=True,
                 created_at=now,
                 updated_at=now,
             )
-            _apply(sub, {**data, "radius_m": radius})
+            _apply(sub, {**data, "radius_m": radius}, self.zone_at)
             _place(sub)
             s.add(sub)
             _set_places(s, sub, data.get("places") or [], rules.default_radius_m)
@@ -178,7 +195,7 @@ class SubscriberService:
                 )
                 # A fresh token is a working phone again.
                 sub.active = True
-            _apply(sub, {k: v for k, v in data.items() if not (k == "radius_m" and v is None)})
+            _apply(sub, {k: v for k, v in data.items() if not (k == "radius_m" and v is None)}, self.zone_at)
             _place(sub)
             if "places" in data:
                 _set_places(s, sub, data["places"], rules.default_radius_m)

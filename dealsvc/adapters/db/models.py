@@ -18,6 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -78,6 +79,8 @@ class Shop(Base):
     address: Mapped[str | None] = mapped_column(String(500))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
+    # The IANA zone of lat/lon (adapters.timezones), kept with them: the shop's clock.
+    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Indexed: each process's in-memory shop index reads the rows changed since it last looked
     # (a shop that moved, or a new one), so every change must set it.
@@ -142,6 +145,11 @@ class Subscriber(Base):
     quiet_start: Mapped[str | None] = mapped_column(String(5))
     quiet_end: Mapped[str | None] = mapped_column(String(5))
     timezone: Mapped[str] = mapped_column(String(64))
+    # True while the timezone is the one found from lat/lon (the resident never sent one): a
+    # move then brings the zone of the new place along; a timezone sent by the resident stays.
+    timezone_auto: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # it | fr | en (domain.locales.LOCALES): the language of every push the resident gets.
+    locale: Mapped[str] = mapped_column(String(8), server_default="en")
     max_per_day: Mapped[int | None] = mapped_column(Integer)
     # Wants a push at each price step of an offer it was told about.
     price_drops: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

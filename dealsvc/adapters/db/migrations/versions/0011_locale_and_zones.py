@@ -1,0 +1,64 @@
+"""Subscribers' locale; time zones from places: shops get theirs, defaulted residents theirs
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-05 22:30:00.000000
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision: str = '0011'
+down_revision: Union[str, Sequence[str], None] = '0010'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    from config import Settings
+    from dealsvc.adapters.timezones import time_zones
+
+    with op.batch_alter_table('subscribers', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('locale', sa.String(length=8), nullable=False, server_default='en'))
+        batch_op.add_column(sa.Column('timezone_auto', sa.Boolean(), nullable=False, server_default=sa.true()))
+    with op.batch_alter_table('shops', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('timezone', sa.String(length=64), nullable=False, server_default='UTC'))
+
+    bind = op.get_bind()
+    subscribers = sa.table(
+        'subscribers', sa.column('pk', sa.Integer), sa.column('lat', sa.Float), sa.column('lon', sa.Float),
+        sa.column('timezone', sa.String), sa.column('timezone_auto', sa.Boolean), sa.column('locale', sa.String),
+        sa.column('deleted_at', sa.DateTime),
+    )
+    shops = sa.table('shops', sa.column('id', sa.String), sa.column('lat', sa.Float), sa.column('lon', sa.Float),
+                     sa.column('timezone', sa.String))
+    bind.execute(sa.update(subscribers).values(locale=Settings.from_env().default_locale))
+    # A timezone other than UTC was sent by the resident: it stays, and stays theirs. One on UTC
+    # was most likely the old default (there is no telling): it becomes the zone of their place.
+    bind.execute(sa.update(subscribers).where(subscribers.c.timezone != 'UTC').values(timezone_auto=False))
+    rows = bind.execute(
+        sa.select(subscribers.c.pk, subscribers.c.lat, subscribers.c.lon)
+        .where(subscribers.c.timezone == 'UTC', subscribers.c.deleted_at.is_(None))
+    ).all()
+    for pk, lat, lon in rows:
+        zone = time_zones.zone_at(lat, lon)
+        if zone != 'UTC':
+            bind.execute(sa.update(subscribers).where(subscribers.c.pk == pk).values(timezone=zone))
+    for shop_id, lat, lon in bind.execute(sa.select(shops.c.id, shops.c.lat, shops.c.lon)).all():
+        zone = time_zones.zone_at(lat, lon)
+        if zone != 'UTC':
+            bind.execute(sa.update(shops).where(shops.c.id == shop_id).values(timezone=zone))
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    with op.batch_alter_table('shops', schema=None) as batch_op:
+        batch_op.drop_column('timezone')
+    with op.batch_alter_table('subscribers', schema=None) as batch_op:
+        batch_op.drop_column('timezone_auto')
+        batch_op.drop_column('locale')
