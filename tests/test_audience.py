@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dealsvc.domain.audience import daily_cap, local_day, push_text, quiet_until
+from dealsvc.adapters.catalogues import translations
+from dealsvc.domain.audience import daily_cap, local_day, price_drop_text, push_text, quiet_until
 
 
 def utc(*args) -> datetime:
@@ -56,8 +57,11 @@ def test_daily_cap_is_the_stricter_one():
     assert daily_cap(9, 5) == 5
 
 
-def test_push_text_reads_like_a_person_wrote_it():
-    text = push_text(
+NBSP, NNBSP = "\u00a0", "\u202f"  # what CLDR puts in "2,00 €" and "7:30 PM"
+
+
+def _alert(locale: str, zone_name: str = "Europe/Rome", **changes):
+    fields = dict(
         title="Pane di ieri",
         shop_name="Forno Rossi",
         discount_pct=50.0,
@@ -66,7 +70,47 @@ def test_push_text_reads_like_a_person_wrote_it():
         currency="EUR",
         distance_m=304.0,
         expires_at=utc(2026, 11, 22, 18, 30),
-        zone_name="Europe/Rome",
+        zone_name=zone_name,
+        locale=locale,
+        translations=translations(locale),
     )
-    assert text.title == "-50 % Pane di ieri at Forno Rossi"
-    assert text.body == "€2.00 instead of €4.00, 300 m away, until 19:30"
+    fields.update(changes)
+    return push_text(**fields)
+
+
+def test_push_text_reads_like_a_person_wrote_it_in_each_language():
+    it = _alert("it")
+    assert it.title == "-50% Pane di ieri da Forno Rossi"
+    assert it.body == f"2,00{NBSP}€ invece di 4,00{NBSP}€, a 300 m, fino alle 19:30"
+    fr = _alert("fr", "Europe/Paris")
+    assert fr.title == f"-50{NBSP}% Pane di ieri chez Forno Rossi"
+    assert fr.body == f"2,00{NBSP}€ au lieu de 4,00{NBSP}€, à 300{NNBSP}m, jusqu'à 19:30"
+    en = _alert("en", "America/New_York")
+    assert en.title == "-50% Pane di ieri at Forno Rossi"
+    assert en.body == f"€2.00 instead of €4.00, 300 m away, until 1:30{NNBSP}PM"
+
+
+def test_push_numbers_are_written_the_local_way():
+    it = _alert("it", discount_pct=33.333, price_cents=267, original_price_cents=400, distance_m=1249.0)
+    assert it.title.startswith("-33,3% ")
+    assert it.body == f"2,67{NBSP}€ invece di 4,00{NBSP}€, a 1,2 km, fino alle 19:30"
+    en = _alert("en", "Europe/London", discount_pct=33.333, price_cents=267, original_price_cents=400, distance_m=1249.0)
+    assert en.body == f"€2.67 instead of €4.00, 1.2 km away, until 6:30{NNBSP}PM"
+
+
+def test_price_drop_text_in_each_language():
+    common = dict(
+        title="Pane di ieri", shop_name="Forno Rossi", discount_pct=70.0, price_cents=120,
+        original_price_cents=400, previous_price_cents=200, currency="EUR", distance_m=304.0,
+        expires_at=utc(2026, 11, 22, 18, 30),
+    )
+    it = price_drop_text(**common, zone_name="Europe/Rome", locale="it", translations=translations("it"))
+    assert it.title == "Ora -70%: Pane di ieri da Forno Rossi"
+    assert it.body == f"1,20{NBSP}€ invece di 4,00{NBSP}€ (prima 2,00{NBSP}€), a 300 m, fino alle 19:30"
+    fr = price_drop_text(**common, zone_name="Europe/Paris", locale="fr", translations=translations("fr"))
+    assert fr.title == f"Maintenant -70{NBSP}% : Pane di ieri chez Forno Rossi"
+    assert fr.body == f"1,20{NBSP}€ au lieu de 4,00{NBSP}€ (avant 2,00{NBSP}€), à 300{NNBSP}m, jusqu'à 19:30"
+    en = price_drop_text(**{**common, "previous_price_cents": None}, zone_name="UTC", locale="en",
+                         translations=translations("en"))
+    assert en.title == "Now -70%: Pane di ieri at Forno Rossi"
+    assert en.body == f"€1.20 instead of €4.00, 300 m away, until 6:30{NNBSP}PM"

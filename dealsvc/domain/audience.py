@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 from zoneinfo import ZoneInfo
+
+from babel.dates import format_time
+from babel.numbers import format_currency, format_percent
+from babel.units import format_unit
 
 
 def _parse_hhmm(text: str) -> time:
@@ -55,25 +61,43 @@ def daily_cap(own_cap: int | None, operator_cap: int) -> int:
     return operator_cap if own_cap is None else min(own_cap, operator_cap)
 
 
+class Gettext(Protocol):
+    """A catalogue for one language (babel.support.Translations, or gettext's)."""
+
+    def gettext(self, message: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class PushText:
     title: str
     body: str
 
 
-def _money(cents: int, currency: str) -> str:
-    symbol = {"EUR": "€", "GBP": "£", "USD": "$", "CHF": "CHF "}.get(currency, currency + " ")
-    return f"{symbol}{cents // 100}.{cents % 100:02d}"
+# Every text below is in the message catalogues (dealsvc/translations); what is written around
+# it (money, percents, distances, times) is formatted by Babel in the resident's locale.
 
 
-def _pct(discount_pct: float) -> str:
-    return f"{discount_pct:.0f}" if abs(discount_pct - round(discount_pct)) < 0.05 else f"{discount_pct:.1f}"
+def _money(cents: int, currency: str, locale: str) -> str:
+    return format_currency(Decimal(cents) / 100, currency, locale=locale)
 
 
-def _distance(metres: float) -> str:
+def _discount(discount_pct: float, locale: str) -> str:
+    """"-50 %", "-33,3 %": at most one decimal, none when it is whole."""
+    share = (Decimal(str(discount_pct)).quantize(Decimal("0.1"), ROUND_HALF_UP) / 100).normalize()
+    return format_percent(-share, locale=locale, decimal_quantization=False)
+
+
+def _distance(metres: float, locale: str) -> str:
+    """"300 m" (to the nearest 10 m), from 950 m on "1,2 km" / "1.2 km"."""
     if metres < 950:
-        return f"{int(round(metres / 10.0) * 10)} m"
-    return f"{metres / 1000:.1f} km"
+        return format_unit(int(round(metres / 10.0) * 10), "length-meter", length="short", locale=locale)
+    km = Decimal(str(metres / 1000)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return format_unit(km, "length-kilometer", length="short", format="#,##0.#", locale=locale)
+
+
+def _until(expires_at: datetime, zone_name: str, locale: str) -> str:
+    """The time on the resident's clock, written the way their language writes it (19:30, 7:30 PM)."""
+    return format_time(expires_at, format="short", tzinfo=ZoneInfo(zone_name), locale=locale)
 
 
 def push_text(
@@ -87,14 +111,21 @@ def push_text(
     distance_m: float,
     expires_at: datetime,
     zone_name: str,
+    locale: str,
+    translations: Gettext,
 ) -> PushText:
-    """What a person reads on the lock screen: the deal, where, how far, until when."""
-    until = expires_at.astimezone(ZoneInfo(zone_name)).strftime("%H:%M")
+    """What a person reads on the lock screen: the deal, where, how far, until when, in their
+    language and on their clock."""
+    _ = translations.gettext
     return PushText(
-        title=f"-{_pct(discount_pct)} % {title} at {shop_name}"[:200],
-        body=(
-            f"{_money(price_cents, currency)} instead of {_money(original_price_cents, currency)}, "
-            f"{_distance(distance_m)} away, until {until}"
+        title=_("{discount} {title} at {shop}").format(
+            discount=_discount(discount_pct, locale), title=title, shop=shop_name
+        )[:200],
+        body=_("{price} instead of {original}, {distance} away, until {time}").format(
+            price=_money(price_cents, currency, locale),
+            original=_money(original_price_cents, currency, locale),
+            distance=_distance(distance_m, locale),
+            time=_until(expires_at, zone_name, locale),
         ),
     )
 
@@ -111,15 +142,27 @@ def price_drop_text(
     distance_m: float,
     expires_at: datetime,
     zone_name: str,
+    locale: str,
+    translations: Gettext,
 ) -> PushText:
     """What a person reads when a deal they were told about gets cheaper: it replaces the alert
     on the lock screen, so it says all the alert said, the new price first."""
-    until = expires_at.astimezone(ZoneInfo(zone_name)).strftime("%H:%M")
-    was = f" ({_money(previous_price_cents, currency)} before)" if previous_price_cents is not None else ""
+    _ = translations.gettext
+    values = {
+        "price": _money(price_cents, currency, locale),
+        "original": _money(original_price_cents, currency, locale),
+        "distance": _distance(distance_m, locale),
+        "time": _until(expires_at, zone_name, locale),
+    }
+    if previous_price_cents is None:
+        body = _("{price} instead of {original}, {distance} away, until {time}").format(**values)
+    else:
+        body = _("{price} instead of {original} ({previous} before), {distance} away, until {time}").format(
+            previous=_money(previous_price_cents, currency, locale), **values
+        )
     return PushText(
-        title=f"Now -{_pct(discount_pct)} %: {title} at {shop_name}"[:200],
-        body=(
-            f"{_money(price_cents, currency)} instead of {_money(original_price_cents, currency)}{was}, "
-            f"{_distance(distance_m)} away, until {until}"
-        ),
+        title=_("Now {discount}: {title} at {shop}").format(
+            discount=_discount(discount_pct, locale), title=title, shop=shop_name
+        )[:200],
+        body=body,
     )

@@ -34,6 +34,7 @@ from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from ..adapters.catalogues import translations
 from ..adapters.db import Database
 from ..adapters.db.models import UTCDateTime
 from ..adapters.db.models import Fanout, Notification, Offer, PushQuota, Shop, Subscriber
@@ -529,7 +530,7 @@ class Dispatcher:
                 o.id.label("offer_id"), o.title, o.status.label("offer_status"), o.expires_at, o.price_cents,
                 o.original_price_cents, o.discount_pct, o.currency, o.price_step, o.price_steps,
                 sh.id.label("shop_id"), sh.name.label("shop_name"), sh.lat.label("shop_lat"), sh.lon.label("shop_lon"),
-                sub.active, sub.timezone, sub.quiet_start, sub.quiet_end, sub.max_per_day, sub.fcm_token,
+                sub.active, sub.timezone, sub.locale, sub.quiet_start, sub.quiet_end, sub.max_per_day, sub.fcm_token,
                 sub.lat, sub.lon, sub.price_drops,
             )
             .select_from(
@@ -675,6 +676,8 @@ class Dispatcher:
             distance_m=distance,
             expires_at=expires,
             zone_name=row.timezone,
+            locale=row.locale,
+            translations=translations(row.locale),
         )
         return PushMessage(
             token=row.fcm_token,
@@ -692,6 +695,7 @@ class Dispatcher:
                 "distance_m": str(int(round(distance))),
                 "lat": f"{row.shop_lat:.6f}",
                 "lon": f"{row.shop_lon:.6f}",
+                "locale": row.locale,
             },
             collapse_key=f"offer-{row.offer_id}",
             ttl_s=max(1, math.floor((expires - now).total_seconds())),
@@ -718,6 +722,8 @@ class Dispatcher:
             distance_m=distance,
             expires_at=row.expires_at,
             zone_name=row.timezone,
+            locale=row.locale,
+            translations=translations(row.locale),
         )
         data = {**alert.data, "type": "price_drop", "step": str(step)}
         if previous is not None:
@@ -732,7 +738,8 @@ class Dispatcher:
         ends = self._withdrawal_ends(row)
         return PushMessage(
             token=row.fcm_token,
-            data={"type": "withdrawn", "offer_id": row.offer_id, "shop_id": row.shop_id, "status": status},
+            data={"type": "withdrawn", "offer_id": row.offer_id, "shop_id": row.shop_id, "status": status,
+                  "locale": row.locale},
             collapse_key=f"offer-{row.offer_id}",
             ttl_s=max(1, math.floor((ends - now).total_seconds())),
             expires_at_unix=math.floor(ends.timestamp()),
