@@ -124,3 +124,21 @@ def test_a_shop_answers_with_the_zone_of_its_coordinates(api, container):
     assert r.status_code == 200 and r.json["timezone"] == "Europe/Rome"
     with container.db.read() as s:
         assert s.scalar(select(Shop.timezone).where(Shop.id == nice["id"])) == "Europe/Paris"
+
+
+def test_the_demo_phones_speak_italian_and_a_few_english_and_french_on_rome_time(container):
+    import random
+    from collections import Counter
+
+    from dealsvc.web.demo import PHONES, seed
+
+    seed(container, random.Random(13))
+    with container.db.read() as s:
+        rows = s.execute(select(Subscriber.locale, Subscriber.timezone)).all()
+        shops = s.scalars(select(Shop.timezone)).all()
+    locales = Counter(locale for locale, _ in rows)
+    print("demo phones by locale:", dict(locales))
+    assert sum(locales.values()) == PHONES
+    assert locales["it"] > PHONES / 2 and 0 < locales["en"] < locales["it"] and 0 < locales["fr"] < locales["it"]
+    assert {zone for _, zone in rows} == {"Europe/Rome"}
+    assert set(shops) == {"Europe/Rome"}

@@ -16,6 +16,8 @@ SHOPS = [
 ]
 PHONES = 300
 RADII_M = (300, 500, 800, 1000, 1500, 2000)
+# Milan's phones speak Italian, some English and French (visitors, students, expats).
+LOCALE_WEIGHTS = (("it", 80), ("en", 12), ("fr", 8))
 
 
 def seed(container, rng: random.Random) -> str:
@@ -35,7 +37,9 @@ def seed(container, rng: random.Random) -> str:
         categories = [] if rng.random() < 0.5 else rng.sample(CATEGORIES[:7], rng.randint(1, 3))
         container.subscribers.register({
             "fcm_token": f"demo-phone-{n + 1:03d}", "lat": round(lat, 6), "lon": round(lon, 6),
-            "radius_m": rng.choice(RADII_M), "categories": categories, "timezone": "Europe/Rome",
+            "radius_m": rng.choice(RADII_M), "categories": categories,
+            "locale": rng.choices([l for l, _ in LOCALE_WEIGHTS], [w for _, w in LOCALE_WEIGHTS])[0],
+            # No timezone: each phone's is found from its place (Europe/Rome).
         })
     return merchant["api_key"]
 
