@@ -157,7 +157,7 @@ def test_an_offer_posted_on_shop_reaches_the_phone_inside_the_radius_only(contex
     inbox = context.new_page()
     inbox.goto(live.url + "/emulator/")
     near = inbox.locator('section.phone[data-token="phone-near"]')
-    expect(near.locator(".n-title")).to_have_text("-50 % Pane di ieri at Forno Rossi", timeout=WAIT_MS)
+    expect(near.locator(".n-title")).to_have_text("-50% Pane di ieri at Forno Rossi", timeout=WAIT_MS)
     expect(near.locator(".n-body")).to_contain_text("€2.00 instead of €4.00, 200 m away")
     expect(inbox.locator("#inbox-status")).to_have_text("1 phone with notifications.")
     expect(inbox.locator('section.phone[data-token="phone-far"]')).to_have_count(0)
@@ -233,7 +233,7 @@ def test_a_withdrawn_offer_shows_withdrawn_on_the_phone(context, live):
     inbox = context.new_page()
     inbox.goto(live.url + "/emulator/")
     near = inbox.locator('section.phone[data-token="phone-near"]')
-    expect(near.locator(".n-title")).to_have_text("-50 % Yoghurt at Forno Rossi", timeout=WAIT_MS)
+    expect(near.locator(".n-title")).to_have_text("-50% Yoghurt at Forno Rossi", timeout=WAIT_MS)
     expect(near.locator(".n-gone")).to_have_count(0)
 
     page = context.new_page()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -350,7 +351,7 @@ def test_each_price_step_reaches_the_residents_who_asked_and_only_them(env):
     assert first["apns"]["headers"]["apns-collapse-id"] == collapse
     assert first["apns"]["headers"]["apns-expiration"] == str(math.floor(expires.timestamp()))
     assert 0 < float(first["android"]["ttl"].rstrip("s")) <= (expires - env.clock.now).total_seconds()
-    assert first["notification"]["title"] == "Now -50 %: Pane di ieri at Forno Rossi"
+    assert first["notification"]["title"] == "Now -50%: Pane di ieri at Forno Rossi"
     assert "€2.00 instead of €4.00 (€2.40 before)" in first["notification"]["body"]
 
     env.clock.advance(hours=1)
@@ -362,7 +363,7 @@ def test_each_price_step_reaches_the_residents_who_asked_and_only_them(env):
         "160", "60", "200",
     )
     assert second["android"]["collapse_key"] == collapse
-    assert second["notification"]["title"] == "Now -60 %: Pane di ieri at Forno Rossi"
+    assert second["notification"]["title"] == "Now -60%: Pane di ieri at Forno Rossi"
     view = _get(env, offer["id"])
     assert view["price_cents"] == 160 and view["next_price_at"] is None
     assert [s["applied"] for s in view["price_steps"]] == [True, True]
@@ -379,7 +380,8 @@ def test_each_price_step_reaches_the_residents_who_asked_and_only_them(env):
 
 def test_residents_not_told_yet_get_the_new_price_in_their_alert(env):
     # Quiet hours hold B's alert back past the step: the alert itself carries the new price.
-    now = env.clock.now
+    # They are on B's clock: Milan's, found from their place.
+    now = env.clock.now.astimezone(ZoneInfo("Europe/Rome"))
     quiet = {"start": (now - timedelta(minutes=30)).strftime("%H:%M"), "end": (now + timedelta(minutes=90)).strftime("%H:%M")}
     key, shop, _ = _setup(env, **{"tok-a": {"price_drops": True}, "tok-b": {"price_drops": True, "quiet_hours": quiet}})
     offer = _post(env, key, shop, [(1, 50)])
@@ -398,7 +400,7 @@ def test_residents_not_told_yet_get_the_new_price_in_their_alert(env):
 
 
 def test_a_price_drop_waits_for_the_end_of_quiet_hours(env):
-    now = env.clock.now
+    now = env.clock.now.astimezone(ZoneInfo("Europe/Rome"))  # the resident's clock, from their place
     quiet = {"start": (now + timedelta(minutes=50)).strftime("%H:%M"), "end": (now + timedelta(minutes=70)).strftime("%H:%M")}
     key, shop, _ = _setup(env, **{"tok-a": {"price_drops": True, "quiet_hours": quiet}})
     offer = _post(env, key, shop, [(1, 50)])

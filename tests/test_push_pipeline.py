@@ -132,7 +132,7 @@ def test_residents_in_range_and_interested_get_exactly_one_push(env):
     assert message["android"]["collapse_key"] == f"offer-{offer['id']}"
     assert message["apns"]["headers"]["apns-collapse-id"] == f"offer-{offer['id']}"
     assert message["apns"]["headers"]["apns-expiration"] == str(math.floor(expires.timestamp()))
-    assert message["notification"]["title"] == "-50 % Pane di ieri at Forno Rossi"
+    assert message["notification"]["title"] == "-50% Pane di ieri at Forno Rossi"
     assert "200 m away" in message["notification"]["body"]
 
     # Running again, or a second fan-out of the same offer, sends nothing more.

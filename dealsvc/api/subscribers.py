@@ -26,7 +26,9 @@ blp = Blueprint("subscribers", __name__, url_prefix="/api/v1", description="Resi
 @blp.response(201, SubscriberCreatedSchema)
 @errors(blp, 422)
 def register_subscriber(data):
-    """Register a phone for alerts around a place, and up to two more; the secret is shown only in this answer."""
+    """Register a phone for alerts around a place, and up to two more; the secret is shown only in this answer.
+    Without `locale`, the best match of the request's Accept-Language among it, fr and en is taken, else the
+    service's default; without `timezone`, the zone of lat/lon."""
     return services().subscribers.register(data, request.headers.get("Accept-Language"))
 
 
