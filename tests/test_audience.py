@@ -114,3 +114,24 @@ def test_price_drop_text_in_each_language():
                          translations=translations("en"))
     assert en.title == "Now -70%: Pane di ieri at Forno Rossi"
     assert en.body == f"€1.20 instead of €4.00, 300 m away, until 6:30{NNBSP}PM"
+
+
+class _Marking:
+    """A catalogue that brackets every text it gives: what lies outside the brackets was not
+    taken from a catalogue."""
+
+    def gettext(self, message: str) -> str:
+        return "[[" + message + "]]"
+
+
+def test_every_word_of_a_push_comes_from_the_catalogue():
+    common = dict(
+        title="Pane di ieri", shop_name="Forno Rossi", discount_pct=50.0, price_cents=200,
+        original_price_cents=400, currency="EUR", distance_m=304.0, expires_at=utc(2026, 11, 22, 18, 30),
+        zone_name="Europe/Rome", locale="it", translations=_Marking(),
+    )
+    texts = [push_text(**common)]
+    texts += [price_drop_text(**common, previous_price_cents=p) for p in (None, 300)]
+    for text in texts:
+        for part in (text.title, text.body):
+            assert part.startswith("[[") and part.endswith("]]"), part
