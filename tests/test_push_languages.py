@@ -66,8 +66,15 @@ def test_a_changed_locale_is_what_the_next_push_speaks(env):
     assert sub["locale"] == "en"
     r = env.api.c.patch(f"/api/v1/subscribers/{sub['id']}", json={"locale": "it"}, headers=env.api.h(sub["secret"]))
     assert r.status_code == 200 and r.json["locale"] == "it"
-    env.api.offer(key, shop["id"], title="Pane di ieri")
+    offer = env.api.offer(key, shop["id"], title="Pane di ieri")
     env.drain()
     [message] = env.received("tok-switch")
     assert message["notification"]["title"] == "-50% Pane di ieri da Forno Rossi"
     assert " invece di " in message["notification"]["body"] and message["data"]["locale"] == "it"
+    # The withdrawal is data only (the app words it): it says the language too.
+    r = env.api.c.patch(f"/api/v1/offers/{offer['id']}", json={"status": "cancelled"}, headers=env.api.h(key))
+    assert r.status_code == 200, r.json
+    env.drain()
+    [_, withdrawal] = env.received("tok-switch")
+    assert withdrawal["data"]["type"] == "withdrawn" and withdrawal["data"]["locale"] == "it"
+    assert "notification" not in withdrawal
