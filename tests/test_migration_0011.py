@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from config import testing
 from dealsvc.adapters.db import migrate
-from dealsvc.adapters.db.session import normalize_url
+from dealsvc.adapters.db.session import make_engine, normalize_url
 from tests.conftest import BACKENDS, _pg_url_with_schema
 
 
@@ -39,7 +39,7 @@ SUBSCRIBERS = [
 
 
 def test_0011_fills_locales_and_zones_of_existing_rows(fresh_url, monkeypatch):
-    engine = create_engine(normalize_url(fresh_url))
+    engine = make_engine(fresh_url)  # the service's own: foreign keys enforced on SQLite too
     migrate.upgrade(engine, "0010")
     t = "2026-12-01 12:00:00"
     with engine.begin() as conn:
@@ -55,12 +55,27 @@ def test_0011_fills_locales_and_zones_of_existing_rows(fresh_url, monkeypatch):
                 "active, min_lat, max_lat, min_lon, max_lon, created_at, updated_at) VALUES (:id, :id, :id, :lat, "
                 ":lon, 1000, '[]', :zone, true, :lat, :lat, :lon, :lon, :t, :t)"),
                 {"id": sub_id, "lat": lat, "lon": lon, "zone": zone, "t": t})
+        # Rows that point at subscribers and shops: the migration must not need to drop those tables.
+        conn.execute(text(
+            "INSERT INTO offers (id, shop_id, title, category, original_price_cents, price_cents, discount_pct, "
+            "currency, quantity, quantity_left, expires_at, status, created_at, updated_at) "
+            "VALUES ('off_1', 'shp_milan', 'T', 'bakery', 400, 200, 50, 'EUR', 5, 4, :t, 'active', :t, :t)"), {"t": t})
+        pk = conn.execute(text("SELECT pk FROM subscribers WHERE id = 'sub_milan_utc'")).scalar_one()
+        conn.execute(text(
+            "INSERT INTO reservations (id, offer_id, subscriber_pk, quantity, code, status, created_at, updated_at, "
+            "expires_at) "
+            "VALUES ('res_1', 'off_1', :pk, 1, 'ABCDEF', 'held', :t, :t, :t)"), {"pk": pk, "t": t})
     monkeypatch.setenv("DEALSVC_DEFAULT_LOCALE", "it")
     migrate.upgrade(engine)
     with engine.connect() as conn:
         subs = {row.id: row for row in conn.execute(text("SELECT id, timezone, timezone_auto, locale FROM subscribers"))}
         shops = dict(conn.execute(text("SELECT id, timezone FROM shops")).all())
+    # And back, with the same rows (and the foreign keys that point at them) in place.
+    migrate.downgrade(engine, "0010")
+    columns = {c["name"] for c in inspect(engine).get_columns("subscribers")}
+    shop_columns = {c["name"] for c in inspect(engine).get_columns("shops")}
     engine.dispose()
+    assert not {"locale", "timezone_auto"} & columns and "timezone" not in shop_columns
     print({k: (v.timezone, bool(v.timezone_auto), v.locale) for k, v in subs.items()}, shops)
     for sub_id, _, _, before, after in SUBSCRIBERS:
         assert subs[sub_id].timezone == after, sub_id

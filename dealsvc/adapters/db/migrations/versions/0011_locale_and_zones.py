@@ -23,11 +23,12 @@ def upgrade() -> None:
     from config import Settings
     from dealsvc.adapters.timezones import time_zones
 
-    with op.batch_alter_table('subscribers', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('locale', sa.String(length=8), nullable=False, server_default='en'))
-        batch_op.add_column(sa.Column('timezone_auto', sa.Boolean(), nullable=False, server_default=sa.true()))
-    with op.batch_alter_table('shops', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('timezone', sa.String(length=64), nullable=False, server_default='UTC'))
+    # Plain ADD COLUMNs (SQLite has them), not batch mode: on SQLite a batch copies and drops the
+    # table, which the foreign keys of reservations, favourites and notifications forbid once
+    # rows point at it.
+    op.add_column('subscribers', sa.Column('locale', sa.String(length=8), nullable=False, server_default='en'))
+    op.add_column('subscribers', sa.Column('timezone_auto', sa.Boolean(), nullable=False, server_default=sa.true()))
+    op.add_column('shops', sa.Column('timezone', sa.String(length=64), nullable=False, server_default='UTC'))
 
     bind = op.get_bind()
     subscribers = sa.table(
@@ -57,8 +58,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Downgrade schema."""
-    with op.batch_alter_table('shops', schema=None) as batch_op:
-        batch_op.drop_column('timezone')
-    with op.batch_alter_table('subscribers', schema=None) as batch_op:
-        batch_op.drop_column('timezone_auto')
-        batch_op.drop_column('locale')
+    # Plain DROP COLUMNs (SQLite 3.35+), for the same reason as above.
+    op.drop_column('shops', 'timezone')
+    op.drop_column('subscribers', 'timezone_auto')
+    op.drop_column('subscribers', 'locale')
