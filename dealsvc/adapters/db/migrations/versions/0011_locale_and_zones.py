@@ -42,18 +42,26 @@ def upgrade() -> None:
     # A timezone other than UTC was sent by the resident: it stays, and stays theirs. One on UTC
     # was most likely the old default (there is no telling): it becomes the zone of their place.
     bind.execute(sa.update(subscribers).where(subscribers.c.timezone != 'UTC').values(timezone_auto=False))
-    rows = bind.execute(
+    by_zone: dict[str, list] = {}
+    for pk, lat, lon in bind.execute(
         sa.select(subscribers.c.pk, subscribers.c.lat, subscribers.c.lon)
         .where(subscribers.c.timezone == 'UTC', subscribers.c.deleted_at.is_(None))
-    ).all()
-    for pk, lat, lon in rows:
-        zone = time_zones.zone_at(lat, lon)
-        if zone != 'UTC':
-            bind.execute(sa.update(subscribers).where(subscribers.c.pk == pk).values(timezone=zone))
+    ).all():
+        by_zone.setdefault(time_zones.zone_at(lat, lon), []).append(pk)
+    _set_zones(bind, subscribers, subscribers.c.pk, by_zone)
+    by_zone = {}
     for shop_id, lat, lon in bind.execute(sa.select(shops.c.id, shops.c.lat, shops.c.lon)).all():
-        zone = time_zones.zone_at(lat, lon)
-        if zone != 'UTC':
-            bind.execute(sa.update(shops).where(shops.c.id == shop_id).values(timezone=zone))
+        by_zone.setdefault(time_zones.zone_at(lat, lon), []).append(shop_id)
+    _set_zones(bind, shops, shops.c.id, by_zone)
+
+
+def _set_zones(bind, table, key, by_zone: dict[str, list]) -> None:
+    """One UPDATE per zone and thousand rows, not one per row."""
+    for zone, keys in by_zone.items():
+        if zone == 'UTC':
+            continue
+        for start in range(0, len(keys), 1000):
+            bind.execute(sa.update(table).where(key.in_(keys[start:start + 1000])).values(timezone=zone))
 
 
 def downgrade() -> None:
