@@ -30,7 +30,8 @@ def register_pages(app: Flask, settings) -> None:
     )
 
     from . import admin, language, shop
-    from .common import after, clock, too_many_sign_ins
+    from .common import clock, too_many_sign_ins
+    from .texts import CATEGORY_NAMES, STATUS_NAMES, after
 
     app.extensions["dealsvc-page-too-many"] = too_many_sign_ins
 
@@ -51,6 +52,8 @@ def register_pages(app: Flask, settings) -> None:
         return {
             "emulator_page": "fcm-emulator" in app.extensions,
             "brand": settings.brand,
+            "category_names": CATEGORY_NAMES,
+            "status_names": STATUS_NAMES,
             "locales": LOCALES,
             "page_locale": language.page_locale() if request else settings.default_locale,
             # What each language is called in itself, so a person finds theirs whatever the page's.

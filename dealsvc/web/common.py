@@ -5,6 +5,7 @@ import logging
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request
+from flask_babel import gettext
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -12,6 +13,7 @@ from ..bootstrap import Container
 from ..domain.errors import DomainError
 from ..services.figures import FiguresService
 from .security import check_csrf, csrf_token
+from .texts import http_error
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +31,6 @@ def figures() -> FiguresService:
 
 def page(template: str, status: int = 200, **context):
     return render_template(template, csrf_token=csrf_token(), **context), status
-
-
-def after(seconds: int) -> str:
-    """When a wave goes out, as a person says it: "at once", "after 10 min", "after 1 h 30 min"."""
-    seconds = int(seconds)
-    if seconds <= 0:
-        return "at once"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours} h"] if hours else []
-    if minutes:
-        parts.append(f"{minutes} min")
-    if secs and not hours:
-        parts.append(f"{secs} s")
-    return "after " + " ".join(parts)
 
 
 def clock(moment: datetime) -> str:
@@ -64,8 +51,8 @@ def flat_errors(errors: dict | None, mapping: dict[str, str] | None = None) -> d
 def too_many_sign_ins(retry_after: int) -> Response:
     """The page for an address over its allowance of failed sign-ins (api/limits.py)."""
     return make_response(page(
-        "web/error.html", 429, title="Too many attempts",
-        detail=f"Too many failed sign-ins from this address. Try again in {retry_after} s.",
+        "web/error.html", 429, title=gettext("Too many attempts"),
+        detail=gettext("Too many failed sign-ins from this address. Try again in %(seconds)s s.", seconds=retry_after),
     ))
 
 
@@ -85,7 +72,8 @@ def protect(bp: Blueprint) -> Blueprint:
     def _http(error: HTTPException):
         if error.response is not None:  # already drawn (the rate limiter's page, with its Retry-After)
             return error.response
-        return page("web/error.html", error.code or 500, title=error.name, detail=error.description)
+        title, detail = http_error(error)
+        return page("web/error.html", error.code or 500, title=title, detail=detail)
 
     @bp.errorhandler(DomainError)
     def _domain(error: DomainError):
@@ -96,7 +84,7 @@ def protect(bp: Blueprint) -> Blueprint:
     @bp.errorhandler(OperationalError)
     def _database(error: OperationalError):
         log.warning("database unavailable on %s %s", request.method, request.path)
-        html, status = page("web/error.html", 503, title="Busy", detail="The database is busy or unreachable; try again in a moment.")
+        html, status = page("web/error.html", 503, title=gettext("Busy"), detail=gettext("The database is busy or unreachable; try again in a moment."))
         return html, status, {"Retry-After": str(BUSY_RETRY_AFTER_S)}
 
     return bp
