@@ -61,3 +61,57 @@ def test_the_brand_names_the_service_on_the_pages(container):
     html = app.test_client().get("/shop/").text
     assert "<title>" in html and "· SottoCasa Milano</title>" in html
     assert '<span class="brand">SottoCasa Milano</span>' in html
+
+
+IT = {"Accept-Language": "it-IT,it;q=0.9"}
+
+
+def test_the_shop_page_in_italian_reads_amounts_typed_the_italian_way(client, api):
+    from tests.test_pages import offer_form
+
+    m = api.merchant()
+    shop = api.shop(m["api_key"], name="Forno Rossi")
+    token = csrf(client.get("/shop/", headers=IT).text)
+    signin = client.get("/shop/", headers=IT).text
+    assert "Accedi con la chiave API del tuo negozio" in signin and html_lang(signin) == "it"
+    assert client.post("/shop/signin", data={"secret": m["api_key"], "csrf_token": token}, headers=IT).status_code == 303
+    page = client.get("/shop/", headers=IT).text
+    assert "Pubblica un’offerta da Forno Rossi" in page and "Prezzo normale (€)" in page
+    assert 'data-text-instead="{pay} invece di {was}"' in page  # the script's words, translated by the page
+    shopkeeper = {"shop": shop, "csrf": csrf(page)}
+    r = client.post("/shop/offers", data=offer_form(shopkeeper, original_price="4,50", discount_pct="50"), headers=IT)
+    assert r.status_code == 303, r.text
+    page = client.get(r.headers["Location"], headers=IT).text
+    assert "Pubblicato “Pane di ieri” con il 50 % di sconto" in page
+    offer_id = re.search(r'id="offer-(off_[^"]+)"', page).group(1)
+    offer = client.get(f"/api/v1/offers/{offer_id}").json
+    print("typed 4,50 ->", offer["original_price_cents"], "cents; shown:", re.findall(r"\d+,\d\d\xa0€", page)[:2])
+    assert offer["original_price_cents"] == 450 and offer["price_cents"] == 225
+    assert "2,25\xa0€" in page and "4,50\xa0€" in page  # Babel writes the money the Italian way
+    # A mistake is told in Italian, next to its field.
+    bad = client.post("/shop/offers", data=offer_form(shopkeeper, original_price="quattro"), headers=IT)
+    assert bad.status_code == 422 and "Inserisci un importo, ad esempio 4,50." in bad.text
+    # The same page in English still reads 4,50 as the old form did, and writes €.
+    en = client.post("/shop/offers", data=offer_form(shopkeeper, original_price="4,50"), headers={"Accept-Language": "en"})
+    assert en.status_code == 303
+    assert "€2.25" in client.get("/shop/", headers={"Accept-Language": "en"}).text
+
+
+def test_the_console_and_the_inbox_in_italian(client):
+    from tests.conftest import ADMIN_TOKEN
+
+    token = csrf(client.get("/admin/", headers=IT).text)
+    assert "Accedi con il token del gestore." in client.get("/admin/", headers=IT).text
+    assert client.post("/admin/signin", data={"secret": ADMIN_TOKEN, "csrf_token": token}, headers=IT).status_code == 303
+    console = client.get("/admin/", headers=IT).text
+    assert html_lang(console) == "it"
+    for words in ("Console del gestore", "Salva regole", "Copertura di un punto", "Offerte attive"):
+        assert words in console, words
+    wrong = client.post("/admin/rules", data={"csrf_token": csrf(console), "min_discount_pct": "tanto"}, headers=IT)
+    assert wrong.status_code == 422 and "Inserisci una percentuale." in wrong.text
+    inbox = client.get("/emulator/", headers=IT).text
+    assert "Mostra i token che contengono" in inbox and 'data-text-none="Nessun telefono ha ancora ricevuto notifiche."' in inbox
+    # A page error in Italian too.
+    forged = client.post("/shop/signin", data={"secret": "x"}, headers=IT)
+    assert forged.status_code == 400 and "Il modulo è scaduto o non proviene da questo sito." in forged.text
+    assert "<title>Richiesta non valida · dealsvc</title>" in forged.text
