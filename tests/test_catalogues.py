@@ -27,9 +27,8 @@ def _key(message_id) -> str:
     return message_id if isinstance(message_id, str) else message_id[0]
 
 
-@pytest.mark.parametrize("locale", LOCALES)
-def test_every_entry_is_translated_and_none_is_fuzzy(locale):
-    cat = catalogue(locale)
+def problems(cat) -> tuple[list[str], list[str]]:
+    """(untranslated, fuzzy) msgids of a catalogue."""
     untranslated, fuzzy = [], []
     for message in cat:
         if not message.id:
@@ -39,9 +38,28 @@ def test_every_entry_is_translated_and_none_is_fuzzy(locale):
             untranslated.append(_key(message.id))
         if message.fuzzy:
             fuzzy.append(_key(message.id))
+    return untranslated, fuzzy
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_entry_is_translated_and_none_is_fuzzy(locale):
+    cat = catalogue(locale)
+    untranslated, fuzzy = problems(cat)
     print(f"{locale}: {len(cat)} entries, {len(untranslated)} untranslated, {len(fuzzy)} fuzzy")
+    assert len(cat) > 100, "the pages' texts are in the catalogue"
     assert not untranslated, f"{locale}: untranslated {untranslated[:10]}"
     assert not fuzzy, f"{locale}: fuzzy {fuzzy[:10]}"
+
+
+def test_the_check_finds_untranslated_and_fuzzy_entries():
+    from babel.messages.catalog import Catalog
+
+    cat = Catalog(locale="it")
+    cat.add("Shop", "Negozio")
+    cat.add("Sign out", "")
+    cat.add(("%(num)d offer", "%(num)d offers"), ("%(num)d offerta", ""))
+    cat.add("Back", "Indietro", flags=["fuzzy"])
+    assert problems(cat) == (["Sign out", "%(num)d offer"], ["Back"])
 
 
 def test_english_says_what_the_source_says():
