@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request
-from flask_babel import gettext
+from babel.dates import format_datetime
+from flask_babel import get_locale, gettext
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -33,10 +35,22 @@ def page(template: str, status: int = 200, **context):
     return render_template(template, csrf_token=csrf_token(), **context), status
 
 
-def clock(moment: datetime) -> str:
-    """A time soon, as the page shows it before the script puts it in the viewer's zone."""
-    moment, today = moment.astimezone(timezone.utc), services().clock().astimezone(timezone.utc).date()
-    return moment.strftime("%H:%M UTC" if moment.date() == today else "%d %b %H:%M UTC")
+def clock(moment: datetime, zone: str | None = None, *, date: bool = False) -> str:
+    """A time as the page shows it before the script puts it in the viewer's zone: in the page's
+    language (Babel), on the shop's clock when the shop has a zone, else in UTC (and saying so);
+    with the date unless `date` is False and it is today."""
+    where = _zone(zone)
+    local, today = moment.astimezone(where), services().clock().astimezone(where).date()
+    pattern = "HH:mm" if not date and local.date() == today else "d MMM HH:mm"
+    shown = format_datetime(local, pattern, tzinfo=where, locale=get_locale())
+    return shown if zone and where is not timezone.utc else f"{shown} UTC"
+
+
+def _zone(name: str | None):
+    try:
+        return ZoneInfo(name) if name else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
 
 
 def flat_errors(errors: dict | None, mapping: dict[str, str] | None = None) -> dict[str, list[str]]:

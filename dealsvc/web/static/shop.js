@@ -96,13 +96,17 @@
   refreshReach();
 
   // Times in the shop's own clock; those marked "clock" (waves, price steps) drop the date when it is today.
-  var today = new Date().toDateString();
+  // (The shop's zone when the page names one: data-zone on the list of offers; else the browser's.)
+  var offers = document.querySelector(".offers");
+  var zone = (offers && offers.dataset.zone) || undefined;
+  var day = function (d) { return d.toLocaleDateString("en-CA", { timeZone: zone }); };
+  var today = day(new Date());
   document.querySelectorAll("time.local-time").forEach(function (t) {
     var at = new Date(t.getAttribute("datetime"));
     if (isNaN(at)) return;
-    var timeOnly = t.classList.contains("clock") && at.toDateString() === today;
+    var timeOnly = t.classList.contains("clock") && day(at) === today;
     t.textContent = timeOnly
-      ? at.toLocaleTimeString(lang === "en" ? "en-GB" : lang, { hour: "2-digit", minute: "2-digit" })
-      : at.toLocaleString(lang === "en" ? "en-GB" : lang, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+      ? at.toLocaleTimeString(lang === "en" ? "en-GB" : lang, { hour: "2-digit", minute: "2-digit", timeZone: zone })
+      : at.toLocaleString(lang === "en" ? "en-GB" : lang, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: zone });
   });
 })();
