@@ -115,3 +115,24 @@ def test_the_console_and_the_inbox_in_italian(client):
     forged = client.post("/shop/signin", data={"secret": "x"}, headers=IT)
     assert forged.status_code == 400 and "Il modulo è scaduto o non proviene da questo sito." in forged.text
     assert "<title>Richiesta non valida · dealsvc</title>" in forged.text
+
+
+def test_the_settings_of_language_and_name():
+    from config import Settings, SettingsError
+
+    s = Settings.from_env({"DEALSVC_DEFAULT_LOCALE": "IT", "DEALSVC_BRAND": "  SottoCasa   Milano "})
+    assert (s.default_locale, s.brand) == ("it", "SottoCasa Milano")
+    assert (Settings.from_env({}).default_locale, Settings.from_env({}).brand) == ("en", "dealsvc")
+    for env in ({"DEALSVC_DEFAULT_LOCALE": "de"}, {"DEALSVC_BRAND": "x" * 61}):
+        with pytest.raises(SettingsError):
+            Settings.from_env(env)
+
+
+def test_the_default_locale_setting_decides_when_the_browser_names_none_of_ours(container):
+    from dealsvc.app import create_app
+
+    container.settings = container.settings.with_(default_locale="fr")
+    client = create_app(container=container).test_client()
+    assert html_lang(client.get("/shop/", headers={"Accept-Language": "de"}).text) == "fr"
+    assert html_lang(client.get("/shop/").text) == "fr"
+    assert html_lang(client.get("/shop/", headers={"Accept-Language": "it"}).text) == "it"
