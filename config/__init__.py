@@ -7,8 +7,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
-from dealsvc.domain.locales import LOCALES
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
 
@@ -64,10 +62,12 @@ class Settings:
     # claimed or recorded).
     push_concurrency: int = 32
     push_lanes: int = 2
-    # The language of a subscriber whose POST sends no `locale` and no Accept-Language that
-    # names one of dealsvc's languages (dealsvc.domain.locales.LOCALES).
-    default_locale: str = "en"
     log_level: str = "INFO"
+    # The language of pages, and of a subscriber whose POST sends no `locale`, when the request's
+    # Accept-Language names none of dealsvc's languages (dealsvc.domain.locales.LOCALES).
+    default_locale: str = "en"
+    # What the pages and the web app call the service (a city may run it under its own name).
+    brand: str = "dealsvc"
     # APScheduler logs two INFO lines per job run (several a second): kept at WARNING unless
     # raised here (DEBUG or INFO while looking into the scheduler).
     apscheduler_log_level: str = "WARNING"
@@ -122,14 +122,8 @@ class Settings:
                 "DEALSVC_EMULATOR=on serves the built-in FCM emulator, which pushes go to only without "
                 "DEALSVC_FCM_CREDENTIALS and DEALSVC_FCM_ENDPOINT: unset those, or DEALSVC_EMULATOR"
             )
-        default_locale = get("DEFAULT_LOCALE", defaults.default_locale).strip().lower()
-        if default_locale not in LOCALES:
-            raise SettingsError(
-                f"DEALSVC_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}, not {default_locale!r}"
-            )
         return cls(
             database_url=get("DATABASE_URL", defaults.database_url),
-            default_locale=default_locale,
             admin_token=_admin_token(get("ADMIN_TOKEN", None)),
             secret_key=_secret_key(get("SECRET_KEY", None)),
             workers=workers,
@@ -156,6 +150,8 @@ class Settings:
             worker_backoff_max_s=_non_negative("WORKER_BACKOFF_MAX_S", get("WORKER_BACKOFF_MAX_S", defaults.worker_backoff_max_s)),
             push_concurrency=_positive("PUSH_CONCURRENCY", get("PUSH_CONCURRENCY", defaults.push_concurrency)),
             push_lanes=_positive("PUSH_LANES", get("PUSH_LANES", defaults.push_lanes)),
+            default_locale=_locale("DEFAULT_LOCALE", get("DEFAULT_LOCALE", defaults.default_locale)),
+            brand=_brand(get("BRAND", defaults.brand)),
             log_level=_log_level("LOG_LEVEL", get("LOG_LEVEL", defaults.log_level)),
             apscheduler_log_level=_log_level("APSCHEDULER_LOG_LEVEL", get("APSCHEDULER_LOG_LEVEL", defaults.apscheduler_log_level)),
             redis_url=_redis_url(get("REDIS_URL", None)),
@@ -387,3 +383,19 @@ def _log_level(name: str, value: str) -> str:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"DEALSVC_{name} must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
     return level
+
+
+def _locale(name: str, value: str) -> str:
+    from dealsvc.domain.locales import LOCALES
+
+    locale = str(value).strip().lower()
+    if locale not in LOCALES:
+        raise SettingsError(f"DEALSVC_{name} must be one of {', '.join(LOCALES)}, not {value!r}")
+    return locale
+
+
+def _brand(value: str) -> str:
+    brand = " ".join(str(value).split())
+    if not brand or len(brand) > 60:
+        raise SettingsError(f"DEALSVC_BRAND must be a name of 1 to 60 characters, not {value!r}")
+    return brand

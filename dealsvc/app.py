@@ -41,7 +41,7 @@ def create_app(
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        API_TITLE="dealsvc",
+        API_TITLE=settings.brand,
         API_VERSION="1",
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api",

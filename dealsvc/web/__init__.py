@@ -1,10 +1,18 @@
 """Pages for people, served by the service itself: the shop's page, the operator's console, the phone inbox."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, redirect, url_for
+from pathlib import Path
+
+from flask import Blueprint, Flask, redirect, request, url_for
+from flask_babel import Babel
+
+from ..domain.locales import LOCALES
 
 from ..services.auth import PAGE_SESSION_LIFETIME
 from .security import SessionInterface, secret_key
+
+# The compiled catalogues (make i18n-compile).
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
 def register_pages(app: Flask, settings) -> None:
@@ -15,10 +23,15 @@ def register_pages(app: Flask, settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=PAGE_SESSION_LIFETIME,
+        DEALSVC_DEFAULT_LOCALE=settings.default_locale,
+        DEALSVC_BRAND=settings.brand,
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
     )
 
-    from . import admin, shop
-    from .common import after, clock, too_many_sign_ins
+    from . import admin, language, shop
+    from .common import clock, too_many_sign_ins
+    from .texts import CATEGORY_NAMES, STATUS_NAMES, after
 
     app.extensions["dealsvc-page-too-many"] = too_many_sign_ins
 
@@ -32,11 +45,23 @@ def register_pages(app: Flask, settings) -> None:
     def index():
         return redirect(url_for("shop_pages.home"))
 
+    Babel(app, locale_selector=language.page_locale)
+
     @app.context_processor
     def _pages():
-        return {"emulator_page": "fcm-emulator" in app.extensions}
+        return {
+            "emulator_page": "fcm-emulator" in app.extensions,
+            "brand": settings.brand,
+            "category_names": CATEGORY_NAMES,
+            "status_names": STATUS_NAMES,
+            "locales": LOCALES,
+            "page_locale": language.page_locale() if request else settings.default_locale,
+            # What each language is called in itself, so a person finds theirs whatever the page's.
+            "locale_names": {"it": "Italiano", "fr": "Français", "en": "English"},
+        }
 
     app.register_blueprint(assets)
+    app.register_blueprint(language.bp)
     app.register_blueprint(shop.bp)
     app.register_blueprint(admin.bp)
     if "fcm-emulator" in app.extensions:

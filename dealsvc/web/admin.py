@@ -5,6 +5,7 @@ import hashlib
 import hmac
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext, ngettext
 
 from ..api.limits import sign_in_page
 from ..domain import merchants as merchant_rules
@@ -14,6 +15,7 @@ from ..services.auth import OPERATOR
 from .common import figures, flat_errors, page, protect, services
 from .security import rotate_csrf
 from .forms import ReachForm, RulesForm, SignInForm, parse
+from .texts import STATUS_NAMES
 
 bp = protect(Blueprint("admin_pages", __name__, url_prefix="/admin"))
 
@@ -73,7 +75,7 @@ def signin():
         except Unauthorized:
             ok = False
         if not ok:
-            errors = {"secret": ["This is not the operator token."]}
+            errors = {"secret": [gettext("This is not the operator token.")]}
     if errors:
         return page("web/signin.html", 401, role="admin", errors=errors)
     rotate_csrf()
@@ -108,7 +110,7 @@ def rules():
     if not errors:
         try:
             services().rules.update(values)
-            flash("Rules saved; they apply from the next request.")
+            flash(gettext("Rules saved; they apply from the next request."))
             return redirect(url_for(".home"), 303)
         except DomainError as error:
             errors = flat_errors(error.errors) or {"_form": [error.detail]}
@@ -120,9 +122,11 @@ def moderate(merchant_id: str, action: str):
     if (away := _require_operator()) is not None:
         return away
     if action not in MERCHANT_ACTIONS:
-        return page("web/error.html", 404, title="Not found", detail="No such action.")
+        return page("web/error.html", 404, title=gettext("Not found"), detail=gettext("No such action."))
     m = services().merchants.set_status(merchant_id, MERCHANT_ACTIONS[action])
     withdrawn = m["offers_withdrawn"]
-    flash(f"{m['name']} is now {m['status']}."
-          + (f" {withdrawn} live offer{'s' if withdrawn > 1 else ''} withdrawn." if withdrawn else ""))
+    said = gettext("%(name)s is now %(status)s.", name=m["name"], status=STATUS_NAMES.get(m["status"], m["status"]))
+    if withdrawn:
+        said += " " + ngettext("%(num)d live offer withdrawn.", "%(num)d live offers withdrawn.", withdrawn)
+    flash(said)
     return redirect(url_for(".home"), 303)

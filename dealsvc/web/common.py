@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request
+from babel.dates import format_datetime
+from flask_babel import get_locale, gettext
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -12,6 +15,7 @@ from ..bootstrap import Container
 from ..domain.errors import DomainError
 from ..services.figures import FiguresService
 from .security import check_csrf, csrf_token
+from .texts import http_error
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +35,22 @@ def page(template: str, status: int = 200, **context):
     return render_template(template, csrf_token=csrf_token(), **context), status
 
 
-def after(seconds: int) -> str:
-    """When a wave goes out, as a person says it: "at once", "after 10 min", "after 1 h 30 min"."""
-    seconds = int(seconds)
-    if seconds <= 0:
-        return "at once"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours} h"] if hours else []
-    if minutes:
-        parts.append(f"{minutes} min")
-    if secs and not hours:
-        parts.append(f"{secs} s")
-    return "after " + " ".join(parts)
+def clock(moment: datetime, zone: str | None = None, *, date: bool = False) -> str:
+    """A time as the page shows it before the script puts it in the viewer's zone: in the page's
+    language (Babel), on the shop's clock when the shop has a zone, else in UTC (and saying so);
+    with the date unless `date` is False and it is today."""
+    where = _zone(zone)
+    local, today = moment.astimezone(where), services().clock().astimezone(where).date()
+    pattern = "HH:mm" if not date and local.date() == today else "d MMM HH:mm"
+    shown = format_datetime(local, pattern, tzinfo=where, locale=get_locale())
+    return shown if zone and where is not timezone.utc else f"{shown} UTC"
 
 
-def clock(moment: datetime) -> str:
-    """A time soon, as the page shows it before the script puts it in the viewer's zone."""
-    moment, today = moment.astimezone(timezone.utc), services().clock().astimezone(timezone.utc).date()
-    return moment.strftime("%H:%M UTC" if moment.date() == today else "%d %b %H:%M UTC")
+def _zone(name: str | None):
+    try:
+        return ZoneInfo(name) if name else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
 
 
 def flat_errors(errors: dict | None, mapping: dict[str, str] | None = None) -> dict[str, list[str]]:
@@ -64,8 +65,8 @@ def flat_errors(errors: dict | None, mapping: dict[str, str] | None = None) -> d
 def too_many_sign_ins(retry_after: int) -> Response:
     """The page for an address over its allowance of failed sign-ins (api/limits.py)."""
     return make_response(page(
-        "web/error.html", 429, title="Too many attempts",
-        detail=f"Too many failed sign-ins from this address. Try again in {retry_after} s.",
+        "web/error.html", 429, title=gettext("Too many attempts"),
+        detail=gettext("Too many failed sign-ins from this address. Try again in %(seconds)s s.", seconds=retry_after),
     ))
 
 
@@ -85,7 +86,8 @@ def protect(bp: Blueprint) -> Blueprint:
     def _http(error: HTTPException):
         if error.response is not None:  # already drawn (the rate limiter's page, with its Retry-After)
             return error.response
-        return page("web/error.html", error.code or 500, title=error.name, detail=error.description)
+        title, detail = http_error(error)
+        return page("web/error.html", error.code or 500, title=title, detail=detail)
 
     @bp.errorhandler(DomainError)
     def _domain(error: DomainError):
@@ -96,7 +98,7 @@ def protect(bp: Blueprint) -> Blueprint:
     @bp.errorhandler(OperationalError)
     def _database(error: OperationalError):
         log.warning("database unavailable on %s %s", request.method, request.path)
-        html, status = page("web/error.html", 503, title="Busy", detail="The database is busy or unreachable; try again in a moment.")
+        html, status = page("web/error.html", 503, title=gettext("Busy"), detail=gettext("The database is busy or unreachable; try again in a moment."))
         return html, status, {"Retry-After": str(BUSY_RETRY_AFTER_S)}
 
     return bp

@@ -6,6 +6,8 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.numbers import NumberFormatError, parse_decimal
+from flask_babel import get_locale, lazy_gettext as _l
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from ..domain.text import text_problem
@@ -34,7 +36,7 @@ class Form(Schema):
     def _blank_is_missing(self, data, **kwargs):
         data = {k: v.strip() for k, v in data.items() if isinstance(v, str) and v.strip() != ""}
         # PostgreSQL cannot hold a NUL in text, nor UTF-8 a lone surrogate: refuse them by name.
-        bad = {k: ["Contains characters that cannot be stored."] for k, v in data.items() if not _storable(v)}
+        bad = {k: [_l("Contains characters that cannot be stored.")] for k, v in data.items() if not _storable(v)}
         if bad:
             raise ValidationError(bad)
         return data
@@ -70,18 +72,23 @@ class Money(fields.Field):
     """An amount in the major unit as a person types it ("4", "4.5", "4,50") -> integer cents."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = str(value).replace(",", ".").replace("€", "").strip()
+        text = str(value).replace("€", "").strip()
         try:
-            amount = Decimal(text)
-        except InvalidOperation:
-            raise ValidationError("Enter an amount such as 4.50.") from None
+            # The page's language first ("4,50" or "1.234,50" in Italian, "1,234.50" in English) ...
+            amount = parse_decimal(text, locale=get_locale(), strict=True)
+        except NumberFormatError:
+            # ... else either mark as the decimal point, as people type on any keyboard ("4.50" in Milan).
+            try:
+                amount = Decimal(text.replace(",", "."))
+            except InvalidOperation:
+                raise ValidationError(_l("Enter an amount such as 4.50.")) from None
         if not amount.is_finite() or amount.as_tuple().exponent < -2:
-            raise ValidationError("Enter an amount with at most two decimals, such as 4.50.")
+            raise ValidationError(_l("Enter an amount with at most two decimals, such as 4.50."))
         cents = int(amount * 100)
         if cents <= 0:
-            raise ValidationError("Must be more than zero.")
+            raise ValidationError(_l("Must be more than zero."))
         if cents > MAX_PRICE_CENTS:
-            raise ValidationError("Is too large.")
+            raise ValidationError(_l("Is too large."))
         return cents
 
 
@@ -91,7 +98,7 @@ class ClockTime(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         match = re.fullmatch(r"(\d{1,2})[:.](\d{2})(?::\d{2}(?:\.\d{1,6})?)?", str(value).strip())
         if not match or int(match[1]) > 23 or int(match[2]) > 59:
-            raise ValidationError("Enter a time such as 19:30.")
+            raise ValidationError(_l("Enter a time such as 19:30."))
         return time(int(match[1]), int(match[2]))
 
 
@@ -114,46 +121,46 @@ def next_time_of_day(clock: time, zone: ZoneInfo, now: datetime) -> datetime:
 
 
 def _number(cls, message: str, **kw):
-    return cls(error_messages={"invalid": message, "special": message, "required": "Required."}, **kw)
+    return cls(error_messages={"invalid": message, "special": message, "required": _l("Required.")}, **kw)
 
 
 class SignInForm(Form):
-    secret = fields.String(required=True, error_messages={"required": "Required."}, validate=validate.Length(max=500))
+    secret = fields.String(required=True, error_messages={"required": _l("Required.")}, validate=validate.Length(max=500))
 
 
 class ShopForm(Form):
-    name = PersonText(required=True, validate=validate.Length(min=1, max=200), error_messages={"required": "Required."})
-    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error="Pick a category from the list."), error_messages={"required": "Required."})
+    name = PersonText(required=True, validate=validate.Length(min=1, max=200), error_messages={"required": _l("Required.")})
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")), error_messages={"required": _l("Required.")})
     address = PersonText(validate=validate.Length(max=500))
-    lat = _number(fields.Float, "Enter a latitude such as 45.4642.", validate=validate.Range(min=-90, max=90))
-    lon = _number(fields.Float, "Enter a longitude such as 9.19.", validate=validate.Range(min=-180, max=180))
+    lat = _number(fields.Float, _l("Enter a latitude such as 45.4642."), validate=validate.Range(min=-90, max=90))
+    lon = _number(fields.Float, _l("Enter a longitude such as 9.19."), validate=validate.Range(min=-180, max=180))
 
     @validates_schema
     def _located(self, data, **kwargs):
         if ("lat" in data) != ("lon" in data):
-            raise ValidationError("Give both latitude and longitude, or neither.", "lat")
+            raise ValidationError(_l("Give both latitude and longitude, or neither."), "lat")
         if "lat" not in data and not data.get("address"):
-            raise ValidationError("Give an address, or latitude and longitude.", "address")
+            raise ValidationError(_l("Give an address, or latitude and longitude."), "address")
 
 
 class OfferForm(Form):
-    shop_id = fields.String(required=True, validate=validate.Length(max=40), error_messages={"required": "Pick a shop."})
-    title = PersonText(required=True, validate=validate.Length(min=1, max=120), error_messages={"required": "Required."})
+    shop_id = fields.String(required=True, validate=validate.Length(max=40), error_messages={"required": _l("Pick a shop.")})
+    title = PersonText(required=True, validate=validate.Length(min=1, max=120), error_messages={"required": _l("Required.")})
     description = PersonText(multiline=True, validate=validate.Length(max=2000))
-    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error="Pick a category from the list."), error_messages={"required": "Required."})
-    original_price = Money(required=True, error_messages={"required": "Required."})
-    discount_pct = _number(fields.Float, "Enter a percentage such as 50.", required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be between 0 and 100."))
-    quantity = _number(fields.Integer, "Enter a whole number.", required=True, strict=False, validate=validate.Range(min=1, max=999, error="Must be between 1 and 999."))
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")), error_messages={"required": _l("Required.")})
+    original_price = Money(required=True, error_messages={"required": _l("Required.")})
+    discount_pct = _number(fields.Float, _l("Enter a percentage such as 50."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
+    quantity = _number(fields.Integer, _l("Enter a whole number."), required=True, strict=False, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
     # A datetime-local input: the shop's wall-clock time, in the browser's zone (`tz`).
-    expires_at = fields.String(required=True, error_messages={"required": "Required."})
+    expires_at = fields.String(required=True, error_messages={"required": _l("Required.")})
     tz = fields.String(load_default="UTC")
     # Optional lower prices: from a time of day (the next time the shop's clock shows it), a discount.
     step1_at = ClockTime()
-    step1_discount_pct = _number(fields.Float, "Enter a percentage such as 55.", validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be between 0 and 100."))
+    step1_discount_pct = _number(fields.Float, _l("Enter a percentage such as 55."), validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
     step2_at = ClockTime()
-    step2_discount_pct = _number(fields.Float, "Enter a percentage such as 55.", validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be between 0 and 100."))
+    step2_discount_pct = _number(fields.Float, _l("Enter a percentage such as 55."), validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
     step3_at = ClockTime()
-    step3_discount_pct = _number(fields.Float, "Enter a percentage such as 55.", validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be between 0 and 100."))
+    step3_discount_pct = _number(fields.Float, _l("Enter a percentage such as 55."), validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
 
     @validates_schema
     def _steps_whole(self, data, **kwargs):
@@ -161,9 +168,9 @@ class OfferForm(Form):
         for n in STEP_ROWS:
             at, pct = f"step{n}_at", f"step{n}_discount_pct"
             if at in data and pct not in data:
-                problems[pct] = ["Give the discount from this time on."]
+                problems[pct] = [_l("Give the discount from this time on.")]
             elif pct in data and at not in data:
-                problems[at] = ["Give the time this discount starts."]
+                problems[at] = [_l("Give the time this discount starts.")]
         if problems:
             raise ValidationError(problems)
 
@@ -175,45 +182,45 @@ class OfferForm(Form):
         try:
             local = datetime.fromisoformat(data["expires_at"])
         except ValueError:
-            raise ValidationError("Enter a date and time such as 2026-11-22T19:30.", "expires_at") from None
+            raise ValidationError(_l("Enter a date and time such as 2026-11-22T19:30."), "expires_at") from None
         data["expires_at"] = local.replace(tzinfo=zone) if local.tzinfo is None else local
 
 
 class QuantityForm(Form):
-    quantity = _number(fields.Integer, "Enter a whole number.", required=True, strict=False, validate=validate.Range(min=0, max=999, error="Must be between 0 and 999."))
+    quantity = _number(fields.Integer, _l("Enter a whole number."), required=True, strict=False, validate=validate.Range(min=0, max=999, error=_l("Must be between 0 and 999.")))
 
 
 class CollectForm(Form):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=12), error_messages={"required": "Enter the customer's code."})
+    code = fields.String(required=True, validate=validate.Length(min=1, max=12), error_messages={"required": _l("Enter the customer's code.")})
 
 
 class RulesForm(Form):
     """Every rule, as the operator's form sends it; the same ranges as the API."""
 
-    min_discount_pct = _number(fields.Float, "Enter a percentage.", required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be from 0 up to (not including) 100."))
-    max_discount_pct = _number(fields.Float, "Enter a percentage.", required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error="Must be from 0 up to (not including) 100."))
-    default_radius_m = _number(fields.Integer, "Enter whole metres.", required=True, validate=validate.Range(min=1, max=50_000, error="Must be between 1 and 50000 m."))
-    max_radius_m = _number(fields.Integer, "Enter whole metres.", required=True, validate=validate.Range(min=1, max=50_000, error="Must be between 1 and 50000 m."))
-    max_offer_horizon_h = _number(fields.Integer, "Enter whole hours.", required=True, validate=validate.Range(min=1, max=720, error="Must be between 1 and 720 h."))
-    min_offer_lifetime_s = _number(fields.Integer, "Enter whole seconds.", required=True, validate=validate.Range(min=0, max=86_400, error="Must be between 0 and 86400 s."))
-    max_notifications_per_day = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=0, max=1000, error="Must be between 0 and 1000."))
+    min_discount_pct = _number(fields.Float, _l("Enter a percentage."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be from 0 up to (not including) 100.")))
+    max_discount_pct = _number(fields.Float, _l("Enter a percentage."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be from 0 up to (not including) 100.")))
+    default_radius_m = _number(fields.Integer, _l("Enter whole metres."), required=True, validate=validate.Range(min=1, max=50_000, error=_l("Must be between 1 and 50000 m.")))
+    max_radius_m = _number(fields.Integer, _l("Enter whole metres."), required=True, validate=validate.Range(min=1, max=50_000, error=_l("Must be between 1 and 50000 m.")))
+    max_offer_horizon_h = _number(fields.Integer, _l("Enter whole hours."), required=True, validate=validate.Range(min=1, max=720, error=_l("Must be between 1 and 720 h.")))
+    min_offer_lifetime_s = _number(fields.Integer, _l("Enter whole seconds."), required=True, validate=validate.Range(min=0, max=86_400, error=_l("Must be between 0 and 86400 s.")))
+    max_notifications_per_day = _number(fields.Integer, _l("Enter a whole number."), required=True, validate=validate.Range(min=0, max=1000, error=_l("Must be between 0 and 1000.")))
     merchant_approval_required = fields.Boolean(load_default=False)
-    max_shops_per_merchant = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=1, max=1000, error="Must be between 1 and 1000."))
+    max_shops_per_merchant = _number(fields.Integer, _l("Enter a whole number."), required=True, validate=validate.Range(min=1, max=1000, error=_l("Must be between 1 and 1000.")))
     waves_enabled = fields.Boolean(load_default=True)
-    wave_factor = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=1, max=1000, error="Must be between 1 and 1000."))
-    wave_interval_s = _number(fields.Integer, "Enter whole seconds.", required=True, validate=validate.Range(min=30, max=86_400, error="Must be between 30 and 86400 s."))
-    max_reservation_quantity = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=1, max=999, error="Must be between 1 and 999."))
-    max_active_holds = _number(fields.Integer, "Enter a whole number.", required=True, validate=validate.Range(min=1, max=100, error="Must be between 1 and 100."))
-    hold_minutes = _number(fields.Integer, "Enter whole minutes.", required=True, validate=validate.Range(min=1, max=1440, error="Must be between 1 and 1440 min."))
+    wave_factor = _number(fields.Integer, _l("Enter a whole number."), required=True, validate=validate.Range(min=1, max=1000, error=_l("Must be between 1 and 1000.")))
+    wave_interval_s = _number(fields.Integer, _l("Enter whole seconds."), required=True, validate=validate.Range(min=30, max=86_400, error=_l("Must be between 30 and 86400 s.")))
+    max_reservation_quantity = _number(fields.Integer, _l("Enter a whole number."), required=True, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
+    max_active_holds = _number(fields.Integer, _l("Enter a whole number."), required=True, validate=validate.Range(min=1, max=100, error=_l("Must be between 1 and 100.")))
+    hold_minutes = _number(fields.Integer, _l("Enter whole minutes."), required=True, validate=validate.Range(min=1, max=1440, error=_l("Must be between 1 and 1440 min.")))
 
 
 class PointForm(Form):
-    lat = _number(fields.Float, "Enter a latitude such as 45.4642.", required=True, validate=validate.Range(min=-90, max=90, error="Must be between -90 and 90."))
-    lon = _number(fields.Float, "Enter a longitude such as 9.19.", required=True, validate=validate.Range(min=-180, max=180, error="Must be between -180 and 180."))
+    lat = _number(fields.Float, _l("Enter a latitude such as 45.4642."), required=True, validate=validate.Range(min=-90, max=90, error=_l("Must be between -90 and 90.")))
+    lon = _number(fields.Float, _l("Enter a longitude such as 9.19."), required=True, validate=validate.Range(min=-180, max=180, error=_l("Must be between -180 and 180.")))
 
 
 class ReachForm(PointForm):
     """The console's reach preview: with a quantity, the waves an offer there would go out in."""
 
-    quantity = _number(fields.Integer, "Enter a whole number.", strict=False, validate=validate.Range(min=1, max=999, error="Must be between 1 and 999."))
-    category = fields.String(validate=validate.OneOf(CATEGORIES, error="Pick a category from the list."))
+    quantity = _number(fields.Integer, _l("Enter a whole number."), strict=False, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
+    category = fields.String(validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")))

@@ -10,6 +10,7 @@ import re
 import secrets
 from pathlib import Path
 
+from flask_babel import gettext
 from flask import Response, abort, request, session
 from flask.sessions import SecureCookieSessionInterface
 
@@ -56,7 +57,7 @@ def check_csrf() -> None:
     expected = session.get("csrf")
     sent = request.form.get(CSRF_FIELD, "")
     if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
-        abort(400, description="The form has expired or did not come from this site. Reload the page and try again.")
+        abort(400, description=gettext("The form has expired or did not come from this site. Reload the page and try again."))
 
 
 # --- the security headers of every answer (pages, JSON, problems, docs, assets, emulator, metrics) ---

@@ -4,15 +4,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, abort, flash, jsonify, redirect, request, session, url_for
+from flask_babel import format_decimal, gettext, ngettext
 
 from ..api.limits import sign_in_page
 from ..domain import merchants as merchant_rules
-from ..domain import privacy
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
-from .common import after, figures, flat_errors, page, protect, services
+from .common import figures, flat_errors, page, protect, services
 from .security import rotate_csrf
+from .texts import after, coarse
 from .forms import STEP_ROWS, CollectForm, OfferForm, QuantityForm, ShopForm, SignInForm, next_time_of_day, parse, zone_of
 
 class FormErrors(Exception):
@@ -39,15 +40,19 @@ def _whole(text, low: int, high: int) -> int | None:
 def waves_summary(waves: list[dict], followers: int) -> str:
     """The planned waves in a sentence short enough for a phone (from the coarse reach)."""
     if not waves:
-        return f"Too few residents nearby to show ({privacy.words(0)}): they are all told at once."
+        return gettext("Too few residents nearby to show (%(few)s): they are all told at once.", few=coarse(0))
     if len(waves) == 1:
-        return f"All {privacy.words(waves[0]['residents'])} told at once{' (your followers among them)' if followers else ''}."
-    order = "your followers first, then the nearest" if followers else "nearest first"
-    parts = [f"{w['residents']} {after(w['after_s'])}" for w in waves[:3]]
+        if followers:
+            return gettext("All %(residents)s told at once (your followers among them).", residents=coarse(waves[0]["residents"]))
+        return gettext("All %(residents)s told at once.", residents=coarse(waves[0]["residents"]))
+    order = gettext("your followers first, then the nearest") if followers else gettext("nearest first")
+    parts = [f"{format_decimal(w['residents'])} {after(w['after_s'])}" for w in waves[:3]]
     if len(waves) > 3:
         later = waves[3:]
-        parts.append(f"{sum(w['residents'] for w in later)} more in {len(later)} later wave{'s' if len(later) > 1 else ''}")
-    return f"Told in {len(waves)} waves while stock lasts ({order}), about: {', '.join(parts)}."
+        parts.append(ngettext("%(residents)s more in %(num)d later wave", "%(residents)s more in %(num)d later waves",
+                              len(later), residents=format_decimal(sum(w["residents"] for w in later))))
+    return gettext("Told in %(waves)s waves while stock lasts (%(order)s), about: %(parts)s.",
+                   waves=len(waves), order=order, parts=", ".join(parts))
 
 
 def _waves_preview(shop: dict, category: str, quantity: int | None, lifetime_s: int | None) -> dict:
@@ -55,7 +60,7 @@ def _waves_preview(shop: dict, category: str, quantity: int | None, lifetime_s: 
     followers = figures().followers(shop["id"])
     if quantity is None:
         reach = figures().shop_reach(shop, category)
-        return {"reach": reach, "waves": [], "followers": followers, "text": "Enter how many to see how the offer goes out."}
+        return {"reach": reach, "waves": [], "followers": followers, "text": gettext("Enter how many to see how the offer goes out.")}
     reach, waves = figures().shop_waves(shop, quantity, category, lifetime_s=lifetime_s)
     return {"reach": reach, "waves": waves, "followers": followers, "text": waves_summary(waves, followers)}
 
@@ -126,7 +131,7 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
     return page(
         "web/shop.html", status,
         merchant=merchant, shops=shops, shop=shop, rules=rules, offers=offers, reach=reach,
-        preview=preview, told=told, step_rows=STEP_ROWS, words=privacy.words,
+        preview=preview, told=told, step_rows=STEP_ROWS, words=coarse,
         # Collapsed unless the shopkeeper used it: most offers have no steps.
         steps_open=any(k.startswith(("step", "price_steps")) for k in (errors or {}))
         or any((form or {}).get(f"step{n}_{part}", "").strip() for n in STEP_ROWS for part in ("at", "discount_pct")),
@@ -153,7 +158,7 @@ def signin():
         except Unauthorized:
             principal = None
         if principal is None or principal.role != MERCHANT:
-            errors = {"secret": ["This is not a valid merchant API key."]}
+            errors = {"secret": [gettext("This is not a valid merchant API key.")]}
     if errors:
         return page("web/signin.html", 401, role="shop", errors=errors)
     rotate_csrf()
@@ -187,7 +192,7 @@ def reach():
     lifetime_s = _whole(request.args.get("lifetime_s"), 0, MAX_LIFETIME_S)
     preview = _waves_preview(shop, category, quantity, lifetime_s)
     return jsonify({"shop_id": shop["id"], "category": category,
-                    "residents": preview["reach"], "residents_text": privacy.words(preview["reach"]),
+                    "residents": preview["reach"], "residents_text": coarse(preview["reach"]),
                     "followers": preview["followers"], "waves": preview["waves"], "waves_text": preview["text"]})
 
 
@@ -198,7 +203,7 @@ def add_shop():
     if not errors:
         try:
             shop = services().shops.create(principal, values)
-            flash(f"Shop “{shop['name']}” added.")
+            flash(gettext("Shop “%(name)s” added.", name=shop["name"]))
             return redirect(url_for(".home", shop=shop["id"]), 303)
         except DomainError as error:
             errors = flat_errors(error.errors, {"_schema": "_form"}) or {"_form": [error.detail]}
@@ -237,8 +242,11 @@ def post_offer():
         try:
             offer = services().offers.create(principal, data)
             steps = len(offer.get("price_steps") or [])
-            flash(f"Posted “{offer['title']}” at {offer['discount_pct']:g} % off; the residents nearby are being told."
-                  + (f" {steps} lower price{'s' if steps > 1 else ''} scheduled." if steps else ""))
+            posted = gettext("Posted “%(title)s” at %(pct)s %% off; the residents nearby are being told.",
+                             title=offer["title"], pct=format_decimal(offer["discount_pct"]))
+            if steps:
+                posted += " " + ngettext("%(num)d lower price scheduled.", "%(num)d lower prices scheduled.", steps)
+            flash(posted)
             return redirect(url_for(".home", shop=offer["shop_id"]), 303)
         except DomainError as error:
             errors = flat_errors(error.errors, names) or {"_form": [error.detail]}
@@ -274,7 +282,8 @@ def adjust_quantity(offer_id: str):
         if errors:
             raise FormErrors(errors)
         offer = services().offers.update(principal, offer_id, {"quantity": values["quantity"]})
-        return f"“{offer['title']}”: quantity now {offer['quantity']}, {offer['quantity_left']} left."
+        return gettext("“%(title)s”: quantity now %(quantity)s, %(left)s left.", title=offer["title"],
+                       quantity=format_decimal(offer["quantity"]), left=format_decimal(offer["quantity_left"]))
     return _offer_action(offer_id, action)
 
 
@@ -282,7 +291,7 @@ def adjust_quantity(offer_id: str):
 def withdraw(offer_id: str):
     def action(principal):
         offer = services().offers.update(principal, offer_id, {"status": "cancelled"})
-        return f"“{offer['title']}” withdrawn; the residents who were told see it gone."
+        return gettext("“%(title)s” withdrawn; the residents who were told see it gone.", title=offer["title"])
     return _offer_action(offer_id, action)
 
 
@@ -293,5 +302,5 @@ def collect(offer_id: str):
         if errors:
             raise FormErrors(errors)
         r = services().reservations.collect_by_code(principal, offer_id, values["code"])
-        return f"Reservation {r['code']} collected: hand over {r['quantity']}."
+        return gettext("Reservation %(code)s collected: hand over %(quantity)s.", code=r["code"], quantity=format_decimal(r["quantity"]))
     return _offer_action(offer_id, action)

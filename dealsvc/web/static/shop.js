@@ -17,7 +17,13 @@
   var steps = [1, 2, 3].map(function (n) {
     return { pct: document.getElementById("step" + n + "_discount_pct"), out: document.getElementById("step" + n + "-price") };
   }).filter(function (step) { return step.pct && step.out; });
-  var euros = new Intl.NumberFormat("en-IE", { style: "currency", currency: "EUR" });
+  // The page's language writes the money; its words come from the page, translated (data-text-* on the form).
+  var lang = document.documentElement.lang || "en";
+  var euros = new Intl.NumberFormat(lang, { style: "currency", currency: "EUR" });
+  var text = form.dataset;
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, k) { return values[k]; });
+  }
 
   try { tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* keep UTC */ }
 
@@ -37,7 +43,7 @@
 
   function update() {
     pctOut.textContent = slider.value + " %";
-    slider.setAttribute("aria-valuetext", slider.value + " percent off");
+    slider.setAttribute("aria-valuetext", fill(text.textPercentOff, { n: slider.value }));
     var original = cents(price.value);
     steps.forEach(function (step) {
       var pct = Number(step.pct.value.replace(",", "."));
@@ -46,7 +52,7 @@
     });
     if (original === null || original <= 0) { priceOut.textContent = "—"; return; }
     var pay = Math.round(original * (1 - Number(slider.value) / 100));
-    priceOut.textContent = euros.format(pay / 100) + " instead of " + euros.format(original / 100);
+    priceOut.textContent = fill(text.textInstead, { pay: euros.format(pay / 100), was: euros.format(original / 100) });
   }
 
   function lifetime() {
@@ -90,13 +96,17 @@
   refreshReach();
 
   // Times in the shop's own clock; those marked "clock" (waves, price steps) drop the date when it is today.
-  var today = new Date().toDateString();
+  // (The shop's zone when the page names one: data-zone on the list of offers; else the browser's.)
+  var offers = document.querySelector(".offers");
+  var zone = (offers && offers.dataset.zone) || undefined;
+  var day = function (d) { return d.toLocaleDateString("en-CA", { timeZone: zone }); };
+  var today = day(new Date());
   document.querySelectorAll("time.local-time").forEach(function (t) {
     var at = new Date(t.getAttribute("datetime"));
     if (isNaN(at)) return;
-    var timeOnly = t.classList.contains("clock") && at.toDateString() === today;
+    var timeOnly = t.classList.contains("clock") && day(at) === today;
     t.textContent = timeOnly
-      ? at.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" })
-      : at.toLocaleString("en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+      ? at.toLocaleTimeString(lang === "en" ? "en-GB" : lang, { hour: "2-digit", minute: "2-digit", timeZone: zone })
+      : at.toLocaleString(lang === "en" ? "en-GB" : lang, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: zone });
   });
 })();

@@ -1,0 +1,138 @@
+"""The pages in Italian, French and English: by Accept-Language, by the switch (remembered in the
+session), with <html lang> right, and amounts typed the local way on the Italian shop page."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.test_pages import csrf, sign_in_shop
+
+
+def html_lang(html: str) -> str:
+    match = re.search(r'<html lang="([^"]+)"', html)
+    assert match, "the page has no <html lang>"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("header, lang, skip", [
+    ("it-IT,it;q=0.9,en;q=0.5", "it", "Vai al contenuto"),
+    ("fr-CH, fr;q=0.9", "fr", "Aller au contenu"),
+    ("en-GB", "en", "Skip to content"),
+    ("de-DE", "en", "Skip to content"),  # none of ours: the default
+])
+@pytest.mark.parametrize("path", ["/shop/", "/admin/", "/emulator/"])
+def test_pages_follow_accept_language(client, path, header, lang, skip):
+    r = client.get(path, headers={"Accept-Language": header})
+    assert r.status_code == 200
+    print(path, header, "->", html_lang(r.text))
+    assert html_lang(r.text) == lang
+    assert skip in r.text
+
+
+def test_the_switch_is_remembered_and_returns_to_the_page(client):
+    page = client.get("/admin/", headers={"Accept-Language": "en"})
+    r = client.post("/language", data={"csrf_token": csrf(page.text), "locale": "fr", "next": "/admin/"},
+                    headers={"Accept-Language": "en"})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/admin/")
+    for path in ("/admin/", "/shop/", "/emulator/"):
+        again = client.get(path, headers={"Accept-Language": "it"})  # the choice beats the browser
+        assert html_lang(again.text) == "fr", path
+        assert "Aller au contenu" in again.text
+
+
+def test_the_switch_needs_the_csrf_token_and_is_no_open_redirect(client):
+    page = client.get("/shop/")
+    refused = client.post("/language", data={"locale": "it", "next": "/shop/"})
+    assert refused.status_code == 400
+    assert html_lang(client.get("/shop/").text) == "en"
+    r = client.post("/language", data={"csrf_token": csrf(page.text), "locale": "it", "next": "//evil.example/"})
+    assert r.status_code == 303 and r.headers["Location"] in ("/", "http://localhost/")
+    unknown = client.post("/language", data={"csrf_token": csrf(page.text), "locale": "xx", "next": "/shop/"})
+    assert unknown.status_code == 303
+    assert html_lang(client.get("/shop/").text) == "it"  # the last good choice stays
+
+
+def test_the_brand_names_the_service_on_the_pages(container):
+    from dealsvc.app import create_app
+
+    container.settings = container.settings.with_(brand="SottoCasa Milano")
+    app = create_app(container=container)
+    html = app.test_client().get("/shop/").text
+    assert "<title>" in html and "· SottoCasa Milano</title>" in html
+    assert '<span class="brand">SottoCasa Milano</span>' in html
+
+
+IT = {"Accept-Language": "it-IT,it;q=0.9"}
+
+
+def test_the_shop_page_in_italian_reads_amounts_typed_the_italian_way(client, api):
+    from tests.test_pages import offer_form
+
+    m = api.merchant()
+    shop = api.shop(m["api_key"], name="Forno Rossi")
+    token = csrf(client.get("/shop/", headers=IT).text)
+    signin = client.get("/shop/", headers=IT).text
+    assert "Accedi con la chiave API del tuo negozio" in signin and html_lang(signin) == "it"
+    assert client.post("/shop/signin", data={"secret": m["api_key"], "csrf_token": token}, headers=IT).status_code == 303
+    page = client.get("/shop/", headers=IT).text
+    assert "Pubblica un’offerta da Forno Rossi" in page and "Prezzo normale (€)" in page
+    assert 'data-text-instead="{pay} invece di {was}"' in page  # the script's words, translated by the page
+    shopkeeper = {"shop": shop, "csrf": csrf(page)}
+    r = client.post("/shop/offers", data=offer_form(shopkeeper, original_price="4,50", discount_pct="50"), headers=IT)
+    assert r.status_code == 303, r.text
+    page = client.get(r.headers["Location"], headers=IT).text
+    assert "Pubblicato “Pane di ieri” con il 50 % di sconto" in page
+    offer_id = re.search(r'id="offer-(off_[^"]+)"', page).group(1)
+    offer = client.get(f"/api/v1/offers/{offer_id}").json
+    print("typed 4,50 ->", offer["original_price_cents"], "cents; shown:", re.findall(r"\d+,\d\d\xa0€", page)[:2])
+    assert offer["original_price_cents"] == 450 and offer["price_cents"] == 225
+    assert "2,25\xa0€" in page and "4,50\xa0€" in page  # Babel writes the money the Italian way
+    # A mistake is told in Italian, next to its field.
+    bad = client.post("/shop/offers", data=offer_form(shopkeeper, original_price="quattro"), headers=IT)
+    assert bad.status_code == 422 and "Inserisci un importo, ad esempio 4,50." in bad.text
+    # The same page in English still reads 4,50 as the old form did, and writes €.
+    en = client.post("/shop/offers", data=offer_form(shopkeeper, original_price="4,50"), headers={"Accept-Language": "en"})
+    assert en.status_code == 303
+    assert "€2.25" in client.get("/shop/", headers={"Accept-Language": "en"}).text
+
+
+def test_the_console_and_the_inbox_in_italian(client):
+    from tests.conftest import ADMIN_TOKEN
+
+    token = csrf(client.get("/admin/", headers=IT).text)
+    assert "Accedi con il token del gestore." in client.get("/admin/", headers=IT).text
+    assert client.post("/admin/signin", data={"secret": ADMIN_TOKEN, "csrf_token": token}, headers=IT).status_code == 303
+    console = client.get("/admin/", headers=IT).text
+    assert html_lang(console) == "it"
+    for words in ("Console del gestore", "Salva regole", "Copertura di un punto", "Offerte attive"):
+        assert words in console, words
+    wrong = client.post("/admin/rules", data={"csrf_token": csrf(console), "min_discount_pct": "tanto"}, headers=IT)
+    assert wrong.status_code == 422 and "Inserisci una percentuale." in wrong.text
+    inbox = client.get("/emulator/", headers=IT).text
+    assert "Mostra i token che contengono" in inbox and 'data-text-none="Nessun telefono ha ancora ricevuto notifiche."' in inbox
+    # A page error in Italian too.
+    forged = client.post("/shop/signin", data={"secret": "x"}, headers=IT)
+    assert forged.status_code == 400 and "Il modulo è scaduto o non proviene da questo sito." in forged.text
+    assert "<title>Richiesta non valida · dealsvc</title>" in forged.text
+
+
+def test_the_settings_of_language_and_name():
+    from config import Settings, SettingsError
+
+    s = Settings.from_env({"DEALSVC_DEFAULT_LOCALE": "IT", "DEALSVC_BRAND": "  SottoCasa   Milano "})
+    assert (s.default_locale, s.brand) == ("it", "SottoCasa Milano")
+    assert (Settings.from_env({}).default_locale, Settings.from_env({}).brand) == ("en", "dealsvc")
+    for env in ({"DEALSVC_DEFAULT_LOCALE": "de"}, {"DEALSVC_BRAND": "x" * 61}):
+        with pytest.raises(SettingsError):
+            Settings.from_env(env)
+
+
+def test_the_default_locale_setting_decides_when_the_browser_names_none_of_ours(container):
+    from dealsvc.app import create_app
+
+    container.settings = container.settings.with_(default_locale="fr")
+    client = create_app(container=container).test_client()
+    assert html_lang(client.get("/shop/", headers={"Accept-Language": "de"}).text) == "fr"
+    assert html_lang(client.get("/shop/").text) == "fr"
+    assert html_lang(client.get("/shop/", headers={"Accept-Language": "it"}).text) == "it"
