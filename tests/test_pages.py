@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from html import unescape
 
 import pytest
@@ -470,8 +471,10 @@ def test_each_offer_shows_who_was_reached_in_each_wave_and_what_comes_next(clien
     shown = re.search(r'id="waves-[^"]+">(.*?)</p>', row, re.S).group(1)
     # 5 told: too few to show a merchant (domain/privacy.py).
     assert shown.startswith("Wave 1: fewer than 20 residents. Next wave at <time datetime=")
-    assert re.search(r'class="local-time clock">(\d\d:\d\d)(?: UTC|)', shown).group(1) in {
-        due.strftime("%H:%M"), (due + timedelta(seconds=5)).strftime("%H:%M")}
+    # On the shop's clock (its zone is found from its place: Milan), as the page says.
+    assert re.search(r'class="local-time clock">(?:\d+ \w+ )?(\d\d:\d\d)</time>', shown).group(1) in {
+        due.astimezone(MILAN).strftime("%H:%M"), (due + timedelta(seconds=5)).astimezone(MILAN).strftime("%H:%M")}
+    assert "Times are on the shop's clock (Europe/Rome)." in client.get("/shop/").text
 
     _run_due_wave(container, offer["id"])
     shown = re.search(r'id="waves-[^"]+">(.*?)</p>', offer_row(client.get("/shop/").text, offer["id"]), re.S).group(1)
@@ -506,6 +509,9 @@ def test_each_offer_shows_who_was_reached_in_each_wave_and_what_comes_next(clien
     assert offer["id"] not in other.get(f"/shop/?shop={shopkeeper['shop']['id']}").text
 
 
+MILAN = ZoneInfo("Europe/Rome")  # the zone of the tests' shops, found from their place
+
+
 def hhmm(minutes: int) -> str:
     return (datetime.now(timezone.utc) + timedelta(minutes=minutes)).strftime("%H:%M")
 
@@ -530,7 +536,10 @@ def test_price_steps_posted_from_the_form_are_listed_with_the_next_change(client
 
     row = offer_row(page, offer_id)
     assert "<li>from <time" in row and "€1.80 (−55 %)</li>" in row and "€1.60 (−60 %)</li>" in row
-    assert f'Next price change at <time datetime="{first.isoformat()}" class="local-time clock">{first.strftime("%H:%M")} UTC</time>.' in row
+    shown = first.astimezone(MILAN).strftime("%H:%M")  # the shop's clock
+    # (with the date in front once that is tomorrow on the shop's clock)
+    assert re.search(rf'Next price change at <time datetime="{re.escape(first.isoformat())}" '
+                     rf'class="local-time clock">(\d+ \w+ )?{shown}</time>\.', row), row
 
     # Once the first step applies, the page marks it and points at the second.
     from dealsvc.services.price_steps import PriceStepService
