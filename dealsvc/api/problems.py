@@ -14,6 +14,7 @@ from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from ..domain.errors import DomainError, Unavailable
+from ..domain.nesting import nests_deeper_than
 from .schemas import ProblemSchema
 
 log = logging.getLogger(__name__)
@@ -81,18 +82,6 @@ def _validation_errors(data: dict[str, Any]) -> dict[str, list[str]]:
 # that, checked right after parsing, keeps whatever walks the body afterwards (schemas,
 # validators, the storable-text check) from running out of stack on a deeply nested value.
 MAX_JSON_DEPTH = 32
-
-
-def nests_deeper_than(value: Any, limit: int) -> bool:
-    """True when objects and arrays in `value` nest more than `limit` levels (iteratively)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return False
 
 
 class Parser(FlaskParser):

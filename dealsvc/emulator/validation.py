@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain.nesting import nests_deeper_than
+
 MAX_PAYLOAD_BYTES = 4096
 MAX_TTL_SECONDS = 28 * 24 * 3600
 MAX_APNS_COLLAPSE_ID_BYTES = 64
@@ -87,22 +89,11 @@ def parse_json(raw: bytes) -> Any:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise Violation("", f"Invalid JSON payload received. {exc}", "Invalid JSON payload received.") from None
-    if _nests_deeper_than(body, MAX_JSON_DEPTH):
+    if nests_deeper_than(body, MAX_JSON_DEPTH):
         raise Violation(
             "", f"Invalid JSON payload received. Nested deeper than {MAX_JSON_DEPTH} levels.", "Invalid JSON payload received."
         )
     return body
-
-
-def _nests_deeper_than(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return False
 
 
 def validate_send_request(body: Any) -> SendRequest:
