@@ -14,6 +14,9 @@ from dealsvc.domain.locales import best_match
         ("de-DE,de;q=0.9,it;q=0.5", "it"),  # the first language we speak, by quality
         ("en;q=0.1, fr", "fr"),
         ("pt-BR", "en"),  # none of ours: the default
+        ("fr-IT", "fr"),  # French as spoken in Italy, a pair CLDR has no data for
+        ("it-DE,de;q=0.5", "it"),
+        ("it-IT-u-ca-gregory", "it"),
         ("", "en"),
         (None, "en"),
         (";;,q=,*", "en"),  # malformed: says nothing

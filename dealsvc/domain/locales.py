@@ -1,8 +1,6 @@
 """The languages dealsvc speaks, and how a request's wishes pick one of them."""
 from __future__ import annotations
 
-from babel import Locale, UnknownLocaleError
-
 # Italian and French cities first; English for everyone else.
 LOCALES = ("it", "fr", "en")
 DEFAULT_LOCALE = "en"
@@ -29,10 +27,9 @@ def best_match(accept_language: str | None, default: str = DEFAULT_LOCALE) -> st
             wanted.append((-quality, position, tag))
     preferred = [tag for *_, tag in sorted(wanted)]
     for tag in preferred:
-        try:
-            language = Locale.parse(tag, sep="-").language
-        except (ValueError, UnknownLocaleError):
-            continue
+        # The language subtag alone: "fr-IT" (French as spoken in Italy) is French, whether or
+        # not CLDR has data for that pair.
+        language = tag.split("-")[0].lower()
         if language in LOCALES:
             return language
     return default

@@ -94,7 +94,3 @@ def coarse(count: int, secret: bytes, key: str) -> int:
     value = count + _draw(secret, key, count)
     return value // _step(value) * _step(value)
 
-
-def words(shown: int) -> str:
-    """A coarse figure as a shopkeeper reads it."""
-    return f"fewer than {FEW}" if shown == 0 else f"about {shown:,}"

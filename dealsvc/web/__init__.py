@@ -23,8 +23,6 @@ def register_pages(app: Flask, settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=PAGE_SESSION_LIFETIME,
-        DEALSVC_DEFAULT_LOCALE=settings.default_locale,
-        DEALSVC_BRAND=settings.brand,
         BABEL_DEFAULT_LOCALE=settings.default_locale,
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
     )
