@@ -109,22 +109,21 @@ def _retry_after(breach: RequestLimit) -> int:
     return max(1, math.ceil(wait))
 
 
-def _too_many(breach: RequestLimit) -> Response:
+def _over_limit(breach: RequestLimit, what: str) -> Response:
     retry_after = _retry_after(breach)
     return problem(
         429,
-        f"Too many requests from this client: at most {breach.limit}. Retry in {retry_after} s.",
+        f"Too many {what} from this client: at most {breach.limit}. Retry in {retry_after} s.",
         headers={"Retry-After": str(retry_after)},
     )
+
+
+def _too_many(breach: RequestLimit) -> Response:
+    return _over_limit(breach, "requests")
 
 
 def _too_many_failures(breach: RequestLimit) -> Response:
-    retry_after = _retry_after(breach)
-    return problem(
-        429,
-        f"Too many failed authentications from this client: at most {breach.limit}. Retry in {retry_after} s.",
-        headers={"Retry-After": str(retry_after)},
-    )
+    return _over_limit(breach, "failed authentications")
 
 
 def _too_many_sign_ins(breach: RequestLimit) -> Response:
