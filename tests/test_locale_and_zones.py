@@ -114,6 +114,46 @@ def test_a_found_zone_follows_moves_and_a_chosen_one_stays(api):
     assert _patch(api, moved, {"lat": NICE[0], "lon": NICE[1], "timezone": "UTC"}).json["timezone"] == "UTC"
 
 
+def test_timezone_null_gives_back_the_zone_of_the_place_which_follows_moves_again(api, container):
+    sub = _post(api, timezone="Asia/Tokyo").json
+    # Chosen: a move keeps it.
+    r = _patch(api, sub, {"lat": NICE[0], "lon": NICE[1]})
+    assert r.status_code == 200 and r.json["timezone"] == "Asia/Tokyo"
+    # null: the zone of the place the resident is at now, at once...
+    r = _patch(api, sub, {"timezone": None})
+    assert r.status_code == 200, r.json
+    assert r.json["timezone"] == "Europe/Paris"
+    assert _get(api, sub)["timezone"] == "Europe/Paris"
+    # ...and from then on it follows the place again.
+    r = _patch(api, sub, {"lat": NEW_YORK[0], "lon": NEW_YORK[1]})
+    assert r.status_code == 200 and r.json["timezone"] == "America/New_York"
+    r = _patch(api, sub, {"lat": MILAN[0], "lon": MILAN[1], "radius_m": 800})
+    assert r.status_code == 200 and r.json["timezone"] == "Europe/Rome"
+    # A change that does not move the place leaves the zone alone.
+    r = _patch(api, sub, {"radius_m": 900, "locale": "it"})
+    assert r.status_code == 200 and r.json["timezone"] == "Europe/Rome"
+    with container.db.read() as s:
+        assert s.execute(select(Subscriber.timezone, Subscriber.timezone_auto).where(Subscriber.id == sub["id"])).one() \
+            == ("Europe/Rome", True)
+    # null together with a move: the zone of the new place.
+    r = _patch(api, sub, {"timezone": "Asia/Tokyo"})
+    assert r.status_code == 200 and r.json["timezone"] == "Asia/Tokyo"
+    r = _patch(api, sub, {"lat": NICE[0], "lon": NICE[1], "timezone": None})
+    assert r.status_code == 200 and r.json["timezone"] == "Europe/Paris"
+    # Registering with null is registering without one.
+    r = _post(api, timezone=None, lat=NEW_YORK[0], lon=NEW_YORK[1])
+    assert r.status_code == 201 and r.json["timezone"] == "America/New_York"
+    assert _patch(api, r.json, {"lat": NICE[0], "lon": NICE[1]}).json["timezone"] == "Europe/Paris"
+
+
+def test_the_openapi_document_says_what_a_null_timezone_means(client):
+    spec = client.get("/api/v1/openapi.json").json
+    for name in ("SubscriberCreate", "SubscriberPatch"):
+        field = spec["components"]["schemas"][name]["properties"]["timezone"]
+        assert field.get("nullable") is True, (name, field)
+        assert "null" in field["description"], (name, field)
+
+
 def test_a_shop_answers_with_the_zone_of_its_coordinates(api, container):
     key = api.merchant()["api_key"]
     milan = api.shop(key, *MILAN)

@@ -400,9 +400,11 @@ class _SubscriberFields(In):
     quiet_hours = fields.Nested(QuietHoursSchema, allow_none=True)
     timezone = TimeZoneName(
         validate=validate.Length(max=64),
+        allow_none=True,
         metadata={
             "description": "IANA name; default the zone of lat/lon (UTC at sea), which then follows the "
-            "resident's moves until they send one of their own."
+            "resident's moves until they send one of their own. null: back to the zone of lat/lon, "
+            "following moves again."
         },
     )
     locale = fields.String(

@@ -112,11 +112,11 @@ def _apply(sub: Subscriber, data: dict[str, Any], zone_at: Callable[[float, floa
     for name in ("fcm_token", "lat", "lon", "radius_m", "timezone", "locale", "max_per_day", "price_drops"):
         if name in data:
             setattr(sub, name, data[name])
-    # A timezone the resident sent is theirs and stays through moves; until they send one, it is
-    # the zone of their main place, found again whenever that place moves.
+    # A timezone the resident sent is theirs and stays through moves; until they send one (or
+    # after they send null), it is the zone of their main place, found again whenever that moves.
     if "timezone" in data:
-        sub.timezone_auto = False
-    elif sub.timezone_auto and ("lat" in data or sub.timezone is None):
+        sub.timezone_auto = data["timezone"] is None
+    if sub.timezone_auto and ("lat" in data or sub.timezone is None):
         sub.timezone = zone_at(sub.lat, sub.lon)
     if "categories" in data:
         sub.categories = sorted(set(data["categories"] or []))
