@@ -90,7 +90,7 @@ def _assert_rate_limited(response, window_s: int = 60) -> None:
     assert response.status_code == 429, (response.status_code, response.get_data(as_text=True))
     assert response.mimetype == PROBLEM_JSON
     body = response.get_json(force=True)
-    assert body["status"] == 429 and body["title"] == "Too Many Requests"
+    assert body["status"] == 429 and body["title"] == "Too many requests"
     assert body["type"].endswith("/too-many-requests") and "Retry in" in body["detail"]
     assert 1 <= int(response.headers["Retry-After"]) <= window_s
 

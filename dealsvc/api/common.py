@@ -8,6 +8,7 @@ from flask import current_app, request
 
 from ..bootstrap import Container
 from ..domain.errors import NotFound
+from ..domain.i18n import Text
 from ..services.auth import Principal, require_role
 from .fields import storable
 from .problems import Blueprint
@@ -20,7 +21,7 @@ def services() -> Container:
 def refuse_unstorable_ids(endpoint: str | None, values: dict | None) -> None:
     """An id in the path with a NUL in it names nothing (and PostgreSQL cannot even compare it)."""
     if values and not all(storable(v) for v in values.values()):
-        raise NotFound("Nothing has this id.")
+        raise NotFound(Text("Nothing has this id."))
 
 
 def bearer() -> str | None:

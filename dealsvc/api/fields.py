@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from marshmallow import ValidationError, fields, validate
 
+from ..domain import i18n
 from ..domain.text import text_problem
 
 
@@ -52,7 +53,7 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-UNSTORABLE = "must not contain NUL characters or unpaired surrogates."
+UNSTORABLE = i18n.Text("must not contain NUL characters or unpaired surrogates.")
 
 
 def storable(value) -> bool:
@@ -82,11 +83,11 @@ class Text(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in text:
-            raise ValidationError("must not contain NUL characters.")
+            raise ValidationError(i18n.Text("must not contain NUL characters."))
         # The documented maxLength bounds what is sent, not what is left after stripping.
         for v in self.validators:
             if isinstance(v, validate.Length) and v.max is not None and len(text) > v.max:
-                raise ValidationError(f"Longer than maximum length {v.max}.")
+                raise ValidationError(i18n.Text("Longer than maximum length {max}.", max=v.max))
         text = text.strip()
         problem = text_problem(text, multiline=self.multiline)
         if problem:
@@ -101,7 +102,7 @@ class Token(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         token = super()._deserialize(value, attr, data, **kwargs)
         if any(char.isspace() or unicodedata.category(char) in ("Cc", "Cf") for char in token):
-            raise ValidationError("must not contain white space or control characters.")
+            raise ValidationError(i18n.Text("must not contain white space or control characters."))
         return token
 
 
@@ -123,7 +124,7 @@ class Currency(fields.String):
 
     def __init__(self, **kwargs):
         super().__init__(
-            validate=validate.OneOf(sorted(currencies()), error="must be an ISO 4217 currency code such as EUR."), **kwargs
+            validate=validate.OneOf(sorted(currencies()), error=i18n.Text("must be an ISO 4217 currency code such as EUR.")), **kwargs
         )
 
 
@@ -131,8 +132,8 @@ class UTCDateTime(fields.AwareDateTime):
     """In: ISO 8601 with an offset (a naive time is refused). Out: UTC with 'Z'."""
 
     default_error_messages = {
-        "invalid": "must be an ISO 8601 time with an offset, such as 2026-11-22T18:30:00+01:00.",
-        "invalid_awareness": "must have an offset, such as 2026-11-22T18:30:00+01:00.",
+        "invalid": i18n.Text("must be an ISO 8601 time with an offset, such as 2026-11-22T18:30:00+01:00."),
+        "invalid_awareness": i18n.Text("must have an offset, such as 2026-11-22T18:30:00+01:00."),
     }
 
     def __init__(self, **kwargs):
@@ -145,7 +146,7 @@ class UTCDateTime(fields.AwareDateTime):
         try:
             return parsed.astimezone(timezone.utc)
         except (OverflowError, ValueError):
-            raise ValidationError("is out of range.") from None
+            raise ValidationError(i18n.Text("is out of range.")) from None
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
@@ -154,6 +155,7 @@ class UTCDateTime(fields.AwareDateTime):
 
 
 _ZONES: frozenset[str] | None = None
+NOT_A_ZONE = i18n.Text("is not an IANA time zone name (such as Europe/Rome).")
 
 
 class TimeZoneName(fields.String):
@@ -165,9 +167,9 @@ class TimeZoneName(fields.String):
         if _ZONES is None:
             _ZONES = frozenset(available_timezones())
         if name not in _ZONES:
-            raise ValidationError("is not an IANA time zone name (such as Europe/Rome).")
+            raise ValidationError(NOT_A_ZONE)
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError("is not an IANA time zone name (such as Europe/Rome).") from None
+            raise ValidationError(NOT_A_ZONE) from None
         return name

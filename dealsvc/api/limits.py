@@ -21,6 +21,7 @@ from werkzeug.wsgi import LimitedStream
 from config import Settings
 
 from ..domain.errors import DomainError
+from ..domain.i18n import Text
 from .common import bearer, caller, errors
 from .problems import Blueprint, problem
 
@@ -109,21 +110,23 @@ def _retry_after(breach: RequestLimit) -> int:
     return max(1, math.ceil(wait))
 
 
-def _over_limit(breach: RequestLimit, what: str) -> Response:
+def _over_limit(breach: RequestLimit, detail: Text) -> Response:
     retry_after = _retry_after(breach)
     return problem(
         429,
-        f"Too many {what} from this client: at most {breach.limit}. Retry in {retry_after} s.",
+        detail.format(limit=str(breach.limit), seconds=retry_after),
         headers={"Retry-After": str(retry_after)},
     )
 
 
 def _too_many(breach: RequestLimit) -> Response:
-    return _over_limit(breach, "requests")
+    return _over_limit(breach, Text("Too many requests from this client: at most {limit}. Retry in {seconds} s."))
 
 
 def _too_many_failures(breach: RequestLimit) -> Response:
-    return _over_limit(breach, "failed authentications")
+    return _over_limit(
+        breach, Text("Too many failed authentications from this client: at most {limit}. Retry in {seconds} s.")
+    )
 
 
 def _too_many_sign_ins(breach: RequestLimit) -> Response:
@@ -253,7 +256,7 @@ class MalformedBody(BadRequest):
     """The server could not read the request's body: a chunk size that is not hexadecimal, a bad
     trailer, a body cut short. The client's fault, so a 400 problem and never a 500."""
 
-    description = "The request body is malformed (a bad chunk size or trailer, or cut short)."
+    description = Text("The request body is malformed (a bad chunk size or trailer, or cut short).")
 
     def __init__(self) -> None:
         super().__init__()

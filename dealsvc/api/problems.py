@@ -6,14 +6,17 @@ import logging
 from typing import Any
 
 import flask_smorest
-from flask import Response, json, request
+from flask import Response, current_app, json, request
 from marshmallow import validate
 from sqlalchemy.exc import OperationalError
 from webargs.core import parse_json
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import HTTPException
 
+from ..adapters.catalogues import localize
 from ..domain.errors import DomainError, Unavailable
+from ..domain.i18n import Text
+from ..domain.locales import DEFAULT_LOCALE, best_match
 from ..domain.nesting import nests_deeper_than
 from .schemas import ProblemSchema
 
@@ -21,6 +24,42 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://dealsvc.example/problems/"
+
+
+# What each status is called in a problem's `title`, unless the error names its own kind.
+TITLES = {
+    400: Text("Invalid request"),
+    401: Text("Unauthorized"),
+    403: Text("Forbidden"),
+    404: Text("Not found"),
+    405: Text("Method not allowed"),
+    409: Text("Conflict"),
+    413: Text("Request too large"),
+    415: Text("Unsupported media type"),
+    422: Text("Unprocessable request"),
+    429: Text("Too many requests"),
+    500: Text("Internal error"),
+    503: Text("Service unavailable"),
+}
+# What a status means when the code that refused said nothing more (werkzeug's own descriptions
+# speak of "the server" and "the browser" in English only).
+DETAILS = {
+    400: Text("The request is not valid."),
+    401: Text("Send valid credentials in 'Authorization: Bearer <secret>'."),
+    403: Text("These credentials may not do this."),
+    404: Text("Nothing is at this address."),
+    405: Text("This method cannot be used at this address; the Allow header lists those that can."),
+    409: Text("The object's state does not allow this now."),
+    415: Text("This body's media type is not accepted here."),
+    422: Text("The request cannot be done as asked."),
+}
+
+
+def reader_locale() -> str:
+    """The language the caller reads: the best of its Accept-Language, else the instance's."""
+    container = current_app.extensions.get("dealsvc")
+    default = container.settings.default_locale if container is not None else DEFAULT_LOCALE
+    return best_match(request.headers.get("Accept-Language"), default)
 
 
 def problem(
@@ -31,16 +70,23 @@ def problem(
     errors: dict[str, list[str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    """A problem+json response in the caller's language: `title`, `detail` and the messages of
+    `errors` are said in it (Texts and the libraries' known sentences); `errors` keys, which are
+    field names, and `type` stay as they are."""
     phrase = http.HTTPStatus(status).phrase
+    locale = reader_locale()
+    title = title or TITLES.get(status) or phrase
     body: dict[str, Any] = {
         "type": TYPE_BASE + phrase.lower().replace(" ", "-").replace("'", ""),
-        "title": title or phrase,
+        "title": localize(title, locale),
         "status": status,
-        "detail": detail or phrase,
+        "detail": localize(detail or DETAILS.get(status) or title, locale),
     }
     if errors:
-        body["errors"] = errors
+        body["errors"] = {field: [localize(m, locale) for m in messages] for field, messages in errors.items()}
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    response.headers["Content-Language"] = locale
+    response.vary.add("Accept-Language")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -63,8 +109,8 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
             for item in messages:
                 for k, v in flatten(item, prefix).items():
                     out.setdefault(k, []).extend(v)
-    else:
-        out[prefix or "body"] = [str(messages)]
+    else:  # one message: a Text stays one, to be said in the reader's language
+        out[prefix or "body"] = [messages if isinstance(messages, str) else str(messages)]
     return out
 
 
@@ -95,15 +141,15 @@ class Parser(FlaskParser):
         too long to convert (a RecursionError or ValueError inside json.loads)."""
         raw = req.get_data(cache=True)
         if not raw:
-            abort(400, messages={"json": ["A JSON object is required."]})
+            abort(400, messages={"json": [Text("A JSON object is required.")]})
         if not is_json_request(req):
-            abort(400, messages={"json": ["must be JSON, sent with Content-Type: application/json."]})
+            abort(400, messages={"json": [Text("must be JSON, sent with Content-Type: application/json.")]})
         try:
             data = parse_json(raw)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
             return self._handle_invalid_json_error(exc, req)
         if nests_deeper_than(data, MAX_JSON_DEPTH):
-            abort(400, messages={"json": [f"nests deeper than {MAX_JSON_DEPTH} levels."]})
+            abort(400, messages={"json": [Text("nests deeper than {levels} levels.", levels=MAX_JSON_DEPTH)]})
         return data
 
 
@@ -177,9 +223,9 @@ class Api(flask_smorest.Api):
         if error.code in (400, 422) and "messages" in data:
             errors = _validation_errors(data)
             fields = ", ".join(sorted(errors))
-            return problem(400, f"The request is not valid: {fields}.", title="Invalid request", errors=errors, headers=headers)
+            return problem(400, Text("The request is not valid: {fields}.", fields=fields), errors=errors, headers=headers)
         if error.code == 413:
-            return problem(413, f"The request body is larger than {request.max_content_length} bytes.")
+            return problem(413, Text("The request body is larger than {limit} bytes.", limit=request.max_content_length))
         if error.code == 429:
             # The rate limiter's own problem (api/limits.py), which knows the Retry-After.
             if error.response is not None:
@@ -187,8 +233,8 @@ class Api(flask_smorest.Api):
             headers.setdefault("Retry-After", "60")
         if error.code == 405:
             headers.update({"Allow": ", ".join(error.valid_methods or [])} if getattr(error, "valid_methods", None) else {})
-        detail = data.get("message") or error.description
-        return problem(error.code or 500, detail, headers=headers)
+        # Our own words for the status unless the code that aborted gave its own message.
+        return problem(error.code or 500, data.get("message"), headers=headers)
 
 
 def register_error_handlers(app) -> None:
@@ -205,10 +251,10 @@ def register_error_handlers(app) -> None:
     def _database(error: OperationalError):
         # A locked or unreachable database is a passing condition, not a client's fault.
         log.warning("database unavailable: %s", error.orig.__class__.__name__ if error.orig else error)
-        return problem(503, "The database is busy or unreachable; retry shortly.", headers={"Retry-After": "2"})
+        return problem(503, Text("The database is busy or unreachable; retry shortly."), headers={"Retry-After": "2"})
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         # HTTPExceptions never get here: Api.handle_http_exception is the more specific handler.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem(500, "Something went wrong on our side; it has been logged.")
+        return problem(500, Text("Something went wrong on our side; it has been logged."))

@@ -5,6 +5,7 @@ import re
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from ..domain import i18n
 from ..domain import merchants as merchant_rules
 from ..domain import privacy
 from ..domain import reservations as hold_rules
@@ -31,6 +32,7 @@ MAX_QUANTITY = 999
 MAX_PRICE_CENTS = 100_000_000  # a million in the major unit: far above any surplus food
 
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+HHMM = i18n.Text("must be HH:MM (00:00–23:59).")
 
 
 class In(Schema):
@@ -123,9 +125,9 @@ class ShopCreateSchema(In):
         has_lat, has_lon = data.get("lat") is not None, data.get("lon") is not None
         if has_lat != has_lon:
             missing = "lon" if has_lat else "lat"
-            raise ValidationError("give lat and lon together.", missing)
+            raise ValidationError(i18n.Text("give lat and lon together."), missing)
         if not has_lat and not data.get("address"):
-            raise ValidationError("give an address, or lat and lon.", "address")
+            raise ValidationError(i18n.Text("give an address, or lat and lon."), "address")
 
 
 class ShopSchema(Out):
@@ -166,7 +168,7 @@ class PriceStepSchema(In):
     def _one_price(self, data, **kwargs):
         given = [k for k in ("discount_pct", "price_cents") if data.get(k) is not None]
         if len(given) != 1:
-            message = "give exactly one of discount_pct and price_cents."
+            message = i18n.Text("give exactly one of discount_pct and price_cents.")
             raise ValidationError({"discount_pct": [message], "price_cents": [message]})
 
 
@@ -205,7 +207,7 @@ class OfferCreateSchema(In):
     def _one_price(self, data, **kwargs):
         given = [k for k in ("discount_pct", "price_cents") if data.get(k) is not None]
         if len(given) != 1:
-            message = "give exactly one of discount_pct and price_cents."
+            message = i18n.Text("give exactly one of discount_pct and price_cents.")
             raise ValidationError({"discount_pct": [message], "price_cents": [message]})
 
 
@@ -228,7 +230,7 @@ class OfferPatchSchema(In):
     @validates_schema
     def _something(self, data, **kwargs):
         if not data:
-            raise ValidationError("give quantity, status or price_steps.", "quantity")
+            raise ValidationError(i18n.Text("give quantity, status or price_steps."), "quantity")
 
 
 class PriceStepOutSchema(Out):
@@ -346,18 +348,18 @@ class ShopOffersQuerySchema(Schema):
 
 
 class QuietHoursSchema(In):
-    start = fields.String(required=True, validate=validate.Regexp(_HHMM, error="must be HH:MM (00:00–23:59)."))
-    end = fields.String(required=True, validate=validate.Regexp(_HHMM, error="must be HH:MM (00:00–23:59)."))
+    start = fields.String(required=True, validate=validate.Regexp(_HHMM, error=HHMM))
+    end = fields.String(required=True, validate=validate.Regexp(_HHMM, error=HHMM))
 
     @validates_schema
     def _not_empty(self, data, **kwargs):
         if data.get("start") is not None and data.get("start") == data.get("end"):
-            raise ValidationError("must differ from start.", "end")
+            raise ValidationError(i18n.Text("must differ from start."), "end")
 
 
 def _no_repeats(values) -> None:
     if len(set(values)) != len(values):
-        raise ValidationError("must not name a day twice.")
+        raise ValidationError(i18n.Text("must not name a day twice."))
 
 
 RADIUS_M = dict(
@@ -421,7 +423,7 @@ class _SubscriberFields(In):
     places = fields.List(
         fields.Nested(PlaceSchema),
         validate=validate.Length(
-            max=MAX_EXTRA_PLACES, error=f"at most {MAX_EXTRA_PLACES} places besides lat/lon: {MAX_PLACES} in all."
+            max=MAX_EXTRA_PLACES, error=i18n.Text("at most {extra} places besides lat/lon: {all} in all.", extra=MAX_EXTRA_PLACES, all=MAX_PLACES)
         ),
         metadata={
             "description": f"Up to {MAX_EXTRA_PLACES} more places besides lat/lon, which always counts. "
@@ -443,7 +445,7 @@ class SubscriberPatchSchema(_SubscriberFields):
     @validates_schema
     def _both(self, data, **kwargs):
         if ("lat" in data) != ("lon" in data):
-            raise ValidationError("give lat and lon together.", "lon" if "lat" in data else "lat")
+            raise ValidationError(i18n.Text("give lat and lon together."), "lon" if "lat" in data else "lat")
 
 
 class QuietHoursOutSchema(Out):
@@ -605,7 +607,7 @@ class StatusSchema(Out):
 class IdempotencyHeaderSchema(Schema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
-        validate=[validate.Length(min=1, max=200), validate.Regexp(r"^[\x21-\x7e]+$", error="must be printable ASCII without spaces.")],
+        validate=[validate.Length(min=1, max=200), validate.Regexp(r"^[\x21-\x7e]+$", error=i18n.Text("must be printable ASCII without spaces."))],
         metadata={"description": "Send the same key to retry safely: the first answer is replayed; the same key with another body is a 422."},
     )
 

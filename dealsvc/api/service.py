@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, request, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..observability import HTTP_LATENCY, HTTP_REQUESTS, render_all_processes
+from ..domain.i18n import Text
 from .common import services
 from .problems import problem
 
@@ -26,7 +27,7 @@ def readyz():
     try:
         services().db.ping()
     except Exception:  # any failure to answer means not ready
-        return problem(503, "The database does not answer.", headers={"Retry-After": "5"})
+        return problem(503, Text("The database does not answer."), headers={"Retry-After": "5"})
     return {"status": "ready"}
 
 

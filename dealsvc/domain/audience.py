@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_time
 from babel.numbers import format_currency, format_percent
 from babel.units import format_unit
+
+from .i18n import Gettext
 
 
 def _parse_hhmm(text: str) -> time:
@@ -59,12 +60,6 @@ def local_day(now: datetime, zone_name: str) -> str:
 def daily_cap(own_cap: int | None, operator_cap: int) -> int:
     """The stricter of the resident's own cap and the operator's."""
     return operator_cap if own_cap is None else min(own_cap, operator_cap)
-
-
-class Gettext(Protocol):
-    """A catalogue for one language (babel.support.Translations, or gettext's)."""
-
-    def gettext(self, message: str) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from typing import Any
 
 from . import offers as offer_rules
 from .errors import Forbidden
+from .i18n import Text, status_text
 
 ACTIVE, PENDING, SUSPENDED = "active", "pending", "suspended"
 STATUSES = (ACTIVE, PENDING, SUSPENDED)
@@ -18,7 +19,7 @@ WITHDRAWAL = {"status": offer_rules.CANCELLED}
 def check_may_add_shop(status: str) -> None:
     # A pending merchant may prepare its shops while it waits for approval.
     if status == SUSPENDED:
-        raise Forbidden("This merchant account is suspended and cannot add shops.")
+        raise Forbidden(Text("This merchant account is suspended and cannot add shops."))
 
 
 def may_see_figures(status: str) -> bool:
@@ -29,10 +30,10 @@ def may_see_figures(status: str) -> bool:
 
 def check_may_post(status: str) -> None:
     if status != ACTIVE:
-        raise Forbidden(f"This merchant account is {status} and cannot post offers.")
+        raise Forbidden(Text("This merchant account is {status} and cannot post offers.", status=status_text(status)))
 
 
 def check_may_change_offer(status: str, changes: dict[str, Any]) -> None:
     """Suspended: an offer may only be withdrawn (its quantity, prices and status stay as they are)."""
     if status == SUSPENDED and changes != WITHDRAWAL:
-        raise Forbidden("This merchant account is suspended: its offers can only be withdrawn.")
+        raise Forbidden(Text("This merchant account is suspended: its offers can only be withdrawn."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .errors import Conflict
+from .i18n import Text
 
 ACTIVE, SOLD_OUT, EXPIRED, CANCELLED = "active", "sold_out", "expired", "cancelled"
 STATUSES = (ACTIVE, SOLD_OUT, EXPIRED, CANCELLED)
@@ -23,9 +24,9 @@ def is_live(stored_status: str, expires_at: datetime, now: datetime) -> bool:
 
 def check_changeable(status: str) -> None:
     if status == EXPIRED:
-        raise Conflict("The offer has expired and can no longer be changed.")
+        raise Conflict(Text("The offer has expired and can no longer be changed."))
     if status == CANCELLED:
-        raise Conflict("The offer was withdrawn and can no longer be changed.")
+        raise Conflict(Text("The offer was withdrawn and can no longer be changed."))
 
 
 def new_quantity(quantity: int, quantity_left: int, requested: int) -> tuple[int, int]:
@@ -36,8 +37,8 @@ def new_quantity(quantity: int, quantity_left: int, requested: int) -> tuple[int
     taken = quantity - quantity_left
     if requested < taken:
         raise Conflict(
-            f"{taken} already reserved or collected; the quantity cannot go below that.",
-            {"quantity": [f"must be at least {taken} (already reserved or collected)."]},
+            Text("{taken} already reserved or collected; the quantity cannot go below that.", taken=taken),
+            {"quantity": [Text("must be at least {taken} (already reserved or collected).", taken=taken)]},
         )
     return requested, requested - taken
 

@@ -8,6 +8,7 @@ from math import ceil, floor
 from typing import Any, Mapping, Sequence
 
 from .errors import RuleViolation
+from .i18n import Text
 from .rules import Rules
 
 
@@ -41,26 +42,29 @@ def price_offer(
     """
     if (discount_pct is None) == (price_cents is None):
         raise ValueError("exactly one of discount_pct and price_cents")
-    band = f"{rules.min_discount_pct:g}–{rules.max_discount_pct:g} %"
+    band = {"low": rules.min_discount_pct, "high": rules.max_discount_pct}
     if price_cents is not None:
         if price_cents >= original_cents:
             raise RuleViolation(
-                "The price must be below the original price.",
-                {"price_cents": [f"must be below original_price_cents ({original_cents})."]},
+                Text("The price must be below the original price."),
+                {"price_cents": [Text("must be below original_price_cents ({original}).", original=original_cents)]},
             )
         discount = effective_discount(original_cents, price_cents)
         if not in_band(discount, rules):
             raise RuleViolation(
-                f"The discount must lie within {band}.",
-                {"price_cents": [f"gives a discount of {float(discount):.2f} %, outside {band} (operator rules min_discount_pct, max_discount_pct)."]},
+                Text("The discount must lie within {low}–{high} %.", **band),
+                {"price_cents": [Text(
+                    "gives a discount of {discount} %, outside {low}–{high} % (operator rules min_discount_pct, max_discount_pct).",
+                    discount=round(float(discount), 2), **band,
+                )]},
             )
         return Price(price_cents, _display(discount))
 
     requested = Fraction(discount_pct)
     if not in_band(requested, rules):
         raise RuleViolation(
-            f"The discount must lie within {band}.",
-            {"discount_pct": [f"must lie within {band} (operator rules min_discount_pct, max_discount_pct)."]},
+            Text("The discount must lie within {low}–{high} %.", **band),
+            {"discount_pct": [Text("must lie within {low}–{high} % (operator rules min_discount_pct, max_discount_pct).", **band)]},
         )
     exact = Fraction(original_cents) * (1 - requested / 100)
     nearest = floor(exact + Fraction(1, 2))
@@ -72,8 +76,8 @@ def price_offer(
             if in_band(discount, rules):
                 return Price(candidate, _display(discount))
     raise RuleViolation(
-        f"No whole-cent price of {original_cents} cents gives a discount within {band}.",
-        {"discount_pct": [f"no price in whole cents of {original_cents} cents lies within {band}."]},
+        Text("No whole-cent price of {original} cents gives a discount within {low}–{high} %.", original=original_cents, **band),
+        {"discount_pct": [Text("no price in whole cents of {original} cents lies within {low}–{high} %.", original=original_cents, **band)]},
     )
 
 
@@ -116,21 +120,21 @@ def schedule_price_steps(
     """
     if len(requested) > MAX_PRICE_STEPS:
         raise RuleViolation(
-            f"An offer takes at most {MAX_PRICE_STEPS} price steps.",
-            {field: [f"must hold at most {MAX_PRICE_STEPS} steps."]},
+            Text("An offer takes at most {n} price steps.", n=MAX_PRICE_STEPS),
+            {field: [Text("must hold at most {n} steps.", n=MAX_PRICE_STEPS)]},
         )
-    problems: dict[str, list[str]] = {}
+    problems: dict[str, list[Text]] = {}
     steps: list[PriceStep] = []
     previous_at, previous_cents = None, current_cents
     for i, wanted in enumerate(requested):
         name = f"{field}.{i}"
         at = wanted["at"]
         if at <= now:
-            problems[f"{name}.at"] = ["must be in the future."]
+            problems[f"{name}.at"] = [Text("must be in the future.")]
         elif at >= expires_at:
-            problems[f"{name}.at"] = [f"must be before expires_at ({_iso(expires_at)})."]
+            problems[f"{name}.at"] = [Text("must be before expires_at ({at}).", at=_iso(expires_at))]
         elif previous_at is not None and at <= previous_at:
-            problems[f"{name}.at"] = [f"must be after the step before it ({field}.{i - 1}.at)."]
+            problems[f"{name}.at"] = [Text("must be after the step before it ({previous}).", previous=f"{field}.{i - 1}.at")]
         previous_at = at
         given = "discount_pct" if wanted.get("discount_pct") is not None else "price_cents"
         try:
@@ -142,14 +146,16 @@ def schedule_price_steps(
                 problems.setdefault(f"{name}.{key}", []).extend(messages)
             continue
         if price.price_cents >= previous_cents:
-            before = "the offer's price" if i == 0 else f"the price of {field}.{i - 1}"
             problems.setdefault(f"{name}.{given}", []).append(
-                f"gives {price.price_cents} cents; must be below {before} ({previous_cents} cents)."
+                Text("gives {cents} cents; must be below the offer's price ({previous} cents).", cents=price.price_cents, previous=previous_cents)
+                if i == 0 else
+                Text("gives {cents} cents; must be below the price of {step} ({previous} cents).",
+                     cents=price.price_cents, step=f"{field}.{i - 1}", previous=previous_cents)
             )
         previous_cents = price.price_cents
         steps.append(PriceStep(at, price.price_cents, price.discount_pct))
     if problems:
-        raise RuleViolation("The price steps break the rules of a schedule.", problems)
+        raise RuleViolation(Text("The price steps break the rules of a schedule."), problems)
     return steps
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import RuleViolation
+from .i18n import Text
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,9 @@ class Rules:
     def changed(self, **changes: Any) -> "Rules":
         """The rules after an operator's change, checked for consistency (422 if not)."""
         new = replace(self, **changes)
-        problems: dict[str, list[str]] = {}
+        problems: dict[str, list[Text]] = {}
 
-        def blame(low: str, high: str, low_message: str, high_message: str) -> None:
+        def blame(low: str, high: str, low_message: Text, high_message: Text) -> None:
             # Name the rules the operator changed, so the error points at what they sent.
             named = [n for n in (low, high) if n in changes] or [low]
             if low in named:
@@ -53,23 +54,23 @@ class Rules:
         if new.min_discount_pct > new.max_discount_pct:
             blame(
                 "min_discount_pct", "max_discount_pct",
-                f"must not exceed max_discount_pct ({new.max_discount_pct:g}).",
-                f"must not be below min_discount_pct ({new.min_discount_pct:g}).",
+                Text("must not exceed max_discount_pct ({value}).", value=new.max_discount_pct),
+                Text("must not be below min_discount_pct ({value}).", value=new.min_discount_pct),
             )
         if new.default_radius_m > new.max_radius_m:
             blame(
                 "default_radius_m", "max_radius_m",
-                f"must not exceed max_radius_m ({new.max_radius_m}).",
-                f"must not be below default_radius_m ({new.default_radius_m}).",
+                Text("must not exceed max_radius_m ({value}).", value=new.max_radius_m),
+                Text("must not be below default_radius_m ({value}).", value=new.default_radius_m),
             )
         if new.min_offer_lifetime_s > new.max_offer_horizon_h * 3600:
             blame(
                 "min_offer_lifetime_s", "max_offer_horizon_h",
-                f"must not exceed max_offer_horizon_h ({new.max_offer_horizon_h} h).",
-                f"must not be below min_offer_lifetime_s ({new.min_offer_lifetime_s} s).",
+                Text("must not exceed max_offer_horizon_h ({value} h).", value=new.max_offer_horizon_h),
+                Text("must not be below min_offer_lifetime_s ({value} s).", value=new.min_offer_lifetime_s),
             )
         if problems:
-            raise RuleViolation("The rules would contradict each other.", problems)
+            raise RuleViolation(Text("The rules would contradict each other."), problems)
         return new
 
     def diff(self, other: "Rules") -> list[tuple[str, Any, Any]]:
@@ -85,29 +86,29 @@ class Rules:
     def check_radius(self, radius_m: int, field: str = "radius_m") -> None:
         if radius_m > self.max_radius_m:
             raise RuleViolation(
-                f"The radius may be at most {self.max_radius_m} m.",
-                {field: [f"must be at most {self.max_radius_m} m (operator rule max_radius_m)."]},
+                Text("The radius may be at most {value} m.", value=self.max_radius_m),
+                {field: [Text("must be at most {value} m (operator rule max_radius_m).", value=self.max_radius_m)]},
             )
 
     def check_reservation(self, quantity: int, active_holds: int) -> None:
         """A resident asks for `quantity` items while holding `active_holds` reservations."""
         if quantity > self.max_reservation_quantity:
             raise RuleViolation(
-                f"A reservation may hold at most {self.max_reservation_quantity}.",
-                {"quantity": [f"must be at most {self.max_reservation_quantity} (operator rule max_reservation_quantity)."]},
+                Text("A reservation may hold at most {value}.", value=self.max_reservation_quantity),
+                {"quantity": [Text("must be at most {value} (operator rule max_reservation_quantity).", value=self.max_reservation_quantity)]},
             )
         if active_holds >= self.max_active_holds:
             raise RuleViolation(
-                f"You already hold {active_holds} reservations, the most allowed at once; collect or release one first.",
-                {"holds": [f"at most {self.max_active_holds} held reservations at once (operator rule max_active_holds)."]},
+                Text("You already hold {held} reservations, the most allowed at once; collect or release one first.", held=active_holds),
+                {"holds": [Text("at most {value} held reservations at once (operator rule max_active_holds).", value=self.max_active_holds)]},
             )
 
     def check_shop_count(self, shops: int) -> None:
         """A merchant who already has `shops` shops may add one more only under the cap."""
         if shops >= self.max_shops_per_merchant:
             raise RuleViolation(
-                f"A merchant may have at most {self.max_shops_per_merchant} shops.",
-                {"_schema": [f"at most {self.max_shops_per_merchant} shops a merchant (operator rule max_shops_per_merchant)."]},
+                Text("A merchant may have at most {value} shops.", value=self.max_shops_per_merchant),
+                {"_schema": [Text("at most {value} shops a merchant (operator rule max_shops_per_merchant).", value=self.max_shops_per_merchant)]},
             )
 
     def check_expiry(self, expires_at: datetime, now: datetime) -> None:
@@ -115,13 +116,13 @@ class Rules:
         latest = now + timedelta(hours=self.max_offer_horizon_h)
         if expires_at < earliest:
             raise RuleViolation(
-                "The offer would expire too soon.",
-                {"expires_at": [f"must be at least {self.min_offer_lifetime_s} s ahead (operator rule min_offer_lifetime_s)."]},
+                Text("The offer would expire too soon."),
+                {"expires_at": [Text("must be at least {value} s ahead (operator rule min_offer_lifetime_s).", value=self.min_offer_lifetime_s)]},
             )
         if expires_at > latest:
             raise RuleViolation(
-                "The offer would run too long.",
-                {"expires_at": [f"must be at most {self.max_offer_horizon_h} h ahead (operator rule max_offer_horizon_h)."]},
+                Text("The offer would run too long."),
+                {"expires_at": [Text("must be at most {value} h ahead (operator rule max_offer_horizon_h).", value=self.max_offer_horizon_h)]},
             )
 
 

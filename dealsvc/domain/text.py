@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from .i18n import Text
+
 # Characters that change how the text around them is shown without showing themselves: the bidi
 # embeddings, overrides and isolates ("Pane \u202egnp.exe" shows as "Pane exe.png"), the marks,
 # and the other format controls (zero-width space, word joiner, BOM, tags, interlinear
@@ -12,12 +14,12 @@ _JOINERS = {"\u200c", "\u200d"}
 # Shown as blank though not white space nor a format control.
 _BLANK_LOOKING = {"\u115f", "\u1160", "\u2800", "\u3164", "\uffa0"}
 
-CONTROL = "must not contain control characters."
-FORMAT = "must not contain bidirectional or invisible formatting characters (such as U+202E)."
-INVISIBLE = "must contain visible characters."
+CONTROL = Text("must not contain control characters.")
+FORMAT = Text("must not contain bidirectional or invisible formatting characters (such as U+202E).")
+INVISIBLE = Text("must contain visible characters.")
 
 
-def text_problem(text: str, *, multiline: bool = False) -> str | None:
+def text_problem(text: str, *, multiline: bool = False) -> Text | None:
     """Why a text people will read (a name, a title, an address, a description) is refused, or
     None. The one rule for the API's schemas and the pages' forms: no C0/C1 control characters
     (a description keeps its line breaks and tabs), no bidi or other format controls, and

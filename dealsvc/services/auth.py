@@ -13,6 +13,7 @@ from ..adapters.db.models import Merchant, Subscriber, WebSession
 from ..domain.clock import Clock, system_clock
 from ..domain.credentials import MERCHANT_PREFIX, SUBSCRIBER_PREFIX, hash_secret
 from ..domain.errors import Forbidden, Unauthorized
+from ..domain.i18n import Text
 
 OPERATOR, MERCHANT, SUBSCRIBER = "operator", "merchant", "subscriber"
 
@@ -36,7 +37,7 @@ class AuthService:
 
     def authenticate(self, secret: str | None) -> Principal:
         if not secret:
-            raise Unauthorized("Send 'Authorization: Bearer <secret>'.")
+            raise Unauthorized(Text("Send 'Authorization: Bearer <secret>'."))
         if hmac.compare_digest(secret.encode("utf-8"), self._admin_token):
             return Principal(OPERATOR)
         digest = hash_secret(secret)
@@ -49,7 +50,7 @@ class AuthService:
                 sub = s.scalar(select(Subscriber.id).where(Subscriber.secret_hash == digest))
                 if sub is not None:
                     return Principal(SUBSCRIBER, sub)
-        raise Unauthorized("The credentials are not valid.")
+        raise Unauthorized(Text("The credentials are not valid."))
 
 
     # --- the pages' sessions: held here, so that signing out ends them everywhere at once ---
@@ -81,5 +82,5 @@ class AuthService:
 
 def require_role(principal: Principal, *roles: str) -> Principal:
     if principal.role not in roles:
-        raise Forbidden(f"This needs the {' or '.join(roles)} role.")
+        raise Forbidden(Text("This needs one of these roles: {roles}.", roles=", ".join(roles)))
     return principal

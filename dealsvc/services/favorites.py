@@ -9,6 +9,7 @@ from ..adapters.db import Database
 from ..adapters.db.models import Favorite, Shop
 from ..domain.clock import Clock
 from ..domain.errors import NotFound, Unprocessable
+from ..domain.i18n import Text
 from .auth import Principal
 from .subscribers import own_subscriber
 
@@ -46,15 +47,15 @@ class FavoriteService:
             sub = own_subscriber(s, principal, subscriber_id, lock=True)
             shop = s.get(Shop, shop_id)
             if shop is None:
-                raise NotFound("No such shop.", {"shop_id": ["no shop has this id."]})
+                raise NotFound(Text("No such shop."), {"shop_id": [Text("no shop has this id.")]})
             favorite = s.get(Favorite, (sub.pk, shop.id))
             if favorite is not None:
                 return favorite_view(favorite, shop), False
             count = s.scalar(select(func.count()).select_from(Favorite).where(Favorite.subscriber_pk == sub.pk))
             if count >= MAX_FAVORITES:
                 raise Unprocessable(
-                    f"You follow {MAX_FAVORITES} shops already, the most there may be.",
-                    {"shop_id": [f"cannot be followed: at most {MAX_FAVORITES} favourite shops; unfollow one first."]},
+                    Text("You follow {n} shops already, the most there may be.", n=MAX_FAVORITES),
+                    {"shop_id": [Text("cannot be followed: at most {n} favourite shops; unfollow one first.", n=MAX_FAVORITES)]},
                 )
             favorite = Favorite(subscriber_pk=sub.pk, shop_id=shop.id, created_at=now)
             s.add(favorite)
@@ -65,5 +66,5 @@ class FavoriteService:
             sub = own_subscriber(s, principal, subscriber_id, lock=True)
             favorite = s.get(Favorite, (sub.pk, shop_id))
             if favorite is None:
-                raise NotFound("You do not follow this shop.", {"shop_id": ["is not among your favourite shops."]})
+                raise NotFound(Text("You do not follow this shop."), {"shop_id": [Text("is not among your favourite shops.")]})
             s.delete(favorite)

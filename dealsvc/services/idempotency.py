@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..adapters.db.models import IdempotencyKey
 from ..domain.errors import Unprocessable
+from ..domain.i18n import Text
 
 _DT = "__datetime__"
 
@@ -48,8 +49,8 @@ def replay(s: Session, scope: str, key: str | None, body: Any) -> dict[str, Any]
         return None
     if row.fingerprint != fingerprint(body):
         raise Unprocessable(
-            "This Idempotency-Key was used with another request body.",
-            {"Idempotency-Key": ["was already used with a different request body."]},
+            Text("This Idempotency-Key was used with another request body."),
+            {"Idempotency-Key": [Text("was already used with a different request body.")]},
         )
     return _thaw(row.response)
 

@@ -14,6 +14,7 @@ from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..domain.credentials import MERCHANT_PREFIX, hash_secret, new_id, new_secret
 from ..domain.errors import Conflict, NotFound
+from ..domain.i18n import Text
 from ..domain.merchants import ACTIVE, PENDING, SUSPENDED
 from .lifecycle import end_offer
 from .rules import RulesService
@@ -26,7 +27,7 @@ def merchant_standing(s: Session, merchant_id: str, *, hold: bool = True) -> str
     q = select(Merchant.status).where(Merchant.id == merchant_id)
     status = s.scalar(q.with_for_update(read=True) if hold else q)
     if status is None:
-        raise NotFound("No such merchant.")
+        raise NotFound(Text("No such merchant."))
     return status
 
 
@@ -66,8 +67,8 @@ class MerchantService:
             with self.db.write() as s:
                 if s.scalar(select(Merchant.id).where(Merchant.email == email)) is not None:
                     raise Conflict(
-                        "A merchant with this email is already registered.",
-                        {"email": ["is already registered."]},
+                        Text("A merchant with this email is already registered."),
+                        {"email": [Text("is already registered.")]},
                     )
                 rules = self.rules.current(s)
                 m = Merchant(
@@ -81,14 +82,14 @@ class MerchantService:
                 s.add(m)
         except IntegrityError:
             # Two sign-ups with the same email raced past the check; the constraint decided.
-            raise Conflict("A merchant with this email is already registered.", {"email": ["is already registered."]}) from None
+            raise Conflict(Text("A merchant with this email is already registered."), {"email": [Text("is already registered.")]}) from None
         return {**merchant_view(m), "api_key": api_key}
 
     def get(self, merchant_id: str) -> dict[str, Any]:
         with self.db.read() as s:
             m = s.get(Merchant, merchant_id)
             if m is None:
-                raise NotFound("No such merchant.")
+                raise NotFound(Text("No such merchant."))
             return merchant_view(m)
 
     def list(self, status: str | None = None) -> list[dict[str, Any]]:
@@ -106,7 +107,7 @@ class MerchantService:
             # commits first and its offer is withdrawn below, or it waits and is refused.
             m = s.scalar(select(Merchant).where(Merchant.id == merchant_id).with_for_update())
             if m is None:
-                raise NotFound("No such merchant.")
+                raise NotFound(Text("No such merchant."))
             m.status = status
             withdrawn = withdraw_live_offers(s, m.id, now) if status == SUSPENDED else 0
             return {**merchant_view(m), "offers_withdrawn": withdrawn}

@@ -16,6 +16,7 @@ from ..domain import reservations as hold_rules
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import Conflict, NotFound
+from ..domain.i18n import Text, status_text
 from ..domain.pricing import price_offer, schedule_price_steps, steps_from_json, steps_to_json
 from . import idempotency
 from .auth import Principal
@@ -90,7 +91,7 @@ class OfferService:
             merchant_rules.check_may_post(merchant_standing(s, merchant.id))
             shop = s.get(Shop, data["shop_id"])
             if shop is None or shop.merchant_id != merchant.id:
-                raise NotFound("No such shop.", {"shop_id": ["no such shop among yours."]})
+                raise NotFound(Text("No such shop."), {"shop_id": [Text("no such shop among yours.")]})
             rules = self.rules.current(s)
             rules.check_expiry(data["expires_at"], now)
             price = price_offer(
@@ -140,7 +141,7 @@ class OfferService:
         with self.db.read() as s:
             offer = s.get(Offer, offer_id)
             if offer is None:
-                raise NotFound("No such offer.")
+                raise NotFound(Text("No such offer."))
             return offer_view(offer, self.clock())
 
     def _owned(self, s, merchant: Principal, offer_id: str, *, lock: bool = False) -> Offer:
@@ -149,7 +150,7 @@ class OfferService:
             q = q.with_for_update(of=Offer)
         offer = s.scalar(q)
         if offer is None:
-            raise NotFound("No such offer.")
+            raise NotFound(Text("No such offer."))
         return offer
 
     def list_for_shop(self, merchant: Principal, shop_id: str) -> list[dict[str, Any]]:
@@ -157,7 +158,7 @@ class OfferService:
         with self.db.read() as s:
             shop = s.get(Shop, shop_id)
             if shop is None or shop.merchant_id != merchant.id:
-                raise NotFound("No such shop.")
+                raise NotFound(Text("No such shop."))
             rows = s.scalars(
                 select(Offer).where(Offer.shop_id == shop_id).order_by(Offer.created_at.desc())
             )
@@ -190,7 +191,7 @@ class OfferService:
                 status = rules_of_offers.CANCELLED
             if "price_steps" in changes:
                 if status != rules_of_offers.ACTIVE:
-                    raise Conflict(f"The offer is {status}: only an active offer takes a schedule of prices.")
+                    raise Conflict(Text("The offer is {status}: only an active offer takes a schedule of prices.", status=status_text(status)))
                 self._reschedule(s, offer, changes["price_steps"] or [], now)
             if status == rules_of_offers.ACTIVE and offer.status == rules_of_offers.SOLD_OUT:
                 resume_offer(s, offer.id, now)

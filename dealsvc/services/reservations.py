@@ -15,6 +15,7 @@ from ..domain import reservations as hold_rules
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import Conflict, NotFound, Unprocessable
+from ..domain.i18n import Text, status_text
 from ..domain.reservations import COLLECTED, HELD, RELEASED
 from . import idempotency
 from .auth import Principal
@@ -82,7 +83,7 @@ class ReservationService:
                 .with_for_update(key_share=True)
             )
             if sub_pk is None:
-                raise NotFound("No such subscriber.")
+                raise NotFound(Text("No such subscriber."))
             rules = self.rules.current(s)
             active_holds = s.scalar(
                 select(func.count()).where(
@@ -128,7 +129,7 @@ class ReservationService:
                 select(Offer).where(Offer.id == offer_id).with_for_update().execution_options(populate_existing=True)
             )
             if offer is None:
-                raise NotFound("No such offer.")
+                raise NotFound(Text("No such offer."))
             if taken:
                 return offer
             # Holds whose time has come may not have been ended by the scheduler yet: their
@@ -138,10 +139,10 @@ class ReservationService:
                 continue
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
             if status != offer_rules.ACTIVE:
-                raise Conflict(f"The offer is {status.replace('_', ' ')}.")
+                raise Conflict(Text("The offer is {status}.", status=status_text(status)))
             raise Conflict(
-                f"Only {offer.quantity_left} left.",
-                {"quantity": [f"must be at most {offer.quantity_left} (what is left)."]},
+                Text("Only {left} left.", left=offer.quantity_left),
+                {"quantity": [Text("must be at most {left} (what is left).", left=offer.quantity_left)]},
             )
         raise AssertionError("unreachable")
 
@@ -154,7 +155,7 @@ class ReservationService:
             .with_for_update(of=Reservation)
         ).first()
         if row is None:
-            raise NotFound("No such reservation.")
+            raise NotFound(Text("No such reservation."))
         return row[0], row[1]
 
     def get(self, principal: Principal, reservation_id: str) -> dict[str, Any]:
@@ -176,7 +177,7 @@ class ReservationService:
             reservation, offer = self._own(s, principal, reservation_id)
             status = hold_status(reservation, offer, now)
             if status != HELD:
-                raise Conflict(f"The reservation is already {status}.")
+                raise Conflict(Text("The reservation is already {status}.", status=status_text(status)))
             reservation.status = RELEASED
             reservation.updated_at = now
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
@@ -207,13 +208,13 @@ class ReservationService:
                 .with_for_update(of=Reservation)
             ).first()
             if row is None:
-                raise NotFound("No such reservation.")
+                raise NotFound(Text("No such reservation."))
             reservation, offer = row
             status = hold_status(reservation, offer, now)
             if status != HELD:
-                raise Conflict(f"The reservation is {status}, not held.")
+                raise Conflict(Text("The reservation is {status}, not held.", status=status_text(status)))
             if not hmac.compare_digest(code.strip().upper().encode(), reservation.code.encode()):
-                raise Unprocessable("The code does not match this reservation.", {"code": ["does not match."]})
+                raise Unprocessable(Text("The code does not match this reservation."), {"code": [Text("does not match.")]})
             reservation.status = COLLECTED
             reservation.updated_at = now
             return reservation_view(reservation, offer, now)
@@ -225,7 +226,7 @@ class ReservationService:
                 select(Offer).join(Shop).where(Offer.id == offer_id, Shop.merchant_id == merchant.id)
             )
             if offer is None:
-                raise NotFound("No such offer.")
+                raise NotFound(Text("No such offer."))
             rows = s.scalars(
                 select(Reservation).where(Reservation.offer_id == offer_id).order_by(Reservation.created_at)
             )
@@ -249,7 +250,7 @@ class ReservationService:
             )
         if reservation_id is None:
             raise Unprocessable(
-                "No reservation of this offer is waiting with this code.",
-                {"code": ["no reservation of this offer is waiting with this code."]},
+                Text("No reservation of this offer is waiting with this code."),
+                {"code": [Text("no reservation of this offer is waiting with this code.")]},
             )
         return self.collect(merchant, reservation_id, wanted)

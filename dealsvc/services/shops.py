@@ -12,6 +12,7 @@ from ..domain import merchants as merchant_rules
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import NotFound, Unprocessable, Unavailable
+from ..domain.i18n import Text
 from .auth import Principal
 from .merchants import merchant_standing
 from .rules import RulesService
@@ -51,15 +52,15 @@ class ShopService:
                 place = self.geocoder.geocode(address)
             except GeocodingOff:
                 raise Unprocessable(
-                    "This instance does not geocode addresses.",
-                    {"address": ["cannot be looked up on this instance; send lat and lon."]},
+                    Text("This instance does not geocode addresses."),
+                    {"address": [Text("cannot be looked up on this instance; send lat and lon.")]},
                 ) from None
             except GeocoderDown:
-                raise Unavailable("The address cannot be looked up right now; try again, or send lat and lon.", retry_after=30) from None
+                raise Unavailable(Text("The address cannot be looked up right now; try again, or send lat and lon."), retry_after=30) from None
             if place is None:
                 raise Unprocessable(
-                    "The address could not be found.",
-                    {"address": ["could not be found; check it, or send lat and lon."]},
+                    Text("The address could not be found."),
+                    {"address": [Text("could not be found; check it, or send lat and lon.")]},
                 )
             lat, lon = place.lat, place.lon
         timezone = self.zone_at(lat, lon)
@@ -92,7 +93,7 @@ class ShopService:
         with self.db.read() as s:
             shop = s.get(Shop, shop_id)
             if shop is None:
-                raise NotFound("No such shop.")
+                raise NotFound(Text("No such shop."))
             return shop_view(shop)
 
     def list_for(self, merchant: Principal) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from ..domain import geo
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_id, new_secret
 from ..domain.errors import NotFound, RuleViolation
+from ..domain.i18n import Text
 from ..domain.locales import best_match
 from ..domain.places import day_names, days_mask
 from ..domain.rules import Rules
@@ -52,13 +53,13 @@ def _place_view(place: SubscriberPlace) -> dict[str, Any]:
 def own_subscriber(s: Session, principal: Principal, subscriber_id: str, *, lock: bool = False) -> Subscriber:
     """The caller's own live subscription; anyone else's reads exactly like a missing one."""
     if principal.id != subscriber_id:
-        raise NotFound("No such subscriber.")
+        raise NotFound(Text("No such subscriber."))
     q = select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.deleted_at.is_(None))
     if lock:
         q = q.with_for_update()
     sub = s.scalar(q)
     if sub is None:
-        raise NotFound("No such subscriber.")
+        raise NotFound(Text("No such subscriber."))
     return sub
 
 

@@ -12,7 +12,7 @@ from ..domain import merchants as merchant_rules
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Unauthorized
 from ..services.auth import OPERATOR
-from .common import figures, flat_errors, page, protect, services
+from .common import figures, flat_errors, page, protect, said, services
 from .security import rotate_csrf
 from .forms import ReachForm, RulesForm, SignInForm, parse
 from .texts import STATUS_NAMES
@@ -113,7 +113,7 @@ def rules():
             flash(gettext("Rules saved; they apply from the next request."))
             return redirect(url_for(".home"), 303)
         except DomainError as error:
-            errors = flat_errors(error.errors) or {"_form": [error.detail]}
+            errors = flat_errors(error.errors) or {"_form": [said(error.detail)]}
     return _console(422, rules_form=form, rules_errors=errors)
 
 

@@ -11,11 +11,12 @@ from flask_babel import get_locale, gettext
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from ..adapters.catalogues import localize
 from ..bootstrap import Container
 from ..domain.errors import DomainError
 from ..services.figures import FiguresService
 from .security import check_csrf, csrf_token
-from .texts import http_error
+from .texts import http_error, http_error_title
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,18 @@ def _zone(name: str | None):
         return timezone.utc
 
 
+def said(message: str) -> str:
+    """A domain error's text (domain/i18n.Text) in the page's language."""
+    return localize(message, str(get_locale()))
+
+
 def flat_errors(errors: dict | None, mapping: dict[str, str] | None = None) -> dict[str, list[str]]:
-    """A domain error's fields renamed to the form's (the API's price_cents is the form's discount)."""
+    """A domain error's fields renamed to the form's (the API's price_cents is the form's
+    discount), its messages in the page's language."""
     out: dict[str, list[str]] = {}
     for name, messages in (errors or {}).items():
         key = (mapping or {}).get(name, name)
-        out.setdefault(key, []).extend(messages if isinstance(messages, list) else [str(messages)])
+        out.setdefault(key, []).extend(said(m) for m in (messages if isinstance(messages, list) else [messages]))
     return out
 
 
@@ -91,7 +98,8 @@ def protect(bp: Blueprint) -> Blueprint:
 
     @bp.errorhandler(DomainError)
     def _domain(error: DomainError):
-        html, status = page("web/error.html", error.status, title=error.title, detail=error.detail)
+        title = said(error.title) if error.title else http_error_title(error.status)
+        html, status = page("web/error.html", error.status, title=title, detail=said(error.detail))
         retry_after = getattr(error, "retry_after", None)  # Unavailable: a 503 that says when
         return html, status, ({"Retry-After": str(retry_after)} if retry_after is not None else {})
 

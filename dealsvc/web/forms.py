@@ -10,6 +10,7 @@ from babel.numbers import NumberFormatError, parse_decimal
 from flask_babel import get_locale, lazy_gettext as _l
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from ..adapters.catalogues import localize
 from ..domain.text import text_problem
 from ..domain.categories import CATEGORIES
 
@@ -64,7 +65,8 @@ class PersonText(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         problem = text_problem(text, multiline=self.multiline)
         if problem:
-            raise ValidationError(problem[:1].upper() + problem[1:])
+            shown = localize(problem, str(get_locale()))
+            raise ValidationError(shown[:1].upper() + shown[1:])
         return text
 
 

@@ -11,7 +11,7 @@ from ..domain import merchants as merchant_rules
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
-from .common import figures, flat_errors, page, protect, services
+from .common import figures, flat_errors, page, protect, said, services
 from .security import rotate_csrf
 from .texts import after, coarse
 from .forms import STEP_ROWS, CollectForm, OfferForm, QuantityForm, ShopForm, SignInForm, next_time_of_day, parse, zone_of
@@ -206,7 +206,7 @@ def add_shop():
             flash(gettext("Shop “%(name)s” added.", name=shop["name"]))
             return redirect(url_for(".home", shop=shop["id"]), 303)
         except DomainError as error:
-            errors = flat_errors(error.errors, {"_schema": "_form"}) or {"_form": [error.detail]}
+            errors = flat_errors(error.errors, {"_schema": "_form"}) or {"_form": [said(error.detail)]}
             return _dashboard(principal, merchant, _refused(error), shop_form=request.form.to_dict(), shop_errors=errors)
     return _dashboard(principal, merchant, 422, shop_form=request.form.to_dict(), shop_errors=errors)
 
@@ -249,7 +249,7 @@ def post_offer():
             flash(posted)
             return redirect(url_for(".home", shop=offer["shop_id"]), 303)
         except DomainError as error:
-            errors = flat_errors(error.errors, names) or {"_form": [error.detail]}
+            errors = flat_errors(error.errors, names) or {"_form": [said(error.detail)]}
             return _dashboard(principal, merchant, _refused(error), shop_id=request.form.get("shop_id"),
                               form=request.form.to_dict(), errors=errors)
     return _dashboard(principal, merchant, 422, shop_id=request.form.get("shop_id"),
@@ -270,7 +270,7 @@ def _offer_action(offer_id: str, action):
         return _dashboard(principal, merchant, 422, row_errors={offer_id: error.args[0]})
     except DomainError as error:
         return _dashboard(principal, merchant, error.status if error.status != 404 else 404,
-                          row_errors={offer_id: flat_errors(error.errors) or {"_form": [error.detail]}})
+                          row_errors={offer_id: flat_errors(error.errors) or {"_form": [said(error.detail)]}})
     flash(message)
     return redirect(url_for(".home"), 303)
 

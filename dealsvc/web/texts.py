@@ -62,11 +62,18 @@ HTTP_ERRORS = {
     403: (_l("Not allowed"), _l("You may not do this.")),
     404: (_l("Not found"), _l("There is nothing at this address.")),
     405: (_l("Not allowed"), _l("This page cannot be used that way.")),
+    409: (_l("Not possible now"), _l("This cannot be done in the state it is in now.")),
     413: (_l("Too large"), _l("What the browser sent is too large.")),
+    422: (_l("Not possible"), _l("This cannot be done as asked.")),
     429: (_l("Too many attempts"), _l("Too many requests: wait a moment and try again.")),
     500: (_l("Something went wrong"), _l("Something went wrong on our side; try again in a moment.")),
     503: (_l("Busy"), _l("The service is busy; try again in a moment.")),
 }
+
+
+def http_error_title(status: int) -> str:
+    """The name of an HTTP status on a page, in the page's language."""
+    return str(HTTP_ERRORS.get(status, HTTP_ERRORS[500])[0])
 
 
 def http_error(error) -> tuple[str, str]:
