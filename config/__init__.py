@@ -466,7 +466,9 @@ def _firebase_web_config(value: str | None) -> Mapping[str, str] | None:
         raise SettingsError(f"DEALSVC_FIREBASE_WEB_CONFIG must be {how}")
     missing = [key for key in FIREBASE_WEB_CONFIG_KEYS if not (isinstance(config.get(key), str) and config[key].strip())]
     if missing:
-        raise SettingsError(f"DEALSVC_FIREBASE_WEB_CONFIG lacks {', '.join(missing)}: it must be {how}")
+        raise SettingsError(
+            f"DEALSVC_FIREBASE_WEB_CONFIG lacks {', '.join(missing)} (each a non-empty string): it must be {how}"
+        )
     not_text = sorted(key for key, item in config.items() if not isinstance(item, str))
     if not_text:
         raise SettingsError(f"DEALSVC_FIREBASE_WEB_CONFIG's values must be strings; not {', '.join(not_text)}")
