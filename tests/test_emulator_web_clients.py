@@ -3,22 +3,28 @@ dispatcher sent it through firebase-admin, as a browser's service worker receive
 The service runs on a real HTTP port with the emulator built in (as in `make run`)."""
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import requests
+from gunicorn.config import Config as GunicornConfig
 from werkzeug.serving import make_server
 
+from dealsvc.access_log import AccessLogger
 from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
 from dealsvc.domain import delivery
 from dealsvc.emulator import EmulatorStore
 from dealsvc.emulator.store import prefix_fault
 from tests.conftest import ADMIN_TOKEN, _empty
+from tests.fakes.fcm_emulator import running_emulator
 from tests.test_push_pipeline import FakeClock
 
 SHOP = (45.4642, 9.1900)
@@ -213,3 +219,26 @@ def test_the_web_client_api_is_served_only_with_the_built_in_emulator(settings):
         assert client.get("/emulator/api/web-clients/x/messages").status_code == 404
     finally:
         container.close()
+
+
+def test_a_web_clients_token_stays_out_of_the_access_logs(caplog):
+    """Its token is in the path: neither the standalone emulator's log (werkzeug) nor gunicorn's
+    (`make run`, production) writes it."""
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    with running_emulator() as emulator:
+        token = requests.post(f"{emulator.root}/api/web-clients", timeout=10).json()["token"]
+        assert requests.get(f"{emulator.root}/api/web-clients/{token}/messages", params={"after": 3}, timeout=10).ok
+        deadline = time.monotonic() + 5
+        while "/messages" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)  # the server thread logs after answering
+    assert "GET /emulator/api/web-clients/…/messages?… HTTP/1.1" in caplog.text
+    assert token.split(":")[0] not in caplog.text
+
+    logger = AccessLogger(GunicornConfig())
+    path = f"/emulator/api/web-clients/{token}/messages"
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"{path}?after=3", "SERVER_PROTOCOL": "HTTP/1.1",
+               "PATH_INFO": path, "QUERY_STRING": "after=3"}
+    response = SimpleNamespace(status="200 OK", sent=15, headers=[])
+    atoms = logger.atoms(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
+    assert atoms["U"] == "/emulator/api/web-clients/…/messages"
+    assert atoms["r"] == "GET /emulator/api/web-clients/…/messages?… HTTP/1.1"
