@@ -15,7 +15,8 @@ from config import Settings, SettingsError
 from dealsvc.adapters.push import SENT, FirebasePushGateway, PushMessage, to_fcm
 from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
-from dealsvc.domain import delivery
+from dealsvc.adapters.catalogues import translations
+from dealsvc.domain import audience, delivery
 from tests.conftest import Api, _empty
 from tests.fakes.fcm_emulator import PROJECT_ID, firebase_app_for, running_emulator
 from tests.test_push_pipeline import Env, FakeClock
@@ -71,6 +72,26 @@ def test_a_link_only_with_an_https_public_url(public_url, link):
 def test_an_alert_is_urgent_and_its_updates_are_not():
     assert delivery.urgency(delivery.ALERT) == "high"
     assert delivery.urgency(delivery.PRICE_DROP) == delivery.urgency(delivery.WITHDRAWAL) == "normal"
+
+
+@pytest.mark.parametrize(
+    ("locale", "title", "reasons"),
+    [
+        ("it", "Pane di ieri da Forno Rossi: non più disponibile",
+         ("Esaurita.", "Ritirata dal negozio.", "L’offerta è terminata.")),
+        ("fr", "Pane di ieri chez Forno Rossi : plus disponible",
+         ("Épuisée.", "Retirée par le commerçant.", "L’offre est terminée.")),
+        ("en", "Pane di ieri at Forno Rossi: no longer available",
+         ("Sold out.", "Withdrawn by the shop.", "The offer has ended.")),
+    ],
+)
+def test_the_gone_words_say_why_in_the_residents_language(locale, title, reasons):
+    texts = [
+        audience.gone_text(title="Pane di ieri", shop_name="Forno Rossi", status=status, translations=translations(locale))
+        for status in ("sold_out", "cancelled", "expired")
+    ]
+    assert [t.title for t in texts] == [title] * 3
+    assert tuple(t.body for t in texts) == reasons
 
 
 def _encoded(message: PushMessage) -> dict:
