@@ -23,7 +23,7 @@ from dealsvc.bootstrap import bootstrap
 from dealsvc.domain import delivery
 from dealsvc.emulator import EmulatorStore
 from dealsvc.emulator.store import prefix_fault
-from tests.conftest import ADMIN_TOKEN, _empty
+from tests.conftest import _empty
 from tests.fakes.fcm_emulator import running_emulator
 from tests.test_push_pipeline import FakeClock
 
@@ -209,16 +209,6 @@ def test_a_withdrawal_replaces_the_alert_under_its_tag_with_gone_words(live, loc
     assert payload["data"]["type"] == "withdrawn" and payload["data"]["status"] == how
     assert payload["data"]["locale"] == locale
     assert payload["fcmOptions"] == alert["payload"]["fcmOptions"]
-
-
-def test_the_web_client_api_is_served_only_with_the_built_in_emulator(settings):
-    container = bootstrap(settings.with_(emulator="off", admin_token=ADMIN_TOKEN))
-    try:
-        client = create_app(container=container).test_client()
-        assert client.post("/emulator/api/web-clients").status_code == 404
-        assert client.get("/emulator/api/web-clients/x/messages").status_code == 404
-    finally:
-        container.close()
 
 
 def test_a_web_clients_token_stays_out_of_the_access_logs(emulator, caplog):
