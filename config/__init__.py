@@ -1,11 +1,16 @@
 """Typed settings read once from the DEALSVC_* environment variables (the only reader of os.environ)."""
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Mapping
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
@@ -68,6 +73,21 @@ class Settings:
     default_locale: str = "en"
     # What the pages and the web app call the service (a city may run it under its own name).
     brand: str = "dealsvc"
+    # The service's public address, without a trailing slash ("https://deals.example.org"):
+    # a tap on a web push opens the offer's page there (only when it is https: FCM takes no
+    # other link). None: pushes carry no link.
+    public_url: str | None = None
+    # Real web push for the residents' web app: the Firebase web app's config (apiKey,
+    # projectId, messagingSenderId, appId and any other keys Firebase gives, all strings) and
+    # the public key of its web push certificate (VAPID). None: the app uses the built-in
+    # emulator where it is served.
+    firebase_web_config: Mapping[str, str] | None = None
+    firebase_vapid_key: str | None = None
+    # The web app's maps: a tile URL template with {z}, {x} and {y} ({s} and {r} as Leaflet
+    # reads them), and the attribution its provider asks for. None: maps without tiles (and no
+    # request to another origin).
+    map_tiles: str | None = None
+    map_attribution: str | None = None
     # APScheduler logs two INFO lines per job run (several a second): kept at WARNING unless
     # raised here (DEBUG or INFO while looking into the scheduler).
     apscheduler_log_level: str = "WARNING"
@@ -152,6 +172,11 @@ class Settings:
             push_lanes=_positive("PUSH_LANES", get("PUSH_LANES", defaults.push_lanes)),
             default_locale=_locale("DEFAULT_LOCALE", get("DEFAULT_LOCALE", defaults.default_locale)),
             brand=_brand(get("BRAND", defaults.brand)),
+            public_url=_public_url(get("PUBLIC_URL", None)),
+            firebase_web_config=_firebase_web_config(get("FIREBASE_WEB_CONFIG", None)),
+            firebase_vapid_key=_vapid_key(get("FIREBASE_VAPID_KEY", None)),
+            map_tiles=_map_tiles(get("MAP_TILES", None)),
+            map_attribution=_map_attribution(get("MAP_ATTRIBUTION", None), get("MAP_TILES", None)),
             log_level=_log_level("LOG_LEVEL", get("LOG_LEVEL", defaults.log_level)),
             apscheduler_log_level=_log_level("APSCHEDULER_LOG_LEVEL", get("APSCHEDULER_LOG_LEVEL", defaults.apscheduler_log_level)),
             redis_url=_redis_url(get("REDIS_URL", None)),
@@ -399,3 +424,96 @@ def _brand(value: str) -> str:
     if not brand or len(brand) > 60:
         raise SettingsError(f"DEALSVC_BRAND must be a name of 1 to 60 characters, not {value!r}")
     return brand
+
+
+def _public_url(value: str | None) -> str | None:
+    """An absolute http(s) address with a host and no query or fragment, without its trailing
+    slash (links are written as `{public_url}/app/...`)."""
+    if value is None:
+        return None
+    url = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname
+        or parts.query or parts.fragment or "?" in url or "#" in url or any(c.isspace() for c in url)
+    ):
+        raise SettingsError(
+            f"DEALSVC_PUBLIC_URL must be the service's address such as https://deals.example.org, not {value!r}"
+        )
+    return url
+
+
+# What the Firebase JS SDK needs to get a web push token (the rest of the config is optional).
+FIREBASE_WEB_CONFIG_KEYS = ("apiKey", "projectId", "messagingSenderId", "appId")
+
+
+def _firebase_web_config(value: str | None) -> Mapping[str, str] | None:
+    if value is None:
+        return None
+    how = (
+        "the Firebase web app's config as a JSON object, e.g. "
+        '{"apiKey": "...", "projectId": "...", "messagingSenderId": "...", "appId": "..."}'
+    )
+    try:
+        config = json.loads(value)
+    except (ValueError, RecursionError):
+        raise SettingsError(f"DEALSVC_FIREBASE_WEB_CONFIG is not JSON: it must be {how}") from None
+    if not isinstance(config, dict):
+        raise SettingsError(f"DEALSVC_FIREBASE_WEB_CONFIG must be {how}")
+    missing = [key for key in FIREBASE_WEB_CONFIG_KEYS if not (isinstance(config.get(key), str) and config[key].strip())]
+    if missing:
+        raise SettingsError(
+            f"DEALSVC_FIREBASE_WEB_CONFIG lacks {', '.join(missing)} (each a non-empty string): it must be {how}"
+        )
+    not_text = sorted(key for key, item in config.items() if not isinstance(item, str))
+    if not_text:
+        raise SettingsError(f"DEALSVC_FIREBASE_WEB_CONFIG's values must be strings; not {', '.join(not_text)}")
+    return MappingProxyType(dict(config))
+
+
+def _vapid_key(value: str | None) -> str | None:
+    """The web push certificate's public key as Firebase's console shows it: a P-256 public
+    key (65 bytes, uncompressed) in URL-safe base64."""
+    if value is None:
+        return None
+    key = value.strip()
+    try:
+        raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 65 or raw[0] != 4 or not key.replace("-", "").replace("_", "").rstrip("=").isalnum():
+        raise SettingsError(
+            "DEALSVC_FIREBASE_VAPID_KEY must be the web push certificate's public key (Firebase console, "
+            "Cloud Messaging, Web Push certificates: 87 characters of URL-safe base64)"
+        )
+    return key
+
+
+def _map_tiles(value: str | None) -> str | None:
+    if value is None:
+        return None
+    template = value.strip()
+    missing = [part for part in ("{z}", "{x}", "{y}") if part not in template]
+    scheme = template.split("://", 1)[0].lower() if "://" in template else None
+    absolute = scheme in ("http", "https") and bool(urlsplit(template.replace("{s}", "a")).hostname)
+    if missing or not (absolute or template.startswith("/") and not template.startswith("//")):
+        raise SettingsError(
+            "DEALSVC_MAP_TILES must be a tile URL template with {z}, {x} and {y}, such as "
+            f"https://tile.example.org/{{z}}/{{x}}/{{y}}.png (or a path on this service), not {value!r}"
+        )
+    return template
+
+
+def _map_attribution(value: str | None, tiles: str | None) -> str | None:
+    if value is None:
+        return None
+    if tiles is None:
+        raise SettingsError("DEALSVC_MAP_ATTRIBUTION is set without DEALSVC_MAP_TILES: it credits the tiles")
+    text = " ".join(value.split())
+    if len(text) > 300:
+        raise SettingsError(f"DEALSVC_MAP_ATTRIBUTION must be at most 300 characters, not {len(text)}")
+    return text

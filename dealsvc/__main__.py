@@ -65,6 +65,7 @@ def _serve(settings: Settings, workers: int, threads: int) -> None:
             # The path without its query string: the emulator's inbox is asked by token, and
             # FCM tokens stay out of logs.
             self.cfg.set("access_log_format", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss')
+            self.cfg.set("logger_class", "dealsvc.access_log.AccessLogger")
             self.cfg.set("graceful_timeout", 10)
 
         def load(self):

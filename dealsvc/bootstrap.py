@@ -168,6 +168,7 @@ def bootstrap(
         lanes=settings.push_lanes,
         breaker=BreakerSettings(base_s=settings.push_breaker_base_s, max_s=settings.push_breaker_max_s),
         db_backoff_max_s=settings.worker_backoff_max_s,
+        public_url=settings.public_url,
     )
     return Container(
         settings=settings,

@@ -47,6 +47,8 @@ control_socket_disable = True
 # and the emulator's inbox is asked by FCM token.
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+# ... and without the FCM token in the path of the built-in emulator's web clients.
+logger_class = "dealsvc.access_log.AccessLogger"
 
 # The application's own log lines (dealsvc.*) next to gunicorn's, on stderr, at
 # DEALSVC_LOG_LEVEL; without this, gunicorn leaves them unconfigured and INFO is lost.

@@ -18,7 +18,7 @@ from dealsvc.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.7"}
-PATHS = ("/emulator/api/tokens", "/emulator/", "/emulator/inbox.json")
+PATHS = ("/emulator/api/tokens", "/emulator/", "/emulator/inbox.json", "/emulator/api/web-clients/tok-1/messages")
 
 
 def _served(app, environ_base=None) -> dict[str, int]:

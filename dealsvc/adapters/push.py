@@ -23,6 +23,8 @@ import requests.utils
 from urllib3.util.retry import Retry
 from firebase_admin import credentials, exceptions, messaging
 
+from ..domain import delivery
+
 log = logging.getLogger(__name__)
 
 SENT, DEAD_TOKEN, RETRY, DEAD_LETTER = "sent", "dead_token", "retry", "dead_letter"
@@ -44,6 +46,12 @@ class PushMessage:
     expires_at_unix: int
     title: str | None = None  # None: a data-only message (the app updates silently)
     body: str | None = None
+    # Web push, for the residents' web app: a browser always shows a push, so a data-only
+    # message still has words for it there (None: the same as title and body).
+    web_title: str | None = None
+    web_body: str | None = None
+    urgency: str = "normal"  # RFC 8030 Urgency (domain.delivery.urgency)
+    link: str | None = None  # opened by a tap on the web notification (https only)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ def to_fcm(message: PushMessage) -> messaging.Message:
     notification = (
         messaging.Notification(title=message.title, body=message.body) if message.title else None
     )
+    web_title, web_body = message.web_title or message.title, message.web_body or message.body
     # The phone app hands us its FCM registration token, so the message targets `token`
     # (firebase-admin 7.7 prefers installation ids, `fid`, which the app does not give us).
     return messaging.Message(
@@ -102,6 +111,20 @@ def to_fcm(message: PushMessage) -> messaging.Message:
                 "apns-push-type": "alert" if notification else "background",
             },
             payload=messaging.APNSPayload(aps=messaging.Aps(content_available=notification is None)),
+        ),
+        # The tag replaces a shown notification, the Topic an undelivered push: both the
+        # offer's own, so a withdrawal or a price drop takes the alert's place.
+        webpush=messaging.WebpushConfig(
+            headers={
+                "TTL": str(message.ttl_s),
+                "Urgency": message.urgency,
+                "Topic": delivery.web_topic(message.collapse_key),
+            },
+            notification=(
+                messaging.WebpushNotification(title=web_title, body=web_body, tag=message.collapse_key)
+                if web_title else None
+            ),
+            fcm_options=messaging.WebpushFCMOptions(link=message.link) if message.link else None,
         ),
     )
 

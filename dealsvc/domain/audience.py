@@ -12,6 +12,7 @@ from babel.numbers import format_currency, format_percent
 from babel.units import format_unit
 
 from .i18n import Gettext
+from .offers import CANCELLED, SOLD_OUT
 
 
 def _parse_hhmm(text: str) -> time:
@@ -160,4 +161,18 @@ def price_drop_text(
             discount=_discount(discount_pct, locale), title=title, shop=shop_name
         )[:200],
         body=body,
+    )
+
+
+def gone_text(*, title: str, shop_name: str, status: str, translations: Gettext) -> PushText:
+    """What replaces the alert on a screen that cannot take a silent update (the web app) once
+    the deal cannot be had: sold out, withdrawn by the shop, or over."""
+    _ = translations.gettext
+    reasons = {
+        SOLD_OUT: _("Sold out."),
+        CANCELLED: _("Withdrawn by the shop."),
+    }
+    return PushText(
+        title=_("{title} at {shop}: no longer available").format(title=title, shop=shop_name)[:200],
+        body=reasons.get(status) or _("The offer has ended."),
     )

@@ -13,6 +13,12 @@ The API, under `{url_prefix}/api`:
   answer until cleared), `{"fault": null, "delay_s": 3}` (every answer 3 s late). DELETE, or
   PUT `{"fault": null}`, restores normal service.
 
+Web clients (an open web app that receives its pushes from here, see webclients.py):
+- `POST /web-clients` → 201 `{"token"}`: a new registration token for the app;
+- `GET /web-clients/<token>/messages?after=<seq>` → `{"messages": [{"seq", "payload"}]}`: every
+  message accepted for the token after `seq` (default 0), oldest first, each as the browser's
+  service worker receives it; an unknown token has none yet.
+
 Faults: "fault" is one of FAULT_KINDS (store.py), "times" how many answers (null: until
 cleared), "retry_after" the Retry-After header to send: seconds (any non-negative integer) or an
 HTTP-date string.
@@ -28,6 +34,7 @@ from flask import Blueprint, Response, request
 
 from .store import ERROR_FAULT_KINDS, FAULT_KINDS, EmulatorStore, Fault, check_delay, check_retry_after
 from .validation import Violation, guess_recipient, parse_json, validate_send_request
+from .webclients import browser_payload, new_token
 
 log = logging.getLogger(__name__)
 
@@ -227,5 +234,18 @@ def create_blueprint(store: EmulatorStore, url_prefix: str = "/emulator") -> Blu
     @bp.get("/api/tokens")
     def list_tokens() -> Response:
         return _json({"items": store.tokens()})
+
+    @bp.post("/api/web-clients")
+    def new_web_client() -> Response:
+        return _json({"token": new_token()}, 201)
+
+    @bp.get("/api/web-clients/<token>/messages")
+    def web_client_messages(token: str) -> Response:
+        after = request.args.get("after", "0")
+        if not (after.isascii() and after.isdigit() and len(after) <= 18):
+            return _problem(400, "after must be the seq of the last message received (0 or more).",
+                            {"after": ["A whole number, 0 or more."]})
+        messages = store.messages(token, after=int(after))
+        return _json({"messages": [{"seq": m.seq, "payload": browser_payload(m)} for m in messages]})
 
     return bp

@@ -1,6 +1,8 @@
 """A Flask app serving only the FCM emulator, and a request log that keeps FCM tokens out of it."""
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler
 
@@ -25,13 +27,14 @@ def make_app(store: EmulatorStore | None = None) -> Flask:
 
 
 class RedactingRequestHandler(WSGIRequestHandler):
-    """Werkzeug's access log, minus query strings: `?token=` would put personal data in the log."""
+    """Werkzeug's access log, minus query strings and web clients' tokens: `?token=` or
+    `/web-clients/<token>/` would put personal data in the log."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         saved = {name: getattr(self, name) for name in ("path", "requestline") if hasattr(self, name)}
         for name, value in saved.items():
-            if "?" in value:
-                setattr(self, name, _without_query(value))
+            if redact(value) != value:
+                setattr(self, name, redact(value))
         try:
             super().log_request(code, size)
         finally:
@@ -39,7 +42,15 @@ class RedactingRequestHandler(WSGIRequestHandler):
                 setattr(self, name, value)
 
 
-def _without_query(text: str) -> str:
-    head, _, tail = text.partition("?")
+_WEB_CLIENT_TOKEN = re.compile(r"(/web-clients/)[^/?#\s]+")
+
+
+def redact(text: str) -> str:
+    """A path or request line ("GET /path?query HTTP/1.1") without its query string and with a
+    web client's token (`/emulator/api/web-clients/<token>/messages`) replaced by "…"."""
+    head, question, tail = text.partition("?")
+    head = _WEB_CLIENT_TOKEN.sub(r"\1…", head)
+    if not question:
+        return head
     _, space, version = tail.partition(" ")
     return f"{head}?…{space}{version}"

@@ -108,6 +108,9 @@ class Received:
     project: str
     received_at: datetime
     message: dict[str, Any]
+    # Increasing across every recipient, never reused (not even after clear()): what a web
+    # client has already fetched is everything up to its last seq.
+    seq: int
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -235,7 +238,8 @@ class EmulatorStore:
             at = self._clock()
             micros = int(at.timestamp() * 1_000_000)
             # FCM ids look like "0:1700000000000000%31bd1c9631bd1c96"; the sequence makes ours unique.
-            message_id = f"0:{micros}%{next(self._sequence):08x}{secrets.token_hex(4)}"
+            seq = next(self._sequence)
+            message_id = f"0:{micros}%{seq:08x}{secrets.token_hex(4)}"
             item = Received(
                 id=message_id,
                 name=f"projects/{project}/messages/{message_id}",
@@ -243,14 +247,15 @@ class EmulatorStore:
                 project=project,
                 received_at=at,
                 message=copy.deepcopy(message),
+                seq=seq,
             )
             self._received.append(item)
             return item
 
-    def messages(self, token: str | None = None) -> list[Received]:
-        """What was delivered, oldest first; to `token` only when given."""
+    def messages(self, token: str | None = None, after: int = 0) -> list[Received]:
+        """What was delivered, oldest first; to `token` only when given; after seq `after`."""
         with self._lock:
-            return [m for m in self._received if token is None or m.token == token]
+            return [m for m in self._received if (token is None or m.token == token) and m.seq > after]
 
     def attempts(self, token: str) -> int:
         """Every send request naming `token`, failed ones and dry runs included."""

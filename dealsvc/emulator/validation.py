@@ -43,6 +43,13 @@ _TTL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]{1,9}))?s")
 _TOPIC = re.compile(r"(?:/topics/)?[a-zA-Z0-9\-_.~%]+")
 _ANALYTICS_LABEL = re.compile(r"[a-zA-Z0-9\-_.~%]{1,50}")
 _UNIX_TIME = re.compile(r"[0-9]+")
+# RFC 8030: TTL is delta-seconds, Urgency one of four words, Topic at most 32 characters of the
+# URL- and filename-safe base64 alphabet. Push services refuse a push that breaks these.
+_DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
+WEBPUSH_URGENCIES = ("very-low", "low", "normal", "high")
+_WEBPUSH_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
+# Web notification fields a browser reads as text (the rest of the object passes as FCM passes it).
+WEBPUSH_NOTIFICATION_STRINGS = ("title", "body", "tag", "icon", "image", "badge", "lang", "dir")
 
 
 class Violation(Exception):
@@ -285,10 +292,34 @@ def _webpush(value: Any) -> None:
         return
     _no_unknown(webpush, WEBPUSH_FIELDS, "message.webpush")
     _string_map(webpush.get("headers"), "message.webpush.headers")
+    _webpush_headers(webpush.get("headers") or {})
     _string_map(webpush.get("data"), "message.webpush.data", data_keys=True)
-    _object(webpush.get("notification"), "message.webpush.notification")
+    notification = _object(webpush.get("notification"), "message.webpush.notification")
+    for key in WEBPUSH_NOTIFICATION_STRINGS:
+        _string((notification or {}).get(key), f"message.webpush.notification.{key}")
     options = _object(webpush.get("fcm_options"), "message.webpush.fcm_options")
     if options is not None:
         _no_unknown(options, {"link", "analytics_label"}, "message.webpush.fcm_options")
-        _string(options.get("link"), "message.webpush.fcm_options.link")
+        link = options.get("link")
+        _string(link, "message.webpush.fcm_options.link")
+        if link is not None and not link.startswith("https://"):
+            raise Violation("message.webpush.fcm_options.link", f"The link must be an HTTPS URL; got {link[:100]!r}.")
         _fcm_options({k: v for k, v in options.items() if k != "link"}, "message.webpush.fcm_options")
+
+
+def _webpush_headers(headers: dict[str, str]) -> None:
+    """The RFC 8030 headers FCM relays to the browser's push service (names are case-insensitive)."""
+    where = "message.webpush.headers"
+    named = {key.lower(): item for key, item in headers.items()}
+    ttl = named.get("ttl")
+    if ttl is not None:
+        if not _DELTA_SECONDS.fullmatch(ttl):
+            raise Violation(where, f"TTL must be a whole number of seconds; got {ttl!r}.")
+        if int(ttl) > MAX_TTL_SECONDS:
+            raise Violation(where, f"TTL must be at most {MAX_TTL_SECONDS} seconds (28 days); got {ttl}.")
+    urgency = named.get("urgency")
+    if urgency is not None and urgency not in WEBPUSH_URGENCIES:
+        raise Violation(where, f"Urgency must be one of {', '.join(WEBPUSH_URGENCIES)}; got {urgency!r}.")
+    topic = named.get("topic")
+    if topic is not None and not _WEBPUSH_TOPIC.fullmatch(topic):
+        raise Violation(where, f"Topic must be 1 to 32 characters of URL-safe base64; got {topic[:100]!r}.")

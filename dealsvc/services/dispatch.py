@@ -40,7 +40,7 @@ from ..adapters.db.models import UTCDateTime
 from ..adapters.db.models import Fanout, Notification, Offer, PushQuota, Shop, Subscriber
 from ..adapters.geo_index import SubscriberIndex
 from ..adapters.push import AUTH_FAILED, DEAD_TOKEN, RETRY, SENT, UNSENT, PushGateway, PushMessage, PushResult
-from ..domain import audience, geo, waves
+from ..domain import audience, delivery, geo, waves
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..observability import FANOUT_MATCH_SECONDS, PUSH_OUTCOMES
@@ -128,6 +128,9 @@ class DispatchSettings:
     breaker: BreakerSettings = BreakerSettings()
     # The longest sleep between tries while the database is away.
     db_backoff_max_s: float = 10.0
+    # The service's public address (DEALSVC_PUBLIC_URL): a tap on a web push opens the offer's
+    # page there (https only; None: no link).
+    public_url: str | None = None
 
 
 def _insert(session):
@@ -580,7 +583,7 @@ class Dispatcher:
     def _screen_withdrawal(self, row, now) -> tuple[str, dict] | None:
         if not row.active:
             return DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"}
-        if (self._withdrawal_ends(row) - now).total_seconds() < 1:
+        if delivery.ttl_s(self._withdrawal_ends(row), now) < 1:
             return DROPPED, {"status": DROPPED, "reason": "withdrawal_expired"}
         return None
 
@@ -603,7 +606,7 @@ class Dispatcher:
             return DROPPED, {"status": DROPPED, "reason": reason}
         if not row.active:
             return DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"}
-        if (row.expires_at - now).total_seconds() < 1:
+        if delivery.ttl_s(row.expires_at, now) < 1:
             return DROPPED, {"status": DROPPED, "reason": "offer_expired"}
         until = audience.quiet_until(now, row.timezone, row.quiet_start, row.quiet_end)
         if until is not None:
@@ -697,11 +700,13 @@ class Dispatcher:
                 "lon": f"{row.shop_lon:.6f}",
                 "locale": row.locale,
             },
-            collapse_key=f"offer-{row.offer_id}",
-            ttl_s=max(1, math.floor((expires - now).total_seconds())),
+            collapse_key=delivery.collapse_key(row.offer_id),
+            ttl_s=delivery.ttl_s(expires, now),
             expires_at_unix=math.floor(expires.timestamp()),
             title=wording.title,
             body=wording.body,
+            urgency=delivery.urgency(delivery.ALERT),
+            link=delivery.offer_link(self.settings.public_url, row.offer_id),
         )
 
     def _price_drop(self, row, distance: float, now: datetime) -> PushMessage:
@@ -728,21 +733,32 @@ class Dispatcher:
         data = {**alert.data, "type": "price_drop", "step": str(step)}
         if previous is not None:
             data["previous_price_cents"] = str(previous)
-        return dataclasses.replace(alert, data=data, title=wording.title, body=wording.body)
+        return dataclasses.replace(
+            alert, data=data, title=wording.title, body=wording.body, urgency=delivery.urgency(delivery.PRICE_DROP)
+        )
 
     def _withdrawal(self, row, now: datetime) -> PushMessage:
         """A data-only message under the alert's collapse key: the app replaces the alert
-        with "gone" instead of leaving a deal that cannot be had."""
+        with "gone" instead of leaving a deal that cannot be had. A browser cannot take a silent
+        push, so the web app gets the "gone" words in the resident's language, under the
+        alert's tag."""
         status = offer_rules.effective_status(row.offer_status, row.expires_at, now)
         # Long enough to reach a phone that was offline for a while; no longer useful after.
         ends = self._withdrawal_ends(row)
+        gone = audience.gone_text(
+            title=row.title, shop_name=row.shop_name, status=status, translations=translations(row.locale)
+        )
         return PushMessage(
             token=row.fcm_token,
             data={"type": "withdrawn", "offer_id": row.offer_id, "shop_id": row.shop_id, "status": status,
                   "locale": row.locale},
-            collapse_key=f"offer-{row.offer_id}",
-            ttl_s=max(1, math.floor((ends - now).total_seconds())),
+            collapse_key=delivery.collapse_key(row.offer_id),
+            ttl_s=delivery.ttl_s(ends, now),
             expires_at_unix=math.floor(ends.timestamp()),
+            web_title=gone.title,
+            web_body=gone.body,
+            urgency=delivery.urgency(delivery.WITHDRAWAL),
+            link=delivery.offer_link(self.settings.public_url, row.offer_id),
         )
 
     def _record(self, claimed: list[_Claimed], results: list[PushResult], gate: BatchGate | None = None) -> None:
