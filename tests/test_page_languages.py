@@ -188,11 +188,16 @@ def test_the_offer_forms_times_are_read_on_the_shops_clock(client, api):
 
 
 @pytest.mark.parametrize("headers, typed, wanted", [
-    (IT, {"pct": "45,5", "step": "55,5", "lat": "45,4642", "lon": "9,19", "rule": "12,5"}, (45.5, 55.5, 45.4642, 9.19, 12.5)),
-    ({"Accept-Language": "fr-FR"}, {"pct": "45,5", "step": "55,5", "lat": "45,4642", "lon": "9,19", "rule": "12,5"}, (45.5, 55.5, 45.4642, 9.19, 12.5)),
-    ({"Accept-Language": "en"}, {"pct": "45.5", "step": "55.5", "lat": "45.4642", "lon": "9.19", "rule": "12.5"}, (45.5, 55.5, 45.4642, 9.19, 12.5)),
+    (IT, {"pct": "45,5", "step": "55,5", "lat": "45,4642", "lon": "9,19", "rule": "12,5", "radius": "1.500"},
+     (45.5, 55.5, 45.4642, 9.19, 12.5, 1500)),
+    # French groups thousands with a narrow no-break space; people type a plain one.
+    ({"Accept-Language": "fr-FR"}, {"pct": "45,5", "step": "55,5", "lat": "45,4642", "lon": "9,19", "rule": "12,5", "radius": "1 500"},
+     (45.5, 55.5, 45.4642, 9.19, 12.5, 1500)),
+    ({"Accept-Language": "en"}, {"pct": "45.5", "step": "55.5", "lat": "45.4642", "lon": "9.19", "rule": "12.5", "radius": "1,500"},
+     (45.5, 55.5, 45.4642, 9.19, 12.5, 1500)),
     # A dot in Italian (coordinates pasted from a map) is still the decimal point.
-    (IT, {"pct": "45.5", "step": "55", "lat": "45.4642", "lon": "9.19", "rule": "12"}, (45.5, 55, 45.4642, 9.19, 12)),
+    (IT, {"pct": "45.5", "step": "55", "lat": "45.4642", "lon": "9.19", "rule": "12", "radius": "1.500"},
+     (45.5, 55, 45.4642, 9.19, 12, 1500)),
 ])
 def test_numbers_are_read_as_the_pages_language_writes_them(client, api, headers, typed, wanted):
     from tests.conftest import ADMIN_TOKEN
@@ -222,9 +227,13 @@ def test_numbers_are_read_as_the_pages_language_writes_them(client, api, headers
     from tests.test_pages import console_rules
 
     r = client.post("/admin/rules", headers=headers, data={**console_rules(console), "csrf_token": csrf(console),
-                                                           "min_discount_pct": typed["rule"]})
+                                                           "min_discount_pct": typed["rule"], "default_radius_m": typed["radius"]})
     assert r.status_code == 303, r.text
-    assert client.get("/api/v1/admin/rules", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json["min_discount_pct"] == wanted[4]
+    rules = client.get("/api/v1/admin/rules", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json
+    assert (rules["min_discount_pct"], rules["default_radius_m"]) == wanted[4:]
+    # ... and the console shows it back as it was typed: a second save changes nothing.
+    console = client.get("/admin/", headers=headers).text
+    assert f'id="min_discount_pct" name="min_discount_pct" inputmode="decimal" value="{typed["rule"]}"' in console
 
 
 @pytest.mark.parametrize("headers, messages", [
