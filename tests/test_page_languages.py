@@ -264,3 +264,21 @@ def test_numbers_that_are_none_are_told_in_the_pages_language(client, api, heade
     assert r.status_code == 422
     assert field_error(r.text, "min_discount_pct") == messages["rule"]
     assert field_error(r.text, "default_radius_m") == messages["whole"]
+
+
+def test_a_text_too_long_or_with_hidden_characters_is_told_in_italian(client, api):
+    """The form's own checks of texts (length, the text rule) speak the page's language too."""
+    from tests.test_pages import field_error, offer_form
+
+    m = api.merchant()
+    shop = api.shop(m["api_key"], name="Forno Rossi")
+    assert sign_in_shop(client, m["api_key"]).status_code == 303
+    token = csrf(client.get("/shop/", headers=IT).text)
+    for title, said in (("x" * 500, "Al massimo 120 caratteri."),
+                        ("Pane \u202egnp.exe", "Non deve contenere caratteri di formattazione bidirezionali o invisibili (come U+202E)."),
+                        ("\u2800\u3164", "Deve contenere caratteri visibili.")):
+        r = client.post("/shop/offers", headers=IT, data=offer_form({"shop": shop, "csrf": token}, title=title))
+        assert r.status_code == 422 and field_error(r.text, "title") == said, title
+    r = client.post("/shop/shops", headers=IT, data={"csrf_token": token, "name": "Latteria\x07", "category": "dairy",
+                                                     "lat": "45,47", "lon": "9,19"})
+    assert r.status_code == 422 and field_error(r.text, "shop-name") == "Non deve contenere caratteri di controllo."

@@ -139,7 +139,8 @@ def test_an_expiry_beyond_the_horizon_is_shown_next_to_until(client, shopkeeper)
         ({"expires_at": "tomorrow"}, "expires_at", "Enter a date and time such as 2026-11-22T19:30."),
         ({"category": "gold"}, "category", "Pick a category from the list."),
         ({"title": ""}, "title", "Required."),
-        ({"title": "x" * 500}, "title", "Length must be between 1 and 120."),
+        ({"title": "x" * 500}, "title", "Must be at most 120 characters."),
+        ({"title": "Pane \u202egnp.exe"}, "title", "Must not contain bidirectional or invisible formatting characters (such as U+202E)."),
     ],
 )
 def test_bad_offer_input_is_an_error_by_the_field_never_a_500(client, shopkeeper, changes, field, message):

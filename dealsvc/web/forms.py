@@ -10,7 +10,7 @@ from babel.numbers import NumberFormatError, get_group_symbol, parse_decimal
 from flask_babel import get_locale, lazy_gettext as _l
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from ..domain.text import text_problem
+from ..domain import text as text_rule
 from ..domain.categories import CATEGORIES
 
 MAX_PRICE_CENTS = 100_000_000
@@ -62,10 +62,23 @@ class PersonText(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        problem = text_problem(text, multiline=self.multiline)
+        problem = text_rule.text_problem(text, multiline=self.multiline)
         if problem:
-            raise ValidationError(problem[:1].upper() + problem[1:])
+            raise ValidationError(_TEXT_PROBLEMS.get(problem) or problem[:1].upper() + problem[1:])
         return text
+
+
+# The text rule's reasons, as the page says them in its language.
+_TEXT_PROBLEMS = {
+    text_rule.CONTROL: _l("Must not contain control characters."),
+    text_rule.FORMAT: _l("Must not contain bidirectional or invisible formatting characters (such as U+202E)."),
+    text_rule.INVISIBLE: _l("Must contain visible characters."),
+}
+
+
+def _at_most(length: int) -> validate.Length:
+    """Text of at most `length` characters (blank counts as missing: the schema drops it first)."""
+    return validate.Length(max=length, error=_l("Must be at most {max} characters."))
 
 
 # What a person may type for a number: digits, a sign, the marks of decimals and thousands.
@@ -97,7 +110,7 @@ def local_decimal(text: str) -> Decimal | None:
 class LocalNumber(fields.Field):
     """A number typed the local way (local_decimal) -> float, or int when `whole`."""
 
-    default_error_messages = {"invalid": "Not a valid number."}
+    default_error_messages = {"invalid": _l("Enter a number.")}
 
     def __init__(self, *, whole: bool = False, **kwargs):
         super().__init__(**kwargs)
@@ -171,13 +184,13 @@ def _number(message: str, *, whole: bool = False, **kw):
 
 
 class SignInForm(Form):
-    secret = fields.String(required=True, error_messages={"required": _l("Required.")}, validate=validate.Length(max=500))
+    secret = fields.String(required=True, error_messages={"required": _l("Required.")}, validate=_at_most(500))
 
 
 class ShopForm(Form):
-    name = PersonText(required=True, validate=validate.Length(min=1, max=200), error_messages={"required": _l("Required.")})
+    name = PersonText(required=True, validate=_at_most(200), error_messages={"required": _l("Required.")})
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")), error_messages={"required": _l("Required.")})
-    address = PersonText(validate=validate.Length(max=500))
+    address = PersonText(validate=_at_most(500))
     lat = _number(_l("Enter a latitude such as 45.4642."), validate=validate.Range(min=-90, max=90))
     lon = _number(_l("Enter a longitude such as 9.19."), validate=validate.Range(min=-180, max=180))
 
@@ -197,9 +210,9 @@ class OfferForm(Form):
         super().__init__(**kwargs)
         self.zone = zone
 
-    shop_id = fields.String(required=True, validate=validate.Length(max=40), error_messages={"required": _l("Pick a shop.")})
-    title = PersonText(required=True, validate=validate.Length(min=1, max=120), error_messages={"required": _l("Required.")})
-    description = PersonText(multiline=True, validate=validate.Length(max=2000))
+    shop_id = fields.String(required=True, validate=_at_most(40), error_messages={"required": _l("Pick a shop.")})
+    title = PersonText(required=True, validate=_at_most(120), error_messages={"required": _l("Required.")})
+    description = PersonText(multiline=True, validate=_at_most(2000))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")), error_messages={"required": _l("Required.")})
     original_price = Money(required=True, error_messages={"required": _l("Required.")})
     discount_pct = _number(_l("Enter a percentage such as 50."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
@@ -241,7 +254,7 @@ class QuantityForm(Form):
 
 
 class CollectForm(Form):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=12), error_messages={"required": _l("Enter the customer's code.")})
+    code = fields.String(required=True, validate=_at_most(12), error_messages={"required": _l("Enter the customer's code.")})
 
 
 class RulesForm(Form):
