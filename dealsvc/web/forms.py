@@ -132,7 +132,7 @@ class Money(fields.Field):
             raise ValidationError(_l("Enter an amount such as 4.50."))
         if not amount.is_finite() or amount.as_tuple().exponent < -2:
             raise ValidationError(_l("Enter an amount with at most two decimals, such as 4.50."))
-        if amount > Decimal(MAX_PRICE_CENTS) / 100:
+        if amount > Decimal(MAX_PRICE_CENTS) / 100:  # before multiplying: 1e999999999 digits would overflow
             raise ValidationError(_l("Is too large."))
         cents = int(amount * 100)
         if cents <= 0:

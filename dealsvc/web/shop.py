@@ -1,7 +1,7 @@
 """The shopkeeper's page: sign in with the API key, pick a shop, post an offer, look after the offers."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import Blueprint, abort, flash, jsonify, redirect, request, session, url_for
 from flask_babel import format_decimal, gettext, ngettext
@@ -114,14 +114,15 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
     shop = next((s for s in shops if s["id"] == wanted), shops[0] if shops else None)
     rules = svc.rules.current()  # fresh on every page: the operator may have moved the band
     offers, reach, preview, told = [], None, None, {}
+    zone = shop_zone(shop["timezone"] if shop else None)
+    until = (form or {}).get("expires_at") or _default_until(zone)
     if shop is not None:
         session["shop_id"] = shop["id"]
         category = (form or {}).get("category")
         category = category if category in CATEGORIES else shop["category"]
         if merchant_rules.may_see_figures(merchant["status"]):
             quantity = _whole((form or {}).get("quantity", "5"), 1, 999)
-            until = (form or {}).get("expires_at") or _default_until(shop_zone(shop["timezone"]))
-            preview = _waves_preview(shop, category, quantity, _form_lifetime(until, shop_zone(shop["timezone"])))
+            preview = _waves_preview(shop, category, quantity, _form_lifetime(until, zone))
             reach = preview["reach"]
         for offer in svc.offers.list_for_shop(principal, shop["id"])[:30]:
             offer["stats"] = svc.offers.stats(principal, offer["id"])
@@ -133,7 +134,7 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
         "category": shop["category"] if shop else CATEGORIES[0],
         "discount_pct": f"{round((low + high) / 2):g}" if low <= round((low + high) / 2) <= high else f"{low:g}",
         "quantity": "5",
-        "expires_at": _default_until(shop_zone(shop["timezone"])) if shop else "",
+        "expires_at": until,
     }
     return page(
         "web/shop.html", status,
