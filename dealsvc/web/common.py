@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request
 from babel.dates import format_datetime
@@ -15,6 +14,7 @@ from ..adapters.catalogues import localize
 from ..bootstrap import Container
 from ..domain.errors import DomainError
 from ..services.figures import FiguresService
+from .forms import shop_zone
 from .security import check_csrf, csrf_token
 from .texts import http_error, http_error_title
 
@@ -40,18 +40,11 @@ def clock(moment: datetime, zone: str | None = None, *, date: bool = False) -> s
     """A time as the page shows it before the script puts it in the viewer's zone: in the page's
     language (Babel), on the shop's clock when the shop has a zone, else in UTC (and saying so);
     with the date unless `date` is False and it is today."""
-    where = _zone(zone)
+    where = shop_zone(zone)
     local, today = moment.astimezone(where), services().clock().astimezone(where).date()
     pattern = "HH:mm" if not date and local.date() == today else "d MMM HH:mm"
     shown = format_datetime(local, pattern, tzinfo=where, locale=get_locale())
-    return shown if zone and where is not timezone.utc else f"{shown} UTC"
-
-
-def _zone(name: str | None):
-    try:
-        return ZoneInfo(name) if name else timezone.utc
-    except (ZoneInfoNotFoundError, ValueError):
-        return timezone.utc
+    return shown if where.key != "UTC" else f"{shown} UTC"
 
 
 def said(message: str) -> str:

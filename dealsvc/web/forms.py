@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.numbers import NumberFormatError, parse_decimal
+from babel.numbers import NumberFormatError, get_group_symbol, parse_decimal
 from flask_babel import get_locale, lazy_gettext as _l
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
@@ -65,28 +65,68 @@ class PersonText(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         problem = text_problem(text, multiline=self.multiline)
         if problem:
-            shown = localize(problem, str(get_locale()))
+            shown = localize(problem, str(get_locale()))  # the rule's reason, in the page's language
             raise ValidationError(shown[:1].upper() + shown[1:])
         return text
+
+
+def _at_most(length: int) -> validate.Length:
+    """Text of at most `length` characters (blank counts as missing: the schema drops it first)."""
+    return validate.Length(max=length, error=_l("Must be at most {max} characters."))
+
+
+# What a person may type for a number: digits, a sign, the marks of decimals and thousands.
+# (Not "1e9", "NaN" nor "inf", which Python and Babel would read.)
+_NUMBER = re.compile(r"[+-]?[0-9.,'\s\u00a0\u202f]*[0-9][0-9.,'\s\u00a0\u202f]*")
+
+
+def local_decimal(text: str) -> Decimal | None:
+    """A number as a person types it on this page: the page's language first ("12,5" and
+    "1.234,5" in Italian and French, "1,234.5" in English), else either mark as the decimal point,
+    as people type on any keyboard ("45.4642" in Milan, "4,50" in English); None when it is none."""
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        return None
+    locale = get_locale()
+    group = get_group_symbol(locale)
+    if group.isspace():  # French groups with a narrow no-break space; people type a plain one
+        text = re.sub(r"[ \u00a0\u202f]", group, text)
+    try:
+        return parse_decimal(text, locale=locale, strict=True)
+    except NumberFormatError:
+        pass
+    try:
+        return Decimal(text.replace(",", "."))
+    except InvalidOperation:
+        return None
+
+
+class LocalNumber(fields.Field):
+    """A number typed the local way (local_decimal) -> float, or int when `whole`."""
+
+    default_error_messages = {"invalid": _l("Enter a number.")}
+
+    def __init__(self, *, whole: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.whole = whole
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        number = local_decimal(str(value))
+        if number is None or not number.is_finite() or (self.whole and number != number.to_integral_value()):
+            raise self.make_error("invalid")
+        return int(number) if self.whole else float(number)
 
 
 class Money(fields.Field):
     """An amount in the major unit as a person types it ("4", "4.5", "4,50") -> integer cents."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = str(value).replace("€", "").strip()
-        try:
-            # The page's language first ("4,50" or "1.234,50" in Italian, "1,234.50" in English) ...
-            amount = parse_decimal(text, locale=get_locale(), strict=True)
-        except NumberFormatError:
-            # ... else either mark as the decimal point, as people type on any keyboard ("4.50" in Milan).
-            try:
-                amount = Decimal(text.replace(",", "."))
-            except InvalidOperation:
-                raise ValidationError(_l("Enter an amount such as 4.50.")) from None
+        amount = local_decimal(str(value).replace("€", ""))
+        if amount is None:
+            raise ValidationError(_l("Enter an amount such as 4.50."))
         if not amount.is_finite() or amount.as_tuple().exponent < -2:
             raise ValidationError(_l("Enter an amount with at most two decimals, such as 4.50."))
-        if amount > Decimal(MAX_PRICE_CENTS) / 100:  # before multiplying: 1e999999999 overflows
+        if amount > Decimal(MAX_PRICE_CENTS) / 100:  # before multiplying: 1e999999999 digits would overflow
             raise ValidationError(_l("Is too large."))
         cents = int(amount * 100)
         if cents <= 0:
@@ -106,12 +146,21 @@ class ClockTime(fields.Field):
         return time(int(match[1]), int(match[2]))
 
 
-def zone_of(name: str | None) -> ZoneInfo:
-    """The browser's time zone as the form sent it; UTC when missing or unknown."""
+def shop_zone(name: str | None) -> ZoneInfo:
+    """The shop's clock (its `timezone`, found from its place); UTC when it names none we know."""
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         return ZoneInfo("UTC")
+
+
+def wall_clock(text: str | None, zone: ZoneInfo) -> datetime | None:
+    """A datetime-local input's value ("2026-11-22T19:30"), read on the shop's clock `zone`."""
+    try:
+        local = datetime.fromisoformat(text or "")
+    except ValueError:
+        return None
+    return local.replace(tzinfo=zone) if local.tzinfo is None else local
 
 
 def next_time_of_day(clock: time, zone: ZoneInfo, now: datetime) -> datetime:
@@ -124,20 +173,20 @@ def next_time_of_day(clock: time, zone: ZoneInfo, now: datetime) -> datetime:
     return at
 
 
-def _number(cls, message: str, **kw):
-    return cls(error_messages={"invalid": message, "special": message, "required": _l("Required.")}, **kw)
+def _number(message: str, *, whole: bool = False, **kw):
+    return LocalNumber(whole=whole, error_messages={"invalid": message, "required": _l("Required.")}, **kw)
 
 
 class SignInForm(Form):
-    secret = fields.String(required=True, error_messages={"required": _l("Required.")}, validate=validate.Length(max=500))
+    secret = fields.String(required=True, error_messages={"required": _l("Required.")}, validate=_at_most(500))
 
 
 class ShopForm(Form):
-    name = PersonText(required=True, validate=validate.Length(min=1, max=200), error_messages={"required": _l("Required.")})
+    name = PersonText(required=True, validate=_at_most(200), error_messages={"required": _l("Required.")})
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")), error_messages={"required": _l("Required.")})
-    address = PersonText(validate=validate.Length(max=500))
-    lat = _number(fields.Float, _l("Enter a latitude such as 45.4642."), validate=validate.Range(min=-90, max=90))
-    lon = _number(fields.Float, _l("Enter a longitude such as 9.19."), validate=validate.Range(min=-180, max=180))
+    address = PersonText(validate=_at_most(500))
+    lat = _number(_l("Enter a latitude such as 45.4642."), validate=validate.Range(min=-90, max=90))
+    lon = _number(_l("Enter a longitude such as 9.19."), validate=validate.Range(min=-180, max=180))
 
     @validates_schema
     def _located(self, data, **kwargs):
@@ -148,23 +197,29 @@ class ShopForm(Form):
 
 
 class OfferForm(Form):
-    shop_id = fields.String(required=True, validate=validate.Length(max=40), error_messages={"required": _l("Pick a shop.")})
-    title = PersonText(required=True, validate=validate.Length(min=1, max=120), error_messages={"required": _l("Required.")})
-    description = PersonText(multiline=True, validate=validate.Length(max=2000))
+    """An offer as the posting form sends it; its times ("Until", the steps' "From") are read on
+    the clock of the shop it is for (`zone`), which is what the page says they are on."""
+
+    def __init__(self, zone: ZoneInfo, **kwargs):
+        super().__init__(**kwargs)
+        self.zone = zone
+
+    shop_id = fields.String(required=True, validate=_at_most(40), error_messages={"required": _l("Pick a shop.")})
+    title = PersonText(required=True, validate=_at_most(120), error_messages={"required": _l("Required.")})
+    description = PersonText(multiline=True, validate=_at_most(2000))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")), error_messages={"required": _l("Required.")})
     original_price = Money(required=True, error_messages={"required": _l("Required.")})
-    discount_pct = _number(fields.Float, _l("Enter a percentage such as 50."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
-    quantity = _number(fields.Integer, _l("Enter a whole number."), required=True, strict=False, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
-    # A datetime-local input: the shop's wall-clock time, in the browser's zone (`tz`).
+    discount_pct = _number(_l("Enter a percentage such as 50."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
+    quantity = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
+    # A datetime-local input: a time on the shop's clock (`zone`), whatever the browser's zone.
     expires_at = fields.String(required=True, error_messages={"required": _l("Required.")})
-    tz = fields.String(load_default="UTC")
     # Optional lower prices: from a time of day (the next time the shop's clock shows it), a discount.
     step1_at = ClockTime()
-    step1_discount_pct = _number(fields.Float, _l("Enter a percentage such as 55."), validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
+    step1_discount_pct = _number(_l("Enter a percentage such as 55."), validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
     step2_at = ClockTime()
-    step2_discount_pct = _number(fields.Float, _l("Enter a percentage such as 55."), validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
+    step2_discount_pct = _number(_l("Enter a percentage such as 55."), validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
     step3_at = ClockTime()
-    step3_discount_pct = _number(fields.Float, _l("Enter a percentage such as 55."), validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
+    step3_discount_pct = _number(_l("Enter a percentage such as 55."), validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
 
     @validates_schema
     def _steps_whole(self, data, **kwargs):
@@ -182,49 +237,47 @@ class OfferForm(Form):
     def _until(self, data, **kwargs):
         if "expires_at" not in data:
             return
-        zone = zone_of(data.get("tz"))
-        try:
-            local = datetime.fromisoformat(data["expires_at"])
-        except ValueError:
-            raise ValidationError(_l("Enter a date and time such as 2026-11-22T19:30."), "expires_at") from None
-        data["expires_at"] = local.replace(tzinfo=zone) if local.tzinfo is None else local
+        until = wall_clock(data["expires_at"], self.zone)
+        if until is None:
+            raise ValidationError(_l("Enter a date and time such as 2026-11-22T19:30."), "expires_at")
+        data["expires_at"] = until
 
 
 class QuantityForm(Form):
-    quantity = _number(fields.Integer, _l("Enter a whole number."), required=True, strict=False, validate=validate.Range(min=0, max=999, error=_l("Must be between 0 and 999.")))
+    quantity = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=0, max=999, error=_l("Must be between 0 and 999.")))
 
 
 class CollectForm(Form):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=12), error_messages={"required": _l("Enter the customer's code.")})
+    code = fields.String(required=True, validate=_at_most(12), error_messages={"required": _l("Enter the customer's code.")})
 
 
 class RulesForm(Form):
     """Every rule, as the operator's form sends it; the same ranges as the API."""
 
-    min_discount_pct = _number(fields.Float, _l("Enter a percentage."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be from 0 up to (not including) 100.")))
-    max_discount_pct = _number(fields.Float, _l("Enter a percentage."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be from 0 up to (not including) 100.")))
-    default_radius_m = _number(fields.Integer, _l("Enter whole metres."), required=True, validate=validate.Range(min=1, max=50_000, error=_l("Must be between 1 and 50000 m.")))
-    max_radius_m = _number(fields.Integer, _l("Enter whole metres."), required=True, validate=validate.Range(min=1, max=50_000, error=_l("Must be between 1 and 50000 m.")))
-    max_offer_horizon_h = _number(fields.Integer, _l("Enter whole hours."), required=True, validate=validate.Range(min=1, max=720, error=_l("Must be between 1 and 720 h.")))
-    min_offer_lifetime_s = _number(fields.Integer, _l("Enter whole seconds."), required=True, validate=validate.Range(min=0, max=86_400, error=_l("Must be between 0 and 86400 s.")))
-    max_notifications_per_day = _number(fields.Integer, _l("Enter a whole number."), required=True, validate=validate.Range(min=0, max=1000, error=_l("Must be between 0 and 1000.")))
+    min_discount_pct = _number(_l("Enter a percentage."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be from 0 up to (not including) 100.")))
+    max_discount_pct = _number(_l("Enter a percentage."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be from 0 up to (not including) 100.")))
+    default_radius_m = _number(_l("Enter whole metres."), whole=True, required=True, validate=validate.Range(min=1, max=50_000, error=_l("Must be between 1 and 50000 m.")))
+    max_radius_m = _number(_l("Enter whole metres."), whole=True, required=True, validate=validate.Range(min=1, max=50_000, error=_l("Must be between 1 and 50000 m.")))
+    max_offer_horizon_h = _number(_l("Enter whole hours."), whole=True, required=True, validate=validate.Range(min=1, max=720, error=_l("Must be between 1 and 720 h.")))
+    min_offer_lifetime_s = _number(_l("Enter whole seconds."), whole=True, required=True, validate=validate.Range(min=0, max=86_400, error=_l("Must be between 0 and 86400 s.")))
+    max_notifications_per_day = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=0, max=1000, error=_l("Must be between 0 and 1000.")))
     merchant_approval_required = fields.Boolean(load_default=False)
-    max_shops_per_merchant = _number(fields.Integer, _l("Enter a whole number."), required=True, validate=validate.Range(min=1, max=1000, error=_l("Must be between 1 and 1000.")))
+    max_shops_per_merchant = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=1, max=1000, error=_l("Must be between 1 and 1000.")))
     waves_enabled = fields.Boolean(load_default=True)
-    wave_factor = _number(fields.Integer, _l("Enter a whole number."), required=True, validate=validate.Range(min=1, max=1000, error=_l("Must be between 1 and 1000.")))
-    wave_interval_s = _number(fields.Integer, _l("Enter whole seconds."), required=True, validate=validate.Range(min=30, max=86_400, error=_l("Must be between 30 and 86400 s.")))
-    max_reservation_quantity = _number(fields.Integer, _l("Enter a whole number."), required=True, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
-    max_active_holds = _number(fields.Integer, _l("Enter a whole number."), required=True, validate=validate.Range(min=1, max=100, error=_l("Must be between 1 and 100.")))
-    hold_minutes = _number(fields.Integer, _l("Enter whole minutes."), required=True, validate=validate.Range(min=1, max=1440, error=_l("Must be between 1 and 1440 min.")))
+    wave_factor = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=1, max=1000, error=_l("Must be between 1 and 1000.")))
+    wave_interval_s = _number(_l("Enter whole seconds."), whole=True, required=True, validate=validate.Range(min=30, max=86_400, error=_l("Must be between 30 and 86400 s.")))
+    max_reservation_quantity = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
+    max_active_holds = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=1, max=100, error=_l("Must be between 1 and 100.")))
+    hold_minutes = _number(_l("Enter whole minutes."), whole=True, required=True, validate=validate.Range(min=1, max=1440, error=_l("Must be between 1 and 1440 min.")))
 
 
 class PointForm(Form):
-    lat = _number(fields.Float, _l("Enter a latitude such as 45.4642."), required=True, validate=validate.Range(min=-90, max=90, error=_l("Must be between -90 and 90.")))
-    lon = _number(fields.Float, _l("Enter a longitude such as 9.19."), required=True, validate=validate.Range(min=-180, max=180, error=_l("Must be between -180 and 180.")))
+    lat = _number(_l("Enter a latitude such as 45.4642."), required=True, validate=validate.Range(min=-90, max=90, error=_l("Must be between -90 and 90.")))
+    lon = _number(_l("Enter a longitude such as 9.19."), required=True, validate=validate.Range(min=-180, max=180, error=_l("Must be between -180 and 180.")))
 
 
 class ReachForm(PointForm):
     """The console's reach preview: with a quantity, the waves an offer there would go out in."""
 
-    quantity = _number(fields.Integer, _l("Enter a whole number."), strict=False, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
+    quantity = _number(_l("Enter a whole number."), whole=True, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
     category = fields.String(validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")))

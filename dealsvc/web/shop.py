@@ -1,7 +1,7 @@
 """The shopkeeper's page: sign in with the API key, pick a shop, post an offer, look after the offers."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timedelta
 
 from flask import Blueprint, abort, flash, jsonify, redirect, request, session, url_for
 from flask_babel import format_decimal, gettext, ngettext
@@ -13,8 +13,9 @@ from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
 from .common import figures, flat_errors, page, protect, said, services
 from .security import rotate_csrf
-from .texts import after, coarse
-from .forms import STEP_ROWS, CollectForm, OfferForm, QuantityForm, ShopForm, SignInForm, next_time_of_day, parse, zone_of
+from .texts import STATUS_NAMES, after, coarse
+from .forms import (STEP_ROWS, CollectForm, OfferForm, QuantityForm, ShopForm, SignInForm, next_time_of_day, parse,
+                    shop_zone, wall_clock)
 
 class FormErrors(Exception):
     """A small form of an offer's row did not parse; args[0] holds its errors by field."""
@@ -24,7 +25,7 @@ bp = protect(Blueprint("shop_pages", __name__, url_prefix="/shop"))
 
 # The API's names for what the form calls otherwise.
 OFFER_FIELDS = {"original_price_cents": "original_price", "price_cents": "discount_pct"}
-# What the form's script puts in "Until" at first: two hours ahead (shop.js).
+# What the form's "Until" holds at first: two hours ahead, on the quarter hour (most surplus is gone by then).
 DEFAULT_LIFETIME_S = 2 * 3600
 MAX_LIFETIME_S = 720 * 3600  # the longest max_offer_horizon_h the operator may set
 
@@ -65,16 +66,20 @@ def _waves_preview(shop: dict, category: str, quantity: int | None, lifetime_s: 
     return {"reach": reach, "waves": waves, "followers": followers, "text": waves_summary(waves, followers)}
 
 
-def _form_lifetime(form: dict) -> int | None:
-    """Seconds until the "Until" the form holds; the script's default when it holds none."""
-    text = form.get("expires_at")
+def _default_until(zone) -> str:
+    """The form's first "Until", on the shop's clock: DEFAULT_LIFETIME_S ahead, up to the next quarter hour."""
+    at = (services().clock() + timedelta(seconds=DEFAULT_LIFETIME_S)).astimezone(zone).replace(second=0, microsecond=0)
+    at += timedelta(minutes=-at.minute % 15)
+    return at.strftime("%Y-%m-%dT%H:%M")
+
+
+def _form_lifetime(text: str | None, zone) -> int | None:
+    """Seconds until the "Until" the form holds (read on the shop's clock `zone`); the default's when it holds none."""
     if not text:
         return DEFAULT_LIFETIME_S
-    try:
-        local = datetime.fromisoformat(text)
-    except ValueError:
+    until = wall_clock(text, zone)
+    if until is None:
         return None
-    until = local.replace(tzinfo=zone_of(form.get("tz"))) if local.tzinfo is None else local
     return max(0, min(MAX_LIFETIME_S, int((until - services().clock()).total_seconds())))
 
 
@@ -109,13 +114,15 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
     shop = next((s for s in shops if s["id"] == wanted), shops[0] if shops else None)
     rules = svc.rules.current()  # fresh on every page: the operator may have moved the band
     offers, reach, preview, told = [], None, None, {}
+    zone = shop_zone(shop["timezone"] if shop else None)
+    until = (form or {}).get("expires_at") or _default_until(zone)
     if shop is not None:
         session["shop_id"] = shop["id"]
         category = (form or {}).get("category")
         category = category if category in CATEGORIES else shop["category"]
         if merchant_rules.may_see_figures(merchant["status"]):
             quantity = _whole((form or {}).get("quantity", "5"), 1, 999)
-            preview = _waves_preview(shop, category, quantity, _form_lifetime(form or {}))
+            preview = _waves_preview(shop, category, quantity, _form_lifetime(until, zone))
             reach = preview["reach"]
         for offer in svc.offers.list_for_shop(principal, shop["id"])[:30]:
             offer["stats"] = svc.offers.stats(principal, offer["id"])
@@ -127,6 +134,7 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
         "category": shop["category"] if shop else CATEGORIES[0],
         "discount_pct": f"{round((low + high) / 2):g}" if low <= round((low + high) / 2) <= high else f"{low:g}",
         "quantity": "5",
+        "expires_at": until,
     }
     return page(
         "web/shop.html", status,
@@ -181,15 +189,19 @@ def reach():
     as the merchant may see it (domain/privacy.py)."""
     principal, merchant = _signed_in()
     if not merchant_rules.may_see_figures(merchant["status"]):
-        return jsonify({"error": f"Your account is {merchant['status']}: no figures until it is active."}), 403
+        return jsonify({"error": gettext("Your account is %(status)s: no figures until it is active.",
+                                         status=STATUS_NAMES.get(merchant["status"], merchant["status"]))}), 403
     shop = next((s for s in services().shops.list_for(principal) if s["id"] == request.args.get("shop_id")), None)
     if shop is None:
-        return jsonify({"error": "No such shop among yours."}), 404
+        return jsonify({"error": gettext("No such shop among yours.")}), 404
     category = request.args.get("category")
     if category not in CATEGORIES:
         category = shop["category"]
     quantity = _whole(request.args.get("quantity"), 1, 999)
-    lifetime_s = _whole(request.args.get("lifetime_s"), 0, MAX_LIFETIME_S)
+    if "expires_at" in request.args:  # the form's "Until", on the shop's clock (as the form is read)
+        lifetime_s = _form_lifetime(request.args["expires_at"], shop_zone(shop["timezone"]))
+    else:
+        lifetime_s = _whole(request.args.get("lifetime_s"), 0, MAX_LIFETIME_S)
     preview = _waves_preview(shop, category, quantity, lifetime_s)
     return jsonify({"shop_id": shop["id"], "category": category,
                     "residents": preview["reach"], "residents_text": coarse(preview["reach"]),
@@ -214,7 +226,10 @@ def add_shop():
 @bp.post("/offers")
 def post_offer():
     principal, merchant = _signed_in()
-    values, errors = parse(OfferForm(), request.form)
+    # The form's times are on the clock of the shop it posts at (the page says so), not the browser's.
+    shop = next((s for s in services().shops.list_for(principal) if s["id"] == request.form.get("shop_id")), None)
+    zone = shop_zone(shop["timezone"] if shop else None)
+    values, errors = parse(OfferForm(zone), request.form)
     if not errors:
         data = {
             "shop_id": values["shop_id"],
@@ -230,7 +245,7 @@ def post_offer():
         rows = [n for n in STEP_ROWS if f"step{n}_at" in values]
         names = dict(OFFER_FIELDS)
         if rows:
-            zone, now = zone_of(values.get("tz")), services().clock()
+            now = services().clock()
             data["price_steps"] = [
                 {"at": next_time_of_day(values[f"step{n}_at"], zone, now), "discount_pct": values[f"step{n}_discount_pct"]}
                 for n in rows

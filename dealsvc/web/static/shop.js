@@ -1,5 +1,5 @@
-// The offer form: the price shown live (and each lower price), a default "until", the browser's
-// time zone, live reach and waves.
+// The offer form: the price shown live (and each lower price), live reach and waves. Its times
+// ("Until", the steps) are on the shop's clock: the server fills them in and reads them so.
 (function () {
   "use strict";
   var form = document.getElementById("offer-form");
@@ -9,7 +9,6 @@
   var pctOut = document.getElementById("discount-out");
   var priceOut = document.getElementById("price-out");
   var until = document.getElementById("expires_at");
-  var tz = document.getElementById("tz");
   var category = document.getElementById("category");
   var reachOut = document.getElementById("reach-out");
   var quantity = document.getElementById("quantity");
@@ -23,16 +22,6 @@
   var text = form.dataset;
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, function (_, k) { return values[k]; });
-  }
-
-  try { tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* keep UTC */ }
-
-  if (!until.value) {
-    // Two hours from now, on the quarter hour: most surplus is gone by then (shop.py's DEFAULT_LIFETIME_S).
-    var d = new Date(Date.now() + 2 * 3600 * 1000);
-    d.setMinutes(Math.ceil(d.getMinutes() / 15) * 15, 0, 0);
-    var pad = function (n) { return String(n).padStart(2, "0"); };
-    until.value = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
   }
 
   function cents(text) {
@@ -55,19 +44,13 @@
     priceOut.textContent = fill(text.textInstead, { pay: euros.format(pay / 100), was: euros.format(original / 100) });
   }
 
-  function lifetime() {
-    // A datetime-local value has no zone: Date reads it in the browser's, as the server does with tz.
-    var at = new Date(until.value);
-    return isNaN(at) ? "" : String(Math.max(0, Math.round((at - Date.now()) / 1000)));
-  }
-
   var pending = null;
   function refreshReach() {
     if (pending) pending.abort();
     pending = new AbortController();
     var url = form.dataset.reachUrl + "?shop_id=" + encodeURIComponent(form.elements.shop_id.value) +
       "&category=" + encodeURIComponent(category.value) +
-      "&quantity=" + encodeURIComponent(quantity.value) + "&lifetime_s=" + lifetime();
+      "&quantity=" + encodeURIComponent(quantity.value) + "&expires_at=" + encodeURIComponent(until.value);
     fetch(url, { signal: pending.signal, credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (body) {
@@ -92,11 +75,9 @@
   quantity.addEventListener("input", refreshSoon);
   until.addEventListener("change", refreshSoon);
   update();
-  // The page was drawn for a default "until"; the one set above may differ.
-  refreshReach();
 
   // Times in the shop's own clock; those marked "clock" (waves, price steps) drop the date when it is today.
-  // (The shop's zone when the page names one: data-zone on the list of offers; else the browser's.)
+  // (The shop's zone: data-zone on the list of offers.)
   var offers = document.querySelector(".offers");
   var zone = (offers && offers.dataset.zone) || undefined;
   var day = function (d) { return d.toLocaleDateString("en-CA", { timeZone: zone }); };
