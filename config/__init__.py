@@ -440,11 +440,14 @@ def _public_url(value: str | None) -> str | None:
     if (
         parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname
         or parts.query or parts.fragment or "?" in url or "#" in url or any(c.isspace() for c in url)
+        or parts.username is not None or parts.password is not None  # it goes into every push
     ):
         raise SettingsError(
             f"DEALSVC_PUBLIC_URL must be the service's address such as https://deals.example.org, not {value!r}"
         )
-    return url
+    # Scheme and host are case-insensitive; FCM checks the link's scheme as written.
+    host = parts.netloc.lower()
+    return f"{parts.scheme.lower()}://{host}{parts.path}"
 
 
 # What the Firebase JS SDK needs to get a web push token (the rest of the config is optional).

@@ -183,7 +183,7 @@ def test_a_discount_outside_the_band_shows_the_error_next_to_the_field(context, 
     page.get_by_role("button", name="Post offer").click()
 
     error = page.locator("#discount_pct-error")
-    expect(error).to_have_text("⚠ must lie within 50–60 % (operator rules min_discount_pct, max_discount_pct)."
+    expect(error).to_have_text("⚠ must lie within 50%–60% (operator rules min_discount_pct, max_discount_pct)."
                                .removeprefix("⚠ "))
     expect(page.locator("#discount_pct")).to_have_attribute("aria-describedby", "discount_pct-error")
     expect(page.get_by_label("What")).to_have_value("Pane di ieri")

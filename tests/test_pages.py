@@ -114,7 +114,7 @@ def test_a_discount_outside_the_band_is_shown_next_to_the_discount(client, shopk
     r = client.post("/shop/offers", data=offer_form(shopkeeper, discount_pct="20"))
     assert r.status_code == 422
     assert field_error(r.text, "discount_pct") == (
-        "must lie within 40–60 % (operator rules min_discount_pct, max_discount_pct)."
+        "must lie within 40%–60% (operator rules min_discount_pct, max_discount_pct)."
     )
     # What was typed stays in the form.
     assert 'value="Pane di ieri"' in r.text
@@ -568,7 +568,7 @@ def test_price_steps_posted_from_the_form_are_listed_with_the_next_change(client
         ({"step1_at": "+30", "step1_discount_pct": "100"}, "step1_discount_pct", "Must be between 0 and 100."),
         # From here on the API's own rules and messages, by the row they came from.
         ({"step1_at": "+30", "step1_discount_pct": "70"}, "step1_discount_pct",
-         "must lie within 40–60 % (operator rules min_discount_pct, max_discount_pct)."),
+         "must lie within 40%–60% (operator rules min_discount_pct, max_discount_pct)."),
         ({"step1_at": "+30", "step1_discount_pct": "45"}, "step1_discount_pct",
          "gives 220 cents; must be below the offer's price (200 cents)."),
         ({"step2_at": "+30", "step2_discount_pct": "55", "step3_at": "+20", "step3_discount_pct": "60"}, "step3_at",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import inspect
 from pathlib import Path
 
@@ -78,15 +79,17 @@ def test_numbers_in_a_refusal_are_written_the_reader_s_way(api):
     headers = {**api.h(merchant["api_key"]), "Accept-Language": "it"}
     r = api.c.post("/api/v1/offers", json=body, headers=headers)
     assert r.status_code == 422
-    assert r.json["detail"] == "Lo sconto deve essere tra il 40 e il 60 %."
+    assert r.json["detail"] == "Lo sconto deve essere compreso tra 40% e 60%."
     assert r.json["errors"]["price_cents"] == [
-        "dà uno sconto del 33 %, fuori da 40–60 % (regole del gestore min_discount_pct, max_discount_pct)."
+        "lo sconto risultante (33%) è fuori da 40%–60% (regole del gestore min_discount_pct, max_discount_pct)."
     ]
     api.rules(min_discount_pct=32.5)
     r = api.c.post("/api/v1/offers", json={**body, "price_cents": 280}, headers=headers)
-    assert r.status_code == 422 and r.json["detail"] == "Lo sconto deve essere tra il 32,5 e il 60 %."
+    assert r.status_code == 422 and r.json["detail"] == "Lo sconto deve essere compreso tra 32,5% e 60%."
+    fr = api.c.post("/api/v1/offers", json={**body, "price_cents": 280}, headers={**headers, "Accept-Language": "fr"})
+    assert fr.json["detail"] == "La remise doit être comprise entre 32,5\u00a0% et 60\u00a0%."
     en = api.c.post("/api/v1/offers", json={**body, "price_cents": 280}, headers=api.h(merchant["api_key"]))
-    assert en.json["detail"] == "The discount must lie within 32.5–60 %."
+    assert en.json["detail"] == "The discount must lie within 32.5%–60%."
 
 
 def test_not_found_conflict_and_credentials_in_italian(api):
@@ -170,7 +173,7 @@ def test_every_schema_message_is_a_text_of_ours_or_a_known_library_sentence():
 
 
 def test_library_sentences_filled_in_are_recognised_and_said_with_their_values():
-    assert localize("Longer than maximum length 200.", "it") == "Più lungo della lunghezza massima, 200."
+    assert localize("Longer than maximum length 200.", "it") == "Supera la lunghezza massima (200)."
     assert localize("Must be greater than or equal to 0.5 and less than 100.", "fr") == (
         "Doit être supérieur ou égal à 0,5 et inférieur à 100."
     )
@@ -221,5 +224,54 @@ def test_a_rule_refusal_on_the_shop_page_is_said_in_italian(client, api):
     shopkeeper = {"shop": shop, "csrf": csrf(client.get("/shop/", headers=it).text)}
     r = client.post("/shop/offers", data=offer_form(shopkeeper, discount_pct="20"), headers=it)
     assert r.status_code == 422
-    assert "deve essere tra 40 e 60 % (regole del gestore min_discount_pct, max_discount_pct)." in r.text
+    assert "deve essere compreso tra 40% e 60% (regole del gestore min_discount_pct, max_discount_pct)." in r.text
     assert "must lie within" not in r.text
+
+
+def test_a_count_in_a_refusal_takes_the_right_plural_in_each_language(api):
+    api.rules(max_active_holds=1)
+    merchant = api.merchant()
+    shop = api.shop(merchant["api_key"])
+    first, second = (api.offer(merchant["api_key"], shop["id"]) for _ in range(2))
+    sub = api.subscriber()
+    hold = api.c.post(f"/api/v1/offers/{first['id']}/reservations", json={"quantity": 1}, headers=api.h(sub["secret"]))
+    assert hold.status_code == 201
+    said = {}
+    for language in ("it", "fr", "en"):
+        r = api.c.post(
+            f"/api/v1/offers/{second['id']}/reservations", json={"quantity": 1},
+            headers={**api.h(sub["secret"]), "Accept-Language": language},
+        )
+        assert r.status_code == 422
+        said[language] = (r.json["detail"], r.json["errors"]["holds"][0])
+    assert said["it"] == (
+        "Hai già 1 prenotazione attiva, il massimo consentito; ritirala o annullala prima.",
+        "al massimo 1 prenotazione attiva alla volta (regola del gestore max_active_holds).",
+    )
+    assert said["fr"][0] == "Vous avez déjà 1 réservation en cours, le maximum permis ; retirez-la ou annulez-la d’abord."
+    assert said["en"][0] == "You already hold 1 reservation, the most allowed at once; collect or release it first."
+    api.rules(max_active_holds=2)
+    third = api.offer(merchant["api_key"], shop["id"])
+    assert api.c.post(f"/api/v1/offers/{second['id']}/reservations", json={"quantity": 1}, headers=api.h(sub["secret"])).status_code == 201
+    r = api.c.post(f"/api/v1/offers/{third['id']}/reservations", json={"quantity": 1},
+                   headers={**api.h(sub["secret"]), "Accept-Language": "it"})
+    assert r.json["detail"].startswith("Hai già 2 prenotazioni attive")
+
+
+@pytest.mark.parametrize("huge", [1e25, 10**30, 1e308, 10**4000])
+def test_a_huge_number_where_a_time_belongs_is_a_400_in_any_language(api, huge):
+    merchant = api.merchant()
+    shop = api.shop(merchant["api_key"])
+    body = api.offer_body(shop["id"], expires_at=huge)
+    raw = json.dumps(body) if huge != 10**4000 else json.dumps({**body, "expires_at": 0}).replace('"expires_at": 0', '"expires_at": ' + "9" * 4000)
+    for language in ("it", "en"):
+        r = api.c.post("/api/v1/offers", data=raw, content_type="application/json",
+                       headers={**api.h(merchant["api_key"]), "Accept-Language": language})
+        assert r.status_code == 400, r.text
+        assert list(r.json["errors"]) == ["expires_at"]
+
+
+def test_any_other_refusal_still_has_a_title_in_the_reader_s_language(api):
+    r = api.c.get("/api/docs/assets/LICENSE", headers={"Range": "bytes=99999999-", "Accept-Language": "it"})
+    assert r.status_code == 416
+    assert r.json["title"] == "Richiesta rifiutata"

@@ -274,7 +274,14 @@ def test_the_public_url_setting_is_read_and_checked():
     assert Settings.from_env({}).public_url is None
     assert Settings.from_env({"DEALSVC_PUBLIC_URL": "https://deals.example.org/"}).public_url == "https://deals.example.org"
     assert Settings.from_env({"DEALSVC_PUBLIC_URL": "http://127.0.0.1:8000"}).public_url == "http://127.0.0.1:8000"
-    for bad in ("deals.example.org", "ftp://deals.example.org", "https://", "https://deals.example.org/?a=1",
+    # Typed in capitals: still an https link that firebase-admin takes (it checks "https://" as written).
+    shouted = Settings.from_env({"DEALSVC_PUBLIC_URL": "HTTPS://Deals.Example.org/Milano"}).public_url
+    assert shouted == "https://deals.example.org/Milano"
+    link = delivery.offer_link(shouted, "off_1")
+    assert to_fcm(_push(link=link)).webpush.fcm_options.link == "https://deals.example.org/Milano/app/offers/off_1"
+    assert _encoded(_push(link=link))["webpush"]["fcm_options"]["link"] == link
+    for bad in ("https://user:secret@deals.example.org", "https://user@deals.example.org",
+                "deals.example.org", "ftp://deals.example.org", "https://", "https://deals.example.org/?a=1",
                 "https://deals.example.org/#top", "https://deals.example.org:port", "https://deals example.org"):
         with pytest.raises(SettingsError, match="DEALSVC_PUBLIC_URL"):
             Settings.from_env({"DEALSVC_PUBLIC_URL": bad})

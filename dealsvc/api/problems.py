@@ -41,6 +41,8 @@ TITLES = {
     500: Text("Internal error"),
     503: Text("Service unavailable"),
 }
+# Any other status (416 on a range past a file's end, 431, 501...): said in general terms.
+REFUSED = Text("Request refused")
 # What a status means when the code that refused said nothing more (werkzeug's own descriptions
 # speak of "the server" and "the browser" in English only).
 DETAILS = {
@@ -75,7 +77,7 @@ def problem(
     field names, and `type` stay as they are."""
     phrase = http.HTTPStatus(status).phrase
     locale = reader_locale()
-    title = title or TITLES.get(status) or phrase
+    title = title or TITLES.get(status) or (REFUSED if status < 500 else TITLES[500])
     body: dict[str, Any] = {
         "type": TYPE_BASE + phrase.lower().replace(" ", "-").replace("'", ""),
         "title": localize(title, locale),
@@ -256,5 +258,6 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         # HTTPExceptions never get here: Api.handle_http_exception is the more specific handler.
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # The route, not the path: a path may hold a token (the emulator's web clients).
+        log.exception("unhandled error on %s %s", request.method, request.url_rule or "(no route)")
         return problem(500, Text("Something went wrong on our side; it has been logged."))

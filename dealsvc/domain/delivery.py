@@ -10,6 +10,7 @@ import base64
 import hashlib
 import math
 from datetime import datetime
+from urllib.parse import urlsplit
 
 # FCM keeps a message at most 28 days (android.ttl, and the web push TTL it relays).
 MAX_TTL_S = 28 * 24 * 3600
@@ -46,6 +47,6 @@ def urgency(kind: str) -> str:
 def offer_link(public_url: str | None, offer_id: str) -> str | None:
     """The offer's page in the residents' web app, opened by a tap on the notification; only
     with an https public address (FCM refuses any other link), otherwise none."""
-    if not public_url or not public_url.lower().startswith("https://"):
+    if not public_url or urlsplit(public_url).scheme.lower() != "https":
         return None
     return f"{public_url.rstrip('/')}/app/offers/{offer_id}"

@@ -8,10 +8,11 @@ into the message catalogues (dealsvc/translations).
 """
 from __future__ import annotations
 
+import string
 from decimal import Decimal
 from typing import Any, Protocol
 
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 
 # The language every Text and catalogue id is written in.
 SOURCE_LOCALE = "en"
@@ -22,11 +23,34 @@ class Gettext(Protocol):
 
     def gettext(self, message: str) -> str: ...
 
+    def ngettext(self, singular: str, plural: str, n: int) -> str: ...
+
+
+class Percent:
+    """A percentage as a value of a Text: written by Babel the reader's way ("50%", "50 %",
+    "12,5 %")."""
+
+    def __init__(self, value: float | Decimal) -> None:
+        self.value = value
+
+    def said(self, locale: str) -> str:
+        share = Decimal(str(self.value)) / 100
+        return format_percent(share, locale=locale, decimal_quantization=False)
+
+    def __str__(self) -> str:
+        return self.said(SOURCE_LOCALE)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Percent) and other.value == self.value
+
+    def __repr__(self) -> str:
+        return f"Percent({self.value!r})"
+
 
 class Text(str):
     """An English sentence with `{name}` placeholders and their values; reads as the filled-in
-    English. Values may be numbers (written the reader's way), strings (kept as they are: field
-    and rule names, codes) or Texts (said in the reader's language too)."""
+    English. Values may be numbers (written the reader's way), Percents, strings (kept as they
+    are: field and rule names, codes) or Texts (said in the reader's language too)."""
 
     template: str
     params: dict[str, Any]
@@ -39,35 +63,75 @@ class Text(str):
 
     def format(self, *args: Any, **values: Any) -> "Text":  # type: ignore[override]
         """Filled in by code that formats what it is given (marshmallow's validators format
-        their `error`): still a Text, its own values first."""
+        their `error` with the input and their bounds): still a Text, its own values first, and
+        only the values its sentence names (the input itself may be anything)."""
         if args:
             raise TypeError("a Text takes named values only")
-        return Text(self.template, **{**values, **self.params})
+        wanted = _names(self.template)
+        return self._again(**{k: v for k, v in values.items() if k in wanted}, **self.params)
+
+    def _again(self, **params: Any) -> "Text":
+        return Text(self.template, **params)
 
     def __reduce__(self):  # a Text survives pickling (multiprocessing, caches) as itself
-        return (_rebuild, (self.template, self.params))
+        return (_rebuild, (type(self), self._args(), self.params))
+
+    def _args(self) -> tuple:
+        return (self.template,)
 
     def render(self, translations: Gettext, locale: str) -> str:
         return _fill(translations.gettext(self.template), self.params, translations, locale)
 
 
+class Plural(Text):
+    """A Text whose words follow a count (`n`): "1 shop", "2 shops"; each language's plural
+    rule picks the form (French says "0 boutique", English "0 shops")."""
+
+    plural: str
+
+    def __new__(cls, singular: str, plural: str, /, **params: Any) -> "Plural":
+        made = str.__new__(cls, _fill(singular if params["n"] == 1 else plural, params, None, SOURCE_LOCALE))
+        made.template, made.plural, made.params = singular, plural, params
+        return made
+
+    def _again(self, **params: Any) -> "Plural":
+        return Plural(self.template, self.plural, **params)
+
+    def _args(self) -> tuple:
+        return (self.template, self.plural)
+
+    def render(self, translations: Gettext, locale: str) -> str:
+        said = translations.ngettext(self.template, self.plural, int(self.params["n"]))
+        return _fill(said, self.params, translations, locale)
+
+
+def _names(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
 def _fill(template: str, params: dict[str, Any], translations: Gettext | None, locale: str) -> str:
-    if not params:
+    wanted = _names(template)
+    if not params or not wanted:  # a sentence, or a template not filled in yet
         return template
-    return template.format(**{name: _value(v, translations, locale) for name, v in params.items()})
+    return template.format(**{name: _value(v, translations, locale) for name, v in params.items() if name in wanted})
 
 
-def _rebuild(template: str, params: dict[str, Any]) -> Text:
-    return Text(template, **params)
+def _rebuild(kind: type, args: tuple, params: dict[str, Any]) -> Text:
+    return kind(*args, **params)
 
 
 def _value(value: Any, translations: Gettext | None, locale: str) -> str:
     if isinstance(value, Text):
         return value.render(translations, locale) if translations is not None else str(value)
+    if isinstance(value, Percent):
+        return value.said(locale)
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         return str(value)
-    # No grouping: the values are limits and counts a person may type back (5000, not 5.000).
-    return format_decimal(value, locale=locale, group_separator=False)
+    try:
+        # No grouping: the values are limits and counts a person may type back (5000, not 5.000).
+        return format_decimal(value, locale=locale, group_separator=False)
+    except (ArithmeticError, ValueError):  # too large or too precise for Babel: as it is
+        return str(value)
 
 
 # How a person reads the status of an offer, a reservation or a merchant account (the API's

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .errors import Conflict
-from .i18n import Text
+from .i18n import Plural, Text
 
 ACTIVE, SOLD_OUT, EXPIRED, CANCELLED = "active", "sold_out", "expired", "cancelled"
 STATUSES = (ACTIVE, SOLD_OUT, EXPIRED, CANCELLED)
@@ -37,8 +37,16 @@ def new_quantity(quantity: int, quantity_left: int, requested: int) -> tuple[int
     taken = quantity - quantity_left
     if requested < taken:
         raise Conflict(
-            Text("{taken} already reserved or collected; the quantity cannot go below that.", taken=taken),
-            {"quantity": [Text("must be at least {taken} (already reserved or collected).", taken=taken)]},
+            Plural(
+                "{n} already reserved or collected; the quantity cannot go below that.",
+                "{n} already reserved or collected; the quantity cannot go below that.",
+                n=taken,
+            ),
+            {"quantity": [Plural(
+                "must be at least {n} (already reserved or collected).",
+                "must be at least {n} (already reserved or collected).",
+                n=taken,
+            )]},
         )
     return requested, requested - taken
 

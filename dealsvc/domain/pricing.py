@@ -8,7 +8,7 @@ from math import ceil, floor
 from typing import Any, Mapping, Sequence
 
 from .errors import RuleViolation
-from .i18n import Text
+from .i18n import Percent, Text
 from .rules import Rules
 
 
@@ -42,7 +42,7 @@ def price_offer(
     """
     if (discount_pct is None) == (price_cents is None):
         raise ValueError("exactly one of discount_pct and price_cents")
-    band = {"low": rules.min_discount_pct, "high": rules.max_discount_pct}
+    band = {"low": Percent(rules.min_discount_pct), "high": Percent(rules.max_discount_pct)}
     if price_cents is not None:
         if price_cents >= original_cents:
             raise RuleViolation(
@@ -52,10 +52,10 @@ def price_offer(
         discount = effective_discount(original_cents, price_cents)
         if not in_band(discount, rules):
             raise RuleViolation(
-                Text("The discount must lie within {low}–{high} %.", **band),
+                Text("The discount must lie within {low}–{high}.", **band),
                 {"price_cents": [Text(
-                    "gives a discount of {discount} %, outside {low}–{high} % (operator rules min_discount_pct, max_discount_pct).",
-                    discount=round(float(discount), 2), **band,
+                    "gives a discount of {discount}, outside {low}–{high} (operator rules min_discount_pct, max_discount_pct).",
+                    discount=Percent(round(float(discount), 2)), **band,
                 )]},
             )
         return Price(price_cents, _display(discount))
@@ -63,8 +63,8 @@ def price_offer(
     requested = Fraction(discount_pct)
     if not in_band(requested, rules):
         raise RuleViolation(
-            Text("The discount must lie within {low}–{high} %.", **band),
-            {"discount_pct": [Text("must lie within {low}–{high} % (operator rules min_discount_pct, max_discount_pct).", **band)]},
+            Text("The discount must lie within {low}–{high}.", **band),
+            {"discount_pct": [Text("must lie within {low}–{high} (operator rules min_discount_pct, max_discount_pct).", **band)]},
         )
     exact = Fraction(original_cents) * (1 - requested / 100)
     nearest = floor(exact + Fraction(1, 2))
@@ -76,8 +76,8 @@ def price_offer(
             if in_band(discount, rules):
                 return Price(candidate, _display(discount))
     raise RuleViolation(
-        Text("No whole-cent price of {original} cents gives a discount within {low}–{high} %.", original=original_cents, **band),
-        {"discount_pct": [Text("no price in whole cents of {original} cents lies within {low}–{high} %.", original=original_cents, **band)]},
+        Text("No whole-cent price of {original} cents gives a discount within {low}–{high}.", original=original_cents, **band),
+        {"discount_pct": [Text("no price in whole cents of {original} cents lies within {low}–{high}.", original=original_cents, **band)]},
     )
 
 

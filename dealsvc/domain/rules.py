@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import RuleViolation
-from .i18n import Text
+from .i18n import Plural, Text
 
 
 @dataclass(frozen=True)
@@ -94,21 +94,33 @@ class Rules:
         """A resident asks for `quantity` items while holding `active_holds` reservations."""
         if quantity > self.max_reservation_quantity:
             raise RuleViolation(
-                Text("A reservation may hold at most {value}.", value=self.max_reservation_quantity),
+                Plural("A reservation may hold at most {n} item.", "A reservation may hold at most {n} items.", n=self.max_reservation_quantity),
                 {"quantity": [Text("must be at most {value} (operator rule max_reservation_quantity).", value=self.max_reservation_quantity)]},
             )
         if active_holds >= self.max_active_holds:
             raise RuleViolation(
-                Text("You already hold {held} reservations, the most allowed at once; collect or release one first.", held=active_holds),
-                {"holds": [Text("at most {value} held reservations at once (operator rule max_active_holds).", value=self.max_active_holds)]},
+                Plural(
+                    "You already hold {n} reservation, the most allowed at once; collect or release it first.",
+                    "You already hold {n} reservations, the most allowed at once; collect or release one first.",
+                    n=active_holds,
+                ),
+                {"holds": [Plural(
+                    "at most {n} held reservation at once (operator rule max_active_holds).",
+                    "at most {n} held reservations at once (operator rule max_active_holds).",
+                    n=self.max_active_holds,
+                )]},
             )
 
     def check_shop_count(self, shops: int) -> None:
         """A merchant who already has `shops` shops may add one more only under the cap."""
         if shops >= self.max_shops_per_merchant:
             raise RuleViolation(
-                Text("A merchant may have at most {value} shops.", value=self.max_shops_per_merchant),
-                {"_schema": [Text("at most {value} shops a merchant (operator rule max_shops_per_merchant).", value=self.max_shops_per_merchant)]},
+                Plural("A merchant may have at most {n} shop.", "A merchant may have at most {n} shops.", n=self.max_shops_per_merchant),
+                {"_schema": [Plural(
+                    "at most {n} shop a merchant (operator rule max_shops_per_merchant).",
+                    "at most {n} shops a merchant (operator rule max_shops_per_merchant).",
+                    n=self.max_shops_per_merchant,
+                )]},
             )
 
     def check_expiry(self, expires_at: datetime, now: datetime) -> None:

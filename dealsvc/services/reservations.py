@@ -141,8 +141,8 @@ class ReservationService:
             if status != offer_rules.ACTIVE:
                 raise Conflict(Text("The offer is {status}.", status=status_text(status)))
             raise Conflict(
-                Text("Only {left} left.", left=offer.quantity_left),
-                {"quantity": [Text("must be at most {left} (what is left).", left=offer.quantity_left)]},
+                Plural("Only {n} left.", "Only {n} left.", n=offer.quantity_left),
+                {"quantity": [Plural("must be at most {n} (what is left).", "must be at most {n} (what is left).", n=offer.quantity_left)]},
             )
         raise AssertionError("unreachable")
 

@@ -125,8 +125,8 @@ def moderate(merchant_id: str, action: str):
         return page("web/error.html", 404, title=gettext("Not found"), detail=gettext("No such action."))
     m = services().merchants.set_status(merchant_id, MERCHANT_ACTIONS[action])
     withdrawn = m["offers_withdrawn"]
-    said = gettext("%(name)s is now %(status)s.", name=m["name"], status=STATUS_NAMES.get(m["status"], m["status"]))
+    news = gettext("%(name)s is now %(status)s.", name=m["name"], status=STATUS_NAMES.get(m["status"], m["status"]))
     if withdrawn:
-        said += " " + ngettext("%(num)d live offer withdrawn.", "%(num)d live offers withdrawn.", withdrawn)
-    flash(said)
+        news += " " + ngettext("%(num)d live offer withdrawn.", "%(num)d live offers withdrawn.", withdrawn)
+    flash(news)
     return redirect(url_for(".home"), 303)

@@ -77,16 +77,25 @@ def _at_most(length: int) -> validate.Length:
 
 # What a person may type for a number: digits, a sign, the marks of decimals and thousands.
 # (Not "1e9", "NaN" nor "inf", which Python and Babel would read.)
-_NUMBER = re.compile(r"[+-]?[0-9.,'\s\u00a0\u202f]*[0-9][0-9.,'\s\u00a0\u202f]*")
+_NUMBER = re.compile(r"[+-]?[0-9.,\s\u00a0\u202f]*[0-9][0-9.,\s\u00a0\u202f]*")
 
 
-def local_decimal(text: str) -> Decimal | None:
+def local_decimal(text: str, *, grouping: bool = True) -> Decimal | None:
     """A number as a person types it on this page: the page's language first ("12,5" and
     "1.234,5" in Italian and French, "1,234.5" in English), else either mark as the decimal point,
-    as people type on any keyboard ("45.4642" in Milan, "4,50" in English); None when it is none."""
+    as people type on any keyboard ("45.4642" in Milan, "4,50" in English); None when it is none.
+    Without `grouping` (coordinates, which nobody groups) the one mark there is is the decimal
+    point in any language: "9.190" in Milan is 9.19, not 9190."""
     text = text.strip()
     if not _NUMBER.fullmatch(text):
         return None
+    if not grouping:
+        if text.count(",") + text.count(".") > 1:
+            return None
+        try:
+            return Decimal(text.replace(",", "."))
+        except InvalidOperation:
+            return None
     locale = get_locale()
     group = get_group_symbol(locale)
     if group.isspace():  # French groups with a narrow no-break space; people type a plain one
@@ -106,12 +115,13 @@ class LocalNumber(fields.Field):
 
     default_error_messages = {"invalid": _l("Enter a number.")}
 
-    def __init__(self, *, whole: bool = False, **kwargs):
+    def __init__(self, *, whole: bool = False, grouping: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.whole = whole
+        self.grouping = grouping
 
     def _deserialize(self, value, attr, data, **kwargs):
-        number = local_decimal(str(value))
+        number = local_decimal(str(value), grouping=self.grouping)
         if number is None or not number.is_finite() or (self.whole and number != number.to_integral_value()):
             raise self.make_error("invalid")
         return int(number) if self.whole else float(number)
@@ -173,8 +183,8 @@ def next_time_of_day(clock: time, zone: ZoneInfo, now: datetime) -> datetime:
     return at
 
 
-def _number(message: str, *, whole: bool = False, **kw):
-    return LocalNumber(whole=whole, error_messages={"invalid": message, "required": _l("Required.")}, **kw)
+def _number(message: str, *, whole: bool = False, grouping: bool = True, **kw):
+    return LocalNumber(whole=whole, grouping=grouping, error_messages={"invalid": message, "required": _l("Required.")}, **kw)
 
 
 class SignInForm(Form):
@@ -185,8 +195,8 @@ class ShopForm(Form):
     name = PersonText(required=True, validate=_at_most(200), error_messages={"required": _l("Required.")})
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")), error_messages={"required": _l("Required.")})
     address = PersonText(validate=_at_most(500))
-    lat = _number(_l("Enter a latitude such as 45.4642."), validate=validate.Range(min=-90, max=90))
-    lon = _number(_l("Enter a longitude such as 9.19."), validate=validate.Range(min=-180, max=180))
+    lat = _number(_l("Enter a latitude such as 45.4642."), grouping=False, validate=validate.Range(min=-90, max=90))
+    lon = _number(_l("Enter a longitude such as 9.19."), grouping=False, validate=validate.Range(min=-180, max=180))
 
     @validates_schema
     def _located(self, data, **kwargs):
@@ -272,8 +282,8 @@ class RulesForm(Form):
 
 
 class PointForm(Form):
-    lat = _number(_l("Enter a latitude such as 45.4642."), required=True, validate=validate.Range(min=-90, max=90, error=_l("Must be between -90 and 90.")))
-    lon = _number(_l("Enter a longitude such as 9.19."), required=True, validate=validate.Range(min=-180, max=180, error=_l("Must be between -180 and 180.")))
+    lat = _number(_l("Enter a latitude such as 45.4642."), grouping=False, required=True, validate=validate.Range(min=-90, max=90, error=_l("Must be between -90 and 90.")))
+    lon = _number(_l("Enter a longitude such as 9.19."), grouping=False, required=True, validate=validate.Range(min=-180, max=180, error=_l("Must be between -180 and 180.")))
 
 
 class ReachForm(PointForm):
