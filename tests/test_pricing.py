@@ -209,7 +209,7 @@ def test_a_new_band_applies_to_the_very_next_offer(api, seller):
     assert r.json["price_cents"] == 338  # 337.5 rounded up
     r = post_offer(api, seller, discount_pct=40)
     assert r.status_code == 422 and "discount_pct" in r.json["errors"]
-    assert "20–30 %" in r.json["detail"]
+    assert "20%–30%" in r.json["detail"]
 
     api.rules(min_discount_pct=40, max_discount_pct=60)
     assert post_offer(api, seller, discount_pct=25).status_code == 422
