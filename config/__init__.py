@@ -31,6 +31,11 @@ class Settings:
     fcm_credentials: str | None = None
     fcm_endpoint: str | None = None
     fcm_project_id: str = "dealsvc-dev"
+    # How pushes travel to FCM; firebase-admin builds, signs and reads them either way.
+    # "curl": libcurl (pycurl) over HTTP/2, many in flight from one thread (about a tenth of the
+    # CPU per push: bench/transport.py); "requests": firebase-admin's own messaging.send on
+    # `push_concurrency` threads.
+    fcm_transport: str = "curl"
     host: str = "127.0.0.1"
     port: int = 8000
     # Geocoding of shop addresses (geopy's Nominatim client).
@@ -113,6 +118,9 @@ class Settings:
         deals_lookup = get("DEALS_LOOKUP", defaults.deals_lookup)
         if deals_lookup not in ("index", "box"):
             raise SettingsError(f"DEALSVC_DEALS_LOOKUP must be 'index' or 'box', not {deals_lookup!r}")
+        fcm_transport = get("FCM_TRANSPORT", defaults.fcm_transport).strip().lower()
+        if fcm_transport not in ("curl", "requests"):
+            raise SettingsError(f"DEALSVC_FCM_TRANSPORT must be 'curl' or 'requests', not {fcm_transport!r}")
         emulator = get("EMULATOR", defaults.emulator).strip().lower()
         if emulator not in ("auto", "on", "off"):
             raise SettingsError(f"DEALSVC_EMULATOR must be 'auto', 'on' or 'off', not {emulator!r}")
@@ -130,6 +138,7 @@ class Settings:
             deals_lookup=deals_lookup,
             fcm_credentials=fcm_credentials,
             fcm_endpoint=fcm_endpoint,
+            fcm_transport=fcm_transport,
             emulator=emulator,
             fcm_project_id=get("FCM_PROJECT_ID", defaults.fcm_project_id),
             host=get("HOST", defaults.host),
