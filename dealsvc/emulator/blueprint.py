@@ -9,7 +9,8 @@ The API, under `{url_prefix}/api`:
   "unavailable"}` (503), `{"fault": "unavailable", "retry_after": 30}`, `{"fault":
   "unauthenticated"}` (401), `{"fault": "permission_denied"}` (403 PERMISSION_DENIED),
   `{"fault": "quota", "retry_after": 1000000000000000}` or `"retry_after": "Wed, 21 Oct 2037
-  07:28:00 GMT"` (429), `{"fault": "no_name"}` (delivered, answered 200 without "name"),
+  07:28:00 GMT"` (429; always with a Retry-After, 2 s unless given), `{"fault": "quota_bare"}`
+  (429 without Retry-After), `{"fault": "no_name"}` (delivered, answered 200 without "name"),
   `{"fault": "html_502"}` (a proxy's HTML 502 page), `{"fault": "reset"}` (the connection dropped
   without an answer), `{"fault": "hang"}` (no
   answer until cleared), `{"fault": null, "delay_s": 3}` (every answer 3 s late). DELETE, or
@@ -46,6 +47,8 @@ FAULT_RESPONSES: dict[str, tuple[int, str, str | None, str]] = {
     "mismatch": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch"),
     "unavailable": (503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable."),
     "quota": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for sending messages to this target."),
+    # The same 429 without a Retry-After (unless one is given): the sender picks its own backoff.
+    "quota_bare": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for sending messages to this target."),
     "internal": (500, "INTERNAL", "INTERNAL", "Internal error encountered."),
     # A message FCM refuses for its content, not its token: the sender's bug, never retried.
     "bad_request": (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "Invalid value at 'message.data'"),

@@ -21,7 +21,7 @@ from typing import Any, Callable
 # held for minutes would hold one of them (push clients give up after 10 s anyway).
 ERROR_FAULT_KINDS = (
     "unregistered", "invalid", "mismatch", "unavailable", "quota", "internal", "bad_request",
-    "unauthenticated", "permission_denied",
+    "unauthenticated", "permission_denied", "quota_bare",
 )
 FAULT_KINDS = (*ERROR_FAULT_KINDS, "no_name", "html_502", "reset", "hang")
 DEFAULT_QUOTA_RETRY_AFTER = 2
