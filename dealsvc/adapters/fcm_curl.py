@@ -178,6 +178,7 @@ class CurlPushGateway:
     timeout_s: float = 10.0
     concurrency: int = 256
     connection_max_age_s: int = 300
+    ca_bundle: str | None = None  # None: certifi's, as requests uses
     _app: firebase_admin.App = field(init=False, repr=False)
     _service: messaging._MessagingService = field(init=False, repr=False)
 
@@ -365,7 +366,7 @@ class CurlPushGateway:
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(self.timeout_s * 1000))
         handle.setopt(pycurl.NOSIGNAL, 1)
         handle.setopt(pycurl.PROXY, self._proxy)
-        handle.setopt(pycurl.CAINFO, certifi.where())  # requests' CA bundle, not the wheel's guess
+        handle.setopt(pycurl.CAINFO, self.ca_bundle or certifi.where())  # not the wheel's own guess
         handle.setopt(pycurl.MAXLIFETIME_CONN, self.connection_max_age_s)
         if self._plain:
             handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
