@@ -338,7 +338,7 @@ class CurlPushGateway:
         if closed:
             self._finish(job, PushResult(UNSENT, error="gateway_closed"))
             return
-        if gate is not None and not gate.may_send():
+        if gate is not None and not self._may_send(gate):
             self._finish(job, PushResult(UNSENT, error="held"))
             return
         if job.body is None:
@@ -430,8 +430,19 @@ class CurlPushGateway:
     def _answered(self, job: _Job, result: PushResult) -> None:
         gate = job.batch.gate
         if gate is not None:
-            gate.answered(result)
+            try:
+                gate.answered(result)
+            except Exception:  # noqa: BLE001 - the driver serves every caller: it must not stop
+                log.exception("a send gate failed on an answer")
         self._finish(job, result)
+
+    @staticmethod
+    def _may_send(gate: SendGate) -> bool:
+        try:
+            return gate.may_send()
+        except Exception:  # noqa: BLE001 - as above; the message stays unsent
+            log.exception("a send gate failed before a send")
+            return False
 
     @staticmethod
     def _finish(job: _Job, result: PushResult) -> None:
