@@ -99,8 +99,11 @@ def _certificate(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _start_nginx(folder: Path) -> tuple[subprocess.Popen, str, Path]:
-    """nginx answering every POST with FCM's 200 at once, TLS + HTTP/2, as this user."""
+def start_nginx_fcm(folder: Path, keepalive_requests: int = 100_000) -> tuple[subprocess.Popen, str, Path]:
+    """nginx answering every POST with FCM's 200 at once, TLS + HTTP/2, as this user; after
+    `keepalive_requests` on one connection it closes it (HTTP/2: a GOAWAY). Each request is
+    logged in `folder`/access.log as "<connection number> <protocol>". Returns the process,
+    its base URL and the certificate to trust."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     cert, key = _certificate(folder)
     port = _free_port()
@@ -112,7 +115,9 @@ def _start_nginx(folder: Path) -> tuple[subprocess.Popen, str, Path]:
         "http {\n"
         f"  client_body_temp_path {folder}/body;\n  proxy_temp_path {folder}/proxy;\n"
         f"  fastcgi_temp_path {folder}/fastcgi;\n  uwsgi_temp_path {folder}/uwsgi;\n  scgi_temp_path {folder}/scgi;\n"
-        "  access_log off;\n  keepalive_requests 100000;\n  http2_max_concurrent_streams 128;\n"
+        "  log_format conn '$connection $server_protocol';\n"
+        f"  access_log {folder}/access.log conn buffer=256k;\n"
+        f"  keepalive_requests {keepalive_requests};\n  http2_max_concurrent_streams 128;\n"
         f"  server {{\n    listen 127.0.0.1:{port} ssl http2;\n"
         f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
         "    location / {\n      default_type application/json;\n"
@@ -243,7 +248,7 @@ def main(argv=None) -> int:
             folder = Path(tmp) / sink
             folder.mkdir()
             if sink == "nginx":
-                server, endpoint, ca = _start_nginx(folder)
+                server, endpoint, ca = start_nginx_fcm(folder)
                 label = "nginx, TLS + HTTP/2"
             else:
                 port = _free_port()

@@ -279,3 +279,36 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
     assert [r.outcome for r in first + second + third + fourth] == [SENT] * 20
     assert fcm.auth == ["Bearer tok-1"] * 10 + ["Bearer tok-2"] * 10
     assert issued == ["tok-1", "tok-2"]  # two tokens for twenty pushes
+
+
+def _pushes_through_nginx(folder, keepalive_requests: int) -> tuple[list, list[list[str]]]:
+    """100 pushes, 8 in flight, through the curl gateway to nginx over TLS; the results and
+    nginx's log lines (connection number, protocol)."""
+    from bench.transport import start_nginx_fcm
+
+    folder.mkdir()
+    nginx, url, certificate = start_nginx_fcm(folder, keepalive_requests=keepalive_requests)
+    gateway = CurlPushGateway(project_id="p", endpoint=url, concurrency=8, ca_bundle=str(certificate))
+    try:
+        results = [r for _ in range(4) for r in gateway.send([_message(f"tok-{i}") for i in range(25)])]
+    finally:
+        gateway.close()
+        nginx.terminate()
+        nginx.wait(10)
+    return results, [line.split() for line in (folder / "access.log").read_text().splitlines()]
+
+
+def test_the_curl_gateway_multiplexes_http2_to_fcm_and_moves_on_when_a_connection_is_closed(tmp_path):
+    """Over TLS the curl gateway speaks HTTP/2 and the pushes in flight share one connection; a
+    server closing connections (nginx sends GOAWAY after 10 requests on one) costs no push:
+    the next go out on a new connection."""
+    results, lines = _pushes_through_nginx(tmp_path / "shared", keepalive_requests=1000)
+    assert [r.outcome for r in results] == [SENT] * 100
+    assert len(lines) == 100 and {protocol for _conn, protocol in lines} == {"HTTP/2.0"}
+    assert len({conn for conn, _protocol in lines}) == 1  # 8 in flight, one connection
+
+    results, lines = _pushes_through_nginx(tmp_path / "goaway", keepalive_requests=10)
+    connections = {conn for conn, _protocol in lines}
+    print(f"\nGOAWAY every 10 requests: {len(lines)} requests over {len(connections)} connections")
+    assert [r.outcome for r in results] == [SENT] * 100
+    assert len(lines) == 100 and len(connections) >= 10

@@ -69,6 +69,7 @@ _CONNECTION_ERRORS = frozenset({
     pycurl.E_COULDNT_CONNECT, pycurl.E_COULDNT_RESOLVE_HOST, pycurl.E_COULDNT_RESOLVE_PROXY,
     pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR, pycurl.E_GOT_NOTHING, pycurl.E_PARTIAL_FILE,
     pycurl.E_SSL_CONNECT_ERROR, pycurl.E_HTTP2, 92,
+    pycurl.E_PEER_FAILED_VERIFICATION,  # requests' SSLError is a ConnectionError too
 })
 _TIMEOUT_ERRORS = frozenset({pycurl.E_OPERATION_TIMEDOUT})
 # Google's front ends take 100 streams at once on one HTTP/2 connection.
