@@ -138,7 +138,7 @@ def make_push_gateway(settings: Settings) -> PushGateway:
         project_id=settings.fcm_project_id,
         credentials_path=settings.fcm_credentials,
         endpoint=settings.fcm_base_url,
-        concurrency=settings.push_concurrency,
+        **({"concurrency": settings.push_concurrency} if settings.push_concurrency else {}),
     )
 
 

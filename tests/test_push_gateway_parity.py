@@ -134,3 +134,31 @@ def test_a_401_holds_the_push_through_both_and_the_curl_gateway_asks_for_a_new_t
         assert result.outcome == AUTH_FAILED
         errors[name] = result.error
     assert errors == {"requests": "InvalidOperation", "curl": "UnauthenticatedError"}
+
+
+@pytest.mark.parametrize(("value", "expected", "in_flight"), [
+    (None, CurlPushGateway, 256), ("curl", CurlPushGateway, 256), ("requests", FirebasePushGateway, 32),
+    (" Requests ", FirebasePushGateway, 32),
+])
+def test_dealsvc_fcm_transport_chooses_the_gateway_the_dispatcher_sends_with(value, expected, in_flight):
+    from config import Settings
+    from dealsvc.bootstrap import make_push_gateway
+
+    env = {"DEALSVC_FCM_ENDPOINT": "https://fcm.example", **({"DEALSVC_FCM_TRANSPORT": value} if value else {})}
+    gateway = make_push_gateway(Settings.from_env(env))
+    try:
+        assert type(gateway) is expected and gateway.concurrency == in_flight
+    finally:
+        gateway.close()
+    gateway = make_push_gateway(Settings.from_env({**env, "DEALSVC_PUSH_CONCURRENCY": "300"}))
+    try:
+        assert gateway.concurrency == 300
+    finally:
+        gateway.close()
+
+
+def test_an_unknown_transport_stops_the_start():
+    from config import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="DEALSVC_FCM_TRANSPORT must be 'curl' or 'requests'"):
+        Settings.from_env({"DEALSVC_FCM_TRANSPORT": "httpx"})

@@ -14,8 +14,8 @@ messages and wait for their batch. To real FCM (https) requests share a few HTTP
 (PIPEWAIT: a new request waits for a stream on an open connection rather than opening another);
 libcurl stops using a connection that was told GOAWAY or failed, and a connection older than
 `connection_max_age_s` takes no new requests, so that the load moves between FCM's front ends.
-To a plain http:// endpoint (the emulator) it speaks HTTP/1.1 over up to `concurrency`
-connections.
+To a plain http:// endpoint (the emulator) it speaks HTTP/1.1 over up to 32 connections (the
+emulator has no HTTP/2 without TLS).
 """
 from __future__ import annotations
 
@@ -72,6 +72,8 @@ _CONNECTION_ERRORS = frozenset({
     pycurl.E_PEER_FAILED_VERIFICATION,  # requests' SSLError is a ConnectionError too
 })
 _TIMEOUT_ERRORS = frozenset({pycurl.E_OPERATION_TIMEDOUT})
+# Plain http:// is the emulator's (HTTP/1.1): at most this many connections, so in flight.
+_PLAIN_HTTP_CONNECTIONS = 32
 # Google's front ends take 100 streams at once on one HTTP/2 connection.
 _STREAMS_PER_CONNECTION = 100
 
@@ -171,7 +173,8 @@ class _Job:
 @dataclass
 class CurlPushGateway:
     """`PushGateway` over libcurl: see the module's docstring. `concurrency` is how many
-    requests are in flight at once (shared by every caller)."""
+    requests are in flight at once (shared by every caller; real FCM answers in about 30 ms,
+    so 10,000 pushes/s need about 300)."""
 
     project_id: str
     credentials_path: str | None = None
@@ -202,6 +205,9 @@ class CurlPushGateway:
         proxies = requests.utils.get_environ_proxies(self._url)
         self._proxy = proxies.get(urlsplit(self._url).scheme) or proxies.get("all") or ""
         self._limit = max(int(self.concurrency), 1)
+        if self._plain:
+            # Over HTTP/1.1 each request in flight is a connection (and a thread of the emulator's).
+            self._limit = min(self._limit, _PLAIN_HTTP_CONNECTIONS)
         self._multi = pycurl.CurlMulti()
         self._multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
         if self._plain:
