@@ -59,11 +59,12 @@ class _CountingFcm:
     too) that takes `delay_s` per request and records how many were in flight at once and
     which request lines it saw."""
 
-    def __init__(self, delay_s: float = 0.0):
+    def __init__(self, delay_s: float = 0.0, refuse_token: str | None = None):
         import http.server
         import threading
 
         self.delay_s = delay_s
+        self.refuse_token = refuse_token  # answered 401, as FCM answers a revoked access token
         self.lock = threading.Lock()
         self.in_flight = 0
         self.peak = 0
@@ -88,7 +89,11 @@ class _CountingFcm:
                 with fake.lock:
                     fake.in_flight -= 1
                 body = b'{"name": "projects/p/messages/%d"}' % number
-                self.send_response(200)
+                if fake.refuse_token and self.headers.get("Authorization") == f"Bearer {fake.refuse_token}":
+                    body = b'{"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}'
+                    self.send_response(401)
+                else:
+                    self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -240,7 +245,7 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
             if number == 2:
                 release.wait(30)  # the background refresh, held until the test lets it go
             issued.append(f"tok-{number}")
-            # The first token has 2 minutes left (inside the 5 minutes), the next an hour.
+            # The first token has 2 minutes left (inside the 5 minutes), the others an hour.
             body = json.dumps({"access_token": f"tok-{number}", "expires_in": 120 if number == 1 else 3600,
                                "token_type": "Bearer"}).encode()
             self.send_response(200)
@@ -279,6 +284,49 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
     assert [r.outcome for r in first + second + third + fourth] == [SENT] * 20
     assert fcm.auth == ["Bearer tok-1"] * 10 + ["Bearer tok-2"] * 10
     assert issued == ["tok-1", "tok-2"]  # two tokens for twenty pushes
+
+
+def test_after_fcm_refuses_its_token_the_curl_gateway_fetches_another_before_the_next_batch(tmp_path):
+    """A 401 (a token revoked before its time) holds that batch's pushes (AUTH_FAILED, for the
+    breaker) and the next batch goes out with a new token, not the refused one again."""
+    import http.server
+    import json
+    import threading
+
+    issued: list[str] = []
+
+    class Tokens(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            issued.append(f"tok-{len(issued) + 1}")
+            body = json.dumps({"access_token": issued[-1], "expires_in": 3600, "token_type": "Bearer"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tokens)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fcm = _CountingFcm(refuse_token="tok-1")
+    path = _service_account(tmp_path / "sa.json", f"http://127.0.0.1:{server.server_address[1]}/token")
+    gateway = CurlPushGateway(project_id=PROJECT_ID, credentials_path=path, endpoint=fcm.url)
+    try:
+        refused = gateway.send([_message(f"a-{i}") for i in range(3)])
+        accepted = gateway.send([_message(f"b-{i}") for i in range(3)])
+    finally:
+        gateway.close()
+        fcm.close()
+        server.shutdown()
+    from dealsvc.adapters.push import AUTH_FAILED
+
+    assert [(r.outcome, r.error) for r in refused] == [(AUTH_FAILED, "UnauthenticatedError")] * 3
+    assert [r.outcome for r in accepted] == [SENT] * 3
+    assert issued == ["tok-1", "tok-2"]
+    assert fcm.auth == ["Bearer tok-1"] * 3 + ["Bearer tok-2"] * 3
 
 
 def _pushes_through_nginx(folder, keepalive_requests: int) -> tuple[list, list[list[str]]]:
