@@ -36,6 +36,11 @@ class Settings:
     fcm_credentials: str | None = None
     fcm_endpoint: str | None = None
     fcm_project_id: str = "dealsvc-dev"
+    # How pushes travel to FCM; firebase-admin builds, signs and reads them either way.
+    # "curl": libcurl (pycurl) over HTTP/2, many in flight from one thread (about a tenth of the
+    # CPU per push: bench/transport.py); "requests": firebase-admin's own messaging.send on
+    # threads.
+    fcm_transport: str = "curl"
     host: str = "127.0.0.1"
     port: int = 8000
     # Geocoding of shop addresses (geopy's Nominatim client).
@@ -65,7 +70,8 @@ class Settings:
     # Pushes in flight at once per dispatcher process (HTTP requests to FCM), and how many
     # batches each dispatcher process works on side by side (one is sent while another is
     # claimed or recorded).
-    push_concurrency: int = 32
+    # None: the transport's own (curl: 256, which costs no thread; requests: 32 threads).
+    push_concurrency: int | None = None
     push_lanes: int = 2
     log_level: str = "INFO"
     # The language of pages, and of a subscriber whose POST sends no `locale`, when the request's
@@ -133,6 +139,9 @@ class Settings:
         deals_lookup = get("DEALS_LOOKUP", defaults.deals_lookup)
         if deals_lookup not in ("index", "box"):
             raise SettingsError(f"DEALSVC_DEALS_LOOKUP must be 'index' or 'box', not {deals_lookup!r}")
+        fcm_transport = get("FCM_TRANSPORT", defaults.fcm_transport).strip().lower()
+        if fcm_transport not in ("curl", "requests"):
+            raise SettingsError(f"DEALSVC_FCM_TRANSPORT must be 'curl' or 'requests', not {fcm_transport!r}")
         emulator = get("EMULATOR", defaults.emulator).strip().lower()
         if emulator not in ("auto", "on", "off"):
             raise SettingsError(f"DEALSVC_EMULATOR must be 'auto', 'on' or 'off', not {emulator!r}")
@@ -150,6 +159,7 @@ class Settings:
             deals_lookup=deals_lookup,
             fcm_credentials=fcm_credentials,
             fcm_endpoint=fcm_endpoint,
+            fcm_transport=fcm_transport,
             emulator=emulator,
             fcm_project_id=get("FCM_PROJECT_ID", defaults.fcm_project_id),
             host=get("HOST", defaults.host),
@@ -168,7 +178,7 @@ class Settings:
             push_breaker_base_s=_non_negative("PUSH_BREAKER_BASE_S", get("PUSH_BREAKER_BASE_S", defaults.push_breaker_base_s)),
             push_breaker_max_s=_non_negative("PUSH_BREAKER_MAX_S", get("PUSH_BREAKER_MAX_S", defaults.push_breaker_max_s)),
             worker_backoff_max_s=_non_negative("WORKER_BACKOFF_MAX_S", get("WORKER_BACKOFF_MAX_S", defaults.worker_backoff_max_s)),
-            push_concurrency=_positive("PUSH_CONCURRENCY", get("PUSH_CONCURRENCY", defaults.push_concurrency)),
+            push_concurrency=_optional_positive("PUSH_CONCURRENCY", get("PUSH_CONCURRENCY", None)),
             push_lanes=_positive("PUSH_LANES", get("PUSH_LANES", defaults.push_lanes)),
             default_locale=_locale("DEFAULT_LOCALE", get("DEFAULT_LOCALE", defaults.default_locale)),
             brand=_brand(get("BRAND", defaults.brand)),
@@ -286,6 +296,10 @@ def _positive(name: str, value) -> int:
     if number < 1:
         raise SettingsError(f"DEALSVC_{name} must be at least 1, not {value!r}")
     return number
+
+
+def _optional_positive(name: str, value) -> int | None:
+    return None if value is None else _positive(name, value)
 
 
 def _float(name: str, value) -> float:

@@ -21,3 +21,10 @@ def test_redis_url() -> str | None:
     ('none' skips the tests that need one)."""
     value = os.environ.get("DEALSVC_TEST_REDIS_URL", DEFAULT_REDIS)
     return None if value.lower() == "none" else value
+
+
+def test_fcm_transport() -> str | None:
+    """DEALSVC_TEST_FCM_TRANSPORT: the push gateway's transport the pipeline tests run with
+    ('curl' or 'requests'; unset: the default of Settings). tests/test_push.py and
+    tests/test_push_gateway_parity.py hold both to the same tests whatever this says."""
+    return os.environ.get("DEALSVC_TEST_FCM_TRANSPORT") or None

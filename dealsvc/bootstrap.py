@@ -22,6 +22,7 @@ from .adapters.geo_index import SubscriberIndex
 from .adapters.shop_index import ShopIndex
 from .adapters.secret_files import kept_secret
 from .adapters.geocoding import CachingGeocoder, Geocoder, NominatimGeocoder, OfflineGeocoder
+from .adapters.fcm_curl import CurlPushGateway
 from .adapters.push import FirebasePushGateway, PushGateway
 from .domain.clock import Clock, system_clock
 from .services.auth import AuthService
@@ -132,11 +133,12 @@ def make_geocoder(settings: Settings) -> Geocoder:
 
 
 def make_push_gateway(settings: Settings) -> PushGateway:
-    return FirebasePushGateway(
+    gateway = CurlPushGateway if settings.fcm_transport == "curl" else FirebasePushGateway
+    return gateway(
         project_id=settings.fcm_project_id,
         credentials_path=settings.fcm_credentials,
         endpoint=settings.fcm_base_url,
-        concurrency=settings.push_concurrency,
+        **({"concurrency": settings.push_concurrency} if settings.push_concurrency else {}),
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from config import Settings
+from config import testing
 from config.testing import test_database_url
 from dealsvc.adapters.db.models import Base, OperatorRules
 from dealsvc.adapters.db.session import normalize_url
@@ -60,6 +61,7 @@ def database_url(request, tmp_path_factory):
 
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
+    transport = testing.test_fcm_transport()
     return Settings(
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
@@ -67,6 +69,7 @@ def settings(database_url, tmp_path) -> Settings:
         geocoder="none",
         auto_migrate=True,
         **GENEROUS_RATE_LIMITS,
+        **({"fcm_transport": transport} if transport else {}),
     )
 
 
@@ -179,6 +182,7 @@ class WorkerProcess:
             "DEALSVC_GEOCODER": "none",
             "DEALSVC_AUTO_MIGRATE": "0",
             "DEALSVC_LOG_LEVEL": "INFO",
+            **({"DEALSVC_FCM_TRANSPORT": testing.test_fcm_transport()} if testing.test_fcm_transport() else {}),
             **extra_env,
         }
         with open(log_path, "wb") as log:

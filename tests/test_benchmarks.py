@@ -47,7 +47,7 @@ def _free_port() -> int:
 
 
 def test_the_bench_folder_holds_the_benchmarks_the_readme_cites():
-    assert {"api", "expiry", "fanout", "match", "match_pg", "fcm_sink"} <= set(MODULES)
+    assert {"api", "expiry", "fanout", "match", "match_pg", "fcm_sink", "transport"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

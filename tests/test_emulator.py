@@ -423,6 +423,21 @@ def test_a_global_200_without_name_delivers_and_a_delay_slows_every_answer(fcm, 
     assert time.monotonic() - started >= 0.5
 
 
+def test_a_proxys_html_502_and_a_reset_connection_are_faults_too(fcm):
+    """What sits in front of FCM can fail too: a load balancer's HTML page, a dropped connection."""
+    requests.put(f"{fcm.root}/api/faults/global", json={"fault": "html_502", "times": 1}, timeout=10)
+    page = post_raw(fcm, {"token": "tok-p", "data": {"k": "v"}})
+    assert page.status_code == 502 and page.headers["Content-Type"].startswith("text/html")
+    assert "<html" in page.text and "502" in page.text
+
+    requests.put(f"{fcm.root}/api/faults/global", json={"fault": "reset", "times": 1}, timeout=10)
+    with pytest.raises(requests.ConnectionError) as dropped:
+        post_raw(fcm, {"token": "tok-p", "data": {"k": "v"}})
+    assert "reset" in str(dropped.value).lower()
+    assert post_raw(fcm, {"token": "tok-p", "data": {"k": "v"}}).status_code == 200  # times: 1
+    assert len(fcm.store.messages("tok-p")) == 1 and fcm.store.attempts("tok-p") == 3
+
+
 def test_a_hang_holds_the_request_until_the_fault_is_cleared(fcm):
     import threading
 

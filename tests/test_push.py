@@ -1,11 +1,21 @@
 """The firebase-admin gateway: the internals it relies on, and one push per message over HTTP."""
 from __future__ import annotations
 
+import pytest
 import requests
 from firebase_admin import messaging
 
+from dealsvc.adapters.fcm_curl import CurlPushGateway
 from dealsvc.adapters.push import SENT, FirebasePushGateway, PushMessage, fcm_send_url
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
+
+# The gateway's two transports (DEALSVC_FCM_TRANSPORT), held to the same tests of its behaviour.
+GATEWAYS = [FirebasePushGateway, CurlPushGateway]
+
+
+@pytest.fixture(params=GATEWAYS, ids=["requests", "curl"])
+def gateway_class(request):
+    return request.param
 
 
 def _message(token: str) -> PushMessage:
@@ -31,10 +41,10 @@ def test_the_firebase_admin_internals_the_gateway_needs_are_still_there():
             gateway.close()
 
 
-def test_a_429_is_answered_at_once_not_slept_through():
+def test_a_429_is_answered_at_once_not_slept_through(gateway_class):
     with running_emulator() as emulator:
         emulator.store.set_fault("quota-x", "quota", retry_after=30)
-        gateway = FirebasePushGateway(project_id=PROJECT_ID, endpoint=emulator.fcm_base)
+        gateway = gateway_class(project_id=PROJECT_ID, endpoint=emulator.fcm_base)
         try:
             results = gateway.send([_message("quota-x"), _message("tok-ok")])
         finally:
@@ -49,15 +59,17 @@ class _CountingFcm:
     too) that takes `delay_s` per request and records how many were in flight at once and
     which request lines it saw."""
 
-    def __init__(self, delay_s: float = 0.0):
+    def __init__(self, delay_s: float = 0.0, refuse_token: str | None = None):
         import http.server
         import threading
 
         self.delay_s = delay_s
+        self.refuse_token = refuse_token  # answered 401, as FCM answers a revoked access token
         self.lock = threading.Lock()
         self.in_flight = 0
         self.peak = 0
         self.lines: list[str] = []
+        self.auth: list[str | None] = []
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -69,6 +81,7 @@ class _CountingFcm:
                     fake.in_flight += 1
                     fake.peak = max(fake.peak, fake.in_flight)
                     fake.lines.append(self.requestline)
+                    fake.auth.append(self.headers.get("Authorization"))
                     number = len(fake.lines)
                 import time
 
@@ -76,7 +89,11 @@ class _CountingFcm:
                 with fake.lock:
                     fake.in_flight -= 1
                 body = b'{"name": "projects/p/messages/%d"}' % number
-                self.send_response(200)
+                if fake.refuse_token and self.headers.get("Authorization") == f"Bearer {fake.refuse_token}":
+                    body = b'{"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}'
+                    self.send_response(401)
+                else:
+                    self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -94,9 +111,9 @@ class _CountingFcm:
         self.server.server_close()
 
 
-def test_sends_at_most_concurrency_pushes_at_once_and_keeps_the_order_of_results():
+def test_sends_at_most_concurrency_pushes_at_once_and_keeps_the_order_of_results(gateway_class):
     fcm = _CountingFcm(delay_s=0.05)
-    gateway = FirebasePushGateway(project_id="p", endpoint=fcm.url, concurrency=6)
+    gateway = gateway_class(project_id="p", endpoint=fcm.url, concurrency=6)
     try:
         results = gateway.send([_message(f"tok-{i}") for i in range(60)])
     finally:
@@ -108,13 +125,13 @@ def test_sends_at_most_concurrency_pushes_at_once_and_keeps_the_order_of_results
     assert fcm.peak == 6
 
 
-def test_proxy_settings_of_the_environment_still_apply(monkeypatch):
+def test_proxy_settings_of_the_environment_still_apply(monkeypatch, gateway_class):
     # requests no longer reads the environment on every push; the gateway reads it once.
     proxy = _CountingFcm()
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    gateway = FirebasePushGateway(project_id="p", endpoint="http://fcm.invalid:8080", concurrency=2)
+    gateway = gateway_class(project_id="p", endpoint="http://fcm.invalid:8080", concurrency=2)
     try:
         results = gateway.send([_message("tok-1")])
     finally:
@@ -140,7 +157,7 @@ def _service_account(path, token_uri: str) -> str:
     return str(path)
 
 
-def test_a_revoked_key_holds_pushes_and_an_unreachable_token_endpoint_retries_them(tmp_path):
+def test_a_revoked_key_holds_pushes_and_an_unreachable_token_endpoint_retries_them(tmp_path, gateway_class):
     """google-auth signs in at the service account's token endpoint before any push: a refusal
     there (a revoked or deleted key) is FCM refusing our credentials (pushes held, the breaker
     told); a network failure there is only a retry, never taken for revoked credentials."""
@@ -175,7 +192,7 @@ def test_a_revoked_key_holds_pushes_and_an_unreachable_token_endpoint_retries_th
     try:
         for expected, token_uri in cases.items():
             path = _service_account(tmp_path / f"{expected}.json", token_uri)
-            gateway = FirebasePushGateway(project_id=PROJECT_ID, credentials_path=path, timeout_s=5)
+            gateway = gateway_class(project_id=PROJECT_ID, credentials_path=path, timeout_s=5)
             try:
                 results = gateway.send([_message("tok-a"), _message("tok-b")])
             finally:
@@ -184,3 +201,162 @@ def test_a_revoked_key_holds_pushes_and_an_unreachable_token_endpoint_retries_th
             assert {r.error for r in results} == {"RefreshError" if expected == AUTH_FAILED else "TransportError"}, results
     finally:
         server.shutdown()
+
+
+def test_the_curl_transport_has_http2_and_the_firebase_admin_internals_it_needs():
+    """The pycurl wheel brings its own libcurl with HTTP/2 and TLS (nothing from the system);
+    the curl gateway builds each request with firebase-admin's own body, headers and error
+    mapping: fail here if an upgrade moves them."""
+    import pycurl
+    from firebase_admin import _http_client
+
+    info = pycurl.version_info()
+    assert info[4] & pycurl.VERSION_HTTP2 and info[4] & pycurl.VERSION_SSL, pycurl.version
+    assert "https" in info[8]
+    assert callable(messaging._MessagingService._message_data)
+    assert callable(messaging._MessagingService._handle_fcm_error)
+    assert "x-goog-api-client" in _http_client.METRICS_HEADERS
+    fcm = _CountingFcm()
+    gateway = CurlPushGateway(project_id="p", endpoint=fcm.url)
+    try:
+        assert set(gateway._service._fcm_headers) == {"X-GOOG-API-FORMAT-VERSION", "X-FIREBASE-CLIENT"}
+        assert gateway.send([_message("tok-1")])[0].outcome == SENT
+    finally:
+        gateway.close()
+        fcm.close()
+
+
+def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_not_per_push(tmp_path):
+    """One token for many pushes; with less than 5 minutes left, a new one is fetched in the
+    background while pushes still go out with the current one (the token endpoint is held
+    meanwhile, and sending does not wait for it); then the new one is used."""
+    import http.server
+    import json
+    import threading
+    import time
+
+    release = threading.Event()
+    issued: list[str] = []
+
+    class Tokens(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            number = len(issued) + 1
+            if number == 2:
+                release.wait(30)  # the background refresh, held until the test lets it go
+            issued.append(f"tok-{number}")
+            # The first token has 2 minutes left (inside the 5 minutes), the others an hour.
+            body = json.dumps({"access_token": f"tok-{number}", "expires_in": 120 if number == 1 else 3600,
+                               "token_type": "Bearer"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tokens)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fcm = _CountingFcm()
+    path = _service_account(tmp_path / "sa.json", f"http://127.0.0.1:{server.server_address[1]}/token")
+    gateway = CurlPushGateway(project_id=PROJECT_ID, credentials_path=path, endpoint=fcm.url)
+    try:
+        first = gateway.send([_message(f"a-{i}") for i in range(5)])
+        assert issued == ["tok-1"]
+        # Less than 5 minutes left: a refresh starts, held at the token endpoint; this batch
+        # still goes out, with the current token.
+        second = gateway.send([_message(f"b-{i}") for i in range(5)])
+        assert issued == ["tok-1"]
+        release.set()
+        deadline = time.monotonic() + 10
+        while gateway._token._credential.token != "tok-2":
+            assert time.monotonic() < deadline, "the background refresh did not finish"
+            time.sleep(0.02)
+        third = gateway.send([_message(f"c-{i}") for i in range(5)])
+        fourth = gateway.send([_message(f"d-{i}") for i in range(5)])
+    finally:
+        release.set()
+        gateway.close()
+        fcm.close()
+        server.shutdown()
+    assert [r.outcome for r in first + second + third + fourth] == [SENT] * 20
+    assert fcm.auth == ["Bearer tok-1"] * 10 + ["Bearer tok-2"] * 10
+    assert issued == ["tok-1", "tok-2"]  # two tokens for twenty pushes
+
+
+def test_after_fcm_refuses_its_token_the_curl_gateway_fetches_another_before_the_next_batch(tmp_path):
+    """A 401 (a token revoked before its time) holds that batch's pushes (AUTH_FAILED, for the
+    breaker) and the next batch goes out with a new token, not the refused one again."""
+    import http.server
+    import json
+    import threading
+
+    issued: list[str] = []
+
+    class Tokens(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            issued.append(f"tok-{len(issued) + 1}")
+            body = json.dumps({"access_token": issued[-1], "expires_in": 3600, "token_type": "Bearer"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tokens)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fcm = _CountingFcm(refuse_token="tok-1")
+    path = _service_account(tmp_path / "sa.json", f"http://127.0.0.1:{server.server_address[1]}/token")
+    gateway = CurlPushGateway(project_id=PROJECT_ID, credentials_path=path, endpoint=fcm.url)
+    try:
+        refused = gateway.send([_message(f"a-{i}") for i in range(3)])
+        accepted = gateway.send([_message(f"b-{i}") for i in range(3)])
+    finally:
+        gateway.close()
+        fcm.close()
+        server.shutdown()
+    from dealsvc.adapters.push import AUTH_FAILED
+
+    assert [(r.outcome, r.error) for r in refused] == [(AUTH_FAILED, "UnauthenticatedError")] * 3
+    assert [r.outcome for r in accepted] == [SENT] * 3
+    assert issued == ["tok-1", "tok-2"]
+    assert fcm.auth == ["Bearer tok-1"] * 3 + ["Bearer tok-2"] * 3
+
+
+def _pushes_through_nginx(folder, keepalive_requests: int) -> tuple[list, list[list[str]]]:
+    """100 pushes, 8 in flight, through the curl gateway to nginx over TLS; the results and
+    nginx's log lines (connection number, protocol)."""
+    from bench.transport import start_nginx_fcm
+
+    folder.mkdir()
+    nginx, url, certificate = start_nginx_fcm(folder, keepalive_requests=keepalive_requests)
+    gateway = CurlPushGateway(project_id="p", endpoint=url, concurrency=8, ca_bundle=str(certificate))
+    try:
+        results = [r for _ in range(4) for r in gateway.send([_message(f"tok-{i}") for i in range(25)])]
+    finally:
+        gateway.close()
+        nginx.terminate()
+        nginx.wait(10)
+    return results, [line.split() for line in (folder / "access.log").read_text().splitlines()]
+
+
+def test_the_curl_gateway_multiplexes_http2_to_fcm_and_moves_on_when_a_connection_is_closed(tmp_path):
+    """Over TLS the curl gateway speaks HTTP/2 and the pushes in flight share one connection; a
+    server closing connections (nginx sends GOAWAY after 10 requests on one) costs no push:
+    the next go out on a new connection."""
+    results, lines = _pushes_through_nginx(tmp_path / "shared", keepalive_requests=1000)
+    assert [r.outcome for r in results] == [SENT] * 100
+    assert len(lines) == 100 and {protocol for _conn, protocol in lines} == {"HTTP/2.0"}
+    assert len({conn for conn, _protocol in lines}) == 1  # 8 in flight, one connection
+
+    results, lines = _pushes_through_nginx(tmp_path / "goaway", keepalive_requests=10)
+    connections = {conn for conn, _protocol in lines}
+    print(f"\nGOAWAY every 10 requests: {len(lines)} requests over {len(connections)} connections")
+    assert [r.outcome for r in results] == [SENT] * 100
+    assert len(lines) == 100 and len(connections) >= 10

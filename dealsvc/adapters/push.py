@@ -62,6 +62,12 @@ class PushResult:
     retry_after_s: float | None = None
 
 
+# FCM answered 2xx but the body had no message name (firebase-admin's resp["name"] raised), or
+# could not be read. A 2xx means FCM took the message: sending it again could only show it twice
+# on the phone. So it counts as sent, without an FCM id; the oddity is logged per batch by send().
+ACCEPTED_WITHOUT_NAME_RESULT = PushResult(SENT, message_id=None, error=ACCEPTED_WITHOUT_NAME)
+
+
 class SendGate(Protocol):
     """What a caller of `send` lets the gateway know while a batch is on the wire."""
 
@@ -199,8 +205,10 @@ def classify(error: Exception) -> PushResult:
 
 @dataclass
 class FirebasePushGateway:
-    """firebase-admin as the one FCM client. With `credentials_path`, real FCM; with
-    `endpoint`, any FCM-v1-compatible server and no Google credentials.
+    """firebase-admin as the one FCM client, over requests. With `credentials_path`, Google's
+    sign-in; with `endpoint`, any FCM-v1-compatible server instead of FCM (the settings give
+    one or the other; see `firebase_messaging`). dealsvc/adapters/fcm_curl.py is the other
+    transport of the same gateway.
 
     Messages go out `concurrency` at a time through one long-lived thread pool shared by every
     caller of this gateway (firebase-admin's `send_each` would start and stop a thread per
@@ -219,21 +227,12 @@ class FirebasePushGateway:
     _closed: bool = field(init=False, default=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.credentials_path:
-            cred = credentials.Certificate(self.credentials_path)
-        else:
-            cred = _NoGoogleCredential()
-        self._app = firebase_admin.initialize_app(
-            cred,
-            {"projectId": self.project_id, "httpTimeout": self.timeout_s},
-            name=f"dealsvc-push-{next(_app_names)}",
+        self._app, self._service = firebase_messaging(
+            self.project_id, self.credentials_path, self.endpoint, self.timeout_s
         )
-        self._service = messaging._get_messaging_service(self._app)
-        # firebase-admin has no public setting for either of the two things below, so they
-        # reach into _MessagingService (firebase-admin is pinned in requirements.txt, and
+        # firebase-admin has no public setting for the thing below, so it reaches into
+        # _MessagingService (firebase-admin is pinned in requirements.txt, and
         # tests/test_push.py fails loudly if these internals change).
-        if self.endpoint and not self.credentials_path:
-            self._service._fcm_url = fcm_send_url(self.endpoint, self.project_id)
         # Retries belong to the outbox (durable, with jitter and Retry-After). firebase-admin's
         # own urllib3 retries would sleep through a 429's Retry-After or a 503's backoff inside
         # send_each, stalling the whole batch. Only a connection that never reached the server
@@ -291,14 +290,8 @@ class FirebasePushGateway:
             if self._accepted():
                 return self._accepted_without_name()
             return classify(error)
-        except google.auth.exceptions.TransportError as error:
-            # The token endpoint could not be reached: the network's fault, not the key's.
-            return PushResult(RETRY, error=type(error).__name__)
         except google.auth.exceptions.GoogleAuthError as error:
-            # google-auth answers FCM's 401 by refreshing the access token and trying again;
-            # a refresh that is refused (a revoked key: RefreshError; anonymous credentials
-            # cannot refresh: InvalidOperation) is FCM refusing our credentials all the same.
-            return PushResult(AUTH_FAILED, error=type(error).__name__)
+            return sign_in_failure(error)
         except (ValueError, TypeError) as error:
             if self._accepted():
                 return self._accepted_without_name()
@@ -320,11 +313,7 @@ class FirebasePushGateway:
 
     @staticmethod
     def _accepted_without_name() -> PushResult:
-        # FCM answered 2xx but the body had no message name (firebase-admin's resp["name"]
-        # raised), or could not be read. A 2xx means FCM took the message: sending it again
-        # could only show it twice on the phone. So it counts as sent, without an FCM id; the
-        # oddity is logged per batch by send().
-        return PushResult(SENT, message_id=None, error=ACCEPTED_WITHOUT_NAME)
+        return ACCEPTED_WITHOUT_NAME_RESULT
 
     def _saw_response(self, response, *_args, **_kwargs):
         """requests' response hook: the status of the last answer this thread got, so that an
@@ -339,6 +328,34 @@ class FirebasePushGateway:
         self._closed = True
         self._pool.shutdown(wait=True)
         firebase_admin.delete_app(self._app)
+
+
+def firebase_messaging(
+    project_id: str, credentials_path: str | None, endpoint: str | None, timeout_s: float
+) -> tuple[firebase_admin.App, messaging._MessagingService]:
+    """A firebase-admin app of its own and its messaging service, sending to `endpoint` when
+    given (any FCM-v1-compatible server), else to FCM. With `credentials_path`, Google's
+    sign-in with that service account; without, none (the emulator)."""
+    cred = credentials.Certificate(credentials_path) if credentials_path else _NoGoogleCredential()
+    app = firebase_admin.initialize_app(
+        cred, {"projectId": project_id, "httpTimeout": timeout_s}, name=f"dealsvc-push-{next(_app_names)}"
+    )
+    service = messaging._get_messaging_service(app)
+    if endpoint:
+        # firebase-admin has no setting for the FCM endpoint: _fcm_url is the one place it is kept.
+        service._fcm_url = fcm_send_url(endpoint, project_id)
+    return app, service
+
+
+def sign_in_failure(error: google.auth.exceptions.GoogleAuthError) -> PushResult:
+    """What google-auth's failure to get an access token means for every message waiting on it."""
+    if isinstance(error, google.auth.exceptions.TransportError):
+        # The token endpoint could not be reached: the network's fault, not the key's.
+        return PushResult(RETRY, error=type(error).__name__)
+    # google-auth answers FCM's 401 by refreshing the access token and trying again; a refresh
+    # that is refused (a revoked key: RefreshError; anonymous credentials cannot refresh:
+    # InvalidOperation) is FCM refusing our credentials all the same.
+    return PushResult(AUTH_FAILED, error=type(error).__name__)
 
 
 def fcm_send_url(endpoint: str, project_id: str) -> str:

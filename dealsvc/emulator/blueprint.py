@@ -9,7 +9,10 @@ The API, under `{url_prefix}/api`:
   "unavailable"}` (503), `{"fault": "unavailable", "retry_after": 30}`, `{"fault":
   "unauthenticated"}` (401), `{"fault": "permission_denied"}` (403 PERMISSION_DENIED),
   `{"fault": "quota", "retry_after": 1000000000000000}` or `"retry_after": "Wed, 21 Oct 2037
-  07:28:00 GMT"` (429), `{"fault": "no_name"}` (delivered, answered 200 without "name"), `{"fault": "hang"}` (no
+  07:28:00 GMT"` (429; always with a Retry-After, 2 s unless given), `{"fault": "quota_bare"}`
+  (429 without Retry-After), `{"fault": "no_name"}` (delivered, answered 200 without "name"),
+  `{"fault": "html_502"}` (a proxy's HTML 502 page), `{"fault": "reset"}` (the connection dropped
+  without an answer), `{"fault": "hang"}` (no
   answer until cleared), `{"fault": null, "delay_s": 3}` (every answer 3 s late). DELETE, or
   PUT `{"fault": null}`, restores normal service.
 
@@ -27,6 +30,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
+import struct
 import time
 from typing import Any
 
@@ -48,6 +54,8 @@ FAULT_RESPONSES: dict[str, tuple[int, str, str | None, str]] = {
     "mismatch": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch"),
     "unavailable": (503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable."),
     "quota": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for sending messages to this target."),
+    # The same 429 without a Retry-After (unless one is given): the sender picks its own backoff.
+    "quota_bare": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for sending messages to this target."),
     "internal": (500, "INTERNAL", "INTERNAL", "Internal error encountered."),
     # A message FCM refuses for its content, not its token: the sender's bug, never retried.
     "bad_request": (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "Invalid value at 'message.data'"),
@@ -100,6 +108,30 @@ def fault_response(fault: Fault, target: str) -> Response:
     return fcm_error(http_status, status, message, error_code, violations, headers)
 
 
+HTML_502 = (
+    "<!DOCTYPE html>\n<html lang=en><title>Error 502 (Server Error)!!1</title>"
+    "<p><b>502.</b> <ins>That's an error.</ins><p>The server encountered a temporary error and could not "
+    "complete your request.<p>Please try again in 30 seconds. <ins>That's all we know.</ins></html>\n"
+)
+
+
+def _reset_connection() -> Response:
+    """Drop the client's connection with no answer: a TCP reset (SO_LINGER 0, then the socket
+    shut) where the WSGI server exposes the socket (werkzeug's, gunicorn's); else a 503."""
+    sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    if sock is None:
+        return fcm_error(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # The connection's descriptor is pointed at a pipe-like socket whose far end is gone: the
+    # connection itself is closed at once (with SO_LINGER 0, a reset), and what the server then
+    # writes fails as a dropped connection (EPIPE), which it takes quietly.
+    dead, gone = socket.socketpair()
+    gone.close()
+    os.dup2(dead.fileno(), sock.fileno())
+    dead.close()
+    return Response(status=500)  # never arrives
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
 
@@ -140,6 +172,10 @@ def create_blueprint(store: EmulatorStore, url_prefix: str = "/emulator") -> Blu
             if fault.kind == "hang":
                 store.hang()
                 return fault_response(Fault("unavailable"), send_request.target)
+            if fault.kind == "html_502":
+                return Response(HTML_502, status=502, mimetype="text/html")
+            if fault.kind == "reset":
+                return _reset_connection()
             if fault.kind == "no_name":
                 # Accepted and delivered, but answered without FCM's body (no "name").
                 store.record(send_request.recipient, project, send_request.message)

@@ -1,0 +1,302 @@
+"""The push gateway's transports side by side, without the outbox: pushes/s and CPU per push.
+
+    .venv/bin/python -m bench.transport [--pushes 20000] [--batch 250] [--lanes 2] [--sinks nginx,plain]
+
+In the same run, against the same FCM stand-ins, each in a process of its own:
+- `requests`: FirebasePushGateway (firebase-admin's `messaging.send` on `--concurrency` threads);
+- `curl`: CurlPushGateway (libcurl, one CurlMulti; at `--concurrency` and, over HTTP/2, at
+  `--curl-in-flight`);
+- `plain loop`: firebase-admin as its documentation shows it, `send_each_for_multicast` in
+  chunks of 500.
+The gateways are called as the dispatcher calls them: `--lanes` threads sending batches of
+`--batch` real-shaped messages at once. The stand-ins: Debian's nginx answering every POST at
+once over TLS with HTTP/2 (as FCM speaks; a self-signed certificate made for the run), and
+bench/fcm_sink.py over plain HTTP/1.1 (as the emulator speaks). CPU µs per push is the
+sender's process CPU time (every thread) over the pushes; nginx's own is printed beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import ipaddress
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+# The smallest run that still goes through every step (tests/test_benchmarks.py).
+TINY = ["--pushes", "600", "--batch", "100"]
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "bench-transport"
+CONTENDERS = ("requests", "curl", "curl-wide", "plain")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_port(port: int, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU of a process and its children so far (nginx's master and worker)."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def start_nginx_fcm(folder: Path, keepalive_requests: int = 100_000) -> tuple[subprocess.Popen, str, Path]:
+    """nginx answering every POST with FCM's 200 at once, TLS + HTTP/2, as this user; after
+    `keepalive_requests` on one connection it closes it (HTTP/2: a GOAWAY). Each request is
+    logged in `folder`/access.log as "<connection number> <protocol>". Returns the process,
+    its base URL and the certificate to trust."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    cert, key = _certificate(folder)
+    port = _free_port()
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf = folder / "nginx.conf"
+    conf.write_text(
+        f"{user}worker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log warn;\n"
+        "events { worker_connections 4096; }\n"
+        "http {\n"
+        f"  client_body_temp_path {folder}/body;\n  proxy_temp_path {folder}/proxy;\n"
+        f"  fastcgi_temp_path {folder}/fastcgi;\n  uwsgi_temp_path {folder}/uwsgi;\n  scgi_temp_path {folder}/scgi;\n"
+        "  log_format conn '$connection $server_protocol';\n"
+        f"  access_log {folder}/access.log conn buffer=256k;\n"
+        f"  keepalive_requests {keepalive_requests};\n  http2_max_concurrent_streams 128;\n"
+        f"  server {{\n    listen 127.0.0.1:{port} ssl http2;\n"
+        f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
+        "    location / {\n      default_type application/json;\n"
+        f"      return 200 '{{\"name\": \"projects/{PROJECT}/messages/0:1700000000000000%31bd1c9631bd1c96\"}}';\n"
+        "    }\n  }\n}\n"
+    )
+    out = open(folder / "nginx.out", "wb")
+    proc = subprocess.Popen([binary, "-p", str(folder), "-c", str(conf), "-g", "daemon off;"],
+                            stdout=out, stderr=subprocess.STDOUT)
+    _wait_port(port)
+    return proc, f"https://127.0.0.1:{port}", cert
+
+
+def _messages(count: int):
+    from dealsvc.adapters.push import PushMessage
+
+    # The shape dispatch builds: a titled alert with the offer's facts as data.
+    return [
+        PushMessage(
+            token=f"bench-token-{i:07d}-" + "x" * 120,
+            data={"type": "offer", "offer_id": f"off_{i % 50:04d}", "shop_id": "shp_0001", "price_cents": "200",
+                  "original_price_cents": "400", "currency": "EUR", "distance_m": "400", "wave": "1"},
+            collapse_key=f"offer-off_{i % 50:04d}", ttl_s=7200, expires_at_unix=2_000_000_000,
+            title="-50 % Pane di ieri at Forno Rossi", body="€2.00 instead of €4.00 · 400 m · until 19:30",
+        )
+        for i in range(count)
+    ]
+
+
+def _run_gateway(kind: str, endpoint: str, ca: str | None, args) -> dict:
+    from dealsvc.adapters.fcm_curl import CurlPushGateway
+    from dealsvc.adapters.push import SENT, FirebasePushGateway
+
+    if kind == "requests":
+        gateway = FirebasePushGateway(project_id=PROJECT, endpoint=endpoint, concurrency=args.concurrency)
+        if ca:
+            gateway._service._client.session.verify = ca
+    else:
+        width = args.concurrency if kind == "curl" else args.curl_in_flight
+        gateway = CurlPushGateway(project_id=PROJECT, endpoint=endpoint, concurrency=width, ca_bundle=ca)
+    messages = _messages(args.pushes)
+    batches = [messages[i : i + args.batch] for i in range(0, len(messages), args.batch)]
+    gateway.send(messages[: min(50, len(messages))])  # connections and threads up before the clock starts
+    sent = [0]
+    lock = threading.Lock()
+
+    def lane():
+        while True:
+            with lock:
+                if not batches:
+                    return
+                batch = batches.pop()
+            ok = sum(1 for r in gateway.send(batch) if r.outcome == SENT)
+            with lock:
+                sent[0] += ok
+
+    cpu, started = time.process_time(), time.perf_counter()
+    lanes = [threading.Thread(target=lane) for _ in range(args.lanes)]
+    for t in lanes:
+        t.start()
+    for t in lanes:
+        t.join()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    gateway.close()
+    return {"pushes": sent[0], "seconds": seconds, "cpu_s": cpu}
+
+
+def _run_plain(endpoint: str, ca: str | None, args) -> dict:
+    import firebase_admin
+    import google.auth.credentials
+    from firebase_admin import credentials, messaging
+
+    class Anonymous(credentials.Base):
+        def get_credential(self):
+            return google.auth.credentials.AnonymousCredentials()
+
+    app = firebase_admin.initialize_app(Anonymous(), {"projectId": PROJECT, "httpTimeout": 10})
+    service = messaging._get_messaging_service(app)
+    service._fcm_url = f"{endpoint}/v1/projects/{PROJECT}/messages:send"
+    if ca:
+        os.environ["REQUESTS_CA_BUNDLE"] = ca  # this session reads the environment, which wins
+    from dealsvc.adapters.push import to_fcm
+
+    one = to_fcm(_messages(1)[0])
+    tokens = [m.token for m in _messages(args.pushes)]
+    warnings.simplefilter("ignore", DeprecationWarning)  # MulticastMessage.tokens: as the docs still show it
+    cpu, started = time.process_time(), time.perf_counter()
+    ok = 0
+    for start in range(0, len(tokens), 500):
+        ok += messaging.send_each_for_multicast(
+            messaging.MulticastMessage(tokens=tokens[start : start + 500], data=one.data,
+                                       notification=one.notification, android=one.android, apns=one.apns),
+            app=app,
+        ).success_count
+    return {"pushes": ok, "seconds": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
+
+
+def _contender(argv) -> None:
+    """One contender in this process: prints its figures as JSON."""
+    kind, endpoint, ca = argv.contender, argv.endpoint, argv.ca or None
+    figures = _run_plain(endpoint, ca, argv) if kind == "plain" else _run_gateway(kind, endpoint, ca, argv)
+    figures["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pushes", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=250, help="messages per send() (DEALSVC_PUSH_BATCH_SIZE)")
+    parser.add_argument("--lanes", type=int, default=2, help="threads calling send() at once (DEALSVC_PUSH_LANES)")
+    parser.add_argument("--concurrency", type=int, default=32, help="in flight per process (DEALSVC_PUSH_CONCURRENCY)")
+    parser.add_argument("--curl-in-flight", type=int, default=256, help="the curl gateway's second, wider run")
+    parser.add_argument("--sinks", default="nginx,plain", help="nginx (TLS, HTTP/2) and/or plain (HTTP/1.1)")
+    parser.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--ca", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.contender:
+        _contender(args)
+        return 0
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    print(f"{args.pushes:,} pushes per contender, batches of {args.batch} from {args.lanes} lanes, "
+          f"{os.cpu_count()} cores\n")
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for sink in args.sinks.split(","):
+            folder = Path(tmp) / sink
+            folder.mkdir()
+            if sink == "nginx":
+                server, endpoint, ca = start_nginx_fcm(folder)
+                label = "nginx, TLS + HTTP/2"
+            else:
+                port = _free_port()
+                server = subprocess.Popen([sys.executable, "-m", "bench.fcm_sink", "--port", str(port)], cwd=ROOT, env=env)
+                _wait_port(port)
+                endpoint, ca, label = f"http://127.0.0.1:{port}", None, "bench/fcm_sink, HTTP/1.1"
+            try:
+                print(f"FCM stand-in: {label}")
+                print(f"  {'':<34}{'pushes':>8}{'pushes/s':>10}{'CPU µs/push':>13}{'sink µs/push':>14}{'peak MB':>9}")
+                for kind in CONTENDERS:
+                    if kind == "curl-wide" and sink != "nginx":
+                        continue  # over plain HTTP/1.1 the curl gateway keeps at most 32 in flight
+                    sink_cpu = _cpu_s(server.pid)
+                    done = subprocess.run(
+                        [sys.executable, "-m", "bench.transport", "--contender", kind, "--endpoint", endpoint,
+                         "--ca", str(ca or ""), "--pushes", str(args.pushes), "--batch", str(args.batch),
+                         "--lanes", str(args.lanes), "--concurrency", str(args.concurrency),
+                         "--curl-in-flight", str(args.curl_in_flight)],
+                        cwd=ROOT, env=env, capture_output=True, text=True,
+                    )
+                    if done.returncode:
+                        raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
+                    f = json.loads(done.stdout.strip().splitlines()[-1])
+                    sink_cpu = _cpu_s(server.pid) - sink_cpu
+                    if f["pushes"] != args.pushes:
+                        raise SystemExit(f"{kind}: {f['pushes']} of {args.pushes} pushes accepted")
+                    rate = f["pushes"] / f["seconds"]
+                    best[f"{sink}/{kind}"] = rate
+                    name = {
+                        "requests": f"requests gateway ({args.concurrency} threads)",
+                        "curl": f"curl gateway ({args.concurrency} in flight)",
+                        "curl-wide": f"curl gateway ({args.curl_in_flight} in flight)",
+                        "plain": "plain send_each_for_multicast (500)",
+                    }[kind]
+                    print(f"  {name:<34}{f['pushes']:>8,}{rate:>10,.0f}{f['cpu_s'] / f['pushes'] * 1e6:>13,.0f}"
+                          f"{sink_cpu / f['pushes'] * 1e6:>14,.0f}{f['peak_mb']:>9.0f}")
+                print()
+            finally:
+                server.terminate()
+                server.wait(10)
+    sink = "nginx" if "nginx/curl" in best else args.sinks.split(",")[0]
+    fastest = max(best[f"{sink}/curl"], best.get(f"{sink}/curl-wide", 0.0))
+    print(f"curl gateway over {sink}: {fastest:,.0f} pushes/s, {fastest / best[f'{sink}/requests']:.1f}x the "
+          f"requests gateway, {fastest / best[f'{sink}/plain']:.1f}x the plain loop "
+          f"(target: 10,000 pushes/s, 8x the plain loop, issue 15)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,460 @@
+"""The push gateway with libcurl (pycurl) as its HTTP transport: HTTP/2 multiplexing over TLS,
+hundreds of pushes in flight from one thread.
+
+firebase-admin stays the FCM client: its credential (and google-auth's token, refreshed here
+ahead of expiry, in the background), its `Message` model, validation and encoding, and its
+mapping of FCM's answers to exceptions, which `push.classify` turns into outcomes exactly as for
+`FirebasePushGateway`: an answer is handed to firebase-admin's own error handler as the
+requests error it would have seen. Only the bytes go another way: requests/urllib3 and a thread
+per push in flight cost about 580 µs of CPU a push; this about 60 (DESIGN.md "Facts measured
+since", bench/transport.py).
+
+One thread drives one CurlMulti; callers of `send` (the dispatcher's lanes) hand it their
+messages and wait for their batch. To real FCM (https) requests share a few HTTP/2 connections
+(PIPEWAIT: a new request waits for a stream on an open connection rather than opening another);
+libcurl stops using a connection that was told GOAWAY or failed, and a connection older than
+`connection_max_age_s` takes no new requests, so that the load moves between FCM's front ends.
+To a plain http:// endpoint (the emulator) it speaks HTTP/1.1 over up to 32 connections (the
+emulator has no HTTP/2 without TLS).
+"""
+from __future__ import annotations
+
+import collections
+import io
+import json
+import logging
+import math
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import certifi
+import firebase_admin
+import google.auth.credentials
+import google.auth.exceptions
+import google.auth.transport.requests
+import pycurl
+import requests
+import requests.structures
+import requests.utils
+from firebase_admin import _http_client, exceptions, messaging
+
+from .push import (
+    ACCEPTED_WITHOUT_NAME,
+    ACCEPTED_WITHOUT_NAME_RESULT,
+    AUTH_FAILED,
+    DEAD_LETTER,
+    RETRY,
+    SENT,
+    UNSENT,
+    PushMessage,
+    PushResult,
+    SendGate,
+    classify,
+    firebase_messaging,
+    sign_in_failure,
+    to_fcm,
+)
+
+log = logging.getLogger(__name__)
+
+# libcurl's errors that mean the connection failed (refused, reset, GOAWAY, TLS, nothing
+# answered): requests would have raised its ConnectionError. 92 is CURLE_HTTP2_STREAM, which
+# this pycurl does not name.
+_CONNECTION_ERRORS = frozenset({
+    pycurl.E_COULDNT_CONNECT, pycurl.E_COULDNT_RESOLVE_HOST, pycurl.E_COULDNT_RESOLVE_PROXY,
+    pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR, pycurl.E_GOT_NOTHING, pycurl.E_PARTIAL_FILE,
+    pycurl.E_SSL_CONNECT_ERROR, pycurl.E_HTTP2, 92,
+    pycurl.E_PEER_FAILED_VERIFICATION,  # requests' SSLError is a ConnectionError too
+})
+_TIMEOUT_ERRORS = frozenset({pycurl.E_OPERATION_TIMEDOUT})
+# Plain http:// is the emulator's (HTTP/1.1): at most this many connections, so in flight.
+_PLAIN_HTTP_CONNECTIONS = 32
+# Google's front ends take 100 streams at once on one HTTP/2 connection.
+_STREAMS_PER_CONNECTION = 100
+
+
+class _AccessToken:
+    """The Authorization header of firebase-admin's credential (google-auth's own token).
+
+    Fetched when there is none or it has expired (the callers wait: nothing can be sent
+    without it); refreshed in the background once it has less than `ahead_s` left, while the
+    current one is still used, so that sending never stalls for a refresh; fetched again at
+    once after FCM answers 401. Anonymous credentials (the emulator) have no token."""
+
+    def __init__(self, credential: google.auth.credentials.Credentials, ahead_s: float = 300.0):
+        self._credential = credential
+        self._ahead_s = ahead_s
+        self._anonymous = isinstance(credential, google.auth.credentials.AnonymousCredentials)
+        self._lock = threading.Lock()
+        self._invalid = False
+        self._background: threading.Thread | None = None
+        self._retry_background_at = 0.0
+
+    def headers(self) -> dict[str, str]:
+        """Raises google-auth's error when there is no usable token and none can be had."""
+        if self._anonymous:
+            return {}
+        left = self._seconds_left()
+        if left <= 0:
+            with self._lock:  # one caller fetches it; the others wait for it, then use it
+                if self._seconds_left() <= 0:
+                    self._refresh()
+        elif left < self._ahead_s:
+            self._refresh_in_background()
+        headers: dict[str, str] = {}
+        self._credential.apply(headers)
+        return headers
+
+    def invalidate(self) -> None:
+        """FCM refused the token (401): the next send fetches another."""
+        if not self._anonymous:
+            self._invalid = True
+
+    def _seconds_left(self) -> float:
+        cred = self._credential
+        if self._invalid or cred.token is None:
+            return 0.0
+        if cred.expiry is None:
+            return math.inf
+        # google-auth keeps expiry as a naive UTC datetime.
+        return (cred.expiry - datetime.now(timezone.utc).replace(tzinfo=None)).total_seconds()
+
+    def _refresh(self) -> None:
+        self._credential.refresh(google.auth.transport.requests.Request())
+        self._invalid = False
+
+    def _refresh_in_background(self) -> None:
+        with self._lock:
+            busy = self._background is not None and self._background.is_alive()
+            if busy or time.monotonic() < self._retry_background_at:
+                return
+            self._background = threading.Thread(target=self._background_refresh, name="fcm-token", daemon=True)
+            self._background.start()
+
+    def _background_refresh(self) -> None:
+        try:
+            with self._lock:
+                if self._seconds_left() < self._ahead_s:
+                    self._refresh()
+        except Exception as error:  # noqa: BLE001 - the current token still serves; tried again later
+            log.warning("refreshing the FCM access token failed (%s); the current one is used meanwhile",
+                        type(error).__name__)
+            self._retry_background_at = time.monotonic() + 10.0
+
+
+class _Batch:
+    """One caller's messages: its results fill in as answers arrive; `done` when all have."""
+
+    __slots__ = ("results", "left", "gate", "done")
+
+    def __init__(self, size: int, gate: SendGate | None):
+        self.results: list[PushResult | None] = [None] * size
+        self.left = size
+        self.gate = gate
+        self.done = threading.Event()
+        if not size:
+            self.done.set()
+
+
+@dataclass
+class _Job:
+    batch: _Batch
+    index: int
+    body: bytes | None  # None: `refused` is its result, without a request
+    headers: list[str] | None = None
+    refused: PushResult | None = None
+
+
+@dataclass
+class CurlPushGateway:
+    """`PushGateway` over libcurl: see the module's docstring. `concurrency` is how many
+    requests are in flight at once (shared by every caller; real FCM answers in about 30 ms,
+    so 10,000 pushes/s need about 300)."""
+
+    project_id: str
+    credentials_path: str | None = None
+    endpoint: str | None = None
+    timeout_s: float = 10.0
+    concurrency: int = 256
+    connection_max_age_s: int = 300
+    ca_bundle: str | None = None  # None: certifi's, as requests uses
+    _app: firebase_admin.App = field(init=False, repr=False)
+    _service: messaging._MessagingService = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._app, self._service = firebase_messaging(
+            self.project_id, self.credentials_path, self.endpoint, self.timeout_s
+        )
+        self._url = self._service._fcm_url
+        self._token = _AccessToken(self._app.credential.get_credential())
+        # The headers firebase-admin's own requests carry (it reads them from the same places).
+        self._fixed_headers = [
+            *(f"{k}: {v}" for k, v in self._service._fcm_headers.items()),
+            *(f"{k}: {v}" for k, v in _http_client.METRICS_HEADERS.items()),
+            "Content-Type: application/json",
+            "Expect:",  # no 100-continue round trip before a body
+        ]
+        self._plain = urlsplit(self._url).scheme == "http"
+        # The proxy variables, read once as the requests gateway does (libcurl alone would
+        # ignore HTTP_PROXY in capitals, and read them on every request).
+        proxies = requests.utils.get_environ_proxies(self._url)
+        self._proxy = proxies.get(urlsplit(self._url).scheme) or proxies.get("all") or ""
+        self._limit = max(int(self.concurrency), 1)
+        if self._plain:
+            # Over HTTP/1.1 each request in flight is a connection (and a thread of the emulator's).
+            self._limit = min(self._limit, _PLAIN_HTTP_CONNECTIONS)
+        self._multi = pycurl.CurlMulti()
+        self._multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
+        if self._plain:
+            self._multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, self._limit)
+        else:
+            self._multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, math.ceil(self._limit / _STREAMS_PER_CONNECTION) + 1)
+            self._multi.setopt(pycurl.M_MAX_CONCURRENT_STREAMS, _STREAMS_PER_CONNECTION)
+        self._multi.setopt(pycurl.M_MAXCONNECTS, self._limit + 4)
+        self._handles: list[pycurl.Curl] = []
+        self._lock = threading.Lock()
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._closed = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._driver = threading.Thread(target=self._drive, name="fcm-curl", daemon=True)
+        self._driver.start()
+
+    # -- the callers' side -----------------------------------------------------------------
+
+    def send(self, messages: list[PushMessage], gate: SendGate | None = None) -> list[PushResult]:
+        batch = _Batch(len(messages), gate)
+        try:
+            headers = [*self._fixed_headers, *(f"{k}: {v}" for k, v in self._token.headers().items())]
+        except google.auth.exceptions.GoogleAuthError as error:
+            # No access token: every message of the batch meets it (as with firebase-admin's
+            # requests, which ask for the token before each message).
+            jobs = [_Job(batch, i, None, refused=sign_in_failure(error)) for i in range(len(messages))]
+        else:
+            jobs = [self._job(batch, i, message, headers) for i, message in enumerate(messages)]
+        with self._lock:
+            if self._closed:
+                return [PushResult(UNSENT, error="gateway_closed")] * len(messages)
+            self._queue.extend(jobs)
+        self._wake()
+        batch.done.wait()
+        results = batch.results
+        unconfirmed = sum(1 for r in results if r.error == ACCEPTED_WITHOUT_NAME)
+        if unconfirmed:
+            log.warning("FCM accepted %d pushes without naming them (a 2xx without \"name\"): recorded as sent", unconfirmed)
+        return results  # type: ignore[return-value]
+
+    def _job(self, batch: _Batch, index: int, message: PushMessage, headers: list[str]) -> _Job:
+        try:
+            # firebase-admin's own validation and encoding, and its request body.
+            body = json.dumps(self._service._message_data(to_fcm(message), False), separators=(",", ":")).encode()
+        except (ValueError, TypeError) as error:
+            # firebase-admin refused to build or encode the message: it would fail again.
+            log.warning("push refused before it was sent: %s", type(error).__name__)
+            return _Job(batch, index, None, refused=PushResult(DEAD_LETTER, error=type(error).__name__))
+        return _Job(batch, index, body, headers)
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already awake (the socket is full of wake-ups), or closed
+
+    def close(self) -> None:
+        """Once every caller of send() has returned (sends after this come back UNSENT)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake()
+        self._driver.join()
+        for handle in self._handles:
+            handle.close()
+        self._multi.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        firebase_admin.delete_app(self._app)
+
+    # -- the driver thread -----------------------------------------------------------------
+
+    def _drive(self) -> None:
+        multi = self._multi
+        in_flight: dict[pycurl.Curl, _Job] = {}
+        idle: list[pycurl.Curl] = []
+        while True:
+            with self._lock:
+                closed = self._closed
+                taken = []
+                while self._queue and len(in_flight) + len(taken) < self._limit:
+                    taken.append(self._queue.popleft())
+            for job in taken:
+                self._start(job, in_flight, idle, closed)
+            if closed and not in_flight:
+                with self._lock:
+                    leftover = list(self._queue)
+                    self._queue.clear()
+                for job in leftover:
+                    self._finish(job, PushResult(UNSENT, error="gateway_closed"))
+                return
+            while True:
+                status, _running = multi.perform()
+                if status != pycurl.E_CALL_MULTI_PERFORM:
+                    break
+            while True:
+                _queued, ok, failed = multi.info_read()
+                for handle in ok:
+                    self._done(handle, in_flight, idle, None, "")
+                for handle, code, text in failed:
+                    self._done(handle, in_flight, idle, code, text)
+                if not _queued:
+                    break
+            with self._lock:
+                more = bool(self._queue) and len(in_flight) < self._limit
+            if more:
+                continue
+            self._wait(in_flight)
+
+    def _wait(self, in_flight: dict) -> None:
+        """Until a socket libcurl watches is ready, its next timer, or a caller's wake-up."""
+        readers, writers, errors = self._multi.fdset()
+        timeout_ms = self._multi.timeout()
+        if not in_flight:
+            timeout = 1.0
+        elif timeout_ms < 0:
+            timeout = 0.05
+        else:
+            timeout = min(timeout_ms / 1000, 1.0 if readers or writers else 0.01)
+        try:
+            select.select([*readers, self._wake_r], writers, errors, timeout)
+        except (OSError, ValueError):
+            time.sleep(0.001)
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _start(self, job: _Job, in_flight: dict, idle: list, closed: bool) -> None:
+        gate = job.batch.gate
+        if closed:
+            self._finish(job, PushResult(UNSENT, error="gateway_closed"))
+            return
+        if gate is not None and not self._may_send(gate):
+            self._finish(job, PushResult(UNSENT, error="held"))
+            return
+        if job.body is None:
+            self._answered(job, job.refused)
+            return
+        handle = idle.pop() if idle else self._new_handle()
+        handle.body.seek(0)
+        handle.body.truncate()
+        handle.head.seek(0)
+        handle.head.truncate()
+        handle.setopt(pycurl.HTTPHEADER, job.headers)
+        handle.setopt(pycurl.POSTFIELDS, job.body)
+        in_flight[handle] = job
+        self._multi.add_handle(handle)
+
+    def _new_handle(self) -> pycurl.Curl:
+        handle = pycurl.Curl()
+        handle.body = io.BytesIO()
+        handle.head = io.BytesIO()
+        handle.setopt(pycurl.URL, self._url)
+        handle.setopt(pycurl.POST, 1)
+        handle.setopt(pycurl.WRITEDATA, handle.body)
+        handle.setopt(pycurl.WRITEHEADER, handle.head)
+        handle.setopt(pycurl.TIMEOUT_MS, int(self.timeout_s * 1000))
+        handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(self.timeout_s * 1000))
+        handle.setopt(pycurl.NOSIGNAL, 1)
+        handle.setopt(pycurl.PROXY, self._proxy)
+        handle.setopt(pycurl.CAINFO, self.ca_bundle or certifi.where())  # not the wheel's own guess
+        handle.setopt(pycurl.MAXLIFETIME_CONN, self.connection_max_age_s)
+        if self._plain:
+            handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+        else:
+            handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_2TLS)
+            handle.setopt(pycurl.PIPEWAIT, 1)
+        self._handles.append(handle)
+        return handle
+
+    def _done(self, handle, in_flight: dict, idle: list, code: int | None, text: str) -> None:
+        self._multi.remove_handle(handle)
+        job = in_flight.pop(handle)
+        try:
+            result = self._result(handle, code, text)
+        except Exception as error:  # noqa: BLE001 - a surprise in one answer stays that message's
+            log.warning("push failed unexpectedly, to be retried: %s", type(error).__name__)
+            result = PushResult(RETRY, error=type(error).__name__)
+        idle.append(handle)
+        self._answered(job, result)
+
+    def _result(self, handle, code: int | None, text: str) -> PushResult:
+        status = handle.getinfo(pycurl.RESPONSE_CODE)
+        body = handle.body.getvalue()
+        if code is None and 200 <= status < 300:
+            try:
+                return PushResult(SENT, message_id=json.loads(body)["name"])
+            except (ValueError, KeyError, TypeError):
+                return ACCEPTED_WITHOUT_NAME_RESULT
+        if code is not None:
+            if code in _TIMEOUT_ERRORS:
+                error: requests.RequestException = requests.exceptions.Timeout(text)
+            elif code in _CONNECTION_ERRORS:
+                error = requests.exceptions.ConnectionError(text)
+            else:
+                error = requests.exceptions.RequestException(f"libcurl error {code}: {text}")
+        else:
+            error = requests.exceptions.HTTPError(f"{status} answer from FCM", response=self._response(status, handle))
+        failure = self._service._handle_fcm_error(error)
+        result = classify(failure)
+        if result.outcome == AUTH_FAILED and isinstance(failure, exceptions.UnauthenticatedError):
+            self._token.invalidate()
+        return result
+
+    def _response(self, status: int, handle) -> requests.Response:
+        """The answer as the requests.Response firebase-admin's error handler reads."""
+        response = requests.Response()
+        response.status_code = status
+        response._content = handle.body.getvalue()
+        response.url = self._url
+        response.encoding = "utf-8"
+        headers = requests.structures.CaseInsensitiveDict()
+        for line in handle.head.getvalue().decode("latin-1").split("\r\n"):
+            if line.startswith("HTTP/"):
+                headers.clear()  # a later block (after a 100 Continue) is the answer's
+            name, colon, value = line.partition(":")
+            if colon and name:
+                headers[name.strip()] = value.strip()
+        response.headers = headers
+        return response
+
+    def _answered(self, job: _Job, result: PushResult) -> None:
+        gate = job.batch.gate
+        if gate is not None:
+            try:
+                gate.answered(result)
+            except Exception:  # noqa: BLE001 - the driver serves every caller: it must not stop
+                log.exception("a send gate failed on an answer")
+        self._finish(job, result)
+
+    @staticmethod
+    def _may_send(gate: SendGate) -> bool:
+        try:
+            return gate.may_send()
+        except Exception:  # noqa: BLE001 - as above; the message stays unsent
+            log.exception("a send gate failed before a send")
+            return False
+
+    @staticmethod
+    def _finish(job: _Job, result: PushResult) -> None:
+        batch = job.batch
+        batch.results[job.index] = result
+        batch.left -= 1
+        if not batch.left:
+            batch.done.set()
