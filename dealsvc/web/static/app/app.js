@@ -5,7 +5,12 @@
   "use strict";
   var cfg = JSON.parse(document.getElementById("app-config").textContent);
   var T = cfg.texts;
-  var lang = document.documentElement.lang || undefined;
+  // Numbers and times the way the browser's own variant of the page's language writes them
+  // (en-GB: 24-hour clock), else the page's language.
+  var pageLang = document.documentElement.lang || "en";
+  var lang = (navigator.languages || [navigator.language]).filter(function (l) {
+    return l && l.toLowerCase().split("-")[0] === pageLang;
+  })[0] || pageLang;
   var KEY = "dealsvc.resident";
   var HOLDS = "dealsvc.reservations";
   var statusEl = document.getElementById("status");
@@ -123,7 +128,12 @@
   function pushToken(registration) {
     if (cfg.push === "emulator") {
       return fetch(cfg.emulator, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })
-        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+        .then(function (r) {
+          // An emulator without web clients still takes any token: one made here, then.
+          if (r.status === 404) return { token: "web-" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10) };
+          if (!r.ok) throw new Error(r.status);
+          return r.json();
+        })
         .then(function (body) { return body.token; });
     }
     if (cfg.push === "firebase") {
