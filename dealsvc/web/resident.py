@@ -147,9 +147,6 @@ def _texts() -> dict[str, str]:
         "notifyOn": gettext("Alerts are on."),
         "notifyOff": gettext("Alerts are off in this browser: allow notifications to receive them."),
         "notifyNone": gettext("This service cannot send alerts to a browser yet."),
-        "remove": gettext("Remove"),
-        "placeLabel": gettext("Name of the place"),
-        "usePin": gettext("Use the pin on the map"),
     }
 
 
