@@ -36,7 +36,7 @@ def stored_resident(page) -> dict:
     return page.evaluate("JSON.parse(localStorage.getItem('dealsvc.resident'))")
 
 
-def join_with_pin(page, live) -> dict:
+def join_with_pin(page, live, quiet_hours: bool = True) -> dict:
     page.goto(live.url + "/app/join")
     expect(page.get_by_role("heading", name="Deals from the shops near you")).to_be_visible()
     page.get_by_role("button", name="Use my location").click()
@@ -45,8 +45,9 @@ def join_with_pin(page, live) -> dict:
     page.locator("#map").click()
     expect(page.locator("#place-status")).to_contain_text("Pin placed at")
     page.get_by_label("bakery").check()
-    page.get_by_label("From").fill("22:00")
-    page.get_by_label("To").fill("07:00")
+    if quiet_hours:
+        page.get_by_label("From").fill("22:00")
+        page.get_by_label("To").fill("07:00")
     page.get_by_label("At most, alerts a day").fill("3")
     page.get_by_role("button", name="Join and turn on alerts").click()
     page.wait_for_url(re.compile(r"/app/\?joined=1$"), timeout=WAIT_MS)

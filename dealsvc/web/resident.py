@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,8 +47,8 @@ def firebase_web_config() -> dict | None:
     raw = _setting("firebase_web_config")
     if not raw:
         return None
-    if isinstance(raw, dict):
-        return raw
+    if isinstance(raw, Mapping):
+        return dict(raw)
     try:
         value = json.loads(raw)
     except ValueError:

@@ -41,7 +41,8 @@ function show(payload) {
   var data = payload.data || {};
   var link = (payload.fcmOptions && payload.fcmOptions.link) || (note.click_action) ||
     (data.offer_id ? OFFER_URL.replace("OFFER_ID", encodeURIComponent(data.offer_id)) : null);
-  var tag = note.tag || payload.collapse_key || (data.offer_id ? "offer-" + data.offer_id : undefined);
+  // One notification per offer: a later push about it (a price drop, "gone") replaces the earlier.
+  var tag = note.tag || (data.offer_id ? "offer-" + data.offer_id : payload.collapse_key);
   return self.registration.showNotification(note.title || data.title || "", {
     body: note.body || "",
     tag: tag,
