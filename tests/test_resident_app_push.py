@@ -13,8 +13,9 @@ import requests
 from playwright.sync_api import expect
 
 from tests.test_browser import (  # noqa: F401 (fixtures)
-    WAIT_MS, browser, live, merchant_with_shop, settings,
+    PHONE, WAIT_MS, browser, live, merchant_with_shop, settings,
 )
+from tests.test_browser_languages import _shot as docs_shot
 from tests.test_resident_app_browser import HOME, join_with_pin, phone, post_offer
 
 NOTIFICATIONS_JS = """async () => {
@@ -118,5 +119,50 @@ def test_the_open_app_shows_the_emulators_pushes_and_a_withdrawal_replaces_its_a
     assert "no longer available" in after[gone_tag]["title"] + after[gone_tag]["body"]
     assert after[gone_tag]["data"]["offer_id"] == withdrawn["id"]
     assert after[kept_tag] == before[kept_tag]  # the other alert untouched
+    ctx.close()
+    assert outside == []
+
+
+def test_the_whole_flow_in_italian_with_screenshots_for_the_readme(browser, live):
+    """Joining, near me (list and map), an offer, its pickup code and the alert, in Italian."""
+    outside: list[str] = []
+    ctx = browser.new_context(viewport=PHONE, timezone_id="Europe/Rome", locale="it-IT",
+                              geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                              permissions=["geolocation", "notifications"])
+    ctx.on("request", lambda req: None if req.url.startswith(live.url) else outside.append(req.url))
+    page = ctx.new_page()
+    page.goto(live.url + "/app/join")
+    expect(page.locator("html")).to_have_attribute("lang", "it")
+    page.get_by_role("button", name="Usa la mia posizione").click()
+    expect(page.locator("#place-status")).to_have_text("Posizione trovata.", timeout=WAIT_MS)
+    page.locator("#map").click()
+    page.get_by_label("panetteria").check()
+    expect(page.locator("#radius-out")).to_have_text("1 km")
+    docs_shot(page, "app-join-it-phone.png")
+    page.get_by_role("button", name="Iscriviti e attiva gli avvisi").click()
+    page.wait_for_url(re.compile(r"/app/\?joined=1$"), timeout=WAIT_MS)
+    me = page.evaluate("JSON.parse(localStorage.getItem('dealsvc.resident'))")
+    sub = requests.get(f"{live.url}/api/v1/subscribers/{me['id']}", headers={"Authorization": f"Bearer {me['secret']}"}, timeout=10).json()
+    assert sub["locale"] == "it"
+
+    key, shop = merchant_with_shop(live)
+    offer = post_offer(live, key, shop, title="Focaccia della sera")
+    alert = page.locator("#alerts li")
+    expect(alert).to_contain_text("Focaccia della sera", timeout=WAIT_MS)  # the push, as the worker shows it
+    expect(alert).to_contain_text("3,00 €")
+    item = page.locator("#offers li").filter(has_text="Focaccia della sera")
+    expect(item).to_contain_text("3,00 €", timeout=WAIT_MS)
+    expect(item).to_contain_text("ne restano 4")
+    docs_shot(page, "app-near-it-phone.png")
+
+    alert.get_by_role("link").click()
+    page.wait_for_url(re.compile(f"/app/offers/{offer['id']}$"))
+    expect(page.get_by_role("heading", name="Focaccia della sera")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#offer-was")).to_have_text("prima 6,00 €")
+    docs_shot(page, "app-offer-it-phone.png")
+    page.get_by_role("button", name="Prenota e ritira in negozio").click()
+    expect(page.locator("#pickup-code")).to_have_text(re.compile(r"\S+"), timeout=WAIT_MS)
+    expect(page.locator("#pickup-until")).to_contain_text("Tenuto per te fino alle")
+    docs_shot(page, "app-code-it-phone.png")
     ctx.close()
     assert outside == []

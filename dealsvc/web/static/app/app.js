@@ -360,7 +360,34 @@
       if (p.status === 401 || p.status === 404) { localStorage.removeItem(KEY); location.assign(cfg.join); }
     }).finally(refresh);
     setInterval(refresh, 60000);
+    // A new alert (or one replaced) means the offers changed: the list follows at once.
+    var seen = null;
+    function alerts() { drawAlerts(function (signature) { if (seen !== null && signature !== seen) refresh(); seen = signature; }); }
+    alerts();
+    setInterval(alerts, 2000);
   };
+
+  // The alerts the service worker shows now (a push replaced under its tag shows its latest words).
+  function drawAlerts(changed) {
+    if (!("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.getRegistration(cfg.scope).then(function (registration) {
+      return registration ? registration.getNotifications() : [];
+    }).then(function (shown) {
+      var list = $("alerts"), frag = document.createDocumentFragment();
+      shown.forEach(function (n) {
+        var li = el("li"), a = el("a");
+        var data = n.data || {};
+        a.href = data.link || (data.offer_id ? cfg.offerUrl.replace("OFFER_ID", encodeURIComponent(data.offer_id)) : cfg.scope);
+        a.appendChild(el("p", "a-title", n.title));
+        if (n.body) a.appendChild(el("p", "a-body", n.body));
+        li.appendChild(a);
+        frag.appendChild(li);
+      });
+      list.replaceChildren(frag);
+      $("alerts-section").hidden = shown.length === 0;
+      changed(shown.map(function (n) { return n.tag + "\n" + n.title + "\n" + n.body; }).join("\n"));
+    }).catch(function () {});
+  }
 
   function showPickup(reservation, shopName) {
     $("pickup-code").textContent = reservation.code;
