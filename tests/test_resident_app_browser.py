@@ -155,3 +155,39 @@ def test_the_app_fetches_nothing_from_another_origin_with_default_settings(brows
     assert any("/api/v1/deals" in u for u in seen) and me["secret"]
     ctx.close()
     assert outside == []
+
+
+def test_joining_with_the_keyboard_only(browser, live):
+    """No pointer: the map moves with the arrow keys, the pin goes to its centre with a button,
+    the form is sent with Enter; and the radius slider moves with the keys too."""
+    outside: list[str] = []
+    ctx = phone(browser, live, outside)
+    page = ctx.new_page()
+    page.goto(live.url + "/app/join")
+    page.get_by_role("button", name="Join and turn on alerts").focus()
+    page.keyboard.press("Enter")  # without a place: told so, by the map
+    expect(page.locator("#error-place")).to_have_text("Put a pin on the map, or use your location.")
+    expect(page.locator("#map")).to_be_focused()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")  # Leaflet pans the focused map
+    centre = page.get_by_role("button", name="Put the pin at the centre of the map")
+    for _ in range(6):  # past the map's zoom buttons and "Use my location"
+        page.keyboard.press("Tab")
+        if centre.evaluate("b => b === document.activeElement"):
+            break
+    expect(centre).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#place-status")).to_contain_text("Pin placed at")
+    page.locator("#radius_m").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#radius-out")).to_have_text("1.1 km")
+    page.get_by_role("button", name="Join and turn on alerts").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/app/\?joined=1$"), timeout=WAIT_MS)
+    me = stored_resident(page)
+    sub = requests.get(f"{live.url}/api/v1/subscribers/{me['id']}", headers={"Authorization": f"Bearer {me['secret']}"}, timeout=10).json()
+    assert sub["radius_m"] == 1100
+    assert (round(sub["lat"], 4), round(sub["lon"], 4)) != (45.4642, 9.19)  # the map had moved east
+    assert abs(sub["lat"] - 45.4642) < 0.5 and sub["lon"] > 9.19
+    ctx.close()
+    assert outside == []

@@ -33,6 +33,9 @@ SHELL_FILES = (
     "vendor/leaflet/images/marker-shadow.png",
 )
 # Where the Firebase JS SDK talks to when real web push is configured (getToken and its refresh).
+# Where the joining map starts before the resident gives a place (their location or a pin): the
+# project's home town, wide enough to find one's own region. (No setting for it yet.)
+MAP_START = {"lat": 45.4642, "lon": 9.19, "zoom": 5}
 FIREBASE_ORIGINS = (
     "https://firebaseinstallations.googleapis.com", "https://fcmregistrations.googleapis.com",
 )
@@ -159,6 +162,7 @@ def _context(**extra) -> dict:
         "tiles": _setting("map_tiles") or None,
         "attribution": _setting("map_attribution") or None,
         "leafletImages": _asset("vendor/leaflet/images/"),
+        "mapStart": MAP_START,
         "push": push_mode(),
         "emulator": "/emulator/api/web-clients" if push_mode() == "emulator" else None,
         "firebase": firebase_web_config() if push_mode() == "firebase" else None,

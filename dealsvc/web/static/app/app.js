@@ -137,10 +137,8 @@
         .then(function (body) { return body.token; });
     }
     if (cfg.push === "firebase") {
-      return Notification.requestPermission().then(function (answer) {
-        if (answer !== "granted") throw { status: 0, detail: T.notifyOff };
-        return firebaseToken(registration);
-      });
+      if (!window.Notification || Notification.permission !== "granted") return Promise.reject({ status: 0, detail: T.notifyOff });
+      return firebaseToken(registration);
     }
     return Promise.reject({ status: 0, detail: T.notifyNone });
   }
@@ -185,7 +183,7 @@
     var form = $("subscription");
     var radius = $("radius_m"), latIn = $("lat"), lonIn = $("lon");
     var place = initial && initial.lat !== undefined ? [initial.lat, initial.lon] : null;
-    var map = makeMap($("map"), place || [45.4642, 9.19], place ? zoomFor(+radius.value) : 4);
+    var map = makeMap($("map"), place || [cfg.mapStart.lat, cfg.mapStart.lon], place ? zoomFor(+radius.value) : cfg.mapStart.zoom);
     var pin = null, circle = null;
 
     function showRadius() {
@@ -274,18 +272,16 @@
         return;
       }
       say(T.joining);
-      var registration;
-      registerWorker().then(function (r) { registration = r; return pushToken(r); })
+      // Asked at once, while the tap still counts as the person's own gesture (browsers ignore a
+      // request made later); FCM's token needs the permission, the emulator's does not.
+      var asked = window.Notification && Notification.permission === "default"
+        ? Notification.requestPermission().catch(function () {}) : Promise.resolve();
+      asked.then(registerWorker).then(function (r) { return pushToken(r); })
         .then(function (token) {
           body.fcm_token = token;
           return api("POST", "/subscribers", body, false).then(function (created) {
             save(KEY, { id: created.id, secret: created.secret, token: token, lat: body.lat, lon: body.lon, radius_m: created.radius_m });
           });
-        })
-        .then(function () {
-          // Alerts are shown by the service worker: ask now (the emulator's token needed no permission).
-          var ask = window.Notification && Notification.permission === "default" ? Notification.requestPermission() : Promise.resolve();
-          return ask.catch(function () {});
         })
         .then(function () { say(T.joined); location.assign(cfg.scope + "?joined=1"); })
         .catch(function (problem) { say(""); showProblem(problem, error, { quiet_hours: "quiet_hours", lat: "place", lon: "place" }); });
