@@ -166,3 +166,24 @@ def test_the_whole_flow_in_italian_with_screenshots_for_the_readme(browser, live
     docs_shot(page, "app-code-it-phone.png")
     ctx.close()
     assert outside == []
+
+
+def test_no_page_of_the_app_logs_an_error_or_is_refused_anything(browser, live):
+    """A script error, a failed request or anything the CSP refused shows as a console error."""
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "notifications"])
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"{m.text} {m.location.get('url')}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    join_with_pin(page, live, quiet_hours=False)
+    key, shop = merchant_with_shop(live)
+    offer = post_offer(live, key, shop)
+    expect(page.locator("#alerts li")).to_have_count(1, timeout=WAIT_MS)
+    for path in ("/app/", f"/app/offers/{offer['id']}", "/app/reservations", "/app/settings", "/app/offline"):
+        page.goto(live.url + path)
+        page.wait_for_load_state("networkidle")
+    assert errors == []
+    ctx.close()
+    assert outside == []

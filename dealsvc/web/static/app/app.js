@@ -125,16 +125,17 @@
   }
 
   // A token for this device: from the emulator (development) or from FCM (production).
+  var localToken = false;
   function pushToken(registration) {
     if (cfg.push === "emulator") {
       return fetch(cfg.emulator, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })
         .then(function (r) {
           // An emulator without web clients still takes any token: one made here, then.
-          if (r.status === 404) return { token: "web-" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10) };
+          if (r.status === 404) return { token: "web-" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10), local: true };
           if (!r.ok) throw new Error(r.status);
           return r.json();
         })
-        .then(function (body) { return body.token; });
+        .then(function (body) { localToken = !!body.local; return body.token; });
     }
     if (cfg.push === "firebase") {
       if (!window.Notification || Notification.permission !== "granted") return Promise.reject({ status: 0, detail: T.notifyOff });
@@ -147,7 +148,7 @@
   // service worker show each push exactly as its push event would.
   function pollEmulator(registration) {
     var who = me();
-    if (cfg.push !== "emulator" || !who || !who.token || !registration) return;
+    if (cfg.push !== "emulator" || !who || !who.token || who.local || !registration) return;
     var after = load("dealsvc.emulator-seq", 0);
     function tick() {
       fetch(cfg.emulator + "/" + encodeURIComponent(who.token) + "/messages?after=" + after, { cache: "no-store" })
@@ -280,7 +281,7 @@
         .then(function (token) {
           body.fcm_token = token;
           return api("POST", "/subscribers", body, false).then(function (created) {
-            save(KEY, { id: created.id, secret: created.secret, token: token, lat: body.lat, lon: body.lon, radius_m: created.radius_m });
+            save(KEY, { id: created.id, secret: created.secret, token: token, local: localToken, lat: body.lat, lon: body.lon, radius_m: created.radius_m });
           });
         })
         .then(function () { say(T.joined); location.assign(cfg.scope + "?joined=1"); })
