@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import requests
 from playwright.sync_api import expect
@@ -189,5 +190,32 @@ def test_joining_with_the_keyboard_only(browser, live):
     assert sub["radius_m"] == 1100
     assert (round(sub["lat"], 4), round(sub["lon"], 4)) != (45.4642, 9.19)  # the map had moved east
     assert abs(sub["lat"] - 45.4642) < 0.5 and sub["lon"] > 9.19
+    ctx.close()
+    assert outside == []
+
+
+def test_an_offer_shows_its_lower_prices_to_come_and_its_stock_after_reserving(browser, live):
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]}, permissions=["geolocation"])
+    page = ctx.new_page()
+    join_with_pin(page, live)
+    key, shop = merchant_with_shop(live)
+    now = datetime.now(timezone.utc)
+    step_at = (now + timedelta(hours=1)).replace(minute=30, second=0, microsecond=0)
+    offer = live.post("/api/v1/offers", {
+        "shop_id": shop["id"], "title": "Torta di mele", "category": "pastry", "original_price_cents": 1000,
+        "discount_pct": 40, "quantity": 5, "expires_at": (now + timedelta(hours=3)).isoformat(timespec="seconds"),
+        "price_steps": [{"at": step_at.isoformat(), "discount_pct": 60}],
+    }, key)
+    page.goto(f"{live.url}/app/offers/{offer['id']}")
+    clock = step_at.astimezone(ZoneInfo("Europe/Rome")).strftime("%H:%M")
+    expect(page.locator("#offer-steps li")).to_have_text(f"from {clock}: €4.00 (−60%)", timeout=WAIT_MS)
+    expect(page.locator("#offer-price")).to_have_text("€6.00")
+    expect(page.locator("#offer-was")).to_have_text("was €10.00")
+    expect(page.locator("#offer-left")).to_have_text("5")
+    page.get_by_label("How many").select_option("2")
+    page.get_by_role("button", name="Reserve and pick up at the shop").click()
+    expect(page.locator("#pickup-code")).to_have_text(re.compile(r"\S+"), timeout=WAIT_MS)
+    expect(page.locator("#offer-left")).to_have_text("3")
     ctx.close()
     assert outside == []

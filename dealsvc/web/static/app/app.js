@@ -488,7 +488,11 @@
       error.hidden = true;
       say(T.reserving);
       api("POST", "/offers/" + encodeURIComponent(offer.id) + "/reservations", { quantity: parseInt(select.value, 10) })
-        .then(function (r) { say(""); keepHold(r, offer, shop.name); showPickup(r, shop.name); })
+        .then(function (r) {
+          say(""); keepHold(r, offer, shop.name);
+          $("offer-left").textContent = number(Math.max(0, offer.quantity_left - r.quantity));
+          showPickup(r, shop.name);
+        })
         .catch(function (p) { say(""); showProblem(p, error, { holds: "quantity" }); });
     };
   }
