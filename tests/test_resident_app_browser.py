@@ -219,3 +219,45 @@ def test_an_offer_shows_its_lower_prices_to_come_and_its_stock_after_reserving(b
     expect(page.locator("#offer-left")).to_have_text("3")
     ctx.close()
     assert outside == []
+
+
+def test_following_a_shop_and_changing_the_settings_with_another_place(browser, live):
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]}, permissions=["geolocation"])
+    page = ctx.new_page()
+    me = join_with_pin(page, live)
+    key, shop = merchant_with_shop(live)
+    offer = post_offer(live, key, shop)
+    page.goto(f"{live.url}/app/offers/{offer['id']}")
+    follow = page.get_by_role("button", name="Follow this shop")
+    follow.click()
+    expect(page.get_by_role("button", name="Stop following this shop")).to_have_attribute("aria-pressed", "true")
+
+    page.get_by_role("link", name="Settings").click()
+    expect(page.locator("#favorites")).to_contain_text("Forno Rossi", timeout=WAIT_MS)
+    expect(page.locator("#radius-out")).to_have_text("1 km")
+    page.locator("#radius_m").fill("2000")
+    page.get_by_label("pastry").check()
+    page.get_by_role("button", name="Add the pin as a place").click()
+    place = page.locator("#place-list li").first
+    place.get_by_label("Name of the place").fill("Work")
+    for day in ("Mon", "Tue", "Wed", "Thu", "Fri"):
+        place.get_by_label(day).check()
+    place.get_by_label("From").fill("09:00")
+    place.get_by_label("To").fill("18:00")
+    page.get_by_label("Also tell me when a price drops").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#status")).to_have_text("Saved.", timeout=WAIT_MS)
+
+    sub = requests.get(f"{live.url}/api/v1/subscribers/{me['id']}", headers={"Authorization": f"Bearer {me['secret']}"}, timeout=10).json()
+    assert sub["radius_m"] == 2000 and sorted(sub["categories"]) == ["bakery", "pastry"] and sub["price_drops"] is True
+    assert [(p["label"], p["days"], p["hours"]) for p in sub["places"]] == [
+        ("Work", ["mon", "tue", "wed", "thu", "fri"], {"start": "09:00", "end": "18:00"})]
+    favorites = requests.get(f"{live.url}/api/v1/subscribers/{me['id']}/favorites", headers={"Authorization": f"Bearer {me['secret']}"}, timeout=10).json()
+    assert [f["shop_id"] for f in favorites["items"]] == [shop["id"]]
+
+    # Near me can look around the other place too.
+    page.get_by_role("link", name="Near me").click()
+    expect(page.get_by_label("Around", exact=True)).to_contain_text("Work", timeout=WAIT_MS)
+    ctx.close()
+    assert outside == []
