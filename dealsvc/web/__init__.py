@@ -1,4 +1,5 @@
-"""Pages for people, served by the service itself: the shop's page, the operator's console, the phone inbox."""
+"""Pages for people, served by the service itself: the shop's page, the operator's console, the
+residents' web app (/app/), the phone inbox."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,7 +28,7 @@ def register_pages(app: Flask, settings) -> None:
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
     )
 
-    from . import admin, language, shop
+    from . import admin, language, resident, shop
     from .common import clock, too_many_sign_ins
     from .texts import CATEGORY_NAMES, STATUS_NAMES, after
 
@@ -62,6 +63,7 @@ def register_pages(app: Flask, settings) -> None:
     app.register_blueprint(language.bp)
     app.register_blueprint(shop.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(resident.bp)
     if "fcm-emulator" in app.extensions:
         from . import inbox
 

@@ -1,0 +1,273 @@
+"""The residents' web app (/app/): an installable Progressive Web App. The pages are drawn here
+with their words in the page's language; the data comes from the public JSON API (/api/v1/...),
+called by the page's script (static/app/app.js) with the subscriber's secret, which stays on the
+device. Also the web manifest, the service worker (served at /app/sw.js so that its scope is
+/app/) and the offline page it falls back to."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, redirect, render_template, url_for
+from flask_babel import gettext
+
+from ..domain.categories import CATEGORIES
+from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES
+from .common import page, protect, services
+from .language import page_locale
+from .security import PAGE_CSP
+
+bp = protect(Blueprint("resident_pages", __name__, url_prefix="/app"))
+
+STATIC = Path(__file__).resolve().parent / "static"
+# What the service worker keeps for the app to start with no network: the offline page, the
+# script, the styles, the icons and Leaflet (the pages themselves always come from the network).
+SHELL_FILES = (
+    "web.css", "app/app.js", "app/app.css", "app/icon-192.png", "app/icon-512.png", "app/icon-maskable-512.png",
+    "vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css",
+    "vendor/leaflet/images/marker-icon.png", "vendor/leaflet/images/marker-icon-2x.png",
+    "vendor/leaflet/images/marker-shadow.png",
+)
+# Where the Firebase JS SDK talks to when real web push is configured (getToken and its refresh).
+# Where the joining map starts before the resident gives a place (their location or a pin): the
+# project's home town, wide enough to find one's own region. (No setting for it yet.)
+MAP_START = {"lat": 45.4642, "lon": 9.19, "zoom": 5}
+FIREBASE_ORIGINS = (
+    "https://firebaseinstallations.googleapis.com", "https://fcmregistrations.googleapis.com",
+)
+
+
+def _setting(name: str):
+    """A setting the web app reads; read defensively, as older Settings lack the map and web push ones."""
+    return getattr(services().settings, name, None)
+
+
+def firebase_web_config() -> dict | None:
+    raw = _setting("firebase_web_config")
+    if not raw:
+        return None
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def push_mode() -> str:
+    """"firebase": real web push (the Firebase JS SDK); "emulator": the built-in FCM emulator hands
+    the page a token and the pushes it received; "none": this service cannot push to a browser."""
+    if firebase_web_config() and _setting("firebase_vapid_key"):
+        return "firebase"
+    if "fcm-emulator" in current_app.extensions:
+        return "emulator"
+    return "none"
+
+
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url.replace("{s}", "a"))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    host = parts.netloc
+    if "{s}" in url:  # Leaflet's subdomains ({s}: a, b, c)
+        host = "*." + host.split(".", 1)[1] if "." in host else host
+    return f"{parts.scheme}://{host}"
+
+
+def app_csp() -> str:
+    """The pages' CSP, widened only by what is configured: the tile server's images, Firebase's
+    registration endpoints. With default settings nothing but this service is allowed."""
+    csp = PAGE_CSP
+    tiles = _origin(_setting("map_tiles"))
+    if tiles:
+        csp = csp.replace("img-src 'self' data:", f"img-src 'self' data: {tiles}")
+    if push_mode() == "firebase":
+        csp = csp.replace("connect-src 'self'", "connect-src 'self' " + " ".join(FIREBASE_ORIGINS))
+    return csp
+
+
+@bp.after_request
+def _app_headers(response: Response) -> Response:
+    if response.mimetype == "text/html":
+        response.headers["Content-Security-Policy"] = app_csp()
+    return response
+
+
+def _asset(name: str) -> str:
+    return url_for("web_assets.static", filename=name)
+
+
+def _texts() -> dict[str, str]:
+    """The words the script writes into the pages, in the page's language ({name}: filled in there)."""
+    return {
+        "loading": gettext("Loading…"),
+        "offline": gettext("Cannot reach the service; check the connection and try again."),
+        "noOffers": gettext("Nothing on offer around you right now. You will get an alert when something comes up."),
+        "offersOne": gettext("{n} offer around you."),
+        "offersMany": gettext("{n} offers around you."),
+        "away": gettext("{distance} away"),
+        "left": gettext("{n} left"),
+        "ends": gettext("ends {when}"),
+        "off": gettext("−{pct}"),
+        "was": gettext("was {price}"),
+        "from": gettext("from {time}: {price}"),
+        "noSteps": gettext("No lower price planned."),
+        "youAreHere": gettext("Your place"),
+        "pinPlaced": gettext("Pin placed at {lat}, {lon}."),
+        "noPlace": gettext("Put a pin on the map, or use your location."),
+        "locating": gettext("Finding your location…"),
+        "located": gettext("Found your location."),
+        "noLocation": gettext("Your location is not available: put a pin on the map instead."),
+        "joining": gettext("Joining…"),
+        "joined": gettext("You are in. Alerts for offers around you are on their way."),
+        "problem": gettext("That did not work: {detail}"),
+        "fixFields": gettext("Some answers need a change; see the messages by the fields."),
+        "reserving": gettext("Reserving…"),
+        "code": gettext("Your pickup code"),
+        "heldUntil": gettext("Held for you until {time}"),
+        "release": gettext("Release"),
+        "released": gettext("Released: the items are back on offer."),
+        "status_held": gettext("held"),
+        "status_collected": gettext("collected"),
+        "status_released": gettext("released"),
+        "status_expired": gettext("hold ended"),
+        "noReservations": gettext("No reservations on this device."),
+        "follow": gettext("Follow this shop"),
+        "unfollow": gettext("Stop following this shop"),
+        "following": gettext("You follow this shop: its offers reach you first."),
+        "gone": gettext("This offer is no longer available."),
+        "notJoined": gettext("Join first to reserve and to get alerts."),
+        "saved": gettext("Saved."),
+        "left_app": gettext("You left: your subscription and its places are deleted."),
+        "confirmLeave": gettext("Leave and delete your subscription from this service?"),
+        "noFavorites": gettext("You follow no shop yet."),
+        "notifyOn": gettext("Alerts are on."),
+        "notifyOff": gettext("Alerts are off in this browser: allow notifications to receive them."),
+        "notifyNone": gettext("This service cannot send alerts to a browser yet."),
+    }
+
+
+def _context(**extra) -> dict:
+    svc = services()
+    rules = svc.rules.current()
+    config = {
+        "api": "/api/v1",
+        "tiles": _setting("map_tiles") or None,
+        "attribution": _setting("map_attribution") or None,
+        "leafletImages": _asset("vendor/leaflet/images/"),
+        "mapStart": MAP_START,
+        "push": push_mode(),
+        "emulator": "/emulator/api/web-clients" if push_mode() == "emulator" else None,
+        "firebase": firebase_web_config() if push_mode() == "firebase" else None,
+        "vapidKey": _setting("firebase_vapid_key") if push_mode() == "firebase" else None,
+        "firebaseScripts": [_asset("vendor/firebase/firebase-app-compat.js"), _asset("vendor/firebase/firebase-messaging-compat.js")]
+        if push_mode() == "firebase" else [],
+        "sw": url_for("resident_pages.service_worker"),
+        "scope": url_for("resident_pages.near"),
+        "join": url_for("resident_pages.join"),
+        "offerUrl": url_for("resident_pages.offer", offer_id="OFFER_ID"),
+        "maxRadius": rules.max_radius_m,
+        "defaultRadius": rules.default_radius_m,
+        "maxQuantity": rules.max_reservation_quantity,
+        "texts": _texts(),
+    }
+    return {
+        "app_config": config, "rules": rules, "categories": CATEGORIES,
+        "day_names": DAY_NAMES, "max_extra_places": MAX_EXTRA_PLACES, **extra,
+    }
+
+
+@bp.get("")
+def bare():
+    return redirect(url_for("resident_pages.near"), 308)
+
+
+@bp.get("/")
+def near():
+    return page("app/near.html", **_context())
+
+
+@bp.get("/join")
+def join():
+    return page("app/join.html", **_context())
+
+
+@bp.get("/offers/<offer_id>")
+def offer(offer_id: str):
+    return page("app/offer.html", **_context(offer_id=offer_id))
+
+
+@bp.get("/reservations")
+def reservations():
+    return page("app/reservations.html", **_context())
+
+
+@bp.get("/settings")
+def settings():
+    return page("app/settings.html", **_context())
+
+
+@bp.get("/offline")
+def offline():
+    """What the service worker shows when a page cannot be fetched: no data, nothing that expires."""
+    html = render_template("app/offline.html")
+    return Response(html, mimetype="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/manifest.webmanifest")
+def manifest():
+    brand = services().settings.brand
+    body = {
+        "name": brand,
+        "short_name": brand[:12],
+        "description": gettext("Discounted surplus food from the shops near you, before it goes to waste."),
+        "lang": page_locale(),
+        "start_url": url_for("resident_pages.near"),
+        "scope": url_for("resident_pages.near"),
+        "id": url_for("resident_pages.near"),
+        "display": "standalone",
+        "background_color": "#f4f1ea",
+        "theme_color": "#0b6b3a",
+        "icons": [
+            {"src": _asset("app/icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": _asset("app/icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {"src": _asset("app/icon-maskable-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+        ],
+    }
+    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/manifest+json",
+                     headers={"Cache-Control": "no-cache"})
+
+
+@lru_cache(maxsize=1)
+def _shell_version() -> str:
+    """Changes whenever a file of the shell does, so browsers install the new service worker."""
+    digest = hashlib.sha256()
+    for name in SHELL_FILES + ("app/sw.js",):
+        digest.update((STATIC / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@bp.get("/sw.js")
+def service_worker():
+    """The service worker, at /app/ so that it controls the app's pages (its scope is /app/)."""
+    shell = [_asset(name) for name in SHELL_FILES] + [url_for("resident_pages.offline")]
+    head = (
+        f"var VERSION = {json.dumps(_shell_version())};\n"
+        f"var SHELL = {json.dumps(shell)};\n"
+        f"var OFFLINE = {json.dumps(url_for('resident_pages.offline'))};\n"
+        f"var OFFER_URL = {json.dumps(url_for('resident_pages.offer', offer_id='OFFER_ID'))};\n"
+        f"var ICON = {json.dumps(_asset('app/icon-192.png'))};\n"
+    )
+    body = head + (STATIC / "app" / "sw.js").read_text(encoding="utf-8")
+    return Response(body, mimetype="text/javascript", headers={
+        "Cache-Control": "no-cache", "Service-Worker-Allowed": url_for("resident_pages.near"),
+        # A worker runs under its own script's CSP: it fetches the shell from this service, nothing else.
+        "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    })

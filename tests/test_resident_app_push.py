@@ -1,0 +1,189 @@
+"""Alerts in the residents' web app, end to end in Chromium at phone size: a resident joins with a
+pin on the map, a shopkeeper posts nearby through the API, the dispatcher sends through
+firebase-admin to the built-in emulator, and the app's service worker shows the push, both as a
+real push event (the emulator's payload delivered with Chromium's ServiceWorker.deliverPushMessage)
+and as the open app hands it over from the emulator. A withdrawal replaces its notification."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import requests
+from playwright.sync_api import expect
+
+from tests.test_browser import (  # noqa: F401 (fixtures)
+    PHONE, WAIT_MS, browser, live, merchant_with_shop, settings,
+)
+from tests.test_browser_languages import _shot as docs_shot
+from tests.test_resident_app_browser import HOME, join_with_pin, phone, post_offer
+
+NOTIFICATIONS_JS = """async () => {
+  const r = await navigator.serviceWorker.ready;
+  return (await r.getNotifications()).map(n => ({title: n.title, body: n.body, tag: n.tag, data: n.data}));
+}"""
+
+
+def web_messages(live, token: str) -> list[dict]:
+    r = requests.get(f"{live.url}/emulator/api/web-clients/{token}/messages", params={"after": 0}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["messages"]
+
+
+def wait_for(page, predicate, what: str, timeout_s: float = WAIT_MS / 1000):
+    """Poll `predicate`; the page's wait lets Playwright deliver the CDP events meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        page.wait_for_timeout(200)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def notifications(page) -> list[dict]:
+    return page.evaluate(NOTIFICATIONS_JS)
+
+
+def test_a_push_is_shown_by_the_service_worker_and_opens_the_offer(browser, live):
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "notifications"])
+    page = ctx.new_page()
+    me = join_with_pin(page, live, quiet_hours=False)
+    assert me["token"] and ":APA91b" in me["token"]  # the emulator's web-client token
+    # The offline page runs no script of the app: nothing here hands pushes over but the push event.
+    page.goto(live.url + "/app/offline")
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+
+    key, shop = merchant_with_shop(live)
+    offer = post_offer(live, key, shop, title="Focaccia della sera")
+    message = wait_for(page, lambda: [m for m in web_messages(live, me["token"]) if m["payload"]["data"].get("offer_id") == offer["id"]],
+                       "the dispatcher's push to the emulator")[0]
+    payload = message["payload"]
+    assert payload["notification"]["tag"] == f"offer-{offer['id']}"
+
+    cdp = ctx.new_cdp_session(page)
+    registrations: list[dict] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    registration = wait_for(page, lambda: next((r for r in registrations if r["scopeURL"] == live.url + "/app/" and not r["isDeleted"]), None),
+                            "the app's service worker registration")
+    cdp.send("ServiceWorker.deliverPushMessage", {
+        "origin": live.url, "registrationId": registration["registrationId"], "data": json.dumps(payload),
+    })
+    shown = wait_for(page, lambda: notifications(page), "the notification")
+    assert len(shown) == 1
+    assert shown[0]["title"] == payload["notification"]["title"] and "Focaccia della sera" in shown[0]["title"] + shown[0]["body"]
+    assert shown[0]["tag"] == f"offer-{offer['id']}"
+    # A tap opens the offer's page (the link the worker gives the notification), where it is reserved.
+    assert shown[0]["data"]["offer_id"] == offer["id"]
+    page.goto(live.url + f"/app/offers/{shown[0]['data']['offer_id']}")
+    expect(page.get_by_role("heading", name="Focaccia della sera")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("button", name="Reserve and pick up at the shop").click()
+    code = page.locator("#pickup-code")
+    expect(code).to_have_text(re.compile(r"\S+"), timeout=WAIT_MS)
+    hold = page.evaluate("JSON.parse(localStorage.getItem('dealsvc.reservations'))")[0]
+    collected = requests.post(f"{live.url}/api/v1/reservations/{hold['id']}/collect", json={"code": code.text_content()},
+                              headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert collected.status_code == 200 and collected.json()["status"] == "collected", collected.text
+    ctx.close()
+    assert outside == []
+
+
+def test_the_open_app_shows_the_emulators_pushes_and_a_withdrawal_replaces_its_alert(browser, live):
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "notifications"])
+    page = ctx.new_page()
+    join_with_pin(page, live, quiet_hours=False)
+    key, shop = merchant_with_shop(live)
+    kept = post_offer(live, key, shop, title="Focaccia della sera")
+    withdrawn = post_offer(live, key, shop, title="Latte fresco")
+
+    kept_tag, gone_tag = f"offer-{kept['id']}", f"offer-{withdrawn['id']}"
+    before = wait_for(page, lambda: (lambda ns: {n["tag"]: n for n in ns} if len(ns) == 2 else None)(notifications(page)), "both alerts")
+    assert set(before) == {kept_tag, gone_tag}
+    assert "Latte fresco" in before[gone_tag]["title"] + before[gone_tag]["body"]
+
+    r = requests.patch(f"{live.url}/api/v1/offers/{withdrawn['id']}", json={"status": "cancelled"},
+                       headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert r.status_code == 200, r.text
+
+    def replaced():
+        now = {n["tag"]: n for n in notifications(page)}
+        changed = gone_tag in now and (now[gone_tag]["title"], now[gone_tag]["body"]) != (before[gone_tag]["title"], before[gone_tag]["body"])
+        return now if len(now) == 2 and changed else None
+
+    after = wait_for(page, replaced, "the withdrawal to replace its alert")
+    assert "no longer available" in after[gone_tag]["title"] + after[gone_tag]["body"]
+    assert after[gone_tag]["data"]["offer_id"] == withdrawn["id"]
+    assert after[kept_tag] == before[kept_tag]  # the other alert untouched
+    ctx.close()
+    assert outside == []
+
+
+def test_the_whole_flow_in_italian_with_screenshots_for_the_readme(browser, live):
+    """Joining, near me (list and map), an offer, its pickup code and the alert, in Italian."""
+    outside: list[str] = []
+    ctx = browser.new_context(viewport=PHONE, timezone_id="Europe/Rome", locale="it-IT",
+                              geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                              permissions=["geolocation", "notifications"])
+    ctx.on("request", lambda req: None if req.url.startswith(live.url) else outside.append(req.url))
+    page = ctx.new_page()
+    page.goto(live.url + "/app/join")
+    expect(page.locator("html")).to_have_attribute("lang", "it")
+    page.get_by_role("button", name="Usa la mia posizione").click()
+    expect(page.locator("#place-status")).to_have_text("Posizione trovata.", timeout=WAIT_MS)
+    page.locator("#map").click()
+    page.get_by_label("panetteria").check()
+    expect(page.locator("#radius-out")).to_have_text("1 km")
+    docs_shot(page, "app-join-it-phone.png")
+    page.get_by_role("button", name="Iscriviti e attiva gli avvisi").click()
+    page.wait_for_url(re.compile(r"/app/\?joined=1$"), timeout=WAIT_MS)
+    me = page.evaluate("JSON.parse(localStorage.getItem('dealsvc.resident'))")
+    sub = requests.get(f"{live.url}/api/v1/subscribers/{me['id']}", headers={"Authorization": f"Bearer {me['secret']}"}, timeout=10).json()
+    assert sub["locale"] == "it"
+
+    key, shop = merchant_with_shop(live)
+    offer = post_offer(live, key, shop, title="Focaccia della sera")
+    alert = page.locator("#alerts li")
+    expect(alert).to_contain_text("Focaccia della sera", timeout=WAIT_MS)  # the push, as the worker shows it
+    expect(alert).to_contain_text("3,00 €")
+    item = page.locator("#offers li").filter(has_text="Focaccia della sera")
+    expect(item).to_contain_text("3,00 €", timeout=WAIT_MS)
+    expect(item).to_contain_text("ne restano 4")
+    docs_shot(page, "app-near-it-phone.png")
+
+    alert.get_by_role("link").click()
+    page.wait_for_url(re.compile(f"/app/offers/{offer['id']}$"))
+    expect(page.get_by_role("heading", name="Focaccia della sera")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#offer-was")).to_have_text("prima 6,00 €")
+    docs_shot(page, "app-offer-it-phone.png")
+    page.get_by_role("button", name="Prenota e ritira in negozio").click()
+    expect(page.locator("#pickup-code")).to_have_text(re.compile(r"\S+"), timeout=WAIT_MS)
+    expect(page.locator("#pickup-until")).to_contain_text("Tenuto per te fino alle")
+    docs_shot(page, "app-code-it-phone.png")
+    ctx.close()
+    assert outside == []
+
+
+def test_no_page_of_the_app_logs_an_error_or_is_refused_anything(browser, live):
+    """A script error, a failed request or anything the CSP refused shows as a console error."""
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "notifications"])
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"{m.text} {m.location.get('url')}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    join_with_pin(page, live, quiet_hours=False)
+    key, shop = merchant_with_shop(live)
+    offer = post_offer(live, key, shop)
+    expect(page.locator("#alerts li")).to_have_count(1, timeout=WAIT_MS)
+    for path in ("/app/", f"/app/offers/{offer['id']}", "/app/reservations", "/app/settings", "/app/offline"):
+        page.goto(live.url + path)
+        page.wait_for_load_state("networkidle")
+    assert errors == []
+    ctx.close()
+    assert outside == []
