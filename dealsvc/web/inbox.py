@@ -39,7 +39,7 @@ def phones() -> list[dict[str, Any]]:
             continue
         notification = message.get("notification") or {}
         item = {
-            "title": notification.get("title") or data.get("title") or "(data message)",
+            "title": notification.get("title") or data.get("title"),  # None: a data message (the page says so)
             "body": notification.get("body") or "",
             "received_at": at,
             "collapse_key": key,

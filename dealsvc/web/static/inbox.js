@@ -43,7 +43,7 @@
         t.setAttribute("datetime", n.received_at);
         head.appendChild(t);
         item.appendChild(head);
-        item.appendChild(el("p", "n-title", n.title));
+        item.appendChild(el("p", "n-title", n.title || text.textData));
         if (n.body) item.appendChild(el("p", "n-body", n.body));
         if (n.withdrawn) item.appendChild(el("p", "n-gone", text.textWithdrawn));
         list.appendChild(item);
