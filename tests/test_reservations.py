@@ -460,3 +460,29 @@ def test_only_the_owner_lists_an_offers_reservations(api, owner, resident):
     problem(api.c.get(path, headers=api.h(api.merchant()["api_key"])), 404)
     problem(api.c.get(path, headers=api.h(resident)), 403)
     problem(api.c.get(path), 401)
+
+
+def test_a_resident_lists_their_own_reservations_with_codes_newest_first(api):
+    merchant = api.merchant()
+    shop = api.shop(merchant["api_key"])
+    first, second = (api.offer(merchant["api_key"], shop["id"]) for _ in range(2))
+    sub, other = api.subscriber(), api.subscriber()
+    mine = []
+    for offer in (first, second):
+        r = api.c.post(f"/api/v1/offers/{offer['id']}/reservations", json={"quantity": 1}, headers=api.h(sub["secret"]))
+        assert r.status_code == 201
+        mine.append(r.json)
+    api.c.post(f"/api/v1/offers/{first['id']}/reservations", json={"quantity": 1}, headers=api.h(other["secret"]))
+    assert api.c.delete(f"/api/v1/reservations/{mine[0]['id']}", headers=api.h(sub["secret"])).status_code == 200
+
+    r = api.c.get(f"/api/v1/subscribers/{sub['id']}/reservations", headers=api.h(sub["secret"]))
+    assert r.status_code == 200
+    listed = r.json["items"]
+    assert [x["id"] for x in listed] == [mine[1]["id"], mine[0]["id"]]  # newest first, the other's not
+    assert [x["status"] for x in listed] == ["held", "released"]
+    assert listed[0]["code"] == mine[1]["code"] and listed[0]["offer_id"] == second["id"]
+
+    # Another resident's list: a 404 for a resident, a 403 for a merchant.
+    assert api.c.get(f"/api/v1/subscribers/{sub['id']}/reservations", headers=api.h(other["secret"])).status_code == 404
+    assert api.c.get(f"/api/v1/subscribers/{sub['id']}/reservations", headers=api.h(merchant["api_key"])).status_code == 403
+    assert api.c.get(f"/api/v1/subscribers/{sub['id']}/reservations").status_code == 401

@@ -128,8 +128,14 @@ def test_a_hold_released_from_my_reservations_goes_back_to_the_offer(browser, li
     page.goto(f"{live.url}/app/offers/{offer['id']}")
     page.get_by_role("button", name="Reserve and pick up at the shop").click()
     expect(page.locator("#pickup-code")).to_have_text(re.compile(r"\S+"), timeout=WAIT_MS)
+    code = page.locator("#pickup-code").text_content()
     assert requests.get(f"{live.url}/api/v1/offers/{offer['id']}", timeout=10).json()["quantity_left"] == 2
+    # The phone forgets what it held (storage cleared, another device): the list comes from the
+    # service, with the code to show at the counter and the offer's title.
+    page.evaluate("localStorage.removeItem('dealsvc.reservations')")
     page.get_by_role("link", name="My reservations").click()
+    expect(page.locator("#reservations .code")).to_have_text(code, timeout=WAIT_MS)
+    expect(page.locator("#reservations")).to_contain_text("Latte fresco", timeout=WAIT_MS)
     page.get_by_role("button", name="Release").click()
     expect(page.locator("#status")).to_contain_text("Released", timeout=WAIT_MS)
     assert requests.get(f"{live.url}/api/v1/offers/{offer['id']}", timeout=10).json()["quantity_left"] == 3

@@ -39,6 +39,16 @@ def offer_reservations(offer_id, principal):
     return {"items": services().reservations.list_for_offer(principal, offer_id)}
 
 
+@blp.route("/subscribers/<subscriber_id>/reservations", methods=["GET"])
+@auth(blp, SUBSCRIBER)
+@blp.response(200, ReservationListSchema)
+@errors(blp, 404)
+def subscriber_reservations(subscriber_id, principal):
+    """Your reservations, newest first (the last 50), each with its code and status: what
+    "my reservations" shows on any device."""
+    return {"items": services().reservations.list_for_subscriber(principal, subscriber_id)}
+
+
 @blp.route("/reservations/<reservation_id>", methods=["GET"])
 @auth(blp, SUBSCRIBER)
 @blp.response(200, ReservationSchema)

@@ -232,6 +232,23 @@ class ReservationService:
             )
             return [reservation_view(r, offer, now) for r in rows]
 
+    def list_for_subscriber(self, principal: Principal, subscriber_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """A resident's own reservations, newest first: the pickup codes a phone needs even
+        after its storage was cleared. Another resident's id is a 404 (never told apart)."""
+        if principal.id != subscriber_id:
+            raise NotFound(Text("No such subscriber."))
+        now = self.clock()
+        with self.db.read() as s:
+            rows = s.execute(
+                select(Reservation, Offer)
+                .join(Offer, Reservation.offer_id == Offer.id)
+                .join(Subscriber, Reservation.subscriber_pk == Subscriber.pk)
+                .where(Subscriber.id == subscriber_id, Subscriber.deleted_at.is_(None))
+                .order_by(Reservation.created_at.desc(), Reservation.id)
+                .limit(limit)
+            ).all()
+            return [reservation_view(r, offer, now) for r, offer in rows]
+
     def collect_by_code(self, merchant: Principal, offer_id: str, code: str) -> dict[str, Any]:
         """At the counter the resident shows a code, not an id: collect the hold of this offer
         that carries it."""

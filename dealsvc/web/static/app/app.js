@@ -520,36 +520,51 @@
   }
 
   pages.reservations = function () {
-    var list = $("reservations");
-    var mine = holds();
-    if (!mine.length) { list.appendChild(el("li", "hint", T.noReservations)); return; }
-    mine.forEach(function (h) {
-      var li = el("li");
-      var link = el("a", null, h.title);
-      link.href = cfg.offerUrl.replace("OFFER_ID", encodeURIComponent(h.offer_id));
-      var head = el("p"); head.appendChild(link);
-      li.appendChild(head);
-      li.appendChild(el("p", "hint", h.shop));
-      list.appendChild(li);
-      api("GET", "/reservations/" + encodeURIComponent(h.id)).then(function (r) {
-        if (r.status === "held") {
-          li.appendChild(el("p", "code", r.code));
-          li.appendChild(el("p", null, fill(T.heldUntil, { time: clock(r.expires_at) })));
-          var release = el("button", "danger", T.release);
-          release.type = "button";
-          release.onclick = function () {
-            api("DELETE", "/reservations/" + encodeURIComponent(r.id)).then(function () {
-              forgetHold(r.id); li.remove(); say(T.released);
-            }).catch(function (p) { say(fill(T.problem, { detail: p.detail || p.status })); });
-          };
-          li.appendChild(release);
-        } else {
-          li.appendChild(el("p", "badge", T["status_" + r.status] || r.status));
-          forgetHold(r.id);
-        }
-      }).catch(function (p) { if (p.status === 404) { forgetHold(h.id); li.remove(); } });
-    });
+    // The service's list (any device, storage cleared or not); titles from this device's
+    // memory of its holds, else from the offer itself.
+    var list = $("reservations"), who = me();
+    if (!who) { list.appendChild(el("li", "hint", T.noReservations)); return; }
+    var known = {};
+    holds().forEach(function (h) { known[h.id] = h; });
+    api("GET", "/subscribers/" + encodeURIComponent(who.id) + "/reservations").then(function (body) {
+      if (!body.items.length) { list.appendChild(el("li", "hint", T.noReservations)); return; }
+      body.items.forEach(function (r) { drawReservation(list, r, known[r.id]); });
+    }).catch(function (p) { list.appendChild(el("li", "hint", p.detail || T.offline)); });
   };
+
+  function drawReservation(list, r, remembered) {
+    var li = el("li");
+    var link = el("a", null, remembered ? remembered.title : "…");
+    link.href = cfg.offerUrl.replace("OFFER_ID", encodeURIComponent(r.offer_id));
+    var head = el("p"); head.appendChild(link);
+    var shop = el("p", "hint", remembered ? remembered.shop : "");
+    li.appendChild(head);
+    li.appendChild(shop);
+    list.appendChild(li);
+    if (!remembered) {
+      api("GET", "/offers/" + encodeURIComponent(r.offer_id), undefined, false).then(function (offer) {
+        link.textContent = offer.title;
+        return api("GET", "/shops/" + encodeURIComponent(offer.shop_id), undefined, false).then(function (s) {
+          shop.textContent = s.name;
+        });
+      }).catch(function () { link.textContent = T.gone; });
+    }
+    if (r.status === "held") {
+      li.appendChild(el("p", "code", r.code));
+      li.appendChild(el("p", null, fill(T.heldUntil, { time: clock(r.expires_at) })));
+      var release = el("button", "danger", T.release);
+      release.type = "button";
+      release.onclick = function () {
+        api("DELETE", "/reservations/" + encodeURIComponent(r.id)).then(function () {
+          forgetHold(r.id); li.remove(); say(T.released);
+        }).catch(function (p) { say(fill(T.problem, { detail: p.detail || p.status })); });
+      };
+      li.appendChild(release);
+    } else {
+      li.appendChild(el("p", "badge", T["status_" + r.status] || r.status));
+      forgetHold(r.id);
+    }
+  }
 
   pages.settings = function () {
     var who = me();
