@@ -29,7 +29,7 @@ $(CATALOGUES)/%/LC_MESSAGES/messages.mo: $(CATALOGUES)/%/LC_MESSAGES/messages.po
 i18n-compile: $(MO_FILES)
 
 i18n-extract: $(VENV)/.runtime
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k ngettext:1,2 -k Text -k i18n.Text -k Plural:1,2 --sort-by-file --project dealsvc -o $(CATALOGUES)/messages.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k ngettext:1,2 -k Text -k i18n.Text -k Plural:1,2 -k Word:1c,2 --sort-by-file --project dealsvc -o $(CATALOGUES)/messages.pot .
 
 i18n-update: i18n-extract
 	$(VENV)/bin/pybabel update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) --no-fuzzy-matching --ignore-obsolete

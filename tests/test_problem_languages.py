@@ -275,3 +275,15 @@ def test_any_other_refusal_still_has_a_title_in_the_reader_s_language(api):
     r = api.c.get("/api/docs/assets/LICENSE", headers={"Range": "bytes=99999999-", "Accept-Language": "it"})
     assert r.status_code == 416
     assert r.json["title"] == "Richiesta rifiutata"
+
+
+def test_a_status_is_said_as_the_language_says_it_of_what_it_describes():
+    from dealsvc.domain import merchants, offers, reservations
+
+    # Italian and French agree the adjective with the noun: an offer is "attiva", an account "attivo".
+    assert localize(offers.STATUS_WORDS["active"], "it") == "attiva"
+    assert localize(merchants.STATUS_WORDS["active"], "it") == "attivo"
+    assert localize(merchants.STATUS_WORDS["active"], "fr") == "actif"
+    assert localize(reservations.STATUS_WORDS["collected"], "fr") == "retirée"
+    for module in (offers, merchants, reservations):  # every status has its words
+        assert set(module.STATUS_WORDS) == set(module.STATUSES)

@@ -25,6 +25,8 @@ class Gettext(Protocol):
 
     def ngettext(self, singular: str, plural: str, n: int) -> str: ...
 
+    def pgettext(self, context: str, message: str) -> str: ...
+
 
 class Percent:
     """A percentage as a value of a Text: written by Babel the reader's way ("50%", "50 %",
@@ -105,6 +107,27 @@ class Plural(Text):
         return _fill(said, self.params, translations, locale)
 
 
+class Word(Text):
+    """A word whose translation depends on what it is said of: "active" is "attiva" of an offer
+    and "attivo" of an account in Italian, so its catalogue entry carries a context."""
+
+    context: str
+
+    def __new__(cls, context: str, word: str, /) -> "Word":
+        made = str.__new__(cls, word)
+        made.template, made.params, made.context = word, {}, context
+        return made
+
+    def _again(self, **params: Any) -> "Word":
+        return self
+
+    def _args(self) -> tuple:
+        return (self.context, self.template)
+
+    def render(self, translations: Gettext, locale: str) -> str:
+        return translations.pgettext(self.context, self.template)
+
+
 def _names(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
@@ -132,23 +155,3 @@ def _value(value: Any, translations: Gettext | None, locale: str) -> str:
         return format_decimal(value, locale=locale, group_separator=False)
     except (ArithmeticError, ValueError):  # too large or too precise for Babel: as it is
         return str(value)
-
-
-# How a person reads the status of an offer, a reservation or a merchant account (the API's
-# values stay as they are; these are what a sentence about them says).
-STATUS_WORDS = {
-    "active": Text("active"),
-    "expired": Text("expired"),
-    "sold_out": Text("sold out"),
-    "cancelled": Text("cancelled"),
-    "held": Text("held"),
-    "collected": Text("collected"),
-    "released": Text("released"),
-    "pending": Text("pending approval"),
-    "suspended": Text("suspended"),
-}
-
-
-def status_text(status: str) -> Text | str:
-    """A status as words for a sentence, in the reader's language once said."""
-    return STATUS_WORDS.get(status, status)

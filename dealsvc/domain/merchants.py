@@ -5,10 +5,16 @@ from typing import Any
 
 from . import offers as offer_rules
 from .errors import Forbidden
-from .i18n import Text, status_text
+from .i18n import Text, Word
 
 ACTIVE, PENDING, SUSPENDED = "active", "pending", "suspended"
 STATUSES = (ACTIVE, PENDING, SUSPENDED)
+# What a person reads for each (the API's values stay as they are).
+STATUS_WORDS = {
+    ACTIVE: Word("account", "active"),
+    PENDING: Word("account", "pending approval"),
+    SUSPENDED: Word("account", "suspended"),
+}
 # What the operator sets: approve (active) or suspend. Pending is only ever a new sign-up's.
 MODERATED = (ACTIVE, SUSPENDED)
 
@@ -30,7 +36,7 @@ def may_see_figures(status: str) -> bool:
 
 def check_may_post(status: str) -> None:
     if status != ACTIVE:
-        raise Forbidden(Text("This merchant account is {status} and cannot post offers.", status=status_text(status)))
+        raise Forbidden(Text("This merchant account is {status} and cannot post offers.", status=STATUS_WORDS.get(status, status)))
 
 
 def check_may_change_offer(status: str, changes: dict[str, Any]) -> None:

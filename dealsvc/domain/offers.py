@@ -4,10 +4,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from .errors import Conflict
-from .i18n import Plural, Text
+from .i18n import Plural, Text, Word
 
 ACTIVE, SOLD_OUT, EXPIRED, CANCELLED = "active", "sold_out", "expired", "cancelled"
 STATUSES = (ACTIVE, SOLD_OUT, EXPIRED, CANCELLED)
+# What a person reads for each (the API's values stay as they are).
+STATUS_WORDS = {
+    ACTIVE: Word("offer", "active"),
+    SOLD_OUT: Word("offer", "sold out"),
+    EXPIRED: Word("offer", "expired"),
+    CANCELLED: Word("offer", "cancelled"),
+}
 
 
 def effective_status(stored_status: str, expires_at: datetime, now: datetime) -> str:

@@ -4,11 +4,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from . import offers as offer_rules
+from .i18n import Word
 
 HELD, COLLECTED, RELEASED, EXPIRED = "held", "collected", "released", "expired"
 # held -> collected (at the counter) | released (by the resident, or the offer was withdrawn)
 #      | expired (not collected within hold_minutes, or the offer expired first)
 STATUSES = (HELD, COLLECTED, RELEASED, EXPIRED)
+# What a person reads for each (the API's values stay as they are).
+STATUS_WORDS = {
+    HELD: Word("reservation", "held"),
+    COLLECTED: Word("reservation", "collected"),
+    RELEASED: Word("reservation", "released"),
+    EXPIRED: Word("reservation", "expired"),
+}
 
 
 def hold_expires_at(now: datetime, hold_minutes: int, offer_expires_at: datetime) -> datetime:

@@ -16,7 +16,7 @@ from ..domain import reservations as hold_rules
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import Conflict, NotFound
-from ..domain.i18n import Text, status_text
+from ..domain.i18n import Text
 from ..domain.pricing import price_offer, schedule_price_steps, steps_from_json, steps_to_json
 from . import idempotency
 from .auth import Principal
@@ -191,7 +191,7 @@ class OfferService:
                 status = rules_of_offers.CANCELLED
             if "price_steps" in changes:
                 if status != rules_of_offers.ACTIVE:
-                    raise Conflict(Text("The offer is {status}: only an active offer takes a schedule of prices.", status=status_text(status)))
+                    raise Conflict(Text("The offer is {status}: only an active offer takes a schedule of prices.", status=rules_of_offers.STATUS_WORDS.get(status, status)))
                 self._reschedule(s, offer, changes["price_steps"] or [], now)
             if status == rules_of_offers.ACTIVE and offer.status == rules_of_offers.SOLD_OUT:
                 resume_offer(s, offer.id, now)

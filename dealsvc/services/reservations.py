@@ -15,7 +15,7 @@ from ..domain import reservations as hold_rules
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import Conflict, NotFound, Unprocessable
-from ..domain.i18n import Text, status_text
+from ..domain.i18n import Plural, Text
 from ..domain.reservations import COLLECTED, HELD, RELEASED
 from . import idempotency
 from .auth import Principal
@@ -139,7 +139,7 @@ class ReservationService:
                 continue
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
             if status != offer_rules.ACTIVE:
-                raise Conflict(Text("The offer is {status}.", status=status_text(status)))
+                raise Conflict(Text("The offer is {status}.", status=offer_rules.STATUS_WORDS.get(status, status)))
             raise Conflict(
                 Plural("Only {n} left.", "Only {n} left.", n=offer.quantity_left),
                 {"quantity": [Plural("must be at most {n} (what is left).", "must be at most {n} (what is left).", n=offer.quantity_left)]},
@@ -177,7 +177,7 @@ class ReservationService:
             reservation, offer = self._own(s, principal, reservation_id)
             status = hold_status(reservation, offer, now)
             if status != HELD:
-                raise Conflict(Text("The reservation is already {status}.", status=status_text(status)))
+                raise Conflict(Text("The reservation is already {status}.", status=hold_rules.STATUS_WORDS.get(status, status)))
             reservation.status = RELEASED
             reservation.updated_at = now
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
@@ -212,7 +212,7 @@ class ReservationService:
             reservation, offer = row
             status = hold_status(reservation, offer, now)
             if status != HELD:
-                raise Conflict(Text("The reservation is {status}, not held.", status=status_text(status)))
+                raise Conflict(Text("The reservation is {status}, not held.", status=hold_rules.STATUS_WORDS.get(status, status)))
             if not hmac.compare_digest(code.strip().upper().encode(), reservation.code.encode()):
                 raise Unprocessable(Text("The code does not match this reservation."), {"code": [Text("does not match.")]})
             reservation.status = COLLECTED

@@ -30,7 +30,7 @@ def register_pages(app: Flask, settings) -> None:
 
     from . import admin, language, resident, shop
     from .common import clock, too_many_sign_ins
-    from .texts import CATEGORY_NAMES, STATUS_NAMES, after
+    from .texts import CATEGORY_NAMES, account_status, after, offer_status
 
     app.extensions["dealsvc-page-too-many"] = too_many_sign_ins
 
@@ -52,7 +52,8 @@ def register_pages(app: Flask, settings) -> None:
             "emulator_page": "fcm-emulator" in app.extensions,
             "brand": settings.brand,
             "category_names": CATEGORY_NAMES,
-            "status_names": STATUS_NAMES,
+            "offer_status": offer_status,
+            "account_status": account_status,
             "locales": LOCALES,
             "page_locale": language.page_locale() if request else settings.default_locale,
             # What each language is called in itself, so a person finds theirs whatever the page's.

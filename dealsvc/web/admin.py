@@ -15,7 +15,7 @@ from ..services.auth import OPERATOR
 from .common import figures, flat_errors, page, protect, said, services
 from .security import rotate_csrf
 from .forms import ReachForm, RulesForm, SignInForm, parse
-from .texts import STATUS_NAMES
+from .texts import account_status
 
 bp = protect(Blueprint("admin_pages", __name__, url_prefix="/admin"))
 
@@ -125,7 +125,7 @@ def moderate(merchant_id: str, action: str):
         return page("web/error.html", 404, title=gettext("Not found"), detail=gettext("No such action."))
     m = services().merchants.set_status(merchant_id, MERCHANT_ACTIONS[action])
     withdrawn = m["offers_withdrawn"]
-    news = gettext("%(name)s is now %(status)s.", name=m["name"], status=STATUS_NAMES.get(m["status"], m["status"]))
+    news = gettext("%(name)s is now %(status)s.", name=m["name"], status=account_status(m["status"]))
     if withdrawn:
         news += " " + ngettext("%(num)d live offer withdrawn.", "%(num)d live offers withdrawn.", withdrawn)
     flash(news)

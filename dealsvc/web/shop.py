@@ -13,7 +13,7 @@ from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
 from .common import figures, flat_errors, page, protect, said, services
 from .security import rotate_csrf
-from .texts import STATUS_NAMES, after, coarse
+from .texts import account_status, after, coarse
 from .forms import (STEP_ROWS, CollectForm, OfferForm, QuantityForm, ShopForm, SignInForm, next_time_of_day, parse,
                     shop_zone, wall_clock)
 
@@ -190,7 +190,7 @@ def reach():
     principal, merchant = _signed_in()
     if not merchant_rules.may_see_figures(merchant["status"]):
         return jsonify({"error": gettext("Your account is %(status)s: no figures until it is active.",
-                                         status=STATUS_NAMES.get(merchant["status"], merchant["status"]))}), 403
+                                         status=account_status(merchant["status"]))}), 403
     shop = next((s for s in services().shops.list_for(principal) if s["id"] == request.args.get("shop_id")), None)
     if shop is None:
         return jsonify({"error": gettext("No such shop among yours.")}), 404

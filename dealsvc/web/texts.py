@@ -2,8 +2,11 @@
 figures, "after 10 min". Translated with the page's language (Flask-Babel) when they are read."""
 from __future__ import annotations
 
-from flask_babel import format_decimal, gettext, lazy_gettext as _l
+from flask_babel import format_decimal, get_locale, gettext, lazy_gettext as _l
 
+from ..adapters.catalogues import localize
+from ..domain import merchants as merchant_rules
+from ..domain import offers as offer_rules
 from ..domain import privacy
 
 CATEGORY_NAMES = {
@@ -21,16 +24,14 @@ CATEGORY_NAMES = {
     "other": _l("other"),
 }
 
-STATUS_NAMES = {
-    # offers
-    "active": _l("active"),
-    "sold_out": _l("sold out"),
-    "expired": _l("expired"),
-    "cancelled": _l("cancelled"),
-    # merchants
-    "pending": _l("pending"),
-    "suspended": _l("suspended"),
-}
+def offer_status(status: str) -> str:
+    """An offer's status as the page's language says it of an offer (domain/offers.py)."""
+    return localize(offer_rules.STATUS_WORDS.get(status, status), str(get_locale()))
+
+
+def account_status(status: str) -> str:
+    """A merchant account's status in the page's language (domain/merchants.py)."""
+    return localize(merchant_rules.STATUS_WORDS.get(status, status), str(get_locale()))
 
 
 def coarse(shown: int) -> str:
