@@ -67,7 +67,10 @@ def _value(value: Any, translations: Gettext | None, locale: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         return str(value)
     # No grouping: the values are limits and counts a person may type back (5000, not 5.000).
-    return format_decimal(value, locale=locale, group_separator=False)
+    try:
+        return format_decimal(value, locale=locale, group_separator=False)
+    except ArithmeticError:  # a number too large for Babel's decimals (1e300 sent for a date)
+        return str(value)
 
 
 # How a person reads the status of an offer, a reservation or a merchant account (the API's
