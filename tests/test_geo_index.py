@@ -135,7 +135,6 @@ def test_both_ways_of_loading_read_the_same_arrays(container):
                     lat=MILAN[0] + rng.uniform(-0.1, 0.1), lon=MILAN[1] + rng.uniform(-0.1, 0.1),
                     radius_m=rng.randint(300, 10_000), categories=rng.choice(interests),
                     timezone="Europe/Rome", active=i % 7 != 0,
-                    min_lat=0.0, max_lat=0.0, min_lon=0.0, max_lon=0.0,
                     created_at=now - timedelta(days=1), updated_at=now - timedelta(days=1),
                 )
             )

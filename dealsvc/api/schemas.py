@@ -575,10 +575,6 @@ class MerchantQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(merchant_rules.STATUSES))
 
 
-class StatusSchema(Out):
-    status = fields.String(required=True)
-
-
 # --- reservations and idempotency --------------------------------------------------------
 
 

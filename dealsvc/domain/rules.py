@@ -308,8 +308,6 @@ def describe(rules: type[Rules]) -> tuple[Rule, ...]:
 RULES = describe(Rules)
 """Every rule, in the order of `Rules` (the API's order)."""
 
-DEFAULT_RULES = Rules()
-
 
 def grouped(rules: tuple[Rule, ...] = RULES) -> list[tuple[Group | None, list[Rule]]]:
     """The rules as the console shows them: the general ones first, then each group's, in the
