@@ -105,13 +105,13 @@ def plain_load(s):
     from sqlalchemy import select
 
     from dealsvc.adapters.db.models import Subscriber
-    from dealsvc.adapters.geo_index import _Arrays, category_mask
+    from dealsvc.adapters.geo_index import PlaceArrays, category_mask
 
     rows = s.execute(
         select(Subscriber.pk, Subscriber.lat, Subscriber.lon, Subscriber.radius_m, Subscriber.categories)
         .where(Subscriber.active.is_(True))
     ).all()
-    return _Arrays.build([(pk, lat, lon, r, category_mask(c)) for pk, lat, lon, r, c in rows])
+    return PlaceArrays.build([(pk, lat, lon, r, category_mask(c)) for pk, lat, lon, r, c in rows])
 
 
 def build_figures(url: str, loader: str) -> dict:

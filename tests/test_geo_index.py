@@ -87,7 +87,7 @@ def test_index_sees_new_moved_and_gone_residents_without_a_rebuild(api, client, 
 
 
 def test_index_is_exact_near_the_antimeridian_the_poles_and_class_edges():
-    from dealsvc.adapters.geo_index import _Arrays
+    from dealsvc.adapters.geo_index import PlaceArrays
 
     rng = random.Random(11)
     g = Geodesic.WGS84
@@ -98,7 +98,7 @@ def test_index_is_exact_near_the_antimeridian_the_poles_and_class_edges():
             # Radii on and around the class edges (1, 2.5, 5, 10 km) as well as anywhere.
             radius = rng.choice([1000, 2500, 5000, 10_000, rng.uniform(300, 12_000)])
             rows.append((pk, spot["lat2"], spot["lon2"], radius, 0))
-        arrays = _Arrays.build(rows)
+        arrays = PlaceArrays.build(rows)
         for _ in range(5):
             shop = g.Direct(centre[0], centre[1], rng.uniform(0, 360), rng.uniform(0, 3000))
             lat, lon = shop["lat2"], shop["lon2"]

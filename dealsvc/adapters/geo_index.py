@@ -109,7 +109,10 @@ _NO_SCHEDULES = _Schedules.of({})
 
 
 @dataclass(frozen=True)
-class _Arrays:
+class PlaceArrays:
+    """Places as columns, grouped by radius class and latitude cell, sorted by longitude in each
+    group (above); `candidates` finds the positions a point's box reaches."""
+
     pk: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
@@ -122,7 +125,7 @@ class _Arrays:
     schedules: _Schedules
 
     @classmethod
-    def build(cls, rows: list[tuple]) -> "_Arrays":
+    def build(cls, rows: list[tuple]) -> "PlaceArrays":
         if rows:
             pk, lat, lon, radius, cats = (np.asarray(col) for col in zip(*rows))
         else:
@@ -130,7 +133,7 @@ class _Arrays:
         return cls.from_columns(pk, lat, lon, radius, cats)
 
     @classmethod
-    def from_columns(cls, pk, lat, lon, radius, cats, schedules: dict | None = None) -> "_Arrays":
+    def from_columns(cls, pk, lat, lon, radius, cats, schedules: dict | None = None) -> "PlaceArrays":
         lat = np.asarray(lat, dtype=np.float64)
         lon = np.asarray(lon, dtype=np.float64)
         radius = np.asarray(radius, dtype=np.float64)
@@ -213,7 +216,7 @@ def _place_rows(s: Session, pks: list[int] | None = None) -> list[tuple]:
     return found
 
 
-def _with_places(s: Session, main: tuple) -> _Arrays:
+def _with_places(s: Session, main: tuple) -> PlaceArrays:
     """The main places' columns (keys already scaled) joined by every extra place."""
     extra = _place_rows(s)
     pk, lat, lon, radius, cats = main
@@ -225,10 +228,10 @@ def _with_places(s: Session, main: tuple) -> _Arrays:
         radius = np.concatenate([radius, np.asarray(ra, dtype=np.float64)])
         cats = np.concatenate([cats, np.asarray(ca, dtype=np.int64)])
     schedules = {row[0]: row[5] for row in extra if row[5] is not None}
-    return _Arrays.from_columns(pk, lat, lon, radius, cats, schedules)
+    return PlaceArrays.from_columns(pk, lat, lon, radius, cats, schedules)
 
 
-def _load_active(s: Session) -> _Arrays:
+def _load_active(s: Session) -> PlaceArrays:
     """The active residents as numpy columns, without a Python object per row.
 
     At a million rows the plain way (every row a tuple, the category lists decoded row by row)
@@ -240,7 +243,7 @@ def _load_active(s: Session) -> _Arrays:
     return _load_active_streamed(s)
 
 
-def _load_active_streamed(s: Session) -> _Arrays:
+def _load_active_streamed(s: Session) -> PlaceArrays:
     """Any engine: chunks of rows into numpy columns; the category lists are read as their JSON
     text and decoded once per distinct value (most residents share a handful)."""
     stmt = select(
@@ -299,7 +302,7 @@ def _pg_copy_query():
     ).format(bits=bits, table=sql.Identifier(Subscriber.__tablename__), slots=sql.Literal(SLOTS))
 
 
-def _load_active_pg_copy(s: Session) -> _Arrays:
+def _load_active_pg_copy(s: Session) -> PlaceArrays:
     """PostgreSQL: COPY ... TO STDOUT (FORMAT binary) inside the session's transaction."""
     raw = s.connection().connection.driver_connection
     columns: dict[str, list[np.ndarray]] = {name: [] for name in ("pk", "lat", "lon", "radius", "cats")}
@@ -365,7 +368,7 @@ class _Changes:
     shadowed: np.ndarray  # bool by key, up to the arrays' largest key
 
     @classmethod
-    def of(cls, rows: dict, schedules: dict, base: _Arrays) -> "_Changes":
+    def of(cls, rows: dict, schedules: dict, base: PlaceArrays) -> "_Changes":
         live = [(pk, *row) for pk, row in rows.items() if row is not None]
         pk, lat, lon, radius, cats = (np.array(col) for col in zip(*live)) if live else ([],) * 5
         shadowed = np.zeros(int(base.pk.max()) + 1 if len(base.pk) else 0, dtype=bool)
@@ -434,7 +437,7 @@ class SubscriberIndex:
         self.max_overrides = max_overrides
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
-        self._base: _Arrays | None = None
+        self._base: PlaceArrays | None = None
         self._built_at: datetime | None = None
         # When the database was last read (this process's clock).
         self._looked_at: datetime | None = None
@@ -529,7 +532,7 @@ class SubscriberIndex:
         return keys, where
 
     @staticmethod
-    def _closed(keys: np.ndarray, base: _Arrays, changes: _Changes | None, at: datetime) -> np.ndarray | None:
+    def _closed(keys: np.ndarray, base: PlaceArrays, changes: _Changes | None, at: datetime) -> np.ndarray | None:
         """Which of the matched places are outside their days and hours at `at` (None: none).
         A place changed since the build follows its new schedule (or none), not the old one."""
         extra = np.flatnonzero(keys % SLOTS != 0)  # main places always count
@@ -587,7 +590,7 @@ class SubscriberIndex:
         return int(len(self.match(lat, lon, cap_m, category, at)))
 
     @staticmethod
-    def _match_arrays(base: _Arrays, lat, lon, cap_m, bit, shadowed: np.ndarray | None) -> np.ndarray:
+    def _match_arrays(base: PlaceArrays, lat, lon, cap_m, bit, shadowed: np.ndarray | None) -> np.ndarray:
         """Positions in the arrays of the places that hold the point, leaving out the keys
         flagged in `shadowed` (replaced by changes)."""
         idx = base.candidates(lat, lon, cap_m)
