@@ -17,7 +17,7 @@ import numpy as np
 from geographiclib.geodesic import Geodesic
 from geopy.distance import geodesic as geopy_geodesic
 
-from dealsvc.adapters.geo_index import SubscriberIndex, PlaceArrays
+from dealsvc.adapters.spatial import PlaceArrays, SubscriberIndex
 from dealsvc.domain import geo
 
 # The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is

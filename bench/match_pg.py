@@ -24,7 +24,7 @@ from geographiclib.geodesic import Geodesic
 
 from bench.match import residents, shops
 from dealsvc.adapters.db import Database, make_engine, migrate
-from dealsvc.adapters.geo_index import SubscriberIndex
+from dealsvc.adapters.spatial import SubscriberIndex
 from dealsvc.domain import geo
 from dealsvc.domain.categories import CATEGORIES
 from dealsvc.domain.clock import system_clock
@@ -105,7 +105,7 @@ def plain_load(s):
     from sqlalchemy import select
 
     from dealsvc.adapters.db.models import Subscriber
-    from dealsvc.adapters.geo_index import PlaceArrays, category_mask
+    from dealsvc.adapters.spatial import PlaceArrays, category_mask
 
     rows = s.execute(
         select(Subscriber.pk, Subscriber.lat, Subscriber.lon, Subscriber.radius_m, Subscriber.categories)
@@ -118,9 +118,9 @@ def build_figures(url: str, loader: str) -> dict:
     """What a fresh dispatcher process pays: build its index from PostgreSQL, in a process of
     its own (so the memory figures are the index's, not this benchmark's)."""
     if loader == "plain":
-        from dealsvc.adapters import geo_index
+        from dealsvc.adapters.spatial import index as spatial_index
 
-        geo_index._load_active = plain_load
+        spatial_index.load_active = plain_load  # what SubscriberIndex.rebuild calls
     db = Database(make_engine(url))
     db.ping()
     index = SubscriberIndex(db, system_clock)

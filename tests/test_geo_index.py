@@ -7,7 +7,7 @@ import random
 from geographiclib.geodesic import Geodesic
 
 from dealsvc.adapters.db.models import Subscriber
-from dealsvc.adapters.geo_index import SLOTS, SubscriberIndex
+from dealsvc.adapters.spatial import SLOTS, SubscriberIndex
 from dealsvc.domain.categories import CATEGORIES
 
 MILAN = (45.4642, 9.1900)
@@ -87,7 +87,7 @@ def test_index_sees_new_moved_and_gone_residents_without_a_rebuild(api, client, 
 
 
 def test_index_is_exact_near_the_antimeridian_the_poles_and_class_edges():
-    from dealsvc.adapters.geo_index import PlaceArrays
+    from dealsvc.adapters.spatial import PlaceArrays
 
     rng = random.Random(11)
     g = Geodesic.WGS84
@@ -115,11 +115,11 @@ def test_both_ways_of_loading_read_the_same_arrays(container):
 
     import numpy as np
 
-    from dealsvc.adapters.geo_index import _load_active, _load_active_streamed, category_mask
+    from dealsvc.adapters.spatial import category_mask, load_active, load_active_streamed
 
     def load_both():
         with container.db.read() as s:
-            return _load_active(s), _load_active_streamed(s)
+            return load_active(s), load_active_streamed(s)
 
     for arrays in load_both():  # no residents at all
         assert len(arrays.pk) == 0

@@ -1,7 +1,7 @@
 """The shops within a radius of a point, from an in-memory index in each process, kept in step
 with the database in the same transaction as the question.
 
-The layout is the residents' index (geo_index: latitude cells, each sorted by longitude, and
+The layout is the residents' index (spatial.grid: latitude cells, each sorted by longitude, and
 `geo.within_many` deciding exactly); a shop has no radius of its own, so every shop sits in one
 class whose reach is the query's radius. The index only prunes by place: which offers are live
 (status, stock, expiry) is always asked of the database. Before each query it reads the shops
@@ -24,7 +24,7 @@ from ..domain import geo
 from ..domain.clock import Clock
 from .db import Database
 from .db.models import Shop
-from .geo_index import PlaceArrays
+from .spatial import PlaceArrays
 
 # Distances from numpy and from math may differ in their last bits; shops closer together
 # than this stay in the same batch, so cutting a batch never separates a near-tie.
