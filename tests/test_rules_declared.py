@@ -106,7 +106,7 @@ class MoreRules(Rules):
 
     max_photos_per_offer: int = rule(
         3, COUNT, low=0, high=10, label=Text("Photos per offer"), help=Text("How many photos one offer may show."),
-        doc="Photos one offer may show.",
+        doc="Photos one offer may show; one more is a 422.",
     )
 
 
@@ -127,3 +127,36 @@ def test_a_new_rule_is_one_declaration(app):
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert parse(form(), sent)[1] == {"max_photos_per_offer": ["Must be between 0 and 10."]}
         assert parse(form(), {**sent, "max_photos_per_offer": "4"})[0]["max_photos_per_offer"] == 4
+
+
+# --- the docs -------------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
+TABLE_START, TABLE_END = "<!-- rules: start -->", "<!-- rules: end -->"
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def rules_table(rules=RULES) -> str:
+    """The table of docs/rules.md, from the declarations."""
+    lines = ["| rule | default | allowed | console | what it does |", "|---|---|---|---|---|"]
+    for r in rules:
+        if r.is_switch:
+            allowed = "`true` / `false`"
+        else:
+            top = f"< {_number(r.high)}" if not r.high_inclusive else f"≤ {_number(r.high)}"
+            allowed = f"{_number(r.low)} ≤ … {top}" + (f" {r.unit.symbol}" if r.unit.symbol else "")
+        default = typed(r.default) if r.is_switch else _number(r.default)
+        unit = f" ({r.unit.symbol})" if r.unit and r.unit.symbol else ""
+        lines.append(f"| `{r.name}` | {default} | {allowed} | {r.label}{unit} | {r.help} |")
+    return "\n".join(lines)
+
+
+def test_the_docs_list_every_rule_as_declared():
+    text = DOC.read_text(encoding="utf-8")
+    shown = text[text.index(TABLE_START) + len(TABLE_START):text.index(TABLE_END)].strip()
+    assert shown == rules_table(), f"docs/rules.md: replace the table with\n{rules_table()}"
+    # The example of the docs is a rule as declared here.
+    assert "max_photos_per_offer: int = rule(" in text

@@ -4,12 +4,13 @@ A rule is one field of `Rules` below, declared with `rule(...)`: its default, it
 the label and help the console shows (catalogue texts), and the sentence the API reference gives
 it. The API's schemas (api/schemas.py), the console's form (web/forms.py) and its rows
 (web/templates/web/admin.html) are built from these declarations, so adding a rule is one field
-here plus the logic that reads it, for example::
+here plus the logic that reads it (docs/rules.md), for example::
 
     max_photos_per_offer: int = rule(
         3, COUNT, low=0, high=10,
         label=Text("Photos per offer"),
-        help=Text("How many photos a shop may add to one offer."),
+        help=Text("How many photos one offer may show."),
+        doc="Photos one offer may show; one more is a 422.",
     )
 
 then `make i18n-update` and the new label and help translated. Checks across rules (one must not
@@ -155,7 +156,7 @@ class Rules:
     merchant_approval_required: bool = rule(
         False,
         label=Text("New merchants wait for approval"),
-        help=Text("Ticked: a new merchant's shops and offers wait until you approve them."),
+        help=Text("Ticked: a new merchant may set up shops but posts no offer until you approve them."),
     )
     # Stock-sized waves (domain/waves.py): off tells everyone in reach at once.
     waves_enabled: bool = rule(
