@@ -515,7 +515,7 @@ def _rule_out(rule: Rule) -> fields.Field:
 def _rule_in(rule: Rule) -> fields.Field:
     if rule.is_switch:
         return StrictBoolean()
-    field = StrictInteger if rule.kind is int else StrictNumber
+    field = StrictInteger if rule.whole else StrictNumber
     return field(validate=validate.Range(min=rule.low, max=rule.high, max_inclusive=rule.high_inclusive))
 
 

@@ -261,7 +261,7 @@ def said_later(text: Text) -> LazyString:
 def _rule_field(rule: Rule) -> fields.Field:
     if rule.is_switch:
         return fields.Boolean(load_default=rule.default)
-    return _number(said_later(rule.unit.ask), whole=rule.kind is int, required=True, validate=validate.Range(
+    return _number(said_later(rule.unit.ask), whole=rule.whole, required=True, validate=validate.Range(
         min=rule.low, max=rule.high, max_inclusive=rule.high_inclusive, error=said_later(rule.out_of_bounds)))
 
 
