@@ -41,7 +41,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from dealsvc.domain import geo
 from dealsvc.domain.categories import CATEGORIES
 from dealsvc.domain.credentials import MERCHANT_PREFIX, hash_secret, new_secret
 
@@ -151,14 +150,13 @@ def seed(url: str, *, shops: int, merchants: int, offers: int, ended: int, subsc
                 lat = MILAN[0] + rng.uniform(-1, 1) * half / 111_000
                 lon = MILAN[1] + rng.uniform(-1, 1) * half / 111_000 / 0.7
                 radius = rng.choice([500, 1000, 1000, 2000, 3000, 5000])
-                box = geo.reach_box(lat, lon, radius)
                 at = iso(now - timedelta(days=rng.uniform(1, 300)))
                 yield (f"sub_bench{n:07d}", hash_secret(f"bench-{n}"), f"bench-token-{n}", lat, lon, radius, "[]",
-                       None, None, "Europe/Rome", None, "t", box.min_lat, box.max_lat, box.min_lon, box.max_lon, at, at, None)
+                       None, None, "Europe/Rome", None, "t", at, at, None)
 
         _copy(conn, "subscribers", ("id", "secret_hash", "fcm_token", "lat", "lon", "radius_m", "categories",
-                                    "quiet_start", "quiet_end", "timezone", "max_per_day", "active", "min_lat",
-                                    "max_lat", "min_lon", "max_lon", "created_at", "updated_at", "deleted_at"),
+                                    "quiet_start", "quiet_end", "timezone", "max_per_day", "active", "created_at",
+                                    "updated_at", "deleted_at"),
               subscriber_rows())
         conn.execute("ANALYZE")
     return [(keys[owner[s]], s) for s in shop_ids]

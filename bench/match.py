@@ -17,7 +17,7 @@ import numpy as np
 from geographiclib.geodesic import Geodesic
 from geopy.distance import geodesic as geopy_geodesic
 
-from dealsvc.adapters.geo_index import SubscriberIndex, _Arrays
+from dealsvc.adapters.spatial import PlaceArrays, SubscriberIndex
 from dealsvc.domain import geo
 
 # The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
@@ -60,7 +60,7 @@ def exact_count(lat, lon, radius, shop) -> int:
 def bench_index(lat, lon, radius, points):
     n = len(lat)
     t0 = time.perf_counter()
-    arrays = _Arrays.from_columns(np.arange(n), lat, lon, radius, np.zeros(n))
+    arrays = PlaceArrays.from_columns(np.arange(n), lat, lon, radius, np.zeros(n))
     build_s = time.perf_counter() - t0
     times, counts = [], []
     for p in points:

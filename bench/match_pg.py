@@ -24,7 +24,7 @@ from geographiclib.geodesic import Geodesic
 
 from bench.match import residents, shops
 from dealsvc.adapters.db import Database, make_engine, migrate
-from dealsvc.adapters.geo_index import SubscriberIndex
+from dealsvc.adapters.spatial import SubscriberIndex
 from dealsvc.domain import geo
 from dealsvc.domain.categories import CATEGORIES
 from dealsvc.domain.clock import system_clock
@@ -37,7 +37,7 @@ TINY = ["--pg", "{pg}", "--subscribers", "2000", "--offers", "3", "--postgis-off
 CAP_M = 10_000.0  # the operator's radius cap in this run: above every radius, so it never bites
 COLUMNS = (
     "pk, id, secret_hash, fcm_token, lat, lon, radius_m, categories, quiet_start, quiet_end, timezone, "
-    "max_per_day, active, min_lat, max_lat, min_lon, max_lon, created_at, updated_at, deleted_at"
+    "max_per_day, active, created_at, updated_at, deleted_at"
 )
 
 
@@ -62,10 +62,9 @@ def tsv_rows(first_pk: int, lat, lon, radius, cats, stamps) -> str:
     lines = []
     for i, (a, b, r, c, t) in enumerate(zip(lat.tolist(), lon.tolist(), radius.tolist(), cats, stamps)):
         pk = first_pk + i
-        box = geo.reach_box(a, b, r)
         lines.append(
             f"{pk}\tsub_bench{pk:012d}\t{pk:064x}\tbench-token-{pk}\t{a!r}\t{b!r}\t{int(r)}\t{c}\t\\N\t\\N\tEurope/Rome\t"
-            f"\\N\tt\t{box.min_lat!r}\t{box.max_lat!r}\t{box.min_lon!r}\t{box.max_lon!r}\t{t}\t{t}\t\\N\n"
+            f"\\N\tt\t{t}\t{t}\t\\N\n"
         )
     return "".join(lines)
 
@@ -106,22 +105,22 @@ def plain_load(s):
     from sqlalchemy import select
 
     from dealsvc.adapters.db.models import Subscriber
-    from dealsvc.adapters.geo_index import _Arrays, category_mask
+    from dealsvc.adapters.spatial import PlaceArrays, category_mask
 
     rows = s.execute(
         select(Subscriber.pk, Subscriber.lat, Subscriber.lon, Subscriber.radius_m, Subscriber.categories)
         .where(Subscriber.active.is_(True))
     ).all()
-    return _Arrays.build([(pk, lat, lon, r, category_mask(c)) for pk, lat, lon, r, c in rows])
+    return PlaceArrays.build([(pk, lat, lon, r, category_mask(c)) for pk, lat, lon, r, c in rows])
 
 
 def build_figures(url: str, loader: str) -> dict:
     """What a fresh dispatcher process pays: build its index from PostgreSQL, in a process of
     its own (so the memory figures are the index's, not this benchmark's)."""
     if loader == "plain":
-        from dealsvc.adapters import geo_index
+        from dealsvc.adapters.spatial import index as spatial_index
 
-        geo_index._load_active = plain_load
+        spatial_index.load_active = plain_load  # what SubscriberIndex.rebuild calls
     db = Database(make_engine(url))
     db.ping()
     index = SubscriberIndex(db, system_clock)
@@ -331,7 +330,7 @@ def main(argv=None) -> int:
             moved = rng.choice(n, size=c, replace=False) + 1
             gone = rng.choice(np.setdiff1d(np.arange(1, n + 1), moved), size=c // 2, replace=False)
             conn.execute(
-                "UPDATE subscribers SET lat = lat + 0.01, min_lat = min_lat + 0.01, max_lat = max_lat + 0.01, "
+                "UPDATE subscribers SET lat = lat + 0.01, "
                 "updated_at = now() AT TIME ZONE 'utc' WHERE pk = ANY(%s)",
                 (moved.tolist(),),
             )

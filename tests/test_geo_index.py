@@ -7,7 +7,7 @@ import random
 from geographiclib.geodesic import Geodesic
 
 from dealsvc.adapters.db.models import Subscriber
-from dealsvc.adapters.geo_index import SLOTS, SubscriberIndex
+from dealsvc.adapters.spatial import SLOTS, SubscriberIndex
 from dealsvc.domain.categories import CATEGORIES
 
 MILAN = (45.4642, 9.1900)
@@ -87,7 +87,7 @@ def test_index_sees_new_moved_and_gone_residents_without_a_rebuild(api, client, 
 
 
 def test_index_is_exact_near_the_antimeridian_the_poles_and_class_edges():
-    from dealsvc.adapters.geo_index import _Arrays
+    from dealsvc.adapters.spatial import PlaceArrays
 
     rng = random.Random(11)
     g = Geodesic.WGS84
@@ -98,7 +98,7 @@ def test_index_is_exact_near_the_antimeridian_the_poles_and_class_edges():
             # Radii on and around the class edges (1, 2.5, 5, 10 km) as well as anywhere.
             radius = rng.choice([1000, 2500, 5000, 10_000, rng.uniform(300, 12_000)])
             rows.append((pk, spot["lat2"], spot["lon2"], radius, 0))
-        arrays = _Arrays.build(rows)
+        arrays = PlaceArrays.build(rows)
         for _ in range(5):
             shop = g.Direct(centre[0], centre[1], rng.uniform(0, 360), rng.uniform(0, 3000))
             lat, lon = shop["lat2"], shop["lon2"]
@@ -115,11 +115,11 @@ def test_both_ways_of_loading_read_the_same_arrays(container):
 
     import numpy as np
 
-    from dealsvc.adapters.geo_index import _load_active, _load_active_streamed, category_mask
+    from dealsvc.adapters.spatial import category_mask, load_active, load_active_streamed
 
     def load_both():
         with container.db.read() as s:
-            return _load_active(s), _load_active_streamed(s)
+            return load_active(s), load_active_streamed(s)
 
     for arrays in load_both():  # no residents at all
         assert len(arrays.pk) == 0
@@ -135,7 +135,6 @@ def test_both_ways_of_loading_read_the_same_arrays(container):
                     lat=MILAN[0] + rng.uniform(-0.1, 0.1), lon=MILAN[1] + rng.uniform(-0.1, 0.1),
                     radius_m=rng.randint(300, 10_000), categories=rng.choice(interests),
                     timezone="Europe/Rome", active=i % 7 != 0,
-                    min_lat=0.0, max_lat=0.0, min_lon=0.0, max_lon=0.0,
                     created_at=now - timedelta(days=1), updated_at=now - timedelta(days=1),
                 )
             )

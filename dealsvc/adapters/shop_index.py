@@ -1,7 +1,7 @@
 """The shops within a radius of a point, from an in-memory index in each process, kept in step
 with the database in the same transaction as the question.
 
-The layout is the residents' index (geo_index: latitude cells, each sorted by longitude, and
+The layout is the residents' index (spatial.grid: latitude cells, each sorted by longitude, and
 `geo.within_many` deciding exactly); a shop has no radius of its own, so every shop sits in one
 class whose reach is the query's radius. The index only prunes by place: which offers are live
 (status, stock, expiry) is always asked of the database. Before each query it reads the shops
@@ -24,7 +24,7 @@ from ..domain import geo
 from ..domain.clock import Clock
 from .db import Database
 from .db.models import Shop
-from .geo_index import _Arrays
+from .spatial import PlaceArrays
 
 # Distances from numpy and from math may differ in their last bits; shops closer together
 # than this stay in the same batch, so cutting a batch never separates a near-tie.
@@ -40,7 +40,7 @@ _CHANGED = select(Shop.id, Shop.lat, Shop.lon, Shop.name, Shop.address, Shop.upd
 
 @dataclass(frozen=True)
 class _Snapshot:
-    arrays: _Arrays  # pk = position in `rows`
+    arrays: PlaceArrays  # pk = position in `rows`
     rows: np.ndarray  # pk -> ShopRow (object array)
     pk_of: dict[str, int]
     # Shops new or changed since the arrays were built: id -> ShopRow.
@@ -54,7 +54,7 @@ class _Snapshot:
         lat = np.array([r[1] for r in rows], dtype=np.float64)
         lon = np.array([r[2] for r in rows], dtype=np.float64)
         n = len(rows)
-        arrays = _Arrays.from_columns(np.arange(n), lat, lon, np.full(n, np.inf), np.zeros(n))
+        arrays = PlaceArrays.from_columns(np.arange(n), lat, lon, np.full(n, np.inf), np.zeros(n))
         return cls(arrays, table, {r[0]: pk for pk, r in enumerate(rows)})
 
     def get(self, shop_id: str) -> ShopRow | None:

@@ -14,6 +14,7 @@ from ..domain.locales import LOCALES
 from ..domain.offers import STATUSES
 from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES, MAX_PLACES
 from ..domain.pricing import MAX_PRICE_STEPS
+from ..domain.rules import RULES, Rule
 from .fields import (
     UNSTORABLE,
     QueryNumber,
@@ -505,52 +506,29 @@ class FavoriteListSchema(Out):
 # --- operator --------------------------------------------------------------------------
 
 
-class RulesSchema(Out):
-    min_discount_pct = fields.Float(required=True)
-    max_discount_pct = fields.Float(required=True)
-    default_radius_m = fields.Integer(required=True)
-    max_radius_m = fields.Integer(required=True)
-    max_offer_horizon_h = fields.Integer(required=True)
-    min_offer_lifetime_s = fields.Integer(required=True)
-    max_notifications_per_day = fields.Integer(required=True)
-    merchant_approval_required = fields.Boolean(required=True)
-    waves_enabled = fields.Boolean(
-        required=True, metadata={"description": "Tell residents in stock-sized waves, nearest first; off: all at once."}
+def _rule_out(rule: Rule) -> fields.Field:
+    kw = {"metadata": {"description": rule.doc}} if rule.doc else {}
+    field = {bool: fields.Boolean, int: fields.Integer, float: fields.Float}[rule.kind]
+    return field(required=True, **kw)
+
+
+def _rule_in(rule: Rule) -> fields.Field:
+    if rule.is_switch:
+        return StrictBoolean()
+    field = StrictInteger if rule.whole else StrictNumber
+    return field(validate=validate.Range(min=rule.low, max=rule.high, max_inclusive=rule.high_inclusive))
+
+
+def rules_schemas(rules: tuple[Rule, ...] = RULES) -> tuple[type[Out], type[In]]:
+    """The rules as the API shows them, and a change of any subset of them (those not given keep
+    their values): their fields, types and bounds come from their declarations (domain/rules.py)."""
+    return (
+        Out.from_dict({r.name: _rule_out(r) for r in rules}, name="RulesSchema"),
+        In.from_dict({r.name: _rule_in(r) for r in rules}, name="RulesUpdateSchema"),
     )
-    wave_factor = fields.Integer(required=True, metadata={"description": "A wave tells wave_factor × quantity_left residents."})
-    wave_interval_s = fields.Integer(required=True, metadata={"description": "Seconds between waves while stock remains."})
-    max_reservation_quantity = fields.Integer(required=True, metadata={"description": "Items one reservation may hold."})
-    max_active_holds = fields.Integer(
-        required=True, metadata={"description": "Reservations a resident may hold at once, across all offers."}
-    )
-    hold_minutes = fields.Integer(
-        required=True,
-        metadata={"description": "A hold not collected within this time ends by itself (`expired`) and its items go back to the offer."},
-    )
-    max_shops_per_merchant = fields.Integer(required=True, metadata={"description": "One shop more is a 422."})
 
 
-PCT = validate.Range(min=0, max=100, min_inclusive=True, max_inclusive=False)
-
-
-class RulesUpdateSchema(In):
-    """Any subset of the rules; those not given keep their values."""
-
-    min_discount_pct = StrictNumber(validate=PCT)
-    max_discount_pct = StrictNumber(validate=PCT)
-    default_radius_m = StrictInteger(validate=validate.Range(min=1, max=50_000))
-    max_radius_m = StrictInteger(validate=validate.Range(min=1, max=50_000))
-    max_offer_horizon_h = StrictInteger(validate=validate.Range(min=1, max=24 * 30))
-    min_offer_lifetime_s = StrictInteger(validate=validate.Range(min=0, max=24 * 3600))
-    max_notifications_per_day = StrictInteger(validate=validate.Range(min=0, max=1000))
-    merchant_approval_required = StrictBoolean()
-    waves_enabled = StrictBoolean()
-    wave_factor = StrictInteger(validate=validate.Range(min=1, max=1000))
-    wave_interval_s = StrictInteger(validate=validate.Range(min=30, max=24 * 3600))
-    max_reservation_quantity = StrictInteger(validate=validate.Range(min=1, max=MAX_QUANTITY))
-    max_active_holds = StrictInteger(validate=validate.Range(min=1, max=100))
-    hold_minutes = StrictInteger(validate=validate.Range(min=1, max=24 * 60))
-    max_shops_per_merchant = StrictInteger(validate=validate.Range(min=1, max=1000))
+RulesSchema, RulesUpdateSchema = rules_schemas()
 
 
 class RuleChangeSchema(Out):
@@ -595,10 +573,6 @@ class ReachSchema(Out):
 
 class MerchantQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(merchant_rules.STATUSES))
-
-
-class StatusSchema(Out):
-    status = fields.String(required=True)
 
 
 # --- reservations and idempotency --------------------------------------------------------

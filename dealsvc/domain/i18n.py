@@ -70,7 +70,7 @@ class Text(str):
         if args:
             raise TypeError("a Text takes named values only")
         wanted = _names(self.template)
-        return self._again(**{k: v for k, v in values.items() if k in wanted}, **self.params)
+        return self._again(**{**{k: v for k, v in values.items() if k in wanted}, **self.params})
 
     def _again(self, **params: Any) -> "Text":
         return Text(self.template, **params)

@@ -1,7 +1,24 @@
-"""The operator's rules: their defaults, their limits, and the checks that read them."""
+"""The operator's rules: each one's default, limits, unit, words and help, and the checks that read them.
+
+A rule is one field of `Rules` below, declared with `rule(...)`: its default, its bounds, its unit,
+the label and help the console shows (catalogue texts), and the sentence the API reference gives
+it. The API's schemas (api/schemas.py), the console's form (web/forms.py) and its rows
+(web/templates/web/admin.html) are built from these declarations, so adding a rule is one field
+here plus the logic that reads it (docs/rules.md), for example::
+
+    max_photos_per_offer: int = rule(
+        3, COUNT, low=0, high=10,
+        label=Text("Photos per offer"),
+        help=Text("How many photos one offer may show."),
+        doc="Photos one offer may show; one more is a 422.",
+    )
+
+then `make i18n-update` and the new label and help translated. Checks across rules (one must not
+exceed another) stay in `Rules.changed`.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,24 +27,179 @@ from .i18n import Plural, Text
 
 
 @dataclass(frozen=True)
+class Unit:
+    """What a rule's number counts: `symbol` follows its label ("Largest radius (m)"), `ask` is
+    what a form says when what was typed is not such a number; `in_ranges`: the symbol follows
+    the bounds in a refusal too ("between 1 and 50000 m")."""
+
+    symbol: str
+    ask: Text
+    in_ranges: bool = True
+
+
+PERCENT = Unit("%", Text("Enter a percentage."), in_ranges=False)
+METRES = Unit("m", Text("Enter whole metres."))
+HOURS = Unit("h", Text("Enter whole hours."))
+MINUTES = Unit("min", Text("Enter whole minutes."))
+SECONDS = Unit("s", Text("Enter whole seconds."))
+COUNT = Unit("", Text("Enter a whole number."), in_ranges=False)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Rules shown together on the console, under a title and a sentence saying what they are for."""
+
+    title: Text
+    intro: Text
+
+
+WAVES = Group(
+    Text("Waves of alerts"),
+    Text("An offer is told first to the shop's followers and the nearest residents, then to the next "
+         "nearest while stock remains: the last items do not bring a crowd to an empty shelf."),
+)
+RESERVATIONS = Group(
+    Text("Reservations"),
+    Text("So that one resident cannot hold a shop's whole stock, or hold it for ever."),
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule's description (the field of `Rules` with the same name holds its value)."""
+
+    name: str
+    kind: type  # bool, int or float: what the rule's value is
+    default: Any
+    label: Text
+    help: Text
+    unit: Unit | None = None  # None for a yes/no rule
+    low: float | None = None  # the bounds of a number; `low` is always allowed
+    high: float | None = None
+    high_inclusive: bool = True
+    group: Group | None = None  # None: among the general rules, first on the console
+    doc: str = ""  # what the API reference says of it (for developers, in English)
+
+    @property
+    def is_switch(self) -> bool:
+        return self.kind is bool
+
+    @property
+    def whole(self) -> bool:
+        return self.kind is int
+
+    def allows(self, value: float) -> bool:
+        """`value` within this rule's bounds."""
+        return self.low <= value and (value <= self.high if self.high_inclusive else value < self.high)
+
+    @property
+    def bounds(self) -> Text:
+        """The bounds as the console's hint says them."""
+        if self.high_inclusive:
+            return Text("From {min} to {max}.", min=self.low, max=self.high)
+        return Text("From {min} up to (not including) {max}.", min=self.low, max=self.high)
+
+    @property
+    def out_of_bounds(self) -> Text:
+        """What a form says of a number outside the bounds."""
+        if not self.high_inclusive:
+            return Text("Must be from {min} up to (not including) {max}.", min=self.low, max=self.high)
+        if self.unit is not None and self.unit.in_ranges:
+            return Text("Must be between {min} and {max} {unit}.", min=self.low, max=self.high, unit=self.unit.symbol)
+        return Text("Must be between {min} and {max}.", min=self.low, max=self.high)
+
+
+_RULE = "rule"
+_KINDS = {"bool": bool, "int": int, "float": float}
+
+
+def rule(default: Any, unit: Unit | None = None, *, label: Text, help: Text, low: float | None = None,
+         high: float | None = None, high_inclusive: bool = True, group: Group | None = None, doc: str = "") -> Any:
+    """A field of `Rules` with its description (completed with its name and type by `RULES`)."""
+    if (unit is None) != (low is None or high is None):
+        raise TypeError("a number rule has a unit and both bounds; a yes/no rule has neither")
+    described = dict(default=default, label=label, help=help, unit=unit, low=low, high=high,
+                     high_inclusive=high_inclusive, group=group, doc=doc)
+    return field(default=default, metadata={_RULE: described})
+
+
+@dataclass(frozen=True)
 class Rules:
-    min_discount_pct: float = 40
-    max_discount_pct: float = 60
-    default_radius_m: int = 1000
-    max_radius_m: int = 5000
-    max_offer_horizon_h: int = 72
-    min_offer_lifetime_s: int = 600
-    max_notifications_per_day: int = 5
-    merchant_approval_required: bool = False
+    min_discount_pct: float = rule(
+        40, PERCENT, low=0, high=100, high_inclusive=False,
+        label=Text("Smallest discount"), help=Text("An offer must take at least this much off its price."),
+    )
+    max_discount_pct: float = rule(
+        60, PERCENT, low=0, high=100, high_inclusive=False,
+        label=Text("Largest discount"), help=Text("An offer may take at most this much off its price."),
+    )
+    default_radius_m: int = rule(
+        1000, METRES, low=1, high=50_000,
+        label=Text("Default radius"), help=Text("How far from a place a resident hears of offers, unless they choose."),
+    )
+    max_radius_m: int = rule(
+        5000, METRES, low=1, high=50_000,
+        label=Text("Largest radius"), help=Text("The farthest a resident may choose to hear of offers from."),
+    )
+    max_offer_horizon_h: int = rule(
+        72, HOURS, low=1, high=24 * 30,
+        label=Text("Longest offer"), help=Text("How far ahead of its posting an offer may end."),
+    )
+    min_offer_lifetime_s: int = rule(
+        600, SECONDS, low=0, high=24 * 3600,
+        label=Text("Shortest offer"), help=Text("How long after its posting an offer must still run."),
+    )
+    max_notifications_per_day: int = rule(
+        5, COUNT, low=0, high=1000,
+        label=Text("Pushes per resident per day"), help=Text("Alerts beyond this many in a day are not sent."),
+    )
+    merchant_approval_required: bool = rule(
+        False,
+        label=Text("New merchants wait for approval"),
+        help=Text("Ticked: a new merchant may set up shops but posts no offer until you approve them."),
+    )
     # Stock-sized waves (domain/waves.py): off tells everyone in reach at once.
-    waves_enabled: bool = True
-    wave_factor: int = 5
-    wave_interval_s: int = 600
+    waves_enabled: bool = rule(
+        True, group=WAVES,
+        label=Text("Tell residents in waves"), help=Text("Unticked: everyone in reach hears of a new offer at once."),
+        doc="Tell residents in stock-sized waves, nearest first; off: all at once.",
+    )
+    wave_factor: int = rule(
+        5, COUNT, low=1, high=1000, group=WAVES,
+        label=Text("Residents per item left, in each wave"),
+        help=Text("A wave tells this many residents for every item left: 5 × 10 items = 50."),
+        doc="A wave tells wave_factor × quantity_left residents.",
+    )
+    wave_interval_s: int = rule(
+        600, SECONDS, low=30, high=24 * 3600, group=WAVES,
+        label=Text("Time between waves"),
+        help=Text("While stock remains, the next nearest are told this long after the wave before: 600 s = 10 min."),
+        doc="Seconds between waves while stock remains.",
+    )
     # Fair use (issue 12): one resident cannot hold a shop's whole stock, nor hold it for ever.
-    max_reservation_quantity: int = 2  # items in one reservation
-    max_active_holds: int = 3  # a resident's held reservations across all offers
-    hold_minutes: int = 30  # a hold not collected by then ends by itself (expired)
-    max_shops_per_merchant: int = 20  # where a merchant may ask for figures (domain/privacy.py)
+    max_reservation_quantity: int = rule(
+        2, COUNT, low=1, high=999, group=RESERVATIONS,
+        label=Text("Items in one reservation"), help=Text("At most this many items per reservation."),
+        doc="Items one reservation may hold.",
+    )
+    max_active_holds: int = rule(
+        3, COUNT, low=1, high=100, group=RESERVATIONS,
+        label=Text("Reservations a resident holds at once"),
+        help=Text("Across all offers, until one is collected, released or ends."),
+        doc="Reservations a resident may hold at once, across all offers.",
+    )
+    hold_minutes: int = rule(
+        30, MINUTES, low=1, high=24 * 60, group=RESERVATIONS,
+        label=Text("Time to collect"),
+        help=Text("A hold not collected by then ends by itself and its items go back on sale."),
+        doc="A hold not collected within this time ends by itself (`expired`) and its items go back to the offer.",
+    )
+    # Where a merchant may ask for figures (domain/privacy.py).
+    max_shops_per_merchant: int = rule(
+        20, COUNT, low=1, high=1000,
+        label=Text("Shops per merchant"), help=Text("A merchant cannot add a shop beyond this many."),
+        doc="One shop more is a 422.",
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,4 +310,22 @@ class Rules:
             )
 
 
-DEFAULT_RULES = Rules()
+def describe(rules: type[Rules]) -> tuple[Rule, ...]:
+    """The descriptions of the rules declared in `rules` (`Rules`, or a class extending it)."""
+    return tuple(
+        Rule(name=f.name, kind=f.type if isinstance(f.type, type) else _KINDS[f.type], **f.metadata[_RULE])
+        for f in fields(rules)
+    )
+
+
+RULES = describe(Rules)
+"""Every rule, in the order of `Rules` (the API's order)."""
+
+
+def grouped(rules: tuple[Rule, ...] = RULES) -> list[tuple[Group | None, list[Rule]]]:
+    """The rules as the console shows them: the general ones first, then each group's, in the
+    order they are declared."""
+    groups: dict[Group | None, list[Rule]] = {None: []}
+    for r in rules:
+        groups.setdefault(r.group, []).append(r)
+    return [(group, members) for group, members in groups.items() if members]

@@ -38,7 +38,7 @@ from ..adapters.catalogues import translations
 from ..adapters.db import Database
 from ..adapters.db.models import UTCDateTime
 from ..adapters.db.models import Fanout, Notification, Offer, PushQuota, Shop, Subscriber
-from ..adapters.geo_index import SubscriberIndex
+from ..adapters.spatial import SubscriberIndex
 from ..adapters.push import AUTH_FAILED, DEAD_TOKEN, RETRY, SENT, UNSENT, PushGateway, PushMessage, PushResult
 from ..domain import audience, delivery, geo, waves
 from ..domain import offers as offer_rules

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ..adapters.db import Database
 from ..adapters.db.models import Fanout, Favorite, Notification, Offer, Subscriber
-from ..adapters.geo_index import SubscriberIndex
+from ..adapters.spatial import SubscriberIndex
 from ..domain import offers as offer_rules
 from ..domain import privacy, waves
 from ..domain.clock import Clock

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 
 from ..adapters.db import Database
 from ..adapters.db.models import Favorite, Subscriber, SubscriberPlace
-from ..domain import geo
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_id, new_secret
 from ..domain.errors import NotFound, RuleViolation
@@ -104,11 +103,6 @@ def _set_places(s: Session, sub: Subscriber, entries: list[dict[str, Any]], defa
         )
 
 
-def _place(sub: Subscriber) -> None:
-    box = geo.reach_box(sub.lat, sub.lon, sub.radius_m)
-    sub.min_lat, sub.max_lat, sub.min_lon, sub.max_lon = box.min_lat, box.max_lat, box.min_lon, box.max_lon
-
-
 def _apply(sub: Subscriber, data: dict[str, Any], zone_at: Callable[[float, float], str]) -> None:
     for name in ("fcm_token", "lat", "lon", "radius_m", "timezone", "locale", "max_per_day", "price_drops"):
         if name in data:
@@ -169,7 +163,6 @@ class SubscriberService:
                 updated_at=now,
             )
             _apply(sub, {**data, "radius_m": radius}, self.zone_at)
-            _place(sub)
             s.add(sub)
             _set_places(s, sub, data.get("places") or [], rules.default_radius_m)
             return {**subscriber_view(sub), "secret": secret}
@@ -197,7 +190,6 @@ class SubscriberService:
                 # A fresh token is a working phone again.
                 sub.active = True
             _apply(sub, {k: v for k, v in data.items() if not (k == "radius_m" and v is None)}, self.zone_at)
-            _place(sub)
             if "places" in data:
                 _set_places(s, sub, data["places"], rules.default_radius_m)
             # Always, places included: the geo index reads the rows whose updated_at moved.
@@ -222,4 +214,3 @@ class SubscriberService:
             sub.radius_m = 1
             sub.categories = []
             sub.quiet_start = sub.quiet_end = None
-            _place(sub)

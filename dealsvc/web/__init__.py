@@ -29,13 +29,14 @@ def register_pages(app: Flask, settings) -> None:
     )
 
     from . import admin, language, resident, shop
-    from .common import clock, too_many_sign_ins
+    from .common import clock, said, too_many_sign_ins
     from .texts import CATEGORY_NAMES, account_status, after, offer_status
 
     app.extensions["dealsvc-page-too-many"] = too_many_sign_ins
 
     app.add_template_filter(after, "after")
     app.add_template_filter(clock, "clock")
+    app.add_template_filter(said, "said")  # a domain text (domain/i18n.Text) in the page's language
 
     assets = Blueprint("web_assets", __name__, static_folder="static", static_url_path="/assets",
                        template_folder="templates")

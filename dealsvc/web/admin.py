@@ -11,6 +11,7 @@ from ..api.limits import sign_in_page
 from ..domain import merchants as merchant_rules
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Unauthorized
+from ..domain.rules import RULES, grouped
 from ..services.auth import OPERATOR
 from .common import figures, flat_errors, page, protect, said, services
 from .security import rotate_csrf
@@ -52,7 +53,7 @@ def _console(status: int = 200, *, rules_form: dict | None = None, rules_errors:
                          "items": figures().waves(values["lat"], values["lon"], values["quantity"], category)}
     return page(
         "web/admin.html", status,
-        rules=rules.as_dict(), rules_form=rules_form, rules_errors=rules_errors or {},
+        rules=rules.as_dict(), rule_groups=grouped(), rules_form=rules_form, rules_errors=rules_errors or {},
         history=svc.rules.history(50), merchants=svc.merchants.list(), live=figures().live(),
         point=point, point_errors=point_errors, reach=reach, waves=waves, categories=CATEGORIES,
     )
@@ -104,7 +105,7 @@ def rules():
         return away
     form = request.form.to_dict()
     # An unticked checkbox sends nothing at all: absent means off, or saving would leave it as it was.
-    for box in ("merchant_approval_required", "waves_enabled"):
+    for box in (r.name for r in RULES if r.is_switch):
         form[box] = "true" if box in request.form else "false"
     values, errors = parse(RulesForm(), form)
     if not errors:

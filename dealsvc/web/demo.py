@@ -46,7 +46,7 @@ def seed(container, rng: random.Random) -> str:
 
 def main() -> int:
     from .. import logs
-    from ..__main__ import _serve, refuse, serve_problem
+    from ..serving import refuse, serve, serve_problem
     from ..bootstrap import bootstrap
 
     try:
@@ -79,7 +79,7 @@ def main() -> int:
     )
     container.close()
     # One process: the emulator's inbox lives in its memory, and the dispatcher runs beside it.
-    _serve(settings, workers=1, threads=8)
+    serve(settings, workers=1, threads=8)
     return 0
 
 

@@ -7,12 +7,14 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.numbers import NumberFormatError, get_group_symbol, parse_decimal
-from flask_babel import get_locale, lazy_gettext as _l
+from flask_babel import LazyString, get_locale, lazy_gettext as _l
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from ..adapters.catalogues import localize
 from ..domain.text import text_problem
 from ..domain.categories import CATEGORIES
+from ..domain.i18n import Text
+from ..domain.rules import RULES, Rule
 
 MAX_PRICE_CENTS = 100_000_000
 # The posting form's rows of lower prices: fewer than the API's five, enough from a phone.
@@ -261,24 +263,25 @@ class CollectForm(Form):
     code = fields.String(required=True, validate=_at_most(12), error_messages={"required": _l("Enter the customer's code.")})
 
 
-class RulesForm(Form):
-    """Every rule, as the operator's form sends it; the same ranges as the API."""
+def said_later(text: Text) -> LazyString:
+    """A domain text (domain/i18n.Text), said in the page's language when it is shown."""
+    return LazyString(lambda: localize(text, str(get_locale())))
 
-    min_discount_pct = _number(_l("Enter a percentage."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be from 0 up to (not including) 100.")))
-    max_discount_pct = _number(_l("Enter a percentage."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be from 0 up to (not including) 100.")))
-    default_radius_m = _number(_l("Enter whole metres."), whole=True, required=True, validate=validate.Range(min=1, max=50_000, error=_l("Must be between 1 and 50000 m.")))
-    max_radius_m = _number(_l("Enter whole metres."), whole=True, required=True, validate=validate.Range(min=1, max=50_000, error=_l("Must be between 1 and 50000 m.")))
-    max_offer_horizon_h = _number(_l("Enter whole hours."), whole=True, required=True, validate=validate.Range(min=1, max=720, error=_l("Must be between 1 and 720 h.")))
-    min_offer_lifetime_s = _number(_l("Enter whole seconds."), whole=True, required=True, validate=validate.Range(min=0, max=86_400, error=_l("Must be between 0 and 86400 s.")))
-    max_notifications_per_day = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=0, max=1000, error=_l("Must be between 0 and 1000.")))
-    merchant_approval_required = fields.Boolean(load_default=False)
-    max_shops_per_merchant = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=1, max=1000, error=_l("Must be between 1 and 1000.")))
-    waves_enabled = fields.Boolean(load_default=True)
-    wave_factor = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=1, max=1000, error=_l("Must be between 1 and 1000.")))
-    wave_interval_s = _number(_l("Enter whole seconds."), whole=True, required=True, validate=validate.Range(min=30, max=86_400, error=_l("Must be between 30 and 86400 s.")))
-    max_reservation_quantity = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
-    max_active_holds = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=1, max=100, error=_l("Must be between 1 and 100.")))
-    hold_minutes = _number(_l("Enter whole minutes."), whole=True, required=True, validate=validate.Range(min=1, max=1440, error=_l("Must be between 1 and 1440 min.")))
+
+def _rule_field(rule: Rule) -> fields.Field:
+    if rule.is_switch:
+        return fields.Boolean(load_default=rule.default)
+    return _number(said_later(rule.unit.ask), whole=rule.whole, required=True, validate=validate.Range(
+        min=rule.low, max=rule.high, max_inclusive=rule.high_inclusive, error=said_later(rule.out_of_bounds)))
+
+
+def rules_form(rules: tuple[Rule, ...] = RULES) -> type[Form]:
+    """Every rule, as the operator's form sends it: built from the rules' declarations
+    (domain/rules.py), so with the same bounds as the API."""
+    return Form.from_dict({r.name: _rule_field(r) for r in rules}, name="RulesForm")
+
+
+RulesForm = rules_form()
 
 
 class PointForm(Form):

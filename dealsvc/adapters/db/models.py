@@ -128,8 +128,6 @@ class Offer(Base):
 class Subscriber(Base):
     __tablename__ = "subscribers"
     __table_args__ = (
-        # The reach box prunes the reverse radius query: which residents' discs hold a point.
-        Index("ix_subscribers_reach", "min_lat", "max_lat"),
         Index("ix_subscribers_fcm_token", "fcm_token"),
     )
 
@@ -154,10 +152,6 @@ class Subscriber(Base):
     # Wants a push at each price step of an offer it was told about.
     price_drops: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, index=True)
-    min_lat: Mapped[float] = mapped_column(Float)
-    max_lat: Mapped[float] = mapped_column(Float)
-    min_lon: Mapped[float] = mapped_column(Float)
-    max_lon: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Indexed: the in-memory geo index reads the rows changed since it last looked.
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
