@@ -232,7 +232,7 @@ class Notification(Base):
     subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), index=True)
     # "offer": the alert; "withdraw": the data message that replaces it when the deal is gone.
     kind: Mapped[str] = mapped_column(String(16), default="offer", server_default="offer")
-    # pending -> sending -> sent | failed | suppressed | dropped  (see services/dispatch.py)
+    # pending -> sending -> sent | failed | suppressed | dropped  (see services/dispatch/)
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(32))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,39 @@
+"""What the dispatcher's modules share about the outbox: its statuses, a claimed push, and
+the little the statements need to know about the engine."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ...adapters.db.models import Notification
+from ...adapters.push import PushMessage
+
+PENDING, SENDING = "pending", "sending"
+DONE_SENT, FAILED, SUPPRESSED, DROPPED = "sent", "failed", "suppressed", "dropped"
+PRICE_PREFIX = "price-"  # notifications.kind of the push about price step n: "price-<n>"
+INSERT_CHUNK = 2000
+NOTIFICATIONS = Notification.__table__
+
+
+@dataclass
+class Claimed:
+    notification_id: int
+    subscriber_pk: int
+    day: str | None  # the local day whose quota it counts against; None: not counted
+    message: PushMessage
+    attempts: int
+
+
+def is_pg(session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """As UTCDateTime stores it (text() statements bypass the column type)."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def insert(session):
+    return postgresql.insert if is_pg(session) else sqlite.insert

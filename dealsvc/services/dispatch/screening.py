@@ -1,0 +1,51 @@
+"""Whether a claimed push goes now, or is deferred, suppressed or dropped instead."""
+from __future__ import annotations
+
+from ...domain import audience, delivery
+from ...domain import offers as offer_rules
+from .messages import withdrawal_ends
+from .outbox import DROPPED, PENDING, PRICE_PREFIX, SUPPRESSED
+
+
+def screen_withdrawal(row, now) -> tuple[str, dict] | None:
+    if not row.active:
+        return DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"}
+    if delivery.ttl_s(withdrawal_ends(row), now) < 1:
+        return DROPPED, {"status": DROPPED, "reason": "withdrawal_expired"}
+    return None
+
+
+def screen_price(row, now, rules, quota) -> tuple[str, dict] | None:
+    """_screen for a price-drop push: also dropped once a later step has applied (that
+    step's own push carries the newer price) or the resident no longer wants them; quiet
+    hours apply, the daily cap does not."""
+    if offer_rules.is_live(row.offer_status, row.expires_at, now) and row.active:
+        if row.price_step > int(row.kind[len(PRICE_PREFIX):]):
+            return DROPPED, {"status": DROPPED, "reason": "superseded"}
+        if not row.price_drops:
+            return DROPPED, {"status": DROPPED, "reason": "price_drops_off"}
+    return screen(row, now, rules, quota, None)
+
+
+def screen(row, now, rules, quota, day: str | None) -> tuple[str, dict] | None:
+    """None when the push may go now; otherwise what happens to it instead: its outcome
+    label and the columns to change."""
+    if not offer_rules.is_live(row.offer_status, row.expires_at, now):
+        reason = "offer_" + offer_rules.effective_status(row.offer_status, row.expires_at, now)
+        return DROPPED, {"status": DROPPED, "reason": reason}
+    if not row.active:
+        return DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"}
+    if delivery.ttl_s(row.expires_at, now) < 1:
+        return DROPPED, {"status": DROPPED, "reason": "offer_expired"}
+    until = audience.quiet_until(now, row.timezone, row.quiet_start, row.quiet_end)
+    if until is not None:
+        if until >= row.expires_at:
+            return SUPPRESSED, {"status": SUPPRESSED, "reason": "quiet_hours"}
+        return "deferred", {"status": PENDING, "reason": "quiet_hours", "due_at": until}
+    if day is None:
+        return None  # not counted against the daily cap
+    cap = audience.daily_cap(row.max_per_day, rules.max_notifications_per_day)
+    if quota[(row.subscriber_pk, day)] >= cap:
+        return SUPPRESSED, {"status": SUPPRESSED, "reason": "daily_cap"}
+    return None
+
