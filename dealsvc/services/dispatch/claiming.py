@@ -8,10 +8,11 @@ from sqlalchemy import and_, bindparam, select, text
 
 from ...adapters.db.models import Offer, Shop, Subscriber
 from ...domain import audience, geo
+from ...domain.outbox import PushKind, PushStatus, price_step
 from ...observability import PUSH_OUTCOMES
 from ..rules import RulesService
 from .messages import Messages
-from .outbox import NOTIFICATIONS, PENDING, PRICE_PREFIX, SENDING, Claimed, is_pg, naive_utc
+from .outbox import NOTIFICATIONS, Claimed, is_pg, naive_utc
 from .quota import lock_quota, store_quota
 from .screening import screen, screen_price, screen_withdrawal
 from .settings import DispatchSettings
@@ -19,7 +20,7 @@ from .settings import DispatchSettings
 _CLAIMED_SHAPE = ("attempts", "distance_m", "lease_until", "nid", "status")
 # PostgreSQL: a whole batch's per-row values in one statement, as arrays.
 _PG_CLAIM = text(
-    "UPDATE notifications AS n SET status = 'sending', lease_until = :lease, attempts = v.attempts, "
+    f"UPDATE notifications AS n SET status = '{PushStatus.SENDING}', lease_until = :lease, attempts = v.attempts, "
     "distance_m = v.distance_m FROM unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[]), "
     "CAST(:distances AS double precision[])) AS v(id, attempts, distance_m) WHERE n.id = v.id"
 )
@@ -39,21 +40,21 @@ class Claimer:
         n = NOTIFICATIONS.c
         # Two queries, not one with OR: each walks ix_notifications_due in order and stops
         # at the batch size, where an OR would sort every due row for every batch.
-        rows = self._due(s, and_(n.status == SENDING, n.lease_until < now), limit)
+        rows = self._due(s, and_(n.status == PushStatus.SENDING, n.lease_until < now), limit)
         if len(rows) < limit:
-            rows += self._due(s, and_(n.status == PENDING, n.due_at <= now), limit - len(rows))
+            rows += self._due(s, and_(n.status == PushStatus.PENDING, n.due_at <= now), limit - len(rows))
         if not rows:
             return []
-        days = {row.id: audience.local_day(now, row.timezone) for row in rows if row.kind == "offer"}
-        quota = lock_quota(s, {(row.subscriber_pk, days[row.id]) for row in rows if row.kind == "offer"})
+        days = {row.id: audience.local_day(now, row.timezone) for row in rows if row.kind == PushKind.OFFER}
+        quota = lock_quota(s, {(row.subscriber_pk, days[row.id]) for row in rows if row.kind == PushKind.OFFER})
         touched = set()
         lease = now + self.settings.lease
         claimed: list[Claimed] = []
         changes: list[dict] = []
         for row in rows:
-            if row.kind == "withdraw":
+            if row.kind == PushKind.WITHDRAW:
                 verdict = screen_withdrawal(row, now)
-            elif row.kind.startswith(PRICE_PREFIX):
+            elif price_step(row.kind) is not None:
                 verdict = screen_price(row, now, rules, quota)
             else:
                 verdict = screen(row, now, rules, quota, days[row.id])
@@ -64,7 +65,7 @@ class Claimer:
                 continue
             distance = None
             day = None
-            if row.kind == "offer":
+            if row.kind == PushKind.OFFER:
                 day = days[row.id]
                 quota[(row.subscriber_pk, day)] += 1
                 touched.add((row.subscriber_pk, day))
@@ -74,7 +75,7 @@ class Claimer:
                     else geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
                 )
                 message = self.messages.alert(row, distance, now)
-            elif row.kind.startswith(PRICE_PREFIX):
+            elif price_step(row.kind) is not None:
                 # Not counted against the daily cap: it updates an alert the resident has.
                 distance = (
                     row.distance_m if row.distance_m is not None
@@ -85,7 +86,7 @@ class Claimer:
                 message = self.messages.withdrawal(row, now)
             attempts = row.attempts + 1
             changes.append(
-                {"status": SENDING, "lease_until": lease, "attempts": attempts, "distance_m": distance, "nid": row.id}
+                {"status": PushStatus.SENDING, "lease_until": lease, "attempts": attempts, "distance_m": distance, "nid": row.id}
             )
             claimed.append(Claimed(row.id, row.subscriber_pk, day, message, attempts))
         self._apply(s, changes)

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, text
 from ...adapters.db import Database
 from ...adapters.db.models import UTCDateTime
 from ...domain.clock import Clock
+from ...domain.outbox import PushStatus
 from .outbox import Claimed, is_pg, naive_utc
 
 log = logging.getLogger("dealsvc.services.dispatch")
@@ -22,10 +23,11 @@ log = logging.getLogger("dealsvc.services.dispatch")
 _PG_RENEW = text(
     "UPDATE notifications AS n SET lease_until = :lease WHERE n.id IN (SELECT m.id FROM notifications AS m "
     "JOIN unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[])) AS v(id, attempts) "
-    "ON m.id = v.id AND m.attempts = v.attempts WHERE m.status = 'sending' FOR UPDATE OF m SKIP LOCKED)"
+    f"ON m.id = v.id AND m.attempts = v.attempts WHERE m.status = '{PushStatus.SENDING}' FOR UPDATE OF m SKIP LOCKED)"
 )
 _SQLITE_RENEW = text(
-    "UPDATE notifications SET lease_until = :lease WHERE id = :nid AND attempts = :attempts AND status = 'sending'"
+    "UPDATE notifications SET lease_until = :lease WHERE id = :nid AND attempts = :attempts "
+    f"AND status = '{PushStatus.SENDING}'"
 ).bindparams(bindparam("lease", type_=UTCDateTime))
 
 

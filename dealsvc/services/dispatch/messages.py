@@ -9,7 +9,7 @@ from ...adapters.catalogues import translations
 from ...adapters.push import PushMessage
 from ...domain import audience, delivery
 from ...domain import offers as offer_rules
-from .outbox import PRICE_PREFIX
+from ...domain.outbox import price_step
 
 WITHDRAWAL_MIN_TTL = timedelta(hours=1)
 
@@ -74,7 +74,7 @@ class Messages:
         """The alert again at the step's price, under the same collapse key and TTL: it replaces
         the alert on the phone, so it carries everything the alert did, and what the price was."""
         alert = self.alert(row, distance, now)
-        step = int(row.kind[len(PRICE_PREFIX):])
+        step = price_step(row.kind)
         steps = row.price_steps or []
         previous = steps[step - 1].get("previous_price_cents") if 0 < step <= len(steps) else None
         wording = audience.price_drop_text(

@@ -10,9 +10,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ...adapters.db.models import Notification
 from ...adapters.push import PushMessage
 
-PENDING, SENDING = "pending", "sending"
-DONE_SENT, FAILED, SUPPRESSED, DROPPED = "sent", "failed", "suppressed", "dropped"
-PRICE_PREFIX = "price-"  # notifications.kind of the push about price step n: "price-<n>"
 INSERT_CHUNK = 2000
 NOTIFICATIONS = Notification.__table__
 

@@ -13,10 +13,11 @@ from ...adapters.geo_index import SubscriberIndex
 from ...domain import geo, waves
 from ...domain import offers as offer_rules
 from ...domain.clock import Clock
+from ...domain.outbox import FanoutKind, PushKind, PushStatus, price_kind
 from ...observability import FANOUT_MATCH_SECONDS
 from ..followers import followers_in_reach
 from ..rules import RulesService
-from .outbox import DONE_SENT, INSERT_CHUNK, PRICE_PREFIX, SENDING, is_pg
+from .outbox import INSERT_CHUNK, is_pg
 from .settings import DispatchSettings
 
 log = logging.getLogger("dealsvc.services.dispatch")
@@ -24,13 +25,13 @@ log = logging.getLogger("dealsvc.services.dispatch")
 # A wave's notifications, for the residents still active, once each (see _insert_notifications).
 _PG_NOTIFY = text(
     "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, due_at, attempts, created_at, distance_m) "
-    "SELECT :offer_id, v.pk, :kind, 'pending', :now, 0, :now, v.distance FROM unnest(CAST(:pks AS integer[]), "
+    f"SELECT :offer_id, v.pk, :kind, '{PushStatus.PENDING}', :now, 0, :now, v.distance FROM unnest(CAST(:pks AS integer[]), "
     "CAST(:distances AS double precision[])) AS v(pk, distance) JOIN subscribers AS s ON s.pk = v.pk AND s.active "
     "ON CONFLICT (offer_id, subscriber_pk, kind) DO NOTHING"
 ).bindparams(bindparam("now", type_=UTCDateTime))
 _SQLITE_NOTIFY = text(
     "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, due_at, attempts, created_at, distance_m) "
-    "SELECT :offer_id, pk, :kind, 'pending', :now, 0, :now, :distance FROM subscribers WHERE pk = :pk AND active "
+    f"SELECT :offer_id, pk, :kind, '{PushStatus.PENDING}', :now, 0, :now, :distance FROM subscribers WHERE pk = :pk AND active "
     "ON CONFLICT (offer_id, subscriber_pk, kind) DO NOTHING"
 ).bindparams(bindparam("now", type_=UTCDateTime))
 
@@ -72,20 +73,20 @@ class WavePlanner:
             ).one()
             offer_id, live = offer.id, offer_rules.is_live(offer.status, offer.expires_at, now)
             rules = self.rules.current(s)
-            told = self._told(s, offer_id) if kind == "offer" and seq > 1 and live else set()
+            told = self._told(s, offer_id) if kind == FanoutKind.OFFER and seq > 1 and live else set()
         chosen: list[tuple[int, float | None]] = []
         more = False
-        if kind == "offer" and live and offer.quantity_left > 0:
+        if kind == FanoutKind.OFFER and live and offer.quantity_left > 0:
             chosen, more = self._wave(offer, shop, rules, told, now)
         with self.db.write() as s:
             fanout = s.get(Fanout, fanout_id, with_for_update=True)
             if fanout.done_at is not None:
                 return True  # another dispatcher finished it after our claim ran out
             notification_kind = kind
-            if kind == "withdraw":
+            if kind == FanoutKind.WITHDRAW:
                 # Everyone who was (or may have been) told gets the withdrawal.
-                chosen = [(pk, None) for pk in self._told(s, offer_id, statuses=(DONE_SENT, SENDING))]
-            elif kind == "price":
+                chosen = [(pk, None) for pk in self._told(s, offer_id, statuses=(PushStatus.SENT, PushStatus.SENDING))]
+            elif kind == FanoutKind.PRICE:
                 # Only residents who asked and hold an alert to update: those not told yet will
                 # get the new price in their own alert. An ended offer tells nobody.
                 audience_q = (
@@ -94,31 +95,31 @@ class WavePlanner:
                     .join(Subscriber, Subscriber.pk == Notification.subscriber_pk)
                     .where(
                         Notification.offer_id == offer_id,
-                        Notification.kind == "offer",
-                        Notification.status.in_((DONE_SENT, SENDING)),
+                        Notification.kind == PushKind.OFFER,
+                        Notification.status.in_((PushStatus.SENT, PushStatus.SENDING)),
                         Subscriber.active.is_(True),
                         Subscriber.price_drops.is_(True),
                     )
                 )
                 chosen = [(pk, d) for pk, d in s.execute(audience_q)] if live else []
-                notification_kind = f"{PRICE_PREFIX}{seq}"
+                notification_kind = price_kind(seq)
             matched = self._insert_notifications(s, offer_id, chosen, now, kind=notification_kind) if chosen else 0
             fanout.done_at = now
             fanout.matched = matched
             if more:
-                s.add(Fanout(offer_id=offer_id, kind="offer", seq=seq + 1, created_at=now,
+                s.add(Fanout(offer_id=offer_id, kind=FanoutKind.OFFER, seq=seq + 1, created_at=now,
                              due_at=now + timedelta(seconds=rules.wave_interval_s)))
-            elif kind == "offer" and not (live and offer.quantity_left > 0):
+            elif kind == FanoutKind.OFFER and not (live and offer.quantity_left > 0):
                 # Ended or sold out when this wave began: if stock came back meanwhile, the
                 # release saw this wave pending and planned none; the series goes on from here.
                 again = s.execute(
                     select(Offer.status, Offer.expires_at, Offer.quantity_left).where(Offer.id == offer_id)
                 ).one()
                 if offer_rules.is_live(again.status, again.expires_at, now) and again.quantity_left > 0:
-                    s.add(Fanout(offer_id=offer_id, kind="offer", seq=seq + 1, created_at=now, due_at=now))
+                    s.add(Fanout(offer_id=offer_id, kind=FanoutKind.OFFER, seq=seq + 1, created_at=now, due_at=now))
         log.info(
             "offer %s: %d residents to %s%s", offer_id, len(chosen),
-            "tell it is gone" if kind == "withdraw" else f"tell ({kind} {seq})",
+            "tell it is gone" if kind == FanoutKind.WITHDRAW else f"tell ({kind} {seq})",
             ", more in the next wave" if more else "",
         )
         return True
@@ -126,7 +127,7 @@ class WavePlanner:
     @staticmethod
     def _told(s, offer_id: str, statuses: tuple[str, ...] | None = None) -> set[int]:
         """The residents with an alert about the offer (in any state, or in `statuses`)."""
-        q = select(Notification.subscriber_pk).where(Notification.offer_id == offer_id, Notification.kind == "offer")
+        q = select(Notification.subscriber_pk).where(Notification.offer_id == offer_id, Notification.kind == PushKind.OFFER)
         if statuses is not None:
             q = q.where(Notification.status.in_(statuses))
         return set(s.scalars(q))
@@ -159,7 +160,7 @@ class WavePlanner:
         return chosen, size is not None and len(chosen) < in_reach
 
     def _insert_notifications(
-        self, s, offer_id: str, chosen: list[tuple[int, float | None]], now: datetime, kind: str = "offer"
+        self, s, offer_id: str, chosen: list[tuple[int, float | None]], now: datetime, kind: str = PushKind.OFFER
     ) -> int:
         """Idempotent (a fan-out taken over after a crash inserts nothing twice), for residents
         still active in the database (the index may lag a deletion), each with the distance the

@@ -7,16 +7,17 @@ from sqlalchemy import and_, bindparam, or_, text, update
 
 from ...adapters.db.models import Notification, Subscriber
 from ...adapters.push import AUTH_FAILED, DEAD_TOKEN, RETRY, SENT, UNSENT, PushResult
+from ...domain.outbox import PushStatus
 from ...observability import PUSH_OUTCOMES
 from ..push_breaker import BatchGate
-from .outbox import DONE_SENT, FAILED, NOTIFICATIONS, PENDING, SENDING, Claimed, is_pg, naive_utc
+from .outbox import NOTIFICATIONS, Claimed, is_pg, naive_utc
 from .quota import release_quota
 from .settings import DispatchSettings, backoff_s
 
 _PG_DELIVERED = text(
-    "UPDATE notifications AS n SET status = 'sent', reason = NULL, fcm_message_id = v.mid, sent_at = :now, "
+    f"UPDATE notifications AS n SET status = '{PushStatus.SENT}', reason = NULL, fcm_message_id = v.mid, sent_at = :now, "
     "lease_until = NULL, sent_by = :by FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS varchar[])) "
-    "AS v(id, mid) WHERE n.id = v.id AND n.status IN ('sending', 'pending')"
+    f"AS v(id, mid) WHERE n.id = v.id AND n.status IN ('{PushStatus.SENDING}', '{PushStatus.PENDING}')"
 )
 
 
@@ -41,8 +42,8 @@ def record(s, claimed: list[Claimed], results: list[PushResult], gate: BatchGate
     elif delivered:
         s.execute(
             NOTIFICATIONS.update()
-            .where(NOTIFICATIONS.c.id == bindparam("nid"), or_(NOTIFICATIONS.c.status == SENDING, NOTIFICATIONS.c.status == PENDING))
-            .values(status=DONE_SENT, reason=None, fcm_message_id=bindparam("mid"), sent_at=now,
+            .where(NOTIFICATIONS.c.id == bindparam("nid"), or_(NOTIFICATIONS.c.status == PushStatus.SENDING, NOTIFICATIONS.c.status == PushStatus.PENDING))
+            .values(status=PushStatus.SENT, reason=None, fcm_message_id=bindparam("mid"), sent_at=now,
                     lease_until=None, sent_by=by),
             delivered,
         )
@@ -55,27 +56,27 @@ def record(s, claimed: list[Claimed], results: list[PushResult], gate: BatchGate
         # after our lease ran out owns it now.
         mine = and_(
             Notification.id == c.notification_id,
-            Notification.status == SENDING,
+            Notification.status == PushStatus.SENDING,
             Notification.attempts == c.attempts,
         )
         outcome = result.outcome
         if outcome == DEAD_TOKEN:
-            values = dict(status=FAILED, reason="dead_token", lease_until=None)
+            values = dict(status=PushStatus.FAILED, reason="dead_token", lease_until=None)
             label = "dead_token"
         elif outcome == UNSENT or outcome == AUTH_FAILED or (outcome == RETRY and gate is not None and gate.held):
             # Not this push's failure (never sent, FCM refusing our credentials, or FCM
             # failing for everyone): back to the outbox as it was, the attempt unspent,
             # due as before; the breaker decides when claims start again.
-            values = dict(status=PENDING, attempts=c.attempts - 1, lease_until=None)
+            values = dict(status=PushStatus.PENDING, attempts=c.attempts - 1, lease_until=None)
             if outcome != UNSENT:
                 values["reason"] = (result.error or outcome)[:32]
             label = "held"
         elif outcome == RETRY:
             due = now + timedelta(seconds=backoff_s(c.attempts, settings, result.retry_after_s))
-            values = dict(status=PENDING, reason=(result.error or "retry")[:32], due_at=due, lease_until=None)
+            values = dict(status=PushStatus.PENDING, reason=(result.error or "retry")[:32], due_at=due, lease_until=None)
             label = "retry"
         else:
-            values = dict(status=FAILED, reason="dead_letter", lease_until=None)
+            values = dict(status=PushStatus.FAILED, reason="dead_letter", lease_until=None)
             label = "dead_letter"
         if not s.execute(update(Notification).where(mine).values(**values)).rowcount:
             continue

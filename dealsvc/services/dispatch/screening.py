@@ -4,14 +4,14 @@ from __future__ import annotations
 from ...domain import audience, delivery
 from ...domain import offers as offer_rules
 from .messages import withdrawal_ends
-from .outbox import DROPPED, PENDING, PRICE_PREFIX, SUPPRESSED
+from ...domain.outbox import PushStatus, price_step
 
 
 def screen_withdrawal(row, now) -> tuple[str, dict] | None:
     if not row.active:
-        return DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"}
+        return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "subscriber_inactive"}
     if delivery.ttl_s(withdrawal_ends(row), now) < 1:
-        return DROPPED, {"status": DROPPED, "reason": "withdrawal_expired"}
+        return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "withdrawal_expired"}
     return None
 
 
@@ -20,10 +20,10 @@ def screen_price(row, now, rules, quota) -> tuple[str, dict] | None:
     step's own push carries the newer price) or the resident no longer wants them; quiet
     hours apply, the daily cap does not."""
     if offer_rules.is_live(row.offer_status, row.expires_at, now) and row.active:
-        if row.price_step > int(row.kind[len(PRICE_PREFIX):]):
-            return DROPPED, {"status": DROPPED, "reason": "superseded"}
+        if row.price_step > price_step(row.kind):
+            return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "superseded"}
         if not row.price_drops:
-            return DROPPED, {"status": DROPPED, "reason": "price_drops_off"}
+            return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "price_drops_off"}
     return screen(row, now, rules, quota, None)
 
 
@@ -32,20 +32,20 @@ def screen(row, now, rules, quota, day: str | None) -> tuple[str, dict] | None:
     label and the columns to change."""
     if not offer_rules.is_live(row.offer_status, row.expires_at, now):
         reason = "offer_" + offer_rules.effective_status(row.offer_status, row.expires_at, now)
-        return DROPPED, {"status": DROPPED, "reason": reason}
+        return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": reason}
     if not row.active:
-        return DROPPED, {"status": DROPPED, "reason": "subscriber_inactive"}
+        return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "subscriber_inactive"}
     if delivery.ttl_s(row.expires_at, now) < 1:
-        return DROPPED, {"status": DROPPED, "reason": "offer_expired"}
+        return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "offer_expired"}
     until = audience.quiet_until(now, row.timezone, row.quiet_start, row.quiet_end)
     if until is not None:
         if until >= row.expires_at:
-            return SUPPRESSED, {"status": SUPPRESSED, "reason": "quiet_hours"}
-        return "deferred", {"status": PENDING, "reason": "quiet_hours", "due_at": until}
+            return PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": "quiet_hours"}
+        return "deferred", {"status": PushStatus.PENDING, "reason": "quiet_hours", "due_at": until}
     if day is None:
         return None  # not counted against the daily cap
     cap = audience.daily_cap(row.max_per_day, rules.max_notifications_per_day)
     if quota[(row.subscriber_pk, day)] >= cap:
-        return SUPPRESSED, {"status": SUPPRESSED, "reason": "daily_cap"}
+        return PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": "daily_cap"}
     return None
 
