@@ -1,10 +1,16 @@
-"""Claiming: the next due pushes, decided and built, leased to this dispatcher in one
-transaction of a handful of statements whatever the batch size."""
+"""Claiming: the next due pushes, leased to this dispatcher, decided and built, in one
+transaction of a handful of statements whatever the batch size.
+
+On the happy path the database does per-batch work: one UPDATE ... RETURNING takes the due rows
+(FOR UPDATE SKIP LOCKED on PostgreSQL: claimers side by side never wait for each other), one
+query reads the batch's offers with their shops, one its residents, one statement counts the
+daily caps. Only pushes that do not go now (deferred, suppressed, dropped) cost a statement more."""
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 
-from sqlalchemy import and_, bindparam, select, text
+from sqlalchemy import and_, bindparam, select
 
 from ...adapters.db.models import Offer, Shop, Subscriber
 from ...domain import audience, geo
@@ -12,17 +18,22 @@ from ...domain.outbox import PushKind, PushStatus, price_step
 from ...observability import PUSH_OUTCOMES
 from ..rules import RulesService
 from .messages import Messages
-from .outbox import NOTIFICATIONS, Claimed, is_pg, naive_utc
-from .quota import lock_quota, store_quota
-from .screening import screen, screen_price, screen_withdrawal
+from .outbox import NOTIFICATIONS, Claimed
+from .quota import reserve
+from .screening import DAILY_CAP, screen, screen_price, screen_withdrawal
 from .settings import DispatchSettings
 
-_CLAIMED_SHAPE = ("attempts", "distance_m", "lease_until", "nid", "status")
-# PostgreSQL: a whole batch's per-row values in one statement, as arrays.
-_PG_CLAIM = text(
-    f"UPDATE notifications AS n SET status = '{PushStatus.SENDING}', lease_until = :lease, attempts = v.attempts, "
-    "distance_m = v.distance_m FROM unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[]), "
-    "CAST(:distances AS double precision[])) AS v(id, attempts, distance_m) WHERE n.id = v.id"
+_N = NOTIFICATIONS.c
+_OFFER = (
+    Offer.id.label("offer_id"), Offer.title, Offer.status.label("offer_status"), Offer.expires_at,
+    Offer.price_cents, Offer.original_price_cents, Offer.discount_pct, Offer.currency, Offer.price_step,
+    Offer.price_steps, Shop.id.label("shop_id"), Shop.name.label("shop_name"), Shop.lat.label("shop_lat"),
+    Shop.lon.label("shop_lon"),
+)
+_RESIDENT = (
+    Subscriber.pk.label("subscriber_pk"), Subscriber.active, Subscriber.timezone, Subscriber.locale,
+    Subscriber.quiet_start, Subscriber.quiet_end, Subscriber.max_per_day, Subscriber.fcm_token, Subscriber.lat,
+    Subscriber.lon, Subscriber.price_drops,
 )
 
 
@@ -33,115 +44,121 @@ class Claimer:
         self.messages = messages
 
     def claim(self, s, now: datetime, limit: int) -> list[Claimed]:
-        """Take the next due notifications, decide each (send now, defer, suppress, drop) and
-        count the ones that go against their resident's daily cap, all in one transaction of a
-        handful of statements whatever the batch size."""
-        rules = self.rules.current(s)
-        n = NOTIFICATIONS.c
-        # Two queries, not one with OR: each walks ix_notifications_due in order and stops
-        # at the batch size, where an OR would sort every due row for every batch.
-        rows = self._due(s, and_(n.status == PushStatus.SENDING, n.lease_until < now), limit)
-        if len(rows) < limit:
-            rows += self._due(s, and_(n.status == PushStatus.PENDING, n.due_at <= now), limit - len(rows))
-        if not rows:
-            return []
-        days = {row.id: audience.local_day(now, row.timezone) for row in rows if row.kind == PushKind.OFFER}
-        quota = lock_quota(s, {(row.subscriber_pk, days[row.id]) for row in rows if row.kind == PushKind.OFFER})
-        touched = set()
+        """Take the next due notifications (those whose lease ran out first), decide each (send
+        now, defer, suppress, drop) and count the ones that go against their resident's daily
+        cap."""
         lease = now + self.settings.lease
-        claimed: list[Claimed] = []
+        # Two statements, not one with OR: each walks its partial index in order and stops at
+        # the batch size, where an OR would sort every due row for every batch.
+        taken = self._take(s, and_(_N.status == PushStatus.SENDING, _N.lease_until < now), _N.lease_until,
+                           limit, lease)
+        if len(taken) < limit:
+            taken += self._take(s, and_(_N.status == PushStatus.PENDING, _N.due_at <= now), _N.due_at,
+                                limit - len(taken), lease)
+        if not taken:
+            return []
+        rows = self._with_what_they_need(s, taken)
+        rules = self.rules.current(s)
         changes: list[dict] = []
+        going = []
         for row in rows:
             if row.kind == PushKind.WITHDRAW:
                 verdict = screen_withdrawal(row, now)
             elif price_step(row.kind) is not None:
-                verdict = screen_price(row, now, rules, quota)
+                verdict = screen_price(row, now)
             else:
-                verdict = screen(row, now, rules, quota, days[row.id])
-            if verdict is not None:
-                label, values = verdict
-                PUSH_OUTCOMES.labels(label).inc()
-                changes.append({**values, "lease_until": None, "nid": row.id})
-                continue
-            distance = None
-            day = None
-            if row.kind == PushKind.OFFER:
-                day = days[row.id]
-                quota[(row.subscriber_pk, day)] += 1
-                touched.add((row.subscriber_pk, day))
-                # The wave measured it, from the nearest of the resident's places that counts.
-                distance = (
-                    row.distance_m if row.distance_m is not None
-                    else geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
-                )
-                message = self.messages.alert(row, distance, now)
-            elif price_step(row.kind) is not None:
-                # Not counted against the daily cap: it updates an alert the resident has.
-                distance = (
-                    row.distance_m if row.distance_m is not None
-                    else geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
-                )
-                message = self.messages.price_drop(row, distance, now)
+                verdict = screen(row, now)
+            if verdict is None:
+                going.append(row)
             else:
+                changes.append(self._instead(row, verdict))
+        # The daily caps, one statement for the batch; alerts only (a price drop or a
+        # withdrawal updates an alert the resident has).
+        days = {row.id: audience.local_day(now, row.timezone) for row in going if row.kind == PushKind.OFFER}
+        wants: dict[tuple[int, str], tuple[int, int]] = {}
+        for row in going:
+            if row.id in days:
+                key = (row.subscriber_pk, days[row.id])
+                wanted = wants.get(key, (0, 0))[0]
+                wants[key] = (wanted + 1, audience.daily_cap(row.max_per_day, rules.max_notifications_per_day))
+        allowed = reserve(s, wants)
+        claimed: list[Claimed] = []
+        for row in going:
+            day = days.get(row.id)
+            if day is not None:
+                key = (row.subscriber_pk, day)
+                if allowed[key] <= 0:
+                    changes.append(self._instead(row, DAILY_CAP))
+                    continue
+                allowed[key] -= 1
+            distance = row.distance_m
+            if row.kind == PushKind.WITHDRAW:
                 message = self.messages.withdrawal(row, now)
-            attempts = row.attempts + 1
-            changes.append(
-                {"status": PushStatus.SENDING, "lease_until": lease, "attempts": attempts, "distance_m": distance, "nid": row.id}
-            )
-            claimed.append(Claimed(row.id, row.subscriber_pk, day, message, attempts))
+            else:
+                if distance is None:
+                    # The wave measured it, from the nearest of the resident's places that counts;
+                    # else it is worked out once and kept (a price drop replaces the alert from there).
+                    distance = geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
+                    changes.append({"nid": row.id, "distance_m": distance})
+                if row.kind == PushKind.OFFER:
+                    message = self.messages.alert(row, distance, now)
+                else:
+                    message = self.messages.price_drop(row, distance, now)
+            claimed.append(Claimed(row.id, row.subscriber_pk, day, message, row.attempts))
         self._apply(s, changes)
-        store_quota(s, {key: quota[key] for key in sorted(touched)})
         return claimed
 
     @staticmethod
-    def _due(s, condition, limit: int) -> list:
-        """Due notifications joined to what their push needs, locked; rows another dispatcher
-        holds are skipped, not waited for."""
-        n, o, sh, sub = NOTIFICATIONS.c, Offer.__table__.c, Shop.__table__.c, Subscriber.__table__.c
+    def _take(s, condition, order, limit: int, lease: datetime) -> list:
+        """Due notifications, leased (status sending, one attempt more) and returned; rows
+        another dispatcher holds are skipped, not waited for."""
+        due = select(_N.id).where(condition).order_by(order).limit(limit).with_for_update(skip_locked=True)
         return s.execute(
-            select(
-                n.id, n.kind, n.attempts, n.subscriber_pk, n.distance_m, n.created_at,
-                o.id.label("offer_id"), o.title, o.status.label("offer_status"), o.expires_at, o.price_cents,
-                o.original_price_cents, o.discount_pct, o.currency, o.price_step, o.price_steps,
-                sh.id.label("shop_id"), sh.name.label("shop_name"), sh.lat.label("shop_lat"), sh.lon.label("shop_lon"),
-                sub.active, sub.timezone, sub.locale, sub.quiet_start, sub.quiet_end, sub.max_per_day, sub.fcm_token,
-                sub.lat, sub.lon, sub.price_drops,
-            )
-            .select_from(
-                NOTIFICATIONS.join(Offer.__table__, n.offer_id == o.id)
-                .join(Shop.__table__, o.shop_id == sh.id)
-                .join(Subscriber.__table__, n.subscriber_pk == sub.pk)
-            )
-            .where(condition)
-            .order_by(n.due_at)
-            .limit(limit)
-            .with_for_update(of=NOTIFICATIONS, skip_locked=True)
+            NOTIFICATIONS.update()
+            .where(_N.id.in_(due.scalar_subquery()))
+            .values(status=PushStatus.SENDING, lease_until=lease, attempts=_N.attempts + 1)
+            .returning(_N.id, _N.kind, _N.attempts, _N.subscriber_pk, _N.offer_id, _N.distance_m, _N.created_at,
+                       _N.due_at)
         ).all()
 
     @staticmethod
+    def _with_what_they_need(s, taken: list) -> list[SimpleNamespace]:
+        """The taken rows, in the order they fell due, each with its offer, shop and resident
+        (one query for the batch's few offers, one for its residents)."""
+        offers = {
+            row.offer_id: row._asdict()
+            for row in s.execute(
+                select(*_OFFER).join(Shop, Offer.shop_id == Shop.id).where(Offer.id.in_({t.offer_id for t in taken}))
+            )
+        }
+        residents = {
+            row.subscriber_pk: row._asdict()
+            for row in s.execute(select(*_RESIDENT).where(Subscriber.pk.in_({t.subscriber_pk for t in taken})))
+        }
+        # A notification's resident and offer stay (foreign keys): every row finds both.
+        return [
+            SimpleNamespace(**{**offers[t.offer_id], **residents[t.subscriber_pk], **t._asdict()})
+            for t in sorted(taken, key=lambda t: (t.due_at, t.id))
+        ]
+
+    @staticmethod
+    def _instead(row, verdict: tuple[str, dict]) -> dict:
+        """What a push that does not go now becomes: its attempt unspent, no lease."""
+        label, values = verdict
+        PUSH_OUTCOMES.labels(label).inc()
+        return {**values, "attempts": row.attempts - 1, "lease_until": None, "nid": row.id}
+
+    @staticmethod
     def _apply(s, changes: list[dict]) -> None:
-        """One statement per shape of change (claimed, deferred, suppressed, dropped): on
-        PostgreSQL the claimed rows in one UPDATE ... FROM unnest(arrays), elsewhere (and for
-        the rarer shapes) an executemany."""
+        """One executemany per shape of change (deferred, suppressed, dropped, a distance
+        worked out): none on the happy path."""
         shapes: dict[tuple, list[dict]] = {}
         for change in changes:
             shapes.setdefault(tuple(sorted(change)), []).append(change)
         for keys, params in shapes.items():
-            if is_pg(s) and keys == _CLAIMED_SHAPE and len({p["lease_until"] for p in params}) == 1:
-                s.execute(
-                    _PG_CLAIM,
-                    {
-                        "lease": naive_utc(params[0]["lease_until"]),
-                        "ids": [p["nid"] for p in params],
-                        "attempts": [p["attempts"] for p in params],
-                        "distances": [p["distance_m"] for p in params],
-                    },
-                )
-                continue
-            stmt = (
+            s.execute(
                 NOTIFICATIONS.update()
-                .where(NOTIFICATIONS.c.id == bindparam("nid"))
-                .values({k: bindparam(k) for k in keys if k != "nid"})
+                .where(_N.id == bindparam("nid"))
+                .values({k: bindparam(k) for k in keys if k != "nid"}),
+                params,
             )
-            s.execute(stmt, params)
-

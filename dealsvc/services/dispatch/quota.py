@@ -1,69 +1,74 @@
 """The residents' daily caps: pushes counted per resident per local day, a batch at a time."""
 from __future__ import annotations
 
-from typing import Iterable
-
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import text, update
+from sqlalchemy.dialects import sqlite
 
 from ...adapters.db.models import PushQuota
-from .outbox import INSERT_CHUNK, insert, is_pg
+from .outbox import INSERT_CHUNK, is_pg
 
-_PG_QUOTA_ROWS = text(
-    "INSERT INTO push_quota (subscriber_pk, day, count) SELECT pk, day, 0 FROM "
-    "unnest(CAST(:pks AS integer[]), CAST(:days AS varchar[])) AS v(pk, day) ON CONFLICT DO NOTHING"
+# One statement per batch: every (resident, day) of the batch counted up by what the batch
+# wants of it, in key order (two claimers never lock quota rows in a cycle), each row's new
+# count returned. A row is locked until the claim commits, so the next claimer of the same
+# resident reads the count this one leaves.
+_PG_COUNT_UP = text(
+    "INSERT INTO push_quota AS q (subscriber_pk, day, count) SELECT pk, day, want FROM "
+    "unnest(CAST(:pks AS integer[]), CAST(:days AS varchar[]), CAST(:wants AS integer[])) AS v(pk, day, want) "
+    "ORDER BY pk, day ON CONFLICT (subscriber_pk, day) DO UPDATE SET count = q.count + EXCLUDED.count "
+    "RETURNING q.subscriber_pk, q.day, q.count"
 )
-_PG_QUOTA_COUNTS = text(
-    "UPDATE push_quota AS q SET count = v.count FROM unnest(CAST(:pks AS integer[]), "
-    "CAST(:days AS varchar[]), CAST(:counts AS integer[])) AS v(pk, day, count) "
+# What a batch wanted beyond a cap, given back (only when someone is at their cap).
+_PG_COUNT_DOWN = text(
+    "UPDATE push_quota AS q SET count = q.count - v.excess FROM unnest(CAST(:pks AS integer[]), "
+    "CAST(:days AS varchar[]), CAST(:excess AS integer[])) AS v(pk, day, excess) "
     "WHERE q.subscriber_pk = v.pk AND q.day = v.day"
 )
 
 
-def lock_quota(s, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
-    keys = sorted(keys)
-    if not keys:
-        return {}
-    if is_pg(s):
-        s.execute(_PG_QUOTA_ROWS, {"pks": [pk for pk, _ in keys], "days": [day for _, day in keys]})
-    else:
-        s.execute(
-            insert(s)(PushQuota.__table__).on_conflict_do_nothing(index_elements=["subscriber_pk", "day"]),
-            [{"subscriber_pk": pk, "day": day, "count": 0} for pk, day in keys],
-        )
-    # One statement, locked in key order: two dispatchers never wait on each other in a cycle.
+def reserve(s, wants: dict[tuple[int, str], tuple[int, int]]) -> dict[tuple[int, str], int]:
+    """Counts the pushes of a batch against their residents' caps: `wants` maps (resident,
+    day) to (pushes wanted, the resident's cap); returns how many of them each may have."""
+    keys = sorted(wants)
     counts: dict[tuple[int, str], int] = {}
     for start in range(0, len(keys), INSERT_CHUNK):
         chunk = keys[start : start + INSERT_CHUNK]
-        # Two IN lists walk the primary key; a batch has one or two local days, so the
-        # few extra rows it may lock (same resident, the other day) cost nothing.
-        rows = s.execute(
-            select(PushQuota.subscriber_pk, PushQuota.day, PushQuota.count)
-            .where(
-                PushQuota.subscriber_pk.in_({pk for pk, _ in chunk}),
-                PushQuota.day.in_({day for _, day in chunk}),
+        if is_pg(s):
+            rows = s.execute(_PG_COUNT_UP, {"pks": [pk for pk, _ in chunk], "days": [day for _, day in chunk],
+                                            "wants": [wants[key][0] for key in chunk]})
+        else:
+            stmt = sqlite.insert(PushQuota).values(
+                [{"subscriber_pk": pk, "day": day, "count": wants[(pk, day)][0]} for pk, day in chunk]
             )
-            .order_by(PushQuota.subscriber_pk, PushQuota.day)
-            .with_for_update()
-        )
+            rows = s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["subscriber_pk", "day"], set_={"count": PushQuota.count + stmt.excluded.count}
+                ).returning(PushQuota.subscriber_pk, PushQuota.day, PushQuota.count)
+            )
         counts.update({(pk, day): count for pk, day, count in rows})
-    return counts
+    admitted: dict[tuple[int, str], int] = {}
+    excess: dict[tuple[int, str], int] = {}
+    for key in keys:
+        want, cap = wants[key]
+        before = counts[key] - want
+        admitted[key] = max(0, min(want, cap - before))
+        if admitted[key] < want:
+            excess[key] = want - admitted[key]
+    _count_down(s, excess)
+    return admitted
 
 
-def store_quota(s, quota: dict[tuple[int, str], int]) -> None:
-    if not quota:
+def _count_down(s, excess: dict[tuple[int, str], int]) -> None:
+    if not excess:
         return
     if is_pg(s):
-        s.execute(_PG_QUOTA_COUNTS, {"pks": [pk for pk, _ in quota], "days": [day for _, day in quota],
-                                     "counts": list(quota.values())})
+        s.execute(_PG_COUNT_DOWN, {"pks": [pk for pk, _ in excess], "days": [day for _, day in excess],
+                                   "excess": list(excess.values())})
         return
-    table = PushQuota.__table__
-    s.execute(
-        table.update()
-        .where(table.c.subscriber_pk == bindparam("k_pk"), table.c.day == bindparam("k_day"))
-        .values(count=bindparam("k_count")),
-        [{"k_pk": pk, "k_day": day, "k_count": count} for (pk, day), count in quota.items()],
-    )
-
+    for (pk, day), n in excess.items():
+        s.execute(
+            update(PushQuota).where(PushQuota.subscriber_pk == pk, PushQuota.day == day)
+            .values(count=PushQuota.count - n)
+        )
 
 
 def release_quota(s, released: list[tuple[int, str]]) -> None:

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from ...domain import audience, delivery
 from ...domain import offers as offer_rules
-from .messages import withdrawal_ends
 from ...domain.outbox import PushStatus, price_step
+from .messages import withdrawal_ends
+
+DAILY_CAP = (PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": "daily_cap"})
 
 
 def screen_withdrawal(row, now) -> tuple[str, dict] | None:
@@ -15,8 +17,8 @@ def screen_withdrawal(row, now) -> tuple[str, dict] | None:
     return None
 
 
-def screen_price(row, now, rules, quota) -> tuple[str, dict] | None:
-    """_screen for a price-drop push: also dropped once a later step has applied (that
+def screen_price(row, now) -> tuple[str, dict] | None:
+    """screen() for a price-drop push: also dropped once a later step has applied (that
     step's own push carries the newer price) or the resident no longer wants them; quiet
     hours apply, the daily cap does not."""
     if offer_rules.is_live(row.offer_status, row.expires_at, now) and row.active:
@@ -24,12 +26,12 @@ def screen_price(row, now, rules, quota) -> tuple[str, dict] | None:
             return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "superseded"}
         if not row.price_drops:
             return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "price_drops_off"}
-    return screen(row, now, rules, quota, None)
+    return screen(row, now)
 
 
-def screen(row, now, rules, quota, day: str | None) -> tuple[str, dict] | None:
-    """None when the push may go now; otherwise what happens to it instead: its outcome
-    label and the columns to change."""
+def screen(row, now) -> tuple[str, dict] | None:
+    """None when the push may go now (the daily cap aside: quota.py counts a batch at once);
+    otherwise what happens to it instead: its outcome label and the columns to change."""
     if not offer_rules.is_live(row.offer_status, row.expires_at, now):
         reason = "offer_" + offer_rules.effective_status(row.offer_status, row.expires_at, now)
         return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": reason}
@@ -42,10 +44,5 @@ def screen(row, now, rules, quota, day: str | None) -> tuple[str, dict] | None:
         if until >= row.expires_at:
             return PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": "quiet_hours"}
         return "deferred", {"status": PushStatus.PENDING, "reason": "quiet_hours", "due_at": until}
-    if day is None:
-        return None  # not counted against the daily cap
-    cap = audience.daily_cap(row.max_per_day, rules.max_notifications_per_day)
-    if quota[(row.subscriber_pk, day)] >= cap:
-        return PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": "daily_cap"}
     return None
 
