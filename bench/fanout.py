@@ -375,7 +375,7 @@ def main(argv=None) -> int:
         sink.wait(10)
         admin.dispose()
 
-    print(f"\n{'':<46}{'pushes':>9}{'pushes/s':>10}{'p50':>9}{'p99':>9}{'peak MB':>12}"
+    print(f"\n{'':<46}{'pushes':>9}{'pushes/s':>10}{'p50':>9}{'p99':>9}{'peak MB':>24}"
           f"{'CPU µs/push: dispatchers':>26}{'PostgreSQL':>12}{'sink':>7}")
     for n, ours in results.items():
         rate = ours["pushes"] / ours["seconds"]
@@ -383,7 +383,7 @@ def main(argv=None) -> int:
         print(
             f"{'dealsvc: %d dispatchers (outbox, caps, rules)' % n:<46}{ours['pushes']:>9,}"
             f"{rate:>10,.0f}{ours['p50']:>8.1f}s{ours['p99']:>8.1f}s"
-            f"{' + '.join(f'{p:.0f}' for p in ours['peaks']):>12}"
+            f"{' + '.join(f'{p:.0f}' for p in ours['peaks']):>24}"
             f"{per['dispatchers']:>26,.0f}{per['postgres']:>12,.0f}{per['sink']:>7,.0f}"
         )
     best = max(ours["pushes"] / ours["seconds"] for ours in results.values())
@@ -391,7 +391,7 @@ def main(argv=None) -> int:
         plain_rate = plain["pushes"] / plain["seconds"]
         print(
             f"{'plain send_each_for_multicast loop (500)':<46}{plain['pushes']:>9,}{plain_rate:>10,.0f}"
-            f"{'':>9}{'':>9}{plain['peak_mb']:>12.0f}"
+            f"{'':>9}{'':>9}{plain['peak_mb']:>24.0f}"
         )
     for n, ours in results.items():
         print(f"notification rows ({n} dispatchers): {ours['statuses']}")
