@@ -1,11 +1,9 @@
-"""What the dispatcher's modules share about the outbox: its statuses, a claimed push, and
-the little the statements need to know about the engine."""
+"""What the dispatcher's modules share about the outbox: a claimed push, the table, and the
+little the statements need to know about the engine."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ...adapters.db.models import Notification
 from ...adapters.push import PushMessage
@@ -30,7 +28,3 @@ def is_pg(session) -> bool:
 def naive_utc(moment: datetime) -> datetime:
     """As UTCDateTime stores it (text() statements bypass the column type)."""
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
-
-
-def insert(session):
-    return postgresql.insert if is_pg(session) else sqlite.insert
