@@ -54,8 +54,9 @@ class Settings:
     max_request_bytes: int = 64 * 1024
     # The push dispatcher: how many pushes a claim takes, how long a claim is held before
     # another dispatcher may take it over (renewed while its batch is on the wire, so it only
-    # matters after a crash).
-    push_batch_size: int = 250
+    # matters after a crash). Large, since the outbox's database work is per batch: 1000
+    # instead of 250 took PostgreSQL from 111 to 89 µs of CPU per push (bench/fanout).
+    push_batch_size: int = 1000
     push_lease_s: float = 60.0
     # A push's retries while it is useful (no cap on their number): capped exponential backoff
     # with full jitter; FCM's Retry-After is honoured up to the cap.

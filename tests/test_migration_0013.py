@@ -47,7 +47,7 @@ def test_0013_drops_the_reach_box_and_a_downgrade_fills_it_in_again(fresh_url, t
         assert r.status_code == 200 and r.json["subscribers"] == 2, r.json  # sub_nice and the one who moved
 
     engine = make_engine(fresh_url)
-    migrate.downgrade(engine, "0011")
+    migrate.downgrade(engine, "0012")
     columns, indexes = _subscriber_schema(engine)
     assert BOX <= columns and "ix_subscribers_reach" in indexes
     with engine.connect() as conn:

@@ -14,6 +14,7 @@ from ..adapters.spatial import SubscriberIndex
 from ..domain import offers as offer_rules
 from ..domain import privacy, waves
 from ..domain.clock import Clock
+from ..domain.outbox import FanoutKind, PushKind, PushStatus
 from .followers import followers_in_reach
 from .rules import RulesService
 
@@ -128,7 +129,7 @@ class FiguresService:
         with self.db.read() as s:
             rows = s.execute(
                 select(Fanout.offer_id, Fanout.seq, Fanout.matched, Fanout.done_at, Fanout.due_at)
-                .where(Fanout.offer_id.in_(list(found)), Fanout.kind == "offer")
+                .where(Fanout.offer_id.in_(list(found)), Fanout.kind == FanoutKind.OFFER)
                 .order_by(Fanout.offer_id, Fanout.seq)
             ).all()
         for row in rows:
@@ -146,7 +147,7 @@ class FiguresService:
         """Active offers now, and what became of pushes in the last `window`."""
         now = self.clock()
         since = now - window
-        offer_kind = Notification.kind == "offer"
+        offer_kind = Notification.kind == PushKind.OFFER
         with self.db.read() as s:
             active = s.scalar(
                 select(func.count())
@@ -156,14 +157,14 @@ class FiguresService:
             sent = s.scalar(
                 select(func.count())
                 .select_from(Notification)
-                .where(offer_kind, Notification.status == "sent", Notification.sent_at >= since)
+                .where(offer_kind, Notification.status == PushStatus.SENT, Notification.sent_at >= since)
             )
             # A failed or suppressed push keeps no time of its outcome; it is counted by when
             # it was queued, which for these is within seconds of the outcome (or of a retry).
             outcomes = dict(
                 s.execute(
                     select(Notification.status, func.count())
-                    .where(offer_kind, Notification.status.in_(["failed", "suppressed"]), Notification.created_at >= since)
+                    .where(offer_kind, Notification.status.in_([PushStatus.FAILED, PushStatus.SUPPRESSED]), Notification.created_at >= since)
                     .group_by(Notification.status)
                 ).all()
             )
@@ -179,8 +180,8 @@ class FiguresService:
             "window_minutes": int(window.total_seconds() // 60),
             "active_offers": active,
             "sent": sent,
-            "failed": outcomes.get("failed", 0),
-            "suppressed": outcomes.get("suppressed", 0),
+            "failed": outcomes.get(PushStatus.FAILED, 0),
+            "suppressed": outcomes.get(PushStatus.SUPPRESSED, 0),
             "dead_tokens_pruned": pruned,
             "active_residents": residents,
         }

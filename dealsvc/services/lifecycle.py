@@ -13,6 +13,7 @@ from ..adapters.db.models import Fanout, Notification, Offer, Reservation
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..domain.reservations import EXPIRED as EXPIRED_HOLD, HELD, RELEASED
+from ..domain.outbox import FanoutKind, PushKind, PushStatus
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,10 @@ def end_offer(s: Session, offer: Offer, status: str, now: datetime) -> None:
     offer.updated_at = now
     s.execute(
         update(Notification)
-        .where(Notification.offer_id == offer.id, Notification.kind == "offer", Notification.status == "pending")
-        .values(status="dropped", reason=f"offer_{status}", lease_until=None)
+        .where(Notification.offer_id == offer.id, Notification.kind == PushKind.OFFER, Notification.status == PushStatus.PENDING)
+        .values(status=PushStatus.DROPPED, reason=f"offer_{status}", lease_until=None)
     )
-    s.add(Fanout(offer_id=offer.id, kind="withdraw", due_at=now, created_at=now))
+    s.add(Fanout(offer_id=offer.id, kind=FanoutKind.WITHDRAW, due_at=now, created_at=now))
     if status in (offer_rules.EXPIRED, offer_rules.CANCELLED):
         # For good: its steps will never apply, and rows left due would pile up in the range
         # of ix_offers_next_step_at the price-step job reads. A sold-out offer may come back.
@@ -57,18 +58,18 @@ def resume_offer(s: Session, offer_id: str, now: datetime) -> None:
         update(Notification)
         .where(
             Notification.offer_id == offer_id,
-            Notification.kind == "offer",
-            Notification.status == "dropped",
+            Notification.kind == PushKind.OFFER,
+            Notification.status == PushStatus.DROPPED,
             Notification.reason == f"offer_{offer_rules.SOLD_OUT}",
         )
-        .values(status="pending", reason=None, due_at=now, lease_until=None)
+        .values(status=PushStatus.PENDING, reason=None, due_at=now, lease_until=None)
     )
     pending = s.scalar(
-        select(Fanout.id).where(Fanout.offer_id == offer_id, Fanout.kind == "offer", Fanout.done_at.is_(None)).limit(1)
+        select(Fanout.id).where(Fanout.offer_id == offer_id, Fanout.kind == FanoutKind.OFFER, Fanout.done_at.is_(None)).limit(1)
     )
     if pending is None:
-        last = s.scalar(select(func.max(Fanout.seq)).where(Fanout.offer_id == offer_id, Fanout.kind == "offer")) or 0
-        s.add(Fanout(offer_id=offer_id, kind="offer", seq=last + 1, due_at=now, created_at=now))
+        last = s.scalar(select(func.max(Fanout.seq)).where(Fanout.offer_id == offer_id, Fanout.kind == FanoutKind.OFFER)) or 0
+        s.add(Fanout(offer_id=offer_id, kind=FanoutKind.OFFER, seq=last + 1, due_at=now, created_at=now))
 
 
 def end_lapsed_holds(s: Session, offer: Offer, now: datetime) -> int:

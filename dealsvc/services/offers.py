@@ -18,6 +18,7 @@ from ..domain.credentials import new_id
 from ..domain.errors import Conflict, NotFound
 from ..domain.i18n import Text
 from ..domain.pricing import price_offer, schedule_price_steps, steps_from_json, steps_to_json
+from ..domain.outbox import PRICE_PREFIX, FanoutKind, PushKind, PushStatus
 from . import idempotency
 from .auth import Principal
 from .lifecycle import end_lapsed_holds, end_offer, resume_offer
@@ -132,7 +133,7 @@ class OfferService:
             s.add(offer)
             s.flush()
             # The promise to tell the audience commits with the offer, or neither does.
-            s.add(Fanout(offer_id=offer.id, kind="offer", due_at=now, created_at=now))
+            s.add(Fanout(offer_id=offer.id, kind=FanoutKind.OFFER, due_at=now, created_at=now))
             view = offer_view(offer, now)
             idempotency.remember(s, scope, key, data, 201, view, now)
             return view
@@ -311,15 +312,15 @@ class OfferService:
             counts = dict(
                 s.execute(
                     select(Notification.status, func.count())
-                    .where(Notification.offer_id == offer_id, Notification.kind == "offer")
+                    .where(Notification.offer_id == offer_id, Notification.kind == PushKind.OFFER)
                     .group_by(Notification.status)
                 ).all()
             )
             price_drops = s.scalar(
                 select(func.count()).where(
                     Notification.offer_id == offer_id,
-                    Notification.kind.like("price-%"),
-                    Notification.status == "sent",
+                    Notification.kind.like(f"{PRICE_PREFIX}%"),
+                    Notification.status == PushStatus.SENT,
                 )
             )
             # A hold past its time counts as expired before the scheduler has written it down.
@@ -336,11 +337,11 @@ class OfferService:
             )
         return {
             "matched": sum(counts.values()),
-            "sent": counts.get("sent", 0),
-            "failed": counts.get("failed", 0),
-            "suppressed": counts.get("suppressed", 0),
-            "dropped": counts.get("dropped", 0),
-            "pending": counts.get("pending", 0) + counts.get("sending", 0),
+            "sent": counts.get(PushStatus.SENT, 0),
+            "failed": counts.get(PushStatus.FAILED, 0),
+            "suppressed": counts.get(PushStatus.SUPPRESSED, 0),
+            "dropped": counts.get(PushStatus.DROPPED, 0),
+            "pending": counts.get(PushStatus.PENDING, 0) + counts.get(PushStatus.SENDING, 0),
             "price_drops": price_drops,
             "reserved": held.get(hold_rules.HELD, 0),
             "collected": held.get(hold_rules.COLLECTED, 0),

@@ -12,6 +12,7 @@ from ..adapters.db.models import Fanout, Offer
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..domain.pricing import catch_up, steps_from_json, steps_to_json
+from ..domain.outbox import FanoutKind
 
 log = logging.getLogger(__name__)
 
@@ -77,5 +78,5 @@ class PriceStepService:
             offer.price_step = reached
             offer.updated_at = now
             # The outbox: the push about this step commits with the price, or neither does.
-            s.add(Fanout(offer_id=offer.id, kind="price", seq=reached, due_at=now, created_at=now))
+            s.add(Fanout(offer_id=offer.id, kind=FanoutKind.PRICE, seq=reached, due_at=now, created_at=now))
             return offer.id, reached, step.price_cents

@@ -18,6 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -218,15 +219,19 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("offer_id", "subscriber_pk", "kind", name="uq_notifications_offer_subscriber_kind"),
-        Index("ix_notifications_due", "status", "due_at"),
+        # Only the pushes the claim looks for (migration 0012): a sent push leaves both.
+        Index("ix_notifications_due", "due_at", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+        Index("ix_notifications_lease", "lease_until", postgresql_where=text("status = 'sending'"),
+              sqlite_where=text("status = 'sending'")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"), index=True)
+    offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"))  # looked up by the unique triple
     subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), index=True)
     # "offer": the alert; "withdraw": the data message that replaces it when the deal is gone.
     kind: Mapped[str] = mapped_column(String(16), default="offer", server_default="offer")
-    # pending -> sending -> sent | failed | suppressed | dropped  (see services/dispatch.py)
+    # pending -> sending -> sent | failed | suppressed | dropped  (see services/dispatch/)
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(32))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)

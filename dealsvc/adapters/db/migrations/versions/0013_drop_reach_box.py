@@ -6,7 +6,7 @@ every change of a resident and read by nothing. The downgrade puts them back, fi
 row's place and radius the way the service wrote them (domain/geo.reach_box), with their index.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06 01:00:00.000000
 
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0013'
-down_revision: Union[str, Sequence[str], None] = '0011'
+down_revision: Union[str, Sequence[str], None] = '0012'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,0 +1,144 @@
+"""The dispatcher's loop: plan due waves, claim a batch, send it through the gateway while its
+lease is kept, record the answers; in `lanes` threads per process."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from sqlalchemy.exc import DBAPIError
+
+from ...adapters.db import Database
+from ...adapters.spatial import SubscriberIndex
+from ...adapters.push import SENT, PushGateway, PushResult
+from ...domain.clock import Clock
+from ..outage import Outage
+from ..push_breaker import BatchGate, Breaker
+from ..rules import RulesService
+from .claiming import Claimer
+from .lease import Heartbeat
+from .messages import Messages
+from .outbox import Claimed
+from .planning import WavePlanner
+from .recording import record
+from .settings import DispatchSettings
+
+log = logging.getLogger("dealsvc.services.dispatch")
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        rules: RulesService,
+        index: SubscriberIndex,
+        gateway: PushGateway,
+        settings: DispatchSettings | None = None,
+    ):
+        self.db = db
+        self.clock = clock
+        self.rules = rules
+        self.index = index
+        self.gateway = gateway
+        self.settings = settings or DispatchSettings()
+        self.breaker = Breaker(clock, self.settings.breaker)
+        self.outage = Outage("dispatcher", log, max_s=self.settings.db_backoff_max_s)
+        # Set when the dispatcher is to stop: no send starts after that (run_forever's event).
+        self.stopping = threading.Event()
+        self.planner = WavePlanner(db, clock, rules, index, self.settings)
+        self.claimer = Claimer(rules, self.settings, Messages(self.settings.public_url))
+        self.heartbeat = Heartbeat(db, clock, self.settings.lease)
+
+    @property
+    def name(self) -> str:
+        """This dispatcher process, as recorded in notifications.sent_by (read at each use: a
+        process may have forked since the dispatcher was built)."""
+        return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+    def expand_one(self) -> bool:
+        """Turn one due fan-out into notifications (planning.py)."""
+        return self.planner.expand_one()
+
+    def run_once(self) -> int:
+        """Expand the due fan-outs, then send one batch. Returns how much work was done."""
+        work = 0
+        while self.expand_one():
+            work += 1
+        work += self.send_batch()
+        return work
+
+    def run_forever(self, stop: threading.Event, idle_s: float = 0.25) -> None:
+        """Run the loop in `lanes` threads until `stop` is set; each lane finishes the batch it
+        holds before it returns (what it had not sent yet goes back to the outbox)."""
+        self.stopping = stop
+        try:
+            self.index.refresh()  # built before the first offer needs it, not during it
+        except Exception:
+            log.exception("could not build the subscriber index yet; the first fan-out will")
+        log.info("dispatcher ready: %d lanes of %d pushes", max(1, self.settings.lanes), self.settings.batch_size)
+        lanes = [
+            threading.Thread(target=self._lane, args=(stop, idle_s), name=f"dispatch-lane-{i}", daemon=True)
+            for i in range(1, max(1, self.settings.lanes))
+        ]
+        for lane in lanes:
+            lane.start()
+        self._lane(stop, idle_s)
+        for lane in lanes:
+            lane.join()
+
+    def _lane(self, stop: threading.Event, idle_s: float) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception as error:  # keep the loop alive; the outbox keeps the work
+                # One line when an outage starts, one when it ends, a growing sleep between.
+                stop.wait(self.outage.failed(error))
+                continue
+            self.outage.succeeded()
+            if not busy:
+                stop.wait(idle_s)
+
+    def send_batch(self) -> int:
+        if self.stopping.is_set():
+            return 0
+        limit, probe = self.breaker.admit(self.settings.batch_size)
+        if not limit:
+            return 0  # FCM fails for everyone: nothing is claimed until the breaker's pause ends
+        gate: BatchGate | None = None
+        try:
+            with self.db.write() as s:
+                claimed = self.claimer.claim(s, self.clock(), limit)
+            if not claimed:
+                if probe:
+                    # Nothing to probe with: FCM is not known to be back, so the breaker stays
+                    # open (the next due push is the probe) and its pause keeps growing.
+                    self.breaker.probe_abandoned()
+                return 0
+            gate = self.breaker.gate(len(claimed), probe, self.stopping)
+            with self.heartbeat.kept(claimed):
+                results = self.gateway.send([c.message for c in claimed], gate)
+                self._record_surely(claimed, results, gate)
+            if probe:
+                self.breaker.probe_done(gate.tripped)
+        except BaseException:
+            if probe:
+                self.breaker.probe_abandoned()
+            raise
+        log.debug("sent batch of %d", sum(1 for r in results if r.outcome == SENT))
+        return len(claimed)
+
+    def _record_surely(self, claimed: list[Claimed], results: list[PushResult], gate: BatchGate) -> None:
+        """Record the answers, waiting out a database outage: what FCM accepted is recorded
+        sent, not left to a takeover that would send it again. Given up only when stopping
+        (the rows stay claimed; the lease hands them over)."""
+        while True:
+            try:
+                with self.db.write() as s:
+                    record(s, claimed, results, gate, self.clock(), self.settings, self.name)
+                return
+            except DBAPIError as error:
+                if self.stopping.is_set():
+                    raise
+                self.stopping.wait(self.outage.failed(error))

@@ -1,0 +1,100 @@
+"""Recording what FCM answered: sent in bulk; retries, dead tokens and the rest one by one."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, bindparam, or_, text, update
+
+from ...adapters.db.models import Notification, Subscriber
+from ...adapters.push import AUTH_FAILED, DEAD_TOKEN, RETRY, SENT, UNSENT, PushResult
+from ...domain.outbox import PushStatus
+from ...observability import PUSH_OUTCOMES
+from ..push_breaker import BatchGate
+from .outbox import NOTIFICATIONS, Claimed, is_pg, naive_utc
+from .quota import release_quota
+from .settings import DispatchSettings, backoff_s
+
+_PG_DELIVERED = text(
+    f"UPDATE notifications AS n SET status = '{PushStatus.SENT}', reason = NULL, fcm_message_id = v.mid, sent_at = :now, "
+    "lease_until = NULL, sent_by = :by FROM unnest(CAST(:ids AS integer[]), CAST(:mids AS varchar[])) "
+    f"AS v(id, mid) WHERE n.id = v.id AND n.status IN ('{PushStatus.SENDING}', '{PushStatus.PENDING}')"
+)
+
+
+def record(s, claimed: list[Claimed], results: list[PushResult], gate: BatchGate | None, now: datetime,
+           settings: DispatchSettings, by: str) -> None:
+    """Each push's answer, in the claim's transaction shape: what FCM accepted in one statement
+    for the whole batch, each other outcome only where this claim still holds the row."""
+    released: list[tuple[int, str]] = []
+    delivered = [
+        {"nid": c.notification_id, "mid": result.message_id}
+        for c, result in zip(claimed, results)
+        if result.outcome == SENT
+    ]
+    if delivered and is_pg(s):
+        # A delivery is a fact even if our lease ran out meanwhile: recording it stops
+        # a takeover from sending a third time. One statement for the whole batch.
+        s.execute(
+            _PG_DELIVERED,
+            {"now": naive_utc(now), "by": by,
+             "ids": [d["nid"] for d in delivered], "mids": [d["mid"] for d in delivered]},
+        )
+    elif delivered:
+        s.execute(
+            NOTIFICATIONS.update()
+            .where(NOTIFICATIONS.c.id == bindparam("nid"), or_(NOTIFICATIONS.c.status == PushStatus.SENDING, NOTIFICATIONS.c.status == PushStatus.PENDING))
+            .values(status=PushStatus.SENT, reason=None, fcm_message_id=bindparam("mid"), sent_at=now,
+                    lease_until=None, sent_by=by),
+            delivered,
+        )
+    if delivered:
+        PUSH_OUTCOMES.labels("sent").inc(len(delivered))
+    for c, result in zip(claimed, results):
+        if result.outcome == SENT:
+            continue
+        # Any other outcome only for our own claim: a dispatcher that took the row over
+        # after our lease ran out owns it now.
+        mine = and_(
+            Notification.id == c.notification_id,
+            Notification.status == PushStatus.SENDING,
+            Notification.attempts == c.attempts,
+        )
+        outcome = result.outcome
+        if outcome == DEAD_TOKEN:
+            values = dict(status=PushStatus.FAILED, reason="dead_token", lease_until=None)
+            label = "dead_token"
+        elif outcome == UNSENT or outcome == AUTH_FAILED or (outcome == RETRY and gate is not None and gate.held):
+            # Not this push's failure (never sent, FCM refusing our credentials, or FCM
+            # failing for everyone): back to the outbox as it was, the attempt unspent,
+            # due as before; the breaker decides when claims start again.
+            values = dict(status=PushStatus.PENDING, attempts=c.attempts - 1, lease_until=None)
+            if outcome != UNSENT:
+                values["reason"] = (result.error or outcome)[:32]
+            label = "held"
+        elif outcome == RETRY:
+            due = now + timedelta(seconds=backoff_s(c.attempts, settings, result.retry_after_s))
+            values = dict(status=PushStatus.PENDING, reason=(result.error or "retry")[:32], due_at=due, lease_until=None)
+            label = "retry"
+        else:
+            values = dict(status=PushStatus.FAILED, reason="dead_letter", lease_until=None)
+            label = "dead_letter"
+        if not s.execute(update(Notification).where(mine).values(**values)).rowcount:
+            continue
+        PUSH_OUTCOMES.labels(label).inc()
+        if c.day is not None:
+            released.append((c.subscriber_pk, c.day))
+        if result.outcome == DEAD_TOKEN:
+            # A dead token never gets another try: the subscriber is off at once,
+            # unless the phone sent a new token meanwhile.
+            s.execute(
+                update(Subscriber)
+                .where(
+                    Subscriber.pk == c.subscriber_pk,
+                    Subscriber.active.is_(True),
+                    Subscriber.fcm_token == c.message.token,
+                )
+                .values(active=False, updated_at=now)
+            )
+    # What was not delivered does not count against the resident's daily cap.
+    release_quota(s, released)
+
