@@ -33,7 +33,6 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 from geographiclib.geodesic import Geodesic
 from sqlalchemy import create_engine, func, insert, make_url, select, text
@@ -42,7 +41,6 @@ from config import Settings
 from config.testing import DEFAULT_PG
 from dealsvc.adapters.db.models import Notification, Subscriber
 from dealsvc.bootstrap import bootstrap
-from dealsvc.domain import geo
 from dealsvc.services.auth import MERCHANT, Principal
 
 # The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
@@ -145,12 +143,11 @@ def resident_rows(centres: list[tuple[float, float]], count: int, name: str, sig
         lat, lon = centres[i % len(centres)]
         spot = Geodesic.WGS84.Direct(lat, lon, rng.uniform(0, 360), rng.uniform(0, 800))
         radius = rng.randint(1000, 2000)
-        box = geo.reach_box(spot["lat2"], spot["lon2"], radius)
         rows.append(
             dict(
                 id=f"sub_{name}{i:07d}", secret_hash=f"{name}{i:060d}"[-64:], fcm_token=f"{name}-token-{i:07d}",
                 lat=spot["lat2"], lon=spot["lon2"], radius_m=radius, categories=[], timezone="Europe/Rome",
-                active=True, min_lat=box.min_lat, max_lat=box.max_lat, min_lon=box.min_lon, max_lon=box.max_lon,
+                active=True,
                 created_at=signed_up, updated_at=signed_up,
             )
         )

@@ -17,7 +17,6 @@ from geographiclib.geodesic import Geodesic
 from sqlalchemy import func, select
 
 from dealsvc.adapters.db.models import Notification, Subscriber
-from dealsvc.domain import geo
 from dealsvc.services.auth import MERCHANT, Principal
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 
@@ -40,13 +39,11 @@ def _seed(container, post: bool = True):
         for i in range(RESIDENTS):
             spot = Geodesic.WGS84.Direct(SHOP[0], SHOP[1], rng.uniform(0, 360), rng.uniform(0, 800))
             radius = rng.randint(1000, 2000)
-            box = geo.reach_box(spot["lat2"], spot["lon2"], radius)
             s.add(
                 Subscriber(
                     id=f"sub_crash{i:04d}", secret_hash=f"{i:064d}", fcm_token=f"tok-crash-{i:04d}",
                     lat=spot["lat2"], lon=spot["lon2"], radius_m=radius, categories=[], timezone="UTC",
-                    active=True, min_lat=box.min_lat, max_lat=box.max_lat, min_lon=box.min_lon,
-                    max_lon=box.max_lon, created_at=now, updated_at=now,
+                    active=True, created_at=now, updated_at=now,
                 )
             )
     return _post(container, owner, shop["id"]) if post else (owner, shop["id"])

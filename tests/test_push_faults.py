@@ -35,7 +35,6 @@ from config import Settings
 from dealsvc.adapters.db.models import Fanout, Notification, Subscriber
 from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
-from dealsvc.domain import geo
 from dealsvc.services.auth import MERCHANT, Principal
 from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV, WorkerProcess, _empty
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
@@ -81,11 +80,9 @@ def _seed(container, tag: str, residents: int, tokens: dict[int, str] | None = N
     with container.db.write() as s:
         for i, token in enumerate(names):
             spot = Geodesic.WGS84.Direct(SHOP[0], SHOP[1], rng.uniform(0, 360), rng.uniform(0, 500))
-            box = geo.reach_box(spot["lat2"], spot["lon2"], 1500)
             s.add(Subscriber(
                 id=f"sub_{tag}{i:04d}", secret_hash=hashlib.sha256(f"{tag}-{i}".encode()).hexdigest(), fcm_token=token,
                 lat=spot["lat2"], lon=spot["lon2"], radius_m=1500, categories=[], timezone="UTC", active=True,
-                min_lat=box.min_lat, max_lat=box.max_lat, min_lon=box.min_lon, max_lon=box.max_lon,
                 created_at=now, updated_at=now,
             ))
     return names
