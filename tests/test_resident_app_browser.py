@@ -267,3 +267,34 @@ def test_following_a_shop_and_changing_the_settings_with_another_place(browser, 
     expect(page.get_by_label("Around", exact=True)).to_contain_text("Work", timeout=WAIT_MS)
     ctx.close()
     assert outside == []
+
+
+# A shop's name is the merchant's to choose: markup in it must stay text (no link, no image, no
+# meta refresh sending the resident elsewhere), on the offer's map and on the map of Near me.
+EVIL_NAME = ('<a id="pwn" href="https://evil.example/login">Verify your account</a>'
+             '<img id="pwnimg" src="x" onerror="window.__pwned=1">'
+             '<meta http-equiv="refresh" content="3;url=https://evil.example/">')
+
+
+def test_markup_in_a_shop_name_is_shown_as_text_on_the_maps(browser, live):
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]}, permissions=["geolocation"])
+    page = ctx.new_page()
+    join_with_pin(page, live)
+    key = live.post("/api/v1/merchants", {"name": "Evil", "email": "evil@shop.example"})["api_key"]
+    shop = live.post("/api/v1/shops", {"name": EVIL_NAME, "category": "bakery", "lat": HOME[0] - 0.0018, "lon": HOME[1]}, key)
+    offer = post_offer(live, key, shop)
+    page.goto(f"{live.url}/app/offers/{offer['id']}")
+    tooltip = page.locator("#map .leaflet-tooltip").first
+    expect(tooltip).to_have_text(EVIL_NAME, timeout=WAIT_MS)  # the name, as written
+    expect(page.locator("#shop-name")).to_have_text(EVIL_NAME)
+    # The markup never became elements: no link, no image whose error handler ran, no meta refresh.
+    assert page.evaluate("document.querySelectorAll('#pwn, #pwnimg, meta[http-equiv]').length") == 0
+    assert page.evaluate("window.__pwned") is None
+    page.goto(f"{live.url}/app/")
+    page.locator("#map .leaflet-interactive").last.click(force=True)
+    popup = page.locator("#map .leaflet-popup-content")
+    expect(popup).to_contain_text(EVIL_NAME, timeout=WAIT_MS)
+    assert page.evaluate("document.querySelectorAll('#pwn, #pwnimg, meta[http-equiv]').length") == 0
+    ctx.close()
+    assert outside == []

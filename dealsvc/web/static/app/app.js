@@ -20,6 +20,8 @@
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, function (_, k) { return values[k] === undefined ? "" : values[k]; });
   }
+  // Text from the API (a shop's name, an offer's title) only ever goes in as text: through el(),
+  // never as a string to Leaflet's bindTooltip/bindPopup/setContent, which take it as HTML.
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -304,7 +306,7 @@
       if (layer) {
         layer.clearLayers();
         L.circle([where.lat, where.lon], { radius: where.radius_m, color: "#0b6b3a", weight: 2, fillOpacity: 0.08, interactive: false }).addTo(layer);
-        L.circleMarker([where.lat, where.lon], { radius: 6, color: "#1d4ed8", fillOpacity: 1 }).bindTooltip(T.youAreHere).addTo(layer);
+        L.circleMarker([where.lat, where.lon], { radius: 6, color: "#1d4ed8", fillOpacity: 1 }).bindTooltip(el("span", null, T.youAreHere)).addTo(layer);
       }
       items.forEach(function (o) {
         var li = el("li"), a = el("a");
@@ -450,9 +452,9 @@
     if (!offerMap) {
       offerMap = makeMap($("map"), [shop.lat, shop.lon], 16);
       if (offerMap) {
-        L.circleMarker([shop.lat, shop.lon], { radius: 10, color: "#0b6b3a", fillColor: "#78be50", fillOpacity: 0.9 }).bindTooltip(shop.name, { permanent: true }).addTo(offerMap);
+        L.circleMarker([shop.lat, shop.lon], { radius: 10, color: "#0b6b3a", fillColor: "#78be50", fillOpacity: 0.9 }).bindTooltip(el("span", null, shop.name), { permanent: true }).addTo(offerMap);
         if (who) {
-          L.circleMarker([who.lat, who.lon], { radius: 6, color: "#1d4ed8", fillOpacity: 1 }).bindTooltip(T.youAreHere).addTo(offerMap);
+          L.circleMarker([who.lat, who.lon], { radius: 6, color: "#1d4ed8", fillOpacity: 1 }).bindTooltip(el("span", null, T.youAreHere)).addTo(offerMap);
           offerMap.fitBounds(L.latLngBounds([[shop.lat, shop.lon], [who.lat, who.lon]]).pad(0.3), { animate: false, maxZoom: 16 });
         }
       }
