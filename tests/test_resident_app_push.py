@@ -9,8 +9,9 @@ import json
 import re
 import time
 
+import pytest
 import requests
-from playwright.sync_api import expect
+from playwright.sync_api import Error, expect
 
 from tests.test_browser import (  # noqa: F401 (fixtures)
     PHONE, WAIT_MS, browser, live, merchant_with_shop, settings,
@@ -185,5 +186,45 @@ def test_no_page_of_the_app_logs_an_error_or_is_refused_anything(browser, live):
         page.goto(live.url + path)
         page.wait_for_load_state("networkidle")
     assert errors == []
+    ctx.close()
+    assert outside == []
+
+
+OPEN_ALERT_JS = """async () => {
+  const shown = await self.registration.getNotifications();
+  await openAlert(shown[0].data);  // what the worker's notificationclick does with the tapped alert
+  return shown[0].data;
+}"""
+
+
+def test_tapping_an_alert_opens_the_offer_with_a_shop_tab_open(browser, live):
+    """The worker's click handler (openAlert), run inside the worker: the app's tab goes to the
+    offer even when a tab of /shop/ (not the worker's) was used last; with no tab of the app
+    left, a new window opens on the offer; the /shop/ tab is never touched."""
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "notifications"])
+    page = ctx.new_page()
+    join_with_pin(page, live, quiet_hours=False)
+    key, shop = merchant_with_shop(live)
+    offer = post_offer(live, key, shop, title="Focaccia della sera")
+    wait_for(page, lambda: notifications(page), "the alert")
+    shop_tab = ctx.new_page()
+    shop_tab.goto(live.url + "/shop/")
+    worker = ctx.service_workers[0] if ctx.service_workers else ctx.wait_for_event("serviceworker")
+
+    data = worker.evaluate(OPEN_ALERT_JS)
+    assert data["link"] == f"{live.url}/app/offers/{offer['id']}"
+    expect(page).to_have_url(f"{live.url}/app/offers/{offer['id']}", timeout=WAIT_MS)
+    expect(page.get_by_role("heading", name="Focaccia della sera")).to_be_visible(timeout=WAIT_MS)
+    assert shop_tab.url == live.url + "/shop/"
+
+    # No tab of the app left: the worker opens a new window on the offer. (Only a real tap lets a
+    # worker open a window, which a test cannot give: the browser refusing openWindow here shows
+    # the handler chose a new window, where it used to fail on navigating the /shop/ tab.)
+    page.close()
+    with pytest.raises(Error, match="Not allowed to open a window"):
+        worker.evaluate(OPEN_ALERT_JS)
+    assert shop_tab.url == live.url + "/shop/"
     ctx.close()
     assert outside == []

@@ -415,8 +415,6 @@
   pages.offer = function () {
     var id = $("offer").dataset.offerId;
     var who = me();
-    var opened = new URLSearchParams(location.search).get("opened");
-    if (opened && who) api("POST", "/notifications/" + encodeURIComponent(opened) + "/opened", {}).catch(function () {});
     api("GET", "/offers/" + encodeURIComponent(id), undefined, false).then(function (offer) {
       return api("GET", "/shops/" + encodeURIComponent(offer.shop_id), undefined, false).then(function (shop) {
         drawOffer(offer, shop, who);
