@@ -298,3 +298,44 @@ def test_markup_in_a_shop_name_is_shown_as_text_on_the_maps(browser, live):
     assert page.evaluate("document.querySelectorAll('#pwn, #pwnimg, meta[http-equiv]').length") == 0
     ctx.close()
     assert outside == []
+
+
+WATCH_JS = """() => {
+  window.__rebuilt = [];
+  const watch = id => new MutationObserver(() => window.__rebuilt.push(id)).observe(document.getElementById(id), {childList: true});
+  watch("alerts"); watch("offers");
+}"""
+
+
+def test_near_me_keeps_the_keyboards_place_and_the_panned_map_while_it_refreshes(browser, live):
+    """Near me looks for new alerts every 2 s and new offers every minute: with nothing new, the
+    alert link the keyboard is on keeps the focus, the lists are not rebuilt, the map stays where
+    the resident moved it."""
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "notifications"])
+    page = ctx.new_page()
+    join_with_pin(page, live, quiet_hours=False)
+    key, shop = merchant_with_shop(live)
+    post_offer(live, key, shop)
+    expect(page.locator("#alerts li")).to_have_count(1, timeout=WAIT_MS)
+    page.clock.install()
+    page.goto(live.url + "/app/")
+    expect(page.locator("#alerts li")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator("#offers li")).to_have_count(1, timeout=WAIT_MS)
+    page.locator("#map").focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")  # the resident pans the map
+    page.clock.run_for(1_000)  # the panning's animation ends
+    pane = page.locator("#map .leaflet-map-pane")
+    panned = pane.evaluate("p => p.style.transform")
+    page.evaluate(WATCH_JS)
+    page.locator("#alerts a").first.focus()
+    with page.expect_response(lambda r: "/api/v1/deals" in r.url, timeout=WAIT_MS):
+        page.clock.run_for(61_000)  # 30 looks at the alerts, one at the offers
+    page.wait_for_timeout(500)  # the answer drawn (or, now, found unchanged)
+    assert page.evaluate("window.__rebuilt") == []
+    assert page.evaluate("document.activeElement.closest('#alerts') !== null")
+    assert pane.evaluate("p => p.style.transform") == panned
+    ctx.close()
+    assert outside == []

@@ -300,9 +300,21 @@
     var layer = map ? L.layerGroup().addTo(map) : null;
     var places = [{ label: T.youAreHere, lat: who.lat, lon: who.lon, radius_m: who.radius_m }];
 
+    // Redrawn only when something changed (a rebuilt list loses the keyboard's place; a map set
+    // back to the place loses the resident's panning): the times left are updated in place.
+    var drawn = { where: null, items: null }, endsSpans = [];
     function draw(where, items) {
+      var whereKey = [where.lat, where.lon, where.radius_m].join();
+      var itemsKey = JSON.stringify(items.map(function (o) {
+        return [o.id, o.title, o.shop.name, o.shop.lat, o.shop.lon, o.price_cents, o.currency, o.discount_pct, o.distance_m, o.quantity_left, o.expires_at];
+      }));
+      if (whereKey === drawn.where && itemsKey === drawn.items) {
+        endsSpans.forEach(function (span) { span.textContent = fill(T.ends, { when: timeLeft(span.dataset.expires) }); });
+        return;
+      }
       var list = $("offers");
       list.replaceChildren();
+      endsSpans = [];
       if (layer) {
         layer.clearLayers();
         L.circle([where.lat, where.lon], { radius: where.radius_m, color: "#0b6b3a", weight: 2, fillOpacity: 0.08, interactive: false }).addTo(layer);
@@ -317,7 +329,10 @@
         line.appendChild(el("span", "o-price", money(o.price_cents, o.currency)));
         line.appendChild(el("span", "badge off", fill(T.off, { pct: percent(o.discount_pct) })));
         line.appendChild(el("span", "o-distance", fill(T.away, { distance: distance(o.distance_m) })));
-        line.appendChild(el("span", "o-ends", fill(T.ends, { when: timeLeft(o.expires_at) })));
+        var ends = el("span", "o-ends", fill(T.ends, { when: timeLeft(o.expires_at) }));
+        ends.dataset.expires = o.expires_at;
+        endsSpans.push(ends);
+        line.appendChild(ends);
         line.appendChild(el("span", "o-left", fill(T.left, { n: number(o.quantity_left) })));
         a.appendChild(line);
         li.appendChild(a);
@@ -335,7 +350,8 @@
       });
       $("offers-count").textContent = items.length === 0 ? T.noOffers
         : fill(items.length === 1 ? T.offersOne : T.offersMany, { n: number(items.length) });
-      if (map) map.setView([where.lat, where.lon], zoomFor(where.radius_m), { animate: false });
+      if (map && whereKey !== drawn.where) map.setView([where.lat, where.lon], zoomFor(where.radius_m), { animate: false });
+      drawn = { where: whereKey, items: itemsKey };
     }
 
     function refresh() {
@@ -367,11 +383,16 @@
   };
 
   // The alerts the service worker shows now (a push replaced under its tag shows its latest words).
+  var alertsDrawn = null;
   function drawAlerts(changed) {
     if (!("serviceWorker" in navigator)) return;
     navigator.serviceWorker.getRegistration(cfg.scope).then(function (registration) {
       return registration ? registration.getNotifications() : [];
     }).then(function (shown) {
+      var signature = shown.map(function (n) { return n.tag + "\n" + n.title + "\n" + n.body; }).join("\n");
+      changed(signature);
+      if (signature === alertsDrawn) return;  // unchanged: the list (and the keyboard's place in it) stays
+      alertsDrawn = signature;
       var list = $("alerts"), frag = document.createDocumentFragment();
       shown.forEach(function (n) {
         var li = el("li"), a = el("a");
@@ -384,7 +405,6 @@
       });
       list.replaceChildren(frag);
       $("alerts-section").hidden = shown.length === 0;
-      changed(shown.map(function (n) { return n.tag + "\n" + n.title + "\n" + n.body; }).join("\n"));
     }).catch(function () {});
   }
 
