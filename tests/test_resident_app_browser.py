@@ -246,6 +246,7 @@ def test_following_a_shop_and_changing_the_settings_with_another_place(browser, 
     page.get_by_label("pastry").check()
     page.get_by_role("button", name="Add the pin as a place").click()
     place = page.locator("#place-list li").first
+    expect(place.locator('[data-name="where"]')).to_have_text(re.compile(r"^Latitude 4\d\.\d+, longitude 9\.\d+$"))
     place.get_by_label("Name of the place").fill("Work")
     for day in ("Mon", "Tue", "Wed", "Thu", "Fri"):
         place.get_by_label(day).check()

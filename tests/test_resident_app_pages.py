@@ -119,3 +119,16 @@ def test_vendored_libraries_record_their_version_and_licence():
         version = (vendor / name / "VERSION").read_text()
         assert version.startswith(name + " ") and f"licence: {licence}" in version
         assert (vendor / name / "LICENSE").stat().st_size > 0
+
+
+@pytest.mark.parametrize("header, offers, left", [
+    ("it", {"one": "{n} offerta intorno a te.", "many": "{n} offerte intorno a te.", "other": "{n} offerte intorno a te."},
+     {"one": "ne resta {n}", "many": "ne restano {n}", "other": "ne restano {n}"}),
+    ("fr", {"one": "{n} offre autour de vous.", "many": "{n} offres autour de vous.", "other": "{n} offres autour de vous."},
+     {"one": "encore {n}", "many": "encore {n}", "other": "encore {n}"}),
+    ("en", {"one": "{n} offer around you.", "other": "{n} offers around you."}, {"one": "{n} left", "other": "{n} left"}),
+])
+def test_texts_with_a_number_come_in_each_plural_form_of_the_language(client, header, offers, left):
+    """By CLDR category (one, many, other...), for the script's Intl.PluralRules to choose from."""
+    texts = config_of(client.get("/app/", headers={"Accept-Language": header}).text)["texts"]
+    assert texts["offers"] == offers and texts["left"] == left

@@ -136,7 +136,11 @@ def test_the_whole_flow_in_italian_with_screenshots_for_the_readme(browser, live
     expect(page.locator("html")).to_have_attribute("lang", "it")
     page.get_by_role("button", name="Usa la mia posizione").click()
     expect(page.locator("#place-status")).to_have_text("Posizione trovata.", timeout=WAIT_MS)
+    # The map's buttons and the pin's place in Italian (a decimal comma: the coordinates are named).
+    expect(page.locator("#map .leaflet-control-zoom-in")).to_have_attribute("title", "Ingrandisci")
+    expect(page.locator("#map .leaflet-control-zoom-out")).to_have_attribute("title", "Riduci")
     page.locator("#map").click()
+    expect(page.locator("#place-status")).to_have_text(re.compile(r"^Segnaposto a latitudine 45,46\d*; longitudine 9,1[89]\d*\.$"))
     page.get_by_label("panetteria").check()
     expect(page.locator("#radius-out")).to_have_text("1 km")
     docs_shot(page, "app-join-it-phone.png")
@@ -165,6 +169,12 @@ def test_the_whole_flow_in_italian_with_screenshots_for_the_readme(browser, live
     expect(page.locator("#pickup-code")).to_have_text(re.compile(r"\S+"), timeout=WAIT_MS)
     expect(page.locator("#pickup-until")).to_contain_text("Tenuto per te fino alle")
     docs_shot(page, "app-code-it-phone.png")
+
+    # One item left, as Italian says it for one.
+    post_offer(live, key, shop, title="Latte fresco", quantity=1)
+    page.goto(live.url + "/app/")
+    expect(page.locator("#offers li").filter(has_text="Latte fresco")).to_contain_text("ne resta 1", timeout=WAIT_MS)
+    expect(page.locator("#offers-count")).to_have_text("2 offerte intorno a te.")
     ctx.close()
     assert outside == []
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, gettext, ngettext
 
 from ..domain.categories import CATEGORIES
 from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES
@@ -104,23 +104,40 @@ def _asset(name: str) -> str:
     return url_for("web_assets.static", filename=name)
 
 
-def _texts() -> dict[str, str]:
-    """The words the script writes into the pages, in the page's language ({name}: filled in there)."""
+# A number of each CLDR plural category (one, few, many, other...) of the app's languages.
+PLURAL_SAMPLES = (0, 1, 2, 3, 5, 11, 21, 100, 1_000_000)
+
+
+def _plural(text_for) -> dict[str, str]:
+    """A text with a number in each plural form of the page's language, keyed by CLDR category;
+    the script picks one with Intl.PluralRules(lang).select(n). `text_for(n)`: an ngettext call."""
+    rule = get_locale().plural_form
+    forms: dict[str, str] = {}
+    for n in PLURAL_SAMPLES:
+        forms.setdefault(rule(n), text_for(n))
+    return forms
+
+
+def _texts() -> dict:
+    """The words the script writes into the pages, in the page's language ({name}: filled in there;
+    a text with a number: its plural forms, see _plural)."""
     return {
         "loading": gettext("Loading…"),
         "offline": gettext("Cannot reach the service; check the connection and try again."),
         "noOffers": gettext("Nothing on offer around you right now. You will get an alert when something comes up."),
-        "offersOne": gettext("{n} offer around you."),
-        "offersMany": gettext("{n} offers around you."),
+        "offers": _plural(lambda n: ngettext("{n} offer around you.", "{n} offers around you.", n)),
         "away": gettext("{distance} away"),
-        "left": gettext("{n} left"),
+        "left": _plural(lambda n: ngettext("{n} left", "{n} left", n)),
         "ends": gettext("ends {when}"),
         "off": gettext("−{pct}"),
         "was": gettext("was {price}"),
         "from": gettext("from {time}: {price}"),
         "noSteps": gettext("No lower price planned."),
         "youAreHere": gettext("Your place"),
-        "pinPlaced": gettext("Pin placed at {lat}, {lon}."),
+        "pinPlaced": gettext("Pin placed at latitude {lat}, longitude {lon}."),
+        "where": gettext("Latitude {lat}, longitude {lon}"),
+        "zoomIn": gettext("Zoom in"),
+        "zoomOut": gettext("Zoom out"),
         "noPlace": gettext("Put a pin on the map, or use your location."),
         "locating": gettext("Finding your location…"),
         "located": gettext("Found your location."),

@@ -56,6 +56,10 @@
     return minutes < 90 ? rtf.format(Math.max(minutes, 0), "minute") : rtf.format(Math.round(minutes / 60), "hour");
   }
   function number(n) { return new Intl.NumberFormat(lang).format(n); }
+  // A text with a number: the form of its plural category in the page's language (the page
+  // gives one per CLDR category, "other" always among them).
+  var pluralRules = new Intl.PluralRules(pageLang);
+  function plural(forms, n) { return fill(forms[pluralRules.select(n)] || forms.other, { n: number(n) }); }
 
   // The API: JSON in and out; a problem (RFC 9457) becomes a rejected promise carrying it.
   function api(method, path, body, auth) {
@@ -95,7 +99,8 @@
   function makeMap(node, center, zoom) {
     if (!window.L) return null;
     L.Icon.Default.imagePath = cfg.leafletImages;
-    var map = L.map(node, { attributionControl: !!cfg.tiles, keyboard: true, zoomSnap: 0.5 });
+    var map = L.map(node, { attributionControl: !!cfg.tiles, zoomControl: false, keyboard: true, zoomSnap: 0.5 });
+    L.control.zoom({ zoomInTitle: T.zoomIn, zoomOutTitle: T.zoomOut }).addTo(map);
     if (cfg.tiles) L.tileLayer(cfg.tiles, { attribution: cfg.attribution || "", maxZoom: 19 }).addTo(map);
     map.setView(center, zoom);
     return map;
@@ -333,7 +338,7 @@
         ends.dataset.expires = o.expires_at;
         endsSpans.push(ends);
         line.appendChild(ends);
-        line.appendChild(el("span", "o-left", fill(T.left, { n: number(o.quantity_left) })));
+        line.appendChild(el("span", "o-left", plural(T.left, o.quantity_left)));
         a.appendChild(line);
         li.appendChild(a);
         list.appendChild(li);
@@ -348,8 +353,7 @@
             }).addTo(layer);
         }
       });
-      $("offers-count").textContent = items.length === 0 ? T.noOffers
-        : fill(items.length === 1 ? T.offersOne : T.offersMany, { n: number(items.length) });
+      $("offers-count").textContent = items.length === 0 ? T.noOffers : plural(T.offers, items.length);
       if (map && whereKey !== drawn.where) map.setView([where.lat, where.lon], zoomFor(where.radius_m), { animate: false });
       drawn = { where: whereKey, items: itemsKey };
     }
@@ -599,7 +603,7 @@
       row.querySelectorAll("label[data-for]").forEach(function (label) { label.htmlFor = "place" + n + "-" + label.dataset.for; });
       row.dataset.lat = p.lat; row.dataset.lon = p.lon;
       row.querySelector('[data-name="label"]').value = p.label || "";
-      row.querySelector('[data-name="where"]').textContent = number(p.lat) + ", " + number(p.lon);
+      row.querySelector('[data-name="where"]').textContent = fill(T.where, { lat: number(p.lat), lon: number(p.lon) });
       row.querySelector('[data-name="radius_m"]').value = p.radius_m || $("radius_m").value;
       (p.days || []).forEach(function (d) { row.querySelector('[data-day="' + d + '"]').checked = true; });
       if (p.hours) { row.querySelector('[data-name="start"]').value = p.hours.start; row.querySelector('[data-name="end"]').value = p.hours.end; }
