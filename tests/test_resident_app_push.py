@@ -238,3 +238,34 @@ def test_tapping_an_alert_opens_the_offer_with_a_shop_tab_open(browser, live):
     assert shop_tab.url == live.url + "/shop/"
     ctx.close()
     assert outside == []
+
+
+SHOW_JS = """async (payload) => {
+  const r = await navigator.serviceWorker.ready;
+  r.active.postMessage({type: "push", payload});  // as the page hands over an emulator's push
+  for (let i = 0; i < 100; i++) {
+    const shown = await r.getNotifications({tag: payload.notification.tag});
+    if (shown.length) return shown[0].data;
+    await new Promise(ok => setTimeout(ok, 50));
+  }
+  return null;
+}"""
+
+
+def test_the_worker_is_there_before_joining_and_alerts_lead_only_to_the_apps_pages(browser, live):
+    """Any page of the app installs the worker (no need to join first); an alert's link to
+    another site or outside /app/ is replaced by the offer's page."""
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, permissions=["notifications"])
+    page = ctx.new_page()
+    page.goto(live.url + "/app/join")
+    assert page.evaluate("navigator.serviceWorker.ready.then(r => r.scope)") == live.url + "/app/"
+    for n, link in enumerate(("https://evil.example/app/offers/off_1", f"{live.url}/admin/", "javascript:alert(1)")):
+        data = page.evaluate(SHOW_JS, {"notification": {"title": "Pane", "tag": f"offer-off_{n}"},
+                                       "data": {"offer_id": f"off_{n}"}, "fcmOptions": {"link": link}})
+        assert data["link"] == f"{live.url}/app/offers/off_{n}", link
+    data = page.evaluate(SHOW_JS, {"notification": {"title": "Pane", "tag": "offer-off_9"}, "data": {"offer_id": "off_9"},
+                                   "fcmOptions": {"link": f"{live.url}/app/offers/off_9"}})
+    assert data["link"] == f"{live.url}/app/offers/off_9"
+    ctx.close()
+    assert outside == []

@@ -690,11 +690,11 @@
 
   var name = document.body.dataset.page;
   if (pages[name]) pages[name]();
-  // Every page of a joined device keeps its service worker, its alerts and its token current.
-  if (me()) {
-    registerWorker().then(function (registration) {
-      pollEmulator(registration);
-      refreshFirebaseToken(registration);
-    });
-  }
+  // Every page registers the service worker (the app installs and works offline before joining);
+  // a joined device also keeps its alerts and its token current.
+  registerWorker().then(function (registration) {
+    if (!me()) return;
+    pollEmulator(registration);
+    refreshFirebaseToken(registration);
+  });
 })();
