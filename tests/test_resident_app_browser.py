@@ -158,7 +158,7 @@ def test_the_app_fetches_nothing_from_another_origin_with_default_settings(brows
         page.wait_for_load_state("networkidle")
     # The service worker is installed and has stored the shell (its requests are recorded too).
     cached = page.evaluate("caches.keys().then(k => Promise.all(k.map(n => caches.open(n).then(c => c.keys())))).then(a => a.flat().map(r => r.url))")
-    assert any(u.endswith("/app/offline") for u in cached) and any(u.endswith("/leaflet.js") for u in cached)
+    assert any(u.endswith("/app/offline") for u in cached) and any("/leaflet.js?v=" in u for u in cached)
     assert any("/api/v1/deals" in u for u in seen) and me["secret"]
     ctx.close()
     assert outside == []

@@ -29,6 +29,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 SHELL_FILES = (
     "web.css", "app/app.js", "app/app.css", "app/icon-192.png", "app/icon-512.png", "app/icon-maskable-512.png",
     "vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css",
+)
+# Leaflet's marker images: Leaflet asks for them by their plain names (no ?v=).
+SHELL_IMAGES = (
     "vendor/leaflet/images/marker-icon.png", "vendor/leaflet/images/marker-icon-2x.png",
     "vendor/leaflet/images/marker-shadow.png",
 )
@@ -100,8 +103,16 @@ def _app_headers(response: Response) -> Response:
     return response
 
 
-def _asset(name: str) -> str:
-    return url_for("web_assets.static", filename=name)
+@lru_cache(maxsize=64)
+def _content_hash(name: str) -> str:
+    return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
+
+
+def asset(name: str) -> str:
+    """A static file's URL with its content's hash (?v=): a deploy changes the URL, so neither a
+    browser's cache nor the service worker's serves the old file to the new pages."""
+    return url_for("web_assets.static", filename=name, v=_content_hash(name))
+
 
 
 # A number of each CLDR plural category (one, few, many, other...) of the app's languages.
@@ -178,13 +189,13 @@ def _context(**extra) -> dict:
         "api": "/api/v1",
         "tiles": _setting("map_tiles") or None,
         "attribution": _setting("map_attribution") or None,
-        "leafletImages": _asset("vendor/leaflet/images/"),
+        "leafletImages": url_for("web_assets.static", filename="vendor/leaflet/images/"),
         "mapStart": MAP_START,
         "push": push_mode(),
         "emulator": "/emulator/api/web-clients" if push_mode() == "emulator" else None,
         "firebase": firebase_web_config() if push_mode() == "firebase" else None,
         "vapidKey": _setting("firebase_vapid_key") if push_mode() == "firebase" else None,
-        "firebaseScripts": [_asset("vendor/firebase/firebase-app-compat.js"), _asset("vendor/firebase/firebase-messaging-compat.js")]
+        "firebaseScripts": [asset("vendor/firebase/firebase-app-compat.js"), asset("vendor/firebase/firebase-messaging-compat.js")]
         if push_mode() == "firebase" else [],
         "sw": url_for("resident_pages.service_worker"),
         "scope": url_for("resident_pages.near"),
@@ -196,7 +207,7 @@ def _context(**extra) -> dict:
         "texts": _texts(),
     }
     return {
-        "app_config": config, "rules": rules, "categories": CATEGORIES,
+        "app_config": config, "rules": rules, "categories": CATEGORIES, "asset": asset,
         "day_names": DAY_NAMES, "max_extra_places": MAX_EXTRA_PLACES, **extra,
     }
 
@@ -234,7 +245,7 @@ def settings():
 @bp.get("/offline")
 def offline():
     """What the service worker shows when a page cannot be fetched: no data, nothing that expires."""
-    html = render_template("app/offline.html")
+    html = render_template("app/offline.html", asset=asset)
     return Response(html, mimetype="text/html", headers={"Cache-Control": "no-cache"})
 
 
@@ -253,34 +264,41 @@ def manifest():
         "background_color": "#f4f1ea",
         "theme_color": "#0b6b3a",
         "icons": [
-            {"src": _asset("app/icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
-            {"src": _asset("app/icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
-            {"src": _asset("app/icon-maskable-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+            {"src": asset("app/icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": asset("app/icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {"src": asset("app/icon-maskable-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
         ],
     }
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/manifest+json",
                      headers={"Cache-Control": "no-cache"})
 
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+
+
 @lru_cache(maxsize=1)
 def _shell_version() -> str:
-    """Changes whenever a file of the shell does, so browsers install the new service worker."""
+    """Changes whenever anything the worker keeps does (a file of the shell, the offline page's
+    template or its words), so browsers install the new service worker."""
     digest = hashlib.sha256()
-    for name in SHELL_FILES + ("app/sw.js",):
-        digest.update((STATIC / name).read_bytes())
+    for path in ([STATIC / name for name in SHELL_FILES + SHELL_IMAGES + ("app/sw.js",)] + [TEMPLATES / "app" / "offline.html"]
+                 + sorted(TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"))):
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
 @bp.get("/sw.js")
 def service_worker():
     """The service worker, at /app/ so that it controls the app's pages (its scope is /app/)."""
-    shell = [_asset(name) for name in SHELL_FILES] + [url_for("resident_pages.offline")]
+    shell = ([asset(name) for name in SHELL_FILES] + [url_for("web_assets.static", filename=name) for name in SHELL_IMAGES]
+             + [url_for("resident_pages.offline")])
     head = (
         f"var VERSION = {json.dumps(_shell_version())};\n"
         f"var SHELL = {json.dumps(shell)};\n"
         f"var OFFLINE = {json.dumps(url_for('resident_pages.offline'))};\n"
         f"var OFFER_URL = {json.dumps(url_for('resident_pages.offer', offer_id='OFFER_ID'))};\n"
-        f"var ICON = {json.dumps(_asset('app/icon-192.png'))};\n"
+        f"var ICON = {json.dumps(asset('app/icon-192.png'))};\n"
     )
     body = head + (STATIC / "app" / "sw.js").read_text(encoding="utf-8")
     return Response(body, mimetype="text/javascript", headers={

@@ -27,7 +27,10 @@ self.addEventListener("fetch", function (event) {
     event.respondWith(fetch(request).catch(function () { return caches.match(OFFLINE); }));
     return;
   }
-  if (SHELL.indexOf(new URL(request.url).pathname) >= 0) {
+  // The shell's files by path and version (?v=, their content's hash): a page of a newer
+  // deploy asks for a newer version, which comes from the network, not this cache.
+  var url = new URL(request.url);
+  if (SHELL.indexOf(url.pathname + url.search) >= 0) {
     event.respondWith(caches.match(request).then(function (hit) { return hit || fetch(request); }));
   }
   // Everything else (the API above all) goes to the network as it would without a worker.
