@@ -179,6 +179,10 @@ def _texts() -> dict:
         "notifyOn": gettext("Alerts are on."),
         "notifyOff": gettext("Alerts are off in this browser: allow notifications to receive them."),
         "notifyNone": gettext("This service cannot send alerts to a browser yet."),
+        "joinNone": gettext("Joining is not possible here yet: this service cannot send alerts to a browser."),
+        "pushUnsupported": gettext("This browser cannot receive alerts from a web page: join with another browser, such as a recent Chrome, Edge or Firefox."),
+        "notifyDenied": gettext("Notifications from this site are blocked in this browser. Alerts need them: allow them in the browser's settings for this site, then reload this page."),
+        "pushFailed": gettext("Alerts could not be turned on in this browser. Try again in a moment, or join with another browser."),
     }
 
 

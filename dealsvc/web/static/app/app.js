@@ -146,7 +146,7 @@
     }
     if (cfg.push === "firebase") {
       if (!window.Notification || Notification.permission !== "granted") return Promise.reject({ status: 0, detail: T.notifyOff });
-      return firebaseToken(registration);
+      return firebaseToken(registration).catch(function () { throw { status: 0, detail: T.pushFailed }; });
     }
     return Promise.reject({ status: 0, detail: T.notifyNone });
   }
@@ -266,11 +266,28 @@
   // --- pages ------------------------------------------------------------------------------
   var pages = {};
 
+  // Why this browser cannot join (joining needs its alerts' token), said before the form is
+  // filled in: null when it can.
+  function joinBlocker() {
+    if (cfg.push === "none") return T.joinNone;
+    if (cfg.push === "firebase") {
+      if (!("serviceWorker" in navigator) || !window.PushManager || !window.Notification) return T.pushUnsupported;
+      if (Notification.permission === "denied") return T.notifyDenied;
+    }
+    return null;
+  }
+
   pages.join = function () {
     if (me()) { location.replace(cfg.scope); return; }
     var sub = subscriptionForm(null);
     var error = $("form-error");
     error.tabIndex = -1;
+    var blocked = joinBlocker();
+    if (blocked) {
+      $("join-notice").textContent = blocked;
+      $("join-notice").hidden = false;
+      $("join-submit").disabled = true;
+    }
     sub.form.addEventListener("submit", function (event) {
       event.preventDefault();
       var body = sub.values();
@@ -284,7 +301,9 @@
       // request made later); FCM's token needs the permission, the emulator's does not.
       var asked = window.Notification && Notification.permission === "default"
         ? Notification.requestPermission().catch(function () {}) : Promise.resolve();
-      asked.then(registerWorker).then(function (r) { return pushToken(r); })
+      asked.then(function () {
+        if (cfg.push === "firebase" && Notification.permission !== "granted") throw { status: 0, detail: T.notifyDenied };
+      }).then(registerWorker).then(function (r) { return pushToken(r); })
         .then(function (token) {
           body.fcm_token = token;
           return api("POST", "/subscribers", body, false).then(function (created) {
@@ -292,7 +311,12 @@
           });
         })
         .then(function () { say(T.joined); location.assign(cfg.scope + "?joined=1"); })
-        .catch(function (problem) { say(""); showProblem(problem, error, { quiet_hours: "quiet_hours", lat: "place", lon: "place" }); });
+        .catch(function (problem) {
+          say("");
+          // A script's own error (the browser's push service, the SDK) has no words for people.
+          if (problem instanceof Error || !problem || !(problem.detail || problem.title || problem.errors)) problem = { status: 0, detail: T.pushFailed };
+          showProblem(problem, error, { quiet_hours: "quiet_hours", lat: "place", lon: "place" });
+        });
     });
   };
 
