@@ -269,3 +269,22 @@ def test_the_worker_is_there_before_joining_and_alerts_lead_only_to_the_apps_pag
     assert data["link"] == f"{live.url}/app/offers/off_9"
     ctx.close()
     assert outside == []
+
+
+def test_after_the_emulator_restarts_the_open_app_still_shows_the_new_pushes(browser, live):
+    """The app remembers how far it read the emulator's pushes; the emulator of a new run (a
+    restarted server) numbers them from 1 again, and the app starts over instead of waiting
+    for a number it will not reach."""
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "notifications"])
+    page = ctx.new_page()
+    join_with_pin(page, live, quiet_hours=False)
+    page.evaluate("localStorage.setItem('dealsvc.emulator-seq', JSON.stringify({instance: 'an-earlier-run', after: 1000000}))")
+    page.reload()
+    key, shop = merchant_with_shop(live)
+    offer = post_offer(live, key, shop, title="Focaccia della sera")
+    shown = wait_for(page, lambda: notifications(page), "the alert")
+    assert shown[0]["data"]["offer_id"] == offer["id"]
+    ctx.close()
+    assert outside == []

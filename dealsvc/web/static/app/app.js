@@ -152,20 +152,30 @@
   }
 
   // Development: fetch what the emulator received for this device every 2 s and have the
-  // service worker show each push exactly as its push event would.
+  // service worker show each push exactly as its push event would. What was fetched is kept as
+  // {instance, after}: a restarted emulator (another instance) numbers its pushes from 1 again.
+  var SEQ = "dealsvc.emulator-seq";
   function pollEmulator(registration) {
     var who = me();
     if (cfg.push !== "emulator" || !who || !who.token || who.local || !registration) return;
-    var after = load("dealsvc.emulator-seq", 0);
+    var seen = load(SEQ, null);
+    if (!seen || typeof seen !== "object") seen = { instance: null, after: 0 };
     function tick() {
-      fetch(cfg.emulator + "/" + encodeURIComponent(who.token) + "/messages?after=" + after, { cache: "no-store" })
+      fetch(cfg.emulator + "/" + encodeURIComponent(who.token) + "/messages?after=" + seen.after, { cache: "no-store" })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (body) {
+          if (body.instance !== seen.instance) {
+            // Another run of the emulator: its pushes from the first (this answer skipped those up to `after`).
+            var first = seen.instance === null && seen.after === 0;
+            seen = { instance: body.instance, after: 0 };
+            save(SEQ, seen);
+            if (!first) return;
+          }
           (body.messages || []).forEach(function (m) {
-            after = Math.max(after, m.seq);
+            seen.after = Math.max(seen.after, m.seq);
             if (registration.active) registration.active.postMessage({ type: "push", payload: m.payload });
           });
-          save("dealsvc.emulator-seq", after);
+          save(SEQ, seen);
         })
         .catch(function () {})
         .finally(function () { setTimeout(tick, 2000); });
@@ -704,7 +714,7 @@
     $("leave").onclick = function () {
       if (!window.confirm(T.confirmLeave)) return;
       api("DELETE", "/subscribers/" + who.id).catch(function (p) { if (p.status !== 404 && p.status !== 401) throw p; }).then(function () {
-        localStorage.removeItem(KEY); localStorage.removeItem(HOLDS); localStorage.removeItem("dealsvc.emulator-seq");
+        localStorage.removeItem(KEY); localStorage.removeItem(HOLDS); localStorage.removeItem(SEQ);
         $("settings-body").hidden = true;
         say(T.left_app);
         $("not-joined").hidden = false;
