@@ -119,6 +119,9 @@ def test_vendored_libraries_record_their_version_and_licence():
         version = (vendor / name / "VERSION").read_text()
         assert version.startswith(name + " ") and f"licence: {licence}" in version
         assert (vendor / name / "LICENSE").stat().st_size > 0
+    # Apache-2.0 asks for its text to go with the files (4 (a)): the text, not a link to it.
+    apache = (vendor / "firebase" / "LICENSE").read_text()
+    assert "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION" in apache and "END OF TERMS AND CONDITIONS" in apache
 
 
 @pytest.mark.parametrize("header, offers, left", [
