@@ -120,6 +120,13 @@ def test_the_open_app_shows_the_emulators_pushes_and_a_withdrawal_replaces_its_a
     assert "no longer available" in after[gone_tag]["title"] + after[gone_tag]["body"]
     assert after[gone_tag]["data"]["offer_id"] == withdrawn["id"]
     assert after[kept_tag] == before[kept_tag]  # the other alert untouched
+
+    # Leaving takes the alerts away with the subscription.
+    page.on("dialog", lambda d: d.accept())
+    page.goto(live.url + "/app/settings")
+    page.get_by_role("button", name="Leave and delete my data").click()
+    expect(page.locator("#status")).to_contain_text("You left", timeout=WAIT_MS)
+    assert notifications(page) == []
     ctx.close()
     assert outside == []
 

@@ -123,12 +123,29 @@
     });
   }
 
-  function firebaseToken(registration) {
+  function firebaseMessaging() {
     return cfg.firebaseScripts.reduce(function (p, src) { return p.then(function () { return loadScript(src); }); }, Promise.resolve())
       .then(function () {
         var app = firebase.apps.length ? firebase.app() : firebase.initializeApp(cfg.firebase);
-        return app.messaging().getToken({ vapidKey: cfg.vapidKey, serviceWorkerRegistration: registration });
+        return app.messaging();
       });
+  }
+  function firebaseToken(registration) {
+    return firebaseMessaging().then(function (messaging) {
+      return messaging.getToken({ vapidKey: cfg.vapidKey, serviceWorkerRegistration: registration });
+    });
+  }
+
+  // Leaving: the alerts still shown go, and FCM forgets this browser's token.
+  function forgetDevice() {
+    if (!("serviceWorker" in navigator)) return Promise.resolve();
+    return navigator.serviceWorker.getRegistration(cfg.scope).then(function (registration) {
+      if (!registration) return;
+      return registration.getNotifications().then(function (shown) {
+        shown.forEach(function (n) { n.close(); });
+        if (cfg.push === "firebase") return firebaseMessaging().then(function (messaging) { return messaging.deleteToken(); });
+      });
+    }).catch(function () {});
   }
 
   // A token for this device: from the emulator (development) or from FCM (production).
@@ -161,6 +178,7 @@
     var seen = load(SEQ, null);
     if (!seen || typeof seen !== "object") seen = { instance: null, after: 0 };
     function tick() {
+      if (!me()) return;  // left meanwhile
       fetch(cfg.emulator + "/" + encodeURIComponent(who.token) + "/messages?after=" + seen.after, { cache: "no-store" })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (body) {
@@ -715,6 +733,8 @@
       if (!window.confirm(T.confirmLeave)) return;
       api("DELETE", "/subscribers/" + who.id).catch(function (p) { if (p.status !== 404 && p.status !== 401) throw p; }).then(function () {
         localStorage.removeItem(KEY); localStorage.removeItem(HOLDS); localStorage.removeItem(SEQ);
+        return forgetDevice();
+      }).then(function () {
         $("settings-body").hidden = true;
         say(T.left_app);
         $("not-joined").hidden = false;
