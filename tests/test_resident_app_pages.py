@@ -154,3 +154,10 @@ def test_the_pages_ask_for_each_file_by_its_contents_and_the_worker_keeps_those(
         assert url in shell
     offline = client.get("/app/offline").text
     assert all(url in shell for url in re.findall(r'<link rel="stylesheet" href="([^"]+)"', offline))
+
+
+@pytest.mark.parametrize("path, name", [("/app/", "Mappa delle offerte intorno a te"), ("/app/offers/any-offer", "Mappa: dove si trova il negozio")])
+def test_the_maps_are_named_regions_for_screen_readers(client, path, name):
+    """An aria-label counts on an element with a role: the map is a region with its name."""
+    html = client.get(path, headers={"Accept-Language": "it"}).text
+    assert re.search(rf'<div id="map" [^>]*role="region" aria-label="{name}"', html)
