@@ -16,7 +16,7 @@ from playwright.sync_api import Error, expect
 from tests.test_browser import (  # noqa: F401 (fixtures)
     PHONE, WAIT_MS, browser, live, merchant_with_shop, settings,
 )
-from tests.test_browser_languages import _shot as docs_shot
+from tests.test_browser_languages import DOCS_SCREENSHOTS, _shot as docs_shot
 from tests.test_resident_app_browser import HOME, join_with_pin, phone, post_offer
 
 NOTIFICATIONS_JS = """async () => {
@@ -177,11 +177,31 @@ def test_the_whole_flow_in_italian_with_screenshots_for_the_readme(browser, live
     expect(page.locator("#pickup-until")).to_contain_text("Tenuto per te fino alle")
     docs_shot(page, "app-code-it-phone.png")
 
-    # One item left, as Italian says it for one.
-    post_offer(live, key, shop, title="Latte fresco", quantity=1)
+    # The shop collects with that code: "My reservations" says so.
+    hold = page.evaluate("JSON.parse(localStorage.getItem('dealsvc.reservations'))")[0]
+    collected = requests.post(f"{live.url}/api/v1/reservations/{hold['id']}/collect", json={"code": page.locator("#pickup-code").text_content()},
+                              headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert collected.status_code == 200, collected.text
+    page.get_by_role("link", name="Le mie prenotazioni").click()
+    expect(page.locator("#reservations")).to_contain_text("ritirata", timeout=WAIT_MS)
+
+    # One item left, as Italian says it for one; then the shop withdraws it, and its alert is
+    # replaced with the words for gone (the other alert stays).
+    latte = post_offer(live, key, shop, title="Latte fresco", quantity=1)
     page.goto(live.url + "/app/")
     expect(page.locator("#offers li").filter(has_text="Latte fresco")).to_contain_text("ne resta 1", timeout=WAIT_MS)
     expect(page.locator("#offers-count")).to_have_text("2 offerte intorno a te.")
+    expect(page.locator("#alerts li")).to_have_count(2, timeout=WAIT_MS)
+    r = requests.patch(f"{live.url}/api/v1/offers/{latte['id']}", json={"status": "cancelled"},
+                       headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    gone = page.locator("#alerts li").filter(has_text="Latte fresco")
+    expect(gone).to_contain_text("non più disponibile", timeout=WAIT_MS)
+    expect(gone).to_contain_text("Ritirata dal negozio.")
+    expect(page.locator("#alerts li").filter(has_text="Focaccia della sera")).to_contain_text("3,00 €")
+    expect(page.locator("#offers li").filter(has_text="Latte fresco")).to_have_count(0, timeout=WAIT_MS)
+    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#alerts-section").screenshot(path=str(DOCS_SCREENSHOTS / "app-alerts-it-phone.png"))
     ctx.close()
     assert outside == []
 
