@@ -77,8 +77,32 @@ def test_a_push_is_shown_by_the_service_worker_and_opens_the_offer(browser, live
     assert len(shown) == 1
     assert shown[0]["title"] == payload["notification"]["title"] and "Focaccia della sera" in shown[0]["title"] + shown[0]["body"]
     assert shown[0]["tag"] == f"offer-{offer['id']}"
-    # A tap opens the offer's page (the link the worker gives the notification), where it is reserved.
     assert shown[0]["data"]["offer_id"] == offer["id"]
+
+    # Another offer's alert, then its withdrawal: each a push event; the second replaces the first
+    # under the offer's tag, the other alert untouched.
+    def deliver(message_payload: dict) -> None:
+        cdp.send("ServiceWorker.deliverPushMessage", {
+            "origin": live.url, "registrationId": registration["registrationId"], "data": json.dumps(message_payload)})
+
+    def pushes_about(offer_id: str) -> list[dict]:
+        return [m["payload"] for m in web_messages(live, me["token"]) if m["payload"]["data"].get("offer_id") == offer_id]
+
+    latte = post_offer(live, key, shop, title="Latte fresco")
+    [alert] = wait_for(page, lambda: pushes_about(latte["id"]), "the second offer's push")
+    deliver(alert)
+    wait_for(page, lambda: len(notifications(page)) == 2, "the second alert")
+    r = requests.patch(f"{live.url}/api/v1/offers/{latte['id']}", json={"status": "cancelled"},
+                       headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    withdrawal = wait_for(page, lambda: pushes_about(latte["id"])[1:], "the withdrawal's push")[0]
+    deliver(withdrawal)
+    now = wait_for(page, lambda: (lambda ns: ns if "no longer available" in ns.get(f"offer-{latte['id']}", {}).get("title", "") else None)(
+        {n["tag"]: n for n in notifications(page)}), "the withdrawal to replace its alert")
+    assert len(now) == 2 and now[f"offer-{offer['id']}"]["title"] == shown[0]["title"]
+    assert now[f"offer-{latte['id']}"]["body"] == "Withdrawn by the shop."
+
+    # A tap opens the offer's page (the link the worker gives the notification), where it is reserved.
     page.goto(live.url + f"/app/offers/{shown[0]['data']['offer_id']}")
     expect(page.get_by_role("heading", name="Focaccia della sera")).to_be_visible(timeout=WAIT_MS)
     page.get_by_role("button", name="Reserve and pick up at the shop").click()
