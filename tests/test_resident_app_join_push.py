@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import re
 
 import pytest
@@ -65,4 +66,73 @@ def test_when_the_browser_cannot_get_a_push_token_the_resident_reads_why(browser
         "That did not work: Alerts could not be turned on in this browser. Try again in a moment, or join with another browser.",
         timeout=WAIT_MS)
     assert page.evaluate("localStorage.getItem('dealsvc.resident')") is None
+    ctx.close()
+
+
+# The browser's push service and Firebase's registration servers, stood in for: a push
+# subscription from PushManager (headless Chromium has no push service), and the answers of
+# firebaseinstallations / fcmregistrations that the Firebase JS SDK asks for a token.
+FAKE_PUSH_SUBSCRIPTION = """(() => {
+  const key = new Uint8Array(65); key[0] = 4; const auth = new Uint8Array(16);
+  const sub = { endpoint: "https://fcm.googleapis.com/fcm/send/test", expirationTime: null,
+    getKey: n => (n === "p256dh" ? key : auth).buffer, toJSON() { return {endpoint: this.endpoint}; },
+    options: { applicationServerKey: null }, unsubscribe: () => Promise.resolve(true) };
+  PushManager.prototype.subscribe = function () { return Promise.resolve(sub); };
+  PushManager.prototype.getSubscription = function () { return Promise.resolve(sub); };
+})();"""
+
+
+@pytest.mark.parametrize("settings", ["firebase"], indirect=True)
+def test_with_real_web_push_the_firebase_token_is_registered_kept_current_and_deleted_on_leaving(browser, live):
+    """The production path: the Firebase JS SDK gets the token with the app's worker, a new one
+    goes to the service with PATCH, and leaving deletes it at FCM."""
+    ctx = browser.new_context(viewport=PHONE, locale="en-GB", geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                              permissions=["geolocation", "notifications"])
+    ctx.add_init_script(FAKE_PUSH_SUBSCRIPTION)
+    issued = {"n": 1}
+    firebase: list[str] = []
+
+    def firebase_servers(route):
+        url = route.request.url
+        firebase.append(f"{route.request.method} {url.split('?')[0]}")
+        if url.startswith("https://firebaseinstallations.googleapis.com/"):
+            route.fulfill(status=200, content_type="application/json", body=json.dumps({
+                "name": "installation", "fid": "fTestFid0000000000000000", "refreshToken": "refresh",
+                "authToken": {"token": "auth", "expiresIn": "604800s"}}))
+        elif url.startswith("https://fcmregistrations.googleapis.com/"):
+            route.fulfill(status=200, content_type="application/json",
+                          body=json.dumps({"token": f"fcm-token-{issued['n']}"}) if route.request.method != "DELETE" else "{}")
+        else:
+            route.abort()
+
+    ctx.route(re.compile(r"^https://"), firebase_servers)
+    page = ctx.new_page()
+    page.on("dialog", lambda d: d.accept())
+    page.goto(live.url + "/app/join")
+    page.get_by_role("button", name="Use my location").click()
+    expect(page.locator("#place-status")).to_have_text("Found your location.", timeout=WAIT_MS)
+    page.get_by_role("button", name="Join and turn on alerts").click()
+    page.wait_for_url(re.compile(r"/app/\?joined=1$"), timeout=WAIT_MS)
+    me = page.evaluate("JSON.parse(localStorage.getItem('dealsvc.resident'))")
+    assert me["token"] == "fcm-token-1"
+    assert any(call.startswith("POST https://fcmregistrations.googleapis.com/") for call in firebase)
+
+    # FCM hands out another token (its own store forgotten): the next page sends it with PATCH.
+    issued["n"] = 2
+    page.evaluate("new Promise(done => { const q = indexedDB.deleteDatabase('firebase-messaging-database'); q.onsuccess = q.onerror = q.onblocked = () => done(1); })")
+    with page.expect_request(lambda r: r.method == "PATCH" and f"/api/v1/subscribers/{me['id']}" in r.url, timeout=WAIT_MS) as patch:
+        page.goto(live.url + "/app/settings")
+    assert patch.value.post_data_json == {"fcm_token": "fcm-token-2"}
+    stored = "JSON.parse(localStorage.getItem('dealsvc.resident')).token"
+    for _ in range(WAIT_MS // 100):
+        if page.evaluate(stored) == "fcm-token-2":
+            break
+        page.wait_for_timeout(100)
+    assert page.evaluate(stored) == "fcm-token-2"
+
+    # Leaving deletes the token at FCM too.
+    firebase.clear()
+    page.get_by_role("button", name="Leave and delete my data").click()
+    expect(page.locator("#status")).to_contain_text("You left", timeout=WAIT_MS)
+    assert any(call.startswith("DELETE https://fcmregistrations.googleapis.com/") for call in firebase), firebase
     ctx.close()

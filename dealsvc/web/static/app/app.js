@@ -123,12 +123,16 @@
     });
   }
 
+  var firebaseLoaded = null;
   function firebaseMessaging() {
-    return cfg.firebaseScripts.reduce(function (p, src) { return p.then(function () { return loadScript(src); }); }, Promise.resolve())
-      .then(function () {
-        var app = firebase.apps.length ? firebase.app() : firebase.initializeApp(cfg.firebase);
-        return app.messaging();
-      });
+    // The SDK's scripts once per page (a second load would start Firebase anew, without its state).
+    firebaseLoaded = firebaseLoaded || cfg.firebaseScripts.reduce(function (p, src) {
+      return p.then(function () { return loadScript(src); });
+    }, Promise.resolve());
+    return firebaseLoaded.then(function () {
+      var app = firebase.apps.length ? firebase.app() : firebase.initializeApp(cfg.firebase);
+      return app.messaging();
+    });
   }
   function firebaseToken(registration) {
     return firebaseMessaging().then(function (messaging) {
