@@ -184,8 +184,7 @@ class Settings:
             default_locale=_locale("DEFAULT_LOCALE", get("DEFAULT_LOCALE", defaults.default_locale)),
             brand=_brand(get("BRAND", defaults.brand)),
             public_url=_public_url(get("PUBLIC_URL", None)),
-            firebase_web_config=_firebase_web_config(get("FIREBASE_WEB_CONFIG", None)),
-            firebase_vapid_key=_vapid_key(get("FIREBASE_VAPID_KEY", None)),
+            **_web_push(get("FIREBASE_WEB_CONFIG", None), get("FIREBASE_VAPID_KEY", None)),
             map_tiles=_map_tiles(get("MAP_TILES", None)),
             map_attribution=_map_attribution(get("MAP_ATTRIBUTION", None), get("MAP_TILES", None)),
             log_level=_log_level("LOG_LEVEL", get("LOG_LEVEL", defaults.log_level)),
@@ -255,6 +254,18 @@ class Settings:
             f"no FCM is configured and the built-in emulator is not served ({why}): set "
             "DEALSVC_FCM_CREDENTIALS (real FCM) or DEALSVC_FCM_ENDPOINT (a standalone emulator), "
             "or DEALSVC_EMULATOR=on to serve the built-in one to anyone who can reach this port"
+        )
+
+    @property
+    def web_push_warning(self) -> str | None:
+        """What to log at start when the web app gets real FCM tokens (Firebase web config) that
+        this service will not push to, its pushes going elsewhere than FCM (None: nothing to say)."""
+        if not self.firebase_web_config or self.fcm_credentials:
+            return None
+        target = self.fcm_endpoint or ("the built-in emulator" if self.emulator_enabled else "nowhere")
+        return (
+            "DEALSVC_FIREBASE_WEB_CONFIG is set, so residents' browsers register real FCM tokens, but pushes "
+            f"go to {target} (no DEALSVC_FCM_CREDENTIALS): their alerts will not reach them"
         )
 
     def with_(self, **changes) -> "Settings":
@@ -467,6 +478,19 @@ def _public_url(value: str | None) -> str | None:
 
 # What the Firebase JS SDK needs to get a web push token (the rest of the config is optional).
 FIREBASE_WEB_CONFIG_KEYS = ("apiKey", "projectId", "messagingSenderId", "appId")
+
+
+def _web_push(config: str | None, vapid_key: str | None) -> dict:
+    """Real web push takes both the Firebase web config and the VAPID key: one without the
+    other would leave the web app on the emulator (or unable to push) without a word."""
+    settings = {"firebase_web_config": _firebase_web_config(config), "firebase_vapid_key": _vapid_key(vapid_key)}
+    if (config is None) != (vapid_key is None):
+        have, lack = ("FIREBASE_WEB_CONFIG", "FIREBASE_VAPID_KEY") if vapid_key is None else ("FIREBASE_VAPID_KEY", "FIREBASE_WEB_CONFIG")
+        raise SettingsError(
+            f"DEALSVC_{have} is set but DEALSVC_{lack} is not: real web push needs both "
+            "(the Firebase web app's config and its web push certificate's public key), or neither"
+        )
+    return settings
 
 
 def _firebase_web_config(value: str | None) -> Mapping[str, str] | None:

@@ -71,6 +71,8 @@ def create_app(
         if settings.emulator_loopback_only:
             _emulator_for_loopback_clients_only(app)
     logging.getLogger(__name__).info("%s", settings.emulator_status)
+    if settings.web_push_warning:
+        logging.getLogger(__name__).warning("%s", settings.web_push_warning)
     register_pages(app, settings)
     register_error_handlers(app)
     app.url_value_preprocessor(refuse_unstorable_ids)

@@ -231,3 +231,13 @@ def test_a_web_clients_token_stays_out_of_the_access_logs(emulator, caplog):
     atoms = logger.atoms(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
     assert atoms["U"] == "/emulator/api/web-clients/…/messages"
     assert atoms["r"] == "GET /emulator/api/web-clients/…/messages?… HTTP/1.1"
+
+
+def test_the_messages_answer_names_the_emulators_run(emulator):
+    """Seqs start again at 1 when the emulator restarts: the answer names its run (instance), so a
+    web app that kept a seq from an earlier run knows to ask again from 0."""
+    token = requests.post(f"{emulator.root}/api/web-clients", timeout=10).json()["token"]
+    first = requests.get(f"{emulator.root}/api/web-clients/{token}/messages", timeout=10).json()
+    again = requests.get(f"{emulator.root}/api/web-clients/{token}/messages", params={"after": 5}, timeout=10).json()
+    assert re.fullmatch(r"[0-9a-f]{16}", first["instance"]) and again["instance"] == first["instance"]
+    assert EmulatorStore().instance != EmulatorStore().instance

@@ -158,7 +158,7 @@ def test_the_app_fetches_nothing_from_another_origin_with_default_settings(brows
         page.wait_for_load_state("networkidle")
     # The service worker is installed and has stored the shell (its requests are recorded too).
     cached = page.evaluate("caches.keys().then(k => Promise.all(k.map(n => caches.open(n).then(c => c.keys())))).then(a => a.flat().map(r => r.url))")
-    assert any(u.endswith("/app/offline") for u in cached) and any(u.endswith("/leaflet.js") for u in cached)
+    assert any(u.endswith("/app/offline") for u in cached) and any("/leaflet.js?v=" in u for u in cached)
     assert any("/api/v1/deals" in u for u in seen) and me["secret"]
     ctx.close()
     assert outside == []
@@ -246,6 +246,7 @@ def test_following_a_shop_and_changing_the_settings_with_another_place(browser, 
     page.get_by_label("pastry").check()
     page.get_by_role("button", name="Add the pin as a place").click()
     place = page.locator("#place-list li").first
+    expect(place.locator('[data-name="where"]')).to_have_text(re.compile(r"^Latitude 4\d\.\d+, longitude 9\.\d+$"))
     place.get_by_label("Name of the place").fill("Work")
     for day in ("Mon", "Tue", "Wed", "Thu", "Fri"):
         place.get_by_label(day).check()
@@ -265,5 +266,77 @@ def test_following_a_shop_and_changing_the_settings_with_another_place(browser, 
     # Near me can look around the other place too.
     page.get_by_role("link", name="Near me").click()
     expect(page.get_by_label("Around", exact=True)).to_contain_text("Work", timeout=WAIT_MS)
+    ctx.close()
+    assert outside == []
+
+
+# A shop's name is the merchant's to choose: markup in it must stay text (no link, no image, no
+# meta refresh sending the resident elsewhere), on the offer's map and on the map of Near me.
+EVIL_NAME = ('<a id="pwn" href="https://evil.example/login">Verify your account</a>'
+             '<img id="pwnimg" src="x" onerror="window.__pwned=1">'
+             '<meta http-equiv="refresh" content="3;url=https://evil.example/">')
+
+
+def test_markup_in_a_shop_name_is_shown_as_text_on_the_maps(browser, live):
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]}, permissions=["geolocation"])
+    page = ctx.new_page()
+    join_with_pin(page, live)
+    key = live.post("/api/v1/merchants", {"name": "Evil", "email": "evil@shop.example"})["api_key"]
+    shop = live.post("/api/v1/shops", {"name": EVIL_NAME, "category": "bakery", "lat": HOME[0] - 0.0018, "lon": HOME[1]}, key)
+    offer = post_offer(live, key, shop)
+    page.goto(f"{live.url}/app/offers/{offer['id']}")
+    tooltip = page.locator("#map .leaflet-tooltip").first
+    expect(tooltip).to_have_text(EVIL_NAME, timeout=WAIT_MS)  # the name, as written
+    expect(page.locator("#shop-name")).to_have_text(EVIL_NAME)
+    # The markup never became elements: no link, no image whose error handler ran, no meta refresh.
+    assert page.evaluate("document.querySelectorAll('#pwn, #pwnimg, meta[http-equiv]').length") == 0
+    assert page.evaluate("window.__pwned") is None
+    page.goto(f"{live.url}/app/")
+    page.locator("#map .leaflet-interactive").last.click(force=True)
+    popup = page.locator("#map .leaflet-popup-content")
+    expect(popup).to_contain_text(EVIL_NAME, timeout=WAIT_MS)
+    assert page.evaluate("document.querySelectorAll('#pwn, #pwnimg, meta[http-equiv]').length") == 0
+    ctx.close()
+    assert outside == []
+
+
+WATCH_JS = """() => {
+  window.__rebuilt = [];
+  const watch = id => new MutationObserver(() => window.__rebuilt.push(id)).observe(document.getElementById(id), {childList: true});
+  watch("alerts"); watch("offers");
+}"""
+
+
+def test_near_me_keeps_the_keyboards_place_and_the_panned_map_while_it_refreshes(browser, live):
+    """Near me looks for new alerts every 2 s and new offers every minute: with nothing new, the
+    alert link the keyboard is on keeps the focus, the lists are not rebuilt, the map stays where
+    the resident moved it."""
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "notifications"])
+    page = ctx.new_page()
+    join_with_pin(page, live, quiet_hours=False)
+    key, shop = merchant_with_shop(live)
+    post_offer(live, key, shop)
+    expect(page.locator("#alerts li")).to_have_count(1, timeout=WAIT_MS)
+    page.clock.install()
+    page.goto(live.url + "/app/")
+    expect(page.locator("#alerts li")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator("#offers li")).to_have_count(1, timeout=WAIT_MS)
+    page.locator("#map").focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")  # the resident pans the map
+    page.clock.run_for(1_000)  # the panning's animation ends
+    pane = page.locator("#map .leaflet-map-pane")
+    panned = pane.evaluate("p => p.style.transform")
+    page.evaluate(WATCH_JS)
+    page.locator("#alerts a").first.focus()
+    with page.expect_response(lambda r: "/api/v1/deals" in r.url, timeout=WAIT_MS):
+        page.clock.run_for(61_000)  # 30 looks at the alerts, one at the offers
+    page.wait_for_timeout(500)  # the answer drawn (or, now, found unchanged)
+    assert page.evaluate("window.__rebuilt") == []
+    assert page.evaluate("document.activeElement.closest('#alerts') !== null")
+    assert pane.evaluate("p => p.style.transform") == panned
     ctx.close()
     assert outside == []

@@ -80,7 +80,7 @@ def test_the_service_worker_controls_the_app_and_caches_a_shell_that_exists(clie
     assert r.headers["Service-Worker-Allowed"] == "/app/"
     assert "no-cache" in r.headers["Cache-Control"]
     shell = json.loads(re.search(r"var SHELL = (\[.*?\]);", r.text).group(1))
-    assert "/app/offline" in shell and "/assets/vendor/leaflet/leaflet.js" in shell
+    assert "/app/offline" in shell and any(url.startswith("/assets/vendor/leaflet/leaflet.js?v=") for url in shell)
     for url in shell:
         assert client.get(url).status_code == 200, url
     assert "addEventListener(\"push\"" in r.text and "function show(payload)" in r.text
@@ -119,3 +119,45 @@ def test_vendored_libraries_record_their_version_and_licence():
         version = (vendor / name / "VERSION").read_text()
         assert version.startswith(name + " ") and f"licence: {licence}" in version
         assert (vendor / name / "LICENSE").stat().st_size > 0
+    # Apache-2.0 asks for its text to go with the files (4 (a)): the text, not a link to it.
+    apache = (vendor / "firebase" / "LICENSE").read_text()
+    assert "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION" in apache and "END OF TERMS AND CONDITIONS" in apache
+
+
+@pytest.mark.parametrize("header, offers, left", [
+    ("it", {"one": "{n} offerta intorno a te.", "many": "{n} offerte intorno a te.", "other": "{n} offerte intorno a te."},
+     {"one": "ne resta {n}", "many": "ne restano {n}", "other": "ne restano {n}"}),
+    ("fr", {"one": "{n} offre autour de vous.", "many": "{n} offres autour de vous.", "other": "{n} offres autour de vous."},
+     {"one": "encore {n}", "many": "encore {n}", "other": "encore {n}"}),
+    ("en", {"one": "{n} offer around you.", "other": "{n} offers around you."}, {"one": "{n} left", "other": "{n} left"}),
+])
+def test_texts_with_a_number_come_in_each_plural_form_of_the_language(client, header, offers, left):
+    """By CLDR category (one, many, other...), for the script's Intl.PluralRules to choose from."""
+    texts = config_of(client.get("/app/", headers={"Accept-Language": header}).text)["texts"]
+    assert texts["offers"] == offers and texts["left"] == left
+
+
+def test_the_pages_ask_for_each_file_by_its_contents_and_the_worker_keeps_those(client):
+    """After a deploy a page asks for the new app.js (its URL carries the content's hash), never
+    the one the worker kept from before; the worker's shell holds the very URLs the pages use."""
+    import hashlib
+    from pathlib import Path
+
+    static = Path(__file__).resolve().parent.parent / "dealsvc" / "web" / "static"
+    shell = json.loads(re.search(r"var SHELL = (\[.*?\]);", client.get("/app/sw.js").text).group(1))
+    html = client.get("/app/").text
+    used = scripts_of(html) + re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
+    assert len(used) == 5
+    for url in used:
+        path, version = url.split("?v=")
+        assert version == hashlib.sha256((static / path.removeprefix("/assets/")).read_bytes()).hexdigest()[:12]
+        assert url in shell
+    offline = client.get("/app/offline").text
+    assert all(url in shell for url in re.findall(r'<link rel="stylesheet" href="([^"]+)"', offline))
+
+
+@pytest.mark.parametrize("path, name", [("/app/", "Mappa delle offerte intorno a te"), ("/app/offers/any-offer", "Mappa: dove si trova il negozio")])
+def test_the_maps_are_named_regions_for_screen_readers(client, path, name):
+    """An aria-label counts on an element with a role: the map is a region with its name."""
+    html = client.get(path, headers={"Accept-Language": "it"}).text
+    assert re.search(rf'<div id="map" [^>]*role="region" aria-label="{name}"', html)

@@ -32,12 +32,12 @@ def test_unset_means_the_emulator_and_maps_without_tiles():
 
 
 def test_a_firebase_web_config_is_read_as_an_object_that_cannot_be_changed():
-    config = _from(FIREBASE_WEB_CONFIG=json.dumps(WEB_CONFIG)).firebase_web_config
+    config = _from(FIREBASE_WEB_CONFIG=json.dumps(WEB_CONFIG), FIREBASE_VAPID_KEY=VAPID).firebase_web_config
     assert dict(config) == WEB_CONFIG
     with pytest.raises(TypeError):
         config["apiKey"] = "another"  # type: ignore[index]
     minimal = {key: WEB_CONFIG[key] for key in ("apiKey", "projectId", "messagingSenderId", "appId")}
-    assert dict(_from(FIREBASE_WEB_CONFIG=json.dumps(minimal)).firebase_web_config) == minimal
+    assert dict(_from(FIREBASE_WEB_CONFIG=json.dumps(minimal), FIREBASE_VAPID_KEY=VAPID).firebase_web_config) == minimal
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ def test_a_firebase_web_config_that_is_not_one_stops_the_start(value, says):
 
 
 def test_the_vapid_key_is_the_certificates_public_key():
-    assert _from(FIREBASE_VAPID_KEY=f" {VAPID} ").firebase_vapid_key == VAPID
+    assert _from(FIREBASE_VAPID_KEY=f" {VAPID} ", FIREBASE_WEB_CONFIG=json.dumps(WEB_CONFIG)).firebase_vapid_key == VAPID
     assert len(VAPID) == 87
 
 
@@ -77,6 +77,22 @@ def test_the_vapid_key_is_the_certificates_public_key():
 def test_anything_else_as_the_vapid_key_stops_the_start(value):
     with pytest.raises(SettingsError, match="DEALSVC_FIREBASE_VAPID_KEY"):
         _from(FIREBASE_VAPID_KEY=value)
+
+
+@pytest.mark.parametrize("variables, lacking", [
+    ({"FIREBASE_WEB_CONFIG": json.dumps(WEB_CONFIG)}, "DEALSVC_FIREBASE_VAPID_KEY is not"),
+    ({"FIREBASE_VAPID_KEY": VAPID}, "DEALSVC_FIREBASE_WEB_CONFIG is not"),
+])
+def test_half_of_the_web_push_settings_stops_the_start(variables, lacking):
+    with pytest.raises(SettingsError, match=lacking):
+        _from(**variables)
+
+
+def test_real_web_push_with_pushes_going_elsewhere_than_fcm_is_said_at_start():
+    web_push = {"FIREBASE_WEB_CONFIG": json.dumps(WEB_CONFIG), "FIREBASE_VAPID_KEY": VAPID}
+    assert "pushes go to the built-in emulator" in _from(**web_push).web_push_warning
+    assert "pushes go to http://127.0.0.1:9099/" in _from(**web_push, FCM_ENDPOINT="http://127.0.0.1:9099/").web_push_warning
+    assert _from().web_push_warning is None
 
 
 @pytest.mark.parametrize(

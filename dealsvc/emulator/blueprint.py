@@ -18,9 +18,11 @@ The API, under `{url_prefix}/api`:
 
 Web clients (an open web app that receives its pushes from here, see webclients.py):
 - `POST /web-clients` → 201 `{"token"}`: a new registration token for the app;
-- `GET /web-clients/<token>/messages?after=<seq>` → `{"messages": [{"seq", "payload"}]}`: every
-  message accepted for the token after `seq` (default 0), oldest first, each as the browser's
-  service worker receives it; an unknown token has none yet.
+- `GET /web-clients/<token>/messages?after=<seq>` → `{"instance", "messages": [{"seq", "payload"}]}`:
+  every message accepted for the token after `seq` (default 0), oldest first, each as the browser's
+  service worker receives it; an unknown token has none yet. `instance` names this run of the
+  emulator: seqs start again at 1 after a restart, so a client whose instance changed asks again
+  from 0.
 
 Faults: "fault" is one of FAULT_KINDS (store.py), "times" how many answers (null: until
 cleared), "retry_after" the Retry-After header to send: seconds (any non-negative integer) or an
@@ -282,6 +284,7 @@ def create_blueprint(store: EmulatorStore, url_prefix: str = "/emulator") -> Blu
             return _problem(400, "after must be the seq of the last message received (0 or more).",
                             {"after": ["A whole number, 0 or more."]})
         messages = store.messages(token, after=int(after))
-        return _json({"messages": [{"seq": m.seq, "payload": browser_payload(m)} for m in messages]})
+        return _json({"instance": store.instance,
+                      "messages": [{"seq": m.seq, "payload": browser_payload(m)} for m in messages]})
 
     return bp

@@ -137,6 +137,9 @@ class EmulatorStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._sequence = itertools.count(1)
+        # Which run of the emulator this is: seqs start again at 1 in the next one, so a web client
+        # that kept "after" from a previous run starts over when this changes.
+        self.instance = secrets.token_hex(8)
         self._received: list[Received] = []
         self._attempts: dict[str, int] = {}
         # A token absent from here follows its prefix; present with None, it has been told to behave.

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, gettext, ngettext
 
 from ..domain.categories import CATEGORIES
 from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES
@@ -29,6 +29,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 SHELL_FILES = (
     "web.css", "app/app.js", "app/app.css", "app/icon-192.png", "app/icon-512.png", "app/icon-maskable-512.png",
     "vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css",
+)
+# Leaflet's marker images: Leaflet asks for them by their plain names (no ?v=).
+SHELL_IMAGES = (
     "vendor/leaflet/images/marker-icon.png", "vendor/leaflet/images/marker-icon-2x.png",
     "vendor/leaflet/images/marker-shadow.png",
 )
@@ -100,27 +103,52 @@ def _app_headers(response: Response) -> Response:
     return response
 
 
-def _asset(name: str) -> str:
-    return url_for("web_assets.static", filename=name)
+@lru_cache(maxsize=64)
+def _content_hash(name: str) -> str:
+    return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
 
 
-def _texts() -> dict[str, str]:
-    """The words the script writes into the pages, in the page's language ({name}: filled in there)."""
+def asset(name: str) -> str:
+    """A static file's URL with its content's hash (?v=): a deploy changes the URL, so neither a
+    browser's cache nor the service worker's serves the old file to the new pages."""
+    return url_for("web_assets.static", filename=name, v=_content_hash(name))
+
+
+
+# A number of each CLDR plural category (one, few, many, other...) of the app's languages.
+PLURAL_SAMPLES = (0, 1, 2, 3, 5, 11, 21, 100, 1_000_000)
+
+
+def _plural(text_for) -> dict[str, str]:
+    """A text with a number in each plural form of the page's language, keyed by CLDR category;
+    the script picks one with Intl.PluralRules(lang).select(n). `text_for(n)`: an ngettext call."""
+    rule = get_locale().plural_form
+    forms: dict[str, str] = {}
+    for n in PLURAL_SAMPLES:
+        forms.setdefault(rule(n), text_for(n))
+    return forms
+
+
+def _texts() -> dict:
+    """The words the script writes into the pages, in the page's language ({name}: filled in there;
+    a text with a number: its plural forms, see _plural)."""
     return {
         "loading": gettext("Loading…"),
         "offline": gettext("Cannot reach the service; check the connection and try again."),
         "noOffers": gettext("Nothing on offer around you right now. You will get an alert when something comes up."),
-        "offersOne": gettext("{n} offer around you."),
-        "offersMany": gettext("{n} offers around you."),
+        "offers": _plural(lambda n: ngettext("{n} offer around you.", "{n} offers around you.", n)),
         "away": gettext("{distance} away"),
-        "left": gettext("{n} left"),
+        "left": _plural(lambda n: ngettext("{n} left", "{n} left", n)),
         "ends": gettext("ends {when}"),
         "off": gettext("−{pct}"),
         "was": gettext("was {price}"),
         "from": gettext("from {time}: {price}"),
         "noSteps": gettext("No lower price planned."),
         "youAreHere": gettext("Your place"),
-        "pinPlaced": gettext("Pin placed at {lat}, {lon}."),
+        "pinPlaced": gettext("Pin placed at latitude {lat}, longitude {lon}."),
+        "where": gettext("Latitude {lat}, longitude {lon}"),
+        "zoomIn": gettext("Zoom in"),
+        "zoomOut": gettext("Zoom out"),
         "noPlace": gettext("Put a pin on the map, or use your location."),
         "locating": gettext("Finding your location…"),
         "located": gettext("Found your location."),
@@ -151,6 +179,10 @@ def _texts() -> dict[str, str]:
         "notifyOn": gettext("Alerts are on."),
         "notifyOff": gettext("Alerts are off in this browser: allow notifications to receive them."),
         "notifyNone": gettext("This service cannot send alerts to a browser yet."),
+        "joinNone": gettext("Joining is not possible here yet: this service cannot send alerts to a browser."),
+        "pushUnsupported": gettext("This browser cannot receive alerts from a web page: join with another browser, such as a recent Chrome, Edge or Firefox."),
+        "notifyDenied": gettext("Notifications from this site are blocked in this browser. Alerts need them: allow them in the browser's settings for this site, then reload this page."),
+        "pushFailed": gettext("Alerts could not be turned on in this browser. Try again in a moment, or join with another browser."),
     }
 
 
@@ -161,13 +193,13 @@ def _context(**extra) -> dict:
         "api": "/api/v1",
         "tiles": _setting("map_tiles") or None,
         "attribution": _setting("map_attribution") or None,
-        "leafletImages": _asset("vendor/leaflet/images/"),
+        "leafletImages": url_for("web_assets.static", filename="vendor/leaflet/images/"),
         "mapStart": MAP_START,
         "push": push_mode(),
         "emulator": "/emulator/api/web-clients" if push_mode() == "emulator" else None,
         "firebase": firebase_web_config() if push_mode() == "firebase" else None,
         "vapidKey": _setting("firebase_vapid_key") if push_mode() == "firebase" else None,
-        "firebaseScripts": [_asset("vendor/firebase/firebase-app-compat.js"), _asset("vendor/firebase/firebase-messaging-compat.js")]
+        "firebaseScripts": [asset("vendor/firebase/firebase-app-compat.js"), asset("vendor/firebase/firebase-messaging-compat.js")]
         if push_mode() == "firebase" else [],
         "sw": url_for("resident_pages.service_worker"),
         "scope": url_for("resident_pages.near"),
@@ -179,7 +211,7 @@ def _context(**extra) -> dict:
         "texts": _texts(),
     }
     return {
-        "app_config": config, "rules": rules, "categories": CATEGORIES,
+        "app_config": config, "rules": rules, "categories": CATEGORIES, "asset": asset,
         "day_names": DAY_NAMES, "max_extra_places": MAX_EXTRA_PLACES, **extra,
     }
 
@@ -217,7 +249,7 @@ def settings():
 @bp.get("/offline")
 def offline():
     """What the service worker shows when a page cannot be fetched: no data, nothing that expires."""
-    html = render_template("app/offline.html")
+    html = render_template("app/offline.html", asset=asset)
     return Response(html, mimetype="text/html", headers={"Cache-Control": "no-cache"})
 
 
@@ -236,34 +268,41 @@ def manifest():
         "background_color": "#f4f1ea",
         "theme_color": "#0b6b3a",
         "icons": [
-            {"src": _asset("app/icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
-            {"src": _asset("app/icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
-            {"src": _asset("app/icon-maskable-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+            {"src": asset("app/icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": asset("app/icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {"src": asset("app/icon-maskable-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
         ],
     }
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/manifest+json",
                      headers={"Cache-Control": "no-cache"})
 
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+
+
 @lru_cache(maxsize=1)
 def _shell_version() -> str:
-    """Changes whenever a file of the shell does, so browsers install the new service worker."""
+    """Changes whenever anything the worker keeps does (a file of the shell, the offline page's
+    template or its words), so browsers install the new service worker."""
     digest = hashlib.sha256()
-    for name in SHELL_FILES + ("app/sw.js",):
-        digest.update((STATIC / name).read_bytes())
+    for path in ([STATIC / name for name in SHELL_FILES + SHELL_IMAGES + ("app/sw.js",)] + [TEMPLATES / "app" / "offline.html"]
+                 + sorted(TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"))):
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
 @bp.get("/sw.js")
 def service_worker():
     """The service worker, at /app/ so that it controls the app's pages (its scope is /app/)."""
-    shell = [_asset(name) for name in SHELL_FILES] + [url_for("resident_pages.offline")]
+    shell = ([asset(name) for name in SHELL_FILES] + [url_for("web_assets.static", filename=name) for name in SHELL_IMAGES]
+             + [url_for("resident_pages.offline")])
     head = (
         f"var VERSION = {json.dumps(_shell_version())};\n"
         f"var SHELL = {json.dumps(shell)};\n"
         f"var OFFLINE = {json.dumps(url_for('resident_pages.offline'))};\n"
         f"var OFFER_URL = {json.dumps(url_for('resident_pages.offer', offer_id='OFFER_ID'))};\n"
-        f"var ICON = {json.dumps(_asset('app/icon-192.png'))};\n"
+        f"var ICON = {json.dumps(asset('app/icon-192.png'))};\n"
     )
     body = head + (STATIC / "app" / "sw.js").read_text(encoding="utf-8")
     return Response(body, mimetype="text/javascript", headers={

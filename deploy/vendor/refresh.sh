@@ -40,9 +40,14 @@ src="$WORK/firebase/package"
 rm -rf "$VENDOR/firebase" && mkdir -p "$VENDOR/firebase"
 cp "$src/firebase-app-compat.js" "$src/firebase-messaging-compat.js" "$VENDOR/firebase/"
 sed -i '/^\/\/# sourceMappingURL=/d' "$VENDOR/firebase/"*.js
-# The package ships no licence file; its package.json says Apache-2.0, recorded here.
+# The package ships no licence file; its package.json says Apache-2.0, whose full text (which
+# the licence asks to be given with the files) comes from Debian's common-licenses.
 licence="$(node -p "require('$src/package.json').license")"
-printf 'The Firebase JavaScript SDK (npm package firebase@%s) is licensed under %s:\nhttps://www.apache.org/licenses/LICENSE-2.0\n' "$FIREBASE" "$licence" >"$VENDOR/firebase/LICENSE"
+[ "$licence" = "Apache-2.0" ] || { echo "firebase@$FIREBASE is under $licence, not Apache-2.0: update this script" >&2; exit 1; }
+{
+    printf 'The Firebase JavaScript SDK (npm package firebase@%s) is licensed under %s:\n\n' "$FIREBASE" "$licence"
+    cat "${APACHE_LICENSE:-/usr/share/common-licenses/Apache-2.0}"
+} >"$VENDOR/firebase/LICENSE"
 record "$VENDOR/firebase" firebase "$FIREBASE" "Apache-2.0"
 
 echo "vendored leaflet $LEAFLET and firebase $FIREBASE into $VENDOR"

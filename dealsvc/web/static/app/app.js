@@ -20,6 +20,8 @@
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, function (_, k) { return values[k] === undefined ? "" : values[k]; });
   }
+  // Text from the API (a shop's name, an offer's title) only ever goes in as text: through el(),
+  // never as a string to Leaflet's bindTooltip/bindPopup/setContent, which take it as HTML.
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -54,6 +56,10 @@
     return minutes < 90 ? rtf.format(Math.max(minutes, 0), "minute") : rtf.format(Math.round(minutes / 60), "hour");
   }
   function number(n) { return new Intl.NumberFormat(lang).format(n); }
+  // A text with a number: the form of its plural category in the page's language (the page
+  // gives one per CLDR category, "other" always among them).
+  var pluralRules = new Intl.PluralRules(pageLang);
+  function plural(forms, n) { return fill(forms[pluralRules.select(n)] || forms.other, { n: number(n) }); }
 
   // The API: JSON in and out; a problem (RFC 9457) becomes a rejected promise carrying it.
   function api(method, path, body, auth) {
@@ -93,7 +99,8 @@
   function makeMap(node, center, zoom) {
     if (!window.L) return null;
     L.Icon.Default.imagePath = cfg.leafletImages;
-    var map = L.map(node, { attributionControl: !!cfg.tiles, keyboard: true, zoomSnap: 0.5 });
+    var map = L.map(node, { attributionControl: !!cfg.tiles, zoomControl: false, keyboard: true, zoomSnap: 0.5 });
+    L.control.zoom({ zoomInTitle: T.zoomIn, zoomOutTitle: T.zoomOut }).addTo(map);
     if (cfg.tiles) L.tileLayer(cfg.tiles, { attribution: cfg.attribution || "", maxZoom: 19 }).addTo(map);
     map.setView(center, zoom);
     return map;
@@ -116,12 +123,33 @@
     });
   }
 
+  var firebaseLoaded = null;
+  function firebaseMessaging() {
+    // The SDK's scripts once per page (a second load would start Firebase anew, without its state).
+    firebaseLoaded = firebaseLoaded || cfg.firebaseScripts.reduce(function (p, src) {
+      return p.then(function () { return loadScript(src); });
+    }, Promise.resolve());
+    return firebaseLoaded.then(function () {
+      var app = firebase.apps.length ? firebase.app() : firebase.initializeApp(cfg.firebase);
+      return app.messaging();
+    });
+  }
   function firebaseToken(registration) {
-    return cfg.firebaseScripts.reduce(function (p, src) { return p.then(function () { return loadScript(src); }); }, Promise.resolve())
-      .then(function () {
-        var app = firebase.apps.length ? firebase.app() : firebase.initializeApp(cfg.firebase);
-        return app.messaging().getToken({ vapidKey: cfg.vapidKey, serviceWorkerRegistration: registration });
+    return firebaseMessaging().then(function (messaging) {
+      return messaging.getToken({ vapidKey: cfg.vapidKey, serviceWorkerRegistration: registration });
+    });
+  }
+
+  // Leaving: the alerts still shown go, and FCM forgets this browser's token.
+  function forgetDevice() {
+    if (!("serviceWorker" in navigator)) return Promise.resolve();
+    return navigator.serviceWorker.getRegistration(cfg.scope).then(function (registration) {
+      if (!registration) return;
+      return registration.getNotifications().then(function (shown) {
+        shown.forEach(function (n) { n.close(); });
+        if (cfg.push === "firebase") return firebaseMessaging().then(function (messaging) { return messaging.deleteToken(); });
       });
+    }).catch(function () {});
   }
 
   // A token for this device: from the emulator (development) or from FCM (production).
@@ -139,26 +167,37 @@
     }
     if (cfg.push === "firebase") {
       if (!window.Notification || Notification.permission !== "granted") return Promise.reject({ status: 0, detail: T.notifyOff });
-      return firebaseToken(registration);
+      return firebaseToken(registration).catch(function () { throw { status: 0, detail: T.pushFailed }; });
     }
     return Promise.reject({ status: 0, detail: T.notifyNone });
   }
 
   // Development: fetch what the emulator received for this device every 2 s and have the
-  // service worker show each push exactly as its push event would.
+  // service worker show each push exactly as its push event would. What was fetched is kept as
+  // {instance, after}: a restarted emulator (another instance) numbers its pushes from 1 again.
+  var SEQ = "dealsvc.emulator-seq";
   function pollEmulator(registration) {
     var who = me();
     if (cfg.push !== "emulator" || !who || !who.token || who.local || !registration) return;
-    var after = load("dealsvc.emulator-seq", 0);
+    var seen = load(SEQ, null);
+    if (!seen || typeof seen !== "object") seen = { instance: null, after: 0 };
     function tick() {
-      fetch(cfg.emulator + "/" + encodeURIComponent(who.token) + "/messages?after=" + after, { cache: "no-store" })
+      if (!me()) return;  // left meanwhile
+      fetch(cfg.emulator + "/" + encodeURIComponent(who.token) + "/messages?after=" + seen.after, { cache: "no-store" })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (body) {
+          if (body.instance !== seen.instance) {
+            // Another run of the emulator: its pushes from the first (this answer skipped those up to `after`).
+            var first = seen.instance === null && seen.after === 0;
+            seen = { instance: body.instance, after: 0 };
+            save(SEQ, seen);
+            if (!first) return;
+          }
           (body.messages || []).forEach(function (m) {
-            after = Math.max(after, m.seq);
+            seen.after = Math.max(seen.after, m.seq);
             if (registration.active) registration.active.postMessage({ type: "push", payload: m.payload });
           });
-          save("dealsvc.emulator-seq", after);
+          save(SEQ, seen);
         })
         .catch(function () {})
         .finally(function () { setTimeout(tick, 2000); });
@@ -259,11 +298,28 @@
   // --- pages ------------------------------------------------------------------------------
   var pages = {};
 
+  // Why this browser cannot join (joining needs its alerts' token), said before the form is
+  // filled in: null when it can.
+  function joinBlocker() {
+    if (cfg.push === "none") return T.joinNone;
+    if (cfg.push === "firebase") {
+      if (!("serviceWorker" in navigator) || !window.PushManager || !window.Notification) return T.pushUnsupported;
+      if (Notification.permission === "denied") return T.notifyDenied;
+    }
+    return null;
+  }
+
   pages.join = function () {
     if (me()) { location.replace(cfg.scope); return; }
     var sub = subscriptionForm(null);
     var error = $("form-error");
     error.tabIndex = -1;
+    var blocked = joinBlocker();
+    if (blocked) {
+      $("join-notice").textContent = blocked;
+      $("join-notice").hidden = false;
+      $("join-submit").disabled = true;
+    }
     sub.form.addEventListener("submit", function (event) {
       event.preventDefault();
       var body = sub.values();
@@ -277,7 +333,9 @@
       // request made later); FCM's token needs the permission, the emulator's does not.
       var asked = window.Notification && Notification.permission === "default"
         ? Notification.requestPermission().catch(function () {}) : Promise.resolve();
-      asked.then(registerWorker).then(function (r) { return pushToken(r); })
+      asked.then(function () {
+        if (cfg.push === "firebase" && Notification.permission !== "granted") throw { status: 0, detail: T.notifyDenied };
+      }).then(registerWorker).then(function (r) { return pushToken(r); })
         .then(function (token) {
           body.fcm_token = token;
           return api("POST", "/subscribers", body, false).then(function (created) {
@@ -285,7 +343,12 @@
           });
         })
         .then(function () { say(T.joined); location.assign(cfg.scope + "?joined=1"); })
-        .catch(function (problem) { say(""); showProblem(problem, error, { quiet_hours: "quiet_hours", lat: "place", lon: "place" }); });
+        .catch(function (problem) {
+          say("");
+          // A script's own error (the browser's push service, the SDK) has no words for people.
+          if (problem instanceof Error || !problem || !(problem.detail || problem.title || problem.errors)) problem = { status: 0, detail: T.pushFailed };
+          showProblem(problem, error, { quiet_hours: "quiet_hours", lat: "place", lon: "place" });
+        });
     });
   };
 
@@ -298,13 +361,25 @@
     var layer = map ? L.layerGroup().addTo(map) : null;
     var places = [{ label: T.youAreHere, lat: who.lat, lon: who.lon, radius_m: who.radius_m }];
 
+    // Redrawn only when something changed (a rebuilt list loses the keyboard's place; a map set
+    // back to the place loses the resident's panning): the times left are updated in place.
+    var drawn = { where: null, items: null }, endsSpans = [];
     function draw(where, items) {
+      var whereKey = [where.lat, where.lon, where.radius_m].join();
+      var itemsKey = JSON.stringify(items.map(function (o) {
+        return [o.id, o.title, o.shop.name, o.shop.lat, o.shop.lon, o.price_cents, o.currency, o.discount_pct, o.distance_m, o.quantity_left, o.expires_at];
+      }));
+      if (whereKey === drawn.where && itemsKey === drawn.items) {
+        endsSpans.forEach(function (span) { span.textContent = fill(T.ends, { when: timeLeft(span.dataset.expires) }); });
+        return;
+      }
       var list = $("offers");
       list.replaceChildren();
+      endsSpans = [];
       if (layer) {
         layer.clearLayers();
         L.circle([where.lat, where.lon], { radius: where.radius_m, color: "#0b6b3a", weight: 2, fillOpacity: 0.08, interactive: false }).addTo(layer);
-        L.circleMarker([where.lat, where.lon], { radius: 6, color: "#1d4ed8", fillOpacity: 1 }).bindTooltip(T.youAreHere).addTo(layer);
+        L.circleMarker([where.lat, where.lon], { radius: 6, color: "#1d4ed8", fillOpacity: 1 }).bindTooltip(el("span", null, T.youAreHere)).addTo(layer);
       }
       items.forEach(function (o) {
         var li = el("li"), a = el("a");
@@ -315,8 +390,11 @@
         line.appendChild(el("span", "o-price", money(o.price_cents, o.currency)));
         line.appendChild(el("span", "badge off", fill(T.off, { pct: percent(o.discount_pct) })));
         line.appendChild(el("span", "o-distance", fill(T.away, { distance: distance(o.distance_m) })));
-        line.appendChild(el("span", "o-ends", fill(T.ends, { when: timeLeft(o.expires_at) })));
-        line.appendChild(el("span", "o-left", fill(T.left, { n: number(o.quantity_left) })));
+        var ends = el("span", "o-ends", fill(T.ends, { when: timeLeft(o.expires_at) }));
+        ends.dataset.expires = o.expires_at;
+        endsSpans.push(ends);
+        line.appendChild(ends);
+        line.appendChild(el("span", "o-left", plural(T.left, o.quantity_left)));
         a.appendChild(line);
         li.appendChild(a);
         list.appendChild(li);
@@ -331,9 +409,9 @@
             }).addTo(layer);
         }
       });
-      $("offers-count").textContent = items.length === 0 ? T.noOffers
-        : fill(items.length === 1 ? T.offersOne : T.offersMany, { n: number(items.length) });
-      if (map) map.setView([where.lat, where.lon], zoomFor(where.radius_m), { animate: false });
+      $("offers-count").textContent = items.length === 0 ? T.noOffers : plural(T.offers, items.length);
+      if (map && whereKey !== drawn.where) map.setView([where.lat, where.lon], zoomFor(where.radius_m), { animate: false });
+      drawn = { where: whereKey, items: itemsKey };
     }
 
     function refresh() {
@@ -365,11 +443,16 @@
   };
 
   // The alerts the service worker shows now (a push replaced under its tag shows its latest words).
+  var alertsDrawn = null;
   function drawAlerts(changed) {
     if (!("serviceWorker" in navigator)) return;
     navigator.serviceWorker.getRegistration(cfg.scope).then(function (registration) {
       return registration ? registration.getNotifications() : [];
     }).then(function (shown) {
+      var signature = shown.map(function (n) { return n.tag + "\n" + n.title + "\n" + n.body; }).join("\n");
+      changed(signature);
+      if (signature === alertsDrawn) return;  // unchanged: the list (and the keyboard's place in it) stays
+      alertsDrawn = signature;
       var list = $("alerts"), frag = document.createDocumentFragment();
       shown.forEach(function (n) {
         var li = el("li"), a = el("a");
@@ -382,7 +465,6 @@
       });
       list.replaceChildren(frag);
       $("alerts-section").hidden = shown.length === 0;
-      changed(shown.map(function (n) { return n.tag + "\n" + n.title + "\n" + n.body; }).join("\n"));
     }).catch(function () {});
   }
 
@@ -413,8 +495,6 @@
   pages.offer = function () {
     var id = $("offer").dataset.offerId;
     var who = me();
-    var opened = new URLSearchParams(location.search).get("opened");
-    if (opened && who) api("POST", "/notifications/" + encodeURIComponent(opened) + "/opened", {}).catch(function () {});
     api("GET", "/offers/" + encodeURIComponent(id), undefined, false).then(function (offer) {
       return api("GET", "/shops/" + encodeURIComponent(offer.shop_id), undefined, false).then(function (shop) {
         drawOffer(offer, shop, who);
@@ -450,9 +530,9 @@
     if (!offerMap) {
       offerMap = makeMap($("map"), [shop.lat, shop.lon], 16);
       if (offerMap) {
-        L.circleMarker([shop.lat, shop.lon], { radius: 10, color: "#0b6b3a", fillColor: "#78be50", fillOpacity: 0.9 }).bindTooltip(shop.name, { permanent: true }).addTo(offerMap);
+        L.circleMarker([shop.lat, shop.lon], { radius: 10, color: "#0b6b3a", fillColor: "#78be50", fillOpacity: 0.9 }).bindTooltip(el("span", null, shop.name), { permanent: true }).addTo(offerMap);
         if (who) {
-          L.circleMarker([who.lat, who.lon], { radius: 6, color: "#1d4ed8", fillOpacity: 1 }).bindTooltip(T.youAreHere).addTo(offerMap);
+          L.circleMarker([who.lat, who.lon], { radius: 6, color: "#1d4ed8", fillOpacity: 1 }).bindTooltip(el("span", null, T.youAreHere)).addTo(offerMap);
           offerMap.fitBounds(L.latLngBounds([[shop.lat, shop.lon], [who.lat, who.lon]]).pad(0.3), { animate: false, maxZoom: 16 });
         }
       }
@@ -579,7 +659,7 @@
       row.querySelectorAll("label[data-for]").forEach(function (label) { label.htmlFor = "place" + n + "-" + label.dataset.for; });
       row.dataset.lat = p.lat; row.dataset.lon = p.lon;
       row.querySelector('[data-name="label"]').value = p.label || "";
-      row.querySelector('[data-name="where"]').textContent = number(p.lat) + ", " + number(p.lon);
+      row.querySelector('[data-name="where"]').textContent = fill(T.where, { lat: number(p.lat), lon: number(p.lon) });
       row.querySelector('[data-name="radius_m"]').value = p.radius_m || $("radius_m").value;
       (p.days || []).forEach(function (d) { row.querySelector('[data-day="' + d + '"]').checked = true; });
       if (p.hours) { row.querySelector('[data-name="start"]').value = p.hours.start; row.querySelector('[data-name="end"]').value = p.hours.end; }
@@ -656,7 +736,9 @@
     $("leave").onclick = function () {
       if (!window.confirm(T.confirmLeave)) return;
       api("DELETE", "/subscribers/" + who.id).catch(function (p) { if (p.status !== 404 && p.status !== 401) throw p; }).then(function () {
-        localStorage.removeItem(KEY); localStorage.removeItem(HOLDS); localStorage.removeItem("dealsvc.emulator-seq");
+        localStorage.removeItem(KEY); localStorage.removeItem(HOLDS); localStorage.removeItem(SEQ);
+        return forgetDevice();
+      }).then(function () {
         $("settings-body").hidden = true;
         say(T.left_app);
         $("not-joined").hidden = false;
@@ -666,11 +748,11 @@
 
   var name = document.body.dataset.page;
   if (pages[name]) pages[name]();
-  // Every page of a joined device keeps its service worker, its alerts and its token current.
-  if (me()) {
-    registerWorker().then(function (registration) {
-      pollEmulator(registration);
-      refreshFirebaseToken(registration);
-    });
-  }
+  // Every page registers the service worker (the app installs and works offline before joining);
+  // a joined device also keeps its alerts and its token current.
+  registerWorker().then(function (registration) {
+    if (!me()) return;
+    pollEmulator(registration);
+    refreshFirebaseToken(registration);
+  });
 })();

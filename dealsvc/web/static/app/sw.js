@@ -27,11 +27,29 @@ self.addEventListener("fetch", function (event) {
     event.respondWith(fetch(request).catch(function () { return caches.match(OFFLINE); }));
     return;
   }
-  if (SHELL.indexOf(new URL(request.url).pathname) >= 0) {
+  // The shell's files by path and version (?v=, their content's hash): a page of a newer
+  // deploy asks for a newer version, which comes from the network, not this cache.
+  var url = new URL(request.url);
+  if (SHELL.indexOf(url.pathname + url.search) >= 0) {
     event.respondWith(caches.match(request).then(function (hit) { return hit || fetch(request); }));
   }
   // Everything else (the API above all) goes to the network as it would without a worker.
 });
+
+// Where an alert leads: a page of this app only. A link the push carries counts when it is one
+// of the app's own pages (same origin, under the worker's scope); otherwise the offer's page is
+// rebuilt from its id; otherwise the app's start.
+function target(link, offerId) {
+  var scope = new URL(self.registration.scope);
+  if (link) {
+    try {
+      var url = new URL(link, scope);
+      if (url.origin === scope.origin && url.pathname.indexOf(scope.pathname) === 0) return url.href;
+    } catch (e) { /* not a URL: rebuilt below */ }
+  }
+  if (offerId) return new URL(OFFER_URL.replace("OFFER_ID", encodeURIComponent(offerId)), scope).href;
+  return scope.href;
+}
 
 // The FCM message as the browser receives it: {notification: {title, body, tag, ...},
 // data: {offer_id, ...}, fcmOptions: {link}?, from, collapse_key, fcmMessageId}.
@@ -39,8 +57,7 @@ function show(payload) {
   payload = payload || {};
   var note = payload.notification || {};
   var data = payload.data || {};
-  var link = (payload.fcmOptions && payload.fcmOptions.link) || (note.click_action) ||
-    (data.offer_id ? OFFER_URL.replace("OFFER_ID", encodeURIComponent(data.offer_id)) : null);
+  var link = target((payload.fcmOptions && payload.fcmOptions.link) || note.click_action, data.offer_id);
   // One notification per offer: a later push about it (a price drop, "gone") replaces the earlier.
   var tag = note.tag || (data.offer_id ? "offer-" + data.offer_id : payload.collapse_key);
   return self.registration.showNotification(note.title || data.title || "", {
@@ -50,7 +67,7 @@ function show(payload) {
     icon: note.icon || ICON,
     badge: ICON,
     lang: data.locale || undefined,
-    data: { link: link, offer_id: data.offer_id || null, notification_id: data.notification_id || null }
+    data: { link: link, offer_id: data.offer_id || null }
   });
 }
 
@@ -64,19 +81,24 @@ self.addEventListener("message", function (event) {
   if (event.data && event.data.type === "push") event.waitUntil(show(event.data.payload));
 });
 
+// A tap on an alert: the offer's page in a window of this app when one is open (only windows
+// this worker controls can be navigated; a tab of /shop/ or /admin/ is left alone), else in a
+// new window, also when navigating the app's window fails.
+function openAlert(data) {
+  var url = target(data.link, data.offer_id);
+  var scope = self.registration.scope;
+  return self.clients.matchAll({ type: "window" }).then(function (windows) {
+    var mine = windows.filter(function (c) { return "navigate" in c && c.url.indexOf(scope) === 0; })[0];
+    if (!mine) return self.clients.openWindow(url);
+    return mine.navigate(url).then(function (c) {
+      if (!c) return self.clients.openWindow(url);  // it left the app meanwhile
+      return c.focus().catch(function () { return c; });
+    }, function () { return self.clients.openWindow(url); });
+  });
+}
+
 self.addEventListener("notificationclick", function (event) {
   var data = event.notification.data || {};
   event.notification.close();
-  var target = data.link || (data.offer_id ? OFFER_URL.replace("OFFER_ID", encodeURIComponent(data.offer_id)) : self.registration.scope);
-  var url = new URL(target, self.registration.scope);
-  if (data.notification_id) url.searchParams.set("opened", data.notification_id);
-  event.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (windows) {
-    for (var i = 0; i < windows.length; i++) {
-      var client = windows[i];
-      if ("navigate" in client && new URL(client.url).origin === url.origin) {
-        return client.navigate(url.href).then(function (c) { return (c || client).focus(); });
-      }
-    }
-    return self.clients.openWindow(url.href);
-  }));
+  event.waitUntil(openAlert(data));
 });
