@@ -3,6 +3,7 @@ what the push says."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -73,10 +74,17 @@ class PushText:
 # it (money, percents, distances, times) is formatted by Babel in the resident's locale.
 
 
+# Each formatter is a pure function of a few values that a wave repeats for every resident (one
+# offer's prices and end, a handful of locales and zones, distances rounded to what is shown):
+# cached, Babel's work is done once per value instead of once per push.
+
+
+@lru_cache(maxsize=4096)
 def _money(cents: int, currency: str, locale: str) -> str:
     return format_currency(Decimal(cents) / 100, currency, locale=locale)
 
 
+@lru_cache(maxsize=1024)
 def _discount(discount_pct: float, locale: str) -> str:
     """"-50 %", "-33,3 %": at most one decimal, none when it is whole."""
     share = (Decimal(str(discount_pct)).quantize(Decimal("0.1"), ROUND_HALF_UP) / 100).normalize()
@@ -86,11 +94,21 @@ def _discount(discount_pct: float, locale: str) -> str:
 def _distance(metres: float, locale: str) -> str:
     """"300 m" (to the nearest 10 m), from 950 m on "1,2 km" / "1.2 km"."""
     if metres < 950:
-        return format_unit(int(round(metres / 10.0) * 10), "length-meter", length="short", locale=locale)
-    km = Decimal(str(metres / 1000)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        return _metres(int(round(metres / 10.0) * 10), locale)
+    return _kilometres(Decimal(str(metres / 1000)).quantize(Decimal("0.1"), ROUND_HALF_UP), locale)
+
+
+@lru_cache(maxsize=1024)
+def _metres(metres: int, locale: str) -> str:
+    return format_unit(metres, "length-meter", length="short", locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _kilometres(km: Decimal, locale: str) -> str:
     return format_unit(km, "length-kilometer", length="short", format="#,##0.#", locale=locale)
 
 
+@lru_cache(maxsize=4096)
 def _until(expires_at: datetime, zone_name: str, locale: str) -> str:
     """The time on the resident's clock, written the way their language writes it (19:30, 7:30 PM)."""
     return format_time(expires_at, format="short", tzinfo=ZoneInfo(zone_name), locale=locale)

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import math
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 # FCM keeps a message at most 28 days (android.ttl, and the web push TTL it relays).
@@ -25,6 +26,7 @@ def collapse_key(offer_id: str) -> str:
     return f"offer-{offer_id}"
 
 
+@lru_cache(maxsize=1024)  # a wave asks for its offer's Topic once per resident
 def web_topic(key: str) -> str:
     """The web push Topic for a collapse key: 32 characters of base64url, the same whatever the
     push (a collapse key such as "offer-off_<24 hex>" is longer than a Topic may be)."""
@@ -44,6 +46,7 @@ def urgency(kind: str) -> str:
     return "high" if kind == ALERT else "normal"
 
 
+@lru_cache(maxsize=1024)
 def offer_link(public_url: str | None, offer_id: str) -> str | None:
     """The offer's page in the residents' web app, opened by a tap on the notification; only
     with an https public address (FCM refuses any other link), otherwise none."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Integer, and_, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ...adapters.db.models import Offer, Shop, Subscriber
 from ...domain import audience, geo
@@ -18,7 +19,7 @@ from ...domain.outbox import PushKind, PushStatus, price_step
 from ...observability import PUSH_OUTCOMES
 from ..rules import RulesService
 from .messages import Messages
-from .outbox import NOTIFICATIONS, Claimed
+from .outbox import NOTIFICATIONS, Claimed, is_pg
 from .quota import reserve
 from .screening import DAILY_CAP, screen, screen_price, screen_withdrawal
 from .settings import DispatchSettings
@@ -131,10 +132,12 @@ class Claimer:
                 select(*_OFFER).join(Shop, Offer.shop_id == Shop.id).where(Offer.id.in_({t.offer_id for t in taken}))
             )
         }
-        residents = {
-            row.subscriber_pk: row._asdict()
-            for row in s.execute(select(*_RESIDENT).where(Subscriber.pk.in_({t.subscriber_pk for t in taken})))
-        }
+        pks = list({t.subscriber_pk for t in taken})
+        # On PostgreSQL one array parameter, not a thousand: the statement's text stays the same
+        # from batch to batch, so neither psycopg nor the server parses it again.
+        among = (Subscriber.pk == any_(bindparam("pks", pks, type_=ARRAY(Integer))) if is_pg(s)
+                 else Subscriber.pk.in_(pks))
+        residents = {row.subscriber_pk: row._asdict() for row in s.execute(select(*_RESIDENT).where(among))}
         # A notification's resident and offer stay (foreign keys): every row finds both.
         return [
             SimpleNamespace(**{**offers[t.offer_id], **residents[t.subscriber_pk], **t._asdict()})
