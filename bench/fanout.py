@@ -1,19 +1,23 @@
-"""100,000 pushes through the dispatchers, next to a plain firebase-admin loop.
+"""100,000 pushes through the dispatchers, next to the previous gateway and a plain firebase-admin loop.
 
     .venv/bin/python -m bench.fanout [--residents 100000] [--offers 50] [--dispatchers 1,2,4] [--db URL]
-        [--no-plain-loop]
+        [--delays 0,30] [--transports curl,requests] [--no-sqlite] [--no-plain-loop]
 
-A closing-time rush on PostgreSQL: `--offers` shops post at the same moment, each reaching
-residents/offers people around it. `--dispatchers` processes (`python -m workers.dispatcher`,
-exactly as in production) send through firebase-admin to bench/fcm_sink.py, an
-FCM-v1-compatible endpoint on 127.0.0.1 that accepts every message at once. Printed: pushes per
-second (from the first offer's creation to the last push accepted), p50/p99 of the time from an
-offer's creation to its last push accepted, the dispatchers' peak memory, and the CPU a push
-costs the dispatchers, PostgreSQL (its backends serving the benchmark's own database, read from
-/proc: the shared background writers are left out) and the sink; each count of dispatchers in
-`--dispatchers` on a fresh database of its own. Then, on the same
-endpoint in the same run, the obvious alternative: a plain loop of
-`messaging.send_each_for_multicast` in chunks of 500 over the same tokens.
+A closing-time rush: `--offers` shops post at the same moment, each reaching residents/offers
+people around it. `--dispatchers` processes (`python -m workers.dispatcher`, exactly as in
+production) send through firebase-admin to the FCM stand-in: Debian's nginx over TLS + HTTP/2,
+answering every message at once and, in a second round, after 30 ms (`--delays`), as FCM does
+from a data centre. For each delay, on a fresh database per run:
+- the curl transport (the default) with each count of `--dispatchers`, on PostgreSQL;
+- the previous gateway (`DEALSVC_FCM_TRANSPORT=requests`: firebase-admin's `messaging.send` on
+  threads) with the largest count;
+- the embedded default's engine, SQLite, with one dispatcher (first delay only);
+- the obvious alternative: a plain loop of `messaging.send_each_for_multicast` in chunks of 500
+  over the same tokens.
+Printed: pushes per second (from the first offer's creation to the last push accepted), p50/p99
+of the time from an offer's creation to its last push accepted and recorded, the dispatchers'
+peak memory, and the CPU a push costs the dispatchers, PostgreSQL (its backends serving the
+run's own database, read from /proc: the shared background writers are left out) and nginx.
 """
 from __future__ import annotations
 
@@ -24,13 +28,11 @@ import random
 import resource
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from geographiclib.geodesic import Geodesic
 from sqlalchemy import create_engine, func, insert, make_url, select, text
 
 from config import Settings
+from bench import NginxFcm, cpu_s, peak_rss_mb
 from config.testing import DEFAULT_PG
 from dealsvc.adapters.db.models import Notification, Subscriber
 from dealsvc.bootstrap import bootstrap
@@ -45,53 +48,13 @@ from dealsvc.services.auth import MERCHANT, Principal
 
 # The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
 # the test PostgreSQL.
-TINY = ["--db", "{pg}", "--residents", "200", "--offers", "2", "--dispatchers", "1", "--warmup", "0.5", "--timeout", "60"]
-TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+TINY = ["--db", "{pg}", "--residents", "200", "--offers", "2", "--dispatchers", "1", "--warmup", "0.5",
+        "--timeout", "60", "--delays", "0,30"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "bench-fanout"
 CENTRE = (45.4642, 9.1900)
 GRID_STEP_DEG = 0.05  # about 5 km between shops: each resident is in reach of one shop only
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_port(port: int, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on port {port}")
-
-
-def _sink_counts(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=5) as response:
-        return json.load(response)
-
-
-def _peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _cpu_s(pid: int) -> float:
-    """User plus system CPU of a process (all its threads) so far; 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) * TICK_S
 
 
 class BackendCpu:
@@ -115,7 +78,7 @@ class BackendCpu:
                 continue
             if title.startswith("postgres:") and self.needle in title:
                 pid = int(entry)
-                used = _cpu_s(pid)
+                used = cpu_s(pid)
                 # A backend already there counts from now; one started since, from its start.
                 self.first.setdefault(pid, 0.0 if self.started else used)
                 self.last[pid] = max(used, self.last.get(pid, 0.0))
@@ -183,7 +146,7 @@ def url_database(url: str) -> str:
     return make_url(url).database
 
 
-def _run_dispatchers(args, dispatchers: int, url: str, container, owners, sink_port: int, sink_pid: int,
+def _run_dispatchers(args, dispatchers: int, transport: str, url: str, container, owners, sink: NginxFcm,
                      tmp: Path) -> dict:
     env = {
         **os.environ,
@@ -193,21 +156,26 @@ def _run_dispatchers(args, dispatchers: int, url: str, container, owners, sink_p
         "DEALSVC_AUTO_MIGRATE": "0",
         "DEALSVC_ADMIN_TOKEN": "bench-operator-token-0123456789abcdef",
         "DEALSVC_GEOCODER": "none",
-        "DEALSVC_FCM_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+        "DEALSVC_FCM_ENDPOINT": sink.endpoint,
         "DEALSVC_FCM_PROJECT_ID": PROJECT,
+        "DEALSVC_FCM_TRANSPORT": transport,
         "DEALSVC_LOG_LEVEL": "WARNING",
+        # Both transports trust the stand-in's certificate as requests does.
+        "REQUESTS_CA_BUNDLE": str(sink.ca),
     }
     procs = [_dispatcher(env, tmp / f"dispatcher-{i}.log") for i in range(dispatchers)]
+    sqlite = make_url(url).get_backend_name() == "sqlite"
     try:
         time.sleep(args.warmup)  # started and idle, as before a real rush: the index is built
         for proc in procs:
             if proc.poll() is not None:
                 raise SystemExit(f"a dispatcher exited: see {tmp}")
-        before = _sink_counts(sink_port)["accepted"]
-        backends = BackendCpu(url_database(url))
-        backends.sample()
-        ours_before = [_cpu_s(p.pid) for p in procs]
-        sink_before = _cpu_s(sink_pid)
+        before = sink.accepted()
+        backends = None if sqlite else BackendCpu(url_database(url))
+        if backends:
+            backends.sample()
+        ours_before = [cpu_s(p.pid) for p in procs]
+        sink_before = sink.cpu_s()
         expires = container.clock() + timedelta(hours=2)
         created: dict[str, float] = {}
         for owner, shop_id in owners:
@@ -217,26 +185,25 @@ def _run_dispatchers(args, dispatchers: int, url: str, container, owners, sink_p
                  "discount_pct": 50, "quantity": 20, "expires_at": expires},
             )
             created[offer["id"]] = time.time()
-        expected = _sink_counts(sink_port)["accepted"] + args.residents  # the sink counts every run
+        expected = before + args.residents
         deadline = time.monotonic() + args.timeout
-        while True:
-            counts = _sink_counts(sink_port)
-            if counts["accepted"] >= expected:
-                break
+        while (accepted := sink.accepted()) < expected:
             if time.monotonic() > deadline:
-                raise SystemExit(f"only {counts['accepted']:,} of {expected:,} pushes arrived in {args.timeout} s")
+                raise SystemExit(f"only {accepted - before:,} of {args.residents:,} pushes arrived in {args.timeout} s")
             for proc in procs:
                 if proc.poll() is not None:
                     raise SystemExit(f"a dispatcher exited: see {tmp}")
-            backends.sample()
+            if backends:
+                backends.sample()
             time.sleep(0.05)
-        backends.sample()
+        if backends:
+            backends.sample()
         cpu = {
-            "dispatchers": sum(_cpu_s(p.pid) for p in procs) - sum(ours_before),
-            "postgres": backends.used_s(),
-            "sink": _cpu_s(sink_pid) - sink_before,
+            "dispatchers": sum(cpu_s(p.pid) for p in procs) - sum(ours_before),
+            "postgres": backends.used_s() if backends else None,
+            "sink": sink.cpu_s() - sink_before,
         }
-        peaks = [_peak_rss_mb(p.pid) for p in procs]
+        peaks = [peak_rss_mb(p.pid) for p in procs]
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -245,14 +212,15 @@ def _run_dispatchers(args, dispatchers: int, url: str, container, owners, sink_p
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    per_key = counts["per_key"]
-    to_last = sorted(per_key[f"offer-{oid}"][2] - at for oid, at in created.items())
-    first = min(created.values())
+    # The last push of each offer, as the dispatchers recorded it once nginx had accepted it.
     with container.db.read() as s:
+        last = dict(s.execute(select(Notification.offer_id, func.max(Notification.sent_at))
+                              .group_by(Notification.offer_id)).all())
         statuses = dict(s.execute(select(Notification.status, func.count()).group_by(Notification.status)).all())
+    to_last = sorted(last[oid].timestamp() - at for oid, at in created.items())
     return {
-        "pushes": counts["accepted"] - before,
-        "seconds": counts["last_at"] - first,
+        "pushes": sink.accepted() - before,
+        "seconds": max(last[oid].timestamp() for oid in created) - min(created.values()),
         "p50": statistics.median(to_last),
         "p99": to_last[max(0, int(len(to_last) * 0.99 + 0.5) - 1)],
         "peaks": peaks,
@@ -261,9 +229,10 @@ def _run_dispatchers(args, dispatchers: int, url: str, container, owners, sink_p
     }
 
 
-def _plain_loop(sink_port: int, residents: int) -> None:
+def _plain_loop(endpoint: str, residents: int) -> None:
     """The obvious alternative, run in its own process (so its memory is its own): firebase-admin
-    as the documentation shows it, send_each_for_multicast in chunks of 500."""
+    as the documentation shows it, send_each_for_multicast in chunks of 500 (REQUESTS_CA_BUNDLE
+    trusts the stand-in)."""
     import firebase_admin
     import google.auth.credentials
     from firebase_admin import credentials, messaging
@@ -274,11 +243,9 @@ def _plain_loop(sink_port: int, residents: int) -> None:
 
     app = firebase_admin.initialize_app(Anonymous(), {"projectId": PROJECT})
     # The one thing the plain loop cannot do through public API: aim at the local endpoint.
-    messaging._get_messaging_service(app)._fcm_url = (
-        f"http://127.0.0.1:{sink_port}/v1/projects/{PROJECT}/messages:send"
-    )
+    messaging._get_messaging_service(app)._fcm_url = f"{endpoint}/v1/projects/{PROJECT}/messages:send"
     tokens = [f"bench-token-{i:07d}" for i in range(residents)]
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     ok = 0
     for start in range(0, len(tokens), 500):
         batch = messaging.send_each_for_multicast(
@@ -291,9 +258,9 @@ def _plain_loop(sink_port: int, residents: int) -> None:
             app=app,
         )
         ok += batch.success_count
-    elapsed = time.time() - started
+    elapsed, cpu = time.time() - started, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"pushes": ok, "seconds": elapsed, "peak_mb": peak}))
+    print(json.dumps({"pushes": ok, "seconds": elapsed, "cpu_s": cpu, "peak_mb": peak}))
 
 
 def _fresh_database(admin, base: str) -> str:
@@ -308,26 +275,60 @@ def _drop_database(admin, url: str) -> None:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{url_database(url)}" WITH (FORCE)'))
 
 
-def _one_count(args, dispatchers: int, admin, sink_port: int, sink_pid: int) -> dict:
+def _one_run(args, dispatchers: int, transport: str, engine: str, admin, sink: NginxFcm) -> dict:
     """Seed a fresh database, run `dispatchers` processes through the rush, drop it."""
-    url = _fresh_database(admin, args.db)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = _fresh_database(admin, args.db) if engine == "postgresql" else f"sqlite:///{tmp}/bench.db"
+        try:
             container = bootstrap(
                 Settings(database_url=url, admin_token="bench", var_dir=Path(tmp), geocoder="none",
-                         fcm_endpoint=f"http://127.0.0.1:{sink_port}", fcm_project_id=PROJECT),
+                         fcm_endpoint=sink.endpoint, fcm_project_id=PROJECT),
                 migrate_schema=True,
             )
             try:
                 started = time.monotonic()
                 owners = _seed(container, args.residents, _shops(args.offers))
-                print(f"{dispatchers} dispatcher(s): seeded in {time.monotonic() - started:.1f} s", flush=True)
-                ours = _run_dispatchers(args, dispatchers, url, container, owners, sink_port, sink_pid, Path(tmp))
+                print(f"  {transport}, {dispatchers} dispatcher(s), {engine}: seeded in "
+                      f"{time.monotonic() - started:.1f} s", flush=True)
+                return _run_dispatchers(args, dispatchers, transport, url, container, owners, sink, Path(tmp))
             finally:
                 container.close()
-    finally:
-        _drop_database(admin, url)
-    return ours
+        finally:
+            if engine == "postgresql":
+                _drop_database(admin, url)
+
+
+def _plain(args, sink: NginxFcm) -> dict:
+    before, cpu = sink.accepted(), sink.cpu_s()
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.fanout", "--plain-loop", sink.endpoint, "--residents", str(args.residents)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "REQUESTS_CA_BUNDLE": str(sink.ca)},
+    )
+    plain = json.loads(out.stdout.strip().splitlines()[-1])
+    time.sleep(0.2)  # nginx's log is flushed every 100 ms
+    assert sink.accepted() - before == plain["pushes"] == args.residents, (sink.accepted() - before, plain)
+    plain["sink_s"] = sink.cpu_s() - cpu
+    return plain
+
+
+def _print_round(delay_ms: int, runs: list[tuple[str, dict]], plain: dict | None) -> None:
+    print(f"\nFCM stand-in answering {'at once' if not delay_ms else f'after {delay_ms} ms'} "
+          f"(nginx, TLS + HTTP/2)")
+    print(f"  {'':<44}{'pushes':>9}{'pushes/s':>10}{'p50':>8}{'p99':>8}{'peak MB':>18}"
+          f"{'CPU µs/push: dispatchers':>26}{'PostgreSQL':>12}{'nginx':>7}")
+    for label, run in runs:
+        per = {k: (v * 1e6 / max(1, run["pushes"]) if v is not None else None) for k, v in run["cpu"].items()}
+        pg = f"{per['postgres']:,.0f}" if per["postgres"] is not None else "-"
+        print(f"  {label:<44}{run['pushes']:>9,}{run['pushes'] / run['seconds']:>10,.0f}{run['p50']:>7.1f}s"
+              f"{run['p99']:>7.1f}s{' + '.join(f'{p:.0f}' for p in run['peaks']):>18}"
+              f"{per['dispatchers']:>26,.0f}{pg:>12}{per['sink']:>7,.0f}")
+    if plain is not None:
+        print(f"  {'plain send_each_for_multicast loop (500)':<44}{plain['pushes']:>9,}"
+              f"{plain['pushes'] / plain['seconds']:>10,.0f}{'':>16}{plain['peak_mb']:>18.0f}"
+              f"{plain['cpu_s'] * 1e6 / plain['pushes']:>26,.0f}{'-':>12}{plain['sink_s'] * 1e6 / plain['pushes']:>7,.0f}")
+    for label, run in runs:
+        print(f"  notification rows ({label}): {run['statuses']}")
 
 
 def main(argv=None) -> int:
@@ -336,66 +337,64 @@ def main(argv=None) -> int:
     parser.add_argument("--offers", type=int, default=50)
     parser.add_argument("--dispatchers", default="2", help="dispatcher processes; several counts: 1,2,4")
     parser.add_argument("--db", default=os.environ.get("DEALSVC_TEST_DATABASE_URL", DEFAULT_PG), help="a PostgreSQL URL")
+    parser.add_argument("--delays", default="0,30", help="the FCM stand-in's answer delays in ms")
+    parser.add_argument("--transports", default="curl,requests",
+                        help="curl runs each count of --dispatchers; requests (the previous gateway) the largest")
+    parser.add_argument("--no-sqlite", action="store_true", help="leave out the SQLite run")
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds the dispatchers idle before the rush")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--no-plain-loop", action="store_true", help="leave out the plain firebase-admin loop")
-    parser.add_argument("--plain-loop", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--plain-loop", metavar="ENDPOINT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.plain_loop:
         _plain_loop(args.plain_loop, args.residents)
         return 0
     counts = [int(n) for n in str(args.dispatchers).split(",")]
+    delays = [int(d) for d in str(args.delays).split(",")]
+    transports = args.transports.split(",")
 
     # CREATE DATABASE: a database of its own per run, so its backends' CPU is told apart.
     admin = create_engine(args.db, isolation_level="AUTOCOMMIT")
-    sink_port = _free_port()
-    sink = subprocess.Popen([sys.executable, "-m", "bench.fcm_sink", "--port", str(sink_port)], cwd=ROOT)
-    results: dict[int, dict] = {}
-    plain = None
+    print(f"{args.residents:,} residents, {args.offers} offers posted at once, PostgreSQL "
+          f"{args.db.split('@')[-1]}, {os.cpu_count()} cores")
+    summary: dict[int, dict] = {}
     try:
-        _wait_port(sink_port)
-        print(f"{args.residents:,} residents, {args.offers} offers posted at once, "
-              f"{args.dispatchers} dispatcher processes, PostgreSQL {args.db.split('@')[-1]}, "
-              f"{os.cpu_count()} cores\n")
-        for n in counts:
-            results[n] = _one_count(args, n, admin, sink_port, sink.pid)
-        if not args.no_plain_loop:
-            baseline = _sink_counts(sink_port)["accepted"]
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.fanout", "--plain-loop", str(sink_port), "--residents", str(args.residents)],
-                cwd=ROOT, capture_output=True, text=True, check=True,
-            )
-            plain = json.loads(out.stdout.strip().splitlines()[-1])
-            assert _sink_counts(sink_port)["accepted"] - baseline == plain["pushes"]
+        with tempfile.TemporaryDirectory() as tmp:
+            for delay in delays:
+                sink = NginxFcm(Path(tmp) / f"nginx-{delay}", PROJECT, delay_ms=delay)
+                try:
+                    print(f"\nFCM stand-in answering after {delay} ms:", flush=True)
+                    runs: list[tuple[str, dict]] = []
+                    if "curl" in transports:
+                        for n in counts:
+                            runs.append((f"dealsvc: curl, {n} dispatcher(s)", _one_run(args, n, "curl", "postgresql", admin, sink)))
+                    if "requests" in transports:
+                        n = max(counts)
+                        runs.append((f"previous gateway: requests, {n} dispatcher(s)",
+                                     _one_run(args, n, "requests", "postgresql", admin, sink)))
+                    if not args.no_sqlite and delay == delays[0]:
+                        runs.append(("embedded default's SQLite: curl, 1 dispatcher", _one_run(args, 1, "curl", "sqlite", admin, sink)))
+                    plain = None if args.no_plain_loop else _plain(args, sink)
+                finally:
+                    sink.stop()
+                _print_round(delay, runs, plain)
+                curl = [run for label, run in runs if label.startswith("dealsvc: curl")]
+                if curl:
+                    best = max(curl, key=lambda run: run["pushes"] / run["seconds"])
+                    summary[delay] = {
+                        "rate": best["pushes"] / best["seconds"], "p99": best["p99"],
+                        "pg": min(run["cpu"]["postgres"] * 1e6 / run["pushes"] for run in curl),
+                        "plain": plain["pushes"] / plain["seconds"] if plain else None,
+                    }
     finally:
-        sink.terminate()
-        sink.wait(10)
         admin.dispose()
 
-    print(f"\n{'':<46}{'pushes':>9}{'pushes/s':>10}{'p50':>9}{'p99':>9}{'peak MB':>24}"
-          f"{'CPU µs/push: dispatchers':>26}{'PostgreSQL':>12}{'sink':>7}")
-    for n, ours in results.items():
-        rate = ours["pushes"] / ours["seconds"]
-        per = {k: v * 1e6 / max(1, ours["pushes"]) for k, v in ours["cpu"].items()}
-        print(
-            f"{'dealsvc: %d dispatchers (outbox, caps, rules)' % n:<46}{ours['pushes']:>9,}"
-            f"{rate:>10,.0f}{ours['p50']:>8.1f}s{ours['p99']:>8.1f}s"
-            f"{' + '.join(f'{p:.0f}' for p in ours['peaks']):>24}"
-            f"{per['dispatchers']:>26,.0f}{per['postgres']:>12,.0f}{per['sink']:>7,.0f}"
-        )
-    best = max(ours["pushes"] / ours["seconds"] for ours in results.values())
-    if plain is not None:
-        plain_rate = plain["pushes"] / plain["seconds"]
-        print(
-            f"{'plain send_each_for_multicast loop (500)':<46}{plain['pushes']:>9,}{plain_rate:>10,.0f}"
-            f"{'':>9}{'':>9}{plain['peak_mb']:>24.0f}"
-        )
-    for n, ours in results.items():
-        print(f"notification rows ({n} dispatchers): {ours['statuses']}")
-    pg = min(ours["cpu"]["postgres"] * 1e6 / max(1, ours["pushes"]) for ours in results.values())
-    if plain is not None:
-        print(f"speed-up over the plain loop: {best / plain_rate:.1f}x (target 8x)")
-    print(f"{best:,.0f} pushes/s (target 10,000); PostgreSQL {pg:,.0f} µs of CPU per push (target 60)")
+    print()
+    for delay, fig in summary.items():
+        target = 10_000 if not delay else 8_000
+        vs = f", {fig['rate'] / fig['plain']:.1f}x the plain loop (target 8x)" if fig["plain"] else ""
+        print(f"FCM after {delay} ms: {fig['rate']:,.0f} pushes/s (target {target:,}){vs}, p99 {fig['p99']:.1f} s "
+              f"(target 15), PostgreSQL {fig['pg']:,.0f} µs of CPU per push (target 60)")
     return 0
 
 

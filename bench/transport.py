@@ -17,13 +17,9 @@ sender's process CPU time (every thread) over the pushes; nginx's own is printed
 from __future__ import annotations
 
 import argparse
-import datetime
-import ipaddress
 import json
 import os
 import resource
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,104 +28,14 @@ import time
 import warnings
 from pathlib import Path
 
+from bench import NginxFcm, cpu_s, free_port, wait_port
+
 # The smallest run that still goes through every step (tests/test_benchmarks.py).
 TINY = ["--pushes", "600", "--batch", "100"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "bench-transport"
 CONTENDERS = ("requests", "curl", "curl-wide", "plain")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_port(port: int, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on port {port}")
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU of a process and its children so far (nginx's master and worker)."""
-    total = 0.0
-    for p in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _certificate(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
-def start_nginx_fcm(folder: Path, keepalive_requests: int = 100_000) -> tuple[subprocess.Popen, str, Path]:
-    """nginx answering every POST with FCM's 200 at once, TLS + HTTP/2, as this user; after
-    `keepalive_requests` on one connection it closes it (HTTP/2: a GOAWAY). Each request is
-    logged in `folder`/access.log as "<connection number> <protocol>". Returns the process,
-    its base URL and the certificate to trust."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    cert, key = _certificate(folder)
-    port = _free_port()
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf = folder / "nginx.conf"
-    conf.write_text(
-        f"{user}worker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log warn;\n"
-        "events { worker_connections 4096; }\n"
-        "http {\n"
-        f"  client_body_temp_path {folder}/body;\n  proxy_temp_path {folder}/proxy;\n"
-        f"  fastcgi_temp_path {folder}/fastcgi;\n  uwsgi_temp_path {folder}/uwsgi;\n  scgi_temp_path {folder}/scgi;\n"
-        "  log_format conn '$connection $server_protocol';\n"
-        f"  access_log {folder}/access.log conn buffer=256k;\n"
-        f"  keepalive_requests {keepalive_requests};\n  http2_max_concurrent_streams 128;\n"
-        f"  server {{\n    listen 127.0.0.1:{port} ssl http2;\n"
-        f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
-        "    location / {\n      default_type application/json;\n"
-        f"      return 200 '{{\"name\": \"projects/{PROJECT}/messages/0:1700000000000000%31bd1c9631bd1c96\"}}';\n"
-        "    }\n  }\n}\n"
-    )
-    out = open(folder / "nginx.out", "wb")
-    proc = subprocess.Popen([binary, "-p", str(folder), "-c", str(conf), "-g", "daemon off;"],
-                            stdout=out, stderr=subprocess.STDOUT)
-    _wait_port(port)
-    return proc, f"https://127.0.0.1:{port}", cert
 
 
 def _messages(count: int):
@@ -249,12 +155,13 @@ def main(argv=None) -> int:
             folder = Path(tmp) / sink
             folder.mkdir()
             if sink == "nginx":
-                server, endpoint, ca = start_nginx_fcm(folder)
+                nginx = NginxFcm(folder, PROJECT)
+                server, endpoint, ca = nginx.process, nginx.endpoint, nginx.ca
                 label = "nginx, TLS + HTTP/2"
             else:
-                port = _free_port()
+                port = free_port()
                 server = subprocess.Popen([sys.executable, "-m", "bench.fcm_sink", "--port", str(port)], cwd=ROOT, env=env)
-                _wait_port(port)
+                wait_port(port)
                 endpoint, ca, label = f"http://127.0.0.1:{port}", None, "bench/fcm_sink, HTTP/1.1"
             try:
                 print(f"FCM stand-in: {label}")
@@ -262,7 +169,7 @@ def main(argv=None) -> int:
                 for kind in CONTENDERS:
                     if kind == "curl-wide" and sink != "nginx":
                         continue  # over plain HTTP/1.1 the curl gateway keeps at most 32 in flight
-                    sink_cpu = _cpu_s(server.pid)
+                    sink_cpu = cpu_s(server.pid, with_children=True)
                     done = subprocess.run(
                         [sys.executable, "-m", "bench.transport", "--contender", kind, "--endpoint", endpoint,
                          "--ca", str(ca or ""), "--pushes", str(args.pushes), "--batch", str(args.batch),
@@ -273,7 +180,7 @@ def main(argv=None) -> int:
                     if done.returncode:
                         raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
                     f = json.loads(done.stdout.strip().splitlines()[-1])
-                    sink_cpu = _cpu_s(server.pid) - sink_cpu
+                    sink_cpu = cpu_s(server.pid, with_children=True) - sink_cpu
                     if f["pushes"] != args.pushes:
                         raise SystemExit(f"{kind}: {f['pushes']} of {args.pushes} pushes accepted")
                     rate = f["pushes"] / f["seconds"]

@@ -332,17 +332,15 @@ def test_after_fcm_refuses_its_token_the_curl_gateway_fetches_another_before_the
 def _pushes_through_nginx(folder, keepalive_requests: int) -> tuple[list, list[list[str]]]:
     """100 pushes, 8 in flight, through the curl gateway to nginx over TLS; the results and
     nginx's log lines (connection number, protocol)."""
-    from bench.transport import start_nginx_fcm
+    from bench import NginxFcm
 
-    folder.mkdir()
-    nginx, url, certificate = start_nginx_fcm(folder, keepalive_requests=keepalive_requests)
-    gateway = CurlPushGateway(project_id="p", endpoint=url, concurrency=8, ca_bundle=str(certificate))
+    nginx = NginxFcm(folder, "p", keepalive_requests=keepalive_requests)
+    gateway = CurlPushGateway(project_id="p", endpoint=nginx.endpoint, concurrency=8, ca_bundle=str(nginx.ca))
     try:
         results = [r for _ in range(4) for r in gateway.send([_message(f"tok-{i}") for i in range(25)])]
     finally:
         gateway.close()
-        nginx.terminate()
-        nginx.wait(10)
+        nginx.stop()
     return results, [line.split() for line in (folder / "access.log").read_text().splitlines()]
 
 
@@ -360,3 +358,28 @@ def test_the_curl_gateway_multiplexes_http2_to_fcm_and_moves_on_when_a_connectio
     print(f"\nGOAWAY every 10 requests: {len(lines)} requests over {len(connections)} connections")
     assert [r.outcome for r in results] == [SENT] * 100
     assert len(lines) == 100 and len(connections) >= 10
+
+
+@pytest.mark.parametrize("gateway", GATEWAYS)
+def test_both_gateways_trust_the_certificates_named_as_requests_names_them(gateway, tmp_path, monkeypatch):
+    """REQUESTS_CA_BUNDLE (then CURL_CA_BUNDLE) names the certificates to trust, for both
+    gateways alike: a private FCM-compatible endpoint (or a TLS-inspecting proxy's CA) works
+    without a code change; without it, its self-signed certificate is refused."""
+    from bench import NginxFcm
+
+    nginx = NginxFcm(tmp_path / "nginx", "p")
+    try:
+        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+            monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+            untrusted = gateway(project_id="p", endpoint=nginx.endpoint, concurrency=2)
+            monkeypatch.setenv(variable, str(nginx.ca))
+            trusted = gateway(project_id="p", endpoint=nginx.endpoint, concurrency=2)
+            try:
+                assert [r.outcome for r in untrusted.send([_message("tok-1")])] != [SENT]
+                assert [r.outcome for r in trusted.send([_message("tok-1"), _message("tok-2")])] == [SENT] * 2
+            finally:
+                untrusted.close()
+                trusted.close()
+    finally:
+        nginx.stop()

@@ -58,6 +58,7 @@ from .push import (
     firebase_messaging,
     sign_in_failure,
     to_fcm,
+    trusted_certificates,
 )
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,7 @@ class CurlPushGateway:
     timeout_s: float = 10.0
     concurrency: int = 256
     connection_max_age_s: int = 300
-    ca_bundle: str | None = None  # None: certifi's, as requests uses
+    ca_bundle: str | None = None  # None: as requests chooses (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, certifi)
     _app: firebase_admin.App = field(init=False, repr=False)
     _service: messaging._MessagingService = field(init=False, repr=False)
 
@@ -204,6 +205,8 @@ class CurlPushGateway:
         # ignore HTTP_PROXY in capitals, and read them on every request).
         proxies = requests.utils.get_environ_proxies(self._url)
         self._proxy = proxies.get(urlsplit(self._url).scheme) or proxies.get("all") or ""
+        # The certificates to trust, as requests chooses them: its environment variables first.
+        self._ca = self.ca_bundle or trusted_certificates() or certifi.where()
         self._limit = max(int(self.concurrency), 1)
         if self._plain:
             # Over HTTP/1.1 each request in flight is a connection (and a thread of the emulator's).
@@ -373,7 +376,7 @@ class CurlPushGateway:
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(self.timeout_s * 1000))
         handle.setopt(pycurl.NOSIGNAL, 1)
         handle.setopt(pycurl.PROXY, self._proxy)
-        handle.setopt(pycurl.CAINFO, self.ca_bundle or certifi.where())  # not the wheel's own guess
+        handle.setopt(pycurl.CAINFO, self._ca)  # not the wheel's own guess
         handle.setopt(pycurl.MAXLIFETIME_CONN, self.connection_max_age_s)
         if self._plain:
             handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)

@@ -7,6 +7,7 @@ import email.utils
 import itertools
 import logging
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -250,6 +251,7 @@ class FirebasePushGateway:
         # requests reads the proxy variables (and ~/.netrc) on every request, which costs about
         # a third of a push's CPU time. Read them once, here, and keep using them.
         session.proxies.update(requests.utils.get_environ_proxies(self._service._fcm_url))
+        session.verify = trusted_certificates() or True  # likewise the CA bundle variables
         session.trust_env = False
         self._answer = threading.local()
         session.hooks["response"].append(self._saw_response)
@@ -328,6 +330,13 @@ class FirebasePushGateway:
         self._closed = True
         self._pool.shutdown(wait=True)
         firebase_admin.delete_app(self._app)
+
+
+def trusted_certificates() -> str | None:
+    """The CA bundle to trust as requests chooses it from the environment (REQUESTS_CA_BUNDLE,
+    then CURL_CA_BUNDLE: a private FCM-compatible endpoint, or a proxy that inspects TLS);
+    None: the default (certifi's). Read by both gateways, once each."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
 
 
 def firebase_messaging(
