@@ -7,8 +7,8 @@ query reads the batch's offers with their shops, one its residents, one statemen
 daily caps. Only pushes that do not go now (deferred, suppressed, dropped) cost a statement more."""
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import datetime
-from types import SimpleNamespace
 
 from sqlalchemy import Integer, and_, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -31,10 +31,19 @@ _OFFER = (
     Offer.price_steps, Shop.id.label("shop_id"), Shop.name.label("shop_name"), Shop.lat.label("shop_lat"),
     Shop.lon.label("shop_lon"),
 )
+# The resident's key first: it is the notification's too, so the claimed row takes it from there.
 _RESIDENT = (
     Subscriber.pk.label("subscriber_pk"), Subscriber.active, Subscriber.timezone, Subscriber.locale,
     Subscriber.quiet_start, Subscriber.quiet_end, Subscriber.max_per_day, Subscriber.fcm_token, Subscriber.lat,
     Subscriber.lon, Subscriber.price_drops,
+)
+# What the claim returns of each notification; its offer's key comes with the offer.
+_TAKEN = (_N.id, _N.kind, _N.attempts, _N.subscriber_pk, _N.distance_m, _N.created_at, _N.due_at, _N.offer_id)
+# A claimed notification with everything its push needs, read by name; a tuple, put together from
+# the three rows at the cost of one concatenation (a dict per row cost the claim a fifth of its time).
+ClaimedRow = namedtuple(
+    "ClaimedRow",
+    [c.key for c in _OFFER] + [c.key for c in _RESIDENT[1:]] + [c.key for c in _TAKEN[:-1]],
 )
 
 
@@ -118,16 +127,15 @@ class Claimer:
             NOTIFICATIONS.update()
             .where(_N.id.in_(due.scalar_subquery()))
             .values(status=PushStatus.SENDING, lease_until=lease, attempts=_N.attempts + 1)
-            .returning(_N.id, _N.kind, _N.attempts, _N.subscriber_pk, _N.offer_id, _N.distance_m, _N.created_at,
-                       _N.due_at)
+            .returning(*_TAKEN)
         ).all()
 
     @staticmethod
-    def _with_what_they_need(s, taken: list) -> list[SimpleNamespace]:
+    def _with_what_they_need(s, taken: list) -> list[ClaimedRow]:
         """The taken rows, in the order they fell due, each with its offer, shop and resident
         (one query for the batch's few offers, one for its residents)."""
         offers = {
-            row.offer_id: row._asdict()
+            row.offer_id: tuple(row)
             for row in s.execute(
                 select(*_OFFER).join(Shop, Offer.shop_id == Shop.id).where(Offer.id.in_({t.offer_id for t in taken}))
             )
@@ -137,10 +145,11 @@ class Claimer:
         # from batch to batch, so neither psycopg nor the server parses it again.
         among = (Subscriber.pk == any_(bindparam("pks", pks, type_=ARRAY(Integer))) if is_pg(s)
                  else Subscriber.pk.in_(pks))
-        residents = {row.subscriber_pk: row._asdict() for row in s.execute(select(*_RESIDENT).where(among))}
+        residents = {row[0]: tuple(row)[1:] for row in s.execute(select(*_RESIDENT).where(among))}
         # A notification's resident and offer stay (foreign keys): every row finds both.
+        make = ClaimedRow._make
         return [
-            SimpleNamespace(**{**offers[t.offer_id], **residents[t.subscriber_pk], **t._asdict()})
+            make((*offers[t[-1]], *residents[t.subscriber_pk], *tuple(t)[:-1]))
             for t in sorted(taken, key=lambda t: (t.due_at, t.id))
         ]
 
