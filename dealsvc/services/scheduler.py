@@ -1,16 +1,17 @@
 """The scheduler: APScheduler in exactly one process at a time, elected through a lease row in
 the database; a second instance stands by and takes over when the first stops renewing.
 
-Jobs, declared as data below:
-- `expire:<offer id>`: a date job at the offer's expires_at, for exact expiry;
-- `hold:<reservation id>`: a date job at the hold's expires_at: it ends (with any other hold of
-  that offer whose time has come) and its stock goes back, the offer selling again;
+Its jobs are data: `Scheduler.jobs` lists the periodic ones (each an id, an interval and what it
+runs; each also runs once as soon as a scheduler is elected, so whatever fell due while nobody led
+is handled at once, not at the first tick):
 - `sweep`: every few seconds, expires whatever offers and holds are due and were missed
   (idempotent);
 - `sync`: every second, gives new offers and holds their date jobs;
-- `price-steps`: every few seconds, applies the price steps that fell due (idempotent).
-After a restart or a takeover, the first sweep and price-steps run handle everything that fell
-due meanwhile.
+- `price-steps`: every few seconds, applies the price steps that fell due (idempotent);
+- whatever the composition root adds (`periodic`).
+`sync` makes the date jobs: `expire:<offer id>` at the offer's expires_at, for exact expiry, and
+`hold:<reservation id>` at a hold's expires_at (it ends, with any other hold of that offer whose
+time has come, and its stock goes back).
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import os
 import secrets
 import socket
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable, Sequence
 
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -39,6 +42,15 @@ from .price_steps import PriceStepService
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job the elected scheduler runs every `every`, and once when it is elected."""
+
+    id: str
+    every: timedelta
+    run: Callable[[], object]
 
 
 class LeaseElection:
@@ -101,14 +113,18 @@ class Scheduler:
         sync_every: timedelta = timedelta(seconds=1),
         lease_ttl: timedelta = timedelta(seconds=6),
         db_backoff_max_s: float = 10.0,
+        periodic: Sequence[Periodic] = (),
     ):
         self.db = db
         self.clock = clock
         self.expiry = expiry
         self.price_steps = price_steps
-        self.sweep_every = sweep_every
-        self.price_steps_every = price_steps_every
-        self.sync_every = sync_every
+        self.jobs: list[Periodic] = [
+            Periodic("sweep", sweep_every, self.sweep),
+            Periodic("sync", sync_every, self.sync),
+            *([Periodic("price-steps", price_steps_every, self.step_prices)] if price_steps is not None else []),
+            *periodic,
+        ]
         self.election = LeaseElection(db, clock, ttl=lease_ttl)
         self._aps: BackgroundScheduler | None = None
         self._synced_until: datetime | None = None
@@ -172,22 +188,15 @@ class Scheduler:
                 "max_instances": 1,
             },
         )
-        sweep, sync, step_prices = self._guarded(self.sweep), self._guarded(self.sync), self._guarded(self.step_prices)
-        aps.add_job(sweep, "interval", seconds=self.sweep_every.total_seconds(), id="sweep", replace_existing=True)
-        aps.add_job(sync, "interval", seconds=self.sync_every.total_seconds(), id="sync", replace_existing=True)
-        if self.price_steps is not None:
-            aps.add_job(
-                step_prices, "interval", seconds=self.price_steps_every.total_seconds(), id="price-steps",
-                replace_existing=True,
-            )
+        guarded = [(job, self._guarded(job.run)) for job in self.jobs]
+        for job, run in guarded:
+            aps.add_job(run, "interval", seconds=job.every.total_seconds(), id=job.id, replace_existing=True)
         self._aps = aps
         self._synced_until = None
         aps.start()
         # Whatever fell due while nobody led is handled now, not at the first tick.
-        aps.add_job(sweep, id="sweep-at-start", replace_existing=True)
-        aps.add_job(sync, id="sync-at-start", replace_existing=True)
-        if self.price_steps is not None:
-            aps.add_job(step_prices, id="price-steps-at-start", replace_existing=True)
+        for job, run in guarded:
+            aps.add_job(run, id=f"{job.id}-at-start", replace_existing=True)
 
     def _guarded(self, job):
         """A job whose failure is told through the outage (once), not by APScheduler with a
@@ -204,7 +213,7 @@ class Scheduler:
             if self._aps is not None:
                 self.outage.succeeded()
 
-        run.__name__ = job.__name__
+        run.__name__ = getattr(job, "__name__", "job")
         return run
 
     def _stand_down(self) -> None:
