@@ -52,7 +52,7 @@ def test_the_embedded_default_delivers_a_push_to_the_emulator(tmp_path):
             try:
                 if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still booting
                 pass
             assert time.monotonic() < deadline, "the service did not start"
             time.sleep(0.2)
@@ -131,7 +131,8 @@ def _readme_try_it() -> str:
     """The shell block under the README's "Try it" heading."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text[text.index("\n## Try it"):]
-    return section[section.index("```sh\n") + len("```sh\n"):section.index("\n```")]
+    start = section.index("```sh\n") + len("```sh\n")
+    return section[start:section.index("\n```", start)]
 
 
 def _listening_addresses(port: int) -> set[str]:
