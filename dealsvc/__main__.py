@@ -10,7 +10,7 @@ import sys
 from config import Settings, SettingsError
 
 from . import logs
-from .serving import refuse, serve, serve_problem
+from .serving import pages, refuse, serve, serve_problem
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,14 +43,13 @@ def main(argv: list[str] | None = None) -> int:
             [
                 "",
                 "dealsvc is starting",
+                *(f"  {what + ':':<15} {url}" for what, url in pages(settings)),
                 f"  API:            {base}/api/v1/",
-                f"  API docs:       {base}/api/docs",
                 f"  OpenAPI:        {base}/api/v1/openapi.json",
                 f"  health:         {base}/healthz",
                 f"  metrics:        {base}/metrics",
                 f"  database:       {settings.database_url.split('@')[-1]}",
                 f"  workers:        {settings.workers}",
-                *([f"  phones (FCM emulator): {base}/emulator/"] if settings.emulator_enabled else []),
                 f"  operator token: {container.admin_token}",
                 "",
             ]

@@ -38,6 +38,19 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
+def pages(settings: Settings) -> list[tuple[str, str]]:
+    """What a person opens in a browser once the service runs, as the start banner lists them:
+    (what it is, its URL). The phones' inbox only where the built-in FCM emulator is served."""
+    base = f"http://{settings.host}:{settings.port}"
+    return [
+        ("shop page", f"{base}/shop/"),
+        ("operator page", f"{base}/admin/"),
+        ("residents' app", f"{base}/app/"),
+        *([("phones (FCM emulator)", f"{base}/emulator/")] if settings.emulator_enabled else []),
+        ("API docs", f"{base}/api/docs"),
+    ]
+
+
 def serve_problem(settings: Settings) -> str | None:
     """What would stop `make run` or `make demo` after its banner: the port, then (with the
     dispatcher inside) where pushes go."""

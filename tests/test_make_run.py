@@ -52,7 +52,7 @@ def test_the_embedded_default_delivers_a_push_to_the_emulator(tmp_path):
             try:
                 if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still booting
                 pass
             assert time.monotonic() < deadline, "the service did not start"
             time.sleep(0.2)
@@ -60,6 +60,11 @@ def test_the_embedded_default_delivers_a_push_to_the_emulator(tmp_path):
         banner = (tmp_path / "server.log").read_text()
         assert f"API docs:       {base}/api/docs" in banner
         assert "operator token: dsa_" in banner
+        # The banner lists the pages a person opens, and each of them answers.
+        pages = _banner_pages(banner, base)
+        assert {"/shop/", "/admin/", "/app/", "/emulator/", "/api/docs"} <= set(pages), pages
+        for path, url in pages.items():
+            assert requests.get(url, timeout=10).status_code == 200, url
 
         key = requests.post(f"{base}/api/v1/merchants", json={"name": "Forno", "email": "f@shop.example"}).json()["api_key"]
         auth = {"Authorization": f"Bearer {key}"}
@@ -87,6 +92,15 @@ def test_the_embedded_default_delivers_a_push_to_the_emulator(tmp_path):
         print(f"\nmake run listens on {sorted(listening)}")
         assert listening and all(a in ("127.0.0.1", "::1") for a in listening), listening
         assert "FCM emulator served at /emulator/ to loopback clients only" in (tmp_path / "server.log").read_text()
+
+        # The README's "Try it", pasted as it is into bash beside this `make run`.
+        tried = subprocess.run(["bash"], input=_readme_try_it(), cwd=ROOT, capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "DEALSVC_PORT": str(port)})
+        print(f"\nthe README's try-it said:\n{tried.stdout}{tried.stderr}")
+        assert tried.returncode == 0 and tried.stderr == "", tried.stderr
+        said = tried.stdout.splitlines()
+        assert "-50% Pane di ieri at Forno Rossi" in said[0]  # the push on the phone
+        assert "Pane di ieri" in said[1] and "collected" in said, said
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -99,6 +113,26 @@ def test_the_embedded_default_delivers_a_push_to_the_emulator(tmp_path):
     noisy = [line for line in lines if " apscheduler" in line]
     print(f"log: {len(lines)} lines, {len(noisy)} from APScheduler")
     assert noisy == [], noisy[:5]
+
+
+def _banner_pages(banner: str, base: str) -> dict[str, str]:
+    """Path -> URL of the pages `make run`'s banner lists (the lines before the API's own)."""
+    start = banner.index("dealsvc is starting")
+    lines = banner[start:].splitlines()[1:]
+    pages = {}
+    for line in lines[:next(i for i, line in enumerate(lines) if line.strip().startswith("API:"))]:
+        url = line.split()[-1]
+        assert url.startswith(base), line
+        pages[url[len(base):]] = url
+    return pages
+
+
+def _readme_try_it() -> str:
+    """The shell block under the README's "Try it" heading."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Try it"):]
+    start = section.index("```sh\n") + len("```sh\n")
+    return section[start:section.index("\n```", start)]
 
 
 def _listening_addresses(port: int) -> set[str]:
