@@ -3,6 +3,7 @@ approves sign-ups, the shop placed by coordinates or a geocoded address, errors 
 language, CSRF, and the rate limit shared with POST /api/v1/merchants."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from html import unescape
 
@@ -171,3 +172,32 @@ def test_sign_ups_from_the_page_share_the_apis_rate_limit(limited):
     # The API is over the same allowance; another address is not.
     assert client.post("/api/v1/merchants", json={"name": "F", "email": "x@shop.example"}, environ_base=here).status_code == 429
     assert page_sign_up(3, {"REMOTE_ADDR": "192.0.2.21"}).status_code == 201
+
+
+def test_a_sign_up_ends_the_shop_session_open_in_this_browser(client, api):
+    old = api.merchant(name="Vecchio Forno")
+    api.shop(old["api_key"], name="Vecchio Forno")
+    assert client.post("/shop/signin", data={"secret": old["api_key"], "csrf_token": csrf(client.get("/shop/").text)}).status_code == 303
+
+    api.rules(merchant_approval_required=True)
+    assert sign_up(client).status_code == 201
+
+    # Pending: nobody is signed in now, not the account that was.
+    assert "Sign in with your shop's API key" in unescape(client.get("/shop/").text)
+
+
+def test_with_map_tiles_set_the_map_pages_let_their_images_in(container):
+    tiles = "https://tiles.example.org/{z}/{x}/{y}.png"
+    client = create_app(container=dataclasses.replace(container, settings=container.settings.with_(map_tiles=tiles))).test_client()
+    for path in ("/shop/signup/", "/shop/", "/admin/"):
+        r = client.get(path)
+        assert "img-src 'self' data: https://tiles.example.org;" in r.headers["Content-Security-Policy"], path
+    assert '"tiles": "https://tiles.example.org/{z}/{x}/{y}.png"' in unescape(client.get("/shop/signup/").text)
+    # Nothing else is widened, and pages without a map keep the plain policy.
+    assert "tiles.example.org" not in client.get("/emulator/").headers["Content-Security-Policy"]
+
+
+def test_without_map_tiles_the_maps_have_no_tile_server(client):
+    r = client.get("/shop/signup/")
+    assert "img-src 'self' data:;" in r.headers["Content-Security-Policy"]
+    assert '"tiles": null' in unescape(r.text)

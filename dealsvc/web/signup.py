@@ -86,8 +86,11 @@ def signup():
     except DomainError as error:  # the account stands (its key is shown); the shop can be added once signed in
         shop_error = " ".join([said(error.detail), *flat_errors(error.errors).get("_form", [])])
     active = merchant["status"] == merchant_rules.ACTIVE
+    # Whoever was signed in on this browser's shop page is not any more: it is the new account's now, or nobody's.
+    svc.auth.close_session(session.pop("merchant", None))
+    session.pop("shop_id", None)
+    rotate_csrf()
     if active:
-        rotate_csrf()
         session.permanent = True
         session["merchant"] = svc.auth.open_session(MERCHANT, merchant["id"])
         if shop is not None:
