@@ -79,19 +79,28 @@ class Cell:
     east: float
 
 
-def cell(lat: float, lon: float) -> Cell:
-    """The grid cell holding (lat, lon). Cells are CELL_M tall and about CELL_M wide (the
-    longitude step widens with the latitude of the cell's row)."""
-    row = math.floor(lat / _LAT_STEP)
+def _lon_step(row: int) -> float:
+    """The width in longitude of the cells of a row (wider towards the poles: about CELL_M on the ground)."""
     centre_lat = max(-89.99, min(89.99, (row + 0.5) * _LAT_STEP))
-    lon_step = min(360.0, _LAT_STEP / max(math.cos(math.radians(centre_lat)), 1e-3))
-    col = math.floor((lon + 180.0) / lon_step)
+    return min(360.0, _LAT_STEP / max(math.cos(math.radians(centre_lat)), 1e-3))
+
+
+def _cell_at(row: int, col: int, lon_step: float) -> Cell:
+    centre_lat = max(-89.99, min(89.99, (row + 0.5) * _LAT_STEP))
     west = -180.0 + col * lon_step
     centre_lon = -180.0 + (col + 0.5) * lon_step
     if centre_lon > 180.0:
         centre_lon -= 360.0
         west -= 360.0
     return Cell(f"{row}:{col}", centre_lat, centre_lon, row * _LAT_STEP, west, (row + 1) * _LAT_STEP, west + lon_step)
+
+
+def cell(lat: float, lon: float) -> Cell:
+    """The grid cell holding (lat, lon). Cells are CELL_M tall and about CELL_M wide (the
+    longitude step widens with the latitude of the cell's row)."""
+    row = math.floor(lat / _LAT_STEP)
+    lon_step = _lon_step(row)
+    return _cell_at(row, math.floor((lon + 180.0) / lon_step), lon_step)
 
 
 def snap(lat: float, lon: float) -> tuple[str, float, float]:
@@ -105,13 +114,19 @@ def density(places: Iterable[tuple[object, float, float]]) -> list[tuple[Cell, i
     a resident with several places in one cell counted once there. A cell with fewer than FLOOR
     residents is left out (not shown as zero): the map never shows where one resident, or a few,
     can be told apart, and gives no resident's own coordinates, only the cells'."""
-    cells: dict[str, Cell] = {}
-    members: dict[str, set] = {}
-    for resident, lat, lon in places:
-        c = cell(lat, lon)
-        cells.setdefault(c.name, c)
-        members.setdefault(c.name, set()).add(resident)
-    return [(cells[name], len(who)) for name, who in sorted(members.items()) if len(who) >= FLOOR]
+    steps: dict[int, float] = {}
+    members: dict[tuple[int, int], set] = {}
+    for resident, lat, lon in places:  # the cell as in cell(), without building one per place
+        row = math.floor(lat / _LAT_STEP)
+        step = steps.get(row)
+        if step is None:
+            step = steps[row] = _lon_step(row)
+        key = (row, math.floor((lon + 180.0) / step))
+        who = members.get(key)
+        if who is None:
+            who = members[key] = set()
+        who.add(resident)
+    return [(_cell_at(row, col, steps[row]), len(who)) for (row, col), who in sorted(members.items()) if len(who) >= FLOOR]
 
 
 def _draw(secret: bytes, *parts: object) -> int:
