@@ -19,7 +19,7 @@ from .security import rotate_csrf
 
 bp = protect(Blueprint("signup_pages", __name__, url_prefix="/shop/signup"))
 
-# The sign-up form's names of the shop's fields (ShopForm's own names are the merchant's too).
+# The sign-up form's field for each of ShopForm's (its "name" would clash with the merchant's).
 SHOP_FIELDS = {"shop_name": "name", "category": "category", "address": "address", "lat": "lat", "lon": "lon"}
 
 

@@ -73,7 +73,7 @@
     map.on("click", function (e) {
       place(e.latlng.lat, e.latlng.lng, true);
       // A click on a map of the whole region is only a start: close in on it to place the pin exactly.
-      if (map.getZoom() < 13) map.setView(e.latlng, 15, { animate: false });
+      if (map.getZoom() < 12) map.setView(e.latlng, 13, { animate: false });
     });
     function typed() {
       var lat = number(latIn), lon = number(lonIn);
