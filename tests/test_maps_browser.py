@@ -134,5 +134,8 @@ def test_the_operators_map_shows_cells_offers_and_the_reach_of_a_click(context, 
     expect(page.locator("#admin-map-status")).to_have_text(
         f"An offer here would reach {reach} resident{'s' if reach != 1 else ''} now.")
     assert reach > 0
+    # The point also fills the console's "Reach of a point" form.
+    expect(page.locator("#lat")).not_to_have_value("")
+    expect(page.locator("#lon")).not_to_have_value("")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator("section[aria-labelledby='map-h']").screenshot(path=str(SCREENSHOTS / "admin-map-desktop.png"))

@@ -148,6 +148,11 @@
       clicked.clearLayers();
       L.circle(at, { radius: cfg.maxRadius, color: GREEN, weight: 2, dashArray: "4 6", fillOpacity: 0.04, interactive: false }).addTo(clicked);
       L.circleMarker(at, { radius: 6, color: "#b91c1c", fillOpacity: 1, interactive: false }).addTo(clicked);
+      // The console's "Reach of a point" form takes the point too (for its waves by quantity).
+      [["fillLat", at.lat], ["fillLon", at.lng]].forEach(function (pair) {
+        var input = el.dataset[pair[0]] && document.getElementById(el.dataset[pair[0]]);
+        if (input) input.value = pair[1].toFixed(6);
+      });
       getJSON(el.dataset.reachUrl + "?lat=" + at.lat.toFixed(6) + "&lon=" + at.lng.toFixed(6)).then(function (r) {
         status.textContent = r.text;
         el.dataset.reach = String(r.residents);
