@@ -31,6 +31,7 @@ from .services.push_breaker import BreakerSettings
 from .services.favorites import FavoriteService
 from .services.figures import FiguresService
 from .services.lifecycle import ExpiryService
+from .services.maps import MapService
 from .services.reservations import ReservationService
 from .services.scheduler import Scheduler
 from .services.merchants import MerchantService
@@ -65,6 +66,7 @@ class Container:
     scheduler: Scheduler
     figures: FiguresService
     price_steps: PriceStepService
+    maps: MapService
 
     def close(self) -> None:
         """After the workers' loops have returned (workers.runtime, EmbeddedWorkers): the
@@ -172,6 +174,7 @@ def bootstrap(
         db_backoff_max_s=settings.worker_backoff_max_s,
         public_url=settings.public_url,
     )
+    figures = FiguresService(db, clock, rules, index, figures_secret)
     return Container(
         settings=settings,
         db=db,
@@ -191,6 +194,7 @@ def bootstrap(
         reservations=ReservationService(db, clock, rules),
         expiry=expiry,
         scheduler=Scheduler(db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s),
-        figures=FiguresService(db, clock, rules, index, figures_secret),
+        figures=figures,
         price_steps=price_steps,
+        maps=MapService(db, clock, figures),
     )

@@ -32,6 +32,7 @@ SUBSCRIBERS, MERCHANTS, RESERVATIONS = "subscribers", "merchants", "reservations
 FAILED_AUTH = "failed-auth"
 _LIMIT = "_dealsvc_rate_limit"
 _SIGN_IN = "_dealsvc_sign_in"
+_LIMIT_PAGE = "_dealsvc_rate_limit_page"
 # Redis is asked on the request's path: an unreachable or frozen one must cost at most 0.5 s
 # before the in-memory counts take over (README). One attempt, no retry: a connect and a read
 # of at most 0.2 s each (redis-py's first command on a new connection is CLIENT SETINFO, so a
@@ -46,6 +47,18 @@ def rate_limited(blp: Blueprint, name: str):
     def decorator(fn):
         fn = errors(blp, 429)(fn)
         setattr(fn, _LIMIT, name)
+        return fn
+
+    return decorator
+
+
+def rate_limited_page(name: str):
+    """Count a page's form against the rate limit `name`, in the same allowance as the API route
+    limited by that name (a sign-up from the page or from the API draws on one budget); past it,
+    a page that says so (web/__init__.py registers how it is drawn)."""
+
+    def decorator(fn):
+        setattr(fn, _LIMIT_PAGE, name)
         return fn
 
     return decorator
@@ -137,6 +150,13 @@ def _too_many_sign_ins(breach: RequestLimit) -> Response:
     return response
 
 
+def _too_many_page(breach: RequestLimit) -> Response:
+    retry_after = _retry_after(breach)
+    response = flask.current_app.extensions["dealsvc-page-rate-limited"](retry_after)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def _credential_sent() -> bool:
     return bearer() is not None
 
@@ -177,7 +197,12 @@ def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
     # Every route that checks a bearer secret, and the pages' sign-ins.
     api_views = sorted({r.endpoint for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/")}) if failed_auth else []
     sign_ins = [e for e, view in app.view_functions.items() if getattr(view, _SIGN_IN, False)] if failed_auth else []
-    if not marked and not api_views and not sign_ins:
+    pages = {
+        endpoint: getattr(view, _LIMIT_PAGE)
+        for endpoint, view in app.view_functions.items()
+        if hasattr(view, _LIMIT_PAGE) and _limit_of(settings, getattr(view, _LIMIT_PAGE))
+    }
+    if not marked and not pages and not api_views and not sign_ins:
         return None
     storage_uri, storage_options = _storage(settings)
     limiter = Limiter(
@@ -195,6 +220,9 @@ def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
     limiter.init_app(app)
     for endpoint, name in marked.items():
         limit = limiter.shared_limit(_limit_of(settings, name), scope=name, key_func=_KEYS[name])
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+    for endpoint, name in pages.items():
+        limit = limiter.shared_limit(_limit_of(settings, name), scope=name, key_func=_KEYS[name], on_breach=_too_many_page)
         app.view_functions[endpoint] = limit(app.view_functions[endpoint])
     # Failed authentications: an address over its allowance is refused before its secret is
     # checked (so guessing goes no faster), and only a refused secret (401) counts, so callers

@@ -54,9 +54,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from dataclasses import dataclass
+from typing import Iterable
 
 CELL_M = 1000.0  # a preview is counted at the centre of a cell about this wide
-FLOOR = 10  # no count below this is ever shown
+FLOOR = 10  # no count below this is ever shown (to a merchant; nor a cell of the operator's density map)
 NOISE = 10  # secret offsets are drawn from 0..NOISE-1
 FEW = FLOOR + NOISE  # "fewer than FEW": what a hidden figure may hide
 
@@ -64,17 +66,67 @@ _M_PER_DEG_LAT = 111_320.0
 _LAT_STEP = CELL_M / _M_PER_DEG_LAT
 
 
-def snap(lat: float, lon: float) -> tuple[str, float, float]:
-    """The grid cell holding (lat, lon): its name and its centre. Cells are CELL_M tall and about
-    CELL_M wide (the longitude step widens with the latitude of the cell's row)."""
-    row = math.floor(lat / _LAT_STEP)
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the grid: its name, centre and edges (degrees)."""
+
+    name: str
+    lat: float
+    lon: float
+    south: float
+    west: float
+    north: float
+    east: float
+
+
+def _lon_step(row: int) -> float:
+    """The width in longitude of the cells of a row (wider towards the poles: about CELL_M on the ground)."""
     centre_lat = max(-89.99, min(89.99, (row + 0.5) * _LAT_STEP))
-    lon_step = min(360.0, _LAT_STEP / max(math.cos(math.radians(centre_lat)), 1e-3))
-    col = math.floor((lon + 180.0) / lon_step)
+    return min(360.0, _LAT_STEP / max(math.cos(math.radians(centre_lat)), 1e-3))
+
+
+def _cell_at(row: int, col: int, lon_step: float) -> Cell:
+    centre_lat = max(-89.99, min(89.99, (row + 0.5) * _LAT_STEP))
+    west = -180.0 + col * lon_step
     centre_lon = -180.0 + (col + 0.5) * lon_step
     if centre_lon > 180.0:
         centre_lon -= 360.0
-    return f"{row}:{col}", centre_lat, centre_lon
+        west -= 360.0
+    return Cell(f"{row}:{col}", centre_lat, centre_lon, row * _LAT_STEP, west, (row + 1) * _LAT_STEP, west + lon_step)
+
+
+def cell(lat: float, lon: float) -> Cell:
+    """The grid cell holding (lat, lon). Cells are CELL_M tall and about CELL_M wide (the
+    longitude step widens with the latitude of the cell's row)."""
+    row = math.floor(lat / _LAT_STEP)
+    lon_step = _lon_step(row)
+    return _cell_at(row, math.floor((lon + 180.0) / lon_step), lon_step)
+
+
+def snap(lat: float, lon: float) -> tuple[str, float, float]:
+    """The grid cell holding (lat, lon): its name and its centre."""
+    c = cell(lat, lon)
+    return c.name, c.lat, c.lon
+
+
+def density(places: Iterable[tuple[object, float, float]]) -> list[tuple[Cell, int]]:
+    """Residents counted per grid cell, for the operator's map: `places` are (resident, lat, lon),
+    a resident with several places in one cell counted once there. A cell with fewer than FLOOR
+    residents is left out (not shown as zero): the map never shows where one resident, or a few,
+    can be told apart, and gives no resident's own coordinates, only the cells'."""
+    steps: dict[int, float] = {}
+    members: dict[tuple[int, int], set] = {}
+    for resident, lat, lon in places:  # the cell as in cell(), without building one per place
+        row = math.floor(lat / _LAT_STEP)
+        step = steps.get(row)
+        if step is None:
+            step = steps[row] = _lon_step(row)
+        key = (row, math.floor((lon + 180.0) / step))
+        who = members.get(key)
+        if who is None:
+            who = members[key] = set()
+        who.add(resident)
+    return [(_cell_at(row, col, steps[row]), len(who)) for (row, col), who in sorted(members.items()) if len(who) >= FLOOR]
 
 
 def _draw(secret: bytes, *parts: object) -> int:

@@ -41,28 +41,33 @@ class ShopService:
         self.geocoder = geocoder
         self.rules = rules
 
+    def locate(self, address: str) -> tuple[float, float]:
+        """The coordinates of an address, by the geocoder (outside any transaction: it may take a
+        second or more). 422 keyed `address` when it cannot be found or looked up here; 503 when
+        the geocoder is down."""
+        try:
+            place = self.geocoder.geocode(address)
+        except GeocodingOff:
+            raise Unprocessable(
+                Text("This instance does not geocode addresses."),
+                {"address": [Text("cannot be looked up on this instance; send lat and lon.")]},
+            ) from None
+        except GeocoderDown:
+            raise Unavailable(Text("The address cannot be looked up right now; try again, or send lat and lon."), retry_after=30) from None
+        if place is None:
+            raise Unprocessable(
+                Text("The address could not be found."),
+                {"address": [Text("could not be found; check it, or send lat and lon.")]},
+            )
+        return place.lat, place.lon
+
     def create(self, merchant: Principal, data: dict[str, Any]) -> dict[str, Any]:
         lat, lon, address = data.get("lat"), data.get("lon"), data.get("address")
         if lat is None:
             # Before the geocoder is asked (its quota is shared): checked again below, for good.
             with self.db.read() as s:
                 merchant_rules.check_may_add_shop(merchant_standing(s, merchant.id, hold=False))
-            # Outside any transaction: the geocoder may take a second or more.
-            try:
-                place = self.geocoder.geocode(address)
-            except GeocodingOff:
-                raise Unprocessable(
-                    Text("This instance does not geocode addresses."),
-                    {"address": [Text("cannot be looked up on this instance; send lat and lon.")]},
-                ) from None
-            except GeocoderDown:
-                raise Unavailable(Text("The address cannot be looked up right now; try again, or send lat and lon."), retry_after=30) from None
-            if place is None:
-                raise Unprocessable(
-                    Text("The address could not be found."),
-                    {"address": [Text("could not be found; check it, or send lat and lon.")]},
-                )
-            lat, lon = place.lat, place.lon
+            lat, lon = self.locate(address)
         timezone = self.zone_at(lat, lon)
         now = self.clock()
         with self.db.write() as s:

@@ -28,11 +28,14 @@ def register_pages(app: Flask, settings) -> None:
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
     )
 
-    from . import admin, language, resident, shop
+    from . import admin, language, maps, resident, shop, signup
     from .common import clock, said, too_many_sign_ins
     from .texts import CATEGORY_NAMES, account_status, after, offer_status
 
     app.extensions["dealsvc-page-too-many"] = too_many_sign_ins
+    app.extensions["dealsvc-page-rate-limited"] = signup.too_many_sign_ups
+    app.after_request(maps.tiles_csp)
+    app.add_template_global(maps.map_config, "map_settings")
 
     app.add_template_filter(after, "after")
     app.add_template_filter(clock, "clock")
@@ -65,6 +68,8 @@ def register_pages(app: Flask, settings) -> None:
     app.register_blueprint(language.bp)
     app.register_blueprint(shop.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(signup.bp)
+    app.register_blueprint(maps.bp)
     app.register_blueprint(resident.bp)
     if "fcm-emulator" in app.extensions:
         from . import inbox
