@@ -91,7 +91,7 @@ def _discount(discount_pct: float, locale: str) -> str:
     return format_percent(-share, locale=locale, decimal_quantization=False)
 
 
-def _distance(metres: float, locale: str) -> str:
+def distance_text(metres: float, locale: str) -> str:
     """"300 m" (to the nearest 10 m), from 950 m on "1,2 km" / "1.2 km"."""
     if metres < 950:
         return _metres(int(round(metres / 10.0) * 10), locale)
@@ -138,7 +138,7 @@ def push_text(
         body=_("{price} instead of {original}, {distance} away, until {time}").format(
             price=_money(price_cents, currency, locale),
             original=_money(original_price_cents, currency, locale),
-            distance=_distance(distance_m, locale),
+            distance=distance_text(distance_m, locale),
             time=_until(expires_at, zone_name, locale),
         ),
     )
@@ -165,7 +165,7 @@ def price_drop_text(
     values = {
         "price": _money(price_cents, currency, locale),
         "original": _money(original_price_cents, currency, locale),
-        "distance": _distance(distance_m, locale),
+        "distance": distance_text(distance_m, locale),
         "time": _until(expires_at, zone_name, locale),
     }
     if previous_price_cents is None:

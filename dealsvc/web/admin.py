@@ -28,7 +28,7 @@ def _operator_mark() -> str:
     return hmac.new(current_app.secret_key.encode(), services().admin_token.encode(), hashlib.sha256).hexdigest()
 
 
-def _is_operator() -> bool:
+def is_operator() -> bool:
     """Signed in, in a session the server still holds (signing out ends it for every copy of
     the cookie), opened with the token in force."""
     mark = services().auth.session_subject(session.get("operator"), OPERATOR)
@@ -61,7 +61,7 @@ def _console(status: int = 200, *, rules_form: dict | None = None, rules_errors:
 
 @bp.get("/")
 def home():
-    if not _is_operator():
+    if not is_operator():
         return page("web/signin.html", role="admin", errors={})
     return _console()
 
@@ -94,7 +94,7 @@ def signout():
 
 
 def _require_operator():
-    if not _is_operator():
+    if not is_operator():
         return redirect(url_for(".home"), 303)
     return None
 

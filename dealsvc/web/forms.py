@@ -72,7 +72,7 @@ class PersonText(fields.String):
         return text
 
 
-def _at_most(length: int) -> validate.Length:
+def at_most(length: int) -> validate.Length:
     """Text of at most `length` characters (blank counts as missing: the schema drops it first)."""
     return validate.Length(max=length, error=_l("Must be at most {max} characters."))
 
@@ -190,13 +190,13 @@ def _number(message: str, *, whole: bool = False, grouping: bool = True, **kw):
 
 
 class SignInForm(Form):
-    secret = fields.String(required=True, error_messages={"required": _l("Required.")}, validate=_at_most(500))
+    secret = fields.String(required=True, error_messages={"required": _l("Required.")}, validate=at_most(500))
 
 
 class ShopForm(Form):
-    name = PersonText(required=True, validate=_at_most(200), error_messages={"required": _l("Required.")})
+    name = PersonText(required=True, validate=at_most(200), error_messages={"required": _l("Required.")})
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")), error_messages={"required": _l("Required.")})
-    address = PersonText(validate=_at_most(500))
+    address = PersonText(validate=at_most(500))
     lat = _number(_l("Enter a latitude such as 45.4642."), grouping=False, validate=validate.Range(min=-90, max=90))
     lon = _number(_l("Enter a longitude such as 9.19."), grouping=False, validate=validate.Range(min=-180, max=180))
 
@@ -216,9 +216,9 @@ class OfferForm(Form):
         super().__init__(**kwargs)
         self.zone = zone
 
-    shop_id = fields.String(required=True, validate=_at_most(40), error_messages={"required": _l("Pick a shop.")})
-    title = PersonText(required=True, validate=_at_most(120), error_messages={"required": _l("Required.")})
-    description = PersonText(multiline=True, validate=_at_most(2000))
+    shop_id = fields.String(required=True, validate=at_most(40), error_messages={"required": _l("Pick a shop.")})
+    title = PersonText(required=True, validate=at_most(120), error_messages={"required": _l("Required.")})
+    description = PersonText(multiline=True, validate=at_most(2000))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")), error_messages={"required": _l("Required.")})
     original_price = Money(required=True, error_messages={"required": _l("Required.")})
     discount_pct = _number(_l("Enter a percentage such as 50."), required=True, validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))
@@ -260,7 +260,7 @@ class QuantityForm(Form):
 
 
 class CollectForm(Form):
-    code = fields.String(required=True, validate=_at_most(12), error_messages={"required": _l("Enter the customer's code.")})
+    code = fields.String(required=True, validate=at_most(12), error_messages={"required": _l("Enter the customer's code.")})
 
 
 def said_later(text: Text) -> LazyString:

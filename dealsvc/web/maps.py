@@ -9,12 +9,12 @@ from flask_babel import format_decimal, get_locale, gettext, lazy_gettext as _l,
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from ..domain import privacy
-from ..domain.audience import _distance as distance_text
+from ..domain.audience import distance_text
 from ..services.maps import Box
-from .admin import _is_operator
+from .admin import is_operator
 from .common import protect, services
 from .forms import Form, ReachForm, parse
-from .resident import MAP_START, _origin
+from .resident import MAP_START, tile_origin
 from .security import PAGE_CSP
 
 bp = protect(Blueprint("admin_maps", __name__, url_prefix="/admin/map"))
@@ -57,7 +57,7 @@ def map_config() -> dict:
 def tiles_csp(response: Response) -> Response:
     """An app-wide after_request: a map page's CSP also lets the tile server's images in (none
     by default, when the maps have no tiles)."""
-    tiles = _origin(_setting("map_tiles"))
+    tiles = tile_origin(_setting("map_tiles"))
     if tiles and response.mimetype == "text/html" and request.blueprint in MAP_PAGES:
         response.headers["Content-Security-Policy"] = PAGE_CSP.replace("img-src 'self' data:", f"img-src 'self' data: {tiles}")
     return response
@@ -93,7 +93,7 @@ def _box():
 @bp.get("/residents")
 def residents():
     """Active residents per grid cell in view; cells with fewer than privacy.FLOOR are left out."""
-    if not _is_operator():
+    if not is_operator():
         return _signed_out()
     box, refused = _box()
     if refused:
@@ -108,7 +108,7 @@ def residents():
 @bp.get("/offers")
 def offers():
     """The live offers at shops in view."""
-    if not _is_operator():
+    if not is_operator():
         return _signed_out()
     box, refused = _box()
     if refused:
@@ -119,7 +119,7 @@ def offers():
 @bp.get("/reach")
 def reach():
     """How many residents an offer at the clicked point would reach now (the reach service)."""
-    if not _is_operator():
+    if not is_operator():
         return _signed_out()
     values, errors = parse(ReachForm(), request.args)
     if errors:

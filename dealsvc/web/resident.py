@@ -72,7 +72,7 @@ def push_mode() -> str:
     return "none"
 
 
-def _origin(url: str | None) -> str | None:
+def tile_origin(url: str | None) -> str | None:
     if not url:
         return None
     parts = urlsplit(url.replace("{s}", "a"))
@@ -88,7 +88,7 @@ def app_csp() -> str:
     """The pages' CSP, widened only by what is configured: the tile server's images, Firebase's
     registration endpoints. With default settings nothing but this service is allowed."""
     csp = PAGE_CSP
-    tiles = _origin(_setting("map_tiles"))
+    tiles = tile_origin(_setting("map_tiles"))
     if tiles:
         csp = csp.replace("img-src 'self' data:", f"img-src 'self' data: {tiles}")
     if push_mode() == "firebase":

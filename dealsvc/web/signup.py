@@ -14,7 +14,7 @@ from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError
 from ..services.auth import MERCHANT, Principal
 from .common import flat_errors, page, protect, said, services
-from .forms import Form, PersonText, ShopForm, _at_most, parse
+from .forms import Form, PersonText, ShopForm, at_most, parse
 from .security import rotate_csrf
 
 bp = protect(Blueprint("signup_pages", __name__, url_prefix="/shop/signup"))
@@ -26,9 +26,9 @@ SHOP_FIELDS = {"shop_name": "name", "category": "category", "address": "address"
 class MerchantForm(Form):
     """The account's part of the sign-up, held to POST /api/v1/merchants' rules (api/schemas.MerchantCreateSchema)."""
 
-    name = PersonText(required=True, validate=_at_most(200), error_messages={"required": _l("Required.")})
+    name = PersonText(required=True, validate=at_most(200), error_messages={"required": _l("Required.")})
     email = fields.String(required=True, error_messages={"required": _l("Required.")}, validate=[
-        _at_most(320), validate.Email(error=_l("Enter an e-mail address such as name@example.com.")),
+        at_most(320), validate.Email(error=_l("Enter an e-mail address such as name@example.com.")),
     ])
 
 
