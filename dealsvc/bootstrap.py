@@ -28,10 +28,12 @@ from .domain.clock import Clock, system_clock
 from .services.auth import AuthService
 from .services.dispatch import DispatchSettings, Dispatcher
 from .services.push_breaker import BreakerSettings
+from .services.erasure import ErasureService
 from .services.favorites import FavoriteService
 from .services.figures import FiguresService
 from .services.lifecycle import ExpiryService
 from .services.reservations import ReservationService
+from .services.retention import RetentionService
 from .services.scheduler import Scheduler
 from .services.merchants import MerchantService
 from .services.offers import OfferService
@@ -65,6 +67,8 @@ class Container:
     scheduler: Scheduler
     figures: FiguresService
     price_steps: PriceStepService
+    retention: RetentionService
+    erasure: ErasureService
 
     def close(self) -> None:
         """After the workers' loops have returned (workers.runtime, EmbeddedWorkers): the
@@ -162,6 +166,7 @@ def bootstrap(
     push = push or make_push_gateway(settings)
     expiry = ExpiryService(db, clock)
     price_steps = PriceStepService(db, clock)
+    retention = RetentionService(db, clock, settings.retention_days)
     dispatch_settings = DispatchSettings(
         batch_size=settings.push_batch_size,
         lease=timedelta(seconds=settings.push_lease_s),
@@ -190,7 +195,9 @@ def bootstrap(
         dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
         reservations=ReservationService(db, clock, rules),
         expiry=expiry,
-        scheduler=Scheduler(db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s),
+        scheduler=Scheduler(db, clock, expiry, price_steps, retention, db_backoff_max_s=settings.worker_backoff_max_s),
         figures=FiguresService(db, clock, rules, index, figures_secret),
         price_steps=price_steps,
+        retention=retention,
+        erasure=ErasureService(db, clock),
     )

@@ -8,7 +8,9 @@ Jobs, declared as data below:
 - `sweep`: every few seconds, expires whatever offers and holds are due and were missed
   (idempotent);
 - `sync`: every second, gives new offers and holds their date jobs;
-- `price-steps`: every few seconds, applies the price steps that fell due (idempotent).
+- `price-steps`: every few seconds, applies the price steps that fell due (idempotent);
+- `retention`: hourly, wipes the personal data kept past its time (services/retention.py;
+  idempotent).
 After a restart or a takeover, the first sweep and price-steps run handle everything that fell
 due meanwhile.
 """
@@ -35,6 +37,7 @@ from ..domain.clock import Clock
 from .lifecycle import ExpiryService
 from .outage import Outage
 from .price_steps import PriceStepService
+from .retention import RetentionService
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +98,12 @@ class Scheduler:
         clock: Clock,
         expiry: ExpiryService,
         price_steps: PriceStepService | None = None,
+        retention: RetentionService | None = None,
         *,
         sweep_every: timedelta = timedelta(seconds=2),
         price_steps_every: timedelta = timedelta(seconds=2),
         sync_every: timedelta = timedelta(seconds=1),
+        retention_every: timedelta = timedelta(hours=1),
         lease_ttl: timedelta = timedelta(seconds=6),
         db_backoff_max_s: float = 10.0,
     ):
@@ -109,6 +114,8 @@ class Scheduler:
         self.sweep_every = sweep_every
         self.price_steps_every = price_steps_every
         self.sync_every = sync_every
+        self.retention = retention
+        self.retention_every = retention_every
         self.election = LeaseElection(db, clock, ttl=lease_ttl)
         self._aps: BackgroundScheduler | None = None
         self._synced_until: datetime | None = None
@@ -180,6 +187,9 @@ class Scheduler:
                 step_prices, "interval", seconds=self.price_steps_every.total_seconds(), id="price-steps",
                 replace_existing=True,
             )
+        if self.retention is not None:
+            aps.add_job(self._guarded(self.purge), "interval", seconds=self.retention_every.total_seconds(),
+                        id="retention", replace_existing=True)
         self._aps = aps
         self._synced_until = None
         aps.start()
@@ -188,6 +198,8 @@ class Scheduler:
         aps.add_job(sync, id="sync-at-start", replace_existing=True)
         if self.price_steps is not None:
             aps.add_job(step_prices, id="price-steps-at-start", replace_existing=True)
+        if self.retention is not None:
+            aps.add_job(self._guarded(self.purge), id="retention-at-start", replace_existing=True)
 
     def _guarded(self, job):
         """A job whose failure is told through the outage (once), not by APScheduler with a
@@ -224,6 +236,10 @@ class Scheduler:
         applied = self.price_steps.apply_due() if self.price_steps is not None else []
         if applied:
             log.info("price steps applied to %d offers", len(applied))
+
+    def purge(self) -> None:
+        if self.retention is not None:
+            self.retention.purge()
 
     def sync(self) -> None:
         """Date jobs for the offers posted and the holds made since the last look (with a
