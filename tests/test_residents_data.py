@@ -142,3 +142,26 @@ def test_the_operator_erases_a_merchants_personal_data_and_keeps_the_figures(env
     again = env.api.c.post(f"/api/v1/admin/merchants/{m['id']}/erase", headers=op).json
     assert again["erased_at"] == r.json["erased_at"] and again["offers_withdrawn"] == 0
     env.api.merchant(email="mario.rossi@example.org")
+
+
+def test_the_console_erases_a_merchant_only_once_confirmed(client, api):
+    from tests.test_pages import csrf
+
+    m = api.merchant(email="anna.bianchi@example.org", name="Anna Bianchi")
+    client.post("/admin/signin", data={"secret": ADMIN_TOKEN, "csrf_token": csrf(client.get("/admin/").text)})
+    page = client.get("/admin/").text
+    assert f'action="/admin/merchants/{m["id"]}/erase"' in page and "Erase personal data…" in page
+    token = csrf(page)
+
+    r = client.post(f"/admin/merchants/{m['id']}/erase", data={"csrf_token": token})  # not confirmed
+    assert r.status_code == 303
+    page = client.get("/admin/").text
+    assert "Nothing erased: tick the confirmation first." in page and "anna.bianchi@example.org" in page
+
+    r = client.post(f"/admin/merchants/{m['id']}/erase", data={"csrf_token": token, "confirm": "yes"})
+    assert r.status_code == 303
+    page = client.get("/admin/").text
+    assert "The merchant&#39;s personal data is erased." in page or "The merchant's personal data is erased." in page
+    assert "anna.bianchi" not in page and "Anna Bianchi" not in page
+    assert "personal data erased" in page
+    assert client.post("/admin/merchants/mer_nobody/erase", data={"csrf_token": token, "confirm": "yes"}).status_code == 404
