@@ -213,3 +213,15 @@ def test_the_operator_console_shows_the_retention_settings(client):
     page = client.get("/admin/").get_data(as_text=True)
     [line] = re.findall(r'<p id="retention"[^>]*>(.*?)</p>', page, re.S)
     assert "30 days" in line and "60 days" in line and "270 days" in line, line
+
+
+def test_retention_days_setting():
+    import pytest
+
+    from config import Settings, SettingsError
+
+    assert Settings.from_env({}).retention_days == 30
+    assert Settings.from_env({"DEALSVC_RETENTION_DAYS": "7"}).retention_days == 7
+    for bad in ("0", "-3", "a month"):
+        with pytest.raises(SettingsError, match="DEALSVC_RETENTION_DAYS"):
+            Settings.from_env({"DEALSVC_RETENTION_DAYS": bad})
