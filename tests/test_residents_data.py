@@ -164,4 +164,5 @@ def test_the_console_erases_a_merchant_only_once_confirmed(client, api):
     assert "The merchant&#39;s personal data is erased." in page or "The merchant's personal data is erased." in page
     assert "anna.bianchi" not in page and "Anna Bianchi" not in page
     assert "personal data erased" in page
+    assert f'/admin/merchants/{m["id"]}/approve' not in page  # an erased account is not brought back
     assert client.post("/admin/merchants/mer_nobody/erase", data={"csrf_token": token, "confirm": "yes"}).status_code == 404
