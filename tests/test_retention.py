@@ -225,3 +225,37 @@ def test_retention_days_setting():
     for bad in ("0", "-3", "a month"):
         with pytest.raises(SettingsError, match="DEALSVC_RETENTION_DAYS"):
             Settings.from_env({"DEALSVC_RETENTION_DAYS": bad})
+
+
+def test_the_elected_scheduler_runs_the_retention_job(container, api):
+    """The job is wired: a scheduler that takes the lead purges at once (then hourly)."""
+    import threading
+    import time
+    from datetime import datetime, timezone
+
+    from sqlalchemy import update
+
+    gone = api.subscriber(fcm_token="tok-gone", places=[WORK])
+    with container.db.write() as s:
+        s.execute(update(Subscriber).where(Subscriber.id == gone["id"]).values(
+            active=False, deactivated_at=datetime.now(timezone.utc) - timedelta(days=31)))
+
+    def places() -> int:
+        with container.db.read() as s:
+            return s.scalar(select(func.count()).select_from(SubscriberPlace).join(
+                Subscriber, Subscriber.pk == SubscriberPlace.subscriber_pk).where(Subscriber.id == gone["id"]))
+
+    assert places() == 1
+    stop = threading.Event()
+    runner = threading.Thread(target=container.scheduler.run_forever, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while places() and time.monotonic() < deadline:
+            stop.wait(0.05)  # polling the database for the job's effect
+        assert places() == 0
+        aps = container.scheduler._aps
+        assert aps is not None and aps.get_job("retention") is not None
+    finally:
+        stop.set()
+        runner.join(timeout=20)
