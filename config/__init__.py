@@ -80,6 +80,10 @@ class Settings:
     default_locale: str = "en"
     # What the pages and the web app call the service (a city may run it under its own name).
     brand: str = "dealsvc"
+    # Days a departed resident's personal data is kept (a dead token, a phone registered again):
+    # then the retention job (services/retention.py) wipes their places, favourites and token,
+    # and older alerts keep no distance and no link to a resident. Leaving with DELETE is at once.
+    retention_days: int = 30
     # The service's public address, without a trailing slash ("https://deals.example.org"):
     # a tap on a web push opens the offer's page there (only when it is https: FCM takes no
     # other link). None: pushes carry no link.
@@ -183,6 +187,7 @@ class Settings:
             push_lanes=_positive("PUSH_LANES", get("PUSH_LANES", defaults.push_lanes)),
             default_locale=_locale("DEFAULT_LOCALE", get("DEFAULT_LOCALE", defaults.default_locale)),
             brand=_brand(get("BRAND", defaults.brand)),
+            retention_days=_positive("RETENTION_DAYS", get("RETENTION_DAYS", defaults.retention_days)),
             public_url=_public_url(get("PUBLIC_URL", None)),
             **_web_push(get("FIREBASE_WEB_CONFIG", None), get("FIREBASE_VAPID_KEY", None)),
             map_tiles=_map_tiles(get("MAP_TILES", None)),

@@ -28,12 +28,14 @@ from .domain.clock import Clock, system_clock
 from .services.auth import AuthService
 from .services.dispatch import DispatchSettings, Dispatcher
 from .services.push_breaker import BreakerSettings
+from .services.erasure import ErasureService
 from .services.favorites import FavoriteService
 from .services.figures import FiguresService
 from .services.lifecycle import ExpiryService
 from .services.maps import MapService
 from .services.reservations import ReservationService
-from .services.scheduler import Scheduler
+from .services.retention import RetentionService
+from .services.scheduler import Periodic, Scheduler
 from .services.merchants import MerchantService
 from .services.offers import OfferService
 from .services.price_steps import PriceStepService
@@ -67,6 +69,8 @@ class Container:
     figures: FiguresService
     price_steps: PriceStepService
     maps: MapService
+    retention: RetentionService
+    erasure: ErasureService
 
     def close(self) -> None:
         """After the workers' loops have returned (workers.runtime, EmbeddedWorkers): the
@@ -164,6 +168,7 @@ def bootstrap(
     push = push or make_push_gateway(settings)
     expiry = ExpiryService(db, clock)
     price_steps = PriceStepService(db, clock)
+    retention = RetentionService(db, clock, settings.retention_days)
     dispatch_settings = DispatchSettings(
         batch_size=settings.push_batch_size,
         lease=timedelta(seconds=settings.push_lease_s),
@@ -193,8 +198,14 @@ def bootstrap(
         dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
         reservations=ReservationService(db, clock, rules),
         expiry=expiry,
-        scheduler=Scheduler(db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s),
+        scheduler=Scheduler(
+            db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s,
+            # Hourly (and at election): the personal data kept past its time goes.
+            periodic=[Periodic("retention", timedelta(hours=1), retention.purge)],
+        ),
         figures=figures,
         price_steps=price_steps,
         maps=MapService(db, clock, figures),
+        retention=retention,
+        erasure=ErasureService(db, clock),
     )

@@ -25,7 +25,8 @@ PUSH_OUTCOMES = Counter(
     "dealsvc_push_outcomes_total",
     "Pushes by outcome: sent, retry, dead_token, dead_letter, suppressed (caps, quiet hours), "
     "deferred (quiet hours), dropped (offer or resident no longer active), held (given back to "
-    "the outbox unspent: FCM failing for everyone, refusing our credentials, or a shutdown)",
+    "the outbox unspent: FCM failing for everyone, refusing our credentials, or a shutdown), "
+    "token_stale (in reach, but the app has not presented its token for 60 days: not pushed to)",
     ["outcome"],
 )
 PUSH_BREAKER_OPEN = Gauge(

@@ -120,6 +120,8 @@ ROUTES = {
     "unfollow_shop": Request("DELETE", "/api/v1/subscribers/{subscriber_id}/favorites/{shop_id}"),
     "unfollow_shop_by_body": Request("DELETE", "/api/v1/subscribers/{subscriber_id}/favorites", {"shop_id": "{shop_id}"}),
     "moderate_merchant": Request("PATCH", "/api/v1/admin/merchants/{merchant_id}", {"status": "suspended"}),
+    "export_subscriber": Request("GET", "/api/v1/subscribers/{subscriber_id}/export"),
+    "erase_merchant": Request("POST", "/api/v1/admin/merchants/{merchant_id}/erase"),
 }
 
 UNAUTHENTICATED = ["anonymous", "bad_token", "basic_auth", "unissued_merchant_key",
@@ -144,10 +146,14 @@ MATRIX: dict[str, dict[str, int]] = {
     "delete_subscriber": {"resident": 204, "neighbour": 404, "merchant_a": 403, "operator": 403,
                           **{c: 401 for c in UNAUTHENTICATED}},
     **{route: {"resident": ok, "neighbour": 404, "merchant_a": 403, "operator": 403, **{c: 401 for c in UNAUTHENTICATED}}
-       for route, ok in (("list_favorites", 200), ("follow_shop", 201), ("unfollow_shop", 204), ("unfollow_shop_by_body", 204))},
+       for route, ok in (("list_favorites", 200), ("follow_shop", 201), ("unfollow_shop", 204), ("unfollow_shop_by_body", 204),
+                         ("export_subscriber", 200))},
     # merchant_b is the merchant being moderated: it may not lift its own suspension either.
     "moderate_merchant": {"operator": 200, "merchant_a": 403, "merchant_b": 403, "resident": 403,
                           **{c: 401 for c in UNAUTHENTICATED}},
+    # merchant_b is the merchant being erased: only the operator may.
+    "erase_merchant": {"operator": 200, "merchant_a": 403, "merchant_b": 403, "resident": 403,
+                       **{c: 401 for c in UNAUTHENTICATED}},
 }
 
 CASES = [pytest.param(route, caller, status, id=f"{route}-{caller}-{status}")
@@ -198,6 +204,11 @@ def test_access(api, cast, route, caller, status):
         if route == "delete_subscriber":
             gone = api.c.get(f"/api/v1/subscribers/{cast.resident['id']}", headers=api.h(cast.resident["secret"]))
             assert gone.status_code == 401  # the secret died with the subscription
+        if route == "export_subscriber":
+            assert r.json["subscriber"]["id"] == cast.resident["id"]
+            assert [f["shop_id"] for f in r.json["favorites"]] == [cast.shop_a["id"]]
+        if route == "erase_merchant":
+            assert r.json["id"] == cast.merchant_b["id"] and r.json["shops"] == 1
         if route in ("list_favorites", "follow_shop", "unfollow_shop", "unfollow_shop_by_body"):
             followed = api.c.get(f"/api/v1/subscribers/{cast.resident['id']}/favorites", headers=headers)
             expected = {"list_favorites": [cast.shop_a["id"]], "follow_shop": [cast.shop_b["id"], cast.shop_a["id"]]}

@@ -61,6 +61,7 @@ def test_when_the_browser_cannot_get_a_push_token_the_resident_reads_why(browser
     expect(page.locator("#join-notice")).to_be_hidden()
     page.get_by_role("button", name="Use my location").click()
     expect(page.locator("#place-status")).to_have_text("Found your location.", timeout=WAIT_MS)
+    page.get_by_label("I have read the privacy notice and accept it").check()
     page.get_by_role("button", name="Join and turn on alerts").click()
     expect(page.locator("#form-error")).to_have_text(
         "That did not work: Alerts could not be turned on in this browser. Try again in a moment, or join with another browser.",
@@ -111,6 +112,7 @@ def test_with_real_web_push_the_firebase_token_is_registered_kept_current_and_de
     page.goto(live.url + "/app/join")
     page.get_by_role("button", name="Use my location").click()
     expect(page.locator("#place-status")).to_have_text("Found your location.", timeout=WAIT_MS)
+    page.get_by_label("I have read the privacy notice and accept it").check()
     page.get_by_role("button", name="Join and turn on alerts").click()
     page.wait_for_url(re.compile(r"/app/\?joined=1$"), timeout=WAIT_MS)
     me = page.evaluate("JSON.parse(localStorage.getItem('dealsvc.resident'))")

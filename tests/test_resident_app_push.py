@@ -175,6 +175,7 @@ def test_the_whole_flow_in_italian_with_screenshots_for_the_readme(browser, live
     page.get_by_label("panetteria").check()
     expect(page.locator("#radius-out")).to_have_text("1 km")
     docs_shot(page, "app-join-it-phone.png")
+    page.get_by_label("Ho letto l'informativa sulla privacy e la accetto").check()
     page.get_by_role("button", name="Iscriviti e attiva gli avvisi").click()
     page.wait_for_url(re.compile(r"/app/\?joined=1$"), timeout=WAIT_MS)
     me = page.evaluate("JSON.parse(localStorage.getItem('dealsvc.resident'))")

@@ -18,7 +18,8 @@ def _wait(what: str, condition, timeout_s: float = 10.0) -> None:
 
 def test_the_built_in_jobs_are_listed_with_their_intervals(container):
     jobs = {job.id: job.every for job in container.scheduler.jobs}
-    assert jobs == {"sweep": timedelta(seconds=2), "sync": timedelta(seconds=1), "price-steps": timedelta(seconds=2)}
+    assert jobs == {"sweep": timedelta(seconds=2), "sync": timedelta(seconds=1), "price-steps": timedelta(seconds=2),
+                    "retention": timedelta(hours=1)}
 
 
 def test_an_added_job_runs_at_election_and_then_at_its_interval(container):

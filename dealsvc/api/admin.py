@@ -5,6 +5,7 @@ from ..services.auth import OPERATOR
 from .common import auth, errors, services
 from .problems import Blueprint
 from .schemas import (
+    MerchantErasedSchema,
     MerchantListSchema,
     MerchantModeratedSchema,
     MerchantQuerySchema,
@@ -79,3 +80,15 @@ def moderate_merchant(data, merchant_id, principal):
     """Approve (active) or suspend a merchant; suspending withdraws its live offers at once (the
     residents told get the withdrawal)."""
     return services().merchants.set_status(merchant_id, data["status"])
+
+
+@blp.route("/merchants/<merchant_id>/erase", methods=["POST"])
+@auth(blp, OPERATOR)
+@blp.response(200, MerchantErasedSchema)
+@errors(blp, 404)
+def erase_merchant(merchant_id, principal):
+    """Erase a merchant's personal data: its name and contact e-mail, its shops' names and
+    addresses, its offers' descriptions and pictures. The account is suspended (its live offers
+    withdrawn) and can no longer sign in; ids, categories, prices, places and every count stay, so
+    offers' stats and the operator's figures are unchanged. Erasing again changes nothing."""
+    return services().erasure.erase_merchant(merchant_id)

@@ -9,6 +9,7 @@ from ..domain import i18n
 from ..domain import merchants as merchant_rules
 from ..domain import privacy
 from ..domain import reservations as hold_rules
+from ..domain.consent import CURRENT_NOTICE, NOTICE_VERSIONS
 from ..domain.categories import CATEGORIES
 from ..domain.locales import LOCALES
 from ..domain.offers import STATUSES
@@ -434,6 +435,13 @@ class _SubscriberFields(In):
     price_drops = StrictBoolean(
         metadata={"description": "Also push when the price of an offer already pushed drops; default false."}
     )
+    privacy_notice_version = fields.String(
+        validate=validate.OneOf(NOTICE_VERSIONS),
+        metadata={
+            "description": f"The version of the privacy notice the resident was shown and accepted (now "
+            f"{CURRENT_NOTICE!r}); the time it was accepted is recorded with it. Sending it again records a new acceptance."
+        },
+    )
 
 
 class SubscriberCreateSchema(_SubscriberFields):
@@ -463,6 +471,11 @@ class PlaceOutSchema(Out):
     hours = fields.Nested(QuietHoursOutSchema, allow_none=True, required=True, metadata={"description": "null: all day."})
 
 
+class PrivacyNoticeAcceptedSchema(Out):
+    version = fields.String(required=True)
+    accepted_at = UTCDateTime(required=True)
+
+
 class SubscriberSchema(Out):
     id = fields.String(required=True)
     lat = fields.Float(required=True)
@@ -479,6 +492,10 @@ class SubscriberSchema(Out):
     price_drops = fields.Boolean(required=True)
     active = fields.Boolean(required=True)
     created_at = UTCDateTime(required=True)
+    privacy_notice = fields.Nested(
+        PrivacyNoticeAcceptedSchema, allow_none=True, required=True,
+        metadata={"description": "The privacy notice accepted, and when; null: none recorded."},
+    )
 
 
 class SubscriberCreatedSchema(SubscriberSchema):
@@ -612,3 +629,50 @@ class ReservationSchema(Out):
 
 class ReservationListSchema(Out):
     items = fields.List(fields.Nested(ReservationSchema), required=True)
+
+
+# --- a resident's data, given back -------------------------------------------------------
+
+
+class ExportTokenSchema(Out):
+    fcm_token = fields.String(required=True, metadata={"description": "Empty once dropped or after leaving."})
+    seen_at = UTCDateTime(allow_none=True, required=True, metadata={"description": "When the app last presented it."})
+
+
+class ExportSubscriberSchema(SubscriberSchema):
+    token = fields.Nested(ExportTokenSchema, required=True)
+    updated_at = UTCDateTime(required=True)
+    deactivated_at = UTCDateTime(allow_none=True, required=True, metadata={"description": "When alerts stopped (a dead token, a newer registration); null while active."})
+
+
+class ExportAlertSchema(Out):
+    offer_id = fields.String(required=True)
+    offer_title = fields.String(required=True)
+    shop_id = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "alert; withdraw (the deal was gone); price-<n> (a price drop)."})
+    status = fields.String(required=True, metadata={"description": "pending, sending, sent, failed, suppressed or dropped."})
+    reason = fields.String(allow_none=True, required=True)
+    distance_m = fields.Float(allow_none=True, required=True, metadata={"description": "From the resident's place to the shop, as the alert said."})
+    created_at = UTCDateTime(required=True)
+    sent_at = UTCDateTime(allow_none=True, required=True)
+
+
+class SubscriberExportSchema(Out):
+    exported_at = UTCDateTime(required=True)
+    subscriber = fields.Nested(ExportSubscriberSchema, required=True, metadata={"description": "The subscription, its places and consent."})
+    favorites = fields.List(fields.Nested(FavoriteSchema), required=True, metadata={"description": "The shops followed, oldest first."})
+    reservations = fields.List(fields.Nested(ReservationSchema), required=True, metadata={"description": "Every reservation, oldest first."})
+    alerts = fields.List(
+        fields.Nested(ExportAlertSchema), required=True,
+        metadata={"description": "The pushes planned or sent to the resident, oldest first; those older than the "
+                  "retention period (DEALSVC_RETENTION_DAYS) are no longer linked to anyone."},
+    )
+
+
+class MerchantErasedSchema(Out):
+    id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "suspended: an erased merchant cannot sign in or post."})
+    erased_at = UTCDateTime(required=True)
+    shops = fields.Integer(required=True, metadata={"description": "Its shops, whose names and addresses were erased."})
+    offers = fields.Integer(required=True, metadata={"description": "Its offers, whose descriptions and pictures were erased."})
+    offers_withdrawn = fields.Integer(required=True, metadata={"description": "Live offers withdrawn by this erasure (0 when erased before)."})

@@ -13,6 +13,7 @@ from .schemas import (
     FavoriteShopSchema,
     SubscriberCreateSchema,
     SubscriberCreatedSchema,
+    SubscriberExportSchema,
     SubscriberPatchSchema,
     SubscriberSchema,
 )
@@ -47,7 +48,9 @@ def get_subscriber(subscriber_id, principal):
 @blp.response(200, SubscriberSchema)
 @errors(blp, 404, 422)
 def patch_subscriber(data, subscriber_id, principal):
-    """Change your place, radius, other places, interests, quiet hours, price-drop alerts or token."""
+    """Change your place, radius, other places, interests, quiet hours, price-drop alerts or token.
+    Sending `fcm_token` (even unchanged) tells the service the app is still there: a token not
+    presented for 60 days gets no pushes, and one not presented for 270 days is dropped."""
     return services().subscribers.update(principal, subscriber_id, data)
 
 
@@ -59,6 +62,17 @@ def delete_subscriber(subscriber_id, principal):
     """Unsubscribe: the subscription, its places and its favourite shops are deleted."""
     services().subscribers.delete(principal, subscriber_id)
     return None
+
+
+@blp.route("/subscribers/<subscriber_id>/export", methods=["GET"])
+@auth(blp, SUBSCRIBER)
+@blp.response(200, SubscriberExportSchema)
+@errors(blp, 404)
+def export_subscriber(subscriber_id, principal):
+    """Everything this service holds about you, as JSON: your subscription with its places, token
+    and privacy notice, the shops you follow, your reservations and the alerts planned or sent to
+    you. Anyone else's id is a 404."""
+    return services().subscribers.export(principal, subscriber_id)
 
 
 @blp.route("/subscribers/<subscriber_id>/favorites", methods=["GET"])

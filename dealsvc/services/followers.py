@@ -24,9 +24,12 @@ def followers_in_reach(db: Database, shop_id: str, lat: float, lon: float, cap_m
         ).all()
         if not rows:
             return []
-        extra: dict[int, list[SubscriberPlace]] = {}
-        for place in s.scalars(
-            select(SubscriberPlace).where(SubscriberPlace.subscriber_pk.in_([row.pk for row in rows]))
+        # Read while the session is open: read() rolls back at its end, which expires the rows.
+        extra: dict[int, list[tuple]] = {}
+        for place in s.execute(
+            select(SubscriberPlace.subscriber_pk, SubscriberPlace.lat, SubscriberPlace.lon, SubscriberPlace.days,
+                   SubscriberPlace.hours_start, SubscriberPlace.hours_end)
+            .where(SubscriberPlace.subscriber_pk.in_([row.pk for row in rows]))
         ):
             extra.setdefault(place.subscriber_pk, []).append(place)
     found = []

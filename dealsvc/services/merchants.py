@@ -51,7 +51,8 @@ def withdraw_live_offers(s: Session, merchant_id: str, now: datetime) -> int:
 
 
 def merchant_view(m: Merchant) -> dict[str, Any]:
-    return {"id": m.id, "name": m.name, "email": m.email, "status": m.status, "created_at": m.created_at}
+    return {"id": m.id, "name": m.name, "email": m.email, "status": m.status, "created_at": m.created_at,
+            "erased_at": m.erased_at}
 
 
 class MerchantService:

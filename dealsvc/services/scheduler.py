@@ -8,7 +8,8 @@ is handled at once, not at the first tick):
   (idempotent);
 - `sync`: every second, gives new offers and holds their date jobs;
 - `price-steps`: every few seconds, applies the price steps that fell due (idempotent);
-- whatever the composition root adds (`periodic`).
+- whatever the composition root adds (`periodic`): `retention`, hourly, wipes the personal data
+  kept past its time (services/retention.py; idempotent).
 `sync` makes the date jobs: `expire:<offer id>` at the offer's expires_at, for exact expiry, and
 `hold:<reservation id>` at a hold's expires_at (it ends, with any other hold of that offer whose
 time has come, and its stock goes back).

@@ -7,15 +7,17 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ..adapters.db import Database
-from ..adapters.db.models import Favorite, Subscriber, SubscriberPlace
+from ..adapters.db.models import Favorite, Notification, Offer, Reservation, Shop, Subscriber, SubscriberPlace
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_id, new_secret
 from ..domain.errors import NotFound, RuleViolation
 from ..domain.i18n import Text
 from ..domain.locales import best_match
 from ..domain.places import day_names, days_mask
+from ..domain.outbox import PushKind
 from ..domain.rules import Rules
 from .auth import Principal
+from .reservations import reservation_view
 from .rules import RulesService
 
 
@@ -35,6 +37,10 @@ def subscriber_view(sub: Subscriber) -> dict[str, Any]:
         "price_drops": sub.price_drops,
         "active": sub.active,
         "created_at": sub.created_at,
+        "privacy_notice": (
+            {"version": sub.privacy_notice_version, "accepted_at": sub.privacy_accepted_at}
+            if sub.privacy_notice_version else None
+        ),
     }
 
 
@@ -103,7 +109,13 @@ def _set_places(s: Session, sub: Subscriber, entries: list[dict[str, Any]], defa
         )
 
 
-def _apply(sub: Subscriber, data: dict[str, Any], zone_at: Callable[[float, float], str]) -> None:
+def _apply(sub: Subscriber, data: dict[str, Any], zone_at: Callable[[float, float], str], now) -> None:
+    if "fcm_token" in data:
+        # The app presented its token (a new one or the same again): it is alive.
+        sub.token_seen_at = now
+    if data.get("privacy_notice_version"):
+        sub.privacy_notice_version = data["privacy_notice_version"]
+        sub.privacy_accepted_at = now
     for name in ("fcm_token", "lat", "lon", "radius_m", "timezone", "locale", "max_per_day", "price_drops"):
         if name in data:
             setattr(sub, name, data[name])
@@ -148,7 +160,7 @@ class SubscriberService:
             s.execute(
                 update(Subscriber)
                 .where(Subscriber.fcm_token == data["fcm_token"], Subscriber.active.is_(True))
-                .values(active=False, updated_at=now)
+                .values(active=False, updated_at=now, deactivated_at=now)
             )
             sub = Subscriber(
                 id=new_id("sub"),
@@ -162,7 +174,7 @@ class SubscriberService:
                 created_at=now,
                 updated_at=now,
             )
-            _apply(sub, {**data, "radius_m": radius}, self.zone_at)
+            _apply(sub, {**data, "radius_m": radius}, self.zone_at, now)
             s.add(sub)
             _set_places(s, sub, data.get("places") or [], rules.default_radius_m)
             return {**subscriber_view(sub), "secret": secret}
@@ -185,11 +197,12 @@ class SubscriberService:
                         Subscriber.active.is_(True),
                         Subscriber.pk != sub.pk,
                     )
-                    .values(active=False, updated_at=now)
+                    .values(active=False, updated_at=now, deactivated_at=now)
                 )
                 # A fresh token is a working phone again.
                 sub.active = True
-            _apply(sub, {k: v for k, v in data.items() if not (k == "radius_m" and v is None)}, self.zone_at)
+                sub.deactivated_at = None
+            _apply(sub, {k: v for k, v in data.items() if not (k == "radius_m" and v is None)}, self.zone_at, now)
             if "places" in data:
                 _set_places(s, sub, data["places"], rules.default_radius_m)
             # Always, places included: the geo index reads the rows whose updated_at moved.
@@ -202,15 +215,77 @@ class SubscriberService:
         now = self.clock()
         with self.db.write() as s:
             sub = own_subscriber(s, principal, subscriber_id, lock=True)
-            sub.places.clear()
-            s.execute(delete(Favorite).where(Favorite.subscriber_pk == sub.pk))
-            sub.price_drops = False
-            sub.active = False
             sub.deleted_at = now
             sub.updated_at = now
-            sub.fcm_token = ""
             sub.secret_hash = hash_secret(new_secret(SUBSCRIBER_PREFIX))
-            sub.lat = sub.lon = 0.0
-            sub.radius_m = 1
-            sub.categories = []
-            sub.quiet_start = sub.quiet_end = None
+            forget(s, sub)
+
+    def export(self, principal: Principal, subscriber_id: str) -> dict[str, Any]:
+        """Everything held about the caller (GDPR art. 15 and 20): the subscription with its
+        places and consent, the shops followed, the reservations and the alerts sent (alerts
+        past the retention period are no longer linked to anyone, so they are not in it)."""
+        from .favorites import favorite_view  # favorites.py imports this module
+
+        now = self.clock()
+        with self.db.read() as s:
+            sub = own_subscriber(s, principal, subscriber_id)
+            favorites = s.execute(
+                select(Favorite, Shop)
+                .join(Shop, Shop.id == Favorite.shop_id)
+                .where(Favorite.subscriber_pk == sub.pk)
+                .order_by(Favorite.created_at, Favorite.shop_id)
+            ).all()
+            reservations = s.execute(
+                select(Reservation, Offer)
+                .join(Offer, Reservation.offer_id == Offer.id)
+                .where(Reservation.subscriber_pk == sub.pk)
+                .order_by(Reservation.created_at, Reservation.id)
+            ).all()
+            alerts = s.execute(
+                select(Notification, Offer.title, Offer.shop_id)
+                .join(Offer, Notification.offer_id == Offer.id)
+                .where(Notification.subscriber_pk == sub.pk)
+                .order_by(Notification.created_at, Notification.id)
+            ).all()
+            return {
+                "exported_at": now,
+                "subscriber": {
+                    **subscriber_view(sub),
+                    "token": {"fcm_token": sub.fcm_token, "seen_at": sub.token_seen_at},
+                    "updated_at": sub.updated_at,
+                    "deactivated_at": sub.deactivated_at,
+                },
+                "favorites": [favorite_view(favorite, shop) for favorite, shop in favorites],
+                "reservations": [reservation_view(r, offer, now) for r, offer in reservations],
+                "alerts": [
+                    {
+                        "offer_id": n.offer_id,
+                        "offer_title": title,
+                        "shop_id": shop_id,
+                        "kind": "alert" if n.kind == PushKind.OFFER else n.kind,
+                        "status": n.status,
+                        "reason": n.reason,
+                        "distance_m": n.distance_m,
+                        "created_at": n.created_at,
+                        "sent_at": n.sent_at,
+                    }
+                    for n, title, shop_id in alerts
+                ],
+            }
+
+
+def forget(s: Session, sub: Subscriber) -> None:
+    """Wipe a resident's personal data, keeping the (emptied) row: the geo index and the
+    shops' statistics see that they are gone. Leaving does it at once; the retention job
+    does it to residents deactivated long enough ago."""
+    sub.places.clear()
+    s.execute(delete(Favorite).where(Favorite.subscriber_pk == sub.pk))
+    sub.price_drops = False
+    sub.active = False
+    sub.fcm_token = ""
+    sub.token_seen_at = None
+    sub.lat = sub.lon = 0.0
+    sub.radius_m = 1
+    sub.categories = []
+    sub.quiet_start = sub.quiet_end = None
+    sub.max_per_day = None

@@ -13,6 +13,7 @@ from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Unauthorized
 from ..domain.rules import RULES, grouped
 from ..services.auth import OPERATOR
+from ..services.retention import describe as retention_settings
 from .common import figures, flat_errors, page, protect, said, services
 from .security import rotate_csrf
 from .forms import ReachForm, RulesForm, SignInForm, parse
@@ -56,6 +57,7 @@ def _console(status: int = 200, *, rules_form: dict | None = None, rules_errors:
         rules=rules.as_dict(), rule_groups=grouped(), rules_form=rules_form, rules_errors=rules_errors or {},
         history=svc.rules.history(50), merchants=svc.merchants.list(), live=figures().live(),
         point=point, point_errors=point_errors, reach=reach, waves=waves, categories=CATEGORIES,
+        retention=retention_settings(svc.settings.retention_days),
     )
 
 
@@ -130,4 +132,20 @@ def moderate(merchant_id: str, action: str):
     if withdrawn:
         news += " " + ngettext("%(num)d live offer withdrawn.", "%(num)d live offers withdrawn.", withdrawn)
     flash(news)
+    return redirect(url_for(".home"), 303)
+
+
+@bp.post("/merchants/<merchant_id>/erase")
+def erase(merchant_id: str):
+    """The merchant's personal data erased, once the operator ticked the confirmation."""
+    if (away := _require_operator()) is not None:
+        return away
+    if request.form.get("confirm") != "yes":
+        flash(gettext("Nothing erased: tick the confirmation first."))
+        return redirect(url_for(".home"), 303)
+    try:
+        services().erasure.erase_merchant(merchant_id)
+    except DomainError:
+        return page("web/error.html", 404, title=gettext("Not found"), detail=gettext("No such merchant."))
+    flash(gettext("The merchant's personal data is erased."))
     return redirect(url_for(".home"), 303)

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, u
 from flask_babel import get_locale, gettext, ngettext
 
 from ..domain.categories import CATEGORIES
+from ..domain.consent import CURRENT_NOTICE
 from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES
 from .common import page, protect, services
 from .language import page_locale
@@ -182,6 +183,9 @@ def _texts() -> dict:
         "joinNone": gettext("Joining is not possible here yet: this service cannot send alerts to a browser."),
         "pushUnsupported": gettext("This browser cannot receive alerts from a web page: join with another browser, such as a recent Chrome, Edge or Firefox."),
         "notifyDenied": gettext("Notifications from this site are blocked in this browser. Alerts need them: allow them in the browser's settings for this site, then reload this page."),
+        "acceptPrivacy": gettext("Read the privacy notice and tick the box to join."),
+        "exporting": gettext("Preparing your data…"),
+        "exported": gettext("Your data is downloaded."),
         "pushFailed": gettext("Alerts could not be turned on in this browser. Try again in a moment, or join with another browser."),
     }
 
@@ -208,11 +212,13 @@ def _context(**extra) -> dict:
         "maxRadius": rules.max_radius_m,
         "defaultRadius": rules.default_radius_m,
         "maxQuantity": rules.max_reservation_quantity,
+        "privacyNotice": CURRENT_NOTICE,
         "texts": _texts(),
     }
     return {
         "app_config": config, "rules": rules, "categories": CATEGORIES, "asset": asset,
-        "day_names": DAY_NAMES, "max_extra_places": MAX_EXTRA_PLACES, **extra,
+        "day_names": DAY_NAMES, "max_extra_places": MAX_EXTRA_PLACES,
+        "retention_days": svc.settings.retention_days, **extra,
     }
 
 

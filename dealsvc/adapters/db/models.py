@@ -65,6 +65,8 @@ class Merchant(Base):
     status: Mapped[str] = mapped_column(String(16))  # active | pending | suspended
     api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the operator erased the merchant's personal data (services/erasure.py).
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     shops: Mapped[list["Shop"]] = relationship(back_populates="merchant")
 
@@ -159,6 +161,15 @@ class Subscriber(Base):
     # Set when the resident unsubscribes: the personal data is wiped at once, the row stays so
     # that every index and the shop's statistics see the change.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the app last presented fcm_token (sign-up, PATCH with fcm_token): a token unseen for
+    # long is not pushed to, then dropped (domain/retention.py).
+    token_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # When `active` last went false (dead token, registered again, token dropped): the
+    # retention job wipes the personal data of residents deactivated long enough ago.
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The privacy notice accepted (domain/consent.py) and when.
+    privacy_notice_version: Mapped[str | None] = mapped_column(String(16))
+    privacy_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     places: Mapped[list["SubscriberPlace"]] = relationship(
         order_by="SubscriberPlace.position", cascade="all, delete-orphan"
@@ -228,7 +239,9 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"))  # looked up by the unique triple
-    subscriber_pk: Mapped[int] = mapped_column(ForeignKey("subscribers.pk"), index=True)
+    # None once the alert is older than the retention period (services/retention.py): the
+    # offers' stats count it, nothing links it to a resident any more.
+    subscriber_pk: Mapped[int | None] = mapped_column(ForeignKey("subscribers.pk"), index=True)
     # "offer": the alert; "withdraw": the data message that replaces it when the deal is gone.
     kind: Mapped[str] = mapped_column(String(16), default="offer", server_default="offer")
     # pending -> sending -> sent | failed | suppressed | dropped  (see services/dispatch/)

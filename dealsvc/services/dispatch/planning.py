@@ -14,7 +14,8 @@ from ...domain import geo, waves
 from ...domain import offers as offer_rules
 from ...domain.clock import Clock
 from ...domain.outbox import FanoutKind, PushKind, PushStatus, price_kind
-from ...observability import FANOUT_MATCH_SECONDS
+from ...domain.retention import TOKEN_STALE, token_stale_before
+from ...observability import FANOUT_MATCH_SECONDS, PUSH_OUTCOMES
 from ..followers import followers_in_reach
 from ..rules import RulesService
 from .outbox import INSERT_CHUNK, is_pg
@@ -24,14 +25,14 @@ log = logging.getLogger("dealsvc.services.dispatch")
 
 # A wave's notifications, for the residents still active, once each (see _insert_notifications).
 _PG_NOTIFY = text(
-    "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, due_at, attempts, created_at, distance_m) "
-    f"SELECT :offer_id, v.pk, :kind, '{PushStatus.PENDING}', :now, 0, :now, v.distance FROM unnest(CAST(:pks AS integer[]), "
+    "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, reason, due_at, attempts, created_at, distance_m) "
+    "SELECT :offer_id, v.pk, :kind, CAST(:status AS varchar), CAST(:reason AS varchar), :now, 0, :now, v.distance FROM unnest(CAST(:pks AS integer[]), "
     "CAST(:distances AS double precision[])) AS v(pk, distance) JOIN subscribers AS s ON s.pk = v.pk AND s.active "
     "ON CONFLICT (offer_id, subscriber_pk, kind) DO NOTHING"
 ).bindparams(bindparam("now", type_=UTCDateTime))
 _SQLITE_NOTIFY = text(
-    "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, due_at, attempts, created_at, distance_m) "
-    f"SELECT :offer_id, pk, :kind, '{PushStatus.PENDING}', :now, 0, :now, :distance FROM subscribers WHERE pk = :pk AND active "
+    "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, reason, due_at, attempts, created_at, distance_m) "
+    "SELECT :offer_id, pk, :kind, :status, :reason, :now, 0, :now, :distance FROM subscribers WHERE pk = :pk AND active "
     "ON CONFLICT (offer_id, subscriber_pk, kind) DO NOTHING"
 ).bindparams(bindparam("now", type_=UTCDateTime))
 
@@ -75,9 +76,10 @@ class WavePlanner:
             rules = self.rules.current(s)
             told = self._told(s, offer_id) if kind == FanoutKind.OFFER and seq > 1 and live else set()
         chosen: list[tuple[int, float | None]] = []
+        stale: list[tuple[int, float | None]] = []
         more = False
         if kind == FanoutKind.OFFER and live and offer.quantity_left > 0:
-            chosen, more = self._wave(offer, shop, rules, told, now)
+            chosen, more, stale = self._wave(offer, shop, rules, told, now)
         with self.db.write() as s:
             fanout = s.get(Fanout, fanout_id, with_for_update=True)
             if fanout.done_at is not None:
@@ -104,6 +106,11 @@ class WavePlanner:
                 chosen = [(pk, d) for pk, d in s.execute(audience_q)] if live else []
                 notification_kind = price_kind(seq)
             matched = self._insert_notifications(s, offer_id, chosen, now, kind=notification_kind) if chosen else 0
+            if stale:
+                # In reach, but their app has not presented its token for long: not pushed to,
+                # and recorded as such (the offer's figures count them dropped, by that reason).
+                PUSH_OUTCOMES.labels(TOKEN_STALE).inc(self._insert_notifications(
+                    s, offer_id, stale, now, status=PushStatus.DROPPED, reason=TOKEN_STALE))
             fanout.done_at = now
             fanout.matched = matched
             if more:
@@ -132,19 +139,28 @@ class WavePlanner:
             q = q.where(Notification.status.in_(statuses))
         return set(s.scalars(q))
 
-    def _wave(self, offer, shop, rules, told: set[int], now: datetime) -> tuple[list[tuple[int, float]], bool]:
-        """The residents of the offer's next wave, as (key, distance), and whether any in reach
-        are left for a later one. Without waves: everyone in reach, at once."""
+    def _stale(self, now: datetime) -> set[int]:
+        """The active residents whose app has not presented its token for long (domain/retention.py)."""
+        with self.db.read() as s:
+            return set(s.scalars(select(Subscriber.pk).where(
+                Subscriber.active.is_(True), Subscriber.token_seen_at < token_stale_before(now))))
+
+    def _wave(self, offer, shop, rules, told: set[int], now: datetime):
+        """The residents of the offer's next wave, as (key, distance), whether any in reach
+        are left for a later one, and the residents in reach left out for a stale token (key,
+        None). Without waves: everyone in reach, at once."""
         cap = rules.max_radius_m
         self.index.refresh()
         with FANOUT_MATCH_SECONDS.time():
             reached = self.index.nearest(shop.lat, shop.lon, cap, offer.category, at=now)
-        followers = [
-            f for f in followers_in_reach(self.db, shop.id, shop.lat, shop.lon, cap, now) if f[0] not in told
-        ]
+        stale = self._stale(now) - told
+        followers_all = [f for f in followers_in_reach(self.db, shop.id, shop.lat, shop.lon, cap, now) if f[0] not in told]
+        followers = [f for f in followers_all if f[0] not in stale]
+        left_out = told | stale
         fresh = np.arange(len(reached))
-        if told:
-            fresh = fresh[~np.isin(reached.pk, np.fromiter(told, dtype=np.int64, count=len(told)))]
+        if left_out:
+            fresh = fresh[~np.isin(reached.pk, np.fromiter(left_out, dtype=np.int64, count=len(left_out)))]
+        stale_reached = sorted(stale & (set(reached.pk.tolist()) | {pk for pk, _ in followers_all})) if stale else []
         # Positions stand in for distances while picking; the distance shown (rounded like
         # the deals listing) is worked out only for the residents picked.
         nearest = list(zip(reached.pk[fresh].tolist(), fresh.tolist()))
@@ -157,10 +173,11 @@ class WavePlanner:
             for pk, i in picked
         ]
         in_reach = len(follower_distance.keys() | set(reached.pk[fresh].tolist())) if follower_distance else len(nearest)
-        return chosen, size is not None and len(chosen) < in_reach
+        return chosen, size is not None and len(chosen) < in_reach, [(pk, None) for pk in stale_reached]
 
     def _insert_notifications(
-        self, s, offer_id: str, chosen: list[tuple[int, float | None]], now: datetime, kind: str = PushKind.OFFER
+        self, s, offer_id: str, chosen: list[tuple[int, float | None]], now: datetime, kind: str = PushKind.OFFER,
+        status: str = PushStatus.PENDING, reason: str | None = None,
     ) -> int:
         """Idempotent (a fan-out taken over after a crash inserts nothing twice), for residents
         still active in the database (the index may lag a deletion), each with the distance the
@@ -169,7 +186,7 @@ class WavePlanner:
         for start in range(0, len(chosen), INSERT_CHUNK):
             chunk = chosen[start : start + INSERT_CHUNK]
             params = {
-                "offer_id": offer_id, "kind": kind, "now": now,
+                "offer_id": offer_id, "kind": kind, "now": now, "status": str(status), "reason": reason,
                 "pks": [pk for pk, _ in chunk], "distances": [d for _, d in chunk],
             }
             if is_pg(s):

@@ -93,7 +93,7 @@ def record(s, claimed: list[Claimed], results: list[PushResult], gate: BatchGate
                     Subscriber.active.is_(True),
                     Subscriber.fcm_token == c.message.token,
                 )
-                .values(active=False, updated_at=now)
+                .values(active=False, updated_at=now, deactivated_at=now)
             )
     # What was not delivered does not count against the resident's daily cap.
     release_quota(s, released)

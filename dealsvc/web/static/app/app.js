@@ -205,17 +205,26 @@
     tick();
   }
 
-  // Production: FCM may hand out a new token; the subscriber then gets it with PATCH.
-  function refreshFirebaseToken(registration) {
+  // The app presents its token at least once a day (the service stops pushing to a token it has
+  // not seen for 60 days); in production FCM may also hand out a new one, which replaces it.
+  var PRESENTED = "dealsvc.token-presented";
+  function presentToken(token) {
     var who = me();
-    if (cfg.push !== "firebase" || !who || !registration || !window.Notification || Notification.permission !== "granted") return;
-    firebaseToken(registration).then(function (token) {
-      if (token && token !== who.token) {
-        return api("PATCH", "/subscribers/" + who.id, { fcm_token: token }).then(function () {
-          who.token = token; save(KEY, who);
-        });
-      }
-    }).catch(function () {});
+    if (!who || !token) return Promise.resolve();
+    if (token === who.token && Date.now() - load(PRESENTED, 0) < 86400000) return Promise.resolve();
+    return api("PATCH", "/subscribers/" + who.id, { fcm_token: token }).then(function () {
+      who.token = token; save(KEY, who); save(PRESENTED, Date.now());
+    });
+  }
+  function keepTokenCurrent(registration) {
+    var who = me();
+    if (!who) return;
+    if (cfg.push === "firebase") {
+      if (!registration || !window.Notification || Notification.permission !== "granted") return;
+      firebaseToken(registration).then(presentToken).catch(function () {});
+    } else if (cfg.push === "emulator" && who.token) {
+      presentToken(who.token).catch(function () {});
+    }
   }
 
   // --- the subscription form (joining and settings) ------------------------------------
@@ -328,6 +337,13 @@
         $("map").focus();
         return;
       }
+      if (!$("privacy_accept").checked) {
+        $("error-privacy_accept").textContent = T.acceptPrivacy; $("error-privacy_accept").hidden = false;
+        $("privacy_accept").focus();
+        return;
+      }
+      $("error-privacy_accept").hidden = true;
+      body.privacy_notice_version = cfg.privacyNotice;
       say(T.joining);
       // Asked at once, while the tap still counts as the person's own gesture (browsers ignore a
       // request made later); FCM's token needs the permission, the emulator's does not.
@@ -340,6 +356,7 @@
           body.fcm_token = token;
           return api("POST", "/subscribers", body, false).then(function (created) {
             save(KEY, { id: created.id, secret: created.secret, token: token, local: localToken, lat: body.lat, lon: body.lon, radius_m: created.radius_m });
+            save(PRESENTED, Date.now());
           });
         })
         .then(function () { say(T.joined); location.assign(cfg.scope + "?joined=1"); })
@@ -733,10 +750,25 @@
     $("notify").onclick = function () { Notification.requestPermission().then(notifyState); };
     notifyState();
 
+    $("export").onclick = function () {
+      say(T.exporting);
+      api("GET", "/subscribers/" + who.id + "/export").then(function (data) {
+        var blob = new Blob([JSON.stringify(data, null, 2)], { type: "application/json" });
+        var link = el("a");
+        link.href = URL.createObjectURL(blob);
+        link.download = "my-data-" + data.exported_at.slice(0, 10) + ".json";
+        document.body.appendChild(link);
+        link.click();
+        link.remove();
+        setTimeout(function () { URL.revokeObjectURL(link.href); }, 1000);
+        say(T.exported);
+      }).catch(function (p) { say(fill(T.problem, { detail: p.detail || p.status })); });
+    };
+
     $("leave").onclick = function () {
       if (!window.confirm(T.confirmLeave)) return;
       api("DELETE", "/subscribers/" + who.id).catch(function (p) { if (p.status !== 404 && p.status !== 401) throw p; }).then(function () {
-        localStorage.removeItem(KEY); localStorage.removeItem(HOLDS); localStorage.removeItem(SEQ);
+        localStorage.removeItem(KEY); localStorage.removeItem(HOLDS); localStorage.removeItem(SEQ); localStorage.removeItem(PRESENTED);
         return forgetDevice();
       }).then(function () {
         $("settings-body").hidden = true;
@@ -753,6 +785,6 @@
   registerWorker().then(function (registration) {
     if (!me()) return;
     pollEmulator(registration);
-    refreshFirebaseToken(registration);
+    keepTokenCurrent(registration);
   });
 })();

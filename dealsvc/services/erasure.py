@@ -1,0 +1,69 @@
+"""A merchant's personal data erased on the operator's word (GDPR art. 17): the contact e-mail,
+the name (often a person's), the shops' names and addresses and the offers' free texts and
+pictures go; the rows, their ids, categories, prices, places and every count stay, so the
+offers' stats and the operator's figures read as before. The account can no longer sign in."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from ..adapters.db import Database
+from ..adapters.db.models import Merchant, Offer, Shop, WebSession
+from ..domain.clock import Clock
+from ..domain.credentials import MERCHANT_PREFIX, hash_secret, new_secret
+from ..domain.errors import NotFound
+from ..domain.i18n import Text
+from ..domain.merchants import SUSPENDED
+from .auth import MERCHANT
+from .merchants import withdraw_live_offers
+
+# What an erased name reads: no words (they would be in one language), nothing of the person.
+ERASED_NAME = "—"
+
+
+def erased_email(merchant_id: str) -> str:
+    """Unique (the column is) and undeliverable (RFC 2606's .invalid)."""
+    return f"{merchant_id}@erased.invalid"
+
+
+class ErasureService:
+    def __init__(self, db: Database, clock: Clock):
+        self.db = db
+        self.clock = clock
+
+    def erase_merchant(self, merchant_id: str) -> dict[str, Any]:
+        """Erase once; erasing again changes nothing and answers the same."""
+        now = self.clock()
+        with self.db.write() as s:
+            m = s.scalar(select(Merchant).where(Merchant.id == merchant_id).with_for_update())
+            if m is None:
+                raise NotFound(Text("No such merchant."))
+            shop_ids = list(s.scalars(select(Shop.id).where(Shop.merchant_id == m.id)))
+            if m.erased_at is None:
+                # As a suspension: its live offers are withdrawn (the residents told are told).
+                withdrawn = withdraw_live_offers(s, m.id, now)
+                m.status = SUSPENDED
+                m.name = ERASED_NAME
+                m.email = erased_email(m.id)
+                m.api_key_hash = hash_secret(new_secret(MERCHANT_PREFIX))
+                m.erased_at = now
+                s.execute(delete(WebSession).where(WebSession.role == MERCHANT, WebSession.subject == m.id))
+                if shop_ids:
+                    s.execute(update(Shop).where(Shop.id.in_(shop_ids)).values(name=ERASED_NAME, address=None, updated_at=now))
+                    s.execute(
+                        update(Offer).where(Offer.shop_id.in_(shop_ids))
+                        .values(description=None, image_url=None)
+                        .execution_options(synchronize_session=False)
+                    )
+            else:
+                withdrawn = 0
+            offers = s.scalar(select(func.count()).select_from(Offer).where(Offer.shop_id.in_(shop_ids))) if shop_ids else 0
+            return {
+                "id": m.id,
+                "status": m.status,
+                "erased_at": m.erased_at,
+                "shops": len(shop_ids),
+                "offers": offers,
+                "offers_withdrawn": withdrawn,
+            }
