@@ -29,7 +29,10 @@ from .services.auth import AuthService
 from .services.dispatch import DispatchSettings, Dispatcher
 from .services.push_breaker import BreakerSettings
 from .services.favorites import FavoriteService
+from .services.activity import ActivityService
+from .services.audit import AuditService
 from .services.figures import FiguresService
+from .services.funnel import FunnelService
 from .services.lifecycle import ExpiryService
 from .services.reservations import ReservationService
 from .services.scheduler import Scheduler
@@ -65,6 +68,9 @@ class Container:
     scheduler: Scheduler
     figures: FiguresService
     price_steps: PriceStepService
+    funnel: FunnelService
+    audit: AuditService
+    activity: ActivityService
 
     def close(self) -> None:
         """After the workers' loops have returned (workers.runtime, EmbeddedWorkers): the
@@ -193,4 +199,7 @@ def bootstrap(
         scheduler=Scheduler(db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s),
         figures=FiguresService(db, clock, rules, index, figures_secret),
         price_steps=price_steps,
+        funnel=FunnelService(db, clock, figures_secret),
+        audit=AuditService(db, clock),
+        activity=ActivityService(db, clock),
     )

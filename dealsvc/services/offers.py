@@ -316,6 +316,14 @@ class OfferService:
                     .group_by(Notification.status)
                 ).all()
             )
+            # Residents who opened an alert or a price drop of it (services/funnel.py).
+            opened = s.scalar(
+                select(func.count(Notification.subscriber_pk.distinct())).where(
+                    Notification.offer_id == offer_id,
+                    Notification.kind != PushKind.WITHDRAW,
+                    Notification.opened_at.is_not(None),
+                )
+            )
             price_drops = s.scalar(
                 select(func.count()).where(
                     Notification.offer_id == offer_id,
@@ -340,6 +348,7 @@ class OfferService:
             "sent": counts.get(PushStatus.SENT, 0),
             "failed": counts.get(PushStatus.FAILED, 0),
             "suppressed": counts.get(PushStatus.SUPPRESSED, 0),
+            "opened": opened,
             "dropped": counts.get(PushStatus.DROPPED, 0),
             "pending": counts.get(PushStatus.PENDING, 0) + counts.get(PushStatus.SENDING, 0),
             "price_drops": price_drops,

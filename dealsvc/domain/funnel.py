@@ -1,0 +1,119 @@
+"""What alerts earned: the funnel of an offer's alerts (told -> opened -> reserved -> collected),
+the distance rings and the posting hours it is broken down by, and what a merchant sees of it.
+
+Every stage counts residents, and each stage only those of the one before: told (an alert about
+the offer was sent to them), opened (they opened an alert or a price drop of it), reserved (they
+made a reservation of it, whatever became of it), collected (one of their reservations was
+collected). A resident who reserved without being told is not something an alert earned.
+What a merchant sees of every figure passes through privacy.coarse, keyed by the shop."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+from . import privacy
+
+STAGES = ("told", "opened", "reserved", "collected")
+
+
+@dataclass(frozen=True)
+class Ring:
+    """Residents told at a distance d (metres) with low <= d < high; high None: no end."""
+
+    low: int
+    high: int | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.low}-{self.high}" if self.high is not None else f"{self.low}+"
+
+    def holds(self, distance_m: float) -> bool:
+        return self.low <= distance_m and (self.high is None or distance_m < self.high)
+
+
+RINGS = (Ring(0, 250), Ring(250, 500), Ring(500, 1000), Ring(1000, 2000), Ring(2000, None))
+
+
+def ring_of(distance_m: float | None) -> Ring | None:
+    """The ring of a resident told at `distance_m` (None when the distance was never worked out)."""
+    if distance_m is None:
+        return None
+    for ring in RINGS:
+        if ring.holds(max(0.0, distance_m)):
+            return ring
+    return None
+
+
+def posting_hour(created_at: datetime, zone_name: str) -> int:
+    """The hour (0..23) on the shop's clock at which an offer was posted."""
+    return created_at.astimezone(ZoneInfo(zone_name)).hour
+
+
+@dataclass
+class Tally:
+    """The four stages' counts of residents."""
+
+    told: int = 0
+    opened: int = 0
+    reserved: int = 0
+    collected: int = 0
+
+    def add(self, opened: bool, reserved: bool, collected: bool) -> None:
+        self.told += 1
+        self.opened += opened
+        self.reserved += reserved
+        self.collected += collected
+
+    def as_dict(self) -> dict[str, int]:
+        return {stage: getattr(self, stage) for stage in STAGES}
+
+
+@dataclass(frozen=True)
+class Told:
+    """One resident told of one offer, and how far they went."""
+
+    offer_id: str
+    distance_m: float | None
+    opened: bool
+    reserved: bool
+    collected: bool
+
+
+@dataclass
+class ShopFunnel:
+    """Exact tallies of a shop: per offer (every offer named, told or not), per ring, per
+    posting hour (only the hours offers were posted at)."""
+
+    offers: dict[str, Tally] = field(default_factory=dict)
+    rings: dict[str, Tally] = field(default_factory=lambda: {ring.key: Tally() for ring in RINGS})
+    hours: dict[int, Tally] = field(default_factory=dict)
+    offers_per_hour: dict[int, int] = field(default_factory=dict)
+
+
+def tally(offer_hours: dict[str, int], told: Iterable[Told]) -> ShopFunnel:
+    """The shop's funnel from its offers (id -> posting hour) and the residents they told."""
+    found = ShopFunnel()
+    for offer_id, hour in offer_hours.items():
+        found.offers[offer_id] = Tally()
+        found.hours.setdefault(hour, Tally())
+        found.offers_per_hour[hour] = found.offers_per_hour.get(hour, 0) + 1
+    for t in told:
+        steps = (t.opened, t.reserved, t.collected)
+        found.offers[t.offer_id].add(*steps)
+        found.hours[offer_hours[t.offer_id]].add(*steps)
+        ring = ring_of(t.distance_m)
+        if ring is not None:
+            found.rings[ring.key].add(*steps)
+    return found
+
+
+def shop_key(shop_id: str) -> str:
+    """The key a shop's figures are made coarse under (privacy.coarse): the same as its offers' stats."""
+    return f"shop:{shop_id}"
+
+
+def coarse(counts: dict[str, int], secret: bytes, shop_id: str) -> dict[str, int]:
+    """What the shop's merchant sees of a tally (each count privacy.coarse; 0: too few to show)."""
+    return {stage: privacy.coarse(count, secret, shop_key(shop_id)) for stage, count in counts.items()}
