@@ -16,7 +16,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.test_browser import (  # noqa: F401 (fixtures)
     DESKTOP, PHONE, SHOP, WAIT_MS, browser, live, merchant_with_shop, settings, sign_in,
 )
-from tests.test_browser_languages import _shot as docs_shot
+from tests.test_browser_languages import DOCS_SCREENSHOTS
 from tests.test_resident_app_browser import HOME, join_with_pin, phone, post_offer
 from tests.test_resident_app_push import notifications, wait_for
 
@@ -125,8 +125,6 @@ def test_a_tapped_alert_counts_as_opened_and_the_shop_sees_its_funnel(browser, l
 
 
 def docs_shot_element(page, selector: str, name: str) -> None:
-    from tests.test_browser_languages import DOCS_SCREENSHOTS
-
     DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator(selector).screenshot(path=str(DOCS_SCREENSHOTS / name))
 

@@ -109,11 +109,6 @@ def tally(offer_hours: dict[str, int], told: Iterable[Told]) -> ShopFunnel:
     return found
 
 
-def shop_key(shop_id: str) -> str:
-    """The key a shop's figures are made coarse under (privacy.coarse): the same as its offers' stats."""
-    return f"shop:{shop_id}"
-
-
 def coarse(counts: dict[str, int], secret: bytes, shop_id: str) -> dict[str, int]:
     """What the shop's merchant sees of a tally (each count privacy.coarse; 0: too few to show)."""
-    return {stage: privacy.coarse(count, secret, shop_key(shop_id)) for stage, count in counts.items()}
+    return {stage: privacy.coarse(count, secret, privacy.shop_key(shop_id)) for stage, count in counts.items()}

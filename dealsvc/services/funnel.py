@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import select, update
 
 from ..adapters.db import Database
 from ..adapters.db.models import Notification, Offer, Reservation, Shop, Subscriber

@@ -302,7 +302,7 @@ class OfferService:
             shop_id = self._owned(s, merchant, offer_id).shop_id
         exact = self.counts(offer_id)
         return {
-            name: count if name in ("reserved", "collected") else privacy.coarse(count, self.figures_secret, f"shop:{shop_id}")
+            name: count if name in ("reserved", "collected") else privacy.coarse(count, self.figures_secret, privacy.shop_key(shop_id))
             for name, count in exact.items()
         }
 
