@@ -226,8 +226,16 @@ def test_a_title_a_spreadsheet_would_run_is_written_as_text():
     assert _cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")" and _cell("-5 %") == "'-5 %" and _cell("Pane") == "Pane"
 
 
-def test_rings_are_defined_once_and_cover_every_distance():
+def test_every_distance_falls_in_one_ring(env):
+    key, shop = _merchant_with_shop(env)
+    distances = [0, 249.9, 250, 499.99, 500, 999.9, 1000, 1999.9, 2000, 50_000]
+    residents = _residents(env, len(distances), 100)
+    offer = _offer(env, key, shop, quantity=5)
+    env.drain()
+    with env.container.db.write() as s:
+        for resident, distance in zip(residents, distances):
+            nid = int(_alert(env, resident, offer["id"])["notification_id"])
+            s.get(Notification, nid).distance_m = distance
+    _, exact = env.container.funnel.exact(shop["id"])
     assert [r.key for r in funnel.RINGS] == ["0-250", "250-500", "500-1000", "1000-2000", "2000+"]
-    assert [funnel.ring_of(d).key for d in (0, 249.9, 250, 499, 500, 999.99, 1000, 1999, 2000, 50_000)] == [
-        "0-250", "0-250", "250-500", "250-500", "500-1000", "500-1000", "1000-2000", "1000-2000", "2000+", "2000+"]
-    assert funnel.ring_of(None) is None
+    assert {k: t.told for k, t in exact.rings.items()} == {"0-250": 2, "250-500": 2, "500-1000": 2, "1000-2000": 2, "2000+": 2}

@@ -20,7 +20,8 @@ STAGES = ("told", "opened", "reserved", "collected")
 
 @dataclass(frozen=True)
 class Ring:
-    """Residents told at a distance d (metres) with low <= d < high; high None: no end."""
+    """Residents told at a distance d (metres) with low <= d < high; high None: no end. (The
+    database sorts them into rings: services/funnel.py builds its CASE from RINGS.)"""
 
     low: int
     high: int | None
@@ -29,21 +30,9 @@ class Ring:
     def key(self) -> str:
         return f"{self.low}-{self.high}" if self.high is not None else f"{self.low}+"
 
-    def holds(self, distance_m: float) -> bool:
-        return self.low <= distance_m and (self.high is None or distance_m < self.high)
 
 
 RINGS = (Ring(0, 250), Ring(250, 500), Ring(500, 1000), Ring(1000, 2000), Ring(2000, None))
-
-
-def ring_of(distance_m: float | None) -> Ring | None:
-    """The ring of a resident told at `distance_m` (None when the distance was never worked out)."""
-    if distance_m is None:
-        return None
-    for ring in RINGS:
-        if ring.holds(max(0.0, distance_m)):
-            return ring
-    return None
 
 
 def posting_hour(created_at: datetime, zone_name: str) -> int:
@@ -60,25 +49,21 @@ class Tally:
     reserved: int = 0
     collected: int = 0
 
-    def add(self, opened: bool, reserved: bool, collected: bool) -> None:
-        self.told += 1
-        self.opened += opened
-        self.reserved += reserved
-        self.collected += collected
+    def add(self, other: "Tally") -> None:
+        for stage in STAGES:
+            setattr(self, stage, getattr(self, stage) + getattr(other, stage))
 
     def as_dict(self) -> dict[str, int]:
         return {stage: getattr(self, stage) for stage in STAGES}
 
 
 @dataclass(frozen=True)
-class Told:
-    """One resident told of one offer, and how far they went."""
+class Counted:
+    """The residents told of one offer in one ring (None: at a distance never worked out)."""
 
     offer_id: str
-    distance_m: float | None
-    opened: bool
-    reserved: bool
-    collected: bool
+    ring: str | None
+    tally: Tally
 
 
 @dataclass
@@ -92,20 +77,18 @@ class ShopFunnel:
     offers_per_hour: dict[int, int] = field(default_factory=dict)
 
 
-def tally(offer_hours: dict[str, int], told: Iterable[Told]) -> ShopFunnel:
-    """The shop's funnel from its offers (id -> posting hour) and the residents they told."""
+def tally(offer_hours: dict[str, int], counted: Iterable[Counted]) -> ShopFunnel:
+    """The shop's funnel from its offers (id -> posting hour) and their residents counted per ring."""
     found = ShopFunnel()
     for offer_id, hour in offer_hours.items():
         found.offers[offer_id] = Tally()
         found.hours.setdefault(hour, Tally())
         found.offers_per_hour[hour] = found.offers_per_hour.get(hour, 0) + 1
-    for t in told:
-        steps = (t.opened, t.reserved, t.collected)
-        found.offers[t.offer_id].add(*steps)
-        found.hours[offer_hours[t.offer_id]].add(*steps)
-        ring = ring_of(t.distance_m)
-        if ring is not None:
-            found.rings[ring.key].add(*steps)
+    for c in counted:
+        found.offers[c.offer_id].add(c.tally)
+        found.hours[offer_hours[c.offer_id]].add(c.tally)
+        if c.ring is not None:
+            found.rings[c.ring].add(c.tally)
     return found
 
 

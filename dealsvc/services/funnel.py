@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, exists, func, select, update
+from sqlalchemy.orm import aliased
 
 from ..adapters.db import Database
 from ..adapters.db.models import Notification, Offer, Reservation, Shop, Subscriber
@@ -16,6 +17,32 @@ from ..domain.errors import NotFound
 from ..domain.i18n import Text
 from ..domain.outbox import PushKind, PushStatus
 from .auth import Principal
+
+_TOLD = aliased(Notification, name="told")
+_OPENED = aliased(Notification, name="opened")
+_SAME = (Reservation.offer_id == _TOLD.offer_id, Reservation.subscriber_pk == _TOLD.subscriber_pk)
+# The database counts, per offer and ring, the residents its alert was sent to and how far each
+# went (a handful of rows a shop, however many were told): the rings' bounds from domain/funnel.py.
+_RING = case(
+    *((_TOLD.distance_m < ring.high, ring.key) for ring in funnel.RINGS if ring.high is not None),
+    else_=case((_TOLD.distance_m.is_not(None), funnel.RINGS[-1].key)),
+).label("ring")
+
+
+def _share(condition):
+    return func.sum(case((condition, 1), else_=0))
+
+
+_COUNTED = select(
+    _TOLD.offer_id,
+    _RING,
+    func.count().label("told"),
+    # An alert or a price drop opened (a withdrawal says the deal is gone: not earned).
+    _share(exists().where(_OPENED.offer_id == _TOLD.offer_id, _OPENED.subscriber_pk == _TOLD.subscriber_pk,
+                          _OPENED.kind != PushKind.WITHDRAW, _OPENED.opened_at.is_not(None))).label("opened"),
+    _share(exists().where(*_SAME)).label("reserved"),
+    _share(exists().where(*_SAME, Reservation.status == hold_rules.COLLECTED)).label("collected"),
+).where(_TOLD.kind == PushKind.OFFER, _TOLD.status == PushStatus.SENT)
 
 # Notification ids are integers the database made; anything else (or out of its range) names nothing.
 _MAX_ID = 2**31 - 1
@@ -70,38 +97,11 @@ class FunnelService:
                 )
             ]
             of_shop = select(Offer.id).where(Offer.shop_id == shop_id).scalar_subquery()
-            told = s.execute(
-                select(Notification.offer_id, Notification.subscriber_pk, Notification.distance_m)
-                .where(Notification.offer_id.in_(of_shop), Notification.kind == PushKind.OFFER,
-                       Notification.status == PushStatus.SENT)
-            ).all()
-            # An alert or a price drop opened (a withdrawal says the deal is gone: not earned).
-            opened = set(
-                s.execute(
-                    select(Notification.offer_id, Notification.subscriber_pk).distinct()
-                    .where(Notification.offer_id.in_(of_shop), Notification.opened_at.is_not(None),
-                           Notification.kind != PushKind.WITHDRAW)
-                ).all()
-            )
-            reserved: dict[tuple[str, int], bool] = {}
-            for row in s.execute(
-                select(Reservation.offer_id, Reservation.subscriber_pk, Reservation.status)
-                .where(Reservation.offer_id.in_(of_shop))
-            ):
-                key = (row.offer_id, row.subscriber_pk)
-                reserved[key] = reserved.get(key, False) or row.status == hold_rules.COLLECTED
+            rows = s.execute(_COUNTED.where(_TOLD.offer_id.in_(of_shop)).group_by(_TOLD.offer_id, _RING)).all()
         result = funnel.tally(
             {o["id"]: o["hour"] for o in offers},
-            (
-                funnel.Told(
-                    offer_id=t.offer_id,
-                    distance_m=t.distance_m,
-                    opened=(t.offer_id, t.subscriber_pk) in opened,
-                    reserved=(t.offer_id, t.subscriber_pk) in reserved,
-                    collected=reserved.get((t.offer_id, t.subscriber_pk), False),
-                )
-                for t in told
-            ),
+            (funnel.Counted(row.offer_id, row.ring, funnel.Tally(row.told, int(row.opened), int(row.reserved),
+                                                                  int(row.collected))) for row in rows),
         )
         return offers, result
 
