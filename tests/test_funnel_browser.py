@@ -93,7 +93,7 @@ def test_a_tapped_alert_counts_as_opened_and_the_shop_sees_its_funnel(browser, l
     shop_page.on("console", lambda m: _error(errors, m))
     shop_page.on("pageerror", lambda e: errors.append(str(e)))
     sign_in(shop_page, live, "/shop/", key)
-    expect(shop_page.get_by_role("heading", name="What your alerts earned")).to_be_visible(timeout=WAIT_MS)
+    expect(shop_page.get_by_role("heading", name="Results of your alerts")).to_be_visible(timeout=WAIT_MS)
     expect(shop_page.locator("#funnel-chart")).to_have_attribute("data-drawn", "true", timeout=WAIT_MS)
     secret = container.funnel.secret
 
