@@ -8,7 +8,7 @@ from flask import Flask, abort, request
 from config import Settings, SettingsError, is_loopback
 
 from . import observability
-from .api import admin, merchants, offers, reservations, subscribers
+from .api import admin, audit, funnel, merchants, notifications, offers, reservations, subscribers
 from .api.common import refuse_unstorable_ids
 from .api.limits import install_request_limits
 from .api.problems import Api, register_error_handlers
@@ -58,7 +58,7 @@ def create_app(
     app.extensions["dealsvc"] = container
 
     api = Api(app)
-    for module in (merchants, offers, reservations, subscribers, admin):
+    for module in (merchants, offers, funnel, reservations, subscribers, notifications, admin, audit):
         api.register_blueprint(module.blp)
     app.register_blueprint(service_bp)
     # Multiprocess mode (DEALSVC_METRICS_DIR): refuse to start counting in memory only.

@@ -30,7 +30,10 @@ from .services.dispatch import DispatchSettings, Dispatcher
 from .services.push_breaker import BreakerSettings
 from .services.erasure import ErasureService
 from .services.favorites import FavoriteService
+from .services.activity import ActivityService
+from .services.audit import AuditService
 from .services.figures import FiguresService
+from .services.funnel import FunnelService
 from .services.lifecycle import ExpiryService
 from .services.maps import MapService
 from .services.reservations import ReservationService
@@ -71,6 +74,9 @@ class Container:
     maps: MapService
     retention: RetentionService
     erasure: ErasureService
+    funnel: FunnelService
+    audit: AuditService
+    activity: ActivityService
 
     def close(self) -> None:
         """After the workers' loops have returned (workers.runtime, EmbeddedWorkers): the
@@ -208,4 +214,7 @@ def bootstrap(
         maps=MapService(db, clock, figures),
         retention=retention,
         erasure=ErasureService(db, clock),
+        funnel=FunnelService(db, clock, figures_secret),
+        audit=AuditService(db, clock),
+        activity=ActivityService(db, clock),
     )

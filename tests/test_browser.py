@@ -208,7 +208,7 @@ def test_the_operator_changes_the_band_and_the_shop_page_follows_without_a_resta
     admin.get_by_role("button", name="Save rules").click()
     expect(admin.locator(".flash")).to_have_text("Rules saved; they apply from the next request.")
     expect(admin.locator("table tbody tr").first).to_contain_text("max_discount_pct")
-    expect(admin.locator("table")).to_contain_text("min_discount_pct")
+    expect(admin.locator("table").first).to_contain_text("min_discount_pct")  # the rules history
 
     shop_page.reload()
     expect(slider).to_have_attribute("min", "30")

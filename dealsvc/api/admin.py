@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..services.auth import OPERATOR
+from .audit import api_operator
 from .common import auth, errors, services
 from .problems import Blueprint
 from .schemas import (
@@ -35,7 +36,7 @@ def get_rules(principal):
 @errors(blp, 422)
 def put_rules(data, principal):
     """Change rules (any subset); they apply to the next request, no restart."""
-    return services().rules.update(data).as_dict()
+    return services().rules.update(data, api_operator()).as_dict()
 
 
 @blp.route("/rules/history", methods=["GET"])
@@ -79,7 +80,7 @@ def list_merchants(query, principal):
 def moderate_merchant(data, merchant_id, principal):
     """Approve (active) or suspend a merchant; suspending withdraws its live offers at once (the
     residents told get the withdrawal)."""
-    return services().merchants.set_status(merchant_id, data["status"])
+    return services().merchants.set_status(merchant_id, data["status"], api_operator())
 
 
 @blp.route("/merchants/<merchant_id>/erase", methods=["POST"])
@@ -91,4 +92,4 @@ def erase_merchant(merchant_id, principal):
     addresses, its offers' descriptions and pictures. The account is suspended (its live offers
     withdrawn) and can no longer sign in; ids, categories, prices, places and every count stay, so
     offers' stats and the operator's figures are unchanged. Erasing again changes nothing."""
-    return services().erasure.erase_merchant(merchant_id)
+    return services().erasure.erase_merchant(merchant_id, api_operator())

@@ -283,6 +283,10 @@ class OfferStatsSchema(Out):
     sent = fields.Integer(required=True)
     failed = fields.Integer(required=True, metadata={"description": "Dead tokens and undeliverable pushes."})
     suppressed = fields.Integer(required=True, metadata={"description": "Held back by quiet hours or daily caps."})
+    opened = fields.Integer(
+        required=True, metadata={"description": "Residents who opened its alert or a price drop of it "
+                                                "(POST /api/v1/notifications/{id}/opened)."}
+    )
     dropped = fields.Integer(required=True, metadata={"description": "Not sent: the offer or the resident was no longer active."})
     pending = fields.Integer(required=True, metadata={"description": "Still to be sent (queued, deferred or retrying)."})
     price_drops = fields.Integer(

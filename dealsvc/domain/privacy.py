@@ -138,6 +138,11 @@ def _step(value: int) -> int:
     return 10 if value < 100 else 50 if value < 1000 else 500 if value < 10_000 else 5000
 
 
+def shop_key(shop_id: str) -> str:
+    """The key of every count about a shop's offers (their stats, waves and funnel)."""
+    return f"shop:{shop_id}"
+
+
 def coarse(count: int, secret: bytes, key: str) -> int:
     """What a merchant sees of `count` (0: fewer than FEW). `key` names where the count belongs
     (a cell, a shop): the same key and count always read the same."""

@@ -10,11 +10,13 @@ from sqlalchemy import delete, func, select, update
 
 from ..adapters.db import Database
 from ..adapters.db.models import Merchant, Offer, Shop, WebSession
+from ..domain.audit import Action, Actor
 from ..domain.clock import Clock
 from ..domain.credentials import MERCHANT_PREFIX, hash_secret, new_secret
 from ..domain.errors import NotFound
 from ..domain.i18n import Text
 from ..domain.merchants import SUSPENDED
+from .audit import record
 from .auth import MERCHANT
 from .merchants import withdraw_live_offers
 
@@ -32,8 +34,9 @@ class ErasureService:
         self.db = db
         self.clock = clock
 
-    def erase_merchant(self, merchant_id: str) -> dict[str, Any]:
-        """Erase once; erasing again changes nothing and answers the same."""
+    def erase_merchant(self, merchant_id: str, actor: Actor | None = None) -> dict[str, Any]:
+        """Erase once, kept in the operator's audit; erasing again changes nothing and answers
+        the same."""
         now = self.clock()
         with self.db.write() as s:
             m = s.scalar(select(Merchant).where(Merchant.id == merchant_id).with_for_update())
@@ -48,6 +51,7 @@ class ErasureService:
                 m.email = erased_email(m.id)
                 m.api_key_hash = hash_secret(new_secret(MERCHANT_PREFIX))
                 m.erased_at = now
+                record(s, actor, Action.MERCHANT_ERASED, now, target=m.id)
                 s.execute(delete(WebSession).where(WebSession.role == MERCHANT, WebSession.subject == m.id))
                 if shop_ids:
                     s.execute(update(Shop).where(Shop.id.in_(shop_ids)).values(name=ERASED_NAME, address=None, updated_at=now))

@@ -92,7 +92,7 @@ class FiguresService:
         interval = timedelta(seconds=rules.wave_interval_s)
         for offer in offers:
             entry = found[offer["id"]]
-            key = f"shop:{offer['shop_id']}"
+            key = privacy.shop_key(offer["shop_id"])
             for wave in entry["waves"]:
                 wave["residents"] = privacy.coarse(wave["residents"], self.secret, key)
             entry["waves"] = [w for w in entry["waves"] if w["wave"] == 1 or w["residents"] > 0]

@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 from ..adapters.db import Database
 from ..adapters.db.models import Merchant, Offer, Shop
 from ..domain import offers as offer_rules
+from ..domain.audit import Actor, status_action
 from ..domain.clock import Clock
 from ..domain.credentials import MERCHANT_PREFIX, hash_secret, new_id, new_secret
 from ..domain.errors import Conflict, NotFound
 from ..domain.i18n import Text
 from ..domain.merchants import ACTIVE, PENDING, SUSPENDED
+from .audit import record
 from .lifecycle import end_offer
 from .rules import RulesService
 
@@ -100,8 +102,9 @@ class MerchantService:
                 q = q.where(Merchant.status == status)
             return [merchant_view(m) for m in s.scalars(q)]
 
-    def set_status(self, merchant_id: str, status: str) -> dict[str, Any]:
-        """Approve (active) or suspend. Suspending withdraws the merchant's live offers at once."""
+    def set_status(self, merchant_id: str, status: str, actor: Actor | None = None) -> dict[str, Any]:
+        """Approve (active) or suspend, kept in the operator's audit. Suspending withdraws the
+        merchant's live offers at once."""
         now = self.clock()
         with self.db.write() as s:
             # Locked before the offers are read: a post or change in flight (merchant_standing)
@@ -109,6 +112,8 @@ class MerchantService:
             m = s.scalar(select(Merchant).where(Merchant.id == merchant_id).with_for_update())
             if m is None:
                 raise NotFound(Text("No such merchant."))
-            m.status = status
+            before, m.status = m.status, status
             withdrawn = withdraw_live_offers(s, m.id, now) if status == SUSPENDED else 0
+            record(s, actor, status_action(status), now, target=m.id,
+                   detail={"status_before": before, "offers_withdrawn": withdrawn})
             return {**merchant_view(m), "offers_withdrawn": withdrawn}

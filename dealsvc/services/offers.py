@@ -302,7 +302,7 @@ class OfferService:
             shop_id = self._owned(s, merchant, offer_id).shop_id
         exact = self.counts(offer_id)
         return {
-            name: count if name in ("reserved", "collected") else privacy.coarse(count, self.figures_secret, f"shop:{shop_id}")
+            name: count if name in ("reserved", "collected") else privacy.coarse(count, self.figures_secret, privacy.shop_key(shop_id))
             for name, count in exact.items()
         }
 
@@ -315,6 +315,14 @@ class OfferService:
                     .where(Notification.offer_id == offer_id, Notification.kind == PushKind.OFFER)
                     .group_by(Notification.status)
                 ).all()
+            )
+            # Residents who opened an alert or a price drop of it (services/funnel.py).
+            opened = s.scalar(
+                select(func.count(Notification.subscriber_pk.distinct())).where(
+                    Notification.offer_id == offer_id,
+                    Notification.kind != PushKind.WITHDRAW,
+                    Notification.opened_at.is_not(None),
+                )
             )
             price_drops = s.scalar(
                 select(func.count()).where(
@@ -340,6 +348,7 @@ class OfferService:
             "sent": counts.get(PushStatus.SENT, 0),
             "failed": counts.get(PushStatus.FAILED, 0),
             "suppressed": counts.get(PushStatus.SUPPRESSED, 0),
+            "opened": opened,
             "dropped": counts.get(PushStatus.DROPPED, 0),
             "pending": counts.get(PushStatus.PENDING, 0) + counts.get(PushStatus.SENDING, 0),
             "price_drops": price_drops,

@@ -7,8 +7,10 @@ from sqlalchemy import Connection, select
 
 from ..adapters.db import Database
 from ..adapters.db.models import OperatorRules, RuleChange
+from ..domain.audit import Action, Actor
 from ..domain.clock import Clock
 from ..domain.rules import Rules
+from .audit import record
 
 RULES_ROW = 1
 _STORED = select(OperatorRules.stored).where(OperatorRules.id == RULES_ROW)
@@ -29,7 +31,8 @@ class RulesService:
         with self.db.read() as s:
             return Rules.from_stored(s.get(OperatorRules, RULES_ROW).stored)
 
-    def update(self, changes: dict[str, Any]) -> Rules:
+    def update(self, changes: dict[str, Any], actor: Actor | None = None) -> Rules:
+        """Apply `changes`; what changed is kept in the history, under the operator's audit entry."""
         now = self.clock()
         with self.db.write() as s:
             # Row lock on PostgreSQL (SQLite's write lock is already held): concurrent PUTs
@@ -43,8 +46,9 @@ class RulesService:
             if diff:
                 row.stored = new.as_dict()
                 row.updated_at = now
+                audit_id = record(s, actor, Action.RULES_CHANGED, now)
                 for name, before, after in diff:
-                    s.add(RuleChange(changed_at=now, name=name, old_value=before, new_value=after))
+                    s.add(RuleChange(changed_at=now, name=name, old_value=before, new_value=after, audit_id=audit_id))
             return new
 
     def history(self, limit: int = 200) -> list[dict[str, Any]]:

@@ -9,11 +9,13 @@ from flask_babel import gettext, ngettext
 
 from ..api.limits import sign_in_page
 from ..domain import merchants as merchant_rules
+from ..domain.audit import Action
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Unauthorized
 from ..domain.rules import RULES, grouped
 from ..services.auth import OPERATOR
 from ..services.retention import describe as retention_settings
+from .audit import audit_words, console_operator
 from .common import figures, flat_errors, page, protect, said, services
 from .security import rotate_csrf
 from .forms import ReachForm, RulesForm, SignInForm, parse
@@ -58,7 +60,14 @@ def _console(status: int = 200, *, rules_form: dict | None = None, rules_errors:
         history=svc.rules.history(50), merchants=svc.merchants.list(), live=figures().live(),
         point=point, point_errors=point_errors, reach=reach, waves=waves, categories=CATEGORIES,
         retention=retention_settings(svc.settings.retention_days),
+        activity=svc.activity.last_day(), audit=svc.audit.latest(_audit_before()), **audit_words(),
     )
+
+
+def _audit_before() -> int | None:
+    """Where the page of the audit starts (?audit_before=, the "older" link); the newest otherwise."""
+    value = request.args.get("audit_before", "")
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) < 2**31 else None
 
 
 @bp.get("/")
@@ -84,12 +93,15 @@ def signin():
     rotate_csrf()
     session.permanent = True
     session["operator"] = services().auth.open_session(OPERATOR, _operator_mark())
+    services().audit.note(console_operator(), Action.SIGNED_IN)
     return redirect(url_for(".home"), 303)
 
 
 @bp.post("/signout")
 def signout():
     # Only this page's identity: the shop and the console may share one browser.
+    if is_operator():
+        services().audit.note(console_operator(), Action.SIGNED_OUT)
     services().auth.close_session(session.pop("operator", None))
     rotate_csrf()
     return redirect(url_for(".home"), 303)
@@ -112,7 +124,7 @@ def rules():
     values, errors = parse(RulesForm(), form)
     if not errors:
         try:
-            services().rules.update(values)
+            services().rules.update(values, console_operator())
             flash(gettext("Rules saved; they apply from the next request."))
             return redirect(url_for(".home"), 303)
         except DomainError as error:
@@ -126,7 +138,7 @@ def moderate(merchant_id: str, action: str):
         return away
     if action not in MERCHANT_ACTIONS:
         return page("web/error.html", 404, title=gettext("Not found"), detail=gettext("No such action."))
-    m = services().merchants.set_status(merchant_id, MERCHANT_ACTIONS[action])
+    m = services().merchants.set_status(merchant_id, MERCHANT_ACTIONS[action], console_operator())
     withdrawn = m["offers_withdrawn"]
     news = gettext("%(name)s is now %(status)s.", name=m["name"], status=account_status(m["status"]))
     if withdrawn:
@@ -144,7 +156,7 @@ def erase(merchant_id: str):
         flash(gettext("Nothing erased: tick the confirmation first."))
         return redirect(url_for(".home"), 303)
     try:
-        services().erasure.erase_merchant(merchant_id)
+        services().erasure.erase_merchant(merchant_id, console_operator())
     except DomainError:
         return page("web/error.html", 404, title=gettext("Not found"), detail=gettext("No such merchant."))
     flash(gettext("The merchant's personal data is erased."))

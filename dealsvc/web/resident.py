@@ -309,6 +309,7 @@ def service_worker():
         f"var OFFLINE = {json.dumps(url_for('resident_pages.offline'))};\n"
         f"var OFFER_URL = {json.dumps(url_for('resident_pages.offer', offer_id='OFFER_ID'))};\n"
         f"var ICON = {json.dumps(asset('app/icon-192.png'))};\n"
+        f"var OPENED_URL = {json.dumps(url_for('notifications.notification_opened', notification_id='NOTIFICATION_ID'))};\n"
     )
     body = head + (STATIC / "app" / "sw.js").read_text(encoding="utf-8")
     return Response(body, mimetype="text/javascript", headers={

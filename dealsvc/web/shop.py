@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, jsonify, redirect, request, session, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, request, session, url_for
 from flask_babel import format_decimal, gettext, ngettext
 
 from ..api.limits import sign_in_page
@@ -13,6 +13,7 @@ from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
 from .common import figures, flat_errors, page, protect, said, services
 from .security import rotate_csrf
+from .funnel import funnel_csv, funnel_words
 from .texts import account_status, after, coarse
 from .forms import (STEP_ROWS, CollectForm, OfferForm, QuantityForm, ShopForm, SignInForm, next_time_of_day, parse,
                     shop_zone, wall_clock)
@@ -140,6 +141,7 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
         "web/shop.html", status,
         merchant=merchant, shops=shops, shop=shop, rules=rules, offers=offers, reach=reach,
         preview=preview, told=told, step_rows=STEP_ROWS, words=coarse,
+        funnel=svc.funnel.for_merchant(principal, shop["id"]) if shop else None, **funnel_words(),
         # Collapsed unless the shopkeeper used it: most offers have no steps.
         steps_open=any(k.startswith(("step", "price_steps")) for k in (errors or {}))
         or any((form or {}).get(f"step{n}_{part}", "").strip() for n in STEP_ROWS for part in ("at", "discount_pct")),
@@ -206,6 +208,19 @@ def reach():
     return jsonify({"shop_id": shop["id"], "category": category,
                     "residents": preview["reach"], "residents_text": coarse(preview["reach"]),
                     "followers": preview["followers"], "waves": preview["waves"], "waves_text": preview["text"]})
+
+
+@bp.get("/funnel.csv")
+def funnel_csv_file():
+    """Every offer of one of the merchant's shops and what its alerts earned, for a spreadsheet."""
+    principal, _ = _signed_in()
+    shop = next((s for s in services().shops.list_for(principal) if s["id"] == request.args.get("shop")), None)
+    if shop is None:
+        abort(404)
+    body = funnel_csv(shop, services().funnel.for_merchant(principal, shop["id"]))
+    name = f"funnel-{shop['id']}-{services().clock():%Y%m%d}.csv"
+    return Response("\ufeff" + body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
 @bp.post("/shops")

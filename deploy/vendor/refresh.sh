@@ -4,11 +4,12 @@
 # with the licence and a VERSION file that records the package, version and licence.
 # Nothing here runs at run time: the service only serves the copied files.
 #   deploy/vendor/refresh.sh                 # the versions below
-#   LEAFLET=1.9.4 FIREBASE=13.2.0 deploy/vendor/refresh.sh
+#   LEAFLET=1.9.4 FIREBASE=13.2.0 CHARTJS=4.6.1 deploy/vendor/refresh.sh
 set -euo pipefail
 
 LEAFLET="${LEAFLET:-1.9.4}"
 FIREBASE="${FIREBASE:-13.2.0}"
+CHARTJS="${CHARTJS:-4.6.1}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 VENDOR="$ROOT/dealsvc/web/static/vendor"
 WORK="$(mktemp -d)"
@@ -50,4 +51,13 @@ licence="$(node -p "require('$src/package.json').license")"
 } >"$VENDOR/firebase/LICENSE"
 record "$VENDOR/firebase" firebase "$FIREBASE" "Apache-2.0"
 
-echo "vendored leaflet $LEAFLET and firebase $FIREBASE into $VENDOR"
+# Chart.js: the charts of the shop's page and the operator's console (the UMD build: a plain script).
+unpack chart.js "$CHARTJS"
+src="$WORK/chart.js/package"
+rm -rf "$VENDOR/chartjs" && mkdir -p "$VENDOR/chartjs"
+cp "$src/dist/chart.umd.min.js" "$VENDOR/chartjs/"
+sed -i "/^\/\/# sourceMappingURL=/d" "$VENDOR/chartjs/chart.umd.min.js"
+cp "$src/LICENSE.md" "$VENDOR/chartjs/LICENSE"
+record "$VENDOR/chartjs" chart.js "$CHARTJS" "MIT"
+
+echo "vendored leaflet $LEAFLET, firebase $FIREBASE and chart.js $CHARTJS into $VENDOR"

@@ -256,6 +256,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The dispatcher process (host:pid) whose send FCM accepted.
     sent_by: Mapped[str | None] = mapped_column(String(100))
+    # When the resident first opened it (POST /api/v1/notifications/{id}/opened).
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PushQuota(Base):
@@ -332,6 +334,23 @@ class RuleChange(Base):
     name: Mapped[str] = mapped_column(String(64))
     old_value: Mapped[Any] = mapped_column(JSON)
     new_value: Mapped[Any] = mapped_column(JSON)
+    # The operator's action that made it (OperatorAudit.id; None before the audit was kept).
+    audit_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class OperatorAudit(Base):
+    """One operator action: who (the kind of credential and which one), when, what, on what.
+    A change of rules keeps its values in rule_changes, each line naming its entry here."""
+
+    __tablename__ = "operator_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))  # domain/audit.py: api | console
+    actor: Mapped[str] = mapped_column(String(64))  # a fingerprint of the token or session, never it
+    action: Mapped[str] = mapped_column(String(32))  # domain/audit.py
+    target: Mapped[str | None] = mapped_column(String(64))  # a merchant's id, ...
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class WebSession(Base):

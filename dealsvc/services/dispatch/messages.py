@@ -47,6 +47,7 @@ class Messages:
             token=row.fcm_token,
             data={
                 "type": "offer",
+                "notification_id": str(row.id),
                 "offer_id": row.offer_id,
                 "shop_id": row.shop_id,
                 "shop_name": row.shop_name,
@@ -111,8 +112,8 @@ class Messages:
         )
         return PushMessage(
             token=row.fcm_token,
-            data={"type": "withdrawn", "offer_id": row.offer_id, "shop_id": row.shop_id, "status": status,
-                  "locale": row.locale},
+            data={"type": "withdrawn", "notification_id": str(row.id), "offer_id": row.offer_id,
+                  "shop_id": row.shop_id, "status": status, "locale": row.locale},
             collapse_key=delivery.collapse_key(row.offer_id),
             ttl_s=delivery.ttl_s(ends, now),
             expires_at_unix=math.floor(ends.timestamp()),

@@ -32,8 +32,21 @@
   function load(key, fallback) {
     try { var v = JSON.parse(localStorage.getItem(key)); return v === null ? fallback : v; } catch (e) { return fallback; }
   }
-  function save(key, value) { localStorage.setItem(key, JSON.stringify(value)); }
+  function save(key, value) {
+    localStorage.setItem(key, JSON.stringify(value));
+    if (key === KEY) shareWithWorker(value);
+  }
   function me() { return load(KEY, null); }
+  // The worker reports a tapped alert as opened with the resident's secret (sw.js) and cannot
+  // read localStorage: the page hands it the resident (null once gone) whenever it may have changed.
+  function shareWithWorker(who) {
+    if (!("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.ready.then(function (registration) {
+      if (registration.active) {
+        registration.active.postMessage({ type: "resident", resident: who && who.secret ? { id: who.id, secret: who.secret } : null });
+      }
+    });
+  }
 
   function money(cents, currency) {
     return new Intl.NumberFormat(lang, { style: "currency", currency: currency || "EUR" }).format(cents / 100);
@@ -769,6 +782,7 @@
       if (!window.confirm(T.confirmLeave)) return;
       api("DELETE", "/subscribers/" + who.id).catch(function (p) { if (p.status !== 404 && p.status !== 401) throw p; }).then(function () {
         localStorage.removeItem(KEY); localStorage.removeItem(HOLDS); localStorage.removeItem(SEQ); localStorage.removeItem(PRESENTED);
+        shareWithWorker(null);
         return forgetDevice();
       }).then(function () {
         $("settings-body").hidden = true;
@@ -783,6 +797,7 @@
   // Every page registers the service worker (the app installs and works offline before joining);
   // a joined device also keeps its alerts and its token current.
   registerWorker().then(function (registration) {
+    shareWithWorker(me());
     if (!me()) return;
     pollEmulator(registration);
     keepTokenCurrent(registration);

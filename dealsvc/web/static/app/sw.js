@@ -1,5 +1,5 @@
 // The residents' web app's service worker (served at /app/sw.js, after the lines that set
-// VERSION, SHELL, OFFLINE, OFFER_URL and ICON). It keeps the shell for offline starts, falls
+// VERSION, SHELL, OFFLINE, OFFER_URL, ICON and OPENED_URL). It keeps the shell for offline starts, falls
 // back to the offline page when a page cannot be fetched, and shows the alerts: a real web push
 // (the push event) and a push the development emulator handed to the page (a message from the
 // page) go through the same show(payload).
@@ -67,7 +67,7 @@ function show(payload) {
     icon: note.icon || ICON,
     badge: ICON,
     lang: data.locale || undefined,
-    data: { link: link, offer_id: data.offer_id || null }
+    data: { link: link, offer_id: data.offer_id || null, notification_id: data.notification_id || null }
   });
 }
 
@@ -79,7 +79,38 @@ self.addEventListener("push", function (event) {
 
 self.addEventListener("message", function (event) {
   if (event.data && event.data.type === "push") event.waitUntil(show(event.data.payload));
+  if (event.data && event.data.type === "resident") event.waitUntil(keepResident(event.data.resident));
 });
+
+// The resident's id and secret, handed over by the app's pages (app.js: the worker cannot read
+// their localStorage) and kept where the worker finds them after a restart, in a cache of its
+// own that no fetch answers from: a tapped alert is reported with them.
+var RESIDENT_CACHE = "dealsvc-resident";
+var RESIDENT_KEY = "/app/resident";
+
+function keepResident(resident) {
+  return caches.open(RESIDENT_CACHE).then(function (cache) {
+    if (!resident || !resident.secret) return cache.delete(RESIDENT_KEY);
+    return cache.put(RESIDENT_KEY, new Response(JSON.stringify({ id: resident.id, secret: resident.secret })));
+  });
+}
+
+function resident() {
+  return caches.open(RESIDENT_CACHE).then(function (cache) { return cache.match(RESIDENT_KEY); })
+    .then(function (found) { return found ? found.json() : null; });
+}
+
+// What alerts earned: the tap is reported as the alert opened (once is enough, the service keeps
+// the first), for the resident it was sent to. True when the service took it.
+function reportOpened(data) {
+  if (!data.notification_id) return Promise.resolve(false);
+  return resident().then(function (who) {
+    if (!who) return false;
+    var url = OPENED_URL.replace("NOTIFICATION_ID", encodeURIComponent(data.notification_id));
+    return fetch(url, { method: "POST", headers: { "Authorization": "Bearer " + who.secret }, cache: "no-store",
+                        credentials: "omit" }).then(function (r) { return r.status === 204; });
+  }).catch(function () { return false; });
+}
 
 // A tap on an alert: the offer's page in a window of this app when one is open (only windows
 // this worker controls can be navigated; a tab of /shop/ or /admin/ is left alone), else in a
@@ -97,8 +128,18 @@ function openAlert(data) {
   });
 }
 
+// A tap: the offer opens, and the tap is reported, whether or not a window could be opened.
+function tapped(data) {
+  var reported = reportOpened(data);
+  return openAlert(data).then(function (opened) {
+    return reported.then(function () { return opened; });
+  }, function (error) {
+    return reported.then(function () { throw error; });
+  });
+}
+
 self.addEventListener("notificationclick", function (event) {
   var data = event.notification.data || {};
   event.notification.close();
-  event.waitUntil(openAlert(data));
+  event.waitUntil(tapped(data));
 });
