@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -17,6 +18,7 @@ from tests.test_browser import (  # noqa: F401 (fixtures)
     WAIT_MS, _free_port, browser, context, fill_offer, live, merchant_with_shop, phones, screenshot, sign_in,
 )
 from tests.test_photos import assert_clean, assert_upright, phone_jpeg
+from tests.test_resident_app_browser import HOME, join_with_pin, phone, post_offer
 
 
 def wait_for(probe, timeout_s: float = WAIT_MS / 1000):
@@ -92,3 +94,35 @@ def test_a_file_that_is_not_a_photo_is_refused_beside_the_field_and_nothing_is_p
     expect(page.get_by_label("What")).to_have_value("Pane di ieri")
     expect(page.locator(".offer")).to_have_count(0)
     assert not settings.media_root.exists() or not any(settings.media_root.iterdir())
+
+
+def test_the_residents_app_shows_the_thumbnail_in_the_list_and_the_photo_on_the_offers_page(browser, live):
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "notifications"])
+    page = ctx.new_page()
+    join_with_pin(page, live, quiet_hours=False)
+    key, shop = merchant_with_shop(live)
+    plain = post_offer(live, key, shop, title="Pane di ieri")
+    offer = post_offer(live, key, shop, title="Focaccia della sera")
+    r = live.http.put(f"{live.url}/api/v1/offers/{offer['id']}/photo", data=phone_jpeg((1200, 800)),
+                      headers={"Authorization": f"Bearer {key}", "Content-Type": "image/jpeg"}, timeout=10)
+    assert r.status_code == 200, r.text
+
+    page.reload()
+    item = page.locator("#offers li").filter(has_text="Focaccia della sera")
+    expect(item).to_be_visible(timeout=WAIT_MS)
+    thumb = item.locator("img.o-thumb")
+    expect(thumb).to_have_attribute("src", urlsplit(r.json()["thumbnail_url"]).path)
+    expect(page.locator("#offers li").filter(has_text=plain["title"]).locator("img")).to_have_count(0)
+    page.wait_for_function("() => [...document.querySelectorAll('img.o-thumb')].every(i => i.complete && i.naturalWidth > 0)")
+    screenshot(page, "app-near-me-photo")
+
+    item.get_by_role("link").click()
+    photo = page.locator("#offer-photo")
+    expect(photo).to_be_visible(timeout=WAIT_MS)
+    expect(photo).to_have_attribute("src", urlsplit(r.json()["image_url"]).path)
+    page.wait_for_function("() => { const i = document.getElementById('offer-photo'); return i.complete && i.naturalWidth === 800; }")
+    screenshot(page, "app-offer-photo")
+    ctx.close()
+    assert outside == []
