@@ -15,8 +15,10 @@ from ..domain.photos import NotAPhoto, Photo
 
 log = logging.getLogger(__name__)
 
-# Pillow's own guard stays on, above ours: its warning becomes an error, never a silent decode.
+# Pillow's own guard at our limit, behind our check: its warning (above the limit) is an error
+# too, set once for the process (warnings.catch_warnings per call is not safe in threads).
 Image.MAX_IMAGE_PIXELS = photos.MAX_PIXELS
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 # Each try at the large version: longest side, JPEG quality; the first that fits is kept.
 _LARGE_TRIES = tuple((side, quality) for side in (photos.LARGE_MAX_SIDE, 1280, 1024, 800, 640) for quality in (85, 75, 65))
 _THUMBNAIL_QUALITY = 80
@@ -29,17 +31,15 @@ class PillowPhotos:
     def prepare(self, data: bytes) -> Photo:
         if not data:
             raise NotAPhoto(photos.EMPTY)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            try:
-                picture = self._decoded(data)
-            except NotAPhoto:
-                raise
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-                raise NotAPhoto(photos.too_many_pixels()) from None
-            except Exception as error:  # whatever a broken or hostile file makes Pillow raise
-                log.info("photo refused: %s: %s", type(error).__name__, error)
-                raise NotAPhoto(photos.NOT_AN_IMAGE) from None
+        try:
+            picture = self._decoded(data)
+        except NotAPhoto:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise NotAPhoto(photos.too_many_pixels()) from None
+        except Exception as error:  # whatever a broken or hostile file makes Pillow raise
+            log.info("photo refused: %s: %s", type(error).__name__, error)
+            raise NotAPhoto(photos.NOT_AN_IMAGE) from None
         large = _large(picture)
         thumbnail = picture.copy()
         thumbnail.thumbnail((photos.THUMBNAIL_MAX_SIDE,) * 2, Image.Resampling.LANCZOS)
