@@ -305,3 +305,33 @@ def test_no_image_in_the_push_without_a_public_address(settings):
     assert "fcm_options" not in alert["apns"] and "mutable-content" not in alert["apns"].get("payload", {}).get("aps", {})
     assert delivery.offer_image(None, "a.jpg") is None
     assert delivery.offer_image("https://x.example/", "a.jpg") == "https://x.example/media/a.jpg"
+
+
+# --- the shop page's form (without a browser: tests/test_photos_browser.py drives Chromium) -----------
+
+
+def test_the_shop_form_takes_a_photo_within_the_upload_limit_and_refuses_more_with_a_413_page(settings):
+    from tests.test_pages import csrf, offer_form, sign_in_shop
+
+    client = create_app(settings.with_(max_upload_bytes=300_000), start_workers=False).test_client()
+    api = Api(client)
+    m = api.merchant()
+    shop = api.shop(m["api_key"])
+    assert sign_in_shop(client, m["api_key"]).status_code == 303
+    keeper = {"key": m["api_key"], "shop": shop, "csrf": csrf(client.get("/shop/").text)}
+
+    photo = noise((240, 240), "JPEG")  # above the JSON limit, within the upload limit
+    assert settings.max_request_bytes < len(photo) < 300_000
+    r = client.post("/shop/offers", data={**offer_form(keeper), "photo": (io.BytesIO(photo), "p.jpg", "image/jpeg")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 303, r.text
+    [offer] = api.c.get("/api/v1/offers", query_string={"shop_id": shop["id"]}, headers=api.h(m["api_key"])).json["items"]
+    assert offer["thumbnail_url"] and f'src="{offer["thumbnail_url"].removeprefix("http://localhost")}"' in client.get("/shop/").text
+
+    r = client.post("/shop/offers", data={**offer_form(keeper, title="Troppo"), "photo": (io.BytesIO(noise((400, 400))), "big.png", "image/png")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 413 and r.mimetype == "text/html", r.status_code
+    assert len(api.c.get("/api/v1/offers", query_string={"shop_id": shop["id"]}, headers=api.h(m["api_key"])).json["items"]) == 1
+    # Other pages keep the JSON limit.
+    r = client.post("/shop/shops", data={"csrf_token": keeper["csrf"], "name": "x" * 70_000})
+    assert r.status_code == 413
