@@ -270,7 +270,12 @@ def post_offer():
             for i, n in enumerate(rows):
                 names[f"price_steps.{i}.at"] = f"step{n}_at"
                 names[f"price_steps.{i}.discount_pct"] = names[f"price_steps.{i}.price_cents"] = f"step{n}_discount_pct"
-        photo = _photo(errors)
+        try:
+            # Not kept for an account that may not post (create() says why, below).
+            merchant_rules.check_may_post(merchant["status"])
+            photo = _photo(errors)
+        except DomainError:
+            photo = None
         if errors:
             return _dashboard(principal, merchant, 422, shop_id=request.form.get("shop_id"),
                               form=request.form.to_dict(), errors=errors)
