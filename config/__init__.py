@@ -52,6 +52,11 @@ class Settings:
     # Upgrade the schema at start (development); production runs `python -m dealsvc migrate`.
     auto_migrate: bool = True
     max_request_bytes: int = 64 * 1024
+    # An offer's photo (the API's upload and the shop page's form that carries one): bodies up to
+    # this many bytes, instead of max_request_bytes. A phone's photo is 2–8 MB.
+    max_upload_bytes: int = 12 * 1024 * 1024
+    # Where offers' photos are kept (every web process must see the same files). None: var/media.
+    media_dir: Path | None = None
     # The push dispatcher: how many pushes a claim takes, how long a claim is held before
     # another dispatcher may take it over (renewed while its batch is on the wire, so it only
     # matters after a crash). Large, since the outbox's database work is per batch: 1000
@@ -176,6 +181,7 @@ class Settings:
             geocoder_timeout_s=_float("GEOCODER_TIMEOUT_S", get("GEOCODER_TIMEOUT_S", defaults.geocoder_timeout_s)),
             auto_migrate=_bool("AUTO_MIGRATE", get("AUTO_MIGRATE", "1")),
             max_request_bytes=_int("MAX_REQUEST_BYTES", get("MAX_REQUEST_BYTES", defaults.max_request_bytes)),
+            max_upload_bytes=_positive("MAX_UPLOAD_BYTES", get("MAX_UPLOAD_BYTES", defaults.max_upload_bytes)),
             push_batch_size=_int("PUSH_BATCH_SIZE", get("PUSH_BATCH_SIZE", defaults.push_batch_size)),
             push_lease_s=_float("PUSH_LEASE_S", get("PUSH_LEASE_S", defaults.push_lease_s)),
             push_backoff_base_s=_non_negative("PUSH_BACKOFF_BASE_S", get("PUSH_BACKOFF_BASE_S", defaults.push_backoff_base_s)),
@@ -202,6 +208,7 @@ class Settings:
             rate_limit_key_prefix=get("RATE_LIMIT_KEY_PREFIX", defaults.rate_limit_key_prefix),
             trusted_proxies=_at_least_zero("TRUSTED_PROXIES", get("TRUSTED_PROXIES", defaults.trusted_proxies)),
             metrics_dir=_metrics_dir(get("METRICS_DIR", None)),
+            media_dir=Path(get("MEDIA_DIR", None)) if get("MEDIA_DIR", None) else None,
         )
 
     @property
@@ -272,6 +279,10 @@ class Settings:
             "DEALSVC_FIREBASE_WEB_CONFIG is set, so residents' browsers register real FCM tokens, but pushes "
             f"go to {target} (no DEALSVC_FCM_CREDENTIALS): their alerts will not reach them"
         )
+
+    @property
+    def media_root(self) -> Path:
+        return self.media_dir or Path(self.var_dir) / "media"
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

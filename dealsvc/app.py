@@ -8,7 +8,7 @@ from flask import Flask, abort, request
 from config import Settings, SettingsError, is_loopback
 
 from . import observability
-from .api import admin, audit, funnel, merchants, notifications, offers, reservations, subscribers
+from .api import admin, audit, funnel, merchants, notifications, offers, photos, reservations, subscribers
 from .api.common import refuse_unstorable_ids
 from .api.limits import install_request_limits
 from .api.problems import Api, register_error_handlers
@@ -58,9 +58,10 @@ def create_app(
     app.extensions["dealsvc"] = container
 
     api = Api(app)
-    for module in (merchants, offers, funnel, reservations, subscribers, notifications, admin, audit):
+    for module in (merchants, offers, photos, funnel, reservations, subscribers, notifications, admin, audit):
         api.register_blueprint(module.blp)
     app.register_blueprint(service_bp)
+    app.register_blueprint(photos.media)
     # Multiprocess mode (DEALSVC_METRICS_DIR): refuse to start counting in memory only.
     observability.require_multiprocess(settings.metrics_dir)
     if settings.emulator_enabled:
@@ -77,6 +78,7 @@ def create_app(
     register_error_handlers(app)
     app.url_value_preprocessor(refuse_unstorable_ids)
     install_request_metrics(app)
+    photos.install_upload_limit(app, settings)
     install_request_limits(app, settings)
     app.after_request(security_headers)
     if start_workers and settings.workers == "embedded":

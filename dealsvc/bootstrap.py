@@ -24,6 +24,8 @@ from .adapters.secret_files import kept_secret
 from .adapters.geocoding import CachingGeocoder, Geocoder, NominatimGeocoder, OfflineGeocoder
 from .adapters.fcm_curl import CurlPushGateway
 from .adapters.push import FirebasePushGateway, PushGateway
+from .adapters.images import PillowPhotos
+from .adapters.media_store import LocalMediaStore
 from .domain.clock import Clock, system_clock
 from .services.auth import AuthService
 from .services.dispatch import DispatchSettings, Dispatcher
@@ -41,6 +43,7 @@ from .services.retention import RetentionService
 from .services.scheduler import Periodic, Scheduler
 from .services.merchants import MerchantService
 from .services.offers import OfferService
+from .services.photos import PhotoService
 from .services.price_steps import PriceStepService
 from .services.rules import RulesService
 from .services.shops import ShopService
@@ -60,6 +63,7 @@ class Container:
     merchants: MerchantService
     shops: ShopService
     offers: OfferService
+    photos: PhotoService
     subscribers: SubscriberService
     favorites: FavoriteService
     index: SubscriberIndex
@@ -196,6 +200,7 @@ def bootstrap(
         merchants=MerchantService(db, clock, rules),
         shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock), rules, time_zones.zone_at),
         offers=OfferService(db, clock, rules, figures_secret, shop_index if settings.deals_lookup == "index" else None),
+        photos=PhotoService(db, clock, PillowPhotos(), LocalMediaStore(settings.media_root)),
         subscribers=SubscriberService(db, clock, rules, time_zones.zone_at, settings.default_locale),
         favorites=FavoriteService(db, clock),
         index=index,

@@ -179,6 +179,10 @@ class World:
                     case.path_parameters["offer_id"] = self.new_offer_or_shared()
             elif valid_path:
                 case.path_parameters["offer_id"] = self.offer_id
+        if path == "/api/v1/offers/{offer_id}/photo":
+            secret = self.merchant_key
+            if valid_path:
+                case.path_parameters["offer_id"] = self.offer_id
         if path == "/api/v1/subscribers/{subscriber_id}":
             sub_id, secret = self.subscriber_id, self.subscriber_secret
             if method == "DELETE":

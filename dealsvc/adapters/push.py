@@ -53,6 +53,7 @@ class PushMessage:
     web_body: str | None = None
     urgency: str = "normal"  # RFC 8030 Urgency (domain.delivery.urgency)
     link: str | None = None  # opened by a tap on the web notification (https only)
+    image: str | None = None  # the offer's photo, an absolute URL, shown in the notification
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,11 @@ _app_names = itertools.count()
 
 def to_fcm(message: PushMessage) -> messaging.Message:
     notification = (
-        messaging.Notification(title=message.title, body=message.body) if message.title else None
+        messaging.Notification(title=message.title, body=message.body, image=message.image) if message.title else None
     )
+    # iOS shows the picture through the app's notification service extension, which runs only
+    # on a mutable-content alert.
+    picture = bool(notification and message.image)
     web_title, web_body = message.web_title or message.title, message.web_body or message.body
     # The phone app hands us its FCM registration token, so the message targets `token`
     # (firebase-admin 7.7 prefers installation ids, `fid`, which the app does not give us).
@@ -117,7 +121,10 @@ def to_fcm(message: PushMessage) -> messaging.Message:
                 "apns-priority": "10" if notification else "5",
                 "apns-push-type": "alert" if notification else "background",
             },
-            payload=messaging.APNSPayload(aps=messaging.Aps(content_available=notification is None)),
+            payload=messaging.APNSPayload(
+                aps=messaging.Aps(content_available=notification is None, mutable_content=True if picture else None)
+            ),
+            fcm_options=messaging.APNSFCMOptions(image=message.image) if picture else None,
         ),
         # The tag replaces a shown notification, the Topic an undelivered push: both the
         # offer's own, so a withdrawal or a price drop takes the alert's place.
@@ -128,7 +135,9 @@ def to_fcm(message: PushMessage) -> messaging.Message:
                 "Topic": delivery.web_topic(message.collapse_key),
             },
             notification=(
-                messaging.WebpushNotification(title=web_title, body=web_body, tag=message.collapse_key)
+                messaging.WebpushNotification(
+                    title=web_title, body=web_body, tag=message.collapse_key, image=message.image if picture else None
+                )
                 if web_title else None
             ),
             fcm_options=messaging.WebpushFCMOptions(link=message.link) if message.link else None,

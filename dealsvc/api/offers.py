@@ -7,6 +7,7 @@ from flask import jsonify
 
 from ..services.auth import MERCHANT
 from .common import auth, errors, services
+from .media_urls import absolute
 from .problems import Blueprint
 from .schemas import (
     DealListSchema,
@@ -116,7 +117,8 @@ def dump_deal(d: dict) -> dict:
         "quantity_left": int(d["quantity_left"]),
         "expires_at": _utc(d["expires_at"]),
         "status": d["status"],
-        "image_url": d["image_url"],
+        "image_url": absolute(d["image_url"]),
+        "thumbnail_url": absolute(d["thumbnail_url"]),
         "created_at": _utc(d["created_at"]),
         "price_steps": [
             {

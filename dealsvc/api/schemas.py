@@ -16,6 +16,7 @@ from ..domain.offers import STATUSES
 from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES, MAX_PLACES
 from ..domain.pricing import MAX_PRICE_STEPS
 from ..domain.rules import RULES, Rule
+from .media_urls import MediaUrl
 from .fields import (
     UNSTORABLE,
     QueryNumber,
@@ -256,7 +257,14 @@ class OfferSchema(Out):
     quantity_left = fields.Integer(required=True)
     expires_at = UTCDateTime(required=True)
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    image_url = fields.String(allow_none=True)
+    image_url = MediaUrl(
+        allow_none=True,
+        metadata={"description": "The offer's photo (its large version, at most 1 MB), else the image link given when posting."},
+    )
+    thumbnail_url = MediaUrl(
+        allow_none=True,
+        metadata={"description": "A small version of the offer's photo, for lists; null without a photo."},
+    )
     created_at = UTCDateTime(required=True)
     price_steps = fields.List(
         fields.Nested(PriceStepOutSchema),

@@ -13,6 +13,8 @@ from datetime import datetime
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from . import photos
+
 # FCM keeps a message at most 28 days (android.ttl, and the web push TTL it relays).
 MAX_TTL_S = 28 * 24 * 3600
 # RFC 8030 5.4: a Topic is at most 32 characters of the URL- and filename-safe base64 alphabet.
@@ -53,3 +55,11 @@ def offer_link(public_url: str | None, offer_id: str) -> str | None:
     if not public_url or urlsplit(public_url).scheme.lower() != "https":
         return None
     return f"{public_url.rstrip('/')}/app/offers/{offer_id}"
+
+
+def offer_image(public_url: str | None, photo: str | None) -> str | None:
+    """The offer's photo as a notification shows it: its large version, by absolute URL (the
+    phone fetches it), so only when the service knows its public address; otherwise none."""
+    if not public_url or not photo:
+        return None
+    return photos.media_url(public_url, photo)

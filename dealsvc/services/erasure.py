@@ -57,7 +57,7 @@ class ErasureService:
                     s.execute(update(Shop).where(Shop.id.in_(shop_ids)).values(name=ERASED_NAME, address=None, updated_at=now))
                     s.execute(
                         update(Offer).where(Offer.shop_id.in_(shop_ids))
-                        .values(description=None, image_url=None)
+                        .values(description=None, image_url=None, photo=None, thumbnail=None)
                         .execution_options(synchronize_session=False)
                     )
             else:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from ..adapters.db import Database
 from ..adapters.db.models import Fanout, Notification, Offer, Reservation, Shop, UTCDateTime
 from ..adapters.shop_index import NearShops, ShopIndex
-from ..domain import geo, privacy
+from ..domain import geo, photos, privacy
 from ..domain import merchants as merchant_rules
 from ..domain import offers as rules_of_offers
 from ..domain import reservations as hold_rules
@@ -38,6 +38,16 @@ def price_schedule(stored, applied: int, next_step_at, live: bool) -> dict[str, 
     }
 
 
+def pictures(image_url: str | None, photo: str | None, thumbnail: str | None) -> dict[str, Any]:
+    """The offer's image_url (its photo's large version, else the link the shopkeeper gave) and
+    thumbnail_url (the photo's thumbnail; None without a photo). A photo's are paths on this
+    service (/media/...): pages use them as they are, the API makes them absolute."""
+    return {
+        "image_url": photos.media_url(None, photo) if photo else image_url,
+        "thumbnail_url": photos.media_url(None, thumbnail),
+    }
+
+
 def offer_view(o: Offer, now) -> dict[str, Any]:
     status = rules_of_offers.effective_status(o.status, o.expires_at, now)
     return {
@@ -54,7 +64,7 @@ def offer_view(o: Offer, now) -> dict[str, Any]:
         "quantity_left": o.quantity_left,
         "expires_at": o.expires_at,
         "status": status,
-        "image_url": o.image_url,
+        **pictures(o.image_url, o.photo, o.thumbnail),
         "created_at": o.created_at,
         **price_schedule(o.price_steps, o.price_step, o.next_step_at, status == rules_of_offers.ACTIVE),
     }
@@ -71,18 +81,21 @@ class OfferService:
         # (the alternative bench/api.py compares with).
         self.shop_index = shop_index
 
-    def create(self, merchant: Principal, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+    def create(self, merchant: Principal, data: dict[str, Any], idempotency_key: str | None = None,
+               photo: photos.Photo | None = None) -> dict[str, Any]:
         """Post an offer. With an idempotency key, a retry of the same request (a phone on a
-        shaky connection) gets the first answer instead of posting the offer twice."""
+        shaky connection) gets the first answer instead of posting the offer twice. A photo
+        (already kept in the media store) comes with it, so its first pushes show it."""
         for attempt in range(2):
             try:
-                return self._create(merchant, data, idempotency_key)
+                return self._create(merchant, data, idempotency_key, photo)
             except IntegrityError:
                 if attempt or not idempotency_key:
                     raise
         raise AssertionError("unreachable")
 
-    def _create(self, merchant: Principal, data: dict[str, Any], key: str | None) -> dict[str, Any]:
+    def _create(self, merchant: Principal, data: dict[str, Any], key: str | None,
+                photo: photos.Photo | None = None) -> dict[str, Any]:
         now = self.clock()
         scope = f"merchant:{merchant.id}:create-offer"
         with self.db.write() as s:
@@ -124,6 +137,8 @@ class OfferService:
                 expires_at=data["expires_at"],
                 status=rules_of_offers.ACTIVE,
                 image_url=data.get("image_url"),
+                photo=photo.large_name if photo else None,
+                thumbnail=photo.thumbnail_name if photo else None,
                 created_at=now,
                 updated_at=now,
                 price_steps=steps_to_json(steps) or None,
@@ -372,6 +387,8 @@ _OFFER_COLUMNS = (
     Offer.expires_at,
     Offer.status,
     Offer.image_url,
+    Offer.photo,
+    Offer.thumbnail,
     Offer.created_at,
     Offer.price_steps,
     Offer.price_step,
@@ -415,7 +432,7 @@ _RANKED_PG = (
 SELECT offers.id, offers.shop_id, offers.title, offers.description, offers.category,
        offers.original_price_cents, offers.price_cents, offers.discount_pct, offers.currency,
        offers.quantity, offers.quantity_left, offers.expires_at, offers.status, offers.image_url,
-       offers.created_at, offers.price_steps, offers.price_step, offers.next_step_at
+       offers.photo, offers.thumbnail, offers.created_at, offers.price_steps, offers.price_step, offers.next_step_at
 FROM unnest(string_to_array(:shop_ids, ','), CAST(string_to_array(:distances, ',') AS float8[]))
      AS near (shop_id, d)
 JOIN offers ON offers.shop_id = near.shop_id
@@ -457,7 +474,7 @@ def _deal_items(rows, shops: dict[str, tuple], lat: float, lon: float, now) -> l
     shown: dict[str, float] = {}
     items = []
     for (offer_id, shop_id, title, description, category, original_price_cents, price_cents, discount_pct,
-         currency, quantity, quantity_left, expires_at, status, image_url, created_at,
+         currency, quantity, quantity_left, expires_at, status, image_url, photo, thumbnail, created_at,
          price_steps, price_step, next_step_at) in rows:
         _, shop_lat, shop_lon, shop_name, shop_address = shops[shop_id]
         distance = shown.get(shop_id)
@@ -479,7 +496,7 @@ def _deal_items(rows, shops: dict[str, tuple], lat: float, lon: float, now) -> l
                 "quantity_left": quantity_left,
                 "expires_at": expires_at,
                 "status": status,
-                "image_url": image_url,
+                **pictures(image_url, photo, thumbnail),
                 "created_at": created_at,
                 **price_schedule(price_steps, price_step, next_step_at, status == rules_of_offers.ACTIVE),
                 "shop": {"id": shop_id, "name": shop_name, "address": shop_address, "lat": shop_lat, "lon": shop_lon},

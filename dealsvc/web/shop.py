@@ -7,6 +7,7 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, request,
 from flask_babel import format_decimal, gettext, ngettext
 
 from ..api.limits import sign_in_page
+from ..api.photos import takes_upload
 from ..domain import merchants as merchant_rules
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
@@ -238,7 +239,22 @@ def add_shop():
     return _dashboard(principal, merchant, 422, shop_form=request.form.to_dict(), shop_errors=errors)
 
 
+def _photo(errors: dict):
+    """The form's photo made ready and kept, None without one; a refusal joins `errors`."""
+    upload = request.files.get("photo")
+    data = upload.read() if upload is not None else b""
+    if not data:
+        return None
+    try:
+        # The picture itself says what it is (a browser may send any Content-Type for a file).
+        return services().photos.keep(data)
+    except DomainError as error:
+        errors.update(flat_errors(error.errors) or {"photo": [said(error.detail)]})
+        return None
+
+
 @bp.post("/offers")
+@takes_upload
 def post_offer():
     principal, merchant = _signed_in()
     # The form's times are on the clock of the shop it posts at (the page says so), not the browser's.
@@ -270,7 +286,16 @@ def post_offer():
                 names[f"price_steps.{i}.at"] = f"step{n}_at"
                 names[f"price_steps.{i}.discount_pct"] = names[f"price_steps.{i}.price_cents"] = f"step{n}_discount_pct"
         try:
-            offer = services().offers.create(principal, data)
+            # Not kept for an account that may not post (create() says why, below).
+            merchant_rules.check_may_post(merchant["status"])
+            photo = _photo(errors)
+        except DomainError:
+            photo = None
+        if errors:
+            return _dashboard(principal, merchant, 422, shop_id=request.form.get("shop_id"),
+                              form=request.form.to_dict(), errors=errors)
+        try:
+            offer = services().offers.create(principal, data, photo=photo)
             steps = len(offer.get("price_steps") or [])
             posted = gettext("Posted “%(title)s” at %(pct)s %% off; the residents nearby are being told.",
                              title=offer["title"], pct=format_decimal(offer["discount_pct"]))

@@ -115,6 +115,10 @@ class Offer(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
     image_url: Mapped[str | None] = mapped_column(String(2048))
+    # The shopkeeper's photo (domain/photos.py): the names of its large version and thumbnail
+    # in the media store; None: no photo.
+    photo: Mapped[str | None] = mapped_column(String(80))
+    thumbnail: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The shopkeeper's schedule of lower prices: [{"at": ISO UTC, "price_cents", "discount_pct"}],

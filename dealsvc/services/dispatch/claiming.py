@@ -28,7 +28,7 @@ _N = NOTIFICATIONS.c
 _OFFER = (
     Offer.id.label("offer_id"), Offer.title, Offer.status.label("offer_status"), Offer.expires_at,
     Offer.price_cents, Offer.original_price_cents, Offer.discount_pct, Offer.currency, Offer.price_step,
-    Offer.price_steps, Shop.id.label("shop_id"), Shop.name.label("shop_name"), Shop.lat.label("shop_lat"),
+    Offer.price_steps, Offer.photo, Shop.id.label("shop_id"), Shop.name.label("shop_name"), Shop.lat.label("shop_lat"),
     Shop.lon.label("shop_lon"),
 )
 # The resident's key first: it is the notification's too, so the claimed row takes it from there.

@@ -69,6 +69,7 @@ class Messages:
             body=wording.body,
             urgency=delivery.urgency(delivery.ALERT),
             link=delivery.offer_link(self.public_url, row.offer_id),
+            image=delivery.offer_image(self.public_url, row.photo),
         )
 
     def price_drop(self, row, distance: float, now: datetime) -> PushMessage:

@@ -29,6 +29,12 @@
     return e;
   }
   function say(text) { statusEl.textContent = text || ""; }
+  // An offer's own photo, as a path on this service (its /media/ files); null for anything
+  // else (a link to another site is never loaded: the resident's address stays here).
+  function mediaPath(url) {
+    if (!url) return null;
+    try { var u = new URL(url, location.href); return u.pathname.indexOf("/media/") === 0 ? u.pathname : null; } catch (e) { return null; }
+  }
   function load(key, fallback) {
     try { var v = JSON.parse(localStorage.getItem(key)); return v === null ? fallback : v; } catch (e) { return fallback; }
   }
@@ -397,7 +403,7 @@
     function draw(where, items) {
       var whereKey = [where.lat, where.lon, where.radius_m].join();
       var itemsKey = JSON.stringify(items.map(function (o) {
-        return [o.id, o.title, o.shop.name, o.shop.lat, o.shop.lon, o.price_cents, o.currency, o.discount_pct, o.distance_m, o.quantity_left, o.expires_at];
+        return [o.id, o.title, o.thumbnail_url, o.shop.name, o.shop.lat, o.shop.lon, o.price_cents, o.currency, o.discount_pct, o.distance_m, o.quantity_left, o.expires_at];
       }));
       if (whereKey === drawn.where && itemsKey === drawn.items) {
         endsSpans.forEach(function (span) { span.textContent = fill(T.ends, { when: timeLeft(span.dataset.expires) }); });
@@ -414,6 +420,15 @@
       items.forEach(function (o) {
         var li = el("li"), a = el("a");
         a.href = cfg.offerUrl.replace("OFFER_ID", encodeURIComponent(o.id));
+        var thumb = mediaPath(o.thumbnail_url);
+        if (thumb) {
+          var img = el("img", "o-thumb");
+          img.src = thumb;
+          img.alt = "";
+          img.width = img.height = 72;
+          img.loading = "lazy";
+          a.appendChild(img);
+        }
         a.appendChild(el("p", "o-title", o.title));
         a.appendChild(el("p", "o-shop", o.shop.name));
         var line = el("p", "o-line");
@@ -545,6 +560,9 @@
     $("offer-was").textContent = fill(T.was, { price: money(offer.original_price_cents, offer.currency) });
     $("offer-off").textContent = fill(T.off, { pct: percent(offer.discount_pct) });
     $("offer-description").textContent = offer.description || "";
+    var photo = offer.thumbnail_url ? mediaPath(offer.image_url) : null;
+    if (photo) $("offer-photo").src = photo;
+    $("offer-photo").hidden = !photo;
     $("offer-left").textContent = number(offer.quantity_left);
     $("offer-ends").textContent = clock(offer.expires_at) + " (" + timeLeft(offer.expires_at) + ")";
     if (who) {

@@ -65,6 +65,7 @@ function show(payload) {
     tag: tag,
     renotify: false,
     icon: note.icon || ICON,
+    image: note.image || undefined,  // the offer's photo
     badge: ICON,
     lang: data.locale || undefined,
     data: { link: link, offer_id: data.offer_id || null, notification_id: data.notification_id || null }

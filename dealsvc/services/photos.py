@@ -1,0 +1,64 @@
+"""Offers' photos: made ready (upright, no metadata, a large version and a thumbnail), kept in
+the media store under their content's names, and given to an offer."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ..adapters.db import Database
+from ..adapters.db.models import Offer, Shop
+from ..domain import merchants as merchant_rules
+from ..domain import offers as rules_of_offers
+from ..domain import photos
+from ..domain.clock import Clock
+from ..domain.errors import NotFound
+from ..domain.i18n import Text
+from .auth import Principal
+from .merchants import merchant_standing
+from .offers import offer_view
+
+
+class PhotoService:
+    def __init__(self, db: Database, clock: Clock, processor: photos.PhotoProcessor, store: photos.MediaStore):
+        self.db = db
+        self.clock = clock
+        self.processor = processor
+        self.store = store
+
+    def keep(self, data: bytes, content_type: str | None = None) -> photos.Photo:
+        """The photo made ready and kept (both files), for an offer to name; NotAPhoto (400)
+        when it is not one, UnsupportedPhotoType (415) for a type other than ACCEPTED_TYPES."""
+        if content_type is not None and content_type.split(";")[0].strip().lower() not in photos.ACCEPTED_TYPES:
+            raise photos.UnsupportedPhotoType()
+        photo = self.processor.prepare(data)
+        self.store.put(photo.large_name, photo.large)
+        self.store.put(photo.thumbnail_name, photo.thumbnail)
+        return photo
+
+    def _check(self, s, merchant: Principal, offer_id: str, *, lock: bool = False) -> Offer:
+        standing = merchant_standing(s, merchant.id, hold=lock)
+        q = select(Offer).join(Shop).where(Offer.id == offer_id, Shop.merchant_id == merchant.id)
+        offer = s.scalar(q.with_for_update(of=Offer) if lock else q)
+        if offer is None:
+            raise NotFound(Text("No such offer."))
+        merchant_rules.check_may_change_offer(standing, {"photo": True})
+        rules_of_offers.check_changeable(rules_of_offers.effective_status(offer.status, offer.expires_at, self.clock()))
+        return offer
+
+    def attach(self, merchant: Principal, offer_id: str, data: bytes, content_type: str | None) -> dict[str, Any]:
+        """Give the merchant's offer this photo (replacing any): 404 unless the caller's, 409
+        once it has ended, 403 when suspended; checked before the picture is worked on. Pushes
+        sent before keep no picture; those sent after show it."""
+        with self.db.read() as s:
+            self._check(s, merchant, offer_id)
+        photo = self.keep(data, content_type)
+        with self.db.write() as s:
+            offer = self._check(s, merchant, offer_id, lock=True)
+            offer.photo, offer.thumbnail = photo.large_name, photo.thumbnail_name
+            offer.updated_at = self.clock()
+            return offer_view(offer, self.clock())
+
+    def media(self, name: str) -> bytes | None:
+        """A kept file by name; None for any other name."""
+        return self.store.get(name) if photos.is_media_name(name) else None
