@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from ..adapters.db import Database
 from ..adapters.db.models import Fanout, Notification, Offer, Reservation, Shop, UTCDateTime
 from ..adapters.shop_index import NearShops, ShopIndex
-from ..domain import geo, privacy
+from ..domain import geo, hours, privacy
 from ..domain import merchants as merchant_rules
 from ..domain import offers as rules_of_offers
 from ..domain import reservations as hold_rules
@@ -95,6 +95,10 @@ class OfferService:
                 raise NotFound(Text("No such shop."), {"shop_id": [Text("no such shop among yours.")]})
             rules = self.rules.current(s)
             rules.check_expiry(data["expires_at"], now)
+            cut = hours.cap_expiry(shop.opening_hours, shop.timezone, now, data["expires_at"],
+                                   keep=bool(data.get("beyond_closing")))
+            hours.check_long_enough(cut, shop.timezone, now, rules.min_offer_lifetime_s)
+            expires_at = cut.expires_at
             price = price_offer(
                 data["original_price_cents"],
                 rules,
@@ -107,7 +111,7 @@ class OfferService:
                 original_cents=data["original_price_cents"],
                 current_cents=price.price_cents,
                 now=now,
-                expires_at=data["expires_at"],
+                expires_at=expires_at,
             )
             offer = Offer(
                 id=new_id("off"),
@@ -121,7 +125,7 @@ class OfferService:
                 currency=data.get("currency", "EUR"),
                 quantity=data["quantity"],
                 quantity_left=data["quantity"],
-                expires_at=data["expires_at"],
+                expires_at=expires_at,
                 status=rules_of_offers.ACTIVE,
                 image_url=data.get("image_url"),
                 created_at=now,
@@ -134,7 +138,7 @@ class OfferService:
             s.flush()
             # The promise to tell the audience commits with the offer, or neither does.
             s.add(Fanout(offer_id=offer.id, kind=FanoutKind.OFFER, due_at=now, created_at=now))
-            view = offer_view(offer, now)
+            view = {**offer_view(offer, now), "capped_to_closing": cut.capped}
             idempotency.remember(s, scope, key, data, 201, view, now)
             return view
 

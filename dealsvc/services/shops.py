@@ -28,6 +28,7 @@ def shop_view(shop: Shop) -> dict[str, Any]:
         "lat": shop.lat,
         "lon": shop.lon,
         "timezone": shop.timezone,
+        "opening_hours": shop.opening_hours,
     }
 
 
@@ -83,6 +84,7 @@ class ShopService:
                 lat=lat,
                 lon=lon,
                 timezone=timezone,
+                opening_hours=data.get("opening_hours"),
                 created_at=now,
                 updated_at=now,
             )
@@ -94,6 +96,17 @@ class ShopService:
             shop = s.get(Shop, shop_id)
             if shop is None:
                 raise NotFound(Text("No such shop."))
+            return shop_view(shop)
+
+    def update(self, merchant: Principal, shop_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a shop's opening hours (checked by the schema: domain/hours.problem)."""
+        with self.db.write() as s:
+            shop = s.get(Shop, shop_id, with_for_update=True)
+            if shop is None or shop.merchant_id != merchant.id:
+                raise NotFound(Text("No such shop."))
+            if "opening_hours" in changes:
+                shop.opening_hours = changes["opening_hours"]
+            shop.updated_at = self.clock()
             return shop_view(shop)
 
     def list_for(self, merchant: Principal) -> list[dict[str, Any]]:

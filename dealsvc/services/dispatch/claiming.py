@@ -28,7 +28,7 @@ _OFFER = (
     Offer.id.label("offer_id"), Offer.title, Offer.status.label("offer_status"), Offer.expires_at,
     Offer.price_cents, Offer.original_price_cents, Offer.discount_pct, Offer.currency, Offer.price_step,
     Offer.price_steps, Shop.id.label("shop_id"), Shop.name.label("shop_name"), Shop.lat.label("shop_lat"),
-    Shop.lon.label("shop_lon"),
+    Shop.lon.label("shop_lon"), Shop.timezone.label("shop_timezone"), Shop.opening_hours.label("shop_hours"),
 )
 _RESIDENT = (
     Subscriber.pk.label("subscriber_pk"), Subscriber.active, Subscriber.timezone, Subscriber.locale,

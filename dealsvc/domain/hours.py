@@ -1,0 +1,146 @@
+"""A shop's opening hours, in OpenStreetMap's `opening_hours` syntax ("Mo-Sa 07:00-19:30; Su off"),
+read on the shop's clock: whether it is open, when it closes or opens next, and an offer's end
+capped to closing time.
+
+No hours (None) means unknown, and unknown counts as open: a shop without hours is never held
+back. A stretch the expression itself marks `unknown` counts as open too; only `closed`/`off`
+holds an alert back or caps an offer.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from opening_hours import OpeningHours, ParserError, State
+
+from .errors import Unprocessable
+from .i18n import LocalTime, Text
+
+MAX_LENGTH = 255
+EXAMPLE = "Mo-Sa 07:00-19:30; Su off"
+# How far ahead the hours are read: past a week every weekly pattern has repeated.
+HORIZON = timedelta(days=8)
+
+_POSITION = re.compile(r"-->\s*\d+:(\d+)")
+
+
+def problem(expression: str) -> Text | None:
+    """None when `expression` is valid opening hours; else what is wrong, for the person who typed it."""
+    if len(expression) > MAX_LENGTH:
+        return Text("must be at most {max} characters.", max=MAX_LENGTH)
+    try:
+        OpeningHours(expression)
+    except (ParserError, ValueError) as error:
+        found = _POSITION.search(str(error))
+        column = int(found.group(1)) if found else 1
+        return Text(
+            "is not in OpenStreetMap's opening_hours format (like “{example}”): look near character {column}.",
+            example=EXAMPLE, column=column,
+        )
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _parsed(expression: str, zone_name: str) -> OpeningHours:
+    # Parsed once per shop and zone (10 µs a time, on every push otherwise).
+    return OpeningHours(expression, timezone=ZoneInfo(zone_name))
+
+
+def _stretches(expression: str, zone_name: str, at: datetime):
+    """(start, end, closed) from `at` on, in UTC, over HORIZON; `end` None: no change in sight."""
+    zone = ZoneInfo(zone_name)
+    local = at.astimezone(zone)
+    for start, end, state, _comment in _parsed(expression, zone_name).intervals(local, local + HORIZON):
+        yield (
+            start.astimezone(timezone.utc),
+            end.astimezone(timezone.utc) if end is not None else None,
+            state == State.CLOSED,
+        )
+
+
+def is_closed(expression: str | None, zone_name: str, at: datetime) -> bool:
+    if not expression:
+        return False
+    for _start, _end, closed in _stretches(expression, zone_name, at):
+        return closed
+    return False
+
+
+def open_until(expression: str | None, zone_name: str, at: datetime) -> datetime | None:
+    """When the shop, open at `at`, closes next (UTC); None when it is closed, has no hours, or
+    does not close within HORIZON."""
+    if not expression:
+        return None
+    return _open_until(expression, zone_name, at)
+
+
+@lru_cache(maxsize=1024)
+def _open_until(expression: str, zone_name: str, at: datetime) -> datetime | None:
+    # Asked for every push of a batch, at the batch's one instant: read once.
+    for i, (start, _end, closed) in enumerate(_stretches(expression, zone_name, at)):
+        if closed:
+            return start if i else None
+    return None
+
+
+def opens_at(expression: str | None, zone_name: str, at: datetime) -> datetime | None:
+    """When the shop, closed at `at`, opens next (UTC); `at` itself when it is open; None when it
+    does not open within HORIZON."""
+    if not expression:
+        return at
+    for start, end, closed in _stretches(expression, zone_name, at):
+        if not closed:
+            return start
+    return None
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What the hours say at one instant, for the pages: open until `until`, or closed until
+    `until` (None: no change in sight)."""
+
+    open: bool
+    until: datetime | None
+
+
+def outlook(expression: str | None, zone_name: str, at: datetime) -> Outlook | None:
+    """None for a shop without hours (nothing to say)."""
+    if not expression:
+        return None
+    if is_closed(expression, zone_name, at):
+        return Outlook(False, opens_at(expression, zone_name, at))
+    return Outlook(True, open_until(expression, zone_name, at))
+
+
+@dataclass(frozen=True)
+class Capped:
+    expires_at: datetime  # the end to keep
+    capped: bool  # cut to closing time
+    closes_at: datetime | None  # when the shop closes during the offer, if it does
+
+
+def cap_expiry(expression: str | None, zone_name: str, now: datetime, expires_at: datetime, *, keep: bool = False) -> Capped:
+    """An offer's end, cut to the closing time of the opening it is told in: the one it starts
+    in, or, posted while the shop is closed, the next one (its alert waits until then). `keep`:
+    the shopkeeper insists on their own time (the hours may be out of date)."""
+    start = opens_at(expression, zone_name, now)
+    if start is None or start >= expires_at:
+        return Capped(expires_at, False, None)  # closed for all of it: nothing to cut to
+    closes = open_until(expression, zone_name, start)
+    if closes is None or closes >= expires_at:
+        return Capped(expires_at, False, closes)
+    return Capped(expires_at if keep else closes, not keep, closes)
+
+
+def check_long_enough(cut: Capped, zone_name: str, now: datetime, min_lifetime_s: int) -> None:
+    """An offer cut to closing time still runs the operator's minimum lifetime, or the
+    shopkeeper is told when the shop closes (and how to keep their time)."""
+    if cut.capped and cut.expires_at < now + timedelta(seconds=min_lifetime_s):
+        closes = LocalTime(cut.expires_at, zone_name)
+        raise Unprocessable(
+            Text("The shop closes at {time}: too soon for an offer.", time=closes),
+            {"expires_at": [Text("the shop closes at {time}, too soon for an offer; to post it anyway, keep your time (beyond_closing).", time=closes)]},
+        )
