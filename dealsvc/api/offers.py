@@ -140,6 +140,9 @@ def dump_deal(d: dict) -> dict:
             "address": shop["address"],
             "lat": float(shop["lat"]),
             "lon": float(shop["lon"]),
+            "open_now": shop["open_now"],
+            "open_until": None if shop["open_until"] is None else _utc(shop["open_until"]),
+            "opens_at": None if shop["opens_at"] is None else _utc(shop["opens_at"]),
         },
         "distance_m": float(d["distance_m"]),
     }

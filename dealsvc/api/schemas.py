@@ -148,7 +148,22 @@ class ShopCreateSchema(In):
             raise ValidationError(i18n.Text("give an address, or lat and lon."), "address")
 
 
-class ShopSchema(Out):
+class OpenNowSchema(Out):
+    """What a shop's opening hours say at the time of the answer."""
+
+    open_now = fields.Boolean(
+        allow_none=True, required=True,
+        metadata={"description": "Open at the time of the answer; null when the shop has no opening_hours."},
+    )
+    open_until = UTCDateTime(
+        allow_none=True, required=True, metadata={"description": "While open: when it closes next (null: not within a week)."},
+    )
+    opens_at = UTCDateTime(
+        allow_none=True, required=True, metadata={"description": "While closed: when it opens next (null: not within a week)."},
+    )
+
+
+class ShopSchema(OpenNowSchema):
     id = fields.String(required=True)
     merchant_id = fields.String(required=True)
     name = fields.String(required=True)
@@ -346,7 +361,7 @@ class ToldWaveSchema(Out):
     at = UTCDateTime(required=True, metadata={"description": "When it went out."})
 
 
-class DealShopSchema(Out):
+class DealShopSchema(OpenNowSchema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     address = fields.String(allow_none=True, required=True)

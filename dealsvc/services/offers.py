@@ -24,6 +24,7 @@ from .auth import Principal
 from .lifecycle import end_lapsed_holds, end_offer, resume_offer
 from .merchants import merchant_standing
 from .rules import RulesService
+from .shops import hours_view
 
 
 def price_schedule(stored, applied: int, next_step_at, live: bool) -> dict[str, Any]:
@@ -293,6 +294,7 @@ class OfferService:
                     "address": shop.address,
                     "lat": shop.lat,
                     "lon": shop.lon,
+                    **hours_view(shop.opening_hours, shop.timezone, now),
                 }
                 item["distance_m"] = round(geo.distance_m(lat, lon, shop.lat, shop.lon), 1)
                 items.append(item)
@@ -450,14 +452,16 @@ def _deal_items(rows, shops: dict[str, tuple], lat: float, lon: float, now) -> l
     """The listing from ranked rows (_OFFER_COLUMNS) and the index's shops, the distance of
     each shop computed once."""
     shown: dict[str, float] = {}
+    open_now: dict[str, dict[str, Any]] = {}
     items = []
     for (offer_id, shop_id, title, description, category, original_price_cents, price_cents, discount_pct,
          currency, quantity, quantity_left, expires_at, status, image_url, created_at,
          price_steps, price_step, next_step_at) in rows:
-        _, shop_lat, shop_lon, shop_name, shop_address = shops[shop_id]
+        _, shop_lat, shop_lon, shop_name, shop_address, shop_hours, shop_zone = shops[shop_id]
         distance = shown.get(shop_id)
         if distance is None:
             distance = shown[shop_id] = geo.distance_shown_m(lat, lon, shop_lat, shop_lon)
+            open_now[shop_id] = hours_view(shop_hours, shop_zone, now)
         status = rules_of_offers.effective_status(status, expires_at, now)
         items.append(
             {
@@ -477,7 +481,8 @@ def _deal_items(rows, shops: dict[str, tuple], lat: float, lon: float, now) -> l
                 "image_url": image_url,
                 "created_at": created_at,
                 **price_schedule(price_steps, price_step, next_step_at, status == rules_of_offers.ACTIVE),
-                "shop": {"id": shop_id, "name": shop_name, "address": shop_address, "lat": shop_lat, "lon": shop_lon},
+                "shop": {"id": shop_id, "name": shop_name, "address": shop_address, "lat": shop_lat, "lon": shop_lon,
+                         **open_now[shop_id]},
                 "distance_m": distance,
             }
         )
