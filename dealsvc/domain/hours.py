@@ -115,6 +115,15 @@ def outlook(expression: str | None, zone_name: str, at: datetime) -> Outlook | N
     return Outlook(True, open_until(expression, zone_name, at))
 
 
+def told_between(expression: str | None, zone_name: str, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """The opening an offer posted at `now` is told in, (from, to): the one the shop is in, or
+    the next one while it is closed; None for what is not in sight (no hours: (now, None))."""
+    start = opens_at(expression, zone_name, now)
+    if start is None:
+        return None, None
+    return start, open_until(expression, zone_name, start)
+
+
 @dataclass(frozen=True)
 class Capped:
     expires_at: datetime  # the end to keep
@@ -126,10 +135,9 @@ def cap_expiry(expression: str | None, zone_name: str, now: datetime, expires_at
     """An offer's end, cut to the closing time of the opening it is told in: the one it starts
     in, or, posted while the shop is closed, the next one (its alert waits until then). `keep`:
     the shopkeeper insists on their own time (the hours may be out of date)."""
-    start = opens_at(expression, zone_name, now)
+    start, closes = told_between(expression, zone_name, now)
     if start is None or start >= expires_at:
         return Capped(expires_at, False, None)  # closed for all of it: nothing to cut to
-    closes = open_until(expression, zone_name, start)
     if closes is None or closes >= expires_at:
         return Capped(expires_at, False, closes)
     return Capped(expires_at if keep else closes, not keep, closes)
