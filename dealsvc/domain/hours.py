@@ -49,70 +49,72 @@ def _parsed(expression: str, zone_name: str) -> OpeningHours:
     return OpeningHours(expression, timezone=ZoneInfo(zone_name))
 
 
-def _stretches(expression: str, zone_name: str, at: datetime):
-    """(start, end, closed) from `at` on, in UTC, over HORIZON; `end` None: no change in sight."""
-    zone = ZoneInfo(zone_name)
-    local = at.astimezone(zone)
-    for start, end, state, _comment in _parsed(expression, zone_name).intervals(local, local + HORIZON):
-        yield (
-            start.astimezone(timezone.utc),
-            end.astimezone(timezone.utc) if end is not None else None,
-            state == State.CLOSED,
-        )
+def _closed(oh: OpeningHours, local: datetime) -> bool:
+    return oh.state(local)[0] == State.CLOSED
+
+
+def _next_where(oh: OpeningHours, local: datetime, closed: bool) -> datetime | None:
+    """The first change after `local` into a closed (or not closed) state, within HORIZON."""
+    until, at = local + HORIZON, local
+    while True:
+        at = oh.next_change(at)
+        if at is None or at > until:
+            return None
+        if _closed(oh, at) == closed:
+            return at.astimezone(timezone.utc)
 
 
 def is_closed(expression: str | None, zone_name: str, at: datetime) -> bool:
-    if not expression:
-        return False
-    for _start, _end, closed in _stretches(expression, zone_name, at):
-        return closed
-    return False
+    seen = outlook(expression, zone_name, at)
+    return seen is not None and not seen.open
 
 
 def open_until(expression: str | None, zone_name: str, at: datetime) -> datetime | None:
     """When the shop, open at `at`, closes next (UTC); None when it is closed, has no hours, or
     does not close within HORIZON."""
-    if not expression:
-        return None
-    return _open_until(expression, zone_name, at)
-
-
-@lru_cache(maxsize=1024)
-def _open_until(expression: str, zone_name: str, at: datetime) -> datetime | None:
-    # Asked for every push of a batch, at the batch's one instant: read once.
-    for i, (start, _end, closed) in enumerate(_stretches(expression, zone_name, at)):
-        if closed:
-            return start if i else None
-    return None
+    seen = outlook(expression, zone_name, at)
+    return seen.until if seen is not None and seen.open else None
 
 
 def opens_at(expression: str | None, zone_name: str, at: datetime) -> datetime | None:
     """When the shop, closed at `at`, opens next (UTC); `at` itself when it is open; None when it
     does not open within HORIZON."""
-    if not expression:
-        return at
-    for start, end, closed in _stretches(expression, zone_name, at):
-        if not closed:
-            return start
-    return None
+    seen = outlook(expression, zone_name, at)
+    return at if seen is None or seen.open else seen.until
 
 
 @dataclass(frozen=True)
 class Outlook:
-    """What the hours say at one instant, for the pages: open until `until`, or closed until
-    `until` (None: no change in sight)."""
+    """What the hours say at one instant: open until `until`, or closed until `until` (None: no
+    change in sight)."""
 
     open: bool
     until: datetime | None
 
 
+# The last outlook of each expression, with the instants it holds for: the state does not change
+# until `until`, so one reading serves every push of a wave and every deals listing until then
+# (a reading costs about 45 µs, in the library; a look-up about 3 µs).
+_SEEN: dict[tuple[str, str], tuple[datetime, datetime, Outlook]] = {}
+_SEEN_MAX = 4096
+_SEEN_AT_MOST = timedelta(hours=1)  # when no change is in sight, read again now and then
+
+
 def outlook(expression: str | None, zone_name: str, at: datetime) -> Outlook | None:
-    """None for a shop without hours (nothing to say)."""
+    """None for a shop without hours (unknown, never held back)."""
     if not expression:
         return None
-    if is_closed(expression, zone_name, at):
-        return Outlook(False, opens_at(expression, zone_name, at))
-    return Outlook(True, open_until(expression, zone_name, at))
+    key = (expression, zone_name)
+    seen = _SEEN.get(key)
+    if seen is not None and seen[0] <= at < seen[1]:
+        return seen[2]
+    oh, local = _parsed(expression, zone_name), at.astimezone(ZoneInfo(zone_name))
+    closed = _closed(oh, local)
+    found = Outlook(not closed, _next_where(oh, local, closed=not closed))
+    if len(_SEEN) >= _SEEN_MAX:
+        _SEEN.clear()
+    _SEEN[key] = (at, min(found.until, at + _SEEN_AT_MOST) if found.until else at + _SEEN_AT_MOST, found)
+    return found
 
 
 def told_between(expression: str | None, zone_name: str, now: datetime) -> tuple[datetime | None, datetime | None]:
