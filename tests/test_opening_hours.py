@@ -61,6 +61,8 @@ def test_the_rules_read_the_hours_on_the_shops_clock():
     # No hours: unknown, never held back nor cut.
     assert waves.held_until(None, "Europe/Rome", sunday, rome("2026-12-07T12:00")) is None
     assert not hours.cap_expiry(None, "Europe/Rome", saturday_7pm, rome("2026-12-06T21:00")).capped
+    # Hours stored that no longer parse count as unknown too, rather than stopping the dispatcher.
+    assert waves.held_until("Mo-Sa 7-19", "Europe/Rome", sunday, rome("2026-12-07T12:00")) is None
 
 
 # --- the API -------------------------------------------------------------------------------

@@ -108,7 +108,11 @@ def outlook(expression: str | None, zone_name: str, at: datetime) -> Outlook | N
     seen = _SEEN.get(key)
     if seen is not None and seen[0] <= at < seen[1]:
         return seen[2]
-    oh, local = _parsed(expression, zone_name), at.astimezone(ZoneInfo(zone_name))
+    try:
+        oh = _parsed(expression, zone_name)
+    except (ParserError, ValueError):
+        return None  # stored before a stricter parser: unknown rather than a failing dispatcher
+    local = at.astimezone(ZoneInfo(zone_name))
     closed = _closed(oh, local)
     found = Outlook(not closed, _next_where(oh, local, closed=not closed))
     if len(_SEEN) >= _SEEN_MAX:
