@@ -61,6 +61,11 @@ def test_the_rules_read_the_hours_on_the_shops_clock():
     # No hours: unknown, never held back nor cut.
     assert waves.held_until(None, "Europe/Rome", sunday, rome("2026-12-07T12:00")) is None
     assert not hours.cap_expiry(None, "Europe/Rome", saturday_7pm, rome("2026-12-06T21:00")).capped
+    # PH: the public holidays of the shop's country, from its zone (8 December: Italy's, not France's).
+    holidays = "Mo-Sa 07:00-19:30; PH off"
+    assert hours.is_closed(holidays, "Europe/Rome", rome("2026-12-08T10:00"))
+    assert not hours.is_closed(holidays, "Europe/Paris", rome("2026-12-08T10:00"))
+    assert not hours.is_closed(holidays, "Europe/Rome", rome("2026-12-09T10:00"))
     # Hours stored that no longer parse count as unknown too, rather than stopping the dispatcher.
     assert waves.held_until("Mo-Sa 7-19", "Europe/Rome", sunday, rome("2026-12-07T12:00")) is None
 
