@@ -107,6 +107,7 @@ def _offer_body() -> dict[str, Any]:
 
 ROUTES = {
     "get_shop": Request("GET", "/api/v1/shops/{shop_id}"),
+    "patch_shop": Request("PATCH", "/api/v1/shops/{shop_id}", {"opening_hours": "Mo-Sa 07:00-19:30"}),
     "get_offer": Request("GET", "/api/v1/offers/{offer_id}"),
     "patch_offer": Request("PATCH", "/api/v1/offers/{offer_id}", {"quantity": 9}),
     "cancel_offer": Request("PATCH", "/api/v1/offers/{offer_id}", {"status": "cancelled"}),
@@ -131,6 +132,8 @@ UNAUTHENTICATED = ["anonymous", "bad_token", "basic_auth", "unissued_merchant_ke
 MATRIX: dict[str, dict[str, int]] = {
     "get_shop": {"anonymous": 200, "merchant_a": 200, "merchant_b": 200, "resident": 200, "operator": 200},
     "get_offer": {"anonymous": 200, "merchant_a": 200, "merchant_b": 200, "resident": 200, "operator": 200},
+    "patch_shop": {"merchant_a": 200, "merchant_b": 404, "resident": 403, "operator": 403,
+                   **{c: 401 for c in UNAUTHENTICATED}},
     "patch_offer": {"merchant_a": 200, "merchant_b": 404, "resident": 403, "operator": 403,
                     **{c: 401 for c in UNAUTHENTICATED}},
     "cancel_offer": {"merchant_a": 200, "merchant_b": 404, "resident": 403, "operator": 403,
@@ -165,6 +168,7 @@ def _observable(api, cast: Cast) -> dict[str, Any]:
     c, h = api.c, api.h
     reads = {
         "offer": c.get(f"/api/v1/offers/{cast.offer_a['id']}"),
+        "shop": c.get(f"/api/v1/shops/{cast.shop_a['id']}"),
         "offers_a": c.get("/api/v1/offers", query_string={"shop_id": cast.shop_a["id"]}, headers=h(cast.merchant_a["api_key"])),
         "offers_b": c.get("/api/v1/offers", query_string={"shop_id": cast.shop_b["id"]}, headers=h(cast.merchant_b["api_key"])),
         "resident": c.get(f"/api/v1/subscribers/{cast.resident['id']}", headers=h(cast.resident["secret"])),
@@ -193,8 +197,8 @@ def test_access(api, cast, route, caller, status):
 
     if 200 <= status < 300:
         assert r.status_code == status, (r.status_code, text[:500])
-        if route in ("get_shop", "get_offer", "patch_offer", "cancel_offer", "get_subscriber", "patch_subscriber", "moderate_merchant"):
-            target = {"get_shop": "shop_id", "moderate_merchant": "merchant_id",
+        if route in ("get_shop", "patch_shop", "get_offer", "patch_offer", "cancel_offer", "get_subscriber", "patch_subscriber", "moderate_merchant"):
+            target = {"get_shop": "shop_id", "patch_shop": "shop_id", "moderate_merchant": "merchant_id",
                       "get_subscriber": "subscriber_id", "patch_subscriber": "subscriber_id"}.get(route, "offer_id")
             assert r.json["id"] == cast.ids(missing=False)[target]
         if route == "list_offers":

@@ -189,7 +189,8 @@ def test_a_shop_that_moves_or_is_renamed_is_listed_as_it_is_now(container):
     with container.db.write() as s:
         s.execute(update(Shop).values(name="Forno Nuovo", address="Via Nuova 1", updated_at=container.clock()))
     [deal] = container.offers.deals_near(*far, 500, None, 20)
-    assert deal["shop"] == {"id": "shp_00000", "name": "Forno Nuovo", "address": "Via Nuova 1", "lat": far[0], "lon": far[1]}
+    assert deal["shop"] == {"id": "shp_00000", "name": "Forno Nuovo", "address": "Via Nuova 1", "lat": far[0], "lon": far[1],
+                            "open_now": None, "open_until": None, "opens_at": None}
 
 
 def test_many_new_shops_are_folded_into_the_arrays(container):

@@ -31,9 +31,10 @@ from .spatial import PlaceArrays
 TIE_M = 1e-6
 
 # A shop as the index keeps it: what the listing shows of it.
-ShopRow = tuple  # (id, lat, lon, name, address)
+ShopRow = tuple  # (id, lat, lon, name, address, opening_hours, timezone)
+_SHOWN = (Shop.id, Shop.lat, Shop.lon, Shop.name, Shop.address, Shop.opening_hours, Shop.timezone)
 
-_CHANGED = select(Shop.id, Shop.lat, Shop.lon, Shop.name, Shop.address, Shop.updated_at).where(
+_CHANGED = select(*_SHOWN, Shop.updated_at).where(
     Shop.updated_at >= bindparam("since")
 )
 
@@ -138,7 +139,7 @@ class ShopIndex:
 
     @staticmethod
     def _read_all(s: Session | Connection):
-        return s.execute(select(Shop.id, Shop.lat, Shop.lon, Shop.name, Shop.address)).all()
+        return s.execute(select(*_SHOWN)).all()
 
     def refresh(self, session: Session | Connection) -> _Snapshot:
         """Read the shops changed since the last look, in the caller's transaction, and answer

@@ -11,6 +11,7 @@ from .schemas import (
     MerchantSchema,
     ShopCreateSchema,
     ShopListSchema,
+    ShopPatchSchema,
     ShopSchema,
 )
 
@@ -60,3 +61,14 @@ def my_shops(principal):
 def get_shop(shop_id):
     """A shop (public)."""
     return services().shops.get(shop_id)
+
+
+@blp.route("/shops/<shop_id>", methods=["PATCH"])
+@auth(blp, MERCHANT)
+@blp.arguments(ShopPatchSchema)
+@blp.response(200, ShopSchema)
+@errors(blp, 404)
+def patch_shop(data, shop_id, principal):
+    """Change your shop's `opening_hours` (null: unknown, counted as always open). Syntax that
+    is not OpenStreetMap's `opening_hours` is a 400 keyed `opening_hours`."""
+    return services().shops.update(principal, shop_id, data)

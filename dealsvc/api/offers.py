@@ -14,6 +14,7 @@ from .schemas import (
     DealsQuerySchema,
     IdempotencyHeaderSchema,
     OfferCreateSchema,
+    OfferCreatedSchema,
     OfferListSchema,
     OfferPatchSchema,
     OfferSchema,
@@ -28,11 +29,16 @@ blp = Blueprint("offers", __name__, url_prefix="/api/v1", description="Offers an
 @auth(blp, MERCHANT)
 @blp.arguments(IdempotencyHeaderSchema, location="headers")
 @blp.arguments(OfferCreateSchema)
-@blp.response(201, OfferSchema)
+@blp.response(201, OfferCreatedSchema)
 @errors(blp, 404, 422)
 def create_offer(headers, data, principal):
     """Post an offer for one of your shops, within the operator's rules; 403 unless the
-    merchant is active (pending or suspended)."""
+    merchant is active (pending or suspended).
+
+    An offer that would outlive the shop's closing time (its `opening_hours`) is cut to closing
+    time and answered with `capped_to_closing: true`, unless `beyond_closing` is true; cut so
+    short that it breaks `min_offer_lifetime_s`, it is a 422 keyed `expires_at`. Posted while the
+    shop is closed, its alerts go out when the shop opens."""
     return services().offers.create(principal, data, headers.get("idempotency_key"))
 
 
@@ -136,6 +142,9 @@ def dump_deal(d: dict) -> dict:
             "address": shop["address"],
             "lat": float(shop["lat"]),
             "lon": float(shop["lon"]),
+            "open_now": shop["open_now"],
+            "open_until": None if shop["open_until"] is None else _utc(shop["open_until"]),
+            "opens_at": None if shop["opens_at"] is None else _utc(shop["opens_at"]),
         },
         "distance_m": float(d["distance_m"]),
     }

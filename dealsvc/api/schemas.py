@@ -5,7 +5,7 @@ import re
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from ..domain import i18n
+from ..domain import hours, i18n
 from ..domain import merchants as merchant_rules
 from ..domain import privacy
 from ..domain import reservations as hold_rules
@@ -116,12 +116,29 @@ class MerchantModeratedSchema(MerchantSchema):
     )
 
 
+def _opening_hours(value: str) -> None:
+    wrong = hours.problem(value)
+    if wrong is not None:
+        raise ValidationError(wrong)
+
+
+def _hours_field(**kw):
+    return fields.String(
+        allow_none=True, validate=_opening_hours,
+        metadata={"description": "OpenStreetMap `opening_hours` syntax on the shop's clock, e.g. "
+                  f"`{hours.EXAMPLE}`; null: unknown, counted as always open. While the shop is "
+                  "closed its offers' alerts wait for it to open; an offer is capped to closing time."},
+        **kw,
+    )
+
+
 class ShopCreateSchema(In):
     name = _name(200, required=True)
     category = fields.String(required=True, **CATEGORY)
     address = _name(500, allow_none=True)
     lat = StrictNumber(allow_none=True, **LAT)
     lon = StrictNumber(allow_none=True, **LON)
+    opening_hours = _hours_field()
 
     @validates_schema
     def _where(self, data, **kwargs):
@@ -133,7 +150,22 @@ class ShopCreateSchema(In):
             raise ValidationError(i18n.Text("give an address, or lat and lon."), "address")
 
 
-class ShopSchema(Out):
+class OpenNowSchema(Out):
+    """What a shop's opening hours say at the time of the answer."""
+
+    open_now = fields.Boolean(
+        allow_none=True, required=True,
+        metadata={"description": "Open at the time of the answer; null when the shop has no opening_hours."},
+    )
+    open_until = UTCDateTime(
+        allow_none=True, required=True, metadata={"description": "While open: when it closes next (null: not within a week)."},
+    )
+    opens_at = UTCDateTime(
+        allow_none=True, required=True, metadata={"description": "While closed: when it opens next (null: not within a week)."},
+    )
+
+
+class ShopSchema(OpenNowSchema):
     id = fields.String(required=True)
     merchant_id = fields.String(required=True)
     name = fields.String(required=True)
@@ -142,6 +174,11 @@ class ShopSchema(Out):
     lat = fields.Float(required=True)
     lon = fields.Float(required=True)
     timezone = fields.String(required=True, metadata={"description": "The IANA zone of lat/lon: the shop's clock."})
+    opening_hours = _hours_field(required=True)
+
+
+class ShopPatchSchema(In):
+    opening_hours = _hours_field(required=True)
 
 
 class ShopListSchema(Out):
@@ -198,7 +235,16 @@ class OfferCreateSchema(In):
     )
     currency = Currency(metadata={"description": "An ISO 4217 code, such as EUR."})
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
-    expires_at = UTCDateTime(required=True)
+    expires_at = UTCDateTime(
+        required=True,
+        metadata={"description": "When the offer ends. Past the shop's closing time (its `opening_hours`) "
+                  "it is cut to closing time, and the answer says `capped_to_closing: true`, unless "
+                  "`beyond_closing` is true."},
+    )
+    beyond_closing = StrictBoolean(
+        metadata={"description": "Keep `expires_at` even past the shop's closing time (the hours may be "
+                  "out of date today). Default false."},
+    )
     image_url = fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2048), allow_none=True)
     price_steps = fields.List(
         fields.Nested(PriceStepSchema),
@@ -278,6 +324,14 @@ class OfferSchema(Out):
     )
 
 
+class OfferCreatedSchema(OfferSchema):
+    capped_to_closing = fields.Boolean(
+        required=True,
+        metadata={"description": "`expires_at` was cut to the shop's closing time (its `opening_hours`) "
+                  "because the offer would have outlived it; send `beyond_closing: true` to keep your time."},
+    )
+
+
 class OfferListSchema(Out):
     items = fields.List(fields.Nested(OfferSchema), required=True)
 
@@ -320,7 +374,7 @@ class ToldWaveSchema(Out):
     at = UTCDateTime(required=True, metadata={"description": "When it went out."})
 
 
-class DealShopSchema(Out):
+class DealShopSchema(OpenNowSchema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     address = fields.String(allow_none=True, required=True)

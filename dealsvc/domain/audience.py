@@ -127,20 +127,31 @@ def push_text(
     zone_name: str,
     locale: str,
     translations: Gettext,
+    closes_at: datetime | None = None,
 ) -> PushText:
     """What a person reads on the lock screen: the deal, where, how far, until when, in their
-    language and on their clock."""
+    language and on their clock. When the shop closes (`closes_at`, from its opening hours)
+    before the offer ends, or as it ends, the closing time is the one that counts: "open until
+    19:30", on the resident's clock like every time they read."""
     _ = translations.gettext
+    values = {
+        "price": _money(price_cents, currency, locale),
+        "original": _money(original_price_cents, currency, locale),
+        "distance": distance_text(distance_m, locale),
+    }
+    if closes_at is not None and closes_at <= expires_at:
+        body = _("{price} instead of {original}, {distance} away, open until {closes}").format(
+            closes=_until(closes_at, zone_name, locale), **values
+        )
+    else:
+        body = _("{price} instead of {original}, {distance} away, until {time}").format(
+            time=_until(expires_at, zone_name, locale), **values
+        )
     return PushText(
         title=_("{discount} {title} at {shop}").format(
             discount=_discount(discount_pct, locale), title=title, shop=shop_name
         )[:200],
-        body=_("{price} instead of {original}, {distance} away, until {time}").format(
-            price=_money(price_cents, currency, locale),
-            original=_money(original_price_cents, currency, locale),
-            distance=distance_text(distance_m, locale),
-            time=_until(expires_at, zone_name, locale),
-        ),
+        body=body,
     )
 
 

@@ -9,9 +9,12 @@ into the message catalogues (dealsvc/translations).
 from __future__ import annotations
 
 import string
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 from typing import Any, Protocol
 
+from babel.dates import format_time
 from babel.numbers import format_decimal, format_percent
 
 # The language every Text and catalogue id is written in.
@@ -47,6 +50,26 @@ class Percent:
 
     def __repr__(self) -> str:
         return f"Percent({self.value!r})"
+
+
+class LocalTime:
+    """A time of day as a value of a Text: on the clock of `zone`, written by Babel the reader's
+    way ("19:30", "7:30 PM")."""
+
+    def __init__(self, at: datetime, zone: str) -> None:
+        self.at, self.zone = at, zone
+
+    def said(self, locale: str) -> str:
+        return format_time(self.at, format="short", tzinfo=ZoneInfo(self.zone), locale=locale)
+
+    def __str__(self) -> str:
+        return self.said(SOURCE_LOCALE)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LocalTime) and (other.at, other.zone) == (self.at, self.zone)
+
+    def __repr__(self) -> str:
+        return f"LocalTime({self.at!r}, {self.zone!r})"
 
 
 class Text(str):
@@ -146,7 +169,7 @@ def _rebuild(kind: type, args: tuple, params: dict[str, Any]) -> Text:
 def _value(value: Any, translations: Gettext | None, locale: str) -> str:
     if isinstance(value, Text):
         return value.render(translations, locale) if translations is not None else str(value)
-    if isinstance(value, Percent):
+    if isinstance(value, (Percent, LocalTime)):
         return value.said(locale)
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         return str(value)

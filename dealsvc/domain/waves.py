@@ -6,7 +6,21 @@ nearest are told. With waves off, everyone in reach is told at once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Sequence
+
+from . import hours
+
+
+def held_until(opening_hours: str | None, zone_name: str, now: datetime, expires_at: datetime) -> datetime | None:
+    """While the shop is closed nobody is told (an alert about a shop one cannot go to is a
+    false promise): the instant a wave held back falls due again, when the shop opens, or when
+    the offer ends if it opens later (then the wave finds it over and tells nobody). None: the
+    shop is open (or has no hours), go now."""
+    if not hours.is_closed(opening_hours, zone_name, now):
+        return None
+    opens = hours.opens_at(opening_hours, zone_name, now)
+    return expires_at if opens is None else min(opens, expires_at)
 
 
 def wave_size(factor: int, quantity_left: int) -> int:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from ..adapters.db import Database
 from ..adapters.db.models import Fanout, Notification, Offer, Reservation, Shop, UTCDateTime
 from ..adapters.shop_index import NearShops, ShopIndex
-from ..domain import geo, photos, privacy
+from ..domain import geo, hours, photos, privacy
 from ..domain import merchants as merchant_rules
 from ..domain import offers as rules_of_offers
 from ..domain import reservations as hold_rules
@@ -24,6 +24,7 @@ from .auth import Principal
 from .lifecycle import end_lapsed_holds, end_offer, resume_offer
 from .merchants import merchant_standing
 from .rules import RulesService
+from .shops import hours_view
 
 
 def price_schedule(stored, applied: int, next_step_at, live: bool) -> dict[str, Any]:
@@ -108,6 +109,10 @@ class OfferService:
                 raise NotFound(Text("No such shop."), {"shop_id": [Text("no such shop among yours.")]})
             rules = self.rules.current(s)
             rules.check_expiry(data["expires_at"], now)
+            cut = hours.cap_expiry(shop.opening_hours, shop.timezone, now, data["expires_at"],
+                                   keep=bool(data.get("beyond_closing")))
+            hours.check_long_enough(cut, shop.timezone, now, rules.min_offer_lifetime_s)
+            expires_at = cut.expires_at
             price = price_offer(
                 data["original_price_cents"],
                 rules,
@@ -120,7 +125,7 @@ class OfferService:
                 original_cents=data["original_price_cents"],
                 current_cents=price.price_cents,
                 now=now,
-                expires_at=data["expires_at"],
+                expires_at=expires_at,
             )
             offer = Offer(
                 id=new_id("off"),
@@ -134,7 +139,7 @@ class OfferService:
                 currency=data.get("currency", "EUR"),
                 quantity=data["quantity"],
                 quantity_left=data["quantity"],
-                expires_at=data["expires_at"],
+                expires_at=expires_at,
                 status=rules_of_offers.ACTIVE,
                 image_url=data.get("image_url"),
                 photo=photo.large_name if photo else None,
@@ -149,7 +154,7 @@ class OfferService:
             s.flush()
             # The promise to tell the audience commits with the offer, or neither does.
             s.add(Fanout(offer_id=offer.id, kind=FanoutKind.OFFER, due_at=now, created_at=now))
-            view = offer_view(offer, now)
+            view = {**offer_view(offer, now), "capped_to_closing": cut.capped}
             idempotency.remember(s, scope, key, data, 201, view, now)
             return view
 
@@ -304,6 +309,7 @@ class OfferService:
                     "address": shop.address,
                     "lat": shop.lat,
                     "lon": shop.lon,
+                    **hours_view(shop.opening_hours, shop.timezone, now),
                 }
                 item["distance_m"] = round(geo.distance_m(lat, lon, shop.lat, shop.lon), 1)
                 items.append(item)
@@ -472,14 +478,16 @@ def _deal_items(rows, shops: dict[str, tuple], lat: float, lon: float, now) -> l
     """The listing from ranked rows (_OFFER_COLUMNS) and the index's shops, the distance of
     each shop computed once."""
     shown: dict[str, float] = {}
+    open_now: dict[str, dict[str, Any]] = {}
     items = []
     for (offer_id, shop_id, title, description, category, original_price_cents, price_cents, discount_pct,
          currency, quantity, quantity_left, expires_at, status, image_url, photo, thumbnail, created_at,
          price_steps, price_step, next_step_at) in rows:
-        _, shop_lat, shop_lon, shop_name, shop_address = shops[shop_id]
+        _, shop_lat, shop_lon, shop_name, shop_address, shop_hours, shop_zone = shops[shop_id]
         distance = shown.get(shop_id)
         if distance is None:
             distance = shown[shop_id] = geo.distance_shown_m(lat, lon, shop_lat, shop_lon)
+            open_now[shop_id] = hours_view(shop_hours, shop_zone, now)
         status = rules_of_offers.effective_status(status, expires_at, now)
         items.append(
             {
@@ -499,7 +507,8 @@ def _deal_items(rows, shops: dict[str, tuple], lat: float, lon: float, now) -> l
                 **pictures(image_url, photo, thumbnail),
                 "created_at": created_at,
                 **price_schedule(price_steps, price_step, next_step_at, status == rules_of_offers.ACTIVE),
-                "shop": {"id": shop_id, "name": shop_name, "address": shop_address, "lat": shop_lat, "lon": shop_lon},
+                "shop": {"id": shop_id, "name": shop_name, "address": shop_address, "lat": shop_lat, "lon": shop_lon,
+                         **open_now[shop_id]},
                 "distance_m": distance,
             }
         )

@@ -1,6 +1,7 @@
 """Shops: a merchant's places, located by coordinates or by a geocoded address."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable
 
 from sqlalchemy import func, select
@@ -8,6 +9,7 @@ from sqlalchemy import func, select
 from ..adapters.db import Database
 from ..adapters.db.models import Merchant, Shop
 from ..adapters.geocoding import Geocoder, GeocoderDown, GeocodingOff
+from ..domain import hours
 from ..domain import merchants as merchant_rules
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
@@ -18,7 +20,17 @@ from .merchants import merchant_standing
 from .rules import RulesService
 
 
-def shop_view(shop: Shop) -> dict[str, Any]:
+def hours_view(opening_hours: str | None, zone_name: str, now: datetime) -> dict[str, Any]:
+    """What the hours say now, as the API shows it: open_now (None: no hours), and when that
+    changes (open_until while open, opens_at while closed; None: no change in sight)."""
+    seen = hours.outlook(opening_hours, zone_name, now)
+    if seen is None:
+        return {"open_now": None, "open_until": None, "opens_at": None}
+    return {"open_now": seen.open, "open_until": seen.until if seen.open else None,
+            "opens_at": None if seen.open else seen.until}
+
+
+def shop_view(shop: Shop, now: datetime) -> dict[str, Any]:
     return {
         "id": shop.id,
         "merchant_id": shop.merchant_id,
@@ -28,6 +40,8 @@ def shop_view(shop: Shop) -> dict[str, Any]:
         "lat": shop.lat,
         "lon": shop.lon,
         "timezone": shop.timezone,
+        "opening_hours": shop.opening_hours,
+        **hours_view(shop.opening_hours, shop.timezone, now),
     }
 
 
@@ -88,22 +102,35 @@ class ShopService:
                 lat=lat,
                 lon=lon,
                 timezone=timezone,
+                opening_hours=data.get("opening_hours"),
                 created_at=now,
                 updated_at=now,
             )
             s.add(shop)
-        return shop_view(shop)
+        return shop_view(shop, now)
 
     def get(self, shop_id: str) -> dict[str, Any]:
         with self.db.read() as s:
             shop = s.get(Shop, shop_id)
             if shop is None:
                 raise NotFound(Text("No such shop."))
-            return shop_view(shop)
+            return shop_view(shop, self.clock())
+
+    def update(self, merchant: Principal, shop_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a shop's opening hours (checked by the schema: domain/hours.problem)."""
+        with self.db.write() as s:
+            shop = s.get(Shop, shop_id, with_for_update=True)
+            if shop is None or shop.merchant_id != merchant.id:
+                raise NotFound(Text("No such shop."))
+            if "opening_hours" in changes:
+                shop.opening_hours = changes["opening_hours"]
+            shop.updated_at = now = self.clock()
+            return shop_view(shop, now)
 
     def list_for(self, merchant: Principal) -> list[dict[str, Any]]:
         with self.db.read() as s:
             shops = s.scalars(
                 select(Shop).where(Shop.merchant_id == merchant.id).order_by(Shop.created_at)
             )
-            return [shop_view(x) for x in shops]
+            now = self.clock()
+            return [shop_view(x, now) for x in shops]

@@ -12,6 +12,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 
 from ..adapters.catalogues import localize
 from ..domain.text import text_problem
+from ..domain import hours
 from ..domain.categories import CATEGORIES
 from ..domain.i18n import Text
 from ..domain.rules import RULES, Rule
@@ -193,12 +194,25 @@ class SignInForm(Form):
     secret = fields.String(required=True, error_messages={"required": _l("Required.")}, validate=at_most(500))
 
 
+def _opening_hours(value: str) -> None:
+    wrong = hours.problem(value)
+    if wrong is not None:
+        raise ValidationError(localize(wrong, str(get_locale())))
+
+
+class HoursForm(Form):
+    """A shop's opening hours (blank: none, i.e. unknown)."""
+
+    opening_hours = fields.String(validate=_opening_hours)
+
+
 class ShopForm(Form):
     name = PersonText(required=True, validate=at_most(200), error_messages={"required": _l("Required.")})
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES, error=_l("Pick a category from the list.")), error_messages={"required": _l("Required.")})
     address = PersonText(validate=at_most(500))
     lat = _number(_l("Enter a latitude such as 45.4642."), grouping=False, validate=validate.Range(min=-90, max=90))
     lon = _number(_l("Enter a longitude such as 9.19."), grouping=False, validate=validate.Range(min=-180, max=180))
+    opening_hours = fields.String(validate=_opening_hours)
 
     @validates_schema
     def _located(self, data, **kwargs):
@@ -225,6 +239,8 @@ class OfferForm(Form):
     quantity = _number(_l("Enter a whole number."), whole=True, required=True, validate=validate.Range(min=1, max=999, error=_l("Must be between 1 and 999.")))
     # A datetime-local input: a time on the shop's clock (`zone`), whatever the browser's zone.
     expires_at = fields.String(required=True, error_messages={"required": _l("Required.")})
+    # "Keep my time": past the shop's closing time, "Until" is kept rather than cut to it.
+    beyond_closing = fields.Boolean(load_default=False)
     # Optional lower prices: from a time of day (the next time the shop's clock shows it), a discount.
     step1_at = ClockTime()
     step1_discount_pct = _number(_l("Enter a percentage such as 55."), validate=validate.Range(min=0, max=100, max_inclusive=False, error=_l("Must be between 0 and 100.")))

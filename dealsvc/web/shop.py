@@ -8,16 +8,17 @@ from flask_babel import format_decimal, gettext, ngettext
 
 from ..api.limits import sign_in_page
 from ..api.photos import takes_upload
+from ..domain import hours
 from ..domain import merchants as merchant_rules
 from ..domain.categories import CATEGORIES
 from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
 from ..services.auth import MERCHANT, Principal
-from .common import figures, flat_errors, page, protect, said, services
+from .common import clock, figures, flat_errors, page, protect, said, services
 from .security import rotate_csrf
 from .funnel import funnel_csv, funnel_words
 from .texts import account_status, after, coarse
-from .forms import (STEP_ROWS, CollectForm, OfferForm, QuantityForm, ShopForm, SignInForm, next_time_of_day, parse,
-                    shop_zone, wall_clock)
+from .forms import (STEP_ROWS, CollectForm, HoursForm, OfferForm, QuantityForm, ShopForm, SignInForm, next_time_of_day,
+                    parse, shop_zone, wall_clock)
 
 class FormErrors(Exception):
     """A small form of an offer's row did not parse; args[0] holds its errors by field."""
@@ -85,6 +86,18 @@ def _form_lifetime(text: str | None, zone) -> int | None:
     return max(0, min(MAX_LIFETIME_S, int((until - services().clock()).total_seconds())))
 
 
+def _closing(shop: dict, until_text: str, zone) -> dict | None:
+    """When the shop closes during an offer posted now (from its opening hours), for the form's
+    warning: as the "Until" input writes it (which the script compares with), as the page shows
+    it, and whether the form's "Until" is past it already. None: no closing in sight."""
+    _opens, closes = hours.told_between(shop["opening_hours"], shop["timezone"], services().clock())
+    if closes is None:
+        return None
+    local = closes.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+    until = wall_clock(until_text, zone)
+    return {"input": local, "shown": clock(closes, shop["timezone"]), "past": until is not None and until > closes}
+
+
 def _merchant() -> tuple[Principal, dict] | None:
     """The signed-in merchant, read afresh (a suspension shows at the next page), while the
     session held on the server lives (signing out ends it, for every copy of the cookie)."""
@@ -109,17 +122,19 @@ def _signed_in() -> tuple[Principal, dict]:
 
 def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_id: str | None = None,
                form: dict | None = None, errors: dict | None = None, row_errors: dict | None = None,
-               shop_form: dict | None = None, shop_errors: dict | None = None):
+               shop_form: dict | None = None, shop_errors: dict | None = None,
+               hours_form: dict | None = None, hours_errors: dict | None = None):
     svc = services()
     shops = svc.shops.list_for(principal)
     wanted = shop_id or request.args.get("shop") or session.get("shop_id")
     shop = next((s for s in shops if s["id"] == wanted), shops[0] if shops else None)
     rules = svc.rules.current()  # fresh on every page: the operator may have moved the band
-    offers, reach, preview, told = [], None, None, {}
+    offers, reach, preview, told, closing = [], None, None, {}, None
     zone = shop_zone(shop["timezone"] if shop else None)
     until = (form or {}).get("expires_at") or _default_until(zone)
     if shop is not None:
         session["shop_id"] = shop["id"]
+        closing = _closing(shop, until, zone)
         category = (form or {}).get("category")
         category = category if category in CATEGORIES else shop["category"]
         if merchant_rules.may_see_figures(merchant["status"]):
@@ -141,13 +156,15 @@ def _dashboard(principal: Principal, merchant: dict, status: int = 200, *, shop_
     return page(
         "web/shop.html", status,
         merchant=merchant, shops=shops, shop=shop, rules=rules, offers=offers, reach=reach,
-        preview=preview, told=told, step_rows=STEP_ROWS, words=coarse,
+        preview=preview, told=told, step_rows=STEP_ROWS, words=coarse, closing=closing,
+        hours_example=hours.EXAMPLE,
         funnel=svc.funnel.for_merchant(principal, shop["id"]) if shop else None, **funnel_words(),
         # Collapsed unless the shopkeeper used it: most offers have no steps.
         steps_open=any(k.startswith(("step", "price_steps")) for k in (errors or {}))
         or any((form or {}).get(f"step{n}_{part}", "").strip() for n in STEP_ROWS for part in ("at", "discount_pct")),
         categories=CATEGORIES, form={**defaults, **(form or {})}, errors=errors or {},
         row_errors=row_errors or {}, shop_form=shop_form or {}, shop_errors=shop_errors or {},
+        hours_form=hours_form, hours_errors=hours_errors or {},
     )
 
 
@@ -253,6 +270,21 @@ def _photo(errors: dict):
         return None
 
 
+@bp.post("/shops/<shop_id>/hours")
+def set_hours(shop_id: str):
+    principal, merchant = _signed_in()
+    values, errors = parse(HoursForm(), request.form)
+    if not errors:
+        try:
+            shop = services().shops.update(principal, shop_id, {"opening_hours": values.get("opening_hours")})
+        except NotFound:
+            abort(404)
+        flash(gettext("Opening hours of “%(name)s” saved.", name=shop["name"]) if shop["opening_hours"]
+              else gettext("“%(name)s” has no opening hours now: it counts as always open.", name=shop["name"]))
+        return redirect(url_for(".home", shop=shop["id"]), 303)
+    return _dashboard(principal, merchant, 422, shop_id=shop_id, hours_form=request.form.to_dict(), hours_errors=errors)
+
+
 @bp.post("/offers")
 @takes_upload
 def post_offer():
@@ -270,6 +302,7 @@ def post_offer():
             "discount_pct": values["discount_pct"],
             "quantity": values["quantity"],
             "expires_at": values["expires_at"],
+            "beyond_closing": values["beyond_closing"],
         }
         if values.get("description"):
             data["description"] = values["description"]
@@ -301,6 +334,9 @@ def post_offer():
                              title=offer["title"], pct=format_decimal(offer["discount_pct"]))
             if steps:
                 posted += " " + ngettext("%(num)d lower price scheduled.", "%(num)d lower prices scheduled.", steps)
+            if offer["capped_to_closing"]:
+                posted += " " + gettext("It ends at %(time)s, when the shop closes.",
+                                        time=clock(offer["expires_at"], shop["timezone"] if shop else None))
             flash(posted)
             return redirect(url_for(".home", shop=offer["shop_id"]), 303)
         except DomainError as error:

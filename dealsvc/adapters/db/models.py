@@ -84,6 +84,8 @@ class Shop(Base):
     lon: Mapped[float] = mapped_column(Float)
     # The IANA zone of lat/lon (adapters.timezones), kept with them: the shop's clock.
     timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    # OpenStreetMap's opening_hours syntax, read on that clock (domain/hours.py); None: unknown.
+    opening_hours: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Indexed: each process's in-memory shop index reads the rows changed since it last looked
     # (a shop that moved, or a new one), so every change must set it.

@@ -29,7 +29,7 @@ _OFFER = (
     Offer.id.label("offer_id"), Offer.title, Offer.status.label("offer_status"), Offer.expires_at,
     Offer.price_cents, Offer.original_price_cents, Offer.discount_pct, Offer.currency, Offer.price_step,
     Offer.price_steps, Offer.photo, Shop.id.label("shop_id"), Shop.name.label("shop_name"), Shop.lat.label("shop_lat"),
-    Shop.lon.label("shop_lon"),
+    Shop.lon.label("shop_lon"), Shop.timezone.label("shop_timezone"), Shop.opening_hours.label("shop_hours"),
 )
 # The resident's key first: it is the notification's too, so the claimed row takes it from there.
 _RESIDENT = (

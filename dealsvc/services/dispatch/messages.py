@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from ...adapters.catalogues import translations
 from ...adapters.push import PushMessage
-from ...domain import audience, delivery
+from ...domain import audience, delivery, hours
 from ...domain import offers as offer_rules
 from ...domain.outbox import price_step
 
@@ -42,6 +42,7 @@ class Messages:
             zone_name=row.timezone,
             locale=row.locale,
             translations=translations(row.locale),
+            closes_at=hours.open_until(row.shop_hours, row.shop_timezone, now),
         )
         return PushMessage(
             token=row.fcm_token,

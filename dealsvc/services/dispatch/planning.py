@@ -73,6 +73,11 @@ class WavePlanner:
                 select(Offer, Shop).join(Shop, Offer.shop_id == Shop.id).where(Offer.id == fanout.offer_id)
             ).one()
             offer_id, live = offer.id, offer_rules.is_live(offer.status, offer.expires_at, now)
+            if kind == FanoutKind.OFFER and live:
+                held = waves.held_until(shop.opening_hours, shop.timezone, now, offer.expires_at)
+                if held is not None:  # the shop is closed: this wave waits for it to open
+                    fanout.due_at = held
+                    return True
             rules = self.rules.current(s)
             told = self._told(s, offer_id) if kind == FanoutKind.OFFER and seq > 1 and live else set()
         chosen: list[tuple[int, float | None]] = []

@@ -76,6 +76,17 @@
   until.addEventListener("change", refreshSoon);
   update();
 
+  // Past the shop's closing time (its opening hours), "Until" is cut to it unless the shopkeeper
+  // keeps their time: the warning shows while "Until" is later. Both are on the shop's clock,
+  // written alike (YYYY-MM-DDTHH:MM), so they compare as text.
+  var closing = document.getElementById("closing");
+  if (closing) {
+    var warnIfLate = function () { closing.hidden = !(until.value && until.value > closing.dataset.closesAt); };
+    until.addEventListener("input", warnIfLate);
+    until.addEventListener("change", warnIfLate);
+    warnIfLate();
+  }
+
   // Times in the shop's own clock; those marked "clock" (waves, price steps) drop the date when it is today.
   // (The shop's zone: data-zone on the list of offers.)
   var offers = document.querySelector(".offers");

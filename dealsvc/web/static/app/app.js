@@ -69,6 +69,12 @@
     var sameDay = d.toDateString() === new Date().toDateString();
     return d.toLocaleString(lang, sameDay ? { hour: "2-digit", minute: "2-digit" } : { weekday: "short", hour: "2-digit", minute: "2-digit" });
   }
+  // What the shop's opening hours say now (the API works it out on the shop's clock); null: no hours.
+  function hoursLine(shop) {
+    if (shop.open_now === true) return shop.open_until ? fill(T.openUntil, { time: clock(shop.open_until) }) : T.openNow;
+    if (shop.open_now === false) return shop.opens_at ? fill(T.closedUntil, { time: clock(shop.opens_at) }) : T.closedNow;
+    return null;
+  }
   function timeLeft(iso) {
     var minutes = Math.round((new Date(iso) - Date.now()) / 60000);
     var rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
@@ -431,6 +437,8 @@
         }
         a.appendChild(el("p", "o-title", o.title));
         a.appendChild(el("p", "o-shop", o.shop.name));
+        var open = hoursLine(o.shop);
+        if (open) a.appendChild(el("p", "o-hours" + (o.shop.open_now ? "" : " closed"), open));
         var line = el("p", "o-line");
         line.appendChild(el("span", "o-price", money(o.price_cents, o.currency)));
         line.appendChild(el("span", "badge off", fill(T.off, { pct: percent(o.discount_pct) })));
@@ -556,6 +564,10 @@
     $("offer-title").textContent = offer.title;
     $("shop-name").textContent = shop.name;
     $("shop-address").textContent = shop.address || "";
+    var open = hoursLine(shop);
+    $("shop-hours").textContent = open || "";
+    $("shop-hours").hidden = !open;
+    $("shop-hours").classList.toggle("closed", shop.open_now === false);
     $("offer-price").textContent = money(offer.price_cents, offer.currency);
     $("offer-was").textContent = fill(T.was, { price: money(offer.original_price_cents, offer.currency) });
     $("offer-off").textContent = fill(T.off, { pct: percent(offer.discount_pct) });
