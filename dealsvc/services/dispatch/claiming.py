@@ -1,16 +1,19 @@
 """Claiming: the next due pushes, leased to this dispatcher, decided and built, in one
 transaction of a handful of statements whatever the batch size.
 
-On the happy path the database does per-batch work: one UPDATE ... RETURNING takes the due rows
-(FOR UPDATE SKIP LOCKED on PostgreSQL: claimers side by side never wait for each other), one
-query reads the batch's offers with their shops, one its residents, one statement counts the
-daily caps. Only pushes that do not go now (deferred, suppressed, dropped) cost a statement more."""
+On the happy path the database does per-batch work: one UPDATE takes the next planned batch
+(push_batches, FOR UPDATE SKIP LOCKED on PostgreSQL: claimers side by side never wait for each
+other), one query reads its pushes (written 'sending' in it when the wave was planned: no row of
+theirs is written to claim them), one its offers with their shops, one its residents, one
+statement counts the daily caps. When no batch is due, the pushes claimed on their own are: due
+ones (retries, deferrals) and those whose own lease ran out, each leased with one row update.
+Only pushes that do not go now (deferred, suppressed, dropped) cost a statement more."""
 from __future__ import annotations
 
 from collections import namedtuple
 from datetime import datetime
 
-from sqlalchemy import Integer, and_, any_, bindparam, select
+from sqlalchemy import Integer, and_, any_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ...adapters.db.models import Offer, Shop, Subscriber
@@ -19,12 +22,13 @@ from ...domain.outbox import PushKind, PushStatus, price_step
 from ...observability import PUSH_OUTCOMES
 from ..rules import RulesService
 from .messages import Messages
-from .outbox import NOTIFICATIONS, Claimed, is_pg
+from .outbox import BATCHES, NOTIFICATIONS, BatchClaim, Claimed, is_pg, release_batch
 from .quota import reserve
-from .screening import DAILY_CAP, screen, screen_price, screen_withdrawal
+from .screening import DAILY_CAP, follow_up, screen, screen_price, screen_withdrawal
 from .settings import DispatchSettings
 
 _N = NOTIFICATIONS.c
+_B = BATCHES.c
 _OFFER = (
     Offer.id.label("offer_id"), Offer.title, Offer.status.label("offer_status"), Offer.expires_at,
     Offer.price_cents, Offer.original_price_cents, Offer.discount_pct, Offer.currency, Offer.price_step,
@@ -39,6 +43,9 @@ _RESIDENT = (
 )
 # What the claim returns of each notification; its offer's key comes with the offer.
 _TAKEN = (_N.id, _N.kind, _N.attempts, _N.subscriber_pk, _N.distance_m, _N.created_at, _N.due_at, _N.offer_id)
+# The same of a batch's pushes, whose attempt is counted when it is recorded (the claim writes none
+# of their rows): `attempts` is this send's, as the take returns it.
+_IN_BATCH = tuple((_N.attempts + 1).label("attempts") if c is _N.attempts else c for c in _TAKEN)
 # A claimed notification with everything its push needs, read by name; a tuple, put together from
 # the three rows at the cost of one concatenation (a dict per row cost the claim a fifth of its time).
 ClaimedRow = namedtuple(
@@ -54,10 +61,23 @@ class Claimer:
         self.messages = messages
 
     def claim(self, s, now: datetime, limit: int) -> list[Claimed]:
-        """Take the next due notifications (those whose lease ran out first), decide each (send
-        now, defer, suppress, drop) and count the ones that go against their resident's daily
-        cap."""
+        """Take the next planned batch, else the next due pushes claimed on their own (those
+        whose lease ran out first); decide each (send now, defer, suppress, drop) and count the
+        ones that go against their resident's daily cap."""
         lease = now + self.settings.lease
+        while (batch := self._take_batch(s, now, lease)) is not None:
+            taken = s.execute(
+                select(*_IN_BATCH)
+                .where(_N.batch_id == batch.id, _N.status == PushStatus.SENDING, _N.lease_until.is_(None))
+                .order_by(_N.id)
+            ).all()
+            # A smaller claim (the breaker's probe) takes the first pushes; the rest stay in the batch.
+            batch = BatchClaim(batch.id, batch.attempts, whole=len(taken) <= limit)
+            claimed = self._decide(s, now, taken[:limit], batch) if taken else []
+            if claimed:
+                return claimed
+            # Nothing of it goes now (all deferred, dropped...): done with, or given back for the rest.
+            release_batch(s, batch)
         # Two statements, not one with OR: each walks its partial index in order and stops at
         # the batch size, where an OR would sort every due row for every batch.
         taken = self._take(s, and_(_N.status == PushStatus.SENDING, _N.lease_until < now), _N.lease_until,
@@ -67,15 +87,36 @@ class Claimer:
                                 limit - len(taken), lease)
         if not taken:
             return []
+        return self._decide(s, now, taken, None)
+
+    @staticmethod
+    def _take_batch(s, now: datetime, lease: datetime) -> BatchClaim | None:
+        """The next planned batch no one holds (never claimed, or its claim ran out), claimed:
+        one row written, whatever its size."""
+        due = (
+            select(_B.id).where(or_(_B.claimed_until.is_(None), _B.claimed_until < now))
+            .order_by(_B.id).limit(1).with_for_update(skip_locked=True)
+        )
+        row = s.execute(
+            BATCHES.update().where(_B.id == due.scalar_subquery())
+            .values(claimed_until=lease, attempts=_B.attempts + 1).returning(_B.id, _B.attempts)
+        ).first()
+        return BatchClaim(row.id, row.attempts) if row is not None else None
+
+    def _decide(self, s, now: datetime, taken: list, batch: BatchClaim | None) -> list[Claimed]:
+        """The taken pushes that go now, built; the others changed to what they become instead."""
         rows = self._with_what_they_need(s, taken)
         rules = self.rules.current(s)
         changes: list[dict] = []
         going = []
+        # A withdrawal or a price drop follows an alert that was delivered (a batch's alerts
+        # wait as 'sending' until they are).
+        alerts = self._alerts(s, [row for row in rows if row.kind != PushKind.OFFER])
         for row in rows:
             if row.kind == PushKind.WITHDRAW:
-                verdict = screen_withdrawal(row, now)
+                verdict = screen_withdrawal(row, now) or follow_up(alerts.get((row.offer_id, row.subscriber_pk)), now)
             elif price_step(row.kind) is not None:
-                verdict = screen_price(row, now)
+                verdict = screen_price(row, now) or follow_up(alerts.get((row.offer_id, row.subscriber_pk)), now)
             else:
                 verdict = screen(row, now)
             if verdict is None:
@@ -114,9 +155,26 @@ class Claimer:
                     message = self.messages.alert(row, distance, now)
                 else:
                     message = self.messages.price_drop(row, distance, now)
-            claimed.append(Claimed(row.id, row.subscriber_pk, day, message, row.attempts))
+            claimed.append(Claimed(row.id, row.subscriber_pk, day, message, row.attempts, batch))
         self._apply(s, changes)
         return claimed
+
+    @staticmethod
+    def _alerts(s, follow_ups: list) -> dict[tuple[str, int], str]:
+        """The status of the alert each withdrawal or price drop follows, by (offer, resident):
+        one query, and none for a batch of alerts."""
+        if not follow_ups:
+            return {}
+        pks = list({row.subscriber_pk for row in follow_ups})
+        among = (_N.subscriber_pk == any_(bindparam("alert_pks", pks, type_=ARRAY(Integer))) if is_pg(s)
+                 else _N.subscriber_pk.in_(pks))
+        return {
+            (offer_id, pk): status
+            for offer_id, pk, status in s.execute(
+                select(_N.offer_id, _N.subscriber_pk, _N.status)
+                .where(_N.kind == PushKind.OFFER, _N.offer_id.in_({row.offer_id for row in follow_ups}), among)
+            )
+        }
 
     @staticmethod
     def _take(s, condition, order, limit: int, lease: datetime) -> list:
@@ -155,10 +213,11 @@ class Claimer:
 
     @staticmethod
     def _instead(row, verdict: tuple[str, dict]) -> dict:
-        """What a push that does not go now becomes: its attempt unspent, no lease."""
+        """What a push that does not go now becomes: its attempt unspent, no lease, out of its
+        batch (a deferred push is claimed on its own when it falls due)."""
         label, values = verdict
         PUSH_OUTCOMES.labels(label).inc()
-        return {**values, "attempts": row.attempts - 1, "lease_until": None, "nid": row.id}
+        return {**values, "attempts": row.attempts - 1, "lease_until": None, "batch_id": None, "nid": row.id}
 
     @staticmethod
     def _apply(s, changes: list[dict]) -> None:

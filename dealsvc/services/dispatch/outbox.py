@@ -5,11 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ...adapters.db.models import Notification
+from ...adapters.db.models import Notification, PushBatch
 from ...adapters.push import PushMessage
 
 INSERT_CHUNK = 2000
 NOTIFICATIONS = Notification.__table__
+BATCHES = PushBatch.__table__
+
+
+@dataclass(frozen=True)
+class BatchClaim:
+    """A claimed push batch: its id, the claim's attempt number (the recording checks the batch
+    is still this claim's), and whether the claim took all of its pushes (the recording deletes
+    it then, and otherwise gives it back for the rest)."""
+
+    id: int
+    attempts: int
+    whole: bool = True
 
 
 @dataclass
@@ -18,7 +30,8 @@ class Claimed:
     subscriber_pk: int
     day: str | None  # the local day whose quota it counts against; None: not counted
     message: PushMessage
-    attempts: int
+    attempts: int  # this send's attempt number
+    batch: BatchClaim | None = None  # None: a push claimed on its own, with its own lease
 
 
 def is_pg(session) -> bool:
@@ -28,3 +41,21 @@ def is_pg(session) -> bool:
 def naive_utc(moment: datetime) -> datetime:
     """As UTCDateTime stores it (text() statements bypass the column type)."""
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def release_batch(s, batch: BatchClaim) -> None:
+    """A batch its claim is done with: deleted once every push the claim took has left it, or,
+    when the claim took only part of it (the breaker's probe), given back for the rest."""
+    if batch.whole:
+        s.execute(BATCHES.delete().where(BATCHES.c.id == batch.id))
+    else:
+        s.execute(BATCHES.update().where(BATCHES.c.id == batch.id).values(claimed_until=None))
+
+
+def new_batches(s, count: int, now: datetime) -> list[int]:
+    """`count` new push batches, unclaimed; their ids in order."""
+    ids: list[int] = []
+    for start in range(0, count, INSERT_CHUNK):
+        rows = [{"attempts": 0, "created_at": now}] * min(INSERT_CHUNK, count - start)
+        ids += s.scalars(BATCHES.insert().values(rows).returning(BATCHES.c.id))
+    return sorted(ids)

@@ -1,12 +1,27 @@
 """Whether a claimed push goes now, or is deferred, suppressed or dropped instead."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ...domain import audience, delivery
 from ...domain import offers as offer_rules
 from ...domain.outbox import PushStatus, price_step
 from .messages import withdrawal_ends
 
 DAILY_CAP = (PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": "daily_cap"})
+# How long a withdrawal or a price drop waits for its alert, still on its way, before it looks again.
+FOLLOW_UP_WAIT = timedelta(seconds=2)
+
+
+def follow_up(alert_status: str | None, now) -> tuple[str, dict] | None:
+    """A withdrawal or a price drop goes only after the alert it replaces was delivered: it waits
+    while the alert is on its way, and is dropped if the alert was never sent (a resident who
+    never heard of the offer needs no news of it)."""
+    if alert_status == PushStatus.SENT:
+        return None
+    if alert_status == PushStatus.SENDING:
+        return "deferred", {"status": PushStatus.PENDING, "reason": "alert_sending", "due_at": now + FOLLOW_UP_WAIT}
+    return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "alert_not_sent"}
 
 
 def screen_withdrawal(row, now) -> tuple[str, dict] | None:
