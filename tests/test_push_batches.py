@@ -40,7 +40,7 @@ def env(settings):
         container.close()
 
 
-def _planned(env: Env) -> tuple[str, str, list[str]]:
+def _planned(env: Env, resident: dict | None = None, **offer) -> tuple[str, str, list[str]]:
     """A shop, RESIDENTS residents around it and an offer to all of them at once, planned (the
     merchant's key, the offer's id, the residents' tokens)."""
     env.container.rules.update({"waves_enabled": False})
@@ -48,8 +48,9 @@ def _planned(env: Env) -> tuple[str, str, list[str]]:
     shop = env.api.shop(key, lat=SHOP[0], lon=SHOP[1])
     tokens = [f"tok-batch-{i}" for i in range(RESIDENTS)]
     for i, token in enumerate(tokens):
-        env.api.subscriber(lat=SHOP[0] + 0.0005 * (i + 1), lon=SHOP[1], fcm_token=token)
-    offer = env.api.offer(key, shop["id"], quantity=20, expires_at=(env.clock.now + timedelta(hours=2)).isoformat())
+        env.api.subscriber(lat=SHOP[0] + 0.0005 * (i + 1), lon=SHOP[1], fcm_token=token, **(resident or {}))
+    offer = env.api.offer(key, shop["id"], quantity=20, expires_at=(env.clock.now + timedelta(hours=2)).isoformat(),
+                          **offer)
     while env.container.dispatcher.expand_one():
         pass
     return key, offer["id"], tokens
@@ -152,6 +153,24 @@ def test_a_withdrawal_while_alerts_are_queued_reaches_only_residents_whose_alert
     alerts = [n for n in env.notifications(offer_id) if n.kind == "offer"]
     assert Counter((n.status, n.reason) for n in alerts) == {
         ("sent", None): 2 * BATCH, ("dropped", "offer_cancelled"): BATCH}
+    assert _batches(env) == 0
+
+
+def test_a_price_drop_while_alerts_are_queued_reaches_the_told_and_the_others_get_the_new_price_in_their_alert(env):
+    step = (env.clock.now + timedelta(minutes=30)).isoformat()
+    key, offer_id, tokens = _planned(env, resident={"price_drops": True}, discount_pct=40,
+                                     price_steps=[{"at": step, "discount_pct": 50}])
+    delivered = _claim(env)
+    _send(env, delivered)
+    env.clock.advance(minutes=30)
+    assert env.container.price_steps.apply_due() == [(offer_id, 1)]
+    env.drain()
+    for token in tokens:
+        messages = [(m["data"]["type"], m["data"]["price_cents"]) for m in env.received(token)]
+        if token in _tokens(delivered):
+            assert messages == [("offer", "240"), ("price_drop", "200")]
+        else:
+            assert messages == [("offer", "200")]  # one push, with the price of when it went
     assert _batches(env) == 0
 
 
