@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import namedtuple
 from datetime import datetime
 
-from sqlalchemy import Integer, and_, any_, bindparam, or_, select
+from sqlalchemy import Integer, and_, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ...adapters.db.models import Offer, Shop, Subscriber
@@ -22,13 +22,12 @@ from ...domain.outbox import PushKind, PushStatus, price_step
 from ...observability import PUSH_OUTCOMES
 from ..rules import RulesService
 from .messages import Messages
-from .outbox import BATCHES, NOTIFICATIONS, BatchClaim, Claimed, is_pg, release_batch
+from .outbox import NOTIFICATIONS, BatchClaim, Claimed, is_pg, release_batch, take_batch
 from .quota import reserve
 from .screening import DAILY_CAP, follow_up, screen, screen_price, screen_withdrawal
 from .settings import DispatchSettings
 
 _N = NOTIFICATIONS.c
-_B = BATCHES.c
 _OFFER = (
     Offer.id.label("offer_id"), Offer.title, Offer.status.label("offer_status"), Offer.expires_at,
     Offer.price_cents, Offer.original_price_cents, Offer.discount_pct, Offer.currency, Offer.price_step,
@@ -65,7 +64,7 @@ class Claimer:
         whose lease ran out first); decide each (send now, defer, suppress, drop) and count the
         ones that go against their resident's daily cap."""
         lease = now + self.settings.lease
-        while (batch := self._take_batch(s, now, lease)) is not None:
+        while (batch := take_batch(s, now, lease)) is not None:
             taken = s.execute(
                 select(*_IN_BATCH)
                 .where(_N.batch_id == batch.id, _N.status == PushStatus.SENDING, _N.lease_until.is_(None))
@@ -80,28 +79,15 @@ class Claimer:
             release_batch(s, batch)
         # Two statements, not one with OR: each walks its partial index in order and stops at
         # the batch size, where an OR would sort every due row for every batch.
-        taken = self._take(s, and_(_N.status == PushStatus.SENDING, _N.lease_until < now), _N.lease_until,
-                           limit, lease)
+        # (A batch's pushes have no lease of their own: they are not among the first.)
+        taken = self._take(s, and_(_N.status == PushStatus.SENDING, _N.lease_until.is_not(None), _N.lease_until < now),
+                           _N.lease_until, limit, lease)
         if len(taken) < limit:
             taken += self._take(s, and_(_N.status == PushStatus.PENDING, _N.due_at <= now), _N.due_at,
                                 limit - len(taken), lease)
         if not taken:
             return []
         return self._decide(s, now, taken, None)
-
-    @staticmethod
-    def _take_batch(s, now: datetime, lease: datetime) -> BatchClaim | None:
-        """The next planned batch no one holds (never claimed, or its claim ran out), claimed:
-        one row written, whatever its size."""
-        due = (
-            select(_B.id).where(or_(_B.claimed_until.is_(None), _B.claimed_until < now))
-            .order_by(_B.id).limit(1).with_for_update(skip_locked=True)
-        )
-        row = s.execute(
-            BATCHES.update().where(_B.id == due.scalar_subquery())
-            .values(claimed_until=lease, attempts=_B.attempts + 1).returning(_B.id, _B.attempts)
-        ).first()
-        return BatchClaim(row.id, row.attempts) if row is not None else None
 
     def _decide(self, s, now: datetime, taken: list, batch: BatchClaim | None) -> list[Claimed]:
         """The taken pushes that go now, built; the others changed to what they become instead."""

@@ -1,9 +1,11 @@
-"""What the dispatcher's modules share about the outbox: a claimed push, the table, and the
-little the statements need to know about the engine."""
+"""What the dispatcher's modules share about the outbox: a claimed push, the tables, a batch's
+life (planned, claimed, done with), and the little the statements need to know about the engine."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+from sqlalchemy import or_, select
 
 from ...adapters.db.models import Notification, PushBatch
 from ...adapters.push import PushMessage
@@ -41,6 +43,22 @@ def is_pg(session) -> bool:
 def naive_utc(moment: datetime) -> datetime:
     """As UTCDateTime stores it (text() statements bypass the column type)."""
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def take_batch(s, now: datetime, lease: datetime) -> BatchClaim | None:
+    """The next planned batch no one holds (never claimed, or its claim ran out), claimed until
+    `lease`: one row written, whatever its size. Batches another claimer holds locked are
+    skipped, not waited for (PostgreSQL; SQLite has one writer)."""
+    b = BATCHES.c
+    due = (
+        select(b.id).where(or_(b.claimed_until.is_(None), b.claimed_until < now))
+        .order_by(b.id).limit(1).with_for_update(skip_locked=True)
+    )
+    row = s.execute(
+        BATCHES.update().where(b.id == due.scalar_subquery())
+        .values(claimed_until=lease, attempts=b.attempts + 1).returning(b.id, b.attempts)
+    ).first()
+    return BatchClaim(row.id, row.attempts) if row is not None else None
 
 
 def release_batch(s, batch: BatchClaim) -> None:
