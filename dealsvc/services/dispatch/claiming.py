@@ -5,9 +5,10 @@ On the happy path the database does per-batch work: one UPDATE takes the next pl
 (push_batches, FOR UPDATE SKIP LOCKED on PostgreSQL: claimers side by side never wait for each
 other), one query reads its pushes (written 'sending' in it when the wave was planned: no row of
 theirs is written to claim them), one its offers with their shops, one its residents, one
-statement counts the daily caps. When no batch is due, the pushes claimed on their own are: due
-ones (retries, deferrals) and those whose own lease ran out, each leased with one row update.
-Only pushes that do not go now (deferred, suppressed, dropped) cost a statement more."""
+statement counts the daily caps. Pushes due on their own (retries, deferrals, those whose own
+lease ran out) come first, each leased with one row update: two index probes that find nothing
+on the happy path. Only pushes that do not go now (deferred, suppressed, dropped) cost a
+statement more."""
 from __future__ import annotations
 
 from collections import namedtuple
@@ -60,10 +61,20 @@ class Claimer:
         self.messages = messages
 
     def claim(self, s, now: datetime, limit: int) -> list[Claimed]:
-        """Take the next planned batch, else the next due pushes claimed on their own (those
-        whose lease ran out first); decide each (send now, defer, suppress, drop) and count the
-        ones that go against their resident's daily cap."""
+        """Take the pushes due on their own (retries, deferrals, those whose own lease ran out:
+        few, and not to wait behind a rush), else the next planned batch; decide each (send now,
+        defer, suppress, drop) and count the ones that go against their resident's daily cap."""
         lease = now + self.settings.lease
+        # Two statements, not one with OR: each walks its partial index in order and stops at
+        # the batch size, where an OR would sort every due row for every batch. (A batch's
+        # pushes have no lease of their own: they are not among the first.)
+        taken = self._take(s, and_(_N.status == PushStatus.SENDING, _N.lease_until.is_not(None), _N.lease_until < now),
+                           _N.lease_until, limit, lease)
+        if len(taken) < limit:
+            taken += self._take(s, and_(_N.status == PushStatus.PENDING, _N.due_at <= now), _N.due_at,
+                                limit - len(taken), lease)
+        if taken and (claimed := self._decide(s, now, taken, None)):
+            return claimed
         while (batch := take_batch(s, now, lease)) is not None:
             taken = s.execute(
                 select(*_IN_BATCH)
@@ -72,22 +83,11 @@ class Claimer:
             ).all()
             # A smaller claim (the breaker's probe) takes the first pushes; the rest stay in the batch.
             batch = BatchClaim(batch.id, batch.attempts, whole=len(taken) <= limit)
-            claimed = self._decide(s, now, taken[:limit], batch) if taken else []
-            if claimed:
+            if taken and (claimed := self._decide(s, now, taken[:limit], batch)):
                 return claimed
             # Nothing of it goes now (all deferred, dropped...): done with, or given back for the rest.
             release_batch(s, batch)
-        # Two statements, not one with OR: each walks its partial index in order and stops at
-        # the batch size, where an OR would sort every due row for every batch.
-        # (A batch's pushes have no lease of their own: they are not among the first.)
-        taken = self._take(s, and_(_N.status == PushStatus.SENDING, _N.lease_until.is_not(None), _N.lease_until < now),
-                           _N.lease_until, limit, lease)
-        if len(taken) < limit:
-            taken += self._take(s, and_(_N.status == PushStatus.PENDING, _N.due_at <= now), _N.due_at,
-                                limit - len(taken), lease)
-        if not taken:
-            return []
-        return self._decide(s, now, taken, None)
+        return []
 
     def _decide(self, s, now: datetime, taken: list, batch: BatchClaim | None) -> list[Claimed]:
         """The taken pushes that go now, built; the others changed to what they become instead."""
