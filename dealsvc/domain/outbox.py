@@ -6,8 +6,9 @@ from enum import StrEnum
 
 
 class PushStatus(StrEnum):
-    """pending -> sending -> sent | failed | suppressed | dropped (a deferred push goes back to
-    pending with a later due time)."""
+    """A planned push waits as sending in its batch until the batch's answers are recorded:
+    sending -> sent | failed | suppressed | dropped | pending (a retry, or deferred: due later,
+    then claimed on its own, pending -> sending -> ...)."""
 
     PENDING = "pending"
     SENDING = "sending"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..adapters.db import Database
-from ..adapters.db.models import Fanout, Notification, Offer, Reservation
+from ..adapters.db.models import Fanout, Notification, Offer, PushBatch, Reservation
 from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..domain.reservations import EXPIRED as EXPIRED_HOLD, HELD, RELEASED
@@ -19,15 +19,29 @@ log = logging.getLogger(__name__)
 
 
 def end_offer(s: Session, offer: Offer, status: str, now: datetime) -> None:
-    """The offer stops being active: pushes not yet sent are dropped, residents already told
+    """The offer stops being active: alerts not yet sent are dropped, residents already told
     get a withdrawal (same collapse key, so their alert is replaced), and holds end where the
     offer will not be there to collect."""
     offer.status = status
     offer.updated_at = now
+    # Alerts still waiting in a batch no dispatcher has claimed go too (a claimed batch's are
+    # its claimer's: its screening drops them). Those batches are locked first, so a claim
+    # cannot take one meanwhile (it skips it, or takes it after this commits, without them).
+    unclaimed = s.scalars(
+        select(PushBatch.id)
+        .where(PushBatch.attempts == 0, PushBatch.id.in_(
+            select(Notification.batch_id).where(Notification.offer_id == offer.id, Notification.status == PushStatus.SENDING)
+        ))
+        .order_by(PushBatch.id)
+        .with_for_update()
+    ).all()
+    waiting = Notification.status == PushStatus.PENDING
+    if unclaimed:
+        waiting = or_(waiting, and_(Notification.status == PushStatus.SENDING, Notification.batch_id.in_(unclaimed)))
     s.execute(
         update(Notification)
-        .where(Notification.offer_id == offer.id, Notification.kind == PushKind.OFFER, Notification.status == PushStatus.PENDING)
-        .values(status=PushStatus.DROPPED, reason=f"offer_{status}", lease_until=None)
+        .where(Notification.offer_id == offer.id, Notification.kind == PushKind.OFFER, waiting)
+        .values(status=PushStatus.DROPPED, reason=f"offer_{status}", lease_until=None, batch_id=None)
     )
     s.add(Fanout(offer_id=offer.id, kind=FanoutKind.WITHDRAW, due_at=now, created_at=now))
     if status in (offer_rules.EXPIRED, offer_rules.CANCELLED):

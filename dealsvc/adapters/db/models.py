@@ -239,7 +239,13 @@ class Notification(Base):
         # Only the pushes the claim looks for (migration 0012): a sent push leaves both.
         Index("ix_notifications_due", "due_at", postgresql_where=text("status = 'pending'"),
               sqlite_where=text("status = 'pending'")),
-        Index("ix_notifications_lease", "lease_until", postgresql_where=text("status = 'sending'"),
+        # A push claimed on its own (a retry, a deferral) whose lease may run out; the rows of a
+        # batch have no lease of their own (their batch has) and stay out of it (migration 0019).
+        Index("ix_notifications_lease", "lease_until",
+              postgresql_where=text("status = 'sending' AND lease_until IS NOT NULL"),
+              sqlite_where=text("status = 'sending' AND lease_until IS NOT NULL")),
+        # A claimed batch's rows.
+        Index("ix_notifications_batch", "batch_id", postgresql_where=text("status = 'sending'"),
               sqlite_where=text("status = 'sending'")),
     )
 
@@ -264,6 +270,24 @@ class Notification(Base):
     sent_by: Mapped[str | None] = mapped_column(String(100))
     # When the resident first opened it (POST /api/v1/notifications/{id}/opened).
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The push batch it was planned in (push_batches), while it waits in one.
+    batch_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class PushBatch(Base):
+    """A batch of planned pushes, claimed (and its claim renewed) as one row: its notifications
+    wait as 'sending' with batch_id set, and leave that state all at once when the batch's
+    answers are recorded, which deletes it. A batch whose claim ran out is claimed again."""
+
+    __tablename__ = "push_batches"
+    # Ids never reused (SQLite's AUTOINCREMENT): a row never meets a later batch of its batch's id.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Claims so far: 0 until a dispatcher takes it; a claim's recording checks it is still its own.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class PushQuota(Base):

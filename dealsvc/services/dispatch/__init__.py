@@ -1,13 +1,17 @@
 """The push dispatcher: expands fan-outs into notifications, applies the audience rules, sends
 through the push gateway and records every outcome.
 
-A notification moves pending -> sending -> sent | failed | suppressed | dropped. Claiming a
-batch marks it `sending` with a lease and commits before anything is sent, so a crashed
-dispatcher's batch is claimed again once the lease runs out: a crash costs at most the batches
-it held (one per lane) of duplicates, never a lost push. While a batch is on the wire a
-heartbeat renews the lease of exactly the rows its claim still holds, so a slow FCM never lets
-another lane take a batch that is still being sent. On PostgreSQL several dispatchers claim side
-by side with FOR UPDATE SKIP LOCKED; on SQLite the write lock serializes them.
+A wave's notifications are planned `sending`, in batches (push_batches) of the batch size.
+Claiming a batch leases its one row and commits before anything is sent; recording its answers
+moves every one of its pushes out of `sending` (sent, failed, back to pending for a retry...)
+and deletes it, in one transaction. So a crashed dispatcher's batch is claimed again once its
+lease runs out: a crash costs at most the batches it held (one per lane) of duplicates, never a
+lost push. Pushes that fall due later (retries, deferrals) are claimed on their own, pending ->
+sending with a lease of their own, when no batch is due. While a batch is on the wire a
+heartbeat renews its lease (the batch's row, or the rows a claim of single pushes still holds),
+so a slow FCM never lets another lane take a batch that is still being sent. On PostgreSQL
+several dispatchers claim side by side with FOR UPDATE SKIP LOCKED; on SQLite the write lock
+serializes them. A withdrawal or a price drop goes only after the alert it replaces was sent.
 
 A push is retried (capped exponential backoff, full jitter, FCM's Retry-After up to the cap) for
 as long as it can still be useful: an offer's alert or price drop until the offer ends (the

@@ -1,11 +1,13 @@
 """The lease heartbeat: while a batch is on the wire, its claim's lease is renewed, so a slow
-FCM never lets another dispatcher take a batch that is still being sent."""
+FCM never lets another dispatcher take a batch that is still being sent: a planned batch's one
+row (push_batches), or the rows of pushes claimed on their own."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, text
 
@@ -29,6 +31,15 @@ _SQLITE_RENEW = text(
     "UPDATE notifications SET lease_until = :lease WHERE id = :nid AND attempts = :attempts "
     f"AND status = '{PushStatus.SENDING}'"
 ).bindparams(bindparam("lease", type_=UTCDateTime))
+# The same for batches: the claim of each still held (same attempts), locked ones skipped.
+_PG_RENEW_BATCHES = text(
+    "UPDATE push_batches AS b SET claimed_until = :lease WHERE b.id IN (SELECT c.id FROM push_batches AS c "
+    "JOIN unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[])) AS v(id, attempts) "
+    "ON c.id = v.id AND c.attempts = v.attempts FOR UPDATE OF c SKIP LOCKED)"
+)
+_SQLITE_RENEW_BATCHES = text(
+    "UPDATE push_batches SET claimed_until = :lease WHERE id = :nid AND attempts = :attempts"
+).bindparams(bindparam("lease", type_=UTCDateTime))
 
 
 class Heartbeat:
@@ -38,14 +49,17 @@ class Heartbeat:
         self.db = db
         self.clock = clock
         self.lease = lease
-        # The claims on the wire: id -> (when registered, rows).
-        self._in_flight: dict[int, tuple[float, list[tuple[int, int]]]] = {}
+        # The claims on the wire: id -> (when registered, what the claim holds: a batch or rows,
+        # each as (key, the claim's attempts)).
+        self._in_flight: dict[int, tuple[float, _Held]] = {}
         self._in_flight_lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def kept(self, claimed: list[Claimed]) -> "_LeaseKept":
         """Registers the claim with the heartbeat while the batch is on the wire and recorded."""
-        return _LeaseKept(self, [(c.notification_id, c.attempts) for c in claimed])
+        batches = {(c.batch.id, c.batch.attempts) for c in claimed if c.batch is not None}
+        return _LeaseKept(self, _Held(sorted(batches), [(c.notification_id, c.attempts) for c in claimed
+                                                        if c.batch is None]))
 
     def _beat(self) -> None:
         """Every third of a lease, extend the lease of the rows of every batch that has been on
@@ -57,32 +71,42 @@ class Heartbeat:
             time.sleep(interval)
             horizon = time.monotonic() - interval / 2
             with self._in_flight_lock:
-                rows = [row for since, held in self._in_flight.values() if since <= horizon for row in held]
-            if not rows:
+                due = [held for since, held in self._in_flight.values() if since <= horizon]
+            batches = [batch for held in due for batch in held.batches]
+            rows = [row for held in due for row in held.rows]
+            if not batches and not rows:
                 continue
             try:
-                self._renew(rows, self.clock() + self.lease)
+                self._renew(batches, rows, self.clock() + self.lease)
             except Exception as error:  # the database away: the lanes tell the outage
                 log.debug("lease renewal failed: %s", type(error).__name__)
 
-    def _renew(self, rows: list[tuple[int, int]], lease: datetime) -> None:
+    def _renew(self, batches: list[tuple[int, int]], rows: list[tuple[int, int]], lease: datetime) -> None:
         with self.db.write() as s:
-            if is_pg(s):
-                s.execute(_PG_RENEW, {"lease": naive_utc(lease), "ids": [nid for nid, _ in rows],
-                                      "attempts": [attempts for _, attempts in rows]})
-            else:
-                s.execute(_SQLITE_RENEW, [{"lease": lease, "nid": nid, "attempts": attempts} for nid, attempts in rows])
+            for held, pg, sqlite in ((batches, _PG_RENEW_BATCHES, _SQLITE_RENEW_BATCHES), (rows, _PG_RENEW, _SQLITE_RENEW)):
+                if not held:
+                    continue
+                if is_pg(s):
+                    s.execute(pg, {"lease": naive_utc(lease), "ids": [key for key, _ in held],
+                                   "attempts": [attempts for _, attempts in held]})
+                else:
+                    s.execute(sqlite, [{"lease": lease, "nid": key, "attempts": attempts} for key, attempts in held])
+
+
+class _Held(NamedTuple):
+    batches: list[tuple[int, int]]
+    rows: list[tuple[int, int]]
 
 
 class _LeaseKept:
-    def __init__(self, heartbeat: Heartbeat, rows: list[tuple[int, int]]):
+    def __init__(self, heartbeat: Heartbeat, held: _Held):
         self.heartbeat = heartbeat
-        self.rows = rows
+        self.held = held
 
     def __enter__(self) -> "_LeaseKept":
         h = self.heartbeat
         with h._in_flight_lock:
-            h._in_flight[id(self)] = (time.monotonic(), self.rows)
+            h._in_flight[id(self)] = (time.monotonic(), self.held)
             if h._thread is None:
                 h._thread = threading.Thread(target=h._beat, name="dispatch-lease-heartbeat", daemon=True)
                 h._thread.start()

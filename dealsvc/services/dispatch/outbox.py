@@ -1,15 +1,29 @@
-"""What the dispatcher's modules share about the outbox: a claimed push, the table, and the
-little the statements need to know about the engine."""
+"""What the dispatcher's modules share about the outbox: a claimed push, the tables, a batch's
+life (planned, claimed, done with), and the little the statements need to know about the engine."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ...adapters.db.models import Notification
+from sqlalchemy import or_, select
+
+from ...adapters.db.models import Notification, PushBatch
 from ...adapters.push import PushMessage
 
 INSERT_CHUNK = 2000
 NOTIFICATIONS = Notification.__table__
+BATCHES = PushBatch.__table__
+
+
+@dataclass(frozen=True)
+class BatchClaim:
+    """A claimed push batch: its id, the claim's attempt number (the recording checks the batch
+    is still this claim's), and whether the claim took all of its pushes (the recording deletes
+    it then, and otherwise gives it back for the rest)."""
+
+    id: int
+    attempts: int
+    whole: bool = True
 
 
 @dataclass
@@ -18,7 +32,8 @@ class Claimed:
     subscriber_pk: int
     day: str | None  # the local day whose quota it counts against; None: not counted
     message: PushMessage
-    attempts: int
+    attempts: int  # this send's attempt number
+    batch: BatchClaim | None = None  # None: a push claimed on its own, with its own lease
 
 
 def is_pg(session) -> bool:
@@ -28,3 +43,37 @@ def is_pg(session) -> bool:
 def naive_utc(moment: datetime) -> datetime:
     """As UTCDateTime stores it (text() statements bypass the column type)."""
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def take_batch(s, now: datetime, lease: datetime) -> BatchClaim | None:
+    """The next planned batch no one holds (never claimed, or its claim ran out), claimed until
+    `lease`: one row written, whatever its size. Batches another claimer holds locked are
+    skipped, not waited for (PostgreSQL; SQLite has one writer)."""
+    b = BATCHES.c
+    due = (
+        select(b.id).where(or_(b.claimed_until.is_(None), b.claimed_until < now))
+        .order_by(b.id).limit(1).with_for_update(skip_locked=True)
+    )
+    row = s.execute(
+        BATCHES.update().where(b.id == due.scalar_subquery())
+        .values(claimed_until=lease, attempts=b.attempts + 1).returning(b.id, b.attempts)
+    ).first()
+    return BatchClaim(row.id, row.attempts) if row is not None else None
+
+
+def release_batch(s, batch: BatchClaim) -> None:
+    """A batch its claim is done with: deleted once every push the claim took has left it, or,
+    when the claim took only part of it (the breaker's probe), given back for the rest."""
+    if batch.whole:
+        s.execute(BATCHES.delete().where(BATCHES.c.id == batch.id))
+    else:
+        s.execute(BATCHES.update().where(BATCHES.c.id == batch.id).values(claimed_until=None))
+
+
+def new_batches(s, count: int, now: datetime) -> list[int]:
+    """`count` new push batches, unclaimed; their ids in order."""
+    ids: list[int] = []
+    for start in range(0, count, INSERT_CHUNK):
+        rows = [{"attempts": 0, "created_at": now}] * min(INSERT_CHUNK, count - start)
+        ids += s.scalars(BATCHES.insert().values(rows).returning(BATCHES.c.id))
+    return sorted(ids)

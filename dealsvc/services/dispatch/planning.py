@@ -5,10 +5,10 @@ import logging
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, or_, select, text
 
 from ...adapters.db import Database
-from ...adapters.db.models import UTCDateTime, Fanout, Notification, Offer, Shop, Subscriber
+from ...adapters.db.models import UTCDateTime, Fanout, Notification, Offer, PushBatch, Shop, Subscriber
 from ...adapters.spatial import SubscriberIndex
 from ...domain import geo, waves
 from ...domain import offers as offer_rules
@@ -18,21 +18,23 @@ from ...domain.retention import TOKEN_STALE, token_stale_before
 from ...observability import FANOUT_MATCH_SECONDS, PUSH_OUTCOMES
 from ..followers import followers_in_reach
 from ..rules import RulesService
-from .outbox import INSERT_CHUNK, is_pg
+from .outbox import INSERT_CHUNK, is_pg, new_batches
 from .settings import DispatchSettings
 
 log = logging.getLogger("dealsvc.services.dispatch")
 
-# A wave's notifications, for the residents still active, once each (see _insert_notifications).
+# A wave's notifications, for the residents still active, once each (see _insert_notifications),
+# each waiting in its batch.
 _PG_NOTIFY = text(
-    "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, reason, due_at, attempts, created_at, distance_m) "
-    "SELECT :offer_id, v.pk, :kind, CAST(:status AS varchar), CAST(:reason AS varchar), :now, 0, :now, v.distance FROM unnest(CAST(:pks AS integer[]), "
-    "CAST(:distances AS double precision[])) AS v(pk, distance) JOIN subscribers AS s ON s.pk = v.pk AND s.active "
+    "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, reason, due_at, attempts, created_at, distance_m, batch_id) "
+    "SELECT :offer_id, v.pk, :kind, CAST(:status AS varchar), CAST(:reason AS varchar), :now, 0, :now, v.distance, v.batch "
+    "FROM unnest(CAST(:pks AS integer[]), CAST(:distances AS double precision[]), CAST(:batches AS integer[])) "
+    "AS v(pk, distance, batch) JOIN subscribers AS s ON s.pk = v.pk AND s.active "
     "ON CONFLICT (offer_id, subscriber_pk, kind) DO NOTHING"
 ).bindparams(bindparam("now", type_=UTCDateTime))
 _SQLITE_NOTIFY = text(
-    "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, reason, due_at, attempts, created_at, distance_m) "
-    "SELECT :offer_id, pk, :kind, :status, :reason, :now, 0, :now, :distance FROM subscribers WHERE pk = :pk AND active "
+    "INSERT INTO notifications (offer_id, subscriber_pk, kind, status, reason, due_at, attempts, created_at, distance_m, batch_id) "
+    "SELECT :offer_id, pk, :kind, :status, :reason, :now, 0, :now, :distance, :batch FROM subscribers WHERE pk = :pk AND active "
     "ON CONFLICT (offer_id, subscriber_pk, kind) DO NOTHING"
 ).bindparams(bindparam("now", type_=UTCDateTime))
 
@@ -104,6 +106,10 @@ class WavePlanner:
                         Notification.offer_id == offer_id,
                         Notification.kind == PushKind.OFFER,
                         Notification.status.in_((PushStatus.SENT, PushStatus.SENDING)),
+                        # Not an alert still waiting in a batch no one has claimed: built when
+                        # claimed, it will say the new price.
+                        or_(Notification.batch_id.is_(None), Notification.batch_id.not_in(
+                            select(PushBatch.id).where(PushBatch.attempts == 0))),
                         Subscriber.active.is_(True),
                         Subscriber.price_drops.is_(True),
                     )
@@ -182,23 +188,31 @@ class WavePlanner:
 
     def _insert_notifications(
         self, s, offer_id: str, chosen: list[tuple[int, float | None]], now: datetime, kind: str = PushKind.OFFER,
-        status: str = PushStatus.PENDING, reason: str | None = None,
+        status: str = PushStatus.SENDING, reason: str | None = None,
     ) -> int:
         """Idempotent (a fan-out taken over after a crash inserts nothing twice), for residents
         still active in the database (the index may lag a deletion), each with the distance the
-        wave measured (None: worked out when the push is built). Returns the rows inserted."""
+        wave measured (None: worked out when the push is built). Returns the rows inserted.
+
+        Pushes to go are written 'sending', in batches of the dispatcher's batch size
+        (push_batches, in the order chosen: the nearest first), which the dispatchers claim whole;
+        rows written in another `status` (not to be pushed: `reason` says why) wait in none."""
         inserted = 0
+        waiting = status == PushStatus.SENDING
+        size = self.settings.batch_size
+        batches = new_batches(s, -(-len(chosen) // size), now) if waiting else []
         for start in range(0, len(chosen), INSERT_CHUNK):
             chunk = chosen[start : start + INSERT_CHUNK]
             params = {
                 "offer_id": offer_id, "kind": kind, "now": now, "status": str(status), "reason": reason,
                 "pks": [pk for pk, _ in chunk], "distances": [d for _, d in chunk],
+                "batches": [batches[i // size] if waiting else None for i in range(start, start + len(chunk))],
             }
             if is_pg(s):
                 inserted += s.execute(_PG_NOTIFY, params).rowcount
             else:
                 inserted += s.execute(
                     _SQLITE_NOTIFY,
-                    [{**params, "pk": pk, "distance": d} for pk, d in chunk],
+                    [{**params, "pk": pk, "distance": d, "batch": b} for (pk, d), b in zip(chunk, params["batches"])],
                 ).rowcount
         return inserted
