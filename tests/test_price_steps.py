@@ -148,6 +148,9 @@ def test_an_offer_takes_a_schedule_and_every_view_shows_it(api, owner):
     plain = post_offer(api, key, shop).json
     assert plain["price_steps"] == [] and plain["next_price_at"] is None
 
+    # The 201 answer also says whether the end was cut to the shop's closing (capped_to_closing):
+    # an outcome of the posting, not part of the offer.
+    assert offer.pop("capped_to_closing") is False
     assert api.c.get(f"/api/v1/offers/{offer['id']}").json == offer
     listed = api.c.get(f"/api/v1/offers?shop_id={shop['id']}", headers=api.h(key)).json["items"]
     assert {o["id"]: o for o in listed}[offer["id"]] == offer
