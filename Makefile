@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run demo test migrate clean i18n-extract i18n-update i18n-compile
+.PHONY: run demo test test-unit test-integration test-e2e migrate clean i18n-extract i18n-update i18n-compile
 .DEFAULT_GOAL := run
 
 $(VENV)/.runtime: requirements.txt
@@ -45,8 +45,12 @@ demo: $(VENV)/.runtime $(MO_FILES)
 migrate: $(VENV)/.runtime
 	$(PY) -m dealsvc migrate
 
+# `make test`: the tests in parallel (PYTEST_WORKERS processes, each with its own databases),
+# then the timing-sensitive ones (marked serial in tests/conftest.py) alone.
+PYTEST_WORKERS ?= 3
 test: $(VENV)/.dev $(MO_FILES)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:xdist -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -374,3 +374,15 @@ def pg_url():
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+# What measures time or throughput against processes of its own: run alone, after the rest
+# (`make test` runs the others in parallel first); the marker is added here, by what a test uses.
+SERIAL_FILES = {"test_benchmarks.py", "test_scheduler_restart.py", "test_scheduler_election.py"}
+SERIAL_FIXTURES = {"worker_process"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SERIAL_FILES or SERIAL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.serial)
