@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
+from tests.support.api import ADMIN_TOKEN
 
 PROBLEM_JSON = "application/problem+json"
 MISSING = {"shop": "shp_000000000000000000000000", "offer": "off_000000000000000000000000",

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
+from tests.support.api import ADMIN_TOKEN
 
 PROBLEM_JSON = "application/problem+json"
 MB = 1024 * 1024

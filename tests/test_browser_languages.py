@@ -10,22 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ADMIN_TOKEN
-from tests.test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM, DESKTOP, PHONE, WAIT_MS, browser, live, merchant_with_shop, phones, settings,
+from tests.support.api import ADMIN_TOKEN
+from tests.support.browser import (  # noqa: F401  (fixtures)
+    DOCS_SCREENSHOTS, docs_shot, CHROMIUM, DESKTOP, PHONE, WAIT_MS, browser, live, merchant_with_shop, phones, settings,
 )
-
-DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-
 
 def _context(browser, live, locale: str, viewport: dict):
     ctx = browser.new_context(viewport=viewport, timezone_id="Europe/Rome", locale=locale)
     return ctx
-
-
-def _shot(page, name: str) -> None:
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SCREENSHOTS / name), full_page=True)
 
 
 def test_the_shop_page_and_the_inbox_in_italian(browser, live):
@@ -45,7 +37,7 @@ def test_the_shop_page_and_the_inbox_in_italian(browser, live):
     page.get_by_label("Quanti pezzi").fill("6")
     # The script writes the money the Italian way, with the page's words.
     expect(page.locator("#price-out")).to_have_text("2,25\u00a0€ invece di 4,50\u00a0€")
-    _shot(page, "shop-it-phone.png")
+    docs_shot(page, "shop-it-phone.png")
     page.get_by_role("button", name="Pubblica offerta").click()
     expect(page.locator(".flash")).to_contain_text("Pubblicato “Pane di ieri” con il 50 % di sconto")
     expect(page.locator(".offer-line").first).to_contain_text("2,25\u00a0€")
@@ -66,7 +58,7 @@ def test_the_console_in_italian_and_the_switch_to_french_is_remembered(browser, 
     admin.get_by_role("button", name="Accedi").click()
     expect(admin.get_by_role("heading", name="Regole")).to_be_visible()
     expect(admin.get_by_role("button", name="Salva regole")).to_be_visible()
-    _shot(admin, "admin-it-desktop.png")
+    docs_shot(admin, "admin-it-desktop.png")
 
     admin.get_by_role("button", name="Français").click()
     expect(admin.locator("html")).to_have_attribute("lang", "fr")

@@ -28,7 +28,7 @@ import requests
 
 from config import Settings
 from config import testing
-from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
+from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"

@@ -20,80 +20,13 @@ from dealsvc.adapters.db.models import Notification, Subscriber
 from dealsvc.services.auth import MERCHANT, Principal
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOP = (45.4642, 9.1900)
-RESIDENTS = 1000
-BATCH = 50
-LANES = 2  # batches a dispatcher process holds at once
-
-
-def _seed(container, post: bool = True):
-    # Every resident in reach at once: these tests are about the outbox, not the waves.
-    container.rules.update({"waves_enabled": False})
-    merchant = container.merchants.register("Forno Rossi", "crash@shop.example")
-    owner = Principal(MERCHANT, merchant["id"], "active")
-    shop = container.shops.create(owner, {"name": "Forno Rossi", "category": "bakery", "lat": SHOP[0], "lon": SHOP[1]})
-    rng = random.Random(1)
-    now = container.clock()
-    with container.db.write() as s:
-        for i in range(RESIDENTS):
-            spot = Geodesic.WGS84.Direct(SHOP[0], SHOP[1], rng.uniform(0, 360), rng.uniform(0, 800))
-            radius = rng.randint(1000, 2000)
-            s.add(
-                Subscriber(
-                    id=f"sub_crash{i:04d}", secret_hash=f"{i:064d}", fcm_token=f"tok-crash-{i:04d}",
-                    lat=spot["lat2"], lon=spot["lon2"], radius_m=radius, categories=[], timezone="UTC",
-                    active=True, created_at=now, updated_at=now,
-                )
-            )
-    return _post(container, owner, shop["id"]) if post else (owner, shop["id"])
-
-
-def _post(container, owner, shop_id) -> str:
-    offer = container.offers.create(
-        owner,
-        {"shop_id": shop_id, "title": "Pane", "category": "bakery", "original_price_cents": 400,
-         "discount_pct": 50, "quantity": 10, "expires_at": container.clock() + timedelta(hours=2)},
-    )
-    return offer["id"]
-
-
-def _dispatcher(database_url: str, fcm_base: str, log_level: str = "INFO", log=None) -> subprocess.Popen:
-    """A dispatcher process; its log goes to `log` (a file: a pipe nobody reads would fill up
-    and stall it), or is discarded."""
-    env = {
-        **os.environ,
-        "DEALSVC_LOG_LEVEL": log_level,
-        "DEALSVC_DATABASE_URL": database_url,
-        "DEALSVC_FCM_ENDPOINT": fcm_base,
-        "DEALSVC_FCM_PROJECT_ID": PROJECT_ID,
-        "DEALSVC_ADMIN_TOKEN": "crash-test-operator-token-0123456789abcdef",
-        "DEALSVC_GEOCODER": "none",
-        "DEALSVC_AUTO_MIGRATE": "0",
-        "DEALSVC_PUSH_BATCH_SIZE": str(BATCH),
-        "DEALSVC_PUSH_LANES": str(LANES),
-        # A killed dispatcher's claim is taken over once its lease runs out.
-        "DEALSVC_PUSH_LEASE_S": "3",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "workers.dispatcher"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=log if log is not None else subprocess.DEVNULL,
-    )
-
-
-def _open_work(container, offer_id: str) -> int:
-    with container.db.read() as s:
-        return s.scalar(
-            select(func.count()).select_from(Notification).where(
-                Notification.offer_id == offer_id, Notification.status.in_(["pending", "sending"])
-            )
-        )
+from tests.support.dispatcher import BATCH, LANES, RESIDENTS, ROOT, SHOP, open_work, post_offer, seed, start_dispatcher  # noqa: F401
 
 
 def test_sigkill_mid_fanout_then_restart_loses_nothing(container, database_url):
-    offer_id = _seed(container)
+    offer_id = seed(container)
     with running_emulator() as emulator:
-        first = _dispatcher(database_url, emulator.fcm_base)
+        first = start_dispatcher(database_url, emulator.fcm_base)
         deadline = time.monotonic() + 60
         while len(emulator.store.messages()) < 200:
             assert first.poll() is None, "the dispatcher died"
@@ -104,10 +37,10 @@ def test_sigkill_mid_fanout_then_restart_loses_nothing(container, database_url):
         at_kill = len(emulator.store.messages())
         assert at_kill < RESIDENTS, "the fan-out finished before the kill: nothing was tested"
 
-        second = _dispatcher(database_url, emulator.fcm_base)
+        second = start_dispatcher(database_url, emulator.fcm_base)
         try:
             deadline = time.monotonic() + 90
-            while _open_work(container, offer_id):
+            while open_work(container, offer_id):
                 assert second.poll() is None, "the restarted dispatcher died"
                 assert time.monotonic() < deadline, "the restarted dispatcher did not finish"
                 time.sleep(0.2)

@@ -11,15 +11,15 @@ from sqlalchemy import func, select
 
 from dealsvc.adapters.db.models import Notification
 from tests.fakes.fcm_emulator import running_emulator
-from tests.test_dispatcher_crash import RESIDENTS, _dispatcher, _open_work, _post, _seed
+from tests.support.dispatcher import RESIDENTS, start_dispatcher, open_work, post_offer, seed
 
 
 def test_two_dispatchers_split_the_work_and_nobody_gets_two(container, database_url, tmp_path):
-    owner, shop_id = _seed(container, post=False)
+    owner, shop_id = seed(container, post=False)
     log_paths = [tmp_path / f"dispatcher-{i}.log" for i in range(2)]
     with running_emulator() as emulator:
         log_files = [open(p, "w") for p in log_paths]
-        workers = [_dispatcher(database_url, emulator.fcm_base, log_level="DEBUG", log=f) for f in log_files]
+        workers = [start_dispatcher(database_url, emulator.fcm_base, log_level="DEBUG", log=f) for f in log_files]
         try:
             # Both up before the offer is posted, or the first one up could do it all alone.
             deadline = time.monotonic() + 60
@@ -27,9 +27,9 @@ def test_two_dispatchers_split_the_work_and_nobody_gets_two(container, database_
                 assert all(w.poll() is None for w in workers), "a dispatcher died"
                 assert time.monotonic() < deadline, "the dispatchers did not start"
                 time.sleep(0.1)
-            offer_id = _post(container, owner, shop_id)
+            offer_id = post_offer(container, owner, shop_id)
             deadline = time.monotonic() + 120
-            while _open_work(container, offer_id) or not _all_matched(container, offer_id):
+            while open_work(container, offer_id) or not _all_matched(container, offer_id):
                 assert all(w.poll() is None for w in workers), "a dispatcher died"
                 assert time.monotonic() < deadline, "the dispatchers did not finish"
                 time.sleep(0.2)

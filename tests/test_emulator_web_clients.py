@@ -23,9 +23,9 @@ from dealsvc.bootstrap import bootstrap
 from dealsvc.domain import delivery
 from dealsvc.emulator import EmulatorStore
 from dealsvc.emulator.store import prefix_fault
-from tests.conftest import _empty
+from tests.support.api import empty_database
 from tests.fakes.fcm_emulator import running_emulator
-from tests.test_push_pipeline import FakeClock
+from tests.support.push import FakeClock
 
 SHOP = (45.4642, 9.1900)
 NEAR = (45.4660, 9.1900)  # 200 m from the shop
@@ -73,7 +73,7 @@ def live(settings):
     container = bootstrap(
         settings.with_(emulator="on", host="127.0.0.1", port=server.port, public_url=PUBLIC), clock=clock
     )
-    _empty(container)
+    empty_database(container)
     app = create_app(container=container)
     handler["app"] = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -18,9 +18,10 @@ from config import testing as test_config
 from dealsvc.adapters.db import migrate
 from dealsvc.adapters.db.models import Fanout, Offer, Reservation
 from dealsvc.adapters.db.session import normalize_url
-from tests.conftest import ADMIN_TOKEN, BACKENDS, _pg_url_with_schema
-from tests.test_expiry import wait_for_line
-from tests.test_push_pipeline import env  # noqa: F401  (the fixture)
+from tests.support.api import ADMIN_TOKEN
+from tests.support.databases import BACKENDS, pg_url_with_schema
+from tests.support.scheduler import wait_for_line
+from tests.support.push import env  # noqa: F401  (the fixture)
 
 SHOP = (45.4642, 9.1900)
 
@@ -289,7 +290,7 @@ def fresh_url(request, tmp_path):
     admin = create_engine(normalize_url(base), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield _pg_url_with_schema(base, schema)
+    yield pg_url_with_schema(base, schema)
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
@@ -336,7 +337,7 @@ def test_the_migration_gives_existing_holds_their_end(fresh_url):
 
 
 def test_the_console_saves_the_reservation_rules_and_shows_errors_by_the_field(client, api):
-    from tests.test_pages import console_rules, csrf, field_error
+    from tests.support.pages import console_rules, csrf, field_error
 
     client.post("/admin/signin", data={"secret": ADMIN_TOKEN, "csrf_token": csrf(client.get("/admin/").text)})
     console = client.get("/admin/").text

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dealsvc.domain import geo
-from tests.conftest import ADMIN_TOKEN
+from tests.support.api import ADMIN_TOKEN
 
 WGS84 = Geodesic.WGS84
 BEARINGS = [0, 45, 90, 135, 180, 225, 270, 315, 17.3]

@@ -7,7 +7,7 @@ import pytest
 
 from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
-from tests.conftest import Api, _empty
+from tests.support.api import Api, empty_database
 
 USER_AGENT = "dealsvc-tests/1.0 (ops@dealsvc.example)"
 MIN_DELAY_S = 0.3
@@ -34,7 +34,7 @@ def geo_settings(settings, nominatim):
 @pytest.fixture
 def geo_container(geo_settings):
     c = bootstrap(geo_settings)
-    _empty(c)
+    empty_database(c)
     yield c
     c.close()
 
@@ -175,7 +175,7 @@ def test_a_policy_delay_longer_than_geopys_error_wait_is_accepted(settings, nomi
     slow = settings.with_(geocoder="nominatim", nominatim_url=nominatim.url, geocoder_min_delay_s=10.0)
     c = bootstrap(slow)
     try:
-        _empty(c)
+        empty_database(c)
         api = Api(create_app(container=c).test_client())
         r = post_shop(api, api.merchant()["api_key"], address=VIA_TORINO)
     finally:

@@ -20,8 +20,8 @@ import requests
 
 from config import Settings, SettingsError
 from dealsvc.app import create_app
-from tests.conftest import ADMIN_TOKEN
-from tests.test_pages import csrf, sign_in_shop
+from tests.support.api import ADMIN_TOKEN
+from tests.support.pages import csrf, sign_in_shop
 
 PROBLEM_JSON = "application/problem+json"
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ def test_a_copied_session_cookie_stops_working_at_sign_out(client, api, page):
 
 def test_refused_bearer_secrets_are_rate_limited_per_address_for_every_role(container, api):
     client = _app(container, rate_limit_failed_auth="5/minute").test_client()
-    from tests.conftest import Api
+    from tests.support.api import Api
 
     own = Api(client)
     key = own.merchant()["api_key"]

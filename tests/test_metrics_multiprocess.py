@@ -27,7 +27,7 @@ from config import Settings, SettingsError, export_metrics_environment
 from dealsvc import observability
 from dealsvc.api import service
 from dealsvc.app import create_app
-from tests.test_production_shape import ROOT, Shape, _wait_for
+from tests.support.production import ROOT, Shape, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -91,10 +91,10 @@ def test_metrics_add_up_every_process_of_the_deployment(pg_url, tmp_path):
         shape.start("web", [gunicorn, "--config", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{shape.port}",
                             "--workers", str(WEB_WORKERS), "wsgi:app"])
         dispatcher = shape.start("dispatcher", [sys.executable, "-m", "workers.dispatcher"])
-        _wait_for("every web worker's app", lambda: requests.get(shape.web + "/readyz", timeout=2).ok
+        wait_for("every web worker's app", lambda: requests.get(shape.web + "/readyz", timeout=2).ok
                   and shape.log("web").count("dealsvc ready on") >= WEB_WORKERS, 60, shape.procs)
-        _wait_for("the emulator", lambda: requests.get(shape.emulator + "/api/tokens", timeout=2).ok, 30, shape.procs)
-        _wait_for("the dispatcher", lambda: "dispatcher ready" in shape.log("dispatcher"), 30, shape.procs)
+        wait_for("the emulator", lambda: requests.get(shape.emulator + "/api/tokens", timeout=2).ok, 30, shape.procs)
+        wait_for("the dispatcher", lambda: "dispatcher ready" in shape.log("dispatcher"), 30, shape.procs)
         workers = _booted_workers(shape)
         assert len(workers) == WEB_WORKERS
 
@@ -135,7 +135,7 @@ def test_metrics_add_up_every_process_of_the_deployment(pg_url, tmp_path):
             "discount_pct": 50, "quantity": 5, "expires_at": (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat(),
         })
         assert offer.status_code == 201, offer.text
-        _wait_for("the pushes counted on /metrics", lambda: _value(
+        wait_for("the pushes counted on /metrics", lambda: _value(
             _scrape(shape.web), "dealsvc_push_outcomes_total", outcome="sent") >= RESIDENTS, 30, shape.procs)
         received = requests.get(shape.emulator + "/api/messages", timeout=10).json()["items"]
         assert sorted(m["token"] for m in received) == [f"metrics-{i}" for i in range(RESIDENTS)]
@@ -155,8 +155,8 @@ def test_metrics_add_up_every_process_of_the_deployment(pg_url, tmp_path):
         planted = _plant_live_gauge(metrics_dir, victim)
         assert _value(_scrape(shape.web), LIVE_GAUGE) == 1
         os.kill(victim, signal.SIGTERM)  # a gunicorn worker of ours; the master starts another
-        _wait_for("the master to reap the worker", lambda: not planted.exists(), 30, shape.procs)
-        _wait_for("a replacement worker", lambda: len(_booted_workers(shape)) == WEB_WORKERS + 1, 30, shape.procs)
+        wait_for("the master to reap the worker", lambda: not planted.exists(), 30, shape.procs)
+        wait_for("a replacement worker", lambda: len(_booted_workers(shape)) == WEB_WORKERS + 1, 30, shape.procs)
         samples = _scrape(shape.web)
         assert _value(samples, LIVE_GAUGE) == 0
         assert _value(samples, "dealsvc_http_requests_total", **health) == HEALTH_REQUESTS

@@ -11,9 +11,9 @@ from config import Settings
 from dealsvc.adapters.db import migrate
 from dealsvc.adapters.db.session import make_engine
 from dealsvc.bootstrap import bootstrap
-from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
+from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
-from tests.test_migration_0011 import MILAN, _seed_0010, fresh_url  # noqa: F401 (a fixture)
+from tests.support.migrations import MILAN, seed_0010, fresh_url  # noqa: F401 (a fixture)
 
 RESIDENTS = ["sub_pending_1", "sub_pending_2", "sub_pending_3", "sub_crashed_1", "sub_crashed_2", "sub_sent"]
 
@@ -50,7 +50,7 @@ def _queue_at_0011(engine, now: datetime) -> None:
 def test_0012_delivers_the_queue_left_at_0011_exactly_once(fresh_url, tmp_path):  # noqa: F811
     engine = make_engine(fresh_url)
     migrate.upgrade(engine, "0011")
-    _seed_0010(engine, [(sub_id, *MILAN, "Europe/Rome") for sub_id in RESIDENTS])
+    seed_0010(engine, [(sub_id, *MILAN, "Europe/Rome") for sub_id in RESIDENTS])
     _queue_at_0011(engine, datetime.now(timezone.utc))
     migrate.upgrade(engine)
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("notifications")}
@@ -71,6 +71,6 @@ def test_0012_delivers_the_queue_left_at_0011_exactly_once(fresh_url, tmp_path):
             counts = container.offers.counts("off_live")
         finally:
             container.close()
-    # The subscribers' tokens are their ids (_seed_0010).
+    # The subscribers' tokens are their ids (seed_0010).
     assert received == {sub_id: 0 if sub_id == "sub_sent" else 1 for sub_id in RESIDENTS}
     assert counts["sent"] == len(RESIDENTS) and counts["pending"] == 0

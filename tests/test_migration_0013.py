@@ -8,8 +8,8 @@ from sqlalchemy import inspect, text
 from dealsvc.adapters.db import migrate
 from dealsvc.adapters.db.session import make_engine
 from dealsvc.domain.geo import reach_box
-from tests.conftest import ADMIN_TOKEN
-from tests.test_migration_0011 import MILAN, NICE, _Service, _seed_0010, fresh_url  # noqa: F401 (a fixture)
+from tests.support.api import ADMIN_TOKEN
+from tests.support.migrations import MILAN, NICE, Service, seed_0010, fresh_url  # noqa: F401 (a fixture)
 
 BOX = {"min_lat", "max_lat", "min_lon", "max_lon"}
 
@@ -23,7 +23,7 @@ def _subscriber_schema(engine) -> tuple[set[str], set[str]]:
 def test_0013_drops_the_reach_box_and_a_downgrade_fills_it_in_again(fresh_url, tmp_path):
     engine = make_engine(fresh_url)  # the service's own: foreign keys enforced on SQLite too
     migrate.upgrade(engine, "0010")
-    _seed_0010(engine, [("sub_milan", *MILAN, "UTC"), ("sub_nice", *NICE, "Europe/Paris")])
+    seed_0010(engine, [("sub_milan", *MILAN, "UTC"), ("sub_nice", *NICE, "Europe/Paris")])
     migrate.upgrade(engine, "0011")
     columns, indexes = _subscriber_schema(engine)
     assert BOX <= columns and "ix_subscribers_reach" in indexes
@@ -37,7 +37,7 @@ def test_0013_drops_the_reach_box_and_a_downgrade_fills_it_in_again(fresh_url, t
     assert [tuple(r) for r in kept] == [("sub_milan", *MILAN, 1000), ("sub_nice", *NICE, 1000)]
     engine.dispose()
 
-    with _Service(fresh_url, tmp_path) as api:
+    with Service(fresh_url, tmp_path) as api:
         # Residents sign up, move and are found by a shop's reach without the box.
         resident = api.subscriber(*MILAN, radius_m=2000)
         r = api.c.patch(f"/api/v1/subscribers/{resident['id']}", json={"lat": NICE[0], "lon": NICE[1]},

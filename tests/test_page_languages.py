@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.test_pages import csrf, sign_in_shop
+from tests.support.pages import csrf, sign_in_shop
 
 
 def html_lang(html: str) -> str:
@@ -72,7 +72,7 @@ IT = {"Accept-Language": "it-IT,it;q=0.9"}
 
 
 def test_the_shop_page_in_italian_reads_amounts_typed_the_italian_way(client, api):
-    from tests.test_pages import offer_form
+    from tests.support.pages import offer_form
 
     m = api.merchant()
     shop = api.shop(m["api_key"], name="Forno Rossi")
@@ -105,7 +105,7 @@ def test_the_shop_page_in_italian_reads_amounts_typed_the_italian_way(client, ap
 
 
 def test_the_console_and_the_inbox_in_italian(client):
-    from tests.conftest import ADMIN_TOKEN
+    from tests.support.api import ADMIN_TOKEN
 
     token = csrf(client.get("/admin/", headers=IT).text)
     assert "Accedi con il token del gestore." in client.get("/admin/", headers=IT).text
@@ -160,7 +160,7 @@ def _at(text: str) -> datetime:
 def test_the_offer_forms_times_are_read_on_the_shops_clock(client, api):
     """A Milan shop: "until 21:30" and "from 20:00" are 21:30 and 20:00 in Milan, whatever zone the
     browser is in (a form still sending the old `tz` field does not move them)."""
-    from tests.test_pages import offer_form
+    from tests.support.pages import offer_form
 
     m = api.merchant()
     shop = api.shop(m["api_key"], name="Forno Rossi")  # by the Duomo
@@ -200,8 +200,8 @@ def test_the_offer_forms_times_are_read_on_the_shops_clock(client, api):
      (45.5, 55, 45.4642, 9.19, 12, 1500)),
 ])
 def test_numbers_are_read_as_the_pages_language_writes_them(client, api, headers, typed, wanted):
-    from tests.conftest import ADMIN_TOKEN
-    from tests.test_pages import offer_form
+    from tests.support.api import ADMIN_TOKEN
+    from tests.support.pages import offer_form
 
     m = api.merchant()
     shop = api.shop(m["api_key"], name="Forno Rossi")
@@ -224,7 +224,7 @@ def test_numbers_are_read_as_the_pages_language_writes_them(client, api, headers
     token = csrf(client.get("/admin/", headers=headers).text)
     assert client.post("/admin/signin", data={"secret": ADMIN_TOKEN, "csrf_token": token}, headers=headers).status_code == 303
     console = client.get("/admin/", headers=headers).text
-    from tests.test_pages import console_rules
+    from tests.support.pages import console_rules
 
     r = client.post("/admin/rules", headers=headers, data={**console_rules(console), "csrf_token": csrf(console),
                                                            "min_discount_pct": typed["rule"], "default_radius_m": typed["radius"]})
@@ -243,8 +243,8 @@ def test_numbers_are_read_as_the_pages_language_writes_them(client, api, headers
                                  "rule": "Enter a percentage.", "whole": "Enter whole metres."}),
 ])
 def test_numbers_that_are_none_are_told_in_the_pages_language(client, api, headers, messages):
-    from tests.conftest import ADMIN_TOKEN
-    from tests.test_pages import console_rules, field_error, offer_form
+    from tests.support.api import ADMIN_TOKEN
+    from tests.support.pages import console_rules, field_error, offer_form
 
     m = api.merchant()
     shop = api.shop(m["api_key"], name="Forno Rossi")
@@ -268,7 +268,7 @@ def test_numbers_that_are_none_are_told_in_the_pages_language(client, api, heade
 
 def test_a_text_too_long_or_with_hidden_characters_is_told_in_italian(client, api):
     """The form's own checks of texts (length, the text rule) speak the page's language too."""
-    from tests.test_pages import field_error, offer_form
+    from tests.support.pages import field_error, offer_form
 
     m = api.merchant()
     shop = api.shop(m["api_key"], name="Forno Rossi")

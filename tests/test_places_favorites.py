@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from dealsvc.adapters.db.models import Favorite, Subscriber, SubscriberPlace
 from dealsvc.services.favorites import MAX_FAVORITES
-from tests.conftest import ADMIN_TOKEN
+from tests.support.api import ADMIN_TOKEN
 
 PROBLEM_JSON = "application/problem+json"
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

@@ -21,8 +21,8 @@ from dealsvc.domain.pricing import (
     steps_to_json,
 )
 from dealsvc.domain.rules import Rules
-from tests.test_expiry import wait_for_line
-from tests.test_push_pipeline import Env, env  # noqa: F401  (env is the fixture used below)
+from tests.support.scheduler import wait_for_line
+from tests.support.push import Env, env  # noqa: F401  (env is the fixture used below)
 
 SHOP = (45.4642, 9.1900)
 NEAR = (45.4660, 9.1900)  # 200 m from the shop

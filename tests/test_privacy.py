@@ -9,7 +9,7 @@ from geographiclib.geodesic import Geodesic
 
 from dealsvc.domain import privacy
 from dealsvc.domain.rules import Rules
-from tests.conftest import ADMIN_TOKEN
+from tests.support.api import ADMIN_TOKEN
 
 G = Geodesic.WGS84
 SECRET = b"k" * 32

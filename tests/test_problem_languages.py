@@ -16,7 +16,7 @@ from dealsvc.adapters.library_texts import LIBRARY_TEXTS
 from dealsvc.api import schemas
 from dealsvc.domain import errors as domain_errors
 from dealsvc.domain.i18n import Text
-from tests.conftest import ADMIN_TOKEN
+from tests.support.api import ADMIN_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 # A body with a mistake of most kinds a client makes: missing, wrong type, out of range, unknown.
@@ -214,7 +214,7 @@ def test_no_refusal_is_written_as_a_bare_string(package):
 
 
 def test_a_rule_refusal_on_the_shop_page_is_said_in_italian(client, api):
-    from tests.test_pages import csrf, offer_form
+    from tests.support.pages import csrf, offer_form
 
     it = {"Accept-Language": "it"}
     m = api.merchant()

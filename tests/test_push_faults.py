@@ -36,7 +36,8 @@ from dealsvc.adapters.db.models import Fanout, Notification, Subscriber
 from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
 from dealsvc.services.auth import MERCHANT, Principal
-from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV, WorkerProcess, _empty
+from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV, empty_database
+from tests.support.processes import WorkerProcess
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 from tests.fakes.tcp_proxy import TcpProxy
 
@@ -64,7 +65,7 @@ def _with(settings: Settings, **knobs) -> Settings:
 @contextmanager
 def _pipeline(settings: Settings, emulator, **knobs):
     container = bootstrap(_with(settings, fcm_endpoint=emulator.fcm_base, fcm_project_id=PROJECT_ID, **{**FAST, **knobs}))
-    _empty(container)
+    empty_database(container)
     try:
         yield container
     finally:

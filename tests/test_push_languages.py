@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from tests.test_push_pipeline import SHOP, _merchant_with_shop, env  # noqa: F401 (the fixture)
+from tests.support.push import SHOP, merchant_with_shop, env  # noqa: F401 (the fixture)
 
 NBSP, NNBSP = "\u00a0", "\u202f"  # CLDR: "2,00 €" and "300 m" / "7:30 PM"
 
@@ -17,7 +17,7 @@ def _clock(at, zone: str) -> tuple[int, int]:
 
 
 def test_each_resident_gets_the_push_in_their_language_and_on_their_clock(env):
-    key, shop = _merchant_with_shop(env)
+    key, shop = merchant_with_shop(env)
     assert shop["timezone"] == "Europe/Rome"
     near = (45.4669, 9.1900)  # 300 m north of the shop
     it = env.api.c.post(
@@ -61,7 +61,7 @@ def test_each_resident_gets_the_push_in_their_language_and_on_their_clock(env):
 
 
 def test_a_changed_locale_is_what_the_next_push_speaks(env):
-    key, shop = _merchant_with_shop(env)
+    key, shop = merchant_with_shop(env)
     sub = env.api.subscriber(45.4669, 9.1900, fcm_token="tok-switch")
     assert sub["locale"] == "en"
     r = env.api.c.patch(f"/api/v1/subscribers/{sub['id']}", json={"locale": "it"}, headers=env.api.h(sub["secret"]))

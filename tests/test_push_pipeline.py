@@ -15,101 +15,19 @@ from dealsvc.adapters.db.models import Fanout, Notification, Subscriber
 from dealsvc.adapters.push import DEAD_LETTER, DEAD_TOKEN, classify
 from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
-from tests.conftest import Api, _empty
+from tests.support.api import Api, empty_database
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 
-SHOP = (45.4642, 9.1900)  # Milan, Duomo
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw) -> None:
-        self.now += timedelta(**kw)
-
-
-@dataclass
-class Env:
-    container: object
-    api: Api
-    emulator: object
-    clock: FakeClock
-
-    def drain(self, rounds: int = 50) -> None:
-        """Run the dispatcher until it has nothing left to do now."""
-        for _ in range(rounds):
-            if not self.container.dispatcher.run_once():
-                return
-        raise AssertionError("the dispatcher did not settle")
-
-    def received(self, token: str) -> list[dict]:
-        return [r.message for r in self.emulator.store.messages(token)]
-
-    def notifications(self, offer_id: str) -> list[Notification]:
-        with self.container.db.read() as s:
-            rows = s.scalars(select(Notification).where(Notification.offer_id == offer_id)).all()
-            s.expunge_all()
-            return rows
-
-    def subscriber_active(self, subscriber_id: str) -> bool:
-        with self.container.db.read() as s:
-            return s.scalar(select(Subscriber.active).where(Subscriber.id == subscriber_id))
-
-    def merchant_stats(self, key: str, offer_id: str) -> dict:
-        """The offer's stats as its merchant reads them (counts of residents coarse)."""
-        r = self.api.c.get(f"/api/v1/offers/{offer_id}/stats", headers=self.api.h(key))
-        assert r.status_code == 200, r.json
-        return r.json
-
-    def stats(self, key: str, offer_id: str) -> dict:
-        """The same with the exact counts behind them: what the pipeline did, for its tests."""
-        return {**self.merchant_stats(key, offer_id), **self.container.offers.counts(offer_id)}
-
-
-@pytest.fixture
-def env(settings):
-    clock = FakeClock()
-    with running_emulator() as emulator:
-        container = bootstrap(
-            settings.with_(fcm_endpoint=emulator.fcm_base, fcm_project_id=PROJECT_ID),
-            clock=clock,
-        )
-        _empty(container)
-        app = create_app(container=container)
-        yield Env(container, Api(app.test_client()), emulator, clock)
-        container.close()
-
-
-def _merchant_with_shop(env: Env):
-    m = env.api.merchant()
-    shop = env.api.shop(m["api_key"], lat=SHOP[0], lon=SHOP[1], name="Forno Rossi")
-    return m["api_key"], shop
-
-
-def _offer(env: Env, key: str, shop: dict, **extra) -> dict:
-    body = {
-        "expires_at": (env.clock.now + timedelta(hours=2)).isoformat(),
-        "title": "Pane di ieri",
-        **extra,
-    }
-    return env.api.offer(key, shop["id"], **body)
-
-
-def _sub(env: Env, token: str, lat=45.4660, lon=9.1900, **extra) -> dict:
-    return env.api.subscriber(lat=lat, lon=lon, fcm_token=token, **extra)
+from tests.support.push import SHOP, Env, FakeClock, env, merchant_with_shop, offer, subscriber  # noqa: F401 (the fixture)
 
 
 def test_residents_in_range_and_interested_get_exactly_one_push(env):
-    key, shop = _merchant_with_shop(env)
-    _sub(env, "tok-near", radius_m=500)  # 200 m away
-    _sub(env, "tok-far", lat=45.4912, radius_m=1000)  # 3 km away
-    _sub(env, "tok-dairy-only", radius_m=1000, categories=["dairy"])
-    _sub(env, "tok-bakery", radius_m=1000, categories=["bakery", "dairy"])
-    offer = _offer(env, key, shop)
+    key, shop = merchant_with_shop(env)
+    subscriber(env, "tok-near", radius_m=500)  # 200 m away
+    subscriber(env, "tok-far", lat=45.4912, radius_m=1000)  # 3 km away
+    subscriber(env, "tok-dairy-only", radius_m=1000, categories=["dairy"])
+    subscriber(env, "tok-bakery", radius_m=1000, categories=["bakery", "dairy"])
+    offer = offer(env, key, shop)
     env.drain()
 
     assert len(env.received("tok-near")) == 1
@@ -147,21 +65,21 @@ def test_residents_in_range_and_interested_get_exactly_one_push(env):
 
 
 def test_operator_max_radius_caps_the_residents_radius(env):
-    key, shop = _merchant_with_shop(env)
-    _sub(env, "tok-wide", lat=45.4912, radius_m=4000)  # 3 km away, radius 4 km
+    key, shop = merchant_with_shop(env)
+    subscriber(env, "tok-wide", lat=45.4912, radius_m=4000)  # 3 km away, radius 4 km
     env.api.rules(max_radius_m=2000, default_radius_m=1000)
-    _offer(env, key, shop)
+    offer(env, key, shop)
     env.drain()
     assert env.received("tok-wide") == []
 
 
 @pytest.mark.parametrize("token", ["unregistered-1", "invalid-1", "mismatch-1"])
 def test_dead_tokens_deactivate_the_subscriber_at_once(env, token, caplog):
-    key, shop = _merchant_with_shop(env)
-    dead = _sub(env, token)
-    alive = _sub(env, "tok-alive")
+    key, shop = merchant_with_shop(env)
+    dead = subscriber(env, token)
+    alive = subscriber(env, "tok-alive")
     caplog.set_level(logging.DEBUG)
-    offer = _offer(env, key, shop)
+    offer = offer(env, key, shop)
     env.drain()
 
     assert env.subscriber_active(dead["id"]) is False
@@ -171,7 +89,7 @@ def test_dead_tokens_deactivate_the_subscriber_at_once(env, token, caplog):
     assert stats["failed"] == 1 and stats["sent"] == 1
 
     # Never tried again: the next offer does not even match them.
-    second = _offer(env, key, shop, title="Focaccia")
+    second = offer(env, key, shop, title="Focaccia")
     env.drain()
     assert env.emulator.store.attempts(token) == 1
     assert env.stats(key, second["id"])["matched"] == 1
@@ -180,10 +98,10 @@ def test_dead_tokens_deactivate_the_subscriber_at_once(env, token, caplog):
 
 
 def test_quota_exceeded_is_retried_after_retry_after_then_sent(env):
-    key, shop = _merchant_with_shop(env)
-    _sub(env, "quota-1")
+    key, shop = merchant_with_shop(env)
+    subscriber(env, "quota-1")
     env.emulator.store.set_fault("quota-1", "quota", times=1, retry_after=30)
-    offer = _offer(env, key, shop)
+    offer = offer(env, key, shop)
     env.drain()
     [n] = env.notifications(offer["id"])
     assert (n.status, n.reason) == ("pending", "QuotaExceededError")
@@ -201,9 +119,9 @@ def test_quota_exceeded_is_retried_after_retry_after_then_sent(env):
 
 
 def test_unavailable_is_retried_by_the_outbox_with_backoff(env):
-    key, shop = _merchant_with_shop(env)
-    _sub(env, "unavailable-once-1")
-    offer = _offer(env, key, shop)
+    key, shop = merchant_with_shop(env)
+    subscriber(env, "unavailable-once-1")
+    offer = offer(env, key, shop)
     env.drain()
     # The dispatcher never sleeps on a failure: the push waits in the outbox instead.
     [n] = env.notifications(offer["id"])
@@ -218,10 +136,10 @@ def test_unavailable_is_retried_by_the_outbox_with_backoff(env):
 
 
 def test_a_failing_push_is_retried_for_as_long_as_its_offer_lives_then_dropped(env):
-    key, shop = _merchant_with_shop(env)
-    _sub(env, "quota-forever")
+    key, shop = merchant_with_shop(env)
+    subscriber(env, "quota-forever")
     env.emulator.store.set_fault("quota-forever", "quota", retry_after=1)
-    offer = _offer(env, key, shop)  # 2 hours
+    offer = offer(env, key, shop)  # 2 hours
     for _ in range(7):  # 105 minutes: no attempt cap ends it while the offer lives
         env.drain()
         env.clock.advance(minutes=15)  # the backoff's ceiling (900 s)
@@ -237,9 +155,9 @@ def test_a_failing_push_is_retried_for_as_long_as_its_offer_lives_then_dropped(e
 
 
 def test_a_bad_request_goes_to_the_dead_letter_and_keeps_the_subscriber(env):
-    key, shop = _merchant_with_shop(env)
-    resident = _sub(env, "badrequest-1")
-    offer = _offer(env, key, shop)
+    key, shop = merchant_with_shop(env)
+    resident = subscriber(env, "badrequest-1")
+    offer = offer(env, key, shop)
     env.drain()
     [n] = env.notifications(offer["id"])
     assert (n.status, n.reason) == ("failed", "dead_letter")
@@ -253,9 +171,9 @@ def test_classification_of_a_bad_request_that_is_not_about_the_token():
 
 
 def test_pushes_for_an_offer_no_longer_active_are_dropped(env):
-    key, shop = _merchant_with_shop(env)
-    _sub(env, "tok-1")
-    offer = _offer(env, key, shop)
+    key, shop = merchant_with_shop(env)
+    subscriber(env, "tok-1")
+    offer = offer(env, key, shop)
     env.container.dispatcher.expand_one()  # audience known, nothing sent yet
     r = env.api.c.patch(f"/api/v1/offers/{offer['id']}", json={"status": "cancelled"}, headers=env.api.h(key))
     assert r.status_code == 200
@@ -265,13 +183,13 @@ def test_pushes_for_an_offer_no_longer_active_are_dropped(env):
 
 
 def test_quiet_hours_defer_until_they_end_or_suppress_if_the_offer_ends_first(env):
-    key, shop = _merchant_with_shop(env)
+    key, shop = merchant_with_shop(env)
     now_utc = env.clock.now
     start = (now_utc - timedelta(hours=1)).strftime("%H:%M")
     end = (now_utc + timedelta(hours=1)).strftime("%H:%M")
-    _sub(env, "tok-quiet", quiet_hours={"start": start, "end": end}, timezone="UTC")
-    long_offer = _offer(env, key, shop, title="Long", expires_at=(now_utc + timedelta(hours=3)).isoformat())
-    short_offer = _offer(env, key, shop, title="Short", expires_at=(now_utc + timedelta(minutes=30)).isoformat())
+    subscriber(env, "tok-quiet", quiet_hours={"start": start, "end": end}, timezone="UTC")
+    long_offer = offer(env, key, shop, title="Long", expires_at=(now_utc + timedelta(hours=3)).isoformat())
+    short_offer = offer(env, key, shop, title="Short", expires_at=(now_utc + timedelta(minutes=30)).isoformat())
     env.drain()
     assert env.received("tok-quiet") == []
     [deferred] = env.notifications(long_offer["id"])
@@ -288,28 +206,28 @@ def test_quiet_hours_defer_until_they_end_or_suppress_if_the_offer_ends_first(en
 
 @pytest.mark.parametrize("who", ["resident", "operator"])
 def test_daily_caps_count_per_local_day(env, who):
-    key, shop = _merchant_with_shop(env)
+    key, shop = merchant_with_shop(env)
     if who == "resident":
-        _sub(env, "tok-capped", max_per_day=2)
+        subscriber(env, "tok-capped", max_per_day=2)
     else:
         env.api.rules(max_notifications_per_day=2)
-        _sub(env, "tok-capped")
-    offers = [_offer(env, key, shop, title=f"Item {i}") for i in range(3)]
+        subscriber(env, "tok-capped")
+    offers = [offer(env, key, shop, title=f"Item {i}") for i in range(3)]
     env.drain()
     assert len(env.received("tok-capped")) == 2
     assert sum(env.stats(key, o["id"])["suppressed"] for o in offers) == 1
 
     env.clock.advance(days=1)
-    _offer(env, key, shop, title="Tomorrow", expires_at=(env.clock.now + timedelta(hours=2)).isoformat())
+    offer(env, key, shop, title="Tomorrow", expires_at=(env.clock.now + timedelta(hours=2)).isoformat())
     env.drain()
     assert len(env.received("tok-capped")) == 3
 
 
 def test_push_outcomes_are_counted_in_metrics(env):
-    key, shop = _merchant_with_shop(env)
-    _sub(env, "tok-m")
-    _sub(env, "unregistered-m")
-    _offer(env, key, shop)
+    key, shop = merchant_with_shop(env)
+    subscriber(env, "tok-m")
+    subscriber(env, "unregistered-m")
+    offer(env, key, shop)
     env.drain()
     text = env.api.c.get("/metrics").get_data(as_text=True)
     assert 'dealsvc_push_outcomes_total{outcome="sent"}' in text

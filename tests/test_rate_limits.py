@@ -136,7 +136,7 @@ def _offer_and_residents(client, residents: int = 2) -> tuple[str, list[str]]:
     key = client.post("/api/v1/merchants", json=_merchant_body()).get_json()["api_key"]
     auth = {"Authorization": f"Bearer {key}"}
     shop = client.post("/api/v1/shops", json={"name": "Forno", "category": "bakery", "lat": 45.4642, "lon": 9.19}, headers=auth).get_json()
-    from tests.conftest import Api
+    from tests.support.api import Api
 
     body = Api(client).offer_body(shop["id"], quantity=50)
     offer = client.post("/api/v1/offers", json=body, headers=auth)

@@ -12,8 +12,8 @@ import re
 import pytest
 
 from config import Settings
-from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
-from tests.test_resident_app_pages import PAGES, config_of, scripts_of
+from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
+from tests.support.app_pages import PAGES, config_of, scripts_of
 
 TILES = "https://{s}.tile.example.org/{z}/{x}/{y}.png"
 FIREBASE = {"apiKey": "AIzaSyExample", "projectId": "deals-city", "messagingSenderId": "123456789012", "appId": "1:123456789012:web:abc"}

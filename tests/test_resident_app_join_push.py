@@ -11,8 +11,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_browser import PHONE, WAIT_MS, browser, live, settings as browser_settings  # noqa: F401 (fixtures)
-from tests.test_resident_app_browser import HOME
+from tests.support.browser import PHONE, WAIT_MS, browser, live, settings as browser_settings  # noqa: F401 (fixtures)
+from tests.support.resident_app import HOME
 
 FIREBASE = {"apiKey": "AIzaSyExample", "projectId": "deals-city", "messagingSenderId": "123456789012", "appId": "1:123456789012:web:abc"}
 VAPID = base64.urlsafe_b64encode(b"\x04" + bytes(range(1, 65))).decode().rstrip("=")

@@ -10,9 +10,9 @@ import struct
 import pytest
 
 from config import Settings
-from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
+from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
 
-PAGES = ["/app/", "/app/join", "/app/offers/any-offer", "/app/reservations", "/app/settings"]
+from tests.support.app_pages import PAGES, config_of, scripts_of  # noqa: F401
 BRAND = "Spesa Sospesa"
 
 
@@ -20,16 +20,6 @@ BRAND = "Spesa Sospesa"
 def settings(database_url, tmp_path) -> Settings:
     return Settings(database_url=database_url, admin_token=ADMIN_TOKEN, var_dir=tmp_path, geocoder="none",
                     auto_migrate=True, brand=BRAND, **GENEROUS_RATE_LIMITS)
-
-
-def config_of(html: str) -> dict:
-    match = re.search(r'<script type="application/json" id="app-config">(.*?)</script>', html, re.S)
-    assert match, "the page carries no app config"
-    return json.loads(match.group(1))
-
-
-def scripts_of(html: str) -> list[str]:
-    return re.findall(r'<script src="([^"]+)"', html)
 
 
 @pytest.mark.parametrize("header, lang, tab, joined_text", [

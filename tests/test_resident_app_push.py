@@ -13,11 +13,11 @@ import pytest
 import requests
 from playwright.sync_api import Error, expect
 
-from tests.test_browser import (  # noqa: F401 (fixtures)
+from tests.support.browser import (  # noqa: F401 (fixtures)
     PHONE, WAIT_MS, browser, live, merchant_with_shop, settings,
 )
-from tests.test_browser_languages import DOCS_SCREENSHOTS, _shot as docs_shot
-from tests.test_resident_app_browser import HOME, join_with_pin, phone, post_offer
+from tests.support.browser import DOCS_SCREENSHOTS, docs_shot
+from tests.support.resident_app import HOME, join_with_pin, phone, post_offer
 
 NOTIFICATIONS_JS = """async () => {
   const r = await navigator.serviceWorker.ready;

@@ -15,8 +15,8 @@ from dealsvc.api.schemas import rules_schemas
 from dealsvc.domain.i18n import Text
 from dealsvc.domain.rules import COUNT, RULES, Rules, describe, rule
 from dealsvc.web.forms import RulesForm, parse, rules_form
-from tests.conftest import ADMIN_TOKEN
-from tests.test_pages import csrf, field_error, sign_in_operator
+from tests.support.api import ADMIN_TOKEN
+from tests.support.pages import csrf, field_error, sign_in_operator
 
 OP = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 NAMES = [r.name for r in RULES]

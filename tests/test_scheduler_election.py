@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from dealsvc.adapters.db.models import Lease
-from tests.test_expiry import EXPIRED_LOG, SHOP, now_utc, stored_statuses, utc, withdrawals
-from tests.test_scheduler_restart import ELECTED, expiries_logged
+from tests.support.scheduler import EXPIRED_LOG, SHOP, now_utc, stored_statuses, utc, withdrawals
+from tests.support.scheduler import ELECTED, expiries_logged
 
 def lease_ttl_s(container) -> float:
     """The scheduler's lease as the composition root builds it (the processes share its settings):

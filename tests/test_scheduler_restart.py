@@ -11,7 +11,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from dealsvc.adapters.db.models import Lease, Reservation
-from tests.test_expiry import (
+from tests.support.scheduler import (
+    ELECTED,
+    expiries_logged,
     EXPIRED_LOG,
     SHOP,
     listed,
@@ -22,13 +24,6 @@ from tests.test_expiry import (
     wait_for_line,
     withdrawals,
 )
-
-ELECTED = re.compile(r"scheduler elected \((\S+)\)")
-
-
-def expiries_logged(*processes) -> Counter:
-    return Counter(m.group(1) for p in processes for m in EXPIRED_LOG.finditer(p.log()))
-
 
 def test_killed_scheduler_restarted_later_expires_each_offer_once(container, api, worker_process):
     api.rules(min_offer_lifetime_s=1)

@@ -27,8 +27,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
-from tests.test_rules import DEFAULTS as DEFAULT_RULES
+from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
+from tests.support.rules import DEFAULT_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")

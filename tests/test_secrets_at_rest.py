@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import ADMIN_TOKEN
+from tests.support.api import ADMIN_TOKEN
 
 
 def database_contents(container) -> bytes:

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select, update
 
 from dealsvc.adapters.db.models import Fanout, Merchant, Reservation
-from tests.conftest import ADMIN_TOKEN
-from tests.test_pages import csrf
-from tests.test_push_pipeline import env  # noqa: F401  (the fixture)
+from tests.support.api import ADMIN_TOKEN
+from tests.support.pages import csrf
+from tests.support.push import env  # noqa: F401  (the fixture)
 
 SHOP = (45.4642, 9.1900)
 NEAR = (45.4660, 9.1900)  # 200 m from the shop

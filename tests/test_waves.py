@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from dealsvc.adapters.db.models import Fanout
 from dealsvc.domain import privacy
-from tests.conftest import ADMIN_TOKEN
-from tests.test_push_pipeline import SHOP, Env, env  # noqa: F401  (the fixture)
+from tests.support.api import ADMIN_TOKEN
+from tests.support.push import SHOP, Env, env  # noqa: F401  (the fixture)
 
 G = Geodesic.WGS84
 

@@ -17,9 +17,9 @@ from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
 from dealsvc.adapters.catalogues import translations
 from dealsvc.domain import audience, delivery
-from tests.conftest import Api, _empty
+from tests.support.api import Api, empty_database
 from tests.fakes.fcm_emulator import PROJECT_ID, firebase_app_for, running_emulator
-from tests.test_push_pipeline import Env, FakeClock
+from tests.support.push import Env, FakeClock
 
 BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 NOW = datetime(2026, 11, 22, 17, 0, tzinfo=timezone.utc)
@@ -198,7 +198,7 @@ def _pipeline(settings: Settings, public_url: str | None):
             settings.with_(fcm_endpoint=emulator.fcm_base, fcm_project_id=PROJECT_ID, public_url=public_url),
             clock=clock,
         )
-        _empty(container)
+        empty_database(container)
         try:
             yield Env(container, Api(create_app(container=container).test_client()), emulator, clock)
         finally:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.test_push_pipeline import Env, env  # noqa: F401  (env is the fixture used below)
+from tests.support.push import Env, env  # noqa: F401  (env is the fixture used below)
 
 SHOP = (45.4642, 9.1900)
 NEAR = (45.4660, 9.1900)  # 200 m from the shop
