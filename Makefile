@@ -48,9 +48,24 @@ migrate: $(VENV)/.runtime
 # `make test`: the tests in parallel (PYTEST_WORKERS processes, each with its own databases),
 # then the timing-sensitive ones (marked serial in tests/conftest.py) alone.
 PYTEST_WORKERS ?= 3
+# A part with no test of its kind selected (pytest's exit status 5) is no failure.
+PARALLEL = $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"
+SERIAL = $(PY) -m pytest -p no:xdist -m serial
 test: $(VENV)/.dev $(MO_FILES)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
-	$(PY) -m pytest -p no:xdist -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PARALLEL) $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(SERIAL) $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+# No database, no processes: one process is quicker than starting workers.
+test-unit: $(VENV)/.dev $(MO_FILES)
+	$(PY) -m pytest -p no:xdist tests/unit $(PYTEST_ARGS)
+
+test-integration: $(VENV)/.dev $(MO_FILES)
+	$(PARALLEL) tests/integration $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(SERIAL) tests/integration $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test-e2e: $(VENV)/.dev $(MO_FILES)
+	$(PARALLEL) tests/e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(SERIAL) tests/e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
