@@ -18,7 +18,7 @@ from dealsvc.domain import errors as domain_errors
 from dealsvc.domain.i18n import Text
 from tests.support.api import ADMIN_TOKEN
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # A body with a mistake of most kinds a client makes: missing, wrong type, out of range, unknown.
 BAD_SUBSCRIBER = {"fcm_token": "tok", "lat": 123, "radius_m": "far", "quiet_hours": {"start": "25:00", "end": "07:00"}, "nickname": "x"}
 

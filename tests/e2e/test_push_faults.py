@@ -41,7 +41,7 @@ from tests.support.processes import WorkerProcess
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 from tests.fakes.tcp_proxy import TcpProxy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHOP = (45.4642, 9.1900)
 # Scaled down: a push's backoff and the breaker's pause are fractions of a second.
 FAST = {

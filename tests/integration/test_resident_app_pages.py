@@ -104,7 +104,7 @@ def test_the_app_without_a_slash_is_the_app(client):
 def test_vendored_libraries_record_their_version_and_licence():
     from pathlib import Path
 
-    vendor = Path(__file__).resolve().parent.parent / "dealsvc" / "web" / "static" / "vendor"
+    vendor = Path(__file__).resolve().parents[2] / "dealsvc" / "web" / "static" / "vendor"
     for name, licence in (("leaflet", "BSD-2-Clause"), ("firebase", "Apache-2.0")):
         version = (vendor / name / "VERSION").read_text()
         assert version.startswith(name + " ") and f"licence: {licence}" in version
@@ -133,7 +133,7 @@ def test_the_pages_ask_for_each_file_by_its_contents_and_the_worker_keeps_those(
     import hashlib
     from pathlib import Path
 
-    static = Path(__file__).resolve().parent.parent / "dealsvc" / "web" / "static"
+    static = Path(__file__).resolve().parents[2] / "dealsvc" / "web" / "static"
     shell = json.loads(re.search(r"var SHELL = (\[.*?\]);", client.get("/app/sw.js").text).group(1))
     html = client.get("/app/").text
     used = scripts_of(html) + re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)

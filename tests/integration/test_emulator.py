@@ -33,7 +33,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Message.token is deprecated:Depr
 FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 MESSAGE_NAME = re.compile(r"projects/dealsvc-test/messages/0:\d{16}%[0-9a-f]+")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, nodes
 
 from dealsvc.domain.locales import LOCALES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CATALOGUES = ROOT / "dealsvc" / "translations"
 TEMPLATES = ROOT / "dealsvc" / "web" / "templates"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}

@@ -16,7 +16,7 @@ import pytest
 from config import Settings, SettingsError
 from dealsvc.app import create_app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.7"}
 PATHS = ("/emulator/api/tokens", "/emulator/", "/emulator/inbox.json", "/emulator/api/web-clients/tok-1/messages")
 

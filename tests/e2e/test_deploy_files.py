@@ -30,7 +30,7 @@ from config import Settings
 from config import testing
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROCFILE = ROOT / "Procfile"
 DEPLOY = ROOT / "deploy"
 UNITS = DEPLOY / "systemd"

@@ -24,7 +24,7 @@ from tests.support.api import ADMIN_TOKEN
 from tests.support.pages import csrf, sign_in_shop
 
 PROBLEM_JSON = "application/problem+json"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _app(container, **changes):

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
 from tests.support.rules import DEFAULT_RULES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 

@@ -20,7 +20,7 @@ from tests.support.pages import csrf, field_error, sign_in_operator
 
 OP = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 NAMES = [r.name for r in RULES]
-CATALOGUES = Path(__file__).resolve().parent.parent / "dealsvc" / "translations"
+CATALOGUES = Path(__file__).resolve().parents[2] / "dealsvc" / "translations"
 OPENAPI_TYPES = {bool: "boolean", int: "integer", float: "number"}
 
 
@@ -131,7 +131,7 @@ def test_a_new_rule_is_one_declaration(app):
 
 # --- the docs -------------------------------------------------------------------------------
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 TABLE_START, TABLE_END = "<!-- rules: start -->", "<!-- rules: end -->"
 
 
