@@ -18,7 +18,7 @@ from dealsvc.bootstrap import bootstrap
 from tests.support.api import Api, empty_database
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 
-from tests.support.push import SHOP, Env, FakeClock, env, merchant_with_shop, offer, subscriber  # noqa: F401 (the fixture)
+from tests.support.push import SHOP, Env, FakeClock, env, merchant_with_shop, post_offer, subscriber  # noqa: F401 (the fixture)
 
 
 def test_residents_in_range_and_interested_get_exactly_one_push(env):
@@ -27,7 +27,7 @@ def test_residents_in_range_and_interested_get_exactly_one_push(env):
     subscriber(env, "tok-far", lat=45.4912, radius_m=1000)  # 3 km away
     subscriber(env, "tok-dairy-only", radius_m=1000, categories=["dairy"])
     subscriber(env, "tok-bakery", radius_m=1000, categories=["bakery", "dairy"])
-    offer = offer(env, key, shop)
+    offer = post_offer(env, key, shop)
     env.drain()
 
     assert len(env.received("tok-near")) == 1
@@ -68,7 +68,7 @@ def test_operator_max_radius_caps_the_residents_radius(env):
     key, shop = merchant_with_shop(env)
     subscriber(env, "tok-wide", lat=45.4912, radius_m=4000)  # 3 km away, radius 4 km
     env.api.rules(max_radius_m=2000, default_radius_m=1000)
-    offer(env, key, shop)
+    post_offer(env, key, shop)
     env.drain()
     assert env.received("tok-wide") == []
 
@@ -79,7 +79,7 @@ def test_dead_tokens_deactivate_the_subscriber_at_once(env, token, caplog):
     dead = subscriber(env, token)
     alive = subscriber(env, "tok-alive")
     caplog.set_level(logging.DEBUG)
-    offer = offer(env, key, shop)
+    offer = post_offer(env, key, shop)
     env.drain()
 
     assert env.subscriber_active(dead["id"]) is False
@@ -89,7 +89,7 @@ def test_dead_tokens_deactivate_the_subscriber_at_once(env, token, caplog):
     assert stats["failed"] == 1 and stats["sent"] == 1
 
     # Never tried again: the next offer does not even match them.
-    second = offer(env, key, shop, title="Focaccia")
+    second = post_offer(env, key, shop, title="Focaccia")
     env.drain()
     assert env.emulator.store.attempts(token) == 1
     assert env.stats(key, second["id"])["matched"] == 1
@@ -101,7 +101,7 @@ def test_quota_exceeded_is_retried_after_retry_after_then_sent(env):
     key, shop = merchant_with_shop(env)
     subscriber(env, "quota-1")
     env.emulator.store.set_fault("quota-1", "quota", times=1, retry_after=30)
-    offer = offer(env, key, shop)
+    offer = post_offer(env, key, shop)
     env.drain()
     [n] = env.notifications(offer["id"])
     assert (n.status, n.reason) == ("pending", "QuotaExceededError")
@@ -121,7 +121,7 @@ def test_quota_exceeded_is_retried_after_retry_after_then_sent(env):
 def test_unavailable_is_retried_by_the_outbox_with_backoff(env):
     key, shop = merchant_with_shop(env)
     subscriber(env, "unavailable-once-1")
-    offer = offer(env, key, shop)
+    offer = post_offer(env, key, shop)
     env.drain()
     # The dispatcher never sleeps on a failure: the push waits in the outbox instead.
     [n] = env.notifications(offer["id"])
@@ -139,7 +139,7 @@ def test_a_failing_push_is_retried_for_as_long_as_its_offer_lives_then_dropped(e
     key, shop = merchant_with_shop(env)
     subscriber(env, "quota-forever")
     env.emulator.store.set_fault("quota-forever", "quota", retry_after=1)
-    offer = offer(env, key, shop)  # 2 hours
+    offer = post_offer(env, key, shop)  # 2 hours
     for _ in range(7):  # 105 minutes: no attempt cap ends it while the offer lives
         env.drain()
         env.clock.advance(minutes=15)  # the backoff's ceiling (900 s)
@@ -157,7 +157,7 @@ def test_a_failing_push_is_retried_for_as_long_as_its_offer_lives_then_dropped(e
 def test_a_bad_request_goes_to_the_dead_letter_and_keeps_the_subscriber(env):
     key, shop = merchant_with_shop(env)
     resident = subscriber(env, "badrequest-1")
-    offer = offer(env, key, shop)
+    offer = post_offer(env, key, shop)
     env.drain()
     [n] = env.notifications(offer["id"])
     assert (n.status, n.reason) == ("failed", "dead_letter")
@@ -173,7 +173,7 @@ def test_classification_of_a_bad_request_that_is_not_about_the_token():
 def test_pushes_for_an_offer_no_longer_active_are_dropped(env):
     key, shop = merchant_with_shop(env)
     subscriber(env, "tok-1")
-    offer = offer(env, key, shop)
+    offer = post_offer(env, key, shop)
     env.container.dispatcher.expand_one()  # audience known, nothing sent yet
     r = env.api.c.patch(f"/api/v1/offers/{offer['id']}", json={"status": "cancelled"}, headers=env.api.h(key))
     assert r.status_code == 200
@@ -188,8 +188,8 @@ def test_quiet_hours_defer_until_they_end_or_suppress_if_the_offer_ends_first(en
     start = (now_utc - timedelta(hours=1)).strftime("%H:%M")
     end = (now_utc + timedelta(hours=1)).strftime("%H:%M")
     subscriber(env, "tok-quiet", quiet_hours={"start": start, "end": end}, timezone="UTC")
-    long_offer = offer(env, key, shop, title="Long", expires_at=(now_utc + timedelta(hours=3)).isoformat())
-    short_offer = offer(env, key, shop, title="Short", expires_at=(now_utc + timedelta(minutes=30)).isoformat())
+    long_offer = post_offer(env, key, shop, title="Long", expires_at=(now_utc + timedelta(hours=3)).isoformat())
+    short_offer = post_offer(env, key, shop, title="Short", expires_at=(now_utc + timedelta(minutes=30)).isoformat())
     env.drain()
     assert env.received("tok-quiet") == []
     [deferred] = env.notifications(long_offer["id"])
@@ -212,13 +212,13 @@ def test_daily_caps_count_per_local_day(env, who):
     else:
         env.api.rules(max_notifications_per_day=2)
         subscriber(env, "tok-capped")
-    offers = [offer(env, key, shop, title=f"Item {i}") for i in range(3)]
+    offers = [post_offer(env, key, shop, title=f"Item {i}") for i in range(3)]
     env.drain()
     assert len(env.received("tok-capped")) == 2
     assert sum(env.stats(key, o["id"])["suppressed"] for o in offers) == 1
 
     env.clock.advance(days=1)
-    offer(env, key, shop, title="Tomorrow", expires_at=(env.clock.now + timedelta(hours=2)).isoformat())
+    post_offer(env, key, shop, title="Tomorrow", expires_at=(env.clock.now + timedelta(hours=2)).isoformat())
     env.drain()
     assert len(env.received("tok-capped")) == 3
 
@@ -227,7 +227,7 @@ def test_push_outcomes_are_counted_in_metrics(env):
     key, shop = merchant_with_shop(env)
     subscriber(env, "tok-m")
     subscriber(env, "unregistered-m")
-    offer(env, key, shop)
+    post_offer(env, key, shop)
     env.drain()
     text = env.api.c.get("/metrics").get_data(as_text=True)
     assert 'dealsvc_push_outcomes_total{outcome="sent"}' in text

@@ -85,7 +85,7 @@ def merchant_with_shop(env: Env):
     return m["api_key"], shop
 
 
-def offer(env: Env, key: str, shop: dict, **extra) -> dict:
+def post_offer(env: Env, key: str, shop: dict, **extra) -> dict:
     body = {
         "expires_at": (env.clock.now + timedelta(hours=2)).isoformat(),
         "title": "Pane di ieri",
