@@ -59,7 +59,7 @@ def test_default_locale_setting_is_used_when_nothing_matches(container, settings
     from dealsvc.app import create_app
     from dealsvc.bootstrap import bootstrap
 
-    from .conftest import Api
+    from tests.support.api import Api
 
     env = {"DEALSVC_DEFAULT_LOCALE": "it", "DEALSVC_DATABASE_URL": settings.database_url}
     italian = bootstrap(settings.with_(default_locale=Settings.from_env(env).default_locale))
