@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run demo test migrate clean i18n-extract i18n-update i18n-compile
+.PHONY: run demo test test-unit test-integration test-e2e migrate clean i18n-extract i18n-update i18n-compile
 .DEFAULT_GOAL := run
 
 $(VENV)/.runtime: requirements.txt
@@ -45,8 +45,27 @@ demo: $(VENV)/.runtime $(MO_FILES)
 migrate: $(VENV)/.runtime
 	$(PY) -m dealsvc migrate
 
+# `make test`: the tests in parallel (PYTEST_WORKERS processes, each with its own databases),
+# then the timing-sensitive ones (marked serial in tests/conftest.py) alone.
+PYTEST_WORKERS ?= 3
+# A part with no test of its kind selected (pytest's exit status 5) is no failure.
+PARALLEL = $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"
+SERIAL = $(PY) -m pytest -p no:xdist -m serial
 test: $(VENV)/.dev $(MO_FILES)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PARALLEL) $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(SERIAL) $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+# No database, no processes: one process is quicker than starting workers.
+test-unit: $(VENV)/.dev $(MO_FILES)
+	$(PY) -m pytest -p no:xdist tests/unit $(PYTEST_ARGS)
+
+test-integration: $(VENV)/.dev $(MO_FILES)
+	$(PARALLEL) tests/integration $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(SERIAL) tests/integration $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test-e2e: $(VENV)/.dev $(MO_FILES)
+	$(PARALLEL) tests/e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(SERIAL) tests/e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

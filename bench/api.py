@@ -44,7 +44,7 @@ import psycopg
 from dealsvc.domain.categories import CATEGORIES
 from dealsvc.domain.credentials import MERCHANT_PREFIX, hash_secret, new_secret
 
-# The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
+# The smallest run that still goes through every step (tests/e2e/test_benchmarks.py); "{pg}" is
 # the test PostgreSQL.
 TINY = ["--pg", "{pg}", "--shops", "20", "--merchants", "10", "--offers", "50", "--ended-offers", "50",
         "--subscribers", "200", "--duration", "1", "--rate", "20", "--also-rates", "", "--rate-duration", "1",

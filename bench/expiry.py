@@ -26,7 +26,7 @@ from dealsvc.domain.credentials import new_id
 from dealsvc.services.auth import MERCHANT, Principal
 from dealsvc.services.scheduler import Scheduler
 
-# The smallest run that still goes through every step (tests/test_benchmarks.py).
+# The smallest run that still goes through every step (tests/e2e/test_benchmarks.py).
 TINY = ["--offers", "50", "--window", "1", "--lead", "2"]
 
 

@@ -46,7 +46,7 @@ from dealsvc.adapters.db.models import Notification, Subscriber
 from dealsvc.bootstrap import bootstrap
 from dealsvc.services.auth import MERCHANT, Principal
 
-# The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
+# The smallest run that still goes through every step (tests/e2e/test_benchmarks.py); "{pg}" is
 # the test PostgreSQL.
 TINY = ["--db", "{pg}", "--residents", "200", "--offers", "2", "--dispatchers", "1", "--warmup", "0.5",
         "--timeout", "60", "--delays", "0,30"]

@@ -14,7 +14,7 @@ import json
 import re
 import time
 
-# Not a benchmark: the server bench/fanout.py sends to. tests/test_benchmarks.py starts it on
+# Not a benchmark: the server bench/fanout.py sends to. tests/e2e/test_benchmarks.py starts it on
 # a free port (--port) and checks that it answers.
 SERVER = True
 

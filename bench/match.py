@@ -20,7 +20,7 @@ from geopy.distance import geodesic as geopy_geodesic
 from dealsvc.adapters.spatial import PlaceArrays, SubscriberIndex
 from dealsvc.domain import geo
 
-# The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
+# The smallest run that still goes through every step (tests/e2e/test_benchmarks.py); "{pg}" is
 # the test PostgreSQL.
 TINY = ["--subscribers", "2000", "--offers", "3", "--geopy-sample", "200", "--pg", "{pg}", "--postgis-offers", "2"]
 

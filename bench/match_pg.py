@@ -29,7 +29,7 @@ from dealsvc.domain import geo
 from dealsvc.domain.categories import CATEGORIES
 from dealsvc.domain.clock import system_clock
 
-# The smallest run that still goes through every step (tests/test_benchmarks.py); "{pg}" is
+# The smallest run that still goes through every step (tests/e2e/test_benchmarks.py); "{pg}" is
 # the test PostgreSQL.
 TINY = ["--pg", "{pg}", "--subscribers", "2000", "--offers", "3", "--postgis-offers", "1", "--exact-offers", "1",
         "--changes", "20"]

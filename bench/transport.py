@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench import NginxFcm, cpu_s, free_port, wait_port
 
-# The smallest run that still goes through every step (tests/test_benchmarks.py).
+# The smallest run that still goes through every step (tests/e2e/test_benchmarks.py).
 TINY = ["--pushes", "600", "--batch", "100"]
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,6 +25,6 @@ def test_redis_url() -> str | None:
 
 def test_fcm_transport() -> str | None:
     """DEALSVC_TEST_FCM_TRANSPORT: the push gateway's transport the pipeline tests run with
-    ('curl' or 'requests'; unset: the default of Settings). tests/test_push.py and
-    tests/test_push_gateway_parity.py hold both to the same tests whatever this says."""
+    ('curl' or 'requests'; unset: the default of Settings). tests/integration/test_push.py and
+    tests/integration/test_push_gateway_parity.py hold both to the same tests whatever this says."""
     return os.environ.get("DEALSVC_TEST_FCM_TRANSPORT") or None

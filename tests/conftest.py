@@ -6,7 +6,6 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -14,28 +13,48 @@ from sqlalchemy import create_engine, text
 from config import Settings
 from config import testing
 from config.testing import test_database_url
-from dealsvc.adapters.db.models import Base, OperatorRules
 from dealsvc.adapters.db.session import normalize_url
 from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
-
-# As long as DEALSVC_ADMIN_TOKEN must be (32 characters or more: a shorter one stops the service).
-ADMIN_TOKEN = "test-operator-token-5c1f0e9a7b3d2c4e6f8a"
-BACKENDS = ["sqlite", "postgresql"] if test_database_url() else ["sqlite"]
-# Rate limits no test reaches unless it means to (tests/test_rate_limits.py sets tight ones):
-# the limiter still runs on every call, in memory.
-GENEROUS_RATE_LIMITS = {
-    "rate_limit_subscribers": "100000/minute",
-    "rate_limit_merchants": "100000/minute",
-    "rate_limit_reservations": "100000/minute",
-    "rate_limit_failed_auth": "100000/minute",
-}
-GENEROUS_RATE_LIMITS_ENV = {f"DEALSVC_{name.upper()}": value for name, value in GENEROUS_RATE_LIMITS.items()}
+from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS, GENEROUS_RATE_LIMITS_ENV, Api, empty_database
+from tests.support.processes import WorkerProcess
+from tests.support.databases import BACKENDS, pg_url_with_schema
 
 
-def _pg_url_with_schema(base: str, schema: str) -> str:
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+@pytest.fixture(scope="session", autouse=True)
+def _one_tls_context_per_session():
+    """Every container builds firebase-admin's HTTP clients, and each of those loads certifi's
+    CA bundle into a new TLS context (about 0.1 s of CPU, three times per container). The tests
+    share one context per set of options instead, as httpx allows (`verify=<context>`): the
+    tests' pushes go to the emulator over plain HTTP, and the bundle is the same file anyway."""
+    from httpx._transports import default
+
+    original = default.create_ssl_context
+    made: dict = {}
+
+    def shared(verify=True, cert=None, trust_env=True):
+        if verify is not True or cert is not None:
+            return original(verify=verify, cert=cert, trust_env=trust_env)
+        if trust_env not in made:
+            made[trust_env] = original(verify=verify, cert=cert, trust_env=trust_env)
+        return made[trust_env]
+
+    default.create_ssl_context = shared
+    yield
+    default.create_ssl_context = original
+
+
+def _migrated(url: str) -> str:
+    """The schema at head, once per session: the containers of the tests skip the check."""
+    from dealsvc.adapters.db import migrate
+    from dealsvc.adapters.db.session import make_engine
+
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    return url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -43,7 +62,7 @@ def database_url(request, tmp_path_factory):
     """A migrated, empty database per backend for the whole session."""
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("db") / "dealsvc.db"
-        yield f"sqlite:///{path}"
+        yield _migrated(f"sqlite:///{path}")
         return
     base = test_database_url()
     schema = "t_" + secrets.token_hex(6)
@@ -53,7 +72,7 @@ def database_url(request, tmp_path_factory):
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # a missing PostgreSQL is a failure, never a silent skip
         pytest.fail(f"PostgreSQL at {base} is not usable ({exc}); set DEALSVC_TEST_DATABASE_URL=none to run SQLite only")
-    yield _pg_url_with_schema(base, schema)
+    yield _migrated(pg_url_with_schema(base, schema))
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
@@ -73,17 +92,12 @@ def settings(database_url, tmp_path) -> Settings:
     )
 
 
-def _empty(container) -> None:
-    with container.db.write() as s:
-        for table in reversed(Base.metadata.sorted_tables):
-            s.execute(table.delete())
-        s.add(OperatorRules(id=1, stored={}, updated_at=container.clock()))
-
-
 @pytest.fixture
 def container(settings):
-    c = bootstrap(settings)
-    _empty(c)
+    # `database_url` migrated the schema once for the session (a test module's own `settings`
+    # points at it too); each test's container only empties it.
+    c = bootstrap(settings, migrate_schema=False)
+    empty_database(c)
     yield c
     c.close()
 
@@ -96,61 +110,6 @@ def app(container):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-class Api:
-    """A thin client for tests: sign-ups and the common calls, with the right credentials."""
-
-    def __init__(self, client):
-        self.c = client
-
-    @staticmethod
-    def h(secret: str | None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {secret}"} if secret else {}
-
-    def merchant(self, email: str | None = None, name: str = "Forno Rossi") -> dict:
-        email = email or f"{secrets.token_hex(4)}@shop.example"
-        r = self.c.post("/api/v1/merchants", json={"name": name, "email": email})
-        assert r.status_code == 201, r.json
-        return r.json
-
-    def shop(self, key: str, lat: float = 45.4642, lon: float = 9.1900, **extra) -> dict:
-        body = {"name": "Forno Rossi", "category": "bakery", "lat": lat, "lon": lon, **extra}
-        r = self.c.post("/api/v1/shops", json=body, headers=self.h(key))
-        assert r.status_code == 201, r.json
-        return r.json
-
-    def offer_body(self, shop_id: str, **extra) -> dict:
-        from datetime import datetime, timedelta, timezone
-
-        expires = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
-        body = {
-            "shop_id": shop_id,
-            "title": "Pane di ieri",
-            "category": "bakery",
-            "original_price_cents": 400,
-            "discount_pct": 50,
-            "quantity": 5,
-            "expires_at": expires,
-        }
-        body.update(extra)
-        return body
-
-    def offer(self, key: str, shop_id: str, **extra) -> dict:
-        r = self.c.post("/api/v1/offers", json=self.offer_body(shop_id, **extra), headers=self.h(key))
-        assert r.status_code == 201, r.json
-        return r.json
-
-    def subscriber(self, lat: float = 45.4650, lon: float = 9.1900, **extra) -> dict:
-        body = {"fcm_token": "tok-" + secrets.token_hex(8), "lat": lat, "lon": lon, **extra}
-        r = self.c.post("/api/v1/subscribers", json=body)
-        assert r.status_code == 201, r.json
-        return r.json
-
-    def rules(self, **changes) -> dict:
-        r = self.c.put("/api/v1/admin/rules", json=changes, headers=self.h(ADMIN_TOKEN))
-        assert r.status_code == 200, r.json
-        return r.json
 
 
 @pytest.fixture
@@ -166,65 +125,6 @@ def nominatim():
     fake = FakeNominatim().start()
     yield fake
     fake.stop()
-
-
-class WorkerProcess:
-    """`python -m workers.<kind>` against the test database, its log kept in a file and read as it grows."""
-
-    def __init__(self, kind: str, database_url: str, log_path: Path, extra_env: dict[str, str]):
-        self.kind = kind
-        self.log_path = log_path
-        self._offset = 0
-        env = {
-            **os.environ,
-            "DEALSVC_DATABASE_URL": database_url,
-            "DEALSVC_ADMIN_TOKEN": ADMIN_TOKEN,
-            "DEALSVC_GEOCODER": "none",
-            "DEALSVC_AUTO_MIGRATE": "0",
-            "DEALSVC_LOG_LEVEL": "INFO",
-            **({"DEALSVC_FCM_TRANSPORT": testing.test_fcm_transport()} if testing.test_fcm_transport() else {}),
-            **extra_env,
-        }
-        with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", f"workers.{kind}"],
-                cwd=Path(__file__).resolve().parent.parent, env=env,
-                stdout=subprocess.DEVNULL, stderr=log,
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def new_lines(self) -> list[str]:
-        """The complete log lines written since the last call."""
-        with open(self.log_path, "rb") as f:
-            f.seek(self._offset)
-            chunk = f.read()
-        end = chunk.rfind(b"\n") + 1
-        self._offset += end
-        return chunk[:end].decode(errors="replace").splitlines()
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to release anything."""
-        if self.alive():
-            self.proc.kill()
-        self.proc.wait(timeout=30)
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -331,8 +231,20 @@ def pg_url():
     with engine.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield _pg_url_with_schema(base, schema)
+        yield pg_url_with_schema(base, schema)
     finally:
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+# What measures time or throughput against processes of its own: run alone, after the rest
+# (`make test` runs the others in parallel first); the marker is added here, by what a test uses.
+SERIAL_FILES = {"test_benchmarks.py", "test_scheduler_restart.py", "test_scheduler_election.py"}
+SERIAL_FIXTURES = {"worker_process"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SERIAL_FILES or SERIAL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.serial)

@@ -2,7 +2,7 @@
 
 These libraries write English sentences, some filled in ("Longer than maximum length 200.");
 `localize` (adapters/catalogues.py) recognises each by its template and says it in the reader's
-language with the same values. tests/test_problem_languages.py checks that every message the
+language with the same values. tests/integration/test_problem_languages.py checks that every message the
 API's schemas can produce is here or is a `Text` of ours.
 """
 from __future__ import annotations

@@ -242,7 +242,7 @@ class FirebasePushGateway:
         )
         # firebase-admin has no public setting for the thing below, so it reaches into
         # _MessagingService (firebase-admin is pinned in requirements.txt, and
-        # tests/test_push.py fails loudly if these internals change).
+        # tests/integration/test_push.py fails loudly if these internals change).
         # Retries belong to the outbox (durable, with jitter and Retry-After). firebase-admin's
         # own urllib3 retries would sleep through a 429's Retry-After or a 503's backoff inside
         # send_each, stalling the whole batch. Only a connection that never reached the server

@@ -97,7 +97,7 @@ def deals(query):
     )
     # The busiest route: DealListSchema().dump took more time than finding the deals (1.7 ms
     # for 20 deals, measured by bench/api.py --profile), so the listing is dumped by hand,
-    # field for field what the schema dumps (tests/test_deals_index.py holds the two equal);
+    # field for field what the schema dumps (tests/integration/test_deals_index.py holds the two equal);
     # the schema still documents the answer.
     return jsonify({"items": [dump_deal(item) for item in items]})
 

@@ -17,7 +17,7 @@ _A = _WGS84.a  # equatorial radius, metres
 _E2 = _WGS84.f * (2 - _WGS84.f)  # first eccentricity squared
 
 # The flat approximation's error grows with the square of the distance and towards the poles.
-# Measured against geographiclib (tests/test_geo.py holds it to this): below 1e-5 of the
+# Measured against geographiclib (tests/integration/test_geo.py holds it to this): below 1e-5 of the
 # distance up to 20 km at latitudes up to 75 degrees (5.2e-6 at worst; at 80 degrees it reaches
 # 1.2e-5). The band is ten times wider, so only the exact geodesic ever decides a close call;
 # outside that domain the geodesic decides everything.
@@ -84,7 +84,7 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return geodesic_m(lat1, lon1, lat2, lon2)
 
 
-# How far approx_m is from the geodesic, measured against geographiclib (tests/test_geo.py
+# How far approx_m is from the geodesic, measured against geographiclib (tests/integration/test_geo.py
 # holds it to this): relative error about 2.5e-10 (1 + 4.6 tan² lat) (d / 1 km)² up to 20 km and
 # 75 degrees, and round-off under a micrometre. The bound below is ten times both.
 _ROUNDING_ERROR_COEFF = 2.5e-9

@@ -43,7 +43,7 @@ counts differ, i.e. that someone who wants one category and not the other is wit
 radius of that cell centre or shop: a fact about a ~1 km cell and an unknown radius, not a place.
 Locating a home to 1 km from such readings takes the circle's edge from many cells or shops
 around it, each a new shop (20 a merchant, never moved) and a reading that works one time in ten;
-the acceptance test (tests/test_privacy_attack.py) runs the issue's attack with 1,000 calls and
+the acceptance test (tests/integration/test_privacy_attack.py) runs the issue's attack with 1,000 calls and
 locates nobody. Not closed here: planting fake residents in bulk around a target costs one
 resident sign-up each (rate limited per client; a fake token is deactivated at its first push),
 and with many merchants' shops a patient attacker could collect such one-in-ten readings; the

@@ -1,0 +1,1 @@
+"""Tests that start processes or drive Chromium: servers, workers, nginx, benchmarks (make test-e2e)."""

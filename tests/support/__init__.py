@@ -1,0 +1,1 @@
+"""What the tests share: helpers, fixtures and constants, imported by the test modules (tests never import each other)."""

@@ -1,0 +1,71 @@
+"""Worker processes of the service started by tests, their logs read as they grow."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from config import testing
+from tests.support.api import ADMIN_TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+class WorkerProcess:
+    """`python -m workers.<kind>` against the test database, its log kept in a file and read as it grows."""
+
+    def __init__(self, kind: str, database_url: str, log_path: Path, extra_env: dict[str, str]):
+        self.kind = kind
+        self.log_path = log_path
+        self._offset = 0
+        env = {
+            **os.environ,
+            "DEALSVC_DATABASE_URL": database_url,
+            "DEALSVC_ADMIN_TOKEN": ADMIN_TOKEN,
+            "DEALSVC_GEOCODER": "none",
+            "DEALSVC_AUTO_MIGRATE": "0",
+            "DEALSVC_LOG_LEVEL": "INFO",
+            **({"DEALSVC_FCM_TRANSPORT": testing.test_fcm_transport()} if testing.test_fcm_transport() else {}),
+            **extra_env,
+        }
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", f"workers.{kind}"],
+                cwd=ROOT, env=env,
+                stdout=subprocess.DEVNULL, stderr=log,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def new_lines(self) -> list[str]:
+        """The complete log lines written since the last call."""
+        with open(self.log_path, "rb") as f:
+            f.seek(self._offset)
+            chunk = f.read()
+        end = chunk.rfind(b"\n") + 1
+        self._offset += end
+        return chunk[:end].decode(errors="replace").splitlines()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to release anything."""
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
