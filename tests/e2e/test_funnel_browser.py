@@ -18,7 +18,7 @@ from tests.support.browser import (  # noqa: F401 (fixtures)
 )
 from tests.support.browser import DOCS_SCREENSHOTS
 from tests.support.resident_app import HOME, join_with_pin, phone, post_offer
-from tests.e2e.test_resident_app_push import notifications, wait_for
+from tests.support.resident_app import notifications, wait_for
 
 TAP_JS = """async () => {
   const shown = await self.registration.getNotifications();

@@ -17,7 +17,7 @@ from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
 from tests.support.browser import (  # noqa: F401 (fixtures)
     WAIT_MS, _free_port, browser, context, fill_offer, live, merchant_with_shop, phones, screenshot, sign_in,
 )
-from tests.integration.test_photos import assert_clean, assert_upright, phone_jpeg
+from tests.support.photos import assert_clean, assert_upright, phone_jpeg
 from tests.support.resident_app import HOME, join_with_pin, phone, post_offer
 
 

@@ -18,32 +18,13 @@ from tests.support.browser import (  # noqa: F401 (fixtures)
 )
 from tests.support.browser import DOCS_SCREENSHOTS, docs_shot
 from tests.support.resident_app import HOME, join_with_pin, phone, post_offer
-
-NOTIFICATIONS_JS = """async () => {
-  const r = await navigator.serviceWorker.ready;
-  return (await r.getNotifications()).map(n => ({title: n.title, body: n.body, tag: n.tag, data: n.data}));
-}"""
+from tests.support.resident_app import NOTIFICATIONS_JS, notifications, wait_for  # noqa: F401 (fixtures among them)
 
 
 def web_messages(live, token: str) -> list[dict]:
     r = requests.get(f"{live.url}/emulator/api/web-clients/{token}/messages", params={"after": 0}, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()["messages"]
-
-
-def wait_for(page, predicate, what: str, timeout_s: float = WAIT_MS / 1000):
-    """Poll `predicate`; the page's wait lets Playwright deliver the CDP events meanwhile."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        page.wait_for_timeout(200)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def notifications(page) -> list[dict]:
-    return page.evaluate(NOTIFICATIONS_JS)
 
 
 def test_a_push_is_shown_by_the_service_worker_and_opens_the_offer(browser, live):

@@ -8,35 +8,11 @@ import pytest
 from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
 from tests.support.api import Api, empty_database
+from tests.support.geocoding import MIN_DELAY_S, TIMEOUT_S, USER_AGENT, VIA_TORINO, VIA_TORINO_LATLON, geo_container, geo_settings  # noqa: F401 (fixtures among them)
 
-USER_AGENT = "dealsvc-tests/1.0 (ops@dealsvc.example)"
-MIN_DELAY_S = 0.3
-TIMEOUT_S = 0.5
 # The delay is measured between the moments geopy starts its requests; the server records
 # arrivals, which may differ from those by the few milliseconds a local connection takes.
 ARRIVAL_JITTER_S = 0.02
-
-VIA_TORINO = "Via Torino 12, Milano"
-VIA_TORINO_LATLON = (45.4627123, 9.1856412)
-
-
-@pytest.fixture
-def geo_settings(settings, nominatim):
-    return settings.with_(
-        geocoder="nominatim",
-        nominatim_url=nominatim.url,
-        geocoder_user_agent=USER_AGENT,
-        geocoder_min_delay_s=MIN_DELAY_S,
-        geocoder_timeout_s=TIMEOUT_S,
-    )
-
-
-@pytest.fixture
-def geo_container(geo_settings):
-    c = bootstrap(geo_settings)
-    empty_database(c)
-    yield c
-    c.close()
 
 
 @pytest.fixture

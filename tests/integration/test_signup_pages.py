@@ -11,9 +11,9 @@ import pytest
 
 from dealsvc.app import create_app
 from tests.support.api import ADMIN_TOKEN
-from tests.integration.test_geocoding import VIA_TORINO_LATLON, geo_container, geo_settings  # noqa: F401, F811 (fixtures among them)
+from tests.support.geocoding import VIA_TORINO_LATLON, geo_container, geo_settings  # noqa: F401, F811 (fixtures among them)
 from tests.support.pages import csrf, field_error
-from tests.e2e.test_rate_limits import limited, redis_keys  # noqa: F401, F811 (fixtures among them)
+from tests.support.rate_limits import limited, redis_keys  # noqa: F401, F811 (fixtures among them)
 
 KEY = re.compile(r"dsm_[A-Za-z0-9_-]{20,}")
 

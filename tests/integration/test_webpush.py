@@ -20,12 +20,11 @@ from dealsvc.domain import audience, delivery
 from tests.support.api import Api, empty_database
 from tests.fakes.fcm_emulator import PROJECT_ID, firebase_app_for, running_emulator
 from tests.support.push import Env, FakeClock
+from tests.support.webpush import NEAR, PUBLIC, pipeline  # noqa: F401 (fixtures among them)
 
 BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 NOW = datetime(2026, 11, 22, 17, 0, tzinfo=timezone.utc)
 SHOP = (45.4642, 9.1900)
-NEAR = (45.4660, 9.1900)  # 200 m from the shop
-PUBLIC = "https://deals.example.org"
 
 
 # --- the pure rules ------------------------------------------------------------------------------
@@ -190,23 +189,8 @@ def test_the_emulator_takes_a_whole_webpush_section_through_firebase_admin(emula
 # --- what the dispatcher sends -----------------------------------------------------------------
 
 
-@contextmanager
-def _pipeline(settings: Settings, public_url: str | None):
-    clock = FakeClock()
-    with running_emulator() as emulator:
-        container = bootstrap(
-            settings.with_(fcm_endpoint=emulator.fcm_base, fcm_project_id=PROJECT_ID, public_url=public_url),
-            clock=clock,
-        )
-        empty_database(container)
-        try:
-            yield Env(container, Api(create_app(container=container).test_client()), emulator, clock)
-        finally:
-            container.close()
-
-
 def test_an_offers_alert_price_drop_and_withdrawal_share_one_topic_and_tag(settings):
-    with _pipeline(settings, PUBLIC) as env:
+    with pipeline(settings, PUBLIC) as env:
         key = env.api.merchant()["api_key"]
         shop = env.api.shop(key, lat=SHOP[0], lon=SHOP[1], name="Forno Rossi")
         env.api.subscriber(lat=NEAR[0], lon=NEAR[1], fcm_token="tok-web", price_drops=True)
@@ -257,7 +241,7 @@ def test_an_offers_alert_price_drop_and_withdrawal_share_one_topic_and_tag(setti
 
 @pytest.mark.parametrize("public_url", [None, "http://127.0.0.1:8000"])
 def test_no_link_without_an_https_public_url(settings, public_url):
-    with _pipeline(settings, public_url) as env:
+    with pipeline(settings, public_url) as env:
         key = env.api.merchant()["api_key"]
         shop = env.api.shop(key, lat=SHOP[0], lon=SHOP[1])
         env.api.subscriber(lat=NEAR[0], lon=NEAR[1], fcm_token="tok-nolink")

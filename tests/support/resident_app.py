@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timedelta, timezone
 
 from playwright.sync_api import expect
@@ -48,3 +49,24 @@ def join_with_pin(page, live, quiet_hours: bool = True) -> dict:
     page.get_by_role("button", name="Join and turn on alerts").click()
     page.wait_for_url(re.compile(r"/app/\?joined=1$"), timeout=WAIT_MS)
     return stored_resident(page)
+
+
+NOTIFICATIONS_JS = """async () => {
+  const r = await navigator.serviceWorker.ready;
+  return (await r.getNotifications()).map(n => ({title: n.title, body: n.body, tag: n.tag, data: n.data}));
+}"""
+
+
+def wait_for(page, predicate, what: str, timeout_s: float = WAIT_MS / 1000):
+    """Poll `predicate`; the page's wait lets Playwright deliver the CDP events meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        page.wait_for_timeout(200)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def notifications(page) -> list[dict]:
+    return page.evaluate(NOTIFICATIONS_JS)
