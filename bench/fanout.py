@@ -315,17 +315,17 @@ def _plain(args, sink: NginxFcm) -> dict:
 def _print_round(delay_ms: int, runs: list[tuple[str, dict]], plain: dict | None) -> None:
     print(f"\nFCM stand-in answering {'at once' if not delay_ms else f'after {delay_ms} ms'} "
           f"(nginx, TLS + HTTP/2)")
-    print(f"  {'':<44}{'pushes':>9}{'pushes/s':>10}{'p50':>8}{'p99':>8}{'peak MB':>18}"
+    print(f"  {'':<44}{'pushes':>9}{'pushes/s':>10}{'p50':>8}{'p99':>8}{'peak MB':>26}"
           f"{'CPU µs/push: dispatchers':>26}{'PostgreSQL':>12}{'nginx':>7}")
     for label, run in runs:
         per = {k: (v * 1e6 / max(1, run["pushes"]) if v is not None else None) for k, v in run["cpu"].items()}
         pg = f"{per['postgres']:,.0f}" if per["postgres"] is not None else "-"
         print(f"  {label:<44}{run['pushes']:>9,}{run['pushes'] / run['seconds']:>10,.0f}{run['p50']:>7.1f}s"
-              f"{run['p99']:>7.1f}s{' + '.join(f'{p:.0f}' for p in run['peaks']):>18}"
+              f"{run['p99']:>7.1f}s{' + '.join(f'{p:.0f}' for p in run['peaks']):>26}"
               f"{per['dispatchers']:>26,.0f}{pg:>12}{per['sink']:>7,.0f}")
     if plain is not None:
         print(f"  {'plain send_each_for_multicast loop (500)':<44}{plain['pushes']:>9,}"
-              f"{plain['pushes'] / plain['seconds']:>10,.0f}{'':>16}{plain['peak_mb']:>18.0f}"
+              f"{plain['pushes'] / plain['seconds']:>10,.0f}{'':>16}{plain['peak_mb']:>26.0f}"
               f"{plain['cpu_s'] * 1e6 / plain['pushes']:>26,.0f}{'-':>12}{plain['sink_s'] * 1e6 / plain['pushes']:>7,.0f}")
     for label, run in runs:
         print(f"  notification rows ({label}): {run['statuses']}")
