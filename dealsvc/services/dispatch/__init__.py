@@ -19,7 +19,8 @@ claim drops it then), a withdrawal for its own TTL. Only a permanent answer (a d
 message FCM refuses) ends it early. When FCM fails for everyone the circuit breaker
 (push_breaker.py) pauses the claims and the batch's pushes go back unspent.
 
-One job per module: planning.py (a wave's notifications), claiming.py (taking due pushes),
+One job per module: planning.py (a wave's notifications), claiming.py (taking due pushes), rows.py
+(what a claimed push needs, read per batch),
 screening.py (send, defer, suppress or drop), quota.py (the daily caps), messages.py (what a push
 says), lease.py (the heartbeat), recording.py (the answers), dispatcher.py (the loop).
 """

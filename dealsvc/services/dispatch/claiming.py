@@ -11,51 +11,24 @@ second before the batches. Only pushes that do not go now (deferred, suppressed,
 a statement more."""
 from __future__ import annotations
 
-from collections import namedtuple
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Integer, and_, any_, bindparam, select, type_coerce
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, bindparam, select
 
-from ...adapters.db.models import Offer, Shop, Subscriber
 from ...domain import audience, geo
 from ...domain.outbox import PushKind, PushStatus, price_step
 from ...observability import PUSH_OUTCOMES
 from ..rules import RulesService
 from .messages import Messages
-from .outbox import NOTIFICATIONS, BatchClaim, Claimed, is_pg, release_batch, take_batch
+from .outbox import NOTIFICATIONS, BatchClaim, Claimed, release_batch, take_batch
 from .quota import reserve
+from .rows import IN_BATCH, TAKEN, with_what_they_need
 from .screening import DAILY_CAP, alert_statuses, follow_up, screen, screen_price, screen_withdrawal
 from .settings import DispatchSettings
 
 _N = NOTIFICATIONS.c
 # How often, at least, the pushes due on their own are claimed before the planned batches.
 OWN_FIRST_EVERY = timedelta(seconds=1)
-_OFFER = (
-    Offer.id.label("offer_id"), Offer.title, Offer.status.label("offer_status"), Offer.expires_at,
-    Offer.price_cents, Offer.original_price_cents, Offer.discount_pct, Offer.currency, Offer.price_step,
-    Offer.price_steps, Offer.photo, Shop.id.label("shop_id"), Shop.name.label("shop_name"), Shop.lat.label("shop_lat"),
-    Shop.lon.label("shop_lon"), Shop.timezone.label("shop_timezone"), Shop.opening_hours.label("shop_hours"),
-)
-# The resident's key first: it is the notification's too, so the claimed row takes it from there.
-_RESIDENT = (
-    Subscriber.pk.label("subscriber_pk"), Subscriber.active, Subscriber.timezone, Subscriber.locale,
-    Subscriber.quiet_start, Subscriber.quiet_end, Subscriber.max_per_day, Subscriber.fcm_token, Subscriber.lat,
-    Subscriber.lon, Subscriber.price_drops,
-)
-# What the claim returns of each notification; its offer's key comes with the offer.
-# due_at only orders the pushes due on their own: read as stored (naive UTC), not made aware row by row.
-_TAKEN = (_N.id, _N.kind, _N.attempts, _N.subscriber_pk, _N.distance_m, _N.created_at,
-          type_coerce(_N.due_at, DateTime()).label("due_at"), _N.offer_id)
-# The same of a batch's pushes, whose attempt is counted when it is recorded (the claim writes none
-# of their rows): `attempts` is this send's, as the take returns it.
-_IN_BATCH = tuple((_N.attempts + 1).label("attempts") if c is _N.attempts else c for c in _TAKEN)
-# A claimed notification with everything its push needs, read by name; a tuple, put together from
-# the three rows at the cost of one concatenation (a dict per row cost the claim a fifth of its time).
-ClaimedRow = namedtuple(
-    "ClaimedRow",
-    [c.key for c in _OFFER] + [c.key for c in _RESIDENT[1:]] + [c.key for c in _TAKEN[:-1]],
-)
 
 
 class Claimer:
@@ -83,7 +56,7 @@ class Claimer:
                 return claimed
         while (batch := take_batch(s, now, lease)) is not None:
             taken = s.execute(
-                select(*_IN_BATCH)
+                select(*IN_BATCH)
                 .where(_N.batch_id == batch.id, _N.status == PushStatus.SENDING, _N.lease_until.is_(None))
                 .order_by(_N.id)
             ).all()
@@ -109,7 +82,7 @@ class Claimer:
 
     def _decide(self, s, now: datetime, taken: list, batch: BatchClaim | None) -> list[Claimed]:
         """The taken pushes that go now, built; the others changed to what they become instead."""
-        rows = self._with_what_they_need(s, taken)
+        rows = with_what_they_need(s, taken)
         rules = self.rules.current(s)
         changes: list[dict] = []
         going = []
@@ -172,31 +145,8 @@ class Claimer:
             NOTIFICATIONS.update()
             .where(_N.id.in_(due.scalar_subquery()))
             .values(status=PushStatus.SENDING, lease_until=lease, attempts=_N.attempts + 1)
-            .returning(*_TAKEN)
+            .returning(*TAKEN)
         ).all()
-
-    @staticmethod
-    def _with_what_they_need(s, taken: list) -> list[ClaimedRow]:
-        """The taken rows, in the order they fell due, each with its offer, shop and resident
-        (one query for the batch's few offers, one for its residents)."""
-        offers = {
-            row.offer_id: tuple(row)
-            for row in s.execute(
-                select(*_OFFER).join(Shop, Offer.shop_id == Shop.id).where(Offer.id.in_({t.offer_id for t in taken}))
-            )
-        }
-        pks = list({t.subscriber_pk for t in taken})
-        # On PostgreSQL one array parameter, not a thousand: the statement's text stays the same
-        # from batch to batch, so neither psycopg nor the server parses it again.
-        among = (Subscriber.pk == any_(bindparam("pks", pks, type_=ARRAY(Integer))) if is_pg(s)
-                 else Subscriber.pk.in_(pks))
-        residents = {row[0]: tuple(row)[1:] for row in s.execute(select(*_RESIDENT).where(among))}
-        # A notification's resident and offer stay (foreign keys): every row finds both.
-        make = ClaimedRow._make
-        return [
-            make((*offers[t[-1]], *residents[t.subscriber_pk], *tuple(t)[:-1]))
-            for t in sorted(taken, key=lambda t: (t.due_at, t.id))
-        ]
 
     @staticmethod
     def _instead(row, verdict: tuple[str, dict]) -> dict:
