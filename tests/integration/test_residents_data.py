@@ -166,3 +166,21 @@ def test_the_console_erases_a_merchant_only_once_confirmed(client, api):
     assert "personal data erased" in page
     assert f'/admin/merchants/{m["id"]}/approve' not in page  # an erased account is not brought back
     assert client.post("/admin/merchants/mer_nobody/erase", data={"csrf_token": token, "confirm": "yes"}).status_code == 404
+
+
+def test_the_export_says_which_alerts_the_resident_opened_and_when(env):
+    key, bakery = _shop(env, "Forno Rossi")
+    resident = env.api.subscriber(lat=45.4660, lon=9.1900, fcm_token="tok-opened")
+    first = post_offer(env, key, bakery)
+    second = post_offer(env, key, bakery, title="Focaccia")
+    env.drain()
+    by_offer = {m["data"]["offer_id"]: m["data"]["notification_id"] for m in env.received("tok-opened")}
+    env.clock.advance(minutes=5)
+    opened_at = env.clock.now
+    r = env.api.c.post(f"/api/v1/notifications/{by_offer[first['id']]}/opened", headers=env.api.h(resident["secret"]))
+    assert r.status_code == 204
+
+    alerts = {a["offer_id"]: a for a in _export(env, resident).json["alerts"]}
+    # The date of the tap is kept about the resident: it is given back, with the id the push carried.
+    assert (alerts[first["id"]]["notification_id"], alerts[first["id"]]["opened_at"]) == (by_offer[first["id"]], _iso(opened_at))
+    assert (alerts[second["id"]]["notification_id"], alerts[second["id"]]["opened_at"]) == (by_offer[second["id"]], None)
