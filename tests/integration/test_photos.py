@@ -275,7 +275,7 @@ def test_no_image_in_the_push_without_a_public_address(settings):
 
 
 def test_the_shop_form_takes_a_photo_within_the_upload_limit_and_refuses_more_with_a_413_page(settings):
-    from tests.test_pages import csrf, offer_form, sign_in_shop
+    from tests.support.pages import csrf, offer_form, sign_in_shop
 
     client = create_app(settings.with_(max_upload_bytes=300_000), start_workers=False).test_client()
     api = Api(client)

@@ -145,7 +145,7 @@ def test_the_operator_erases_a_merchants_personal_data_and_keeps_the_figures(env
 
 
 def test_the_console_erases_a_merchant_only_once_confirmed(client, api):
-    from tests.test_pages import csrf
+    from tests.support.pages import csrf
 
     m = api.merchant(email="anna.bianchi@example.org", name="Anna Bianchi")
     client.post("/admin/signin", data={"secret": ADMIN_TOKEN, "csrf_token": csrf(client.get("/admin/").text)})
@@ -184,3 +184,31 @@ def test_the_export_says_which_alerts_the_resident_opened_and_when(env):
     # The date of the tap is kept about the resident: it is given back, with the id the push carried.
     assert (alerts[first["id"]]["notification_id"], alerts[first["id"]]["opened_at"]) == (by_offer[first["id"]], _iso(opened_at))
     assert (alerts[second["id"]]["notification_id"], alerts[second["id"]]["opened_at"]) == (by_offer[second["id"]], None)
+
+
+def test_erasing_a_merchant_stops_serving_its_photos_but_not_another_shops_same_picture(env):
+    from urllib.parse import urlsplit
+
+    from tests.support.photos import phone_jpeg
+
+    def put(key: str, offer: dict, picture: bytes) -> list[str]:
+        r = env.api.c.put(f"/api/v1/offers/{offer['id']}/photo", data=picture,
+                          headers={**env.api.h(key), "Content-Type": "image/jpeg"})
+        assert r.status_code == 200, r.json
+        return [urlsplit(r.json[k]).path for k in ("image_url", "thumbnail_url")]
+
+    m = env.api.merchant(email="mario.rossi@example.org", name="Mario Rossi")
+    key, shop = m["api_key"], env.api.shop(m["api_key"], lat=SHOP[0], lon=SHOP[1], name="Da Mario")
+    own = put(key, post_offer(env, key, shop), phone_jpeg((320, 240)))  # only this merchant's
+    shared = put(key, post_offer(env, key, shop, title="Focaccia"), phone_jpeg((300, 200)))
+    other_key, other_shop = _shop(env, "Latteria", lat=45.4650)
+    assert put(other_key, post_offer(env, other_key, other_shop), phone_jpeg((300, 200))) == shared
+    for path in own + shared:
+        assert env.api.c.get(path).status_code == 200
+
+    r = env.api.c.post(f"/api/v1/admin/merchants/{m['id']}/erase", headers=env.api.h(ADMIN_TOKEN))
+    assert r.status_code == 200, r.json
+    # Its pictures are no longer given to anyone holding their address (a push, a cache, a list)...
+    assert [env.api.c.get(path).status_code for path in own] == [404, 404]
+    # ...while the other shop's offer, showing the very same picture, still shows it.
+    assert [env.api.c.get(path).status_code for path in shared] == [200, 200]
