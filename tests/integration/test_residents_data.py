@@ -212,3 +212,21 @@ def test_erasing_a_merchant_stops_serving_its_photos_but_not_another_shops_same_
     assert [env.api.c.get(path).status_code for path in own] == [404, 404]
     # ...while the other shop's offer, showing the very same picture, still shows it.
     assert [env.api.c.get(path).status_code for path in shared] == [200, 200]
+
+
+def test_an_erased_merchant_cannot_be_approved_again(client, api):
+    from tests.support.pages import sign_in_operator
+
+    op = api.h(ADMIN_TOKEN)
+    m = api.merchant(email="luca.verdi@example.org", name="Luca Verdi")
+    assert client.post(f"/api/v1/admin/merchants/{m['id']}/erase", headers=op).status_code == 200
+    r = client.patch(f"/api/v1/admin/merchants/{m['id']}", json={"status": "active"}, headers={**op, "Accept-Language": "it"})
+    assert r.status_code == 409 and "cancellati" in r.json["detail"], r.json
+    sign_in_operator(client)
+    from tests.support.pages import csrf
+    page = client.post(f"/admin/merchants/{m['id']}/approve", data={"csrf_token": csrf(client.get("/admin/").text)})
+    assert page.status_code == 409 and "stays suspended" in page.text, page.status_code
+    listed = {x["id"]: x for x in client.get("/api/v1/admin/merchants", headers=op).json["items"]}[m["id"]]
+    assert listed["status"] == "suspended"
+    # Suspending it again is harmless.
+    assert client.patch(f"/api/v1/admin/merchants/{m['id']}", json={"status": "suspended"}, headers=op).status_code == 200
