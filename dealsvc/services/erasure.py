@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 
 from ..adapters.db import Database
 from ..adapters.db.models import Merchant, Offer, Shop, WebSession
@@ -18,6 +18,7 @@ from ..domain.i18n import Text
 from ..domain.merchants import SUSPENDED
 from ..domain.photos import MediaStore
 from .audit import record
+from .photos import drop_unused
 from .auth import MERCHANT
 from .merchants import withdraw_live_offers
 
@@ -76,16 +77,5 @@ class ErasureService:
                 "offers": offers,
                 "offers_withdrawn": withdrawn,
             }
-        self._drop_files(pictures)
+        drop_unused(self.db, self.media, pictures)
         return answer
-
-    def _drop_files(self, names: set[str]) -> None:
-        """The erased offers' picture files stop being served (/media/ would give them to anyone
-        with the address), unless another offer shows the same picture (files are named by content)."""
-        if not names:
-            return
-        with self.db.read() as s:
-            still = set(s.scalars(select(Offer.photo).where(Offer.photo.in_(names))))
-            still |= set(s.scalars(select(Offer.thumbnail).where(Offer.thumbnail.in_(names))))
-        for name in names - still:
-            self.media.delete(name)

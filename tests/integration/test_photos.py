@@ -150,6 +150,19 @@ def test_a_photo_replaces_the_last_one_on_an_offer_and_the_link_given_when_posti
     assert first["image_url"] != second["image_url"] and second["image_url"].startswith("http://localhost/media/")
 
 
+def test_a_replaced_photo_is_no_longer_served_unless_another_offer_shows_it(api):
+    key = api.merchant()["api_key"]
+    shop = api.shop(key)
+    offer, other = api.offer(key, shop["id"]), api.offer(key, shop["id"])
+    regretted = _put(api, key, offer["id"], phone_jpeg()).json  # say, a face in the window
+    shared = _put(api, key, offer["id"], phone_jpeg(orientation=1)).json
+    _put(api, key, other["id"], phone_jpeg(orientation=1))
+    urls = lambda o: [o["image_url"].removeprefix("http://localhost"), o["thumbnail_url"].removeprefix("http://localhost")]  # noqa: E731
+    assert [api.c.get(u).status_code for u in urls(regretted)] == [404, 404]  # whoever kept the address gets nothing
+    _put(api, key, offer["id"], phone_jpeg((320, 240)))
+    assert [api.c.get(u).status_code for u in urls(shared)] == [200, 200]  # the other offer still shows it
+
+
 HOSTILE = [
     pytest.param(b"", "The photo is empty.", id="empty"),
     pytest.param(b"%PDF-1.7\n" + b"x" * 5000, "not a JPEG, PNG or WebP", id="not-an-image"),
