@@ -179,6 +179,7 @@ def bootstrap(
     expiry = ExpiryService(db, clock)
     price_steps = PriceStepService(db, clock)
     retention = RetentionService(db, clock, settings.retention_days)
+    media = LocalMediaStore(settings.media_root)  # offers' picture files: kept by photos, dropped by erasure
     dispatch_settings = DispatchSettings(
         batch_size=settings.push_batch_size,
         lease=timedelta(seconds=settings.push_lease_s),
@@ -200,7 +201,7 @@ def bootstrap(
         merchants=MerchantService(db, clock, rules),
         shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock), rules, time_zones.zone_at),
         offers=OfferService(db, clock, rules, figures_secret, shop_index if settings.deals_lookup == "index" else None),
-        photos=PhotoService(db, clock, PillowPhotos(), LocalMediaStore(settings.media_root)),
+        photos=PhotoService(db, clock, PillowPhotos(), media),
         subscribers=SubscriberService(db, clock, rules, time_zones.zone_at, settings.default_locale),
         favorites=FavoriteService(db, clock),
         index=index,
@@ -218,7 +219,7 @@ def bootstrap(
         price_steps=price_steps,
         maps=MapService(db, clock, figures),
         retention=retention,
-        erasure=ErasureService(db, clock),
+        erasure=ErasureService(db, clock, media),
         funnel=FunnelService(db, clock, figures_secret),
         audit=AuditService(db, clock),
         activity=ActivityService(db, clock),

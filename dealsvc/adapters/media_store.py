@@ -42,3 +42,7 @@ class LocalMediaStore:
             return (self.root / name).read_bytes()
         except FileNotFoundError:
             return None
+
+    def delete(self, name: str) -> None:
+        if is_media_name(name):
+            (self.root / name).unlink(missing_ok=True)

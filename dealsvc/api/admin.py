@@ -76,10 +76,10 @@ def list_merchants(query, principal):
 @auth(blp, OPERATOR)
 @blp.arguments(MerchantStatusSchema)
 @blp.response(200, MerchantModeratedSchema)
-@errors(blp, 404)
+@errors(blp, 404, 409)
 def moderate_merchant(data, merchant_id, principal):
     """Approve (active) or suspend a merchant; suspending withdraws its live offers at once (the
-    residents told get the withdrawal)."""
+    residents told get the withdrawal). 409 when approving a merchant whose personal data was erased."""
     return services().merchants.set_status(merchant_id, data["status"], api_operator())
 
 

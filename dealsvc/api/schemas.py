@@ -712,6 +712,7 @@ class ExportSubscriberSchema(SubscriberSchema):
 
 
 class ExportAlertSchema(Out):
+    notification_id = fields.String(required=True, metadata={"description": "As the push's `data.notification_id` said."})
     offer_id = fields.String(required=True)
     offer_title = fields.String(required=True)
     shop_id = fields.String(required=True)
@@ -721,6 +722,7 @@ class ExportAlertSchema(Out):
     distance_m = fields.Float(allow_none=True, required=True, metadata={"description": "From the resident's place to the shop, as the alert said."})
     created_at = UTCDateTime(required=True)
     sent_at = UTCDateTime(allow_none=True, required=True)
+    opened_at = UTCDateTime(allow_none=True, required=True, metadata={"description": "When the resident reported opening it; null if never."})
 
 
 class SubscriberExportSchema(Out):

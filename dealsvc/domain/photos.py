@@ -90,6 +90,9 @@ class MediaStore(Protocol):
     def get(self, name: str) -> bytes | None:
         """The file's bytes; None when no file has this name."""
 
+    def delete(self, name: str) -> None:
+        """Remove the file (nothing when there is none): no longer served."""
+
 
 def media_name(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest() + EXTENSION

@@ -16,7 +16,9 @@ from ..domain.credentials import MERCHANT_PREFIX, hash_secret, new_secret
 from ..domain.errors import NotFound
 from ..domain.i18n import Text
 from ..domain.merchants import SUSPENDED
+from ..domain.photos import MediaStore
 from .audit import record
+from .photos import drop_unused
 from .auth import MERCHANT
 from .merchants import withdraw_live_offers
 
@@ -30,14 +32,16 @@ def erased_email(merchant_id: str) -> str:
 
 
 class ErasureService:
-    def __init__(self, db: Database, clock: Clock):
+    def __init__(self, db: Database, clock: Clock, media: MediaStore):
         self.db = db
         self.clock = clock
+        self.media = media
 
     def erase_merchant(self, merchant_id: str, actor: Actor | None = None) -> dict[str, Any]:
         """Erase once, kept in the operator's audit; erasing again changes nothing and answers
         the same."""
         now = self.clock()
+        pictures: set[str] = set()
         with self.db.write() as s:
             m = s.scalar(select(Merchant).where(Merchant.id == merchant_id).with_for_update())
             if m is None:
@@ -54,6 +58,8 @@ class ErasureService:
                 record(s, actor, Action.MERCHANT_ERASED, now, target=m.id)
                 s.execute(delete(WebSession).where(WebSession.role == MERCHANT, WebSession.subject == m.id))
                 if shop_ids:
+                    for photo, thumbnail in s.execute(select(Offer.photo, Offer.thumbnail).where(Offer.shop_id.in_(shop_ids))):
+                        pictures.update(name for name in (photo, thumbnail) if name)
                     s.execute(update(Shop).where(Shop.id.in_(shop_ids)).values(name=ERASED_NAME, address=None, updated_at=now))
                     s.execute(
                         update(Offer).where(Offer.shop_id.in_(shop_ids))
@@ -63,7 +69,7 @@ class ErasureService:
             else:
                 withdrawn = 0
             offers = s.scalar(select(func.count()).select_from(Offer).where(Offer.shop_id.in_(shop_ids))) if shop_ids else 0
-            return {
+            answer = {
                 "id": m.id,
                 "status": m.status,
                 "erased_at": m.erased_at,
@@ -71,3 +77,5 @@ class ErasureService:
                 "offers": offers,
                 "offers_withdrawn": withdrawn,
             }
+        drop_unused(self.db, self.media, pictures)
+        return answer

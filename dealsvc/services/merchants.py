@@ -112,6 +112,9 @@ class MerchantService:
             m = s.scalar(select(Merchant).where(Merchant.id == merchant_id).with_for_update())
             if m is None:
                 raise NotFound(Text("No such merchant."))
+            if m.erased_at is not None and status != SUSPENDED:
+                # Its name, e-mail and key are gone: an account nobody can use, not to be listed as active.
+                raise Conflict(Text("This merchant's personal data was erased: the account stays suspended."))
             before, m.status = m.status, status
             withdrawn = withdraw_live_offers(s, m.id, now) if status == SUSPENDED else 0
             record(s, actor, status_action(status), now, target=m.id,

@@ -55,10 +55,26 @@ class PhotoService:
         photo = self.keep(data, content_type)
         with self.db.write() as s:
             offer = self._check(s, merchant, offer_id, lock=True)
+            replaced = {offer.photo, offer.thumbnail} - {None, photo.large_name, photo.thumbnail_name}
             offer.photo, offer.thumbnail = photo.large_name, photo.thumbnail_name
             offer.updated_at = self.clock()
-            return offer_view(offer, self.clock())
+            view = offer_view(offer, self.clock())
+        drop_unused(self.db, self.store, replaced)
+        return view
 
     def media(self, name: str) -> bytes | None:
         """A kept file by name; None for any other name."""
         return self.store.get(name) if photos.is_media_name(name) else None
+
+
+def drop_unused(db: Database, store: photos.MediaStore, names: set[str]) -> None:
+    """Files no offer shows any more stop being served (a photo replaced, or erased with its
+    merchant, may show what its owner wanted gone); one another offer shows (files are named by
+    their content) stays."""
+    if not names:
+        return
+    with db.read() as s:
+        still = set(s.scalars(select(Offer.photo).where(Offer.photo.in_(names))))
+        still |= set(s.scalars(select(Offer.thumbnail).where(Offer.thumbnail.in_(names))))
+    for name in names - still:
+        store.delete(name)

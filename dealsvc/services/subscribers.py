@@ -259,6 +259,7 @@ class SubscriberService:
                 "reservations": [reservation_view(r, offer, now) for r, offer in reservations],
                 "alerts": [
                     {
+                        "notification_id": str(n.id),
                         "offer_id": n.offer_id,
                         "offer_title": title,
                         "shop_id": shop_id,
@@ -268,6 +269,7 @@ class SubscriberService:
                         "distance_m": n.distance_m,
                         "created_at": n.created_at,
                         "sent_at": n.sent_at,
+                        "opened_at": n.opened_at,
                     }
                     for n, title, shop_id in alerts
                 ],

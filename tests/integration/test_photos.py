@@ -150,6 +150,19 @@ def test_a_photo_replaces_the_last_one_on_an_offer_and_the_link_given_when_posti
     assert first["image_url"] != second["image_url"] and second["image_url"].startswith("http://localhost/media/")
 
 
+def test_a_replaced_photo_is_no_longer_served_unless_another_offer_shows_it(api):
+    key = api.merchant()["api_key"]
+    shop = api.shop(key)
+    offer, other = api.offer(key, shop["id"]), api.offer(key, shop["id"])
+    regretted = _put(api, key, offer["id"], phone_jpeg()).json  # say, a face in the window
+    shared = _put(api, key, offer["id"], phone_jpeg(orientation=1)).json
+    _put(api, key, other["id"], phone_jpeg(orientation=1))
+    urls = lambda o: [o["image_url"].removeprefix("http://localhost"), o["thumbnail_url"].removeprefix("http://localhost")]  # noqa: E731
+    assert [api.c.get(u).status_code for u in urls(regretted)] == [404, 404]  # whoever kept the address gets nothing
+    _put(api, key, offer["id"], phone_jpeg((320, 240)))
+    assert [api.c.get(u).status_code for u in urls(shared)] == [200, 200]  # the other offer still shows it
+
+
 HOSTILE = [
     pytest.param(b"", "The photo is empty.", id="empty"),
     pytest.param(b"%PDF-1.7\n" + b"x" * 5000, "not a JPEG, PNG or WebP", id="not-an-image"),
@@ -275,7 +288,7 @@ def test_no_image_in_the_push_without_a_public_address(settings):
 
 
 def test_the_shop_form_takes_a_photo_within_the_upload_limit_and_refuses_more_with_a_413_page(settings):
-    from tests.test_pages import csrf, offer_form, sign_in_shop
+    from tests.support.pages import csrf, offer_form, sign_in_shop
 
     client = create_app(settings.with_(max_upload_bytes=300_000), start_workers=False).test_client()
     api = Api(client)

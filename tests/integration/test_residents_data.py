@@ -145,7 +145,7 @@ def test_the_operator_erases_a_merchants_personal_data_and_keeps_the_figures(env
 
 
 def test_the_console_erases_a_merchant_only_once_confirmed(client, api):
-    from tests.test_pages import csrf
+    from tests.support.pages import csrf
 
     m = api.merchant(email="anna.bianchi@example.org", name="Anna Bianchi")
     client.post("/admin/signin", data={"secret": ADMIN_TOKEN, "csrf_token": csrf(client.get("/admin/").text)})
@@ -166,3 +166,67 @@ def test_the_console_erases_a_merchant_only_once_confirmed(client, api):
     assert "personal data erased" in page
     assert f'/admin/merchants/{m["id"]}/approve' not in page  # an erased account is not brought back
     assert client.post("/admin/merchants/mer_nobody/erase", data={"csrf_token": token, "confirm": "yes"}).status_code == 404
+
+
+def test_the_export_says_which_alerts_the_resident_opened_and_when(env):
+    key, bakery = _shop(env, "Forno Rossi")
+    resident = env.api.subscriber(lat=45.4660, lon=9.1900, fcm_token="tok-opened")
+    first = post_offer(env, key, bakery)
+    second = post_offer(env, key, bakery, title="Focaccia")
+    env.drain()
+    by_offer = {m["data"]["offer_id"]: m["data"]["notification_id"] for m in env.received("tok-opened")}
+    env.clock.advance(minutes=5)
+    opened_at = env.clock.now
+    r = env.api.c.post(f"/api/v1/notifications/{by_offer[first['id']]}/opened", headers=env.api.h(resident["secret"]))
+    assert r.status_code == 204
+
+    alerts = {a["offer_id"]: a for a in _export(env, resident).json["alerts"]}
+    # The date of the tap is kept about the resident: it is given back, with the id the push carried.
+    assert (alerts[first["id"]]["notification_id"], alerts[first["id"]]["opened_at"]) == (by_offer[first["id"]], _iso(opened_at))
+    assert (alerts[second["id"]]["notification_id"], alerts[second["id"]]["opened_at"]) == (by_offer[second["id"]], None)
+
+
+def test_erasing_a_merchant_stops_serving_its_photos_but_not_another_shops_same_picture(env):
+    from urllib.parse import urlsplit
+
+    from tests.support.photos import phone_jpeg
+
+    def put(key: str, offer: dict, picture: bytes) -> list[str]:
+        r = env.api.c.put(f"/api/v1/offers/{offer['id']}/photo", data=picture,
+                          headers={**env.api.h(key), "Content-Type": "image/jpeg"})
+        assert r.status_code == 200, r.json
+        return [urlsplit(r.json[k]).path for k in ("image_url", "thumbnail_url")]
+
+    m = env.api.merchant(email="mario.rossi@example.org", name="Mario Rossi")
+    key, shop = m["api_key"], env.api.shop(m["api_key"], lat=SHOP[0], lon=SHOP[1], name="Da Mario")
+    own = put(key, post_offer(env, key, shop), phone_jpeg((320, 240)))  # only this merchant's
+    shared = put(key, post_offer(env, key, shop, title="Focaccia"), phone_jpeg((300, 200)))
+    other_key, other_shop = _shop(env, "Latteria", lat=45.4650)
+    assert put(other_key, post_offer(env, other_key, other_shop), phone_jpeg((300, 200))) == shared
+    for path in own + shared:
+        assert env.api.c.get(path).status_code == 200
+
+    r = env.api.c.post(f"/api/v1/admin/merchants/{m['id']}/erase", headers=env.api.h(ADMIN_TOKEN))
+    assert r.status_code == 200, r.json
+    # Its pictures are no longer given to anyone holding their address (a push, a cache, a list)...
+    assert [env.api.c.get(path).status_code for path in own] == [404, 404]
+    # ...while the other shop's offer, showing the very same picture, still shows it.
+    assert [env.api.c.get(path).status_code for path in shared] == [200, 200]
+
+
+def test_an_erased_merchant_cannot_be_approved_again(client, api):
+    from tests.support.pages import sign_in_operator
+
+    op = api.h(ADMIN_TOKEN)
+    m = api.merchant(email="luca.verdi@example.org", name="Luca Verdi")
+    assert client.post(f"/api/v1/admin/merchants/{m['id']}/erase", headers=op).status_code == 200
+    r = client.patch(f"/api/v1/admin/merchants/{m['id']}", json={"status": "active"}, headers={**op, "Accept-Language": "it"})
+    assert r.status_code == 409 and "cancellati" in r.json["detail"], r.json
+    sign_in_operator(client)
+    from tests.support.pages import csrf
+    page = client.post(f"/admin/merchants/{m['id']}/approve", data={"csrf_token": csrf(client.get("/admin/").text)})
+    assert page.status_code == 409 and "stays suspended" in page.text, page.status_code
+    listed = {x["id"]: x for x in client.get("/api/v1/admin/merchants", headers=op).json["items"]}[m["id"]]
+    assert listed["status"] == "suspended"
+    # Suspending it again is harmless.
+    assert client.patch(f"/api/v1/admin/merchants/{m['id']}", json={"status": "suspended"}, headers=op).status_code == 200
