@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, exists, func, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from ..adapters.db import Database
@@ -20,28 +20,49 @@ from .auth import Principal
 
 _TOLD = aliased(Notification, name="told")
 _OPENED = aliased(Notification, name="opened")
-_SAME = (Reservation.offer_id == _TOLD.offer_id, Reservation.subscriber_pk == _TOLD.subscriber_pk)
-# The database counts, per offer and ring, the residents its alert was sent to and how far each
-# went (a handful of rows a shop, however many were told): the rings' bounds from domain/funnel.py.
-_RING = case(
-    *((_TOLD.distance_m < ring.high, ring.key) for ring in funnel.RINGS if ring.high is not None),
-    else_=case((_TOLD.distance_m.is_not(None), funnel.RINGS[-1].key)),
-).label("ring")
+
+
+def ring_of(told):
+    """An alert's distance ring, from its distance (the rings' bounds from domain/funnel.py)."""
+    return case(
+        *((told.distance_m < ring.high, ring.key) for ring in funnel.RINGS if ring.high is not None),
+        else_=case((told.distance_m.is_not(None), funnel.RINGS[-1].key)),
+    )
+
+
+def opened_by(told):
+    """Whether its resident opened the alert or a price drop of the offer (a withdrawal says
+    the deal is gone: not earned)."""
+    return exists().where(_OPENED.offer_id == told.offer_id, _OPENED.subscriber_pk == told.subscriber_pk,
+                          _OPENED.kind != PushKind.WITHDRAW, _OPENED.opened_at.is_not(None))
+
+
+def reserved_by(told, collected: bool = False):
+    """Whether its resident reserved (and collected) the offer."""
+    same = (Reservation.offer_id == told.offer_id, Reservation.subscriber_pk == told.subscriber_pk)
+    return exists().where(*same, *((Reservation.status == hold_rules.COLLECTED,) if collected else ()))
+
+
+def _stage(told, live, kept):
+    """A stage of an alert: worked out while it is linked to its resident, and as it was kept
+    when the retention period cut that link (services/retention.py)."""
+    return or_(and_(told.subscriber_pk.is_not(None), live), and_(told.subscriber_pk.is_(None), kept.is_(True)))
 
 
 def _share(condition):
     return func.sum(case((condition, 1), else_=0))
 
 
+# The database counts, per offer and ring, the residents its alert was sent to and how far each
+# went (a handful of rows a shop, however many were told).
+_RING = case((_TOLD.subscriber_pk.is_(None), _TOLD.kept_ring), else_=ring_of(_TOLD)).label("ring")
 _COUNTED = select(
     _TOLD.offer_id,
     _RING,
     func.count().label("told"),
-    # An alert or a price drop opened (a withdrawal says the deal is gone: not earned).
-    _share(exists().where(_OPENED.offer_id == _TOLD.offer_id, _OPENED.subscriber_pk == _TOLD.subscriber_pk,
-                          _OPENED.kind != PushKind.WITHDRAW, _OPENED.opened_at.is_not(None))).label("opened"),
-    _share(exists().where(*_SAME)).label("reserved"),
-    _share(exists().where(*_SAME, Reservation.status == hold_rules.COLLECTED)).label("collected"),
+    _share(_stage(_TOLD, opened_by(_TOLD), _TOLD.kept_opened)).label("opened"),
+    _share(_stage(_TOLD, reserved_by(_TOLD), _TOLD.kept_reserved)).label("reserved"),
+    _share(_stage(_TOLD, reserved_by(_TOLD, collected=True), _TOLD.kept_collected)).label("collected"),
 ).where(_TOLD.kind == PushKind.OFFER, _TOLD.status == PushStatus.SENT)
 
 # Notification ids are integers the database made; anything else (or out of its range) names nothing.

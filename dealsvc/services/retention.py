@@ -11,8 +11,9 @@ from ..adapters.db import Database
 from ..adapters.db.models import IdempotencyKey, Notification, PushQuota, Subscriber, UTCDateTime, WebSession
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_secret
-from ..domain.outbox import PushStatus
+from ..domain.outbox import PushKind, PushStatus
 from ..domain.retention import TOKEN_FRESH, TOKEN_KEPT, Cutoffs
+from . import funnel
 from .subscribers import forget
 
 log = logging.getLogger(__name__)
@@ -91,14 +92,27 @@ class RetentionService:
         """Alerts past the retention period keep what the offers' stats count (offer, kind,
         status) and lose where the resident was and who they were. Only settled ones: a push
         still pending or on the wire is the dispatcher's."""
+        old = (
+            Notification.created_at < cut.alerts_before,
+            Notification.subscriber_pk.is_not(None),
+            Notification.status.not_in((PushStatus.PENDING, PushStatus.SENDING)),
+        )
         with self.db.write() as s:
+            # First what the shop's funnel counts of each sent alert (while the link still says
+            # whose it was, in a statement of its own: nothing is unlinked while it reads).
+            s.execute(
+                update(Notification)
+                .where(*old, Notification.kind == PushKind.OFFER, Notification.status == PushStatus.SENT)
+                .values(
+                    kept_ring=funnel.ring_of(Notification), kept_opened=funnel.opened_by(Notification),
+                    kept_reserved=funnel.reserved_by(Notification),
+                    kept_collected=funnel.reserved_by(Notification, collected=True),
+                )
+                .execution_options(synchronize_session=False)
+            )
             return s.execute(
                 update(Notification)
-                .where(
-                    Notification.created_at < cut.alerts_before,
-                    Notification.subscriber_pk.is_not(None),
-                    Notification.status.not_in((PushStatus.PENDING, PushStatus.SENDING)),
-                )
+                .where(*old)
                 .values(subscriber_pk=None, distance_m=None, fcm_message_id=None, sent_by=None)
                 .execution_options(synchronize_session=False)
             ).rowcount

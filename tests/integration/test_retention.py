@@ -14,7 +14,7 @@ from dealsvc.domain.retention import Cutoffs
 from dealsvc.observability import PUSH_OUTCOMES
 from tests.support.api import ADMIN_TOKEN
 from tests.support.pages import csrf
-from tests.support.push import env, merchant_with_shop, post_offer  # noqa: F401, F811 (fixtures among them)
+from tests.support.push import env, merchant_with_shop, post_offer, subscriber  # noqa: F401, F811 (fixtures among them)
 
 SHOP = (45.4642, 9.1900)
 WORK = {"label": "work", "lat": 45.4700, "lon": 9.1950}
@@ -24,6 +24,7 @@ def run_job(scheduler, job_id: str) -> None:
     """One of the scheduler's periodic jobs, run now (on the test's clock)."""
     [job] = [job for job in scheduler.jobs if job.id == job_id]
     job.run()
+
 
 def _resident(env, token: str, **extra) -> dict:
     return env.api.subscriber(lat=45.4660, lon=9.1900, fcm_token=token, places=[WORK], **extra)
@@ -116,6 +117,33 @@ def test_departed_residents_lose_their_data_after_the_retention_days_and_figures
     run_job(env.container.scheduler, "retention")
     assert _row(env, recent["id"])["places"] == 0 and _row(env, recent["id"])["token"] == ""
     assert _figures(env, key, [first["id"], second["id"]]) == before
+
+
+def test_a_shops_funnel_of_past_offers_is_unchanged_when_old_alerts_lose_their_residents(env):
+    key, shop = merchant_with_shop(env)
+    near = subscriber(env, "tok-near", lat=45.4650, lon=9.1900)  # about 90 m from the shop
+    far = subscriber(env, "tok-far", lat=45.4720, lon=9.1900)  # about 870 m
+    offer = post_offer(env, key, shop, quantity=5)
+    env.drain()
+    with env.container.db.read() as s:
+        nid = s.scalar(select(Notification.id).join(Subscriber, Subscriber.pk == Notification.subscriber_pk)
+                       .where(Subscriber.id == near["id"], Notification.offer_id == offer["id"]))
+    assert env.api.c.post(f"/api/v1/notifications/{nid}/opened", headers=env.api.h(near["secret"])).status_code == 204
+    held = env.api.c.post(f"/api/v1/offers/{offer['id']}/reservations", json={"quantity": 1},
+                          headers=env.api.h(near["secret"])).json
+    r = env.api.c.post(f"/api/v1/reservations/{held['id']}/collect", json={"code": held["code"]}, headers=env.api.h(key))
+    assert r.status_code == 200, r.json
+    before = env.container.funnel.exact(shop["id"])
+    assert before[1].offers[offer["id"]].as_dict() == {"told": 2, "opened": 1, "reserved": 1, "collected": 1}
+    assert far["id"] and sum(t.told for t in before[1].rings.values()) == 2
+
+    env.clock.advance(days=31)
+    run_job(env.container.scheduler, "retention")
+    with env.container.db.read() as s:
+        linked = s.scalar(select(func.count()).select_from(Notification).where(
+            Notification.offer_id == offer["id"], Notification.subscriber_pk.is_not(None)))
+    assert linked == 0  # the alerts no longer say whom they went to, nor how far
+    assert env.container.funnel.exact(shop["id"]) == before
 
 
 def test_retention_days_come_from_the_settings(env, settings):

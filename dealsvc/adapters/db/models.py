@@ -272,6 +272,12 @@ class Notification(Base):
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The push batch it was planned in (push_batches), while it waits in one.
     batch_id: Mapped[int | None] = mapped_column(Integer)
+    # What a shop's funnel counts of a sent alert, kept when the retention period cuts the alert's
+    # link to its resident (services/retention.py): its distance ring and how far its resident went.
+    kept_ring: Mapped[str | None] = mapped_column(String(16))
+    kept_opened: Mapped[bool | None] = mapped_column(Boolean)
+    kept_reserved: Mapped[bool | None] = mapped_column(Boolean)
+    kept_collected: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class PushBatch(Base):
