@@ -114,6 +114,29 @@ def _until(expires_at: datetime, zone_name: str, locale: str) -> str:
     return format_time(expires_at, format="short", tzinfo=ZoneInfo(zone_name), locale=locale)
 
 
+def _deal_values(price_cents: int, original_price_cents: int, currency: str, distance_m: float,
+                 locale: str) -> dict[str, str]:
+    """What an alert and the price drop that replaces it both say of the deal."""
+    return {
+        "price": _money(price_cents, currency, locale),
+        "original": _money(original_price_cents, currency, locale),
+        "distance": distance_text(distance_m, locale),
+    }
+
+
+def _until_body(_, values: dict[str, str], expires_at: datetime, zone_name: str, locale: str,
+                closes_at: datetime | None = None) -> str:
+    """The alert's body: the deal until it ends, or until the shop closes when that comes first
+    ("open until 19:30"), on the resident's clock."""
+    if closes_at is not None and closes_at <= expires_at:
+        return _("{price} instead of {original}, {distance} away, open until {closes}").format(
+            closes=_until(closes_at, zone_name, locale), **values
+        )
+    return _("{price} instead of {original}, {distance} away, until {time}").format(
+        time=_until(expires_at, zone_name, locale), **values
+    )
+
+
 def push_text(
     *,
     title: str,
@@ -134,24 +157,12 @@ def push_text(
     before the offer ends, or as it ends, the closing time is the one that counts: "open until
     19:30", on the resident's clock like every time they read."""
     _ = translations.gettext
-    values = {
-        "price": _money(price_cents, currency, locale),
-        "original": _money(original_price_cents, currency, locale),
-        "distance": distance_text(distance_m, locale),
-    }
-    if closes_at is not None and closes_at <= expires_at:
-        body = _("{price} instead of {original}, {distance} away, open until {closes}").format(
-            closes=_until(closes_at, zone_name, locale), **values
-        )
-    else:
-        body = _("{price} instead of {original}, {distance} away, until {time}").format(
-            time=_until(expires_at, zone_name, locale), **values
-        )
+    values = _deal_values(price_cents, original_price_cents, currency, distance_m, locale)
     return PushText(
         title=_("{discount} {title} at {shop}").format(
             discount=_discount(discount_pct, locale), title=title, shop=shop_name
         )[:200],
-        body=body,
+        body=_until_body(_, values, expires_at, zone_name, locale, closes_at),
     )
 
 
@@ -173,17 +184,13 @@ def price_drop_text(
     """What a person reads when a deal they were told about gets cheaper: it replaces the alert
     on the lock screen, so it says all the alert said, the new price first."""
     _ = translations.gettext
-    values = {
-        "price": _money(price_cents, currency, locale),
-        "original": _money(original_price_cents, currency, locale),
-        "distance": distance_text(distance_m, locale),
-        "time": _until(expires_at, zone_name, locale),
-    }
+    values = _deal_values(price_cents, original_price_cents, currency, distance_m, locale)
     if previous_price_cents is None:
-        body = _("{price} instead of {original}, {distance} away, until {time}").format(**values)
+        body = _until_body(_, values, expires_at, zone_name, locale)
     else:
         body = _("{price} instead of {original} ({previous} before), {distance} away, until {time}").format(
-            previous=_money(previous_price_cents, currency, locale), **values
+            previous=_money(previous_price_cents, currency, locale), time=_until(expires_at, zone_name, locale),
+            **values,
         )
     return PushText(
         title=_("Now {discount}: {title} at {shop}").format(
