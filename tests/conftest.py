@@ -240,7 +240,10 @@ def pg_url():
 
 # What measures time or throughput against processes of its own: run alone, after the rest
 # (`make test` runs the others in parallel first); the marker is added here, by what a test uses.
-SERIAL_FILES = {"test_benchmarks.py", "test_scheduler_restart.py", "test_scheduler_election.py"}
+# test_resident_app_push.py: the service worker shows a push Chromium's DevTools delivers; beside
+# two other busy test processes on two cores it missed its wait once in three clean-clone runs.
+SERIAL_FILES = {"test_benchmarks.py", "test_scheduler_restart.py", "test_scheduler_election.py",
+                "test_resident_app_push.py"}
 SERIAL_FIXTURES = {"worker_process"}
 
 
