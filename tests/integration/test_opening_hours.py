@@ -192,3 +192,51 @@ def test_the_push_says_until_when_the_shop_is_open_in_it_fr_en(env):
     early = post(env, key, shop, "2026-12-05T18:00").json
     env.drain()
     assert alerts(env, "tok-en", early["id"])[0]["notification"]["body"] == "€2.00 instead of €4.00, 110 m away, until 6:00\u202fPM"
+
+
+def price_drops(env: Env, token: str, offer_id: str) -> list[dict]:
+    return [m for m in env.received(token) if m["data"].get("offer_id") == offer_id and m["data"]["type"] == "price_drop"]
+
+
+def test_a_price_drop_while_the_shop_is_closed_waits_for_it_to_open_and_tells_only_the_latest_price(env):
+    key, shop = bakery(env)
+    env.api.subscriber(fcm_token="tok-near", lat=SHOP[0] + 0.001, lon=SHOP[1], radius_m=1000, price_drops=True)
+    at(env, "2026-12-05T18:00")  # Saturday, open until 19:30
+    steps = [{"at": rome(t).isoformat(), "discount_pct": pct} for t, pct in
+             (("2026-12-05T20:00", 50), ("2026-12-05T21:00", 60))]
+    offer = post(env, key, shop, "2026-12-07T12:00", beyond_closing=True, discount_pct=40, price_steps=steps).json
+    env.drain()
+    assert len(alerts(env, "tok-near", offer["id"])) == 1
+
+    for local in ("2026-12-05T20:00", "2026-12-05T21:00", "2026-12-06T12:00"):  # closed: the prices fall, nobody is told
+        at(env, local)
+        env.container.price_steps.apply_due()
+        env.drain()
+    assert env.api.c.get(f"/api/v1/offers/{offer['id']}").json["price_cents"] == 160
+    assert price_drops(env, "tok-near", offer["id"]) == []
+
+    at(env, "2026-12-07T07:00")  # Monday, opening time: one push, with the price of now
+    env.drain()
+    [drop] = price_drops(env, "tok-near", offer["id"])
+    assert drop["data"]["price_cents"] == "160"
+
+
+def test_an_alert_deferred_by_quiet_hours_past_closing_time_waits_for_the_shop_to_open(env):
+    key, shop = bakery(env)
+    quiet = {"start": "18:30", "end": "20:00"}
+    env.api.subscriber(fcm_token="tok-quiet", lat=SHOP[0] + 0.001, lon=SHOP[1], radius_m=1000, quiet_hours=quiet,
+                       timezone="Europe/Rome")
+    env.api.subscriber(fcm_token="tok-awake", lat=SHOP[0] + 0.002, lon=SHOP[1], radius_m=1000)
+    at(env, "2026-12-05T19:00")  # Saturday, open until 19:30
+    offer = post(env, key, shop, "2026-12-07T12:00", beyond_closing=True).json
+    env.drain()
+    assert len(alerts(env, "tok-awake", offer["id"])) == 1
+    assert alerts(env, "tok-quiet", offer["id"]) == []
+
+    at(env, "2026-12-05T20:00")  # quiet hours over, but the shop closed at 19:30
+    env.drain()
+    assert alerts(env, "tok-quiet", offer["id"]) == []
+
+    at(env, "2026-12-07T07:00")
+    env.drain()
+    assert len(alerts(env, "tok-quiet", offer["id"])) == 1

@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import Integer, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from ...domain import audience, delivery
+from ...domain import audience, delivery, waves
 from ...domain import offers as offer_rules
 from ...domain.outbox import PushKind, PushStatus, price_step
 from .messages import withdrawal_ends
@@ -76,6 +76,13 @@ def screen(row, now) -> tuple[str, dict] | None:
         return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "subscriber_inactive"}
     if delivery.ttl_s(row.expires_at, now) < 1:
         return PushStatus.DROPPED, {"status": PushStatus.DROPPED, "reason": "offer_expired"}
+    # Its shop closed (a push deferred by quiet hours or retried may fall due after closing, a
+    # price drop applies at any hour): it waits for the shop to open, as the offer's waves do.
+    opens = waves.held_until(row.shop_hours, row.shop_timezone, now, row.expires_at)
+    if opens is not None:
+        if opens >= row.expires_at:
+            return PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": "shop_closed"}
+        return "deferred", {"status": PushStatus.PENDING, "reason": "shop_closed", "due_at": opens}
     until = audience.quiet_until(now, row.timezone, row.quiet_start, row.quiet_end)
     if until is not None:
         if until >= row.expires_at:
