@@ -17,6 +17,7 @@ from config import Settings
 from .adapters.timezones import time_zones
 from .adapters.db import Database, make_engine
 from .adapters.db import migrate
+from .adapters.db.store import Store
 from .adapters.db.preflight import DatabaseProblem, check_database
 from .adapters.spatial import SubscriberIndex
 from .adapters.shop_index import ShopIndex
@@ -168,6 +169,7 @@ def bootstrap(
 ) -> Container:
     _make_var_dir(settings)
     db = Database(make_engine(settings.database_url))
+    store = Store(db)  # the services' transactions, through their ports (services/ports.py)
     if settings.auto_migrate if migrate_schema is None else migrate_schema:
         migrate.upgrade(db.engine)
     rules = RulesService(db, clock)
@@ -203,7 +205,7 @@ def bootstrap(
         offers=OfferService(db, clock, rules, figures_secret, shop_index if settings.deals_lookup == "index" else None),
         photos=PhotoService(db, clock, PillowPhotos(), media),
         subscribers=SubscriberService(db, clock, rules, time_zones.zone_at, settings.default_locale),
-        favorites=FavoriteService(db, clock),
+        favorites=FavoriteService(store, clock),
         index=index,
         shop_index=shop_index,
         push=push,

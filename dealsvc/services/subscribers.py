@@ -1,12 +1,13 @@
 """Residents' devices: registration, their own settings, and how many of them a point reaches."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ..adapters.db import Database
+from ..adapters.db.queries import Queries
 from ..adapters.db.models import Favorite, Notification, Offer, Reservation, Shop, Subscriber, SubscriberPlace
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_id, new_secret
@@ -55,14 +56,15 @@ def _place_view(place: SubscriberPlace) -> dict[str, Any]:
     }
 
 
-def own_subscriber(s: Session, principal: Principal, subscriber_id: str, *, lock: bool = False) -> Subscriber:
+class SubscriberLookup(Protocol):
+    def live_subscriber(self, subscriber_id: str, *, lock: bool = False) -> Any | None: ...
+
+
+def own_subscriber(q: SubscriberLookup, principal: Principal, subscriber_id: str, *, lock: bool = False):
     """The caller's own live subscription; anyone else's reads exactly like a missing one."""
     if principal.id != subscriber_id:
         raise NotFound(Text("No such subscriber."))
-    q = select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.deleted_at.is_(None))
-    if lock:
-        q = q.with_for_update()
-    sub = s.scalar(q)
+    sub = q.live_subscriber(subscriber_id, lock=lock)
     if sub is None:
         raise NotFound(Text("No such subscriber."))
     return sub
@@ -181,12 +183,12 @@ class SubscriberService:
 
     def get(self, principal: Principal, subscriber_id: str) -> dict[str, Any]:
         with self.db.read() as s:
-            return subscriber_view(own_subscriber(s, principal, subscriber_id))
+            return subscriber_view(own_subscriber(Queries(s), principal, subscriber_id))
 
     def update(self, principal: Principal, subscriber_id: str, data: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
         with self.db.write() as s:
-            sub = own_subscriber(s, principal, subscriber_id, lock=True)
+            sub = own_subscriber(Queries(s), principal, subscriber_id, lock=True)
             rules = self.rules.current(s)
             _check_radii(rules, data)
             if "fcm_token" in data and data["fcm_token"] != sub.fcm_token:
@@ -214,7 +216,7 @@ class SubscriberService:
         stays (emptied) so the geo index and the shops' statistics see that the resident left."""
         now = self.clock()
         with self.db.write() as s:
-            sub = own_subscriber(s, principal, subscriber_id, lock=True)
+            sub = own_subscriber(Queries(s), principal, subscriber_id, lock=True)
             sub.deleted_at = now
             sub.updated_at = now
             sub.secret_hash = hash_secret(new_secret(SUBSCRIBER_PREFIX))
@@ -224,17 +226,13 @@ class SubscriberService:
         """Everything held about the caller (GDPR art. 15 and 20): the subscription with its
         places and consent, the shops followed, the reservations and the alerts sent (alerts
         past the retention period are no longer linked to anyone, so they are not in it)."""
-        from .favorites import favorite_view  # favorites.py imports this module
+        from .favorites import favorites_of  # favorites.py imports this module
 
         now = self.clock()
         with self.db.read() as s:
-            sub = own_subscriber(s, principal, subscriber_id)
-            favorites = s.execute(
-                select(Favorite, Shop)
-                .join(Shop, Shop.id == Favorite.shop_id)
-                .where(Favorite.subscriber_pk == sub.pk)
-                .order_by(Favorite.created_at, Favorite.shop_id)
-            ).all()
+            q = Queries(s)
+            sub = own_subscriber(q, principal, subscriber_id)
+            favorites = favorites_of(q, sub.pk)
             reservations = s.execute(
                 select(Reservation, Offer)
                 .join(Offer, Reservation.offer_id == Offer.id)
@@ -255,7 +253,7 @@ class SubscriberService:
                     "updated_at": sub.updated_at,
                     "deactivated_at": sub.deactivated_at,
                 },
-                "favorites": [favorite_view(favorite, shop) for favorite, shop in favorites],
+                "favorites": favorites,
                 "reservations": [reservation_view(r, offer, now) for r, offer in reservations],
                 "alerts": [
                     {

@@ -1,0 +1,27 @@
+"""The services' transactions (services/ports.py) on SQLAlchemy: each yields the queries of
+`adapters/db/queries` bound to its session."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from .queries import Queries
+from .session import Database
+
+
+class Store:
+    """Transactions for the services: `write()` commits on success, `read()` never writes; both
+    yield the queries (adapters/db/queries) on the transaction's session."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    @contextmanager
+    def write(self) -> Iterator[Queries]:
+        with self.db.write() as session:
+            yield Queries(session)
+
+    @contextmanager
+    def read(self) -> Iterator[Queries]:
+        with self.db.read() as session:
+            yield Queries(session)
