@@ -108,4 +108,16 @@ def check_a_transaction_that_raises_keeps_nothing(world):
         assert q.favorite(me, bakery) is None and q.count_favorites(me) == 0
 
 
+# --- offers, shops, lifecycle, price steps, photos, idempotency ---------------------------------
+
+
+# --- merchants, auth, rules, audit, erasure, outage, breaker, activity --------------------------
+
+
+# --- subscribers, followers, retention, reservations --------------------------------------------
+
+
+# --- figures, maps, funnel, scheduler -----------------------------------------------------------
+
+
 CHECKS = [check for name, check in sorted(globals().items()) if name.startswith("check_")]

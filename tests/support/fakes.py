@@ -29,6 +29,13 @@ class Tables:
     subscribers: dict[str, Row] = field(default_factory=dict)  # by id
     shops: dict[str, Row] = field(default_factory=dict)  # by id
     favorites: dict[tuple[int, str], Row] = field(default_factory=dict)  # by (subscriber_pk, shop_id)
+    # offers group's tables
+
+    # operators group's tables
+
+    # residents group's tables
+
+    # numbers group's tables
 
 
 class MemoryQueries:
@@ -65,6 +72,14 @@ class MemoryQueries:
 
     def remove_favorite(self, favorite: Row) -> None:
         del self.t.favorites[(favorite.subscriber_pk, favorite.shop_id)]
+
+    # --- offers, shops, lifecycle, price steps, photos, idempotency ------------------------------
+
+    # --- merchants, auth, rules, audit, erasure, outage, breaker, activity -----------------------
+
+    # --- subscribers, followers, retention, reservations -----------------------------------------
+
+    # --- figures, maps, funnel, scheduler --------------------------------------------------------
 
 
 class MemoryStore:
