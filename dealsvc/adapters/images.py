@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 import warnings
 
 from PIL import Image, ImageCms, ImageOps
@@ -23,6 +24,9 @@ warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 _LARGE_TRIES = tuple((side, quality) for side in (photos.LARGE_MAX_SIDE, 1280, 1024, 800, 640) for quality in (85, 75, 65))
 _THUMBNAIL_QUALITY = 80
 _SRGB = ImageCms.createProfile("sRGB")
+# Photos worked at once in a process: each may take up to about 300 MB at its peak (bench/photos.py),
+# so a web process's threads take their turn beyond two rather than add up.
+_AT_ONCE = threading.BoundedSemaphore(2)
 
 
 class PillowPhotos:
@@ -31,6 +35,10 @@ class PillowPhotos:
     def prepare(self, data: bytes) -> Photo:
         if not data:
             raise NotAPhoto(photos.EMPTY)
+        with _AT_ONCE:
+            return self._prepared(data)
+
+    def _prepared(self, data: bytes) -> Photo:
         try:
             picture = self._decoded(data)
         except NotAPhoto:
@@ -52,14 +60,19 @@ class PillowPhotos:
         with Image.open(io.BytesIO(data)) as probe:
             if probe.format not in photos.ACCEPTED_FORMATS:
                 raise NotAPhoto(photos.NOT_AN_IMAGE)
-            if probe.width * probe.height > photos.MAX_PIXELS:
-                raise NotAPhoto(photos.too_many_pixels())
+            limit = photos.MAX_PIXELS_BY_FORMAT[probe.format]
+            if probe.width * probe.height > limit:
+                raise NotAPhoto(photos.too_many_pixels(limit))
             probe.verify()  # the file's structure (checksums, truncation) before any decoding
         with Image.open(io.BytesIO(data)) as image:
             # A JPEG decodes straight at 1/2, 1/4 or 1/8 of its size when that is still large enough.
             image.draft("RGB", (photos.LARGE_MAX_SIDE, photos.LARGE_MAX_SIDE))
             image.load()
-            upright = ImageOps.exif_transpose(image)
+            # Shrunk first by a whole factor that keeps it larger than the large version: the
+            # conversions below then work on a few MB, not on the full picture (a 40 MP PNG
+            # with transparency cost 675 MB at the peak when converted at full size; bench/photos.py).
+            small = _reduced(image, min(image.width, image.height) // photos.LARGE_MAX_SIDE)
+            upright = ImageOps.exif_transpose(small)
             icc = image.info.get("icc_profile")
             rgb = _flattened(upright)
             if icc:
@@ -72,6 +85,26 @@ class PillowPhotos:
         clean = Image.new("RGB", rgb.size)
         clean.paste(rgb)
         return clean
+
+
+# The rows reduced at a time: Pillow reduces a picture with transparency through a premultiplied
+# copy of the whole of it, as large as the picture itself; band by band that copy stays small.
+_BAND_ROWS = 512
+
+
+def _reduced(image: Image.Image, factor: int) -> Image.Image:
+    """`image` shrunk `factor` times (boxes of factor × factor pixels averaged), with its info (EXIF
+    orientation, colour profile); itself when the factor is under 2 or its mode cannot be reduced."""
+    if factor < 2 or image.mode not in ("L", "LA", "RGB", "RGBA"):
+        return image
+    width, height = image.width // factor, image.height // factor
+    out = Image.new(image.mode, (width, height))
+    band = _BAND_ROWS // factor * factor
+    for top in range(0, height * factor, band):
+        piece = image.crop((0, top, width * factor, min(top + band, height * factor)))
+        out.paste(piece.reduce(factor), (0, top // factor))
+    out.info = dict(image.info)
+    return out
 
 
 def _flattened(image: Image.Image) -> Image.Image:

@@ -44,7 +44,8 @@ _PHOTO_BODY = {
     "description": "The photo itself, as taken (at most DEALSVC_MAX_UPLOAD_BYTES, 12 MiB by default). "
                    f"It is turned upright, stripped of EXIF (GPS included) and every other metadata, "
                    f"and kept as a JPEG of at most {photos.LARGE_MAX_BYTES:,} bytes and a thumbnail; "
-                   f"at most {photos.MAX_PIXELS // 1_000_000} million pixels.",
+                   "at most " + ", ".join(f"{n // 1_000_000} million pixels in {fmt}"
+                                          for fmt, n in photos.MAX_PIXELS_BY_FORMAT.items()) + ".",
     "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in photos.ACCEPTED_TYPES},
 }
 

@@ -20,6 +20,10 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 # A decompression bomb is refused before it is decoded: no phone photo comes near this (a
 # 200-megapixel sensor saves 12.5 MP unless asked otherwise), and the decoded RGB is ≤ 120 MB.
 MAX_PIXELS = 40_000_000
+# A WebP decodes through canvases several times its size (about 15 bytes a pixel with Pillow 13 and
+# libwebp: 710 MB at the peak for 40 MP, 313 MB for 16 MP; bench/photos.py). Phones save their
+# photos as JPEG; a WebP from a gallery is a phone's 12 MP (4032 × 3024) at most, as a rule.
+MAX_PIXELS_BY_FORMAT = {"JPEG": MAX_PIXELS, "PNG": MAX_PIXELS, "WEBP": 16_000_000}
 # The version pushes and the offer's page show: at most this many bytes (1 MB), this long a side.
 LARGE_MAX_BYTES = 1_000_000
 LARGE_MAX_SIDE = 1600
@@ -53,9 +57,9 @@ NOT_AN_IMAGE = Text("This is not a JPEG, PNG or WebP image, or it is damaged.")
 EMPTY = Text("The photo is empty.")
 
 
-def too_many_pixels() -> Text:
+def too_many_pixels(limit: int = MAX_PIXELS) -> Text:
     return Text("The photo has more than {megapixels} million pixels: take it at a lower resolution.",
-                megapixels=MAX_PIXELS // 1_000_000)
+                megapixels=limit // 1_000_000)
 
 
 @dataclass(frozen=True)

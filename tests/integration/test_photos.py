@@ -174,6 +174,17 @@ HOSTILE = [
 ]
 
 
+def test_a_webp_over_16_megapixels_is_refused_where_a_png_of_its_size_is_taken(api):
+    key, offer = _offer(api)
+    size = (4_800, 3_500)  # 16.8 MP: the WebP decoder would take about 330 MB for it
+    webp, png = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", size, RED).save(webp, "WEBP", lossless=True, method=0)
+    Image.new("RGB", size, RED).save(png, "PNG")
+    r = _put(api, key, offer["id"], webp.getvalue(), "image/webp")
+    assert r.status_code == 400 and "more than 16 million pixels" in r.json["errors"]["photo"][0], r.json
+    assert _put(api, key, offer["id"], png.getvalue(), "image/png").status_code == 200
+
+
 @pytest.mark.parametrize(("body", "said"), HOSTILE)
 def test_what_is_not_a_usable_photo_is_a_clear_400(api, settings, body, said):
     key, offer = _offer(api)
