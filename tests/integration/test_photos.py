@@ -70,6 +70,25 @@ def test_transparency_is_laid_on_white_and_the_same_picture_gets_the_same_names(
     assert (first.large_name, first.thumbnail_name) == (again.large_name, again.thumbnail_name)
 
 
+def test_a_large_png_is_shrunk_before_it_is_worked_and_still_made_upright_on_white():
+    # 4000 × 3400: shrunk by 2 band by band before its conversions; the sensor's halves, red and
+    # blue, each with a transparent stripe, and the phone's orientation tag.
+    size = (4000, 3400)
+    image = Image.new("RGBA", size, RED + (255,))
+    image.paste(BLUE + (255,), (size[0] // 2, 0, size[0], size[1]))
+    image.paste((0, 0, 0, 0), (0, size[1] * 3 // 4 - 40, size[0], size[1] * 3 // 4 + 40))
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    out = io.BytesIO()
+    image.save(out, "PNG", exif=exif.tobytes())
+    photo = PillowPhotos().prepare(out.getvalue())
+    large = assert_clean(photo.large)
+    assert_upright(large)
+    assert large.height == photos.LARGE_MAX_SIDE and (photo.width, photo.height) == large.size
+    # The transparent stripe, upright now a quarter of the way across, lies on white.
+    assert min(large.convert("RGB").getpixel((large.width // 4, large.height // 4))) > 240
+
+
 def test_the_local_store_keeps_only_names_it_gives(tmp_path):
     store = LocalMediaStore(tmp_path / "media")
     name = photos.media_name(b"x")
