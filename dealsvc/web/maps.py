@@ -77,10 +77,15 @@ def _signed_out():
     return jsonify({"error": gettext("Sign in as the operator.")}), 401
 
 
+def _invalid(errors: dict):
+    """A query that does not read: each field's messages, as a 400."""
+    return jsonify({"errors": {k: [str(m) for m in v] for k, v in errors.items()}}), 400
+
+
 def _box():
     values, errors = parse(BoxForm(), request.args)
     if errors:
-        return None, (jsonify({"errors": {k: [str(m) for m in v] for k, v in errors.items()}}), 400)
+        return None, _invalid(errors)
     return Box(values["south"], values["west"], values["north"], values["east"]), None
 
 
@@ -117,7 +122,7 @@ def reach():
         return _signed_out()
     values, errors = parse(ReachForm(), request.args)
     if errors:
-        return jsonify({"errors": {k: [str(m) for m in v] for k, v in errors.items()}}), 400
+        return _invalid(errors)
     count = services().maps.reach(values["lat"], values["lon"], values.get("category"))
     return jsonify({
         "lat": values["lat"], "lon": values["lon"], "residents": count,

@@ -23,7 +23,7 @@ from ..db import Database
 from ..db.models import Subscriber
 from .grid import CATEGORY_BITS, NO_SCHEDULES, SLOTS, PlaceArrays, Schedules, category_mask
 from .loader import load_active, place_rows
-from .refresher import Refresher
+from .refresher import LOOKBACK, REBUILD_EVERY, Refresher
 
 @dataclass(frozen=True)
 class Changes:
@@ -108,8 +108,8 @@ class SubscriberIndex:
         db: Database,
         clock: Clock,
         *,
-        lookback: timedelta = timedelta(seconds=120),
-        rebuild_every: timedelta = timedelta(minutes=10),
+        lookback: timedelta = LOOKBACK,
+        rebuild_every: timedelta = REBUILD_EVERY,
         max_overrides: int = 50_000,
     ):
         self.db = db

@@ -15,13 +15,18 @@ from ...domain.clock import Clock
 
 S = TypeVar("S")
 
+# How far before a look's start the next one reads (a transaction's length plus the clock skew
+# between hosts, both far below it), and how often an index is read whole again.
+LOOKBACK = timedelta(seconds=120)
+REBUILD_EVERY = timedelta(minutes=10)
+
 
 class Refresher(Generic[S]):
     """The snapshot an index answers from, when it was built and when the database was last
     looked at. A snapshot is replaced whole, never edited, so a query reads a consistent one
     without holding the lock."""
 
-    def __init__(self, clock: Clock, *, lookback: timedelta, rebuild_every: timedelta):
+    def __init__(self, clock: Clock, *, lookback: timedelta = LOOKBACK, rebuild_every: timedelta = REBUILD_EVERY):
         self.clock = clock
         self.lookback = lookback
         self.rebuild_every = rebuild_every
@@ -64,8 +69,7 @@ class Refresher(Generic[S]):
     def look(self) -> tuple[datetime, datetime]:
         """A look beginning: when it began, and the `updated_at` from which it must read."""
         # A change not merged yet was committed after the latest look began, so it was written
-        # at most a look-back before that (a transaction's length plus the clock skew between
-        # hosts, both far below two minutes). Not the newest updated_at seen: after a bulk
+        # at most a look-back before that. Not the newest updated_at seen: after a bulk
         # import and nothing since, that would read the whole import again on every look.
         started = self.clock()
         return started, self._looked_at - self.lookback

@@ -23,7 +23,7 @@ from ...domain.clock import Clock
 from ..db import Database
 from ..db.models import Shop
 from .grid import PlaceArrays
-from .refresher import Refresher
+from .refresher import LOOKBACK, REBUILD_EVERY, Refresher
 
 # Distances from numpy and from math may differ in their last bits; shops closer together
 # than this stay in the same batch, so cutting a batch never separates a near-tie.
@@ -108,8 +108,8 @@ class ShopIndex:
         db: Database,
         clock: Clock,
         *,
-        lookback: timedelta = timedelta(seconds=120),
-        rebuild_every: timedelta = timedelta(minutes=10),
+        lookback: timedelta = LOOKBACK,
+        rebuild_every: timedelta = REBUILD_EVERY,
         compact_above: int = 256,
     ):
         self.db = db
