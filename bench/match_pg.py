@@ -311,7 +311,7 @@ def main(argv=None) -> int:
             ok = ok and agree
 
             # --- refresh ----------------------------------------------------------------------
-            since = index._looked_at - index.lookback
+            _, since = index._refresher.look()
             plan = conn.execute(
                 "EXPLAIN SELECT pk, lat, lon, radius_m, categories, active, updated_at FROM subscribers WHERE updated_at >= %s",
                 (since.replace(tzinfo=None),),
@@ -362,7 +362,7 @@ def main(argv=None) -> int:
 
             t = time.perf_counter()
             index.rebuild()
-            print(f"full rebuild (every {index.rebuild_every.total_seconds() / 60:.0f} min): {time.perf_counter() - t:.2f} s; "
+            print(f"full rebuild (every {index._refresher.rebuild_every.total_seconds() / 60:.0f} min): {time.perf_counter() - t:.2f} s; "
                   f"after it, counts agree: {[len(index.match(p[0], p[1], CAP_M)) for p in points[:k]] == pg2}")
 
             # --- extra places -----------------------------------------------------------------

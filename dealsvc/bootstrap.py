@@ -19,8 +19,7 @@ from .adapters.db import Database, make_engine
 from .adapters.db import migrate
 from .adapters.db.store import Store
 from .adapters.db.preflight import DatabaseProblem, check_database
-from .adapters.spatial import SubscriberIndex
-from .adapters.shop_index import ShopIndex
+from .adapters.spatial import ShopIndex, SubscriberIndex
 from .adapters.secret_files import kept_secret
 from .adapters.geocoding import CachingGeocoder, Geocoder, NominatimGeocoder, OfflineGeocoder
 from .adapters.fcm_curl import CurlPushGateway

@@ -9,8 +9,8 @@ from flask import current_app, request
 from ..bootstrap import Container
 from ..domain.errors import NotFound
 from ..domain.i18n import Text
+from ..domain.text import storable
 from ..services.auth import Principal, require_role
-from .fields import storable
 from .problems import Blueprint
 
 

@@ -53,24 +53,8 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+# Text the database cannot hold (domain/text.storable).
 UNSTORABLE = i18n.Text("must not contain NUL characters or unpaired surrogates.")
-
-
-def storable(value) -> bool:
-    """False for text no database column can hold: a NUL (PostgreSQL refuses it) or a lone
-    surrogate (not encodable as UTF-8); lists are looked through, other values pass."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return False
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(storable(v) for v in value)
-    return True
-
 
 class Text(fields.String):
     """Text a person reads, with surrounding white space removed; blank counts as missing

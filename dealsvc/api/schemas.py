@@ -16,6 +16,7 @@ from ..domain.offers import STATUSES
 from ..domain.places import DAY_NAMES, MAX_EXTRA_PLACES, MAX_PLACES
 from ..domain.pricing import MAX_PRICE_STEPS
 from ..domain.rules import RULES, Rule
+from ..domain.text import storable
 from .media_urls import MediaUrl
 from .fields import (
     UNSTORABLE,
@@ -28,7 +29,6 @@ from .fields import (
     TimeZoneName,
     Token,
     UTCDateTime,
-    storable,
 )
 
 MAX_QUANTITY = 999

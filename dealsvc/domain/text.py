@@ -1,4 +1,5 @@
-"""What text a person will read may hold: one rule for the API's schemas and the pages' forms."""
+"""What text a person will read may hold, and what text the database can hold: one rule each for
+the API's schemas and the pages' forms."""
 from __future__ import annotations
 
 import unicodedata
@@ -37,3 +38,19 @@ def text_problem(text: str, *, multiline: bool = False) -> Text | None:
         elif not (char.isspace() or category in ("Mn", "Me", "Zs", "Zl", "Zp") or char in _BLANK_LOOKING):
             visible = True
     return None if visible or not text else INVISIBLE
+
+
+def storable(value) -> bool:
+    """False for text no database column can hold: a NUL (PostgreSQL refuses it) or a lone
+    surrogate (not encodable as UTF-8); lists are looked through, other values pass."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(storable(v) for v in value)
+    return True

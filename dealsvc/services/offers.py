@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..adapters.db import Database
 from ..adapters.db.models import Fanout, Notification, Offer, Reservation, Shop, UTCDateTime
-from ..adapters.shop_index import NearShops, ShopIndex
+from ..adapters.spatial import NearShops, ShopIndex
 from ..domain import geo, hours, photos, privacy
 from ..domain import merchants as merchant_rules
 from ..domain import offers as rules_of_offers

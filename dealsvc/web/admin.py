@@ -11,14 +11,13 @@ from ..api.limits import sign_in_page
 from ..domain import merchants as merchant_rules
 from ..domain.audit import Action
 from ..domain.categories import CATEGORIES
-from ..domain.errors import DomainError, Unauthorized
+from ..domain.errors import DomainError
 from ..domain.rules import RULES, grouped
 from ..services.auth import OPERATOR
 from ..services.retention import describe as retention_settings
 from .audit import audit_words, console_operator
-from .common import figures, flat_errors, page, protect, said, services
-from .security import rotate_csrf
-from .forms import ReachForm, RulesForm, SignInForm, parse
+from .common import close_page_session, figures, flat_errors, open_page_session, page, protect, said, services, signing_in
+from .forms import ReachForm, RulesForm, parse
 from .texts import account_status
 
 bp = protect(Blueprint("admin_pages", __name__, url_prefix="/admin"))
@@ -80,30 +79,19 @@ def home():
 @bp.post("/signin")
 @sign_in_page
 def signin():
-    values, errors = parse(SignInForm(), request.form)
-    if not errors:
-        try:
-            ok = services().auth.authenticate(values["secret"]).role == OPERATOR
-        except Unauthorized:
-            ok = False
-        if not ok:
-            errors = {"secret": [gettext("This is not the operator token.")]}
+    _, errors = signing_in(OPERATOR, gettext("This is not the operator token."))
     if errors:
         return page("web/signin.html", 401, role="admin", errors=errors)
-    rotate_csrf()
-    session.permanent = True
-    session["operator"] = services().auth.open_session(OPERATOR, _operator_mark())
+    open_page_session("operator", OPERATOR, _operator_mark())
     services().audit.note(console_operator(), Action.SIGNED_IN)
     return redirect(url_for(".home"), 303)
 
 
 @bp.post("/signout")
 def signout():
-    # Only this page's identity: the shop and the console may share one browser.
     if is_operator():
         services().audit.note(console_operator(), Action.SIGNED_OUT)
-    services().auth.close_session(session.pop("operator", None))
-    rotate_csrf()
+    close_page_session("operator")
     return redirect(url_for(".home"), 303)
 
 

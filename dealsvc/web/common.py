@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from flask import Blueprint, Response, current_app, make_response, render_template, request
+from flask import Blueprint, Response, current_app, make_response, render_template, request, session
 from babel.dates import format_datetime
 from flask_babel import get_locale, gettext
 from sqlalchemy.exc import OperationalError
@@ -12,10 +12,11 @@ from werkzeug.exceptions import HTTPException
 
 from ..adapters.catalogues import localize
 from ..bootstrap import Container
-from ..domain.errors import DomainError
+from ..domain.errors import DomainError, Unauthorized
+from ..services.auth import Principal
 from ..services.figures import FiguresService
-from .forms import shop_zone
-from .security import check_csrf, csrf_token
+from .forms import SignInForm, parse, shop_zone
+from .security import check_csrf, csrf_token, rotate_csrf
 from .texts import http_error, http_error_title
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,35 @@ def flat_errors(errors: dict | None, mapping: dict[str, str] | None = None) -> d
         key = (mapping or {}).get(name, name)
         out.setdefault(key, []).extend(said(m) for m in (messages if isinstance(messages, list) else [messages]))
     return out
+
+
+def signing_in(role: str, refused: str) -> tuple[Principal | None, dict]:
+    """The sign-in form's secret, checked: who it is when it is `role`'s, else the form's errors
+    (`refused` for a secret that is no one's or someone else's)."""
+    values, errors = parse(SignInForm(), request.form)
+    if errors:
+        return None, errors
+    try:
+        principal = services().auth.authenticate(values["secret"])
+    except Unauthorized:
+        principal = None
+    if principal is None or principal.role != role:
+        return None, {"secret": [refused]}
+    return principal, {}
+
+
+def open_page_session(key: str, role: str, subject: str) -> None:
+    """Who just signed in, kept under `key` of the cookie as a session the server holds; a new
+    CSRF token with it, so that nothing from before the sign-in carries over."""
+    rotate_csrf()
+    session.permanent = True
+    session[key] = services().auth.open_session(role, subject)
+
+
+def close_page_session(key: str) -> None:
+    """Only this page's identity (`key`): the shop and the console may share one browser."""
+    services().auth.close_session(session.pop(key, None))
+    rotate_csrf()
 
 
 def too_many_sign_ins(retry_after: int) -> Response:

@@ -11,7 +11,7 @@ from flask_babel import LazyString, get_locale, lazy_gettext as _l
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from ..adapters.catalogues import localize
-from ..domain.text import text_problem
+from ..domain.text import storable, text_problem
 from ..domain import hours
 from ..domain.categories import CATEGORIES
 from ..domain.i18n import Text
@@ -40,20 +40,10 @@ class Form(Schema):
     def _blank_is_missing(self, data, **kwargs):
         data = {k: v.strip() for k, v in data.items() if isinstance(v, str) and v.strip() != ""}
         # PostgreSQL cannot hold a NUL in text, nor UTF-8 a lone surrogate: refuse them by name.
-        bad = {k: [_l("Contains characters that cannot be stored.")] for k, v in data.items() if not _storable(v)}
+        bad = {k: [_l("Contains characters that cannot be stored.")] for k, v in data.items() if not storable(v)}
         if bad:
             raise ValidationError(bad)
         return data
-
-
-def _storable(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class PersonText(fields.String):

@@ -4,7 +4,7 @@ the operator's map (live offers, residents per grid cell, reach of a point) for 
 console only."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request
 from flask_babel import format_decimal, get_locale, gettext, lazy_gettext as _l, ngettext
 from marshmallow import ValidationError, fields, validate, validates_schema
 
@@ -14,7 +14,7 @@ from ..services.maps import Box
 from .admin import is_operator
 from .common import protect, services
 from .forms import Form, ReachForm, parse
-from .resident import MAP_START, tile_origin
+from .resident import MAP_START, leaflet_settings, leaflet_texts, with_tiles
 from .security import PAGE_CSP
 
 bp = protect(Blueprint("admin_maps", __name__, url_prefix="/admin/map"))
@@ -23,18 +23,12 @@ bp = protect(Blueprint("admin_maps", __name__, url_prefix="/admin/map"))
 MAP_PAGES = ("shop_pages", "signup_pages", "admin_pages")
 
 
-def _setting(name: str):
-    return getattr(services().settings, name, None)
-
-
 def map_config() -> dict:
     """What static/web/maps.js reads from the page (#map-config): tiles (none: a plain background,
     as in the web app), where a map with no pin starts, and the radius rules its circles show."""
     rules = services().rules.current()
     return {
-        "tiles": _setting("map_tiles") or None,
-        "attribution": _setting("map_attribution") or None,
-        "leafletImages": url_for("web_assets.static", filename="vendor/leaflet/images/"),
+        **leaflet_settings(),
         "start": MAP_START,
         "maxRadius": rules.max_radius_m,
         "defaultRadius": rules.default_radius_m,
@@ -45,8 +39,7 @@ def map_config() -> dict:
         "cellText": distance_text(privacy.CELL_M, str(get_locale())),
         "minResidents": privacy.FLOOR,
         "texts": {
-            "zoomIn": gettext("Zoom in"),
-            "zoomOut": gettext("Zoom out"),
+            **leaflet_texts(),
             "pin": gettext("Your shop (drag to move it)"),
             "tooWide": gettext("Zoom in to see where residents are."),
             "failed": gettext("The map's figures could not be loaded; try again in a moment."),
@@ -57,9 +50,10 @@ def map_config() -> dict:
 def tiles_csp(response: Response) -> Response:
     """An app-wide after_request: a map page's CSP also lets the tile server's images in (none
     by default, when the maps have no tiles)."""
-    tiles = tile_origin(_setting("map_tiles"))
-    if tiles and response.mimetype == "text/html" and request.blueprint in MAP_PAGES:
-        response.headers["Content-Security-Policy"] = PAGE_CSP.replace("img-src 'self' data:", f"img-src 'self' data: {tiles}")
+    if response.mimetype == "text/html" and request.blueprint in MAP_PAGES:
+        csp = with_tiles(PAGE_CSP)
+        if csp != PAGE_CSP:
+            response.headers["Content-Security-Policy"] = csp
     return response
 
 
@@ -83,10 +77,15 @@ def _signed_out():
     return jsonify({"error": gettext("Sign in as the operator.")}), 401
 
 
+def _invalid(errors: dict):
+    """A query that does not read: each field's messages, as a 400."""
+    return jsonify({"errors": {k: [str(m) for m in v] for k, v in errors.items()}}), 400
+
+
 def _box():
     values, errors = parse(BoxForm(), request.args)
     if errors:
-        return None, (jsonify({"errors": {k: [str(m) for m in v] for k, v in errors.items()}}), 400)
+        return None, _invalid(errors)
     return Box(values["south"], values["west"], values["north"], values["east"]), None
 
 
@@ -123,7 +122,7 @@ def reach():
         return _signed_out()
     values, errors = parse(ReachForm(), request.args)
     if errors:
-        return jsonify({"errors": {k: [str(m) for m in v] for k, v in errors.items()}}), 400
+        return _invalid(errors)
     count = services().maps.reach(values["lat"], values["lon"], values.get("category"))
     return jsonify({
         "lat": values["lat"], "lon": values["lon"], "residents": count,

@@ -26,10 +26,10 @@ bp = protect(Blueprint("resident_pages", __name__, url_prefix="/app"))
 
 STATIC = Path(__file__).resolve().parent / "static"
 # What the service worker keeps for the app to start with no network: the offline page, the
-# script, the styles, the icons and Leaflet (the pages themselves always come from the network).
+# script, the styles, the icons, Leaflet and its set-up (the pages themselves always come from the network).
 SHELL_FILES = (
     "web.css", "app/app.js", "app/app.css", "app/icon-192.png", "app/icon-512.png", "app/icon-maskable-512.png",
-    "vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css",
+    "vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css", "map.js",
 )
 # Leaflet's marker images: Leaflet asks for them by their plain names (no ?v=).
 SHELL_IMAGES = (
@@ -85,13 +85,32 @@ def tile_origin(url: str | None) -> str | None:
     return f"{parts.scheme}://{host}"
 
 
+def with_tiles(csp: str) -> str:
+    """A map page's CSP, widened for the configured tile server's images (none by default, when
+    the maps have no tiles)."""
+    tiles = tile_origin(_setting("map_tiles"))
+    return csp.replace("img-src 'self' data:", f"img-src 'self' data: {tiles}") if tiles else csp
+
+
+def leaflet_settings() -> dict:
+    """What static/map.js reads of a page's map settings, the same on every page with a map: the
+    tiles (none: a plain background) and their attribution, where Leaflet's marker images are."""
+    return {
+        "tiles": _setting("map_tiles") or None,
+        "attribution": _setting("map_attribution") or None,
+        "leafletImages": url_for("web_assets.static", filename="vendor/leaflet/images/"),
+    }
+
+
+def leaflet_texts() -> dict:
+    """The words static/map.js reads from a page's texts: the zoom buttons' titles."""
+    return {"zoomIn": gettext("Zoom in"), "zoomOut": gettext("Zoom out")}
+
+
 def app_csp() -> str:
     """The pages' CSP, widened only by what is configured: the tile server's images, Firebase's
     registration endpoints. With default settings nothing but this service is allowed."""
-    csp = PAGE_CSP
-    tiles = tile_origin(_setting("map_tiles"))
-    if tiles:
-        csp = csp.replace("img-src 'self' data:", f"img-src 'self' data: {tiles}")
+    csp = with_tiles(PAGE_CSP)
     if push_mode() == "firebase":
         csp = csp.replace("connect-src 'self'", "connect-src 'self' " + " ".join(FIREBASE_ORIGINS))
     return csp
@@ -152,8 +171,7 @@ def _texts() -> dict:
         "youAreHere": gettext("Your place"),
         "pinPlaced": gettext("Pin placed at latitude {lat}, longitude {lon}."),
         "where": gettext("Latitude {lat}, longitude {lon}"),
-        "zoomIn": gettext("Zoom in"),
-        "zoomOut": gettext("Zoom out"),
+        **leaflet_texts(),
         "noPlace": gettext("Put a pin on the map, or use your location."),
         "locating": gettext("Finding your location…"),
         "located": gettext("Found your location."),
@@ -199,9 +217,7 @@ def _context(**extra) -> dict:
     rules = svc.rules.current()
     config = {
         "api": "/api/v1",
-        "tiles": _setting("map_tiles") or None,
-        "attribution": _setting("map_attribution") or None,
-        "leafletImages": url_for("web_assets.static", filename="vendor/leaflet/images/"),
+        **leaflet_settings(),
         "mapStart": MAP_START,
         "push": push_mode(),
         "emulator": "/emulator/api/web-clients" if push_mode() == "emulator" else None,

@@ -11,13 +11,13 @@ from ..api.photos import takes_upload
 from ..domain import hours
 from ..domain import merchants as merchant_rules
 from ..domain.categories import CATEGORIES
-from ..domain.errors import DomainError, Forbidden, NotFound, Unauthorized
+from ..domain.errors import DomainError, Forbidden, NotFound
 from ..services.auth import MERCHANT, Principal
-from .common import clock, figures, flat_errors, page, protect, said, services
-from .security import rotate_csrf
+from .common import (clock, close_page_session, figures, flat_errors, open_page_session, page, protect, said, services,
+                     signing_in)
 from .funnel import funnel_csv, funnel_words
 from .texts import account_status, after, coarse
-from .forms import (STEP_ROWS, CollectForm, HoursForm, OfferForm, QuantityForm, ShopForm, SignInForm, next_time_of_day,
+from .forms import (STEP_ROWS, CollectForm, HoursForm, OfferForm, QuantityForm, ShopForm, next_time_of_day,
                     parse, shop_zone, wall_clock)
 
 class FormErrors(Exception):
@@ -179,27 +179,16 @@ def home():
 @bp.post("/signin")
 @sign_in_page
 def signin():
-    values, errors = parse(SignInForm(), request.form)
-    if not errors:
-        try:
-            principal = services().auth.authenticate(values["secret"])
-        except Unauthorized:
-            principal = None
-        if principal is None or principal.role != MERCHANT:
-            errors = {"secret": [gettext("This is not a valid merchant API key.")]}
+    principal, errors = signing_in(MERCHANT, gettext("This is not a valid merchant API key."))
     if errors:
         return page("web/signin.html", 401, role="shop", errors=errors)
-    rotate_csrf()
-    session.permanent = True
-    session["merchant"] = services().auth.open_session(MERCHANT, principal.id)
+    open_page_session("merchant", MERCHANT, principal.id)
     return redirect(url_for(".home"), 303)
 
 
 @bp.post("/signout")
 def signout():
-    # Only this page's identity: the shop and the console may share one browser.
-    services().auth.close_session(session.pop("merchant", None))
-    rotate_csrf()
+    close_page_session("merchant")
     return redirect(url_for(".home"), 303)
 
 
@@ -353,6 +342,14 @@ def _refused(error: DomainError) -> int:
     return error.status if isinstance(error, Forbidden) else 422
 
 
+def _row_form(form) -> dict:
+    """A row's small form, read: its values, else FormErrors with its errors."""
+    values, errors = parse(form, request.form)
+    if errors:
+        raise FormErrors(errors)
+    return values
+
+
 def _offer_action(offer_id: str, action):
     principal, merchant = _signed_in()
     try:
@@ -369,9 +366,7 @@ def _offer_action(offer_id: str, action):
 @bp.post("/offers/<offer_id>/quantity")
 def adjust_quantity(offer_id: str):
     def action(principal):
-        values, errors = parse(QuantityForm(), request.form)
-        if errors:
-            raise FormErrors(errors)
+        values = _row_form(QuantityForm())
         offer = services().offers.update(principal, offer_id, {"quantity": values["quantity"]})
         return gettext("“%(title)s”: quantity now %(quantity)s, %(left)s left.", title=offer["title"],
                        quantity=format_decimal(offer["quantity"]), left=format_decimal(offer["quantity_left"]))
@@ -389,9 +384,7 @@ def withdraw(offer_id: str):
 @bp.post("/offers/<offer_id>/collect")
 def collect(offer_id: str):
     def action(principal):
-        values, errors = parse(CollectForm(), request.form)
-        if errors:
-            raise FormErrors(errors)
+        values = _row_form(CollectForm())
         r = services().reservations.collect_by_code(principal, offer_id, values["code"])
         return gettext("Reservation %(code)s collected: hand over %(quantity)s.", code=r["code"], quantity=format_decimal(r["quantity"]))
     return _offer_action(offer_id, action)

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from dealsvc.adapters.db.models import Merchant, Offer, Shop
 from dealsvc.api.schemas import DealListSchema
-from dealsvc.adapters.shop_index import NearShops, ShopIndex
+from dealsvc.adapters.spatial import NearShops, ShopIndex
 from dealsvc.bootstrap import bootstrap
 from dealsvc.domain import geo
 from dealsvc.domain.categories import CATEGORIES

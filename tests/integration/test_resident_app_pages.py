@@ -137,7 +137,7 @@ def test_the_pages_ask_for_each_file_by_its_contents_and_the_worker_keeps_those(
     shell = json.loads(re.search(r"var SHELL = (\[.*?\]);", client.get("/app/sw.js").text).group(1))
     html = client.get("/app/").text
     used = scripts_of(html) + re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
-    assert len(used) == 5
+    assert len(used) == 6
     for url in used:
         path, version = url.split("?v=")
         assert version == hashlib.sha256((static / path.removeprefix("/assets/")).read_bytes()).hexdigest()[:12]

@@ -4,8 +4,7 @@ in-memory arrays of places (grid), kept in step with the database.
 Every resident has their own radius, which defeats the usual spatial indexes (DESIGN.md); here
 the grid prunes to the residents who could possibly be in reach, then `geo.within_many` decides
 exactly (geodesic semantics). The arrays are rebuilt from the database now and then (loader);
-in between, rows changed since the last look are read again (`updated_at` with a look-back that
-covers transactions still in flight when we looked) and override the arrays.
+in between, rows changed since the last look are read again (refresher) and override the arrays.
 
 A resident matched by two places is counted once, at the nearer one.
 """
@@ -24,6 +23,7 @@ from ..db import Database
 from ..db.models import Subscriber
 from .grid import CATEGORY_BITS, NO_SCHEDULES, SLOTS, PlaceArrays, Schedules, category_mask
 from .loader import load_active, place_rows
+from .refresher import LOOKBACK, REBUILD_EVERY, Refresher
 
 @dataclass(frozen=True)
 class Changes:
@@ -92,6 +92,14 @@ class Reached:
         return len(self.pk)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What a match reads: the arrays as built, and the places changed since (None: none)."""
+
+    base: PlaceArrays
+    changes: Changes | None
+
+
 class SubscriberIndex:
     """Active subscribers' places by position and radius; `match` answers with subscriber keys."""
 
@@ -100,48 +108,44 @@ class SubscriberIndex:
         db: Database,
         clock: Clock,
         *,
-        lookback: timedelta = timedelta(seconds=120),
-        rebuild_every: timedelta = timedelta(minutes=10),
+        lookback: timedelta = LOOKBACK,
+        rebuild_every: timedelta = REBUILD_EVERY,
         max_overrides: int = 50_000,
     ):
         self.db = db
         self.clock = clock
-        self.lookback = lookback
-        self.rebuild_every = rebuild_every
         self.max_overrides = max_overrides
-        self._lock = threading.Lock()
+        self._refresher: Refresher[Snapshot] = Refresher(clock, lookback=lookback, rebuild_every=rebuild_every)
+        # A look folds the rows it read into the changes of the look before it: one at a time.
         self._refresh_lock = threading.Lock()
-        self._base: PlaceArrays | None = None
-        self._built_at: datetime | None = None
-        # When the database was last read (this process's clock).
-        self._looked_at: datetime | None = None
-        # The places of the residents changed since the arrays were built (None: none).
-        self._changes: Changes | None = None
+
+    @property
+    def _base(self) -> PlaceArrays | None:
+        snapshot = self._refresher.snapshot
+        return None if snapshot is None else snapshot.base
+
+    @property
+    def _changes(self) -> Changes | None:
+        snapshot = self._refresher.snapshot
+        return None if snapshot is None else snapshot.changes
 
     # --- keeping in step ---------------------------------------------------------------
 
-    def rebuild(self) -> None:
-        started = self.clock()
+    def _load(self) -> Snapshot:
         with self.db.read() as s:
-            arrays = load_active(s)
-        with self._lock:
-            self._base, self._changes = arrays, None
-            self._built_at = self._looked_at = started
+            return Snapshot(load_active(s), None)
+
+    def rebuild(self) -> None:
+        self._refresher.rebuild(self._load)
 
     def refresh(self) -> None:
         """Rebuild when due, else read the rows changed since the last look. Serialized: the
         dispatcher and request threads may ask at the same time."""
         with self._refresh_lock:
-            now = self.clock()
-            if self._base is None or now - self._built_at >= self.rebuild_every:
-                self.rebuild()
+            if self._refresher.rebuild_if_due(self._load) is not None:
                 return
-            # A row this process has not seen yet was committed after the last look, so it was
-            # written at most a look-back before it (a transaction's length plus the clock skew
-            # between hosts, both far below two minutes). Not the newest updated_at seen: after
-            # a bulk import and nothing since, that would re-read the whole import every time.
+            started, since = self._refresher.look()
             # Every change of a resident's places sets their updated_at too.
-            since = self._looked_at - self.lookback
             with self.db.read() as s:
                 rows = s.execute(
                     select(
@@ -154,9 +158,10 @@ class SubscriberIndex:
                     ).where(Subscriber.updated_at >= since)
                 ).all()
                 extra = place_rows(s, [row[0] for row in rows if row[5]]) if rows else []
-            known = self._changes.rows if self._changes is not None else {}
+            current = self._refresher.snapshot
+            known = current.changes.rows if current.changes is not None else {}
             merged = dict(known)
-            schedules = dict(self._changes.schedules) if self._changes is not None else {}
+            schedules = dict(current.changes.schedules) if current.changes is not None else {}
             for pk, lat, lon, radius, cats, active, in rows:
                 for position in range(SLOTS):
                     merged[pk * SLOTS + position] = None
@@ -168,12 +173,11 @@ class SubscriberIndex:
                 if schedule is not None:
                     schedules[key] = schedule
             # The look-back reads the same rows again for a while: only a real change costs work.
-            if merged != known or (self._changes is not None and schedules != self._changes.schedules):
-                changes = Changes.of(merged, schedules, self._base)
+            if merged != known or (current.changes is not None and schedules != current.changes.schedules):
+                changes = Changes.of(merged, schedules, current.base)
             else:
-                changes = self._changes
-            with self._lock:
-                self._changes, self._looked_at = changes, now
+                changes = current.changes
+            self._refresher.merge(started, lambda snapshot: Snapshot(snapshot.base, changes))
             if len(merged) > self.max_overrides:
                 self.rebuild()
 
@@ -182,10 +186,10 @@ class SubscriberIndex:
     def _places(self, lat: float, lon: float, cap_m: float, category: str | None, at: datetime | None):
         """The places that hold the point and count at `at`: their keys, and a function giving
         their latitudes and longitudes (only `nearest` needs them: a match does not gather them)."""
-        with self._lock:
-            base, changes = self._base, self._changes
-        if base is None:
+        snapshot = self._refresher.snapshot
+        if snapshot is None:
             raise RuntimeError("SubscriberIndex.match before refresh()")
+        base, changes = snapshot.base, snapshot.changes
         bit = CATEGORY_BITS.get(category, 0) if category else 0
         idx = self._match_arrays(base, lat, lon, cap_m, bit, changes.shadowed if changes is not None else None)
         more = changes.match(lat, lon, cap_m, bit) if changes is not None else np.empty(0, dtype=np.int64)

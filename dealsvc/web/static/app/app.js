@@ -120,15 +120,9 @@
     box.focus && box.focus();
   }
 
-  // --- maps (Leaflet; tiles only when configured, else a plain background) --------------
+  // --- maps (Leaflet, set up as every map is: ../map.js) ----------------------------------
   function makeMap(node, center, zoom) {
-    if (!window.L) return null;
-    L.Icon.Default.imagePath = cfg.leafletImages;
-    var map = L.map(node, { attributionControl: !!cfg.tiles, zoomControl: false, keyboard: true, zoomSnap: 0.5 });
-    L.control.zoom({ zoomInTitle: T.zoomIn, zoomOutTitle: T.zoomOut }).addTo(map);
-    if (cfg.tiles) L.tileLayer(cfg.tiles, { attribution: cfg.attribution || "", maxZoom: 19 }).addTo(map);
-    map.setView(center, zoom);
-    return map;
+    return window.L ? window.dealsvcMap(node, center, zoom, cfg) : null;
   }
   function zoomFor(radius) { return Math.max(3, Math.min(17, 15 - Math.log2(Math.max(radius, 100) / 500))); }
 

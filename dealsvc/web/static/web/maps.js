@@ -1,5 +1,4 @@
-// The maps of the shop's and the operator's pages, set up as the residents' web app sets up its
-// own (vendored Leaflet; tiles only when configured, else a plain background):
+// The maps of the shop's and the operator's pages, set up as the residents' web app's are (../map.js):
 // - [data-pin-map]: the shop's place as a draggable pin; a click or a drag fills the latitude and
 //   longitude fields, typing them moves the pin; circles show how far residents can be told from it.
 // - [data-shop-map]: a shop's place and the same circles, to look at.
@@ -18,14 +17,7 @@
 
   function text(s) { var span = document.createElement("span"); span.textContent = s; return span; }
 
-  function makeMap(el, center, zoom) {
-    L.Icon.Default.imagePath = cfg.leafletImages;
-    var map = L.map(el, { attributionControl: !!cfg.tiles, zoomControl: false, keyboard: true, zoomSnap: 0.5 });
-    L.control.zoom({ zoomInTitle: T.zoomIn, zoomOutTitle: T.zoomOut }).addTo(map);
-    if (cfg.tiles) L.tileLayer(cfg.tiles, { attribution: cfg.attribution || "", maxZoom: 19 }).addTo(map);
-    map.setView(center, zoom);
-    return map;
-  }
+  function makeMap(el, center, zoom) { return window.dealsvcMap(el, center, zoom, cfg); }
 
   // How far residents can be told from a shop: the operator's largest radius (solid) and the
   // radius residents get unless they choose one (dashed).

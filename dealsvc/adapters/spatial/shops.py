@@ -5,26 +5,25 @@ The layout is the residents' index (spatial.grid: latitude cells, each sorted by
 `geo.within_many` deciding exactly); a shop has no radius of its own, so every shop sits in one
 class whose reach is the query's radius. The index only prunes by place: which offers are live
 (status, stock, expiry) is always asked of the database. Before each query it reads the shops
-changed since it last looked (`updated_at`, with a look-back that covers transactions still in
-flight when it looked), inside the caller's transaction, so a shop created a moment ago by
+changed since it last looked (refresher), inside the caller's transaction, so a shop created a moment ago by
 another process is found by the very next request anywhere; a shop changed more than the
 look-back ago and already seen is never read again.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
-from ..domain import geo
-from ..domain.clock import Clock
-from .db import Database
-from .db.models import Shop
-from .spatial import PlaceArrays
+from ...domain import geo
+from ...domain.clock import Clock
+from ..db import Database
+from ..db.models import Shop
+from .grid import PlaceArrays
+from .refresher import LOOKBACK, REBUILD_EVERY, Refresher
 
 # Distances from numpy and from math may differ in their last bits; shops closer together
 # than this stay in the same batch, so cutting a batch never separates a near-tie.
@@ -40,7 +39,10 @@ _CHANGED = select(*_SHOWN, Shop.updated_at).where(
 
 
 @dataclass(frozen=True)
-class _Snapshot:
+class ShopSnapshot:
+    """The shops as the index answers from them: the arrays as built, and the shops new or
+    changed since, which replace their entries of the arrays."""
+
     arrays: PlaceArrays  # pk = position in `rows`
     rows: np.ndarray  # pk -> ShopRow (object array)
     pk_of: dict[str, int]
@@ -49,7 +51,7 @@ class _Snapshot:
     shadowed: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @classmethod
-    def build(cls, rows: list[ShopRow]) -> "_Snapshot":
+    def build(cls, rows: list[ShopRow]) -> "ShopSnapshot":
         table = np.empty(len(rows), dtype=object)
         table[:] = [tuple(r) for r in rows]
         lat = np.array([r[1] for r in rows], dtype=np.float64)
@@ -64,13 +66,13 @@ class _Snapshot:
         pk = self.pk_of.get(shop_id)
         return None if pk is None else self.rows[pk]
 
-    def with_changes(self, changes: dict[str, ShopRow], compact_above: int) -> "_Snapshot":
+    def with_changes(self, changes: dict[str, ShopRow], compact_above: int) -> "ShopSnapshot":
         overrides = {**self.overrides, **changes}
         if len(overrides) > compact_above:
             kept = [r for r in self.rows.tolist() if r[0] not in overrides]
-            return _Snapshot.build(kept + list(overrides.values()))
+            return ShopSnapshot.build(kept + list(overrides.values()))
         shadowed = np.array(sorted(self.pk_of[i] for i in overrides if i in self.pk_of), dtype=np.int64)
-        return _Snapshot(self.arrays, self.rows, self.pk_of, overrides, shadowed)
+        return ShopSnapshot(self.arrays, self.rows, self.pk_of, overrides, shadowed)
 
 
 @dataclass(frozen=True)
@@ -106,67 +108,48 @@ class ShopIndex:
         db: Database,
         clock: Clock,
         *,
-        lookback: timedelta = timedelta(seconds=120),
-        rebuild_every: timedelta = timedelta(minutes=10),
+        lookback: timedelta = LOOKBACK,
+        rebuild_every: timedelta = REBUILD_EVERY,
         compact_above: int = 256,
     ):
         self.db = db
-        self.clock = clock
-        self.lookback = lookback
-        self.rebuild_every = rebuild_every
         self.compact_above = compact_above
-        self._lock = threading.Lock()
-        self._rebuilding = threading.Lock()
-        self._snapshot: _Snapshot | None = None
-        self._built_at: datetime | None = None
-        # When the latest look merged into the snapshot began (this process's clock).
-        self._looked_at: datetime | None = None
+        self._refresher: Refresher[ShopSnapshot] = Refresher(clock, lookback=lookback, rebuild_every=rebuild_every)
 
     # --- keeping in step ---------------------------------------------------------------
+
+    def _loader(self, session: Session | Connection | None):
+        def load() -> ShopSnapshot:
+            if session is None:
+                with self.db.read() as s:
+                    rows = s.execute(select(*_SHOWN)).all()
+            else:
+                rows = session.execute(select(*_SHOWN)).all()
+            return ShopSnapshot.build(rows)
+
+        return load
 
     def rebuild(self, session: Session | Connection | None = None) -> None:
         """Every shop from the database. Deleted shops only linger until this runs, which is
         harmless: a shop that is gone has no offers to list."""
-        started = self.clock()
-        if session is None:
-            with self.db.read() as s:
-                rows = self._read_all(s)
-        else:
-            rows = self._read_all(session)
-        snapshot = _Snapshot.build(rows)
-        with self._lock:
-            self._snapshot, self._built_at, self._looked_at = snapshot, started, started
+        self._refresher.rebuild(self._loader(session))
 
-    @staticmethod
-    def _read_all(s: Session | Connection):
-        return s.execute(select(*_SHOWN)).all()
-
-    def refresh(self, session: Session | Connection) -> _Snapshot:
+    def refresh(self, session: Session | Connection) -> ShopSnapshot:
         """Read the shops changed since the last look, in the caller's transaction, and answer
         with a snapshot that holds them. Every caller reads for itself: a read that another
         thread began earlier may have missed what this caller must see."""
-        if self._snapshot is None or self.clock() - self._built_at >= self.rebuild_every:
-            if self._rebuilding.acquire(blocking=self._snapshot is None):
-                try:
-                    if self._snapshot is None or self.clock() - self._built_at >= self.rebuild_every:
-                        self.rebuild(session)
-                        return self._snapshot
-                finally:
-                    self._rebuilding.release()
-        # A change not merged yet was committed after the latest look began, so it was written
-        # at most a look-back before that (a transaction's length plus the clock skew between
-        # hosts, both far below two minutes).
-        started = self.clock()
-        since = self._looked_at - self.lookback
+        snapshot = self._refresher.rebuild_if_due(self._loader(session))
+        if snapshot is not None:
+            return snapshot
+        started, since = self._refresher.look()
         rows = session.execute(_CHANGED, {"since": since}).all()
-        with self._lock:
-            self._looked_at = max(self._looked_at, started)
-            snapshot = self._snapshot
+
+        def fold(snapshot: ShopSnapshot) -> ShopSnapshot:
             # The look-back reads the same rows again for a while: only a real change costs work.
             changes = {row[0]: row for row in (tuple(r[:-1]) for r in rows) if snapshot.get(row[0]) != row}
-            if changes:
-                snapshot = self._snapshot = snapshot.with_changes(changes, self.compact_above)
-            return snapshot
+            return snapshot.with_changes(changes, self.compact_above) if changes else snapshot
+
+        return self._refresher.merge(started, fold)
 
     # --- queries -----------------------------------------------------------------------
 
@@ -175,7 +158,7 @@ class ShopIndex:
         return self.match(self.refresh(session), lat, lon, radius_m)
 
     @staticmethod
-    def match(snapshot: _Snapshot, lat: float, lon: float, radius_m: float) -> NearShops:
+    def match(snapshot: ShopSnapshot, lat: float, lon: float, radius_m: float) -> NearShops:
         a = snapshot.arrays
         idx = a.candidates(lat, lon, float(radius_m))
         if len(snapshot.shadowed) and len(idx):
