@@ -176,7 +176,7 @@ class Rules:
         help=Text("While stock remains, the next nearest are told this long after the wave before: 600 s = 10 min."),
         doc="Seconds between waves while stock remains.",
     )
-    # Fair use (issue 12): one resident cannot hold a shop's whole stock, nor hold it for ever.
+    # Fair use: one resident cannot hold a shop's whole stock, nor hold it for ever.
     max_reservation_quantity: int = rule(
         2, COUNT, low=1, high=999, group=RESERVATIONS,
         label=Text("Items in one reservation"), help=Text("At most this many items per reservation."),
