@@ -1,6 +1,6 @@
 """What a merchant may see of figures derived from residents' positions, and why it cannot locate one.
 
-The threat (issue 12): every figure that counts "residents whose own radius contains point P" is a
+The threat: every figure that counts "residents whose own radius contains point P" is a
 reverse radius query. A merchant who can ask it at points of their choosing, and read it exactly,
 finds one resident's circle by a grid search and its edge by bisection, and the centre of the
 circle from three edge points: a home to within centimetres. Operators are trusted and see exact

@@ -1,4 +1,4 @@
-"""Issue 12 item 9: one resident cannot hold a shop's whole stock. The operator rules
+"""One resident cannot hold a shop's whole stock. The operator rules
 max_reservation_quantity, max_active_holds (also under concurrent reservations) and hold_minutes:
 a hold not collected in time ends by itself, its stock goes back and a sold-out offer sells again
 with a new wave, through firebase-admin and the FCM emulator. The clock is the test's, or the real

@@ -1,4 +1,4 @@
-"""Issue 12, item 1: a merchant must not be able to locate a resident from the figures it sees.
+"""A merchant must not be able to locate a resident from the figures it sees.
 
 The test is the attack itself, run against the real app over its HTTP API and pages: merchants
 (signed up as anyone can) place shops at chosen points and read everything a merchant can read of

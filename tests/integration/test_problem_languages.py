@@ -1,4 +1,4 @@
-"""API problems in the caller's language (issue 13): `title`, `detail` and the messages of
+"""API problems in the caller's language: `title`, `detail` and the messages of
 `errors` follow Accept-Language; the `errors` keys, `type` and `status` do not."""
 from __future__ import annotations
 

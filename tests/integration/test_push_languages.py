@@ -1,4 +1,4 @@
-"""Acceptance (issue 13): residents near one shop, in Italian, French and English and on three
+"""Residents near one shop, in Italian, French and English and on three
 clocks, each get one push through firebase-admin and the FCM emulator, written their way. The
 expected texts are spelled out here (CLDR's spaces included), not computed by dealsvc's code."""
 from __future__ import annotations

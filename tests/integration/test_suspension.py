@@ -1,4 +1,4 @@
-"""Issue 12 item 10: a suspended merchant gets 403 on creating shops and offers and on every offer
+"""A suspended merchant gets 403 on creating shops and offers and on every offer
 change but withdrawal (through the API and the /shop/ pages alike), and suspending a merchant (API
 or /admin/ console) withdraws its live offers at once: the residents told get the withdrawal,
 through firebase-admin and the FCM emulator."""
