@@ -201,7 +201,7 @@ def main(argv=None) -> int:
     fastest = max(best[f"{sink}/curl"], best.get(f"{sink}/curl-wide", 0.0))
     print(f"curl gateway over {sink}: {fastest:,.0f} pushes/s, {fastest / best[f'{sink}/requests']:.1f}x the "
           f"requests gateway, {fastest / best[f'{sink}/plain']:.1f}x the plain loop "
-          f"(target: 10,000 pushes/s, 8x the plain loop, issue 15)")
+          f"(target: 10,000 pushes/s, 8x the plain loop)")
     return 0
 
 

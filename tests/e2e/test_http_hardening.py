@@ -1,4 +1,4 @@
-"""Issue 12, items 11, 12, 14–18: sessions that end at sign-out, failed authentications rate
+"""Sessions that end at sign-out, failed authentications rate
 limited, malformed and oversized bodies under gunicorn, text people read, security headers, and
 a frozen Redis that costs little."""
 from __future__ import annotations

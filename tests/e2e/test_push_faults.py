@@ -1,4 +1,4 @@
-"""FCM failing, slow or odd, the database away, and shutdown (issue 12, items 2-5, 7 and 8): the
+"""FCM failing, slow or odd, the database away, and shutdown: the
 push pipeline loses nothing and duplicates nothing short of a crash.
 
 Every push goes through firebase-admin over HTTP to the FCM emulator on 127.0.0.1, told to fail
@@ -56,8 +56,8 @@ FAST = {
 
 
 def _with(settings: Settings, **knobs) -> Settings:
-    # Knobs the code before issue 12 did not have are left out there, so that these tests run on
-    # it too and fail by their figures.
+    # Knobs an older version of the code did not have are left out there, so that these tests run
+    # on it too and fail by their figures.
     names = {f.name for f in dataclasses.fields(Settings)}
     return settings.with_(**{k: v for k, v in knobs.items() if k in names})
 

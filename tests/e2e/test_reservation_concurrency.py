@@ -1,4 +1,4 @@
-"""Issue 4's acceptance: 100 residents reserving at the same instant from a real multi-process server never oversell."""
+"""100 residents reserving at the same instant from a real multi-process server never oversell."""
 from __future__ import annotations
 
 import random

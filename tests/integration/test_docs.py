@@ -4,6 +4,7 @@ the OpenAPI document listed in docs/api.md. No database, no service: plain files
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -66,10 +67,15 @@ def test_every_relative_link_leads_to_a_file_and_its_anchor(page):
     assert broken == [], f"{page.relative_to(ROOT)}: " + "; ".join(broken)
 
 
-def test_the_docs_speak_of_the_project_only():
-    """Written for their readers: nothing that points outside the repository."""
-    outside = re.compile(r"\bissue\s+#?\d+|\.\./shared|/work/|\bsession notes?\b", re.I)
-    said = [f"{p.relative_to(ROOT)}: {m.group(0)!r}" for p in PAGES for m in outside.finditer(p.read_text(encoding="utf-8"))]
+def test_the_projects_files_speak_of_the_project_only():
+    """Written for their readers (the docs, the code, its comments and tests): nothing that points
+    outside the repository."""
+    outside = re.compile(r"\bissue\s+#?\d+|\.\./shared|/w" r"ork/|\bsession notes?\b", re.I)
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    files = [ROOT / name for name in listed if name.endswith((".md", ".py", ".html", ".js", ".txt", ".cfg", ".ini", ".toml"))
+             and (ROOT / name).is_file()] or PAGES
+    said = [f"{p.relative_to(ROOT)}: {m.group(0)!r}" for p in files
+            for m in outside.finditer(p.read_text(encoding="utf-8", errors="replace"))]
     assert said == [], said
 
 
