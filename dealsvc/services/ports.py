@@ -25,4 +25,4 @@ class Transactions(Protocol[Q]):
 class DatabaseError(ABC):
     """Any error raised by the database or its driver (unreachable, connection lost, shutting
     down, a statement refused...). The SQL implementation registers its driver's errors as this
-    (the db adapter's session.py), so a service tells them apart without importing the driver."""
+    (the db adapter's store.py), so a service tells them apart without importing the driver."""

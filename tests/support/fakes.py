@@ -98,7 +98,8 @@ class MemoryQueries:
         return list(reversed(self.t.rule_changes))[:limit]
 
     def rule_changes_of_audit_entries(self, audit_ids: list[int]) -> list[Row]:
-        return [c for c in self.t.rule_changes if c.audit_id in set(audit_ids)]
+        wanted = set(audit_ids)
+        return [c for c in self.t.rule_changes if c.audit_id in wanted]
 
     # audit
     def add_audit_entry(self, at: datetime, actor_kind: str, actor: str, action: str, target: str | None,

@@ -6,13 +6,7 @@ from typing import Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
-
-from ...services.ports import DatabaseError
-
-# What the services' ports call a database error (services/outage.py tells an outage by it).
-DatabaseError.register(DBAPIError)
 
 _READONLY = "dealsvc_readonly"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
