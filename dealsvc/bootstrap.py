@@ -171,7 +171,7 @@ def bootstrap(
     store = Store(db)  # the services' transactions, through their ports (services/ports.py)
     if settings.auto_migrate if migrate_schema is None else migrate_schema:
         migrate.upgrade(db.engine)
-    rules = RulesService(db, clock)
+    rules = RulesService(store, clock)
     token = admin_token(settings)
     figures_secret = figures_key(settings)
     index = SubscriberIndex(db, clock)
@@ -198,8 +198,8 @@ def bootstrap(
         clock=clock,
         admin_token=token,
         rules=rules,
-        auth=AuthService(db, token, clock),
-        merchants=MerchantService(db, clock, rules),
+        auth=AuthService(store, token, clock),
+        merchants=MerchantService(store, clock, rules),
         shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock), rules, time_zones.zone_at),
         offers=OfferService(db, clock, rules, figures_secret, shop_index if settings.deals_lookup == "index" else None),
         photos=PhotoService(db, clock, PillowPhotos(), media),
@@ -220,8 +220,8 @@ def bootstrap(
         price_steps=price_steps,
         maps=MapService(db, clock, figures),
         retention=retention,
-        erasure=ErasureService(db, clock, media),
+        erasure=ErasureService(store, clock, media),
         funnel=FunnelService(db, clock, figures_secret),
-        audit=AuditService(db, clock),
-        activity=ActivityService(db, clock),
+        audit=AuditService(store, clock),
+        activity=ActivityService(store, clock),
     )

@@ -3,30 +3,29 @@ hour over the last day. Exact figures (operators see aggregates, domain/privacy.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import and_, case, func, select
-
-from ..adapters.db import Database
-from ..adapters.db.models import Notification, Offer
-from ..domain import offers as offer_rules
 from ..domain.clock import Clock
-from ..domain.outbox import PushKind, PushStatus
+from ..domain.outbox import PushStatus
+from .ports import Transactions
 
 HOURS = 24
 SERIES = ("sent", "failed", "suppressed", "posted", "sold_out")
 
 
-def _per_hour(s, column, condition, starts: list[datetime]) -> list[int]:
-    """One statement, one pass over the rows of the window, whatever the engine: a count per hour."""
-    hour = timedelta(hours=1)
-    counts = [func.count(case((and_(column >= start, column < start + hour), 1))) for start in starts]
-    return [int(n) for n in s.execute(select(*counts).where(condition, column >= starts[0])).one()]
+class ActivityQueries(Protocol):
+    """What ActivityService needs of the database (SQL: the db adapter's queries/activity.py): each a
+    count per hour, for the hours starting at each of `starts`."""
+
+    def alerts_per_hour_sent(self, starts: list[datetime]) -> list[int]: ...  # by when sent
+    def alerts_per_hour_queued(self, status: str, starts: list[datetime]) -> list[int]: ...  # by when queued
+    def offers_per_hour_posted(self, starts: list[datetime]) -> list[int]: ...
+    def offers_per_hour_sold_out(self, starts: list[datetime]) -> list[int]: ...  # by when last changed
 
 
 class ActivityService:
-    def __init__(self, db: Database, clock: Clock):
-        self.db = db
+    def __init__(self, store: Transactions[ActivityQueries], clock: Clock):
+        self.store = store
         self.clock = clock
 
     def last_day(self) -> list[dict[str, Any]]:
@@ -37,14 +36,12 @@ class ActivityService:
         now = self.clock()
         current = now.replace(minute=0, second=0, microsecond=0)
         starts = [current - timedelta(hours=HOURS - 1 - i) for i in range(HOURS)]
-        alert = Notification.kind == PushKind.OFFER
-        with self.db.read() as s:
+        with self.store.read() as q:
             series = {
-                "sent": _per_hour(s, Notification.sent_at, and_(alert, Notification.status == PushStatus.SENT), starts),
-                "failed": _per_hour(s, Notification.created_at, and_(alert, Notification.status == PushStatus.FAILED), starts),
-                "suppressed": _per_hour(s, Notification.created_at,
-                                        and_(alert, Notification.status == PushStatus.SUPPRESSED), starts),
-                "posted": _per_hour(s, Offer.created_at, Offer.id.is_not(None), starts),
-                "sold_out": _per_hour(s, Offer.updated_at, Offer.status == offer_rules.SOLD_OUT, starts),
+                "sent": q.alerts_per_hour_sent(starts),
+                "failed": q.alerts_per_hour_queued(PushStatus.FAILED, starts),
+                "suppressed": q.alerts_per_hour_queued(PushStatus.SUPPRESSED, starts),
+                "posted": q.offers_per_hour_posted(starts),
+                "sold_out": q.offers_per_hour_sold_out(starts),
             }
         return [{"start": start, **{name: series[name][i] for name in SERIES}} for i, start in enumerate(starts)]

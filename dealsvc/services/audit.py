@@ -3,60 +3,62 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from ..adapters.db import Database
-from ..adapters.db.models import Merchant, OperatorAudit, RuleChange
 from ..domain.audit import Action, Actor
 from ..domain.clock import Clock
+from .ports import Transactions
 
 PAGE_SIZE = 100
 
 
-def record(s: Session, actor: Actor | None, action: Action, now: datetime, target: str | None = None,
+class AuditRecord(Protocol):
+    """What keeping an action needs (SQL: the db adapter's queries/audit.py)."""
+
+    def add_audit_entry(self, at: datetime, actor_kind: str, actor: str, action: str, target: str | None,
+                        detail: dict[str, Any] | None) -> int: ...
+
+
+class AuditQueries(AuditRecord, Protocol):
+    """What AuditService needs of the database (SQL: the db adapter's queries/audit.py, rules.py and merchants.py)."""
+
+    def latest_audit_entries(self, limit: int, before: int | None = None) -> list[Any]: ...  # newest first
+    def rule_changes_of_audit_entries(self, audit_ids: list[int]) -> list[Any]: ...  # in the order made
+    def merchant_names(self, merchant_ids: set[str]) -> dict[str, str]: ...
+
+
+def record(q: AuditRecord, actor: Actor | None, action: Action, now: datetime, target: str | None = None,
            detail: dict[str, Any] | None = None) -> int | None:
     """Keep one action (None: no operator acted, e.g. a test calling the service directly);
     its id, for what else the action wrote to name it (rule_changes.audit_id)."""
     if actor is None:
         return None
-    entry = OperatorAudit(at=now, actor_kind=actor.kind, actor=actor.ref, action=action, target=target, detail=detail)
-    s.add(entry)
-    s.flush()
-    return entry.id
+    return q.add_audit_entry(now, actor.kind, actor.ref, action, target, detail)
 
 
 class AuditService:
-    def __init__(self, db: Database, clock: Clock):
-        self.db = db
+    def __init__(self, store: Transactions[AuditQueries], clock: Clock):
+        self.store = store
         self.clock = clock
 
     def note(self, actor: Actor, action: Action) -> None:
         """Keep an action that changes nothing else (signing in or out of the console)."""
-        with self.db.write() as s:
-            record(s, actor, action, self.clock())
+        with self.store.write() as q:
+            record(q, actor, action, self.clock())
 
     def latest(self, before: int | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]:
         """Entries newest first (those older than entry `before`, when given), each with the
         rule changes it made; `next_before`: where the next page starts (None: no more)."""
-        with self.db.read() as s:
-            q = select(OperatorAudit).order_by(OperatorAudit.id.desc()).limit(limit + 1)
-            if before is not None:
-                q = q.where(OperatorAudit.id < before)
-            rows = s.scalars(q).all()
+        with self.store.read() as q:
+            rows = q.latest_audit_entries(limit + 1, before)
             more = len(rows) > limit
             rows = rows[:limit]
             changes: dict[int, list[dict[str, Any]]] = {}
-            ids = [r.id for r in rows if r.action == Action.RULES_CHANGED]
-            if ids:
-                for c in s.scalars(select(RuleChange).where(RuleChange.audit_id.in_(ids)).order_by(RuleChange.id)):
-                    changes.setdefault(c.audit_id, []).append(
-                        {"name": c.name, "old_value": c.old_value, "new_value": c.new_value}
-                    )
-            targets = {r.target for r in rows if r.target}
-            names = dict(s.execute(select(Merchant.id, Merchant.name).where(Merchant.id.in_(targets))).all()) if targets else {}
+            for c in q.rule_changes_of_audit_entries([r.id for r in rows if r.action == Action.RULES_CHANGED]):
+                changes.setdefault(c.audit_id, []).append(
+                    {"name": c.name, "old_value": c.old_value, "new_value": c.new_value}
+                )
+            names = q.merchant_names({r.target for r in rows if r.target})
             items = [
                 {
                     "id": r.id,

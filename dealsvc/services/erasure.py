@@ -4,12 +4,9 @@ pictures go; the rows, their ids, categories, prices, places and every count sta
 offers' stats and the operator's figures read as before. The account can no longer sign in."""
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import delete, func, select, update
-
-from ..adapters.db import Database
-from ..adapters.db.models import Merchant, Offer, Shop, WebSession
 from ..domain.audit import Action, Actor
 from ..domain.clock import Clock
 from ..domain.credentials import MERCHANT_PREFIX, hash_secret, new_secret
@@ -17,13 +14,25 @@ from ..domain.errors import NotFound
 from ..domain.i18n import Text
 from ..domain.merchants import SUSPENDED
 from ..domain.photos import MediaStore
-from .audit import record
+from .audit import AuditRecord, record
 from .photos import drop_unused
 from .auth import MERCHANT
-from .merchants import withdraw_live_offers
+from .merchants import LiveOffers, withdraw_live_offers
+from .ports import Transactions
 
 # What an erased name reads: no words (they would be in one language), nothing of the person.
 ERASED_NAME = "—"
+
+
+class ErasureQueries(LiveOffers, AuditRecord, Protocol):
+    """What ErasureService needs of the database (SQL: the db adapter's queries/erasure.py)."""
+
+    def merchant(self, merchant_id: str, *, lock: bool = False) -> Any | None: ...
+    def shop_ids_of_merchant(self, merchant_id: str) -> list[str]: ...
+    def delete_web_sessions_of(self, role: str, subject: str) -> None: ...
+    def pictures_of_shops(self, shop_ids: list[str]) -> set[str]: ...
+    def erase_shops_and_offers_texts(self, shop_ids: list[str], shop_name: str, now: datetime) -> None: ...
+    def count_offers_of_shops(self, shop_ids: list[str]) -> int: ...
 
 
 def erased_email(merchant_id: str) -> str:
@@ -32,8 +41,8 @@ def erased_email(merchant_id: str) -> str:
 
 
 class ErasureService:
-    def __init__(self, db: Database, clock: Clock, media: MediaStore):
-        self.db = db
+    def __init__(self, store: Transactions[ErasureQueries], clock: Clock, media: MediaStore):
+        self.store = store
         self.clock = clock
         self.media = media
 
@@ -42,33 +51,26 @@ class ErasureService:
         the same."""
         now = self.clock()
         pictures: set[str] = set()
-        with self.db.write() as s:
-            m = s.scalar(select(Merchant).where(Merchant.id == merchant_id).with_for_update())
+        with self.store.write() as q:
+            m = q.merchant(merchant_id, lock=True)
             if m is None:
                 raise NotFound(Text("No such merchant."))
-            shop_ids = list(s.scalars(select(Shop.id).where(Shop.merchant_id == m.id)))
+            shop_ids = q.shop_ids_of_merchant(m.id)
             if m.erased_at is None:
                 # As a suspension: its live offers are withdrawn (the residents told are told).
-                withdrawn = withdraw_live_offers(s, m.id, now)
+                withdrawn = withdraw_live_offers(q, m.id, now)
                 m.status = SUSPENDED
                 m.name = ERASED_NAME
                 m.email = erased_email(m.id)
                 m.api_key_hash = hash_secret(new_secret(MERCHANT_PREFIX))
                 m.erased_at = now
-                record(s, actor, Action.MERCHANT_ERASED, now, target=m.id)
-                s.execute(delete(WebSession).where(WebSession.role == MERCHANT, WebSession.subject == m.id))
-                if shop_ids:
-                    for photo, thumbnail in s.execute(select(Offer.photo, Offer.thumbnail).where(Offer.shop_id.in_(shop_ids))):
-                        pictures.update(name for name in (photo, thumbnail) if name)
-                    s.execute(update(Shop).where(Shop.id.in_(shop_ids)).values(name=ERASED_NAME, address=None, updated_at=now))
-                    s.execute(
-                        update(Offer).where(Offer.shop_id.in_(shop_ids))
-                        .values(description=None, image_url=None, photo=None, thumbnail=None)
-                        .execution_options(synchronize_session=False)
-                    )
+                record(q, actor, Action.MERCHANT_ERASED, now, target=m.id)
+                q.delete_web_sessions_of(MERCHANT, m.id)
+                pictures = q.pictures_of_shops(shop_ids)
+                q.erase_shops_and_offers_texts(shop_ids, ERASED_NAME, now)
             else:
                 withdrawn = 0
-            offers = s.scalar(select(func.count()).select_from(Offer).where(Offer.shop_id.in_(shop_ids))) if shop_ids else 0
+            offers = q.count_offers_of_shops(shop_ids)
             answer = {
                 "id": m.id,
                 "status": m.status,
@@ -77,5 +79,5 @@ class ErasureService:
                 "offers": offers,
                 "offers_withdrawn": withdrawn,
             }
-        drop_unused(self.db, self.media, pictures)
+        drop_unused(self.store.db, self.media, pictures)  # ports: until drop_unused takes q
         return answer

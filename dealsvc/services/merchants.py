@@ -2,14 +2,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from ..adapters.db import Database
-from ..adapters.db.models import Merchant, Offer, Shop
 from ..domain import offers as offer_rules
 from ..domain.audit import Actor, status_action
 from ..domain.clock import Clock
@@ -17,106 +11,109 @@ from ..domain.credentials import MERCHANT_PREFIX, hash_secret, new_id, new_secre
 from ..domain.errors import Conflict, NotFound
 from ..domain.i18n import Text
 from ..domain.merchants import ACTIVE, PENDING, SUSPENDED
-from .audit import record
+from .audit import AuditRecord, record
 from .lifecycle import end_offer
-from .rules import RulesService
+from .ports import Transactions
+from .rules import RulesLookup, RulesService
 
 
-def merchant_standing(s: Session, merchant_id: str, *, hold: bool = True) -> str:
+class MerchantStanding(Protocol):
+    """What merchant_standing needs (SQL: the db adapter's queries/merchants.py)."""
+
+    def merchant_status(self, merchant_id: str, *, hold: bool = False) -> str | None: ...
+
+
+class LiveOffers(Protocol):
+    """What withdraw_live_offers needs (SQL: the db adapter's queries/merchants.py)."""
+
+    def live_offers_of_merchant(self, merchant_id: str, now: datetime) -> list[Any]: ...  # locked, by id
+
+
+class MerchantQueries(MerchantStanding, LiveOffers, RulesLookup, AuditRecord, Protocol):
+    """What MerchantService needs of the database (SQL: the db adapter's queries/merchants.py)."""
+
+    def merchant(self, merchant_id: str, *, lock: bool = False) -> Any | None: ...
+    def merchants(self, status: str | None = None) -> list[Any]: ...  # the oldest first
+    def add_merchant(self, merchant_id: str, name: str, email: str, status: str, api_key_hash: str,
+                     created_at: datetime) -> Any | None: ...  # None: the email is registered
+
+
+def merchant_standing(q: MerchantStanding, merchant_id: str, *, hold: bool = True) -> str:
     """The merchant's status, with `hold` held for the rest of the transaction: a suspension
     (which locks the row) waits for it, or it waits for the suspension and reads it. So an
     offer posted or changed at the moment of a suspension is either withdrawn by it or refused."""
-    q = select(Merchant.status).where(Merchant.id == merchant_id)
-    status = s.scalar(q.with_for_update(read=True) if hold else q)
+    status = q.merchant_status(merchant_id, hold=hold)
     if status is None:
         raise NotFound(Text("No such merchant."))
     return status
 
 
-def withdraw_live_offers(s: Session, merchant_id: str, now: datetime) -> int:
+def withdraw_live_offers(q: LiveOffers, merchant_id: str, now: datetime) -> int:
     """Every live offer of the merchant's shops is withdrawn, as the shop would withdraw it:
     residents told get the withdrawal, pending pushes are dropped, holds end."""
-    offers = s.scalars(
-        select(Offer)
-        .join(Shop, Offer.shop_id == Shop.id)
-        .where(
-            Shop.merchant_id == merchant_id,
-            Offer.status.in_([offer_rules.ACTIVE, offer_rules.SOLD_OUT]),
-            Offer.expires_at > now,
-        )
-        .order_by(Offer.id)  # the order every path locks offers in
-        .with_for_update(of=Offer)
-    ).all()
+    offers = q.live_offers_of_merchant(merchant_id, now)
     for offer in offers:
-        end_offer(s, offer, offer_rules.CANCELLED, now)
+        end_offer(q.session, offer, offer_rules.CANCELLED, now)  # ports: until end_offer takes q
     return len(offers)
 
 
-def merchant_view(m: Merchant) -> dict[str, Any]:
+def merchant_view(m) -> dict[str, Any]:
     return {"id": m.id, "name": m.name, "email": m.email, "status": m.status, "created_at": m.created_at,
             "erased_at": m.erased_at}
 
 
 class MerchantService:
-    def __init__(self, db: Database, clock: Clock, rules: RulesService):
-        self.db = db
+    def __init__(self, store: Transactions[MerchantQueries], clock: Clock, rules: RulesService):
+        self.store = store
         self.clock = clock
         self.rules = rules
 
     def register(self, name: str, email: str) -> dict[str, Any]:
         api_key = new_secret(MERCHANT_PREFIX)
         email = email.strip().lower()
-        try:
-            with self.db.write() as s:
-                if s.scalar(select(Merchant.id).where(Merchant.email == email)) is not None:
-                    raise Conflict(
-                        Text("A merchant with this email is already registered."),
-                        {"email": [Text("is already registered.")]},
-                    )
-                rules = self.rules.current(s)
-                m = Merchant(
-                    id=new_id("mer"),
-                    name=name,
-                    email=email,
-                    status=PENDING if rules.merchant_approval_required else ACTIVE,
-                    api_key_hash=hash_secret(api_key),
-                    created_at=self.clock(),
+        with self.store.write() as q:
+            rules = self.rules.current(q)
+            m = q.add_merchant(
+                new_id("mer"),
+                name,
+                email,
+                PENDING if rules.merchant_approval_required else ACTIVE,
+                hash_secret(api_key),
+                self.clock(),
+            )
+            if m is None:  # the email is registered (a sign-up racing this one included)
+                raise Conflict(
+                    Text("A merchant with this email is already registered."),
+                    {"email": [Text("is already registered.")]},
                 )
-                s.add(m)
-        except IntegrityError:
-            # Two sign-ups with the same email raced past the check; the constraint decided.
-            raise Conflict(Text("A merchant with this email is already registered."), {"email": [Text("is already registered.")]}) from None
         return {**merchant_view(m), "api_key": api_key}
 
     def get(self, merchant_id: str) -> dict[str, Any]:
-        with self.db.read() as s:
-            m = s.get(Merchant, merchant_id)
+        with self.store.read() as q:
+            m = q.merchant(merchant_id)
             if m is None:
                 raise NotFound(Text("No such merchant."))
             return merchant_view(m)
 
     def list(self, status: str | None = None) -> list[dict[str, Any]]:
-        with self.db.read() as s:
-            q = select(Merchant).order_by(Merchant.created_at)
-            if status:
-                q = q.where(Merchant.status == status)
-            return [merchant_view(m) for m in s.scalars(q)]
+        with self.store.read() as q:
+            return [merchant_view(m) for m in q.merchants(status)]
 
     def set_status(self, merchant_id: str, status: str, actor: Actor | None = None) -> dict[str, Any]:
         """Approve (active) or suspend, kept in the operator's audit. Suspending withdraws the
         merchant's live offers at once."""
         now = self.clock()
-        with self.db.write() as s:
+        with self.store.write() as q:
             # Locked before the offers are read: a post or change in flight (merchant_standing)
             # commits first and its offer is withdrawn below, or it waits and is refused.
-            m = s.scalar(select(Merchant).where(Merchant.id == merchant_id).with_for_update())
+            m = q.merchant(merchant_id, lock=True)
             if m is None:
                 raise NotFound(Text("No such merchant."))
             if m.erased_at is not None and status != SUSPENDED:
                 # Its name, e-mail and key are gone: an account nobody can use, not to be listed as active.
                 raise Conflict(Text("This merchant's personal data was erased: the account stays suspended."))
             before, m.status = m.status, status
-            withdrawn = withdraw_live_offers(s, m.id, now) if status == SUSPENDED else 0
-            record(s, actor, status_action(status), now, target=m.id,
+            withdrawn = withdraw_live_offers(q, m.id, now) if status == SUSPENDED else 0
+            record(q, actor, status_action(status), now, target=m.id,
                    detail={"status_before": before, "offers_withdrawn": withdrawn})
             return {**merchant_view(m), "offers_withdrawn": withdrawn}

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..adapters.db import Database
 from ..adapters.db.models import Fanout, Notification, Offer, Reservation, Shop, UTCDateTime
+from ..adapters.db.queries import Queries
 from ..adapters.spatial import NearShops, ShopIndex
 from ..domain import geo, hours, photos, privacy
 from ..domain import merchants as merchant_rules
@@ -103,11 +104,11 @@ class OfferService:
             cached = idempotency.replay(s, scope, key, data)
             if cached is not None:
                 return cached
-            merchant_rules.check_may_post(merchant_standing(s, merchant.id))
+            merchant_rules.check_may_post(merchant_standing(Queries(s), merchant.id))
             shop = s.get(Shop, data["shop_id"])
             if shop is None or shop.merchant_id != merchant.id:
                 raise NotFound(Text("No such shop."), {"shop_id": [Text("no such shop among yours.")]})
-            rules = self.rules.current(s)
+            rules = self.rules.current(Queries(s))
             rules.check_expiry(data["expires_at"], now)
             cut = hours.cap_expiry(shop.opening_hours, shop.timezone, now, data["expires_at"],
                                    keep=bool(data.get("beyond_closing")))
@@ -188,7 +189,7 @@ class OfferService:
     def update(self, merchant: Principal, offer_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
         with self.db.write() as s:
-            standing = merchant_standing(s, merchant.id)  # locked first, as a suspension locks
+            standing = merchant_standing(Queries(s), merchant.id)  # locked first, as a suspension locks
             offer = self._owned(s, merchant, offer_id, lock=True)
             # Authority before state: a suspended merchant's offers were withdrawn with the
             # suspension, and what it may not do at all is a 403, not a 409.
@@ -230,7 +231,7 @@ class OfferService:
         applied = steps_from_json(offer.price_steps)[: offer.price_step]
         steps = schedule_price_steps(
             requested,
-            self.rules.current(s),
+            self.rules.current(Queries(s)),
             original_cents=offer.original_price_cents,
             current_cents=offer.price_cents,
             now=now,
@@ -248,7 +249,7 @@ class OfferService:
             return self._deals_near_by_box(lat, lon, radius_m, category, limit)
         now = self.clock()
         with self.db.read_statements() as conn:
-            rules = self.rules.current(conn)
+            rules = self.rules.current(Queries(conn))
             if radius_m is None:
                 radius_m = rules.default_radius_m
             rules.check_radius(radius_m)

@@ -9,14 +9,14 @@ import threading
 import time
 from typing import Callable
 
-from sqlalchemy.exc import DBAPIError
+from .ports import DatabaseError
 
 BASE_S = 0.5
 
 
 def is_database_error(error: BaseException) -> bool:
     """The database could not be used (unreachable, connection lost, shutting down, ...)."""
-    return isinstance(error, (DBAPIError, ConnectionError))
+    return isinstance(error, (DatabaseError, ConnectionError))
 
 
 def describe(error: BaseException) -> str:

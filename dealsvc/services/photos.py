@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from ..adapters.db import Database
 from ..adapters.db.models import Offer, Shop
+from ..adapters.db.queries import Queries
 from ..domain import merchants as merchant_rules
 from ..domain import offers as rules_of_offers
 from ..domain import photos
@@ -37,7 +38,7 @@ class PhotoService:
         return photo
 
     def _check(self, s, merchant: Principal, offer_id: str, *, lock: bool = False) -> Offer:
-        standing = merchant_standing(s, merchant.id, hold=lock)
+        standing = merchant_standing(Queries(s), merchant.id, hold=lock)
         q = select(Offer).join(Shop).where(Offer.id == offer_id, Shop.merchant_id == merchant.id)
         offer = s.scalar(q.with_for_update(of=Offer) if lock else q)
         if offer is None:

@@ -8,6 +8,7 @@ service never writes SQL, so it can also run on an in-memory fake (tests/support
 one contract test holds both to the same behaviour."""
 from __future__ import annotations
 
+from abc import ABC
 from typing import ContextManager, Protocol, TypeVar
 
 Q = TypeVar("Q", covariant=True)
@@ -19,3 +20,9 @@ class Transactions(Protocol[Q]):
 
     def write(self) -> ContextManager[Q]:
         """A transaction committed when the block ends normally, rolled back on an exception."""
+
+
+class DatabaseError(ABC):
+    """Any error raised by the database or its driver (unreachable, connection lost, shutting
+    down, a statement refused...). The SQL implementation registers its driver's errors as this
+    (the db adapter's store.py), so a service tells them apart without importing the driver."""

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..adapters.db import Database
 from ..adapters.db.models import Offer, Reservation, Shop, Subscriber
+from ..adapters.db.queries import Queries
 from ..domain import offers as offer_rules
 from ..domain import reservations as hold_rules
 from ..domain.clock import Clock
@@ -84,7 +85,7 @@ class ReservationService:
             )
             if sub_pk is None:
                 raise NotFound(Text("No such subscriber."))
-            rules = self.rules.current(s)
+            rules = self.rules.current(Queries(s))
             active_holds = s.scalar(
                 select(func.count()).where(
                     Reservation.subscriber_pk == sub_pk, Reservation.status == HELD, Reservation.expires_at > now

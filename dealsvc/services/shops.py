@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from ..adapters.db import Database
 from ..adapters.db.models import Merchant, Shop
+from ..adapters.db.queries import Queries
 from ..adapters.geocoding import Geocoder, GeocoderDown, GeocodingOff
 from ..domain import hours
 from ..domain import merchants as merchant_rules
@@ -80,7 +81,7 @@ class ShopService:
         if lat is None:
             # Before the geocoder is asked (its quota is shared): checked again below, for good.
             with self.db.read() as s:
-                merchant_rules.check_may_add_shop(merchant_standing(s, merchant.id, hold=False))
+                merchant_rules.check_may_add_shop(merchant_standing(Queries(s), merchant.id, hold=False))
             lat, lon = self.locate(address)
         timezone = self.zone_at(lat, lon)
         now = self.clock()
@@ -89,10 +90,10 @@ class ShopService:
             # would otherwise be upgraded and deadlock): two shops added at once cannot both slip
             # under the cap, and a suspension waits for this or is read by it.
             s.scalar(select(Merchant.id).where(Merchant.id == merchant.id).with_for_update())
-            merchant_rules.check_may_add_shop(merchant_standing(s, merchant.id))
+            merchant_rules.check_may_add_shop(merchant_standing(Queries(s), merchant.id))
             owned = s.scalar(select(func.count()).select_from(Shop).where(Shop.merchant_id == merchant.id))
             # Each shop is a place to read figures from (domain/privacy.py): their number is capped.
-            self.rules.current(s).check_shop_count(owned)
+            self.rules.current(Queries(s)).check_shop_count(owned)
             shop = Shop(
                 id=new_id("shp"),
                 merchant_id=merchant.id,

@@ -152,7 +152,7 @@ class SubscriberService:
         now = self.clock()
         secret = new_secret(SUBSCRIBER_PREFIX)
         with self.db.write() as s:
-            rules = self.rules.current(s)
+            rules = self.rules.current(Queries(s))
             radius = data.get("radius_m")
             if radius is None:
                 radius = rules.default_radius_m
@@ -189,7 +189,7 @@ class SubscriberService:
         now = self.clock()
         with self.db.write() as s:
             sub = own_subscriber(Queries(s), principal, subscriber_id, lock=True)
-            rules = self.rules.current(s)
+            rules = self.rules.current(Queries(s))
             _check_radii(rules, data)
             if "fcm_token" in data and data["fcm_token"] != sub.fcm_token:
                 s.execute(

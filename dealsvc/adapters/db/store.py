@@ -5,8 +5,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+from sqlalchemy.exc import DBAPIError
+
+from ...services.ports import DatabaseError
 from .queries import Queries
 from .session import Database
+
+# The driver's errors, as the services' ports name them (services/outage.py tells an outage by them).
+DatabaseError.register(DBAPIError)
 
 
 class Store:

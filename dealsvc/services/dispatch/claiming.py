@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, select
 
+from ...adapters.db.queries import Queries
 from ...domain import audience, geo
 from ...domain.outbox import PushKind, PushStatus, price_step
 from ...observability import PUSH_OUTCOMES
@@ -83,7 +84,7 @@ class Claimer:
     def _decide(self, s, now: datetime, taken: list, batch: BatchClaim | None) -> list[Claimed]:
         """The taken pushes that go now, built; the others changed to what they become instead."""
         rows = with_what_they_need(s, taken)
-        rules = self.rules.current(s)
+        rules = self.rules.current(Queries(s))
         changes: list[dict] = []
         going = []
         # A withdrawal or a price drop follows an alert that was delivered (a batch's alerts

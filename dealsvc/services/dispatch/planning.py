@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, or_, select, text
 
 from ...adapters.db import Database
 from ...adapters.db.models import UTCDateTime, Fanout, Notification, Offer, PushBatch, Shop, Subscriber
+from ...adapters.db.queries import Queries
 from ...adapters.spatial import SubscriberIndex
 from ...domain import geo, waves
 from ...domain import offers as offer_rules
@@ -80,7 +81,7 @@ class WavePlanner:
                 if held is not None:  # the shop is closed: this wave waits for it to open
                     fanout.due_at = held
                     return True
-            rules = self.rules.current(s)
+            rules = self.rules.current(Queries(s))
             told = self._told(s, offer_id) if kind == FanoutKind.OFFER and seq > 1 and live else set()
         chosen: list[tuple[int, float | None]] = []
         stale: list[tuple[int, float | None]] = []

@@ -2,12 +2,20 @@
 queries on the transaction's session, composed here into the one object a transaction yields."""
 from __future__ import annotations
 
+from .activity import ActivityQueries
+from .audit import AuditQueries
+from .auth import AuthQueries
+from .erasure import ErasureQueries
 from .favorites import FavoriteQueries
+from .merchants import MerchantQueries
+from .rules import RuleQueries
 from .shops import ShopQueries
 from .subscribers import SubscriberQueries
 
 
-class Queries(FavoriteQueries, ShopQueries, SubscriberQueries):
+class Queries(FavoriteQueries, ShopQueries, SubscriberQueries,
+              # merchants and operators
+              ActivityQueries, AuditQueries, AuthQueries, ErasureQueries, MerchantQueries, RuleQueries):
     """Every topic's queries on one session."""
 
 
