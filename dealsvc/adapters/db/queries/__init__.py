@@ -3,11 +3,12 @@ queries on the transaction's session, composed here into the one object a transa
 from __future__ import annotations
 
 from .favorites import FavoriteQueries
+from .followers import FollowerQueries
 from .shops import ShopQueries
 from .subscribers import SubscriberQueries
 
 
-class Queries(FavoriteQueries, ShopQueries, SubscriberQueries):
+class Queries(FavoriteQueries, FollowerQueries, ShopQueries, SubscriberQueries):
     """Every topic's queries on one session."""
 
 
