@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from .favorites import FavoriteQueries
 from .followers import FollowerQueries
+from .reservations import ReservationQueries
+from .retention import RetentionQueries
 from .shops import ShopQueries
 from .subscribers import SubscriberQueries
 
 
-class Queries(FavoriteQueries, FollowerQueries, ShopQueries, SubscriberQueries):
+class Queries(FavoriteQueries, FollowerQueries, ReservationQueries, RetentionQueries, ShopQueries, SubscriberQueries):
     """Every topic's queries on one session."""
 
 
