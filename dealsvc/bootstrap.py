@@ -210,7 +210,7 @@ def bootstrap(
         shop_index=shop_index,
         push=push,
         dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
-        reservations=ReservationService(db, clock, rules),
+        reservations=ReservationService(store, clock, rules),
         expiry=expiry,
         scheduler=Scheduler(
             db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s,

@@ -5,6 +5,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+from sqlalchemy.exc import IntegrityError
+
+from ...services.ports import IntegrityConflict
 from .queries import Queries
 from .session import Database
 
@@ -18,8 +21,11 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Queries]:
-        with self.db.write() as session:
-            yield Queries(session)
+        try:
+            with self.db.write() as session:
+                yield Queries(session)
+        except IntegrityError as refused:
+            raise IntegrityConflict("the database refused the write") from refused
 
     @contextmanager
     def read(self) -> Iterator[Queries]:
