@@ -179,7 +179,7 @@ def bootstrap(
     push = push or make_push_gateway(settings)
     expiry = ExpiryService(db, clock)
     price_steps = PriceStepService(db, clock)
-    retention = RetentionService(db, clock, settings.retention_days)
+    retention = RetentionService(store, clock, settings.retention_days)
     media = LocalMediaStore(settings.media_root)  # offers' picture files: kept by photos, dropped by erasure
     dispatch_settings = DispatchSettings(
         batch_size=settings.push_batch_size,
@@ -203,13 +203,13 @@ def bootstrap(
         shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock), rules, time_zones.zone_at),
         offers=OfferService(db, clock, rules, figures_secret, shop_index if settings.deals_lookup == "index" else None),
         photos=PhotoService(db, clock, PillowPhotos(), media),
-        subscribers=SubscriberService(db, clock, rules, time_zones.zone_at, settings.default_locale),
+        subscribers=SubscriberService(store, clock, rules, time_zones.zone_at, settings.default_locale),
         favorites=FavoriteService(store, clock),
         index=index,
         shop_index=shop_index,
         push=push,
         dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
-        reservations=ReservationService(db, clock, rules),
+        reservations=ReservationService(store, clock, rules),
         expiry=expiry,
         scheduler=Scheduler(
             db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s,

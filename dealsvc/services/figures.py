@@ -9,6 +9,7 @@ from typing import Any, Sequence
 from sqlalchemy import func, select
 
 from ..adapters.db import Database
+from ..adapters.db.queries import Queries
 from ..adapters.db.models import Fanout, Favorite, Notification, Offer, Subscriber
 from ..adapters.spatial import SubscriberIndex
 from ..domain import offers as offer_rules
@@ -52,9 +53,10 @@ class FiguresService:
         reached = set(self.index.match(lat, lon, rules.max_radius_m, category, at=now).tolist())
         followers = 0
         if shop_id is not None:
-            followers = sum(
-                1 for pk, _ in followers_in_reach(self.db, shop_id, lat, lon, rules.max_radius_m, now) if pk not in reached
-            )
+            with self.db.read() as s:
+                followers = sum(
+                    1 for pk, _ in followers_in_reach(Queries(s), shop_id, lat, lon, rules.max_radius_m, now) if pk not in reached
+                )
         plan = waves.plan(
             len(reached), followers, enabled=rules.waves_enabled, factor=rules.wave_factor,
             interval_s=rules.wave_interval_s, quantity=quantity, lifetime_s=lifetime_s,

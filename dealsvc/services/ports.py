@@ -14,12 +14,18 @@ from typing import ContextManager, Protocol, TypeVar
 Q = TypeVar("Q", covariant=True)
 
 
+class IntegrityConflict(Exception):
+    """The database refused a write for one of its integrity rules: most often a unique key that
+    a concurrent twin of the request took first (the transaction is rolled back)."""
+
+
 class Transactions(Protocol[Q]):
     def read(self) -> ContextManager[Q]:
         """A transaction that never writes (on SQLite it takes no write lock)."""
 
     def write(self) -> ContextManager[Q]:
-        """A transaction committed when the block ends normally, rolled back on an exception."""
+        """A transaction committed when the block ends normally, rolled back on an exception;
+        raises IntegrityConflict when the database refuses a write."""
 
 
 class DatabaseError(ABC):

@@ -3,14 +3,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import and_, case, func, select, update
-from sqlalchemy.exc import IntegrityError
-
-from ..adapters.db import Database
-from ..adapters.db.models import Offer, Reservation, Shop, Subscriber
-from ..adapters.db.queries import Queries
 from ..domain import offers as offer_rules
 from ..domain import reservations as hold_rules
 from ..domain.clock import Clock
@@ -21,6 +16,7 @@ from ..domain.reservations import COLLECTED, HELD, RELEASED
 from . import idempotency
 from .auth import Principal
 from .lifecycle import end_lapsed_holds, end_offer, resume_offer
+from .ports import IntegrityConflict, Transactions
 from .rules import RulesService
 
 # No 0/O, 1/I/L: read out at a counter without doubt.
@@ -32,14 +28,14 @@ def new_code() -> str:
     return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-def hold_status(r: Reservation, offer: Offer, now) -> str:
+def hold_status(r, offer, now) -> str:
     """A hold ends at its time and with its offer, even before the scheduler has written that down."""
     return hold_rules.effective_status(
         r.status, r.expires_at, offer_rules.effective_status(offer.status, offer.expires_at, now), now
     )
 
 
-def reservation_view(r: Reservation, offer: Offer, now) -> dict[str, Any]:
+def reservation_view(r, offer, now) -> dict[str, Any]:
     return {
         "id": r.id,
         "offer_id": r.offer_id,
@@ -51,9 +47,27 @@ def reservation_view(r: Reservation, offer: Offer, now) -> dict[str, Any]:
     }
 
 
+class ReservationQueries(Protocol):
+    """What ReservationService needs of the database (SQL: db/queries/reservations.py)."""
+
+    def live_subscriber_pk_locked(self, subscriber_id: str) -> int | None: ...
+    def count_active_holds(self, subscriber_pk: int, now: datetime) -> int: ...
+    def take_stock(self, offer_id: str, quantity: int, now: datetime) -> bool: ...
+    def return_stock(self, offer: Any, quantity: int, status: str, now: datetime) -> None: ...
+    def offer_locked_fresh(self, offer_id: str) -> Any | None: ...
+    def lock_offer_of_reservation(self, reservation_id: str) -> None: ...
+    def add_reservation(self, **columns: Any) -> Any: ...
+    def reservation_of_subscriber(self, subscriber_id: str, reservation_id: str) -> tuple[Any, Any] | None: ...
+    def reservation_of_merchant(self, merchant_id: str, reservation_id: str) -> tuple[Any, Any] | None: ...
+    def merchant_offer_for_holds(self, merchant_id: str, offer_id: str) -> Any | None: ...
+    def reservations_of_offer(self, offer_id: str) -> list[Any]: ...
+    def latest_reservations_of(self, subscriber_id: str, limit: int) -> list[tuple[Any, Any]]: ...
+    def held_reservation_with_code(self, merchant_id: str, offer_id: str, code: str) -> str | None: ...
+
+
 class ReservationService:
-    def __init__(self, db: Database, clock: Clock, rules: RulesService):
-        self.db = db
+    def __init__(self, store: Transactions[ReservationQueries], clock: Clock, rules: RulesService):
+        self.store = store
         self.clock = clock
         self.rules = rules
 
@@ -63,7 +77,7 @@ class ReservationService:
         for attempt in range(2):
             try:
                 return self._reserve(principal, offer_id, quantity, scope, idempotency_key, body)
-            except IntegrityError:
+            except IntegrityConflict:
                 # A twin request with the same key committed first: replay its answer.
                 if attempt or not idempotency_key:
                     raise
@@ -71,72 +85,42 @@ class ReservationService:
 
     def _reserve(self, principal, offer_id, quantity, scope, key, body) -> dict[str, Any]:
         now = self.clock()
-        with self.db.write() as s:
-            cached = idempotency.replay(s, scope, key, body)
+        with self.store.write() as q:
+            cached = idempotency.replay(q.session, scope, key, body)  # ports: until idempotency.replay takes q
             if cached is not None:
                 return cached
             # The resident's row lock (SQLite: the write lock) queues their concurrent
-            # reservations, so each counts the holds the one before it made. FOR NO KEY UPDATE:
-            # rows that merely refer to the resident (their pushes) are not held up.
-            sub_pk = s.scalar(
-                select(Subscriber.pk)
-                .where(Subscriber.id == principal.id, Subscriber.deleted_at.is_(None))
-                .with_for_update(key_share=True)
-            )
+            # reservations, so each counts the holds the one before it made.
+            sub_pk = q.live_subscriber_pk_locked(principal.id)
             if sub_pk is None:
                 raise NotFound(Text("No such subscriber."))
-            rules = self.rules.current(Queries(s))
-            active_holds = s.scalar(
-                select(func.count()).where(
-                    Reservation.subscriber_pk == sub_pk, Reservation.status == HELD, Reservation.expires_at > now
-                )
-            )
-            rules.check_reservation(quantity, active_holds)
-            offer = self._take(s, offer_id, quantity, now)
-            reservation = Reservation(
+            rules = self.rules.current(q)
+            rules.check_reservation(quantity, q.count_active_holds(sub_pk, now))
+            offer = self._take(q, offer_id, quantity, now)
+            reservation = q.add_reservation(
                 id=new_id("res"), offer_id=offer_id, subscriber_pk=sub_pk, quantity=quantity,
                 code=new_code(), status=HELD, created_at=now, updated_at=now,
                 expires_at=hold_rules.hold_expires_at(now, rules.hold_minutes, offer.expires_at),
             )
-            s.add(reservation)
             if offer.quantity_left == 0:
-                end_offer(s, offer, offer_rules.SOLD_OUT, now)
+                end_offer(q.session, offer, offer_rules.SOLD_OUT, now)  # ports: until end_offer takes q
             view = reservation_view(reservation, offer, now)
-            idempotency.remember(s, scope, key, body, 201, view, now)
+            idempotency.remember(q.session, scope, key, body, 201, view, now)  # ports: until idempotency.remember takes q
             return view
 
-    def _take(self, s, offer_id: str, quantity: int, now) -> Offer:
-        """Take `quantity` of the offer's stock, or raise why not."""
+    def _take(self, q: ReservationQueries, offer_id: str, quantity: int, now):
+        """Take `quantity` of the offer's stock, or raise why not; returns the offer, locked."""
         for attempt in range(2):
-            # One conditional UPDATE takes the stock: the row lock (PostgreSQL) or the write
-            # lock (SQLite) orders concurrent reservations, and each sees the stock the one
-            # before it left, so holds never exceed the quantity.
-            taken = s.execute(
-                update(Offer)
-                .where(
-                    Offer.id == offer_id,
-                    Offer.status == offer_rules.ACTIVE,
-                    Offer.expires_at > now,
-                    Offer.quantity_left >= quantity,
-                )
-                .values(
-                    quantity_left=Offer.quantity_left - quantity,
-                    status=case((Offer.quantity_left == quantity, offer_rules.SOLD_OUT), else_=Offer.status),
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            offer = s.scalar(
-                select(Offer).where(Offer.id == offer_id).with_for_update().execution_options(populate_existing=True)
-            )
+            # Holds never exceed the quantity, whatever the concurrency (take_stock says how).
+            taken = q.take_stock(offer_id, quantity, now)
+            offer = q.offer_locked_fresh(offer_id)
             if offer is None:
                 raise NotFound(Text("No such offer."))
             if taken:
                 return offer
             # Holds whose time has come may not have been ended by the scheduler yet: their
             # stock is not held any more. Give it back (under the row lock) and try once more.
-            if attempt == 0 and end_lapsed_holds(s, offer, now):
-                s.flush()
+            if attempt == 0 and end_lapsed_holds(q.session, offer, now):  # ports: until end_lapsed_holds takes q
                 continue
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
             if status != offer_rules.ACTIVE:
@@ -147,35 +131,26 @@ class ReservationService:
             )
         raise AssertionError("unreachable")
 
-    def _own(self, s, principal: Principal, reservation_id: str) -> tuple[Reservation, Offer]:
-        row = s.execute(
-            select(Reservation, Offer)
-            .join(Offer, Reservation.offer_id == Offer.id)
-            .join(Subscriber, Reservation.subscriber_pk == Subscriber.pk)
-            .where(Reservation.id == reservation_id, Subscriber.id == principal.id)
-            .with_for_update(of=Reservation)
-        ).first()
+    @staticmethod
+    def _own(q: ReservationQueries, principal: Principal, reservation_id: str):
+        row = q.reservation_of_subscriber(principal.id, reservation_id)
         if row is None:
             raise NotFound(Text("No such reservation."))
-        return row[0], row[1]
+        return row
 
     def get(self, principal: Principal, reservation_id: str) -> dict[str, Any]:
-        with self.db.read() as s:
-            reservation, offer = self._own(s, principal, reservation_id)
+        with self.store.read() as q:
+            reservation, offer = self._own(q, principal, reservation_id)
             return reservation_view(reservation, offer, self.clock())
 
     def release(self, principal: Principal, reservation_id: str) -> dict[str, Any]:
         """The resident lets go: the stock goes back while the offer can still sell it."""
         now = self.clock()
-        with self.db.write() as s:
+        with self.store.write() as q:
             # Lock the offer before the hold, in the order reserving, withdrawing and expiring
             # lock them: the other order deadlocks against a concurrent cancel on PostgreSQL.
-            s.execute(
-                select(Offer.id)
-                .where(Offer.id == select(Reservation.offer_id).where(Reservation.id == reservation_id).scalar_subquery())
-                .with_for_update()
-            )
-            reservation, offer = self._own(s, principal, reservation_id)
+            q.lock_offer_of_reservation(reservation_id)
+            reservation, offer = self._own(q, principal, reservation_id)
             status = hold_status(reservation, offer, now)
             if status != HELD:
                 raise Conflict(Text("The reservation is already {status}.", status=hold_rules.STATUS_WORDS.get(status, status)))
@@ -183,31 +158,15 @@ class ReservationService:
             reservation.updated_at = now
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
             if status == offer_rules.SOLD_OUT:
-                resume_offer(s, offer.id, now)
+                resume_offer(q.session, offer.id, now)  # ports: until resume_offer takes q
             if status in (offer_rules.ACTIVE, offer_rules.SOLD_OUT):
-                s.execute(
-                    update(Offer)
-                    .where(Offer.id == offer.id)
-                    .values(
-                        quantity_left=Offer.quantity_left + reservation.quantity,
-                        status=offer_rules.ACTIVE,
-                        updated_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                s.refresh(offer)
+                q.return_stock(offer, reservation.quantity, offer_rules.ACTIVE, now)
             return reservation_view(reservation, offer, now)
 
     def collect(self, merchant: Principal, reservation_id: str, code: str) -> dict[str, Any]:
         now = self.clock()
-        with self.db.write() as s:
-            row = s.execute(
-                select(Reservation, Offer)
-                .join(Offer, Reservation.offer_id == Offer.id)
-                .join(Shop, Offer.shop_id == Shop.id)
-                .where(and_(Reservation.id == reservation_id, Shop.merchant_id == merchant.id))
-                .with_for_update(of=Reservation)
-            ).first()
+        with self.store.write() as q:
+            row = q.reservation_of_merchant(merchant.id, reservation_id)
             if row is None:
                 raise NotFound(Text("No such reservation."))
             reservation, offer = row
@@ -222,16 +181,11 @@ class ReservationService:
 
     def list_for_offer(self, merchant: Principal, offer_id: str) -> list[dict[str, Any]]:
         now = self.clock()
-        with self.db.read() as s:
-            offer = s.scalar(
-                select(Offer).join(Shop).where(Offer.id == offer_id, Shop.merchant_id == merchant.id)
-            )
+        with self.store.read() as q:
+            offer = q.merchant_offer_for_holds(merchant.id, offer_id)
             if offer is None:
                 raise NotFound(Text("No such offer."))
-            rows = s.scalars(
-                select(Reservation).where(Reservation.offer_id == offer_id).order_by(Reservation.created_at)
-            )
-            return [reservation_view(r, offer, now) for r in rows]
+            return [reservation_view(r, offer, now) for r in q.reservations_of_offer(offer_id)]
 
     def list_for_subscriber(self, principal: Principal, subscriber_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """A resident's own reservations, newest first: the pickup codes a phone needs even
@@ -239,33 +193,15 @@ class ReservationService:
         if principal.id != subscriber_id:
             raise NotFound(Text("No such subscriber."))
         now = self.clock()
-        with self.db.read() as s:
-            rows = s.execute(
-                select(Reservation, Offer)
-                .join(Offer, Reservation.offer_id == Offer.id)
-                .join(Subscriber, Reservation.subscriber_pk == Subscriber.pk)
-                .where(Subscriber.id == subscriber_id, Subscriber.deleted_at.is_(None))
-                .order_by(Reservation.created_at.desc(), Reservation.id)
-                .limit(limit)
-            ).all()
-            return [reservation_view(r, offer, now) for r, offer in rows]
+        with self.store.read() as q:
+            return [reservation_view(r, offer, now) for r, offer in q.latest_reservations_of(subscriber_id, limit)]
 
     def collect_by_code(self, merchant: Principal, offer_id: str, code: str) -> dict[str, Any]:
         """At the counter the resident shows a code, not an id: collect the hold of this offer
         that carries it."""
         wanted = code.strip().upper()
-        with self.db.read() as s:
-            reservation_id = s.scalar(
-                select(Reservation.id)
-                .join(Offer, Reservation.offer_id == Offer.id)
-                .join(Shop, Offer.shop_id == Shop.id)
-                .where(
-                    Reservation.offer_id == offer_id,
-                    Shop.merchant_id == merchant.id,
-                    Reservation.code == wanted,
-                    Reservation.status == HELD,
-                )
-            )
+        with self.store.read() as q:
+            reservation_id = q.held_reservation_with_code(merchant.id, offer_id, wanted)
         if reservation_id is None:
             raise Unprocessable(
                 Text("No reservation of this offer is waiting with this code."),

@@ -3,18 +3,14 @@ when). Run by the scheduler; idempotent, so a missed or repeated run changes not
 from __future__ import annotations
 
 import logging
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import delete, func, literal, select, update
-
-from ..adapters.db import Database
-from ..adapters.db.models import IdempotencyKey, Notification, PushQuota, Subscriber, UTCDateTime, WebSession
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_secret
-from ..domain.outbox import PushKind, PushStatus
 from ..domain.retention import TOKEN_FRESH, TOKEN_KEPT, Cutoffs
-from . import funnel
-from .subscribers import forget
+from .ports import Transactions
+from .subscribers import Forgetting, forget
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +18,21 @@ log = logging.getLogger(__name__)
 BATCH = 500
 
 
+class RetentionQueries(Forgetting, Protocol):
+    """What RetentionService needs of the database (SQL: db/queries/retention.py)."""
+
+    def drop_tokens_unseen_since(self, before: datetime, now: datetime) -> int: ...
+    def departed_residents(self, deactivated_before: datetime, limit: int) -> list[Any]: ...
+    def keep_funnel_of_old_alerts(self, before: datetime) -> None: ...
+    def unlink_old_alerts(self, before: datetime) -> int: ...
+    def delete_idempotency_keys_before(self, before: datetime) -> int: ...
+    def delete_quota_days_before(self, day: str) -> int: ...
+    def delete_web_sessions_expired_at(self, now: datetime) -> int: ...
+
+
 class RetentionService:
-    def __init__(self, db: Database, clock: Clock, retention_days: int):
-        self.db = db
+    def __init__(self, store: Transactions[RetentionQueries], clock: Clock, retention_days: int):
+        self.store = store
         self.clock = clock
         self.retention_days = retention_days
 
@@ -37,12 +45,10 @@ class RetentionService:
             "residents_wiped": self._wipe_departed(cut, now),
             "alerts_unlinked": self._unlink_old_alerts(cut),
         }
-        with self.db.write() as s:
-            done["idempotency_keys"] = s.execute(
-                delete(IdempotencyKey).where(IdempotencyKey.created_at < cut.idempotency_before)
-            ).rowcount
-            done["quota_days"] = s.execute(delete(PushQuota).where(PushQuota.day < cut.quota_day_before)).rowcount
-            done["web_sessions"] = s.execute(delete(WebSession).where(WebSession.expires_at < now)).rowcount
+        with self.store.write() as q:
+            done["idempotency_keys"] = q.delete_idempotency_keys_before(cut.idempotency_before)
+            done["quota_days"] = q.delete_quota_days_before(cut.quota_day_before)
+            done["web_sessions"] = q.delete_web_sessions_expired_at(now)
         if any(done.values()):
             log.info("retention: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
         return done
@@ -50,35 +56,16 @@ class RetentionService:
     def _drop_old_tokens(self, cut: Cutoffs, now) -> int:
         """Tokens the app has not presented since FCM's own expiry: dropped, which ends the
         resident's alerts (their data then waits out the retention period like any departure)."""
-        with self.db.write() as s:
-            return s.execute(
-                update(Subscriber)
-                .where(Subscriber.token_seen_at < cut.token_dropped_before, Subscriber.fcm_token != "")
-                .values(
-                    fcm_token="", token_seen_at=None, active=False, updated_at=now,
-                    # Keeps the time the resident was first deactivated, if they were.
-                    deactivated_at=func.coalesce(Subscriber.deactivated_at, literal(now, UTCDateTime())),
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+        with self.store.write() as q:
+            return q.drop_tokens_unseen_since(cut.token_dropped_before, now)
 
     def _wipe_departed(self, cut: Cutoffs, now) -> int:
         wiped = 0
         while True:
-            with self.db.write() as s:
-                residents = s.scalars(
-                    select(Subscriber)
-                    .where(
-                        Subscriber.active.is_(False),
-                        Subscriber.deactivated_at < cut.departed_before,
-                        Subscriber.deleted_at.is_(None),
-                    )
-                    .order_by(Subscriber.pk)
-                    .limit(BATCH)
-                    .with_for_update(skip_locked=True)
-                ).all()
+            with self.store.write() as q:
+                residents = q.departed_residents(cut.departed_before, BATCH)
                 for sub in residents:
-                    forget(s, sub)
+                    forget(q, sub)
                     # Gone as if the resident had left: the API no longer knows them. updated_at
                     # stays: the resident left the geo index when deactivated, and the operator's
                     # figures count departures by it.
@@ -92,30 +79,11 @@ class RetentionService:
         """Alerts past the retention period keep what the offers' stats count (offer, kind,
         status) and lose where the resident was and who they were. Only settled ones: a push
         still pending or on the wire is the dispatcher's."""
-        old = (
-            Notification.created_at < cut.alerts_before,
-            Notification.subscriber_pk.is_not(None),
-            Notification.status.not_in((PushStatus.PENDING, PushStatus.SENDING)),
-        )
-        with self.db.write() as s:
+        with self.store.write() as q:
             # First what the shop's funnel counts of each sent alert (while the link still says
             # whose it was, in a statement of its own: nothing is unlinked while it reads).
-            s.execute(
-                update(Notification)
-                .where(*old, Notification.kind == PushKind.OFFER, Notification.status == PushStatus.SENT)
-                .values(
-                    kept_ring=funnel.ring_of(Notification), kept_opened=funnel.opened_by(Notification),
-                    kept_reserved=funnel.reserved_by(Notification),
-                    kept_collected=funnel.reserved_by(Notification, collected=True),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            return s.execute(
-                update(Notification)
-                .where(*old)
-                .values(subscriber_pk=None, distance_m=None, fcm_message_id=None, sent_by=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            q.keep_funnel_of_old_alerts(cut.alerts_before)
+            return q.unlink_old_alerts(cut.alerts_before)
 
 
 def describe(retention_days: int) -> dict[str, Any]:

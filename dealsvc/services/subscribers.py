@@ -1,14 +1,9 @@
 """Residents' devices: registration, their own settings, and how many of them a point reaches."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable, Protocol
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
-
-from ..adapters.db import Database
-from ..adapters.db.queries import Queries
-from ..adapters.db.models import Favorite, Notification, Offer, Reservation, Shop, Subscriber, SubscriberPlace
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_id, new_secret
 from ..domain.errors import NotFound, RuleViolation
@@ -18,11 +13,12 @@ from ..domain.places import day_names, days_mask
 from ..domain.outbox import PushKind
 from ..domain.rules import Rules
 from .auth import Principal
+from .ports import Transactions
 from .reservations import reservation_view
 from .rules import RulesService
 
 
-def subscriber_view(sub: Subscriber) -> dict[str, Any]:
+def subscriber_view(sub) -> dict[str, Any]:
     """The subscriber's own view: the only one that ever holds their coordinates."""
     return {
         "id": sub.id,
@@ -45,7 +41,7 @@ def subscriber_view(sub: Subscriber) -> dict[str, Any]:
     }
 
 
-def _place_view(place: SubscriberPlace) -> dict[str, Any]:
+def _place_view(place) -> dict[str, Any]:
     return {
         "label": place.label,
         "lat": place.lat,
@@ -58,6 +54,24 @@ def _place_view(place: SubscriberPlace) -> dict[str, Any]:
 
 class SubscriberLookup(Protocol):
     def live_subscriber(self, subscriber_id: str, *, lock: bool = False) -> Any | None: ...
+
+
+class Forgetting(Protocol):
+    """What forget() needs of the database (SQL: db/queries/subscribers.py)."""
+
+    def replace_places(self, sub: Any, places: list[dict[str, Any]]) -> None: ...
+    def remove_favorites_of(self, subscriber_pk: int) -> None: ...
+
+
+class SubscriberQueries(SubscriberLookup, Forgetting, Protocol):
+    """What SubscriberService needs of the database (SQL: db/queries/subscribers.py,
+    reservations.py, favorites.py)."""
+
+    def add_subscriber(self, **columns: Any) -> Any: ...
+    def deactivate_token_holders(self, fcm_token: str, now: datetime, *, except_pk: int | None = None) -> None: ...
+    def favorites_of(self, subscriber_pk: int) -> list[tuple[Any, Any]]: ...
+    def reservations_of_subscriber(self, subscriber_pk: int) -> list[tuple[Any, Any]]: ...
+    def alerts_sent_to(self, subscriber_pk: int) -> list[tuple[Any, str, str]]: ...
 
 
 def own_subscriber(q: SubscriberLookup, principal: Principal, subscriber_id: str, *, lock: bool = False):
@@ -89,29 +103,25 @@ def _check_radii(rules: Rules, data: dict[str, Any]) -> None:
         raise RuleViolation(detail, problems)
 
 
-def _set_places(s: Session, sub: Subscriber, entries: list[dict[str, Any]], default_radius_m: int) -> None:
-    if sub.places:
-        sub.places.clear()
-        # The old rows go first: the new ones take the same (subscriber, position) keys.
-        s.flush()
-    for position, entry in enumerate(entries, start=1):
+def _places(entries: list[dict[str, Any]], default_radius_m: int) -> list[dict[str, Any]]:
+    """The places' columns, in the order sent."""
+    places = []
+    for entry in entries:
         hours = entry.get("hours")
         radius = entry.get("radius_m")
-        sub.places.append(
-            SubscriberPlace(
-                position=position,
-                label=entry["label"],
-                lat=entry["lat"],
-                lon=entry["lon"],
-                radius_m=default_radius_m if radius is None else radius,
-                days=days_mask(entry.get("days")),
-                hours_start=hours["start"] if hours else None,
-                hours_end=hours["end"] if hours else None,
-            )
-        )
+        places.append({
+            "label": entry["label"],
+            "lat": entry["lat"],
+            "lon": entry["lon"],
+            "radius_m": default_radius_m if radius is None else radius,
+            "days": days_mask(entry.get("days")),
+            "hours_start": hours["start"] if hours else None,
+            "hours_end": hours["end"] if hours else None,
+        })
+    return places
 
 
-def _apply(sub: Subscriber, data: dict[str, Any], zone_at: Callable[[float, float], str], now) -> None:
+def _apply(sub, data: dict[str, Any], zone_at: Callable[[float, float], str], now) -> None:
     if "fcm_token" in data:
         # The app presented its token (a new one or the same again): it is alive.
         sub.token_seen_at = now
@@ -136,10 +146,10 @@ def _apply(sub: Subscriber, data: dict[str, Any], zone_at: Callable[[float, floa
 
 class SubscriberService:
     def __init__(
-        self, db: Database, clock: Clock, rules: RulesService, zone_at: Callable[[float, float], str],
-        default_locale: str,
+        self, store: Transactions[SubscriberQueries], clock: Clock, rules: RulesService,
+        zone_at: Callable[[float, float], str], default_locale: str,
     ):
-        self.db = db
+        self.store = store
         self.clock = clock
         self.rules = rules
         self.zone_at = zone_at
@@ -151,20 +161,16 @@ class SubscriberService:
             data = {**data, "locale": best_match(accept_language, self.default_locale)}
         now = self.clock()
         secret = new_secret(SUBSCRIBER_PREFIX)
-        with self.db.write() as s:
-            rules = self.rules.current(Queries(s))
+        with self.store.write() as q:
+            rules = self.rules.current(q)
             radius = data.get("radius_m")
             if radius is None:
                 radius = rules.default_radius_m
             _check_radii(rules, {**data, "radius_m": radius})
             # One phone, one subscription: a token registered again (app reinstalled, data
             # cleared) retires the older registration, so the phone never gets a push twice.
-            s.execute(
-                update(Subscriber)
-                .where(Subscriber.fcm_token == data["fcm_token"], Subscriber.active.is_(True))
-                .values(active=False, updated_at=now, deactivated_at=now)
-            )
-            sub = Subscriber(
+            q.deactivate_token_holders(data["fcm_token"], now)
+            sub = q.add_subscriber(
                 id=new_id("sub"),
                 secret_hash=hash_secret(secret),
                 categories=[],
@@ -177,36 +183,27 @@ class SubscriberService:
                 updated_at=now,
             )
             _apply(sub, {**data, "radius_m": radius}, self.zone_at, now)
-            s.add(sub)
-            _set_places(s, sub, data.get("places") or [], rules.default_radius_m)
+            q.replace_places(sub, _places(data.get("places") or [], rules.default_radius_m))
             return {**subscriber_view(sub), "secret": secret}
 
     def get(self, principal: Principal, subscriber_id: str) -> dict[str, Any]:
-        with self.db.read() as s:
-            return subscriber_view(own_subscriber(Queries(s), principal, subscriber_id))
+        with self.store.read() as q:
+            return subscriber_view(own_subscriber(q, principal, subscriber_id))
 
     def update(self, principal: Principal, subscriber_id: str, data: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
-        with self.db.write() as s:
-            sub = own_subscriber(Queries(s), principal, subscriber_id, lock=True)
-            rules = self.rules.current(Queries(s))
+        with self.store.write() as q:
+            sub = own_subscriber(q, principal, subscriber_id, lock=True)
+            rules = self.rules.current(q)
             _check_radii(rules, data)
             if "fcm_token" in data and data["fcm_token"] != sub.fcm_token:
-                s.execute(
-                    update(Subscriber)
-                    .where(
-                        Subscriber.fcm_token == data["fcm_token"],
-                        Subscriber.active.is_(True),
-                        Subscriber.pk != sub.pk,
-                    )
-                    .values(active=False, updated_at=now, deactivated_at=now)
-                )
+                q.deactivate_token_holders(data["fcm_token"], now, except_pk=sub.pk)
                 # A fresh token is a working phone again.
                 sub.active = True
                 sub.deactivated_at = None
             _apply(sub, {k: v for k, v in data.items() if not (k == "radius_m" and v is None)}, self.zone_at, now)
             if "places" in data:
-                _set_places(s, sub, data["places"], rules.default_radius_m)
+                q.replace_places(sub, _places(data["places"], rules.default_radius_m))
             # Always, places included: the geo index reads the rows whose updated_at moved.
             sub.updated_at = now
             return subscriber_view(sub)
@@ -215,12 +212,12 @@ class SubscriberService:
         """Unsubscribe: the places, favourite shops, token and secret are wiped at once; the row
         stays (emptied) so the geo index and the shops' statistics see that the resident left."""
         now = self.clock()
-        with self.db.write() as s:
-            sub = own_subscriber(Queries(s), principal, subscriber_id, lock=True)
+        with self.store.write() as q:
+            sub = own_subscriber(q, principal, subscriber_id, lock=True)
             sub.deleted_at = now
             sub.updated_at = now
             sub.secret_hash = hash_secret(new_secret(SUBSCRIBER_PREFIX))
-            forget(s, sub)
+            forget(q, sub)
 
     def export(self, principal: Principal, subscriber_id: str) -> dict[str, Any]:
         """Everything held about the caller (GDPR art. 15 and 20): the subscription with its
@@ -229,22 +226,8 @@ class SubscriberService:
         from .favorites import favorites_of  # favorites.py imports this module
 
         now = self.clock()
-        with self.db.read() as s:
-            q = Queries(s)
+        with self.store.read() as q:
             sub = own_subscriber(q, principal, subscriber_id)
-            favorites = favorites_of(q, sub.pk)
-            reservations = s.execute(
-                select(Reservation, Offer)
-                .join(Offer, Reservation.offer_id == Offer.id)
-                .where(Reservation.subscriber_pk == sub.pk)
-                .order_by(Reservation.created_at, Reservation.id)
-            ).all()
-            alerts = s.execute(
-                select(Notification, Offer.title, Offer.shop_id)
-                .join(Offer, Notification.offer_id == Offer.id)
-                .where(Notification.subscriber_pk == sub.pk)
-                .order_by(Notification.created_at, Notification.id)
-            ).all()
             return {
                 "exported_at": now,
                 "subscriber": {
@@ -253,8 +236,8 @@ class SubscriberService:
                     "updated_at": sub.updated_at,
                     "deactivated_at": sub.deactivated_at,
                 },
-                "favorites": favorites,
-                "reservations": [reservation_view(r, offer, now) for r, offer in reservations],
+                "favorites": favorites_of(q, sub.pk),
+                "reservations": [reservation_view(r, offer, now) for r, offer in q.reservations_of_subscriber(sub.pk)],
                 "alerts": [
                     {
                         "notification_id": str(n.id),
@@ -269,17 +252,17 @@ class SubscriberService:
                         "sent_at": n.sent_at,
                         "opened_at": n.opened_at,
                     }
-                    for n, title, shop_id in alerts
+                    for n, title, shop_id in q.alerts_sent_to(sub.pk)
                 ],
             }
 
 
-def forget(s: Session, sub: Subscriber) -> None:
+def forget(q: Forgetting, sub) -> None:
     """Wipe a resident's personal data, keeping the (emptied) row: the geo index and the
     shops' statistics see that they are gone. Leaving does it at once; the retention job
     does it to residents deactivated long enough ago."""
-    sub.places.clear()
-    s.execute(delete(Favorite).where(Favorite.subscriber_pk == sub.pk))
+    q.replace_places(sub, [])
+    q.remove_favorites_of(sub.pk)
     sub.price_drops = False
     sub.active = False
     sub.fcm_token = ""

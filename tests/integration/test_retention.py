@@ -147,6 +147,7 @@ def test_a_shops_funnel_of_past_offers_is_unchanged_when_old_alerts_lose_their_r
 
 
 def test_retention_days_come_from_the_settings(env, settings):
+    from dealsvc.adapters.db.store import Store
     from dealsvc.services.retention import RetentionService
 
     key, shop = merchant_with_shop(env)
@@ -154,9 +155,9 @@ def test_retention_days_come_from_the_settings(env, settings):
     post_offer(env, key, shop)
     env.drain()
     env.clock.advance(days=8)
-    RetentionService(env.container.db, env.clock, retention_days=30).purge()
+    RetentionService(Store(env.container.db), env.clock, retention_days=30).purge()
     assert _row(env, gone["id"])["places"] == 1
-    RetentionService(env.container.db, env.clock, retention_days=7).purge()
+    RetentionService(Store(env.container.db), env.clock, retention_days=7).purge()
     assert _row(env, gone["id"])["places"] == 0
 
 

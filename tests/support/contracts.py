@@ -11,7 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from .fakes import MemoryStore, Row
+from dealsvc.domain import offers as offer_rules
+from dealsvc.domain.reservations import COLLECTED, HELD
+from dealsvc.services.ports import IntegrityConflict
+
+from .fakes import MemoryStore, Row, offer_row
 
 T0 = datetime(2026, 12, 5, 18, 0, tzinfo=timezone.utc)
 
@@ -46,6 +50,18 @@ class MemoryWorld:
         return merchant_id
 
 
+    # residents group
+    def offer(self, shop_id: str, quantity: int = 5) -> str:
+        """An active offer of `quantity`, ending two hours after T0; its shop's merchant is "mer_world"."""
+        self.store.tables.shops[shop_id].merchant_id = "mer_world"
+        self._n += 1
+        offer_id = f"off_{self._n}"
+        self.store.tables.offers[offer_id] = offer_row(
+            id=offer_id, shop_id=shop_id, quantity=quantity, quantity_left=quantity, expires_at=T0 + timedelta(hours=2),
+        )
+        return offer_id
+
+
 class SqlWorld:
     def __init__(self, api, container):
         from dealsvc.adapters.db.store import Store
@@ -69,6 +85,12 @@ class SqlWorld:
 
     def merchant(self, name: str) -> str:
         return self.api.merchant(name=name)["id"]
+
+
+    # residents group
+    def offer(self, shop_id: str, quantity: int = 5) -> str:
+        """An active offer of `quantity`, posted now (the API's clock), ending in two hours."""
+        return self.api.offer(self._key, shop_id, quantity=quantity)["id"]
 
 
 def pk_of(world, subscriber_id: str) -> int:
@@ -228,6 +250,168 @@ def check_web_sessions_are_opened_found_and_closed(world):
 
 
 # --- subscribers, followers, retention, reservations --------------------------------------------
+
+
+def _new_subscriber(q, subscriber_id: str, token: str, **columns):
+    return q.add_subscriber(**{
+        "id": subscriber_id, "secret_hash": "hash-" + subscriber_id, "fcm_token": token, "lat": 45.465, "lon": 9.19,
+        "radius_m": 1000, "categories": ["bakery"], "timezone": "Europe/Rome", "active": True,
+        "created_at": T0, "updated_at": T0, **columns,
+    })
+
+
+def _place(label: str, **columns) -> dict:
+    return {"label": label, "lat": 45.48, "lon": 9.2, "radius_m": 500, "days": 127, "hours_start": None,
+            "hours_end": None, **columns}
+
+
+def check_a_token_registered_again_retires_the_older_subscription(world):
+    with world.store.write() as q:
+        _new_subscriber(q, "sub_old_phone", "tok-shared")
+        _new_subscriber(q, "sub_other_phone", "tok-other")
+    with world.store.write() as q:
+        sub = _new_subscriber(q, "sub_new_phone", "tok-shared")
+        q.deactivate_token_holders("tok-shared", T0 + timedelta(minutes=1), except_pk=q.live_subscriber("sub_new_phone").pk)
+    with world.store.read() as q:
+        old, other, new = (q.live_subscriber(s) for s in ("sub_old_phone", "sub_other_phone", "sub_new_phone"))
+        assert (old.active, old.deactivated_at, old.updated_at) == (False, T0 + timedelta(minutes=1), T0 + timedelta(minutes=1))
+        assert (other.active, other.deactivated_at) == (True, None)
+        assert (new.active, new.deactivated_at, new.categories, new.timezone) == (True, None, ["bakery"], "Europe/Rome")
+    with world.store.write() as q:
+        q.deactivate_token_holders("tok-shared", T0 + timedelta(minutes=2))
+    with world.store.read() as q:
+        assert q.live_subscriber("sub_new_phone").active is False
+        assert q.live_subscriber("sub_old_phone").deactivated_at == T0 + timedelta(minutes=1)  # inactive already
+
+
+def check_places_are_replaced_in_order_and_forgotten_with_the_favourites(world):
+    bakery = world.shop("Forno Rossi")
+    with world.store.write() as q:
+        sub = _new_subscriber(q, "sub_placed", "tok-placed")
+        q.replace_places(sub, [_place("work", days=31, hours_start="09:00", hours_end="18:00"), _place("gym")])
+    with world.store.write() as q:
+        sub = q.live_subscriber("sub_placed", lock=True)
+        assert [(p.position, p.label, p.days, p.hours_start) for p in sub.places] == [(1, "work", 31, "09:00"), (2, "gym", 127, None)]
+        q.replace_places(sub, [_place("home", radius_m=800)])
+        q.add_favorite(sub.pk, bakery, T0)
+    with world.store.write() as q:
+        sub = q.live_subscriber("sub_placed", lock=True)
+        assert [(p.position, p.label, p.radius_m) for p in sub.places] == [(1, "home", 800)]
+        assert q.count_favorites(sub.pk) == 1
+        q.replace_places(sub, [])
+        q.remove_favorites_of(sub.pk)
+    with world.store.read() as q:
+        sub = q.live_subscriber("sub_placed")
+        assert list(sub.places) == [] and q.count_favorites(sub.pk) == 0
+
+
+def check_a_shops_active_followers_come_with_their_places(world):
+    bakery, dairy = world.shop("Forno Rossi"), world.shop("Latteria Bianchi")
+    with world.store.write() as q:
+        placed = _new_subscriber(q, "sub_placed", "tok-1", lat=45.4, lon=9.1, timezone="Europe/Rome")
+        q.replace_places(placed, [_place("work", lat=45.5, lon=9.3, days=31, hours_start="09:00", hours_end="18:00")])
+        _new_subscriber(q, "sub_plain", "tok-2", lat=45.6, lon=9.2, timezone="Europe/Paris")
+        _new_subscriber(q, "sub_asleep", "tok-3", active=False)
+        _new_subscriber(q, "sub_elsewhere", "tok-4")
+    with world.store.write() as q:
+        pks = {s: q.live_subscriber(s).pk for s in ("sub_placed", "sub_plain", "sub_asleep", "sub_elsewhere")}
+        for s in ("sub_placed", "sub_plain", "sub_asleep"):
+            q.add_favorite(pks[s], bakery, T0)
+        q.add_favorite(pks["sub_elsewhere"], dairy, T0)
+    with world.store.read() as q:
+        found = {
+            row.pk: ((row.lat, row.lon, row.timezone), [(p.lat, p.lon, p.days, p.hours_start, p.hours_end) for p in places])
+            for row, places in q.active_followers_with_places(bakery)
+        }
+        assert found == {
+            pks["sub_placed"]: ((45.4, 9.1, "Europe/Rome"), [(45.5, 9.3, 31, "09:00", "18:00")]),
+            pks["sub_plain"]: ((45.6, 9.2, "Europe/Paris"), []),
+        }
+        assert q.active_followers_with_places(world.shop("Nobody's")) == []
+
+
+def check_stock_is_taken_while_enough_is_left_and_given_back(world):
+    offer_id = world.offer(world.shop("Forno Rossi"), quantity=3)
+    with world.store.read() as q:
+        now = q.offer_locked_fresh(offer_id).expires_at - timedelta(hours=1)
+    with world.store.write() as q:
+        assert q.take_stock(offer_id, 2, now) is True
+        assert q.take_stock(offer_id, 2, now) is False
+        offer = q.offer_locked_fresh(offer_id)
+        assert (offer.quantity_left, offer.status) == (1, offer_rules.ACTIVE)
+        assert q.take_stock(offer_id, 1, offer.expires_at) is False  # over at its end
+        assert q.take_stock(offer_id, 1, now) is True
+        offer = q.offer_locked_fresh(offer_id)
+        assert (offer.quantity_left, offer.status) == (0, offer_rules.SOLD_OUT)
+        assert q.take_stock(offer_id, 1, now) is False
+        q.return_stock(offer, 2, offer_rules.ACTIVE, now)
+        assert (offer.quantity_left, offer.status, offer.updated_at) == (2, offer_rules.ACTIVE, now)
+        assert q.take_stock("off_nowhere", 1, now) is False and q.offer_locked_fresh("off_nowhere") is None
+    with world.store.read() as q:
+        assert q.offer_locked_fresh(offer_id).quantity_left == 2
+
+
+def check_reservations_are_found_by_their_resident_merchant_and_code(world):
+    shop = world.shop("Forno Rossi")
+    offer_id, other_offer = world.offer(shop), world.offer(world.shop("Latteria Bianchi"))
+    me, them, gone = world.subscriber(), world.subscriber(), world.subscriber()
+    with world.store.read() as q:
+        now = q.offer_locked_fresh(offer_id).expires_at - timedelta(hours=1)
+        merchant = q.shop(shop).merchant_id
+        my_pk, their_pk = q.live_subscriber_pk_locked(me), q.live_subscriber_pk_locked(them)
+        gone_pk = q.live_subscriber(gone).pk
+
+    def hold(q, n, sub_pk, offer, minutes, status=HELD):
+        q.add_reservation(id=f"res_{n}", offer_id=offer, subscriber_pk=sub_pk, quantity=1, code=f"CODE{n}",
+                          status=status, created_at=now + timedelta(minutes=minutes), updated_at=now,
+                          expires_at=now + timedelta(minutes=minutes + 15))
+
+    with world.store.write() as q:
+        hold(q, 1, my_pk, offer_id, 0)
+        hold(q, 2, my_pk, offer_id, 2, status=COLLECTED)
+        hold(q, 3, my_pk, other_offer, 1)
+        hold(q, 4, their_pk, offer_id, 3)
+        hold(q, 5, gone_pk, offer_id, 4)
+        q.lock_offer_of_reservation("res_1")
+    world.delete_subscriber(gone)
+    with world.store.read() as q:
+        assert q.live_subscriber_pk_locked(gone) is None and q.live_subscriber_pk_locked("sub_nobody") is None
+        assert q.count_active_holds(my_pk, now) == 2
+        assert q.count_active_holds(my_pk, now + timedelta(minutes=15)) == 1  # res_1's time is over
+        mine, offer = q.reservation_of_subscriber(me, "res_1")
+        assert (mine.id, mine.code, mine.status, offer.id) == ("res_1", "CODE1", HELD, offer_id)
+        assert q.reservation_of_subscriber(them, "res_1") is None and q.reservation_of_subscriber(me, "res_x") is None
+        assert q.reservation_of_merchant(merchant, "res_4")[0].id == "res_4"
+        assert q.reservation_of_merchant("mer_nobody", "res_4") is None
+        assert q.merchant_offer_for_holds(merchant, offer_id).id == offer_id
+        assert q.merchant_offer_for_holds("mer_nobody", offer_id) is None
+        assert [r.id for r in q.reservations_of_offer(offer_id)] == ["res_1", "res_2", "res_4", "res_5"]
+        assert [(r.id, o.id) for r, o in q.latest_reservations_of(me, 2)] == [("res_2", offer_id), ("res_3", other_offer)]
+        assert [r.id for r, _ in q.latest_reservations_of(me, 50)] == ["res_2", "res_3", "res_1"]
+        assert q.latest_reservations_of(gone, 50) == []
+        assert [(r.id, o.id) for r, o in q.reservations_of_subscriber(my_pk)] == [
+            ("res_1", offer_id), ("res_3", other_offer), ("res_2", offer_id)]
+        assert q.held_reservation_with_code(merchant, offer_id, "CODE4") == "res_4"
+        assert q.held_reservation_with_code(merchant, offer_id, "CODE2") is None  # collected
+        assert q.held_reservation_with_code(merchant, offer_id, "CODE3") is None  # another offer's
+        assert q.held_reservation_with_code("mer_nobody", offer_id, "CODE4") is None
+
+def check_a_reservation_id_taken_twice_is_refused_and_nothing_is_kept(world):
+    offer_id, me = world.offer(world.shop("Forno Rossi")), world.subscriber()
+    my_pk = pk_of(world, me)
+    with world.store.read() as q:
+        now = q.offer_locked_fresh(offer_id).expires_at - timedelta(hours=1)
+    columns = dict(id="res_twin", offer_id=offer_id, subscriber_pk=my_pk, quantity=1, code="ABC234", status=HELD,
+                   created_at=now, updated_at=now, expires_at=now + timedelta(minutes=15))
+    with world.store.write() as q:
+        q.add_reservation(**columns)
+    with pytest.raises(IntegrityConflict):
+        with world.store.write() as q:
+            assert q.take_stock(offer_id, 1, now)
+            q.add_reservation(**{**columns, "code": "ABC235"})
+    with world.store.read() as q:
+        assert [r.code for r in q.reservations_of_offer(offer_id)] == ["ABC234"]
+        assert q.offer_locked_fresh(offer_id).quantity_left == 5
 
 
 # --- figures, maps, funnel, scheduler -----------------------------------------------------------

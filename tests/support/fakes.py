@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterator
 
+from dealsvc.domain.offers import ACTIVE, SOLD_OUT
+from dealsvc.domain.reservations import HELD
+from dealsvc.services.ports import IntegrityConflict
+
 
 @dataclass
 class Row:
@@ -40,6 +44,8 @@ class Tables:
     web_sessions: dict[str, Row] = field(default_factory=dict)  # by id_hash
 
     # residents group's tables
+    offers: dict[str, Row] = field(default_factory=dict)  # by id (the offers group's table too)
+    reservations: dict[str, Row] = field(default_factory=dict)  # by id
 
     # numbers group's tables
 
@@ -161,8 +167,131 @@ class MemoryQueries:
         self.t.web_sessions = {h: w for h, w in self.t.web_sessions.items() if keep(w)}
 
     # --- subscribers, followers, retention, reservations -----------------------------------------
+    def _subscriber_by_pk(self, pk: int) -> Row | None:
+        return next((sub for sub in self.t.subscribers.values() if sub.pk == pk), None)
+
+    def add_subscriber(self, **columns) -> Row:
+        pk = max((sub.pk for sub in self.t.subscribers.values()), default=0) + 1
+        sub = subscriber_row(pk=pk, **columns)
+        self.t.subscribers[sub.id] = sub
+        return sub
+
+    def deactivate_token_holders(self, fcm_token: str, now: datetime, *, except_pk: int | None = None) -> None:
+        for sub in self.t.subscribers.values():
+            if sub.fcm_token == fcm_token and sub.active and sub.pk != except_pk:
+                sub.active, sub.updated_at, sub.deactivated_at = False, now, now
+
+    def replace_places(self, sub: Row, places: list[dict]) -> None:
+        sub.places = [Row(subscriber_pk=sub.pk, position=n, **columns) for n, columns in enumerate(places, start=1)]
+
+    def remove_favorites_of(self, subscriber_pk: int) -> None:
+        for key in [key for key in self.t.favorites if key[0] == subscriber_pk]:
+            del self.t.favorites[key]
+
+    def active_followers_with_places(self, shop_id: str) -> list[tuple[Row, list[Row]]]:
+        followers = [self._subscriber_by_pk(pk) for pk, followed in self.t.favorites if followed == shop_id]
+        return [
+            (Row(pk=sub.pk, lat=sub.lat, lon=sub.lon, timezone=sub.timezone), list(sub.places))
+            for sub in followers if sub.active
+        ]
+
+    def live_subscriber_pk_locked(self, subscriber_id: str) -> int | None:
+        sub = self.live_subscriber(subscriber_id)
+        return None if sub is None else sub.pk
+
+    def count_active_holds(self, subscriber_pk: int, now: datetime) -> int:
+        return sum(1 for r in self.t.reservations.values()
+                   if r.subscriber_pk == subscriber_pk and r.status == HELD and r.expires_at > now)
+
+    def take_stock(self, offer_id: str, quantity: int, now: datetime) -> bool:
+        offer = self.t.offers.get(offer_id)
+        if offer is None or offer.status != ACTIVE or offer.expires_at <= now or offer.quantity_left < quantity:
+            return False
+        offer.status = SOLD_OUT if offer.quantity_left == quantity else offer.status
+        offer.quantity_left -= quantity
+        offer.updated_at = now
+        return True
+
+    def return_stock(self, offer: Row, quantity: int, status: str, now: datetime) -> None:
+        offer.quantity_left += quantity
+        offer.status, offer.updated_at = status, now
+
+    def offer_locked_fresh(self, offer_id: str) -> Row | None:
+        return self.t.offers.get(offer_id)
+
+    def lock_offer_of_reservation(self, reservation_id: str) -> None:
+        pass  # one transaction at a time in memory
+
+    def add_reservation(self, **columns) -> Row:
+        if columns["id"] in self.t.reservations:
+            raise IntegrityConflict(f"reservation {columns['id']} exists")  # the database refuses it at commit
+        reservation = Row(**columns)
+        self.t.reservations[reservation.id] = reservation
+        return reservation
+
+    def _with_offer(self, reservation: Row) -> tuple[Row, Row]:
+        return reservation, self.t.offers[reservation.offer_id]
+
+    def reservation_of_subscriber(self, subscriber_id: str, reservation_id: str) -> tuple[Row, Row] | None:
+        reservation, sub = self.t.reservations.get(reservation_id), self.t.subscribers.get(subscriber_id)
+        if reservation is None or sub is None or reservation.subscriber_pk != sub.pk:
+            return None
+        return self._with_offer(reservation)
+
+    def reservation_of_merchant(self, merchant_id: str, reservation_id: str) -> tuple[Row, Row] | None:
+        reservation = self.t.reservations.get(reservation_id)
+        if reservation is None or self.merchant_offer_for_holds(merchant_id, reservation.offer_id) is None:
+            return None
+        return self._with_offer(reservation)
+
+    def merchant_offer_for_holds(self, merchant_id: str, offer_id: str) -> Row | None:
+        offer = self.t.offers.get(offer_id)
+        return offer if offer is not None and self.t.shops[offer.shop_id].merchant_id == merchant_id else None
+
+    def reservations_of_offer(self, offer_id: str) -> list[Row]:
+        return sorted((r for r in self.t.reservations.values() if r.offer_id == offer_id), key=lambda r: r.created_at)
+
+    def latest_reservations_of(self, subscriber_id: str, limit: int) -> list[tuple[Row, Row]]:
+        sub = self.live_subscriber(subscriber_id)
+        if sub is None:
+            return []
+        mine = [r for r in self.t.reservations.values() if r.subscriber_pk == sub.pk]
+        mine.sort(key=lambda r: r.id)
+        mine.sort(key=lambda r: r.created_at, reverse=True)
+        return [self._with_offer(r) for r in mine[:limit]]
+
+    def reservations_of_subscriber(self, subscriber_pk: int) -> list[tuple[Row, Row]]:
+        mine = sorted((r for r in self.t.reservations.values() if r.subscriber_pk == subscriber_pk),
+                      key=lambda r: (r.created_at, r.id))
+        return [self._with_offer(r) for r in mine]
+
+    def held_reservation_with_code(self, merchant_id: str, offer_id: str, code: str) -> str | None:
+        if self.merchant_offer_for_holds(merchant_id, offer_id) is None:
+            return None
+        return next((r.id for r in self.t.reservations.values()
+                     if r.offer_id == offer_id and r.code == code and r.status == HELD), None)
 
     # --- figures, maps, funnel, scheduler --------------------------------------------------------
+
+
+# --- residents group's rows ---------------------------------------------------------------------
+
+
+def subscriber_row(**columns) -> Row:
+    """A subscription with every column the services read (the SQL model's defaults for the rest)."""
+    return Row(**{
+        "secret_hash": "", "fcm_token": "", "lat": 0.0, "lon": 0.0, "radius_m": 1, "categories": [],
+        "quiet_start": None, "quiet_end": None, "timezone": None, "timezone_auto": True, "locale": "en",
+        "max_per_day": None, "price_drops": False, "active": True, "created_at": None, "updated_at": None,
+        "deleted_at": None, "token_seen_at": None, "deactivated_at": None, "privacy_notice_version": None,
+        "privacy_accepted_at": None, "places": [], **columns,
+    })
+
+
+def offer_row(**columns) -> Row:
+    """An offer with the columns reservations read (active, 5 left of 5, unless `columns` say otherwise)."""
+    return Row(**{"title": "Pane di ieri", "status": ACTIVE, "quantity": 5, "quantity_left": 5, "created_at": None,
+                  "updated_at": None, **columns})
 
 
 class MemoryStore:
@@ -170,7 +299,6 @@ class MemoryStore:
 
     def __init__(self):
         self.tables = Tables()
-        self._next_pk = 1
 
     @contextmanager
     def write(self) -> Iterator[MemoryQueries]:
@@ -185,9 +313,7 @@ class MemoryStore:
 
     # Rows for a test to start from (the SQL tests insert them with the models).
     def add_subscriber(self, subscriber_id: str, *, deleted_at: datetime | None = None) -> int:
-        pk, self._next_pk = self._next_pk, self._next_pk + 1
-        self.tables.subscribers[subscriber_id] = Row(pk=pk, id=subscriber_id, deleted_at=deleted_at)
-        return pk
+        return MemoryQueries(self.tables).add_subscriber(id=subscriber_id, deleted_at=deleted_at).pk
 
     def add_shop(self, shop_id: str, name: str = "Forno Rossi", category: str = "bakery") -> None:
         self.tables.shops[shop_id] = Row(id=shop_id, name=name, category=category)

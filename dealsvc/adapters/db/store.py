@@ -5,9 +5,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ...services.ports import DatabaseError
+from ...services.ports import DatabaseError, IntegrityConflict
 from .queries import Queries
 from .session import Database
 
@@ -24,8 +24,11 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Queries]:
-        with self.db.write() as session:
-            yield Queries(session)
+        try:
+            with self.db.write() as session:
+                yield Queries(session)
+        except IntegrityError as refused:
+            raise IntegrityConflict("the database refused the write") from refused
 
     @contextmanager
     def read(self) -> Iterator[Queries]:

@@ -8,6 +8,7 @@ import numpy as np
 from sqlalchemy import bindparam, or_, select, text
 
 from ...adapters.db import Database
+from ...adapters.db.queries import Queries
 from ...adapters.db.models import UTCDateTime, Fanout, Notification, Offer, PushBatch, Shop, Subscriber
 from ...adapters.db.queries import Queries
 from ...adapters.spatial import SubscriberIndex
@@ -166,7 +167,8 @@ class WavePlanner:
         with FANOUT_MATCH_SECONDS.time():
             reached = self.index.nearest(shop.lat, shop.lon, cap, offer.category, at=now)
         stale = self._stale(now) - told
-        followers_all = [f for f in followers_in_reach(self.db, shop.id, shop.lat, shop.lon, cap, now) if f[0] not in told]
+        with self.db.read() as s:
+            followers_all = [f for f in followers_in_reach(Queries(s), shop.id, shop.lat, shop.lon, cap, now) if f[0] not in told]
         followers = [f for f in followers_all if f[0] not in stale]
         left_out = told | stale
         fresh = np.arange(len(reached))

@@ -9,13 +9,18 @@ from .erasure import ErasureQueries
 from .favorites import FavoriteQueries
 from .merchants import MerchantQueries
 from .rules import RuleQueries
+from .followers import FollowerQueries
+from .reservations import ReservationQueries
+from .retention import RetentionQueries
 from .shops import ShopQueries
 from .subscribers import SubscriberQueries
 
 
 class Queries(FavoriteQueries, ShopQueries, SubscriberQueries,
               # merchants and operators
-              ActivityQueries, AuditQueries, AuthQueries, ErasureQueries, MerchantQueries, RuleQueries):
+              ActivityQueries, AuditQueries, AuthQueries, ErasureQueries, MerchantQueries, RuleQueries,
+              # residents
+              FollowerQueries, ReservationQueries, RetentionQueries):
     """Every topic's queries on one session."""
 
 
