@@ -192,7 +192,7 @@ def bootstrap(
         db_backoff_max_s=settings.worker_backoff_max_s,
         public_url=settings.public_url,
     )
-    figures = FiguresService(db, clock, rules, index, figures_secret)
+    figures = FiguresService(store, clock, rules, index, figures_secret)
     return Container(
         settings=settings,
         db=db,
@@ -219,7 +219,7 @@ def bootstrap(
         ),
         figures=figures,
         price_steps=price_steps,
-        maps=MapService(db, clock, figures),
+        maps=MapService(store, clock, figures),
         retention=retention,
         erasure=ErasureService(db, clock, media),
         funnel=FunnelService(db, clock, figures_secret),

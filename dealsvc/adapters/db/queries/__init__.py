@@ -3,11 +3,13 @@ queries on the transaction's session, composed here into the one object a transa
 from __future__ import annotations
 
 from .favorites import FavoriteQueries
+from .figures import FigureQueries
+from .maps import MapQueries
 from .shops import ShopQueries
 from .subscribers import SubscriberQueries
 
 
-class Queries(FavoriteQueries, ShopQueries, SubscriberQueries):
+class Queries(FavoriteQueries, ShopQueries, SubscriberQueries, FigureQueries, MapQueries):
     """Every topic's queries on one session."""
 
 
