@@ -222,7 +222,7 @@ def bootstrap(
         maps=MapService(store, clock, figures),
         retention=retention,
         erasure=ErasureService(db, clock, media),
-        funnel=FunnelService(db, clock, figures_secret),
+        funnel=FunnelService(store, clock, figures_secret),
         audit=AuditService(db, clock),
         activity=ActivityService(db, clock),
     )

@@ -9,9 +9,10 @@ from sqlalchemy import delete, func, literal, select, update
 
 from ..adapters.db import Database
 from ..adapters.db.models import IdempotencyKey, Notification, PushQuota, Subscriber, UTCDateTime, WebSession
+from ..adapters.db.queries import Queries
 from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_secret
-from ..domain.outbox import PushKind, PushStatus
+from ..domain.outbox import PushStatus
 from ..domain.retention import TOKEN_FRESH, TOKEN_KEPT, Cutoffs
 from . import funnel
 from .subscribers import forget
@@ -100,16 +101,7 @@ class RetentionService:
         with self.db.write() as s:
             # First what the shop's funnel counts of each sent alert (while the link still says
             # whose it was, in a statement of its own: nothing is unlinked while it reads).
-            s.execute(
-                update(Notification)
-                .where(*old, Notification.kind == PushKind.OFFER, Notification.status == PushStatus.SENT)
-                .values(
-                    kept_ring=funnel.ring_of(Notification), kept_opened=funnel.opened_by(Notification),
-                    kept_reserved=funnel.reserved_by(Notification),
-                    kept_collected=funnel.reserved_by(Notification, collected=True),
-                )
-                .execution_options(synchronize_session=False)
-            )
+            funnel.keep_counted(Queries(s), cut.alerts_before)
             return s.execute(
                 update(Notification)
                 .where(*old)

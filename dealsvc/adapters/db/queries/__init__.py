@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from .favorites import FavoriteQueries
 from .figures import FigureQueries
+from .funnel import FunnelQueries
 from .maps import MapQueries
 from .shops import ShopQueries
 from .subscribers import SubscriberQueries
 
 
-class Queries(FavoriteQueries, ShopQueries, SubscriberQueries, FigureQueries, MapQueries):
+class Queries(FavoriteQueries, ShopQueries, SubscriberQueries, FigureQueries, MapQueries, FunnelQueries):
     """Every topic's queries on one session."""
 
 
