@@ -213,7 +213,7 @@ def bootstrap(
         reservations=ReservationService(db, clock, rules),
         expiry=expiry,
         scheduler=Scheduler(
-            db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s,
+            store, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s,
             # Hourly (and at election): the personal data kept past its time goes.
             periodic=[Periodic("retention", timedelta(hours=1), retention.purge)],
         ),

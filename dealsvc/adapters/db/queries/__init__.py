@@ -6,11 +6,12 @@ from .favorites import FavoriteQueries
 from .figures import FigureQueries
 from .funnel import FunnelQueries
 from .maps import MapQueries
+from .scheduler import SchedulerQueries
 from .shops import ShopQueries
 from .subscribers import SubscriberQueries
 
 
-class Queries(FavoriteQueries, ShopQueries, SubscriberQueries, FigureQueries, MapQueries, FunnelQueries):
+class Queries(FavoriteQueries, ShopQueries, SubscriberQueries, FigureQueries, MapQueries, FunnelQueries, SchedulerQueries):
     """Every topic's queries on one session."""
 
 
