@@ -17,7 +17,7 @@ from .rules import RulesService
 
 
 class FigureQueries(Protocol):
-    """What FiguresService needs of the database (SQL: adapters/db/queries/figures.py)."""
+    """What FiguresService needs of the database (SQL: queries/figures.py in the database adapter)."""
 
     def count_active_followers(self, shop_id: str) -> int: ...
     def offer_waves_of(self, offer_ids: Sequence[str]) -> list[Any]: ...  # offer_id, seq, matched, done_at, due_at; by offer, seq
@@ -62,7 +62,8 @@ class FiguresService:
         reached = set(self.index.match(lat, lon, rules.max_radius_m, category, at=now).tolist())
         followers = 0
         if shop_id is not None:
-            in_reach = followers_in_reach(self.store.db, shop_id, lat, lon, rules.max_radius_m, now)  # ports: until followers_in_reach takes q
+            # ports: until followers_in_reach takes q (then inside `with self.store.read() as q`)
+            in_reach = followers_in_reach(self.store.db, shop_id, lat, lon, rules.max_radius_m, now)
             followers = sum(1 for pk, _ in in_reach if pk not in reached)
         plan = waves.plan(
             len(reached), followers, enabled=rules.waves_enabled, factor=rules.wave_factor,

@@ -19,8 +19,8 @@ class FunnelKeeping(Protocol):
 
 
 class FunnelQueries(FunnelKeeping, Protocol):
-    """What FunnelService needs of the database (SQL: adapters/db/queries/funnel.py, where the
-    database counts each shop's funnel per offer and ring)."""
+    """What FunnelService needs of the database (SQL: queries/funnel.py in the database adapter,
+    where the database counts each shop's funnel per offer and ring)."""
 
     def push_to_resident(self, notification_id: int, subscriber_id: str) -> Any | None: ...  # with opened_at
     def mark_push_opened(self, notification_id: int, now: datetime) -> None: ...

@@ -32,10 +32,12 @@ class Box:
 
 
 class MapQueries(Protocol):
-    """What MapService needs of the database (SQL: adapters/db/queries/maps.py)."""
+    """What MapService needs of the database (SQL: queries/maps.py in the database adapter)."""
 
+    # (resident, lat, lon) of each place inside the box
     def active_resident_places_in(self, south: float, west: float, north: float, east: float) -> list[tuple[Any, float, float]]: ...
-    def live_offers_in(self, south: float, west: float, north: float, east: float, now: datetime, limit: int) -> list[dict[str, Any]]: ...
+    def live_offers_in(self, south: float, west: float, north: float, east: float, now: datetime,
+                       limit: int) -> list[dict[str, Any]]: ...
 
 
 class MapService:

@@ -41,7 +41,7 @@ LEASE_NAME = "scheduler"
 
 
 class SchedulerQueries(Protocol):
-    """What the scheduler needs of the database (SQL: adapters/db/queries/scheduler.py)."""
+    """What the scheduler needs of the database (SQL: queries/scheduler.py in the database adapter)."""
 
     # The lease: taken when free, expired or already ours, atomically (a compare-and-set).
     def claim_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool: ...

@@ -282,7 +282,8 @@ def check_followers_residents_and_live_offers_are_counted(world):
         posted = q.offers_posted_at_shop(shop)
         assert [(o["id"], o["title"], o["status"]) for o in posted] == [(focaccia, "Focaccia", "active"), (bread, "Pane", "active")]
         assert set(posted[0]) == {"id", "title", "status", "quantity", "created_at", "expires_at"}
-        assert {row[0] for row in q.offer_expiries_changed_since(now - timedelta(hours=2), [offer_rules.ACTIVE])} == {bread, focaccia, far}
+        changed = q.offer_expiries_changed_since(now - timedelta(hours=2), [offer_rules.ACTIVE])
+        assert {row[0] for row in changed} == {bread, focaccia, far}
         assert q.offer_expiries_changed_since(now - timedelta(hours=2), [offer_rules.SOLD_OUT]) == []
         assert q.offer_expiries_changed_since(now + timedelta(hours=1), [offer_rules.ACTIVE]) == []
 

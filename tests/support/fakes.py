@@ -111,7 +111,8 @@ class MemoryQueries:
         active = self._active_residents()
         pks = {sub.pk for sub in active}
         return ([(sub.pk, sub.lat, sub.lon) for sub in active if inside(sub.lat, sub.lon)]
-                + [(p.subscriber_pk, p.lat, p.lon) for p in self.t.subscriber_places if p.subscriber_pk in pks and inside(p.lat, p.lon)])
+                + [(p.subscriber_pk, p.lat, p.lon) for p in self.t.subscriber_places
+                   if p.subscriber_pk in pks and inside(p.lat, p.lon)])
 
     def live_offers_in(self, south: float, west: float, north: float, east: float, now: datetime, limit: int) -> list[dict]:
         found = []
@@ -157,7 +158,8 @@ class MemoryQueries:
             if self.t.offers[told.offer_id].shop_id != shop_id:
                 continue
             if told.subscriber_pk is None:
-                ring, opened, reserved, collected = told.kept_ring, told.kept_opened is True, told.kept_reserved is True, told.kept_collected is True
+                ring, opened, reserved, collected = (told.kept_ring, told.kept_opened is True, told.kept_reserved is True,
+                                                     told.kept_collected is True)
             else:
                 ring, opened, reserved, collected = self._funnel_stages(told)
             counted.setdefault((told.offer_id, ring), funnel.Tally()).add(funnel.Tally(1, int(opened), int(reserved), int(collected)))
