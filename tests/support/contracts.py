@@ -83,6 +83,14 @@ class MemoryWorld:
     def collect(self, reservation_id: str) -> None:
         self.store.tables.reservations[reservation_id].status = hold_rules.COLLECTED
 
+    def deactivate(self, subscriber_id: str, at: datetime) -> None:
+        """What the dispatcher does to a resident whose token is dead."""
+        sub = self.store.tables.subscribers[subscriber_id]
+        sub.active, sub.updated_at = False, at
+
+    def waves(self, offer_id: str, waves) -> None:
+        self.store.set_waves(offer_id, waves)
+
     def unlink_alerts(self) -> None:
         """What retention does to old alerts: who and where go."""
         for push in self.store.tables.notifications.values():
@@ -141,7 +149,8 @@ class SqlWorld:
 
         with self.store.db.write() as s:
             push = Notification(offer_id=offer_id, subscriber_pk=pk_of(self, subscriber_id), kind=kind, status=status,
-                                distance_m=distance_m, due_at=T0, created_at=T0, sent_at=T0, attempts=0)
+                                distance_m=distance_m, due_at=T0, created_at=T0, sent_at=T0 if status == "sent" else None,
+                                attempts=0)
             s.add(push)
             s.flush()
             return push.id
@@ -157,6 +166,26 @@ class SqlWorld:
         r = self.api.c.post(f"/api/v1/reservations/{reservation_id}/collect", json={"code": self._secrets[reservation_id]},
                             headers=self.api.h(self._key))
         assert r.status_code == 200, r.json
+
+    def deactivate(self, subscriber_id: str, at: datetime) -> None:
+        from sqlalchemy import update
+
+        from dealsvc.adapters.db.models import Subscriber
+
+        with self.store.db.write() as s:
+            s.execute(update(Subscriber).where(Subscriber.id == subscriber_id)
+                      .values(active=False, updated_at=at, deactivated_at=at))
+
+    def waves(self, offer_id: str, waves) -> None:
+        """The offer's fan-outs, in place of those its posting made: (kind, seq, matched, done_at, due_at) each."""
+        from sqlalchemy import delete
+
+        from dealsvc.adapters.db.models import Fanout
+
+        with self.store.db.write() as s:
+            s.execute(delete(Fanout).where(Fanout.offer_id == offer_id))
+            s.add_all(Fanout(offer_id=offer_id, kind=kind, seq=seq, matched=matched, done_at=done_at, due_at=due_at,
+                             created_at=T0) for kind, seq, matched, done_at, due_at in waves)
 
     def unlink_alerts(self) -> None:
         from sqlalchemy import update
@@ -347,6 +376,30 @@ def check_the_funnel_counts_each_alert_by_ring_and_stage_and_keeps_them_when_unl
     world.unlink_alerts()
     with world.store.read() as q:
         assert {(c.offer_id, c.ring): c.tally for c in q.funnel_counts_of_shop(shop)} == expected
+
+
+def check_the_operators_live_counts_and_the_waves_an_offer_went_out_in(world):
+    shop = world.shop_at("Forno Rossi", 45.0, 9.0)
+    offer, other = world.offer(shop, "Pane"), world.offer(shop, "Focaccia")
+    told, failed, suppressed, dead, left = (world.resident(45.0, 9.0) for _ in range(5))
+    world.push(offer, told, distance_m=100)
+    world.push(offer, failed, status="failed")
+    world.push(offer, suppressed, status="suppressed")
+    world.push(offer, dead, kind="withdraw")  # not an alert
+    world.deactivate(dead, T0)
+    world.resident_leaves(left)  # unsubscribed: not a dead token
+    m = timedelta(minutes=1)
+    world.waves(offer, [("offer", 2, 3, None, T0 + 2 * m), ("offer", 1, 7, T0, T0), ("withdraw", 1, 9, T0, T0)])
+    world.waves(other, [("offer", 1, None, None, T0)])
+    with world.store.read() as q:
+        assert q.count_offer_pushes_sent_since(T0) == 1 and q.count_offer_pushes_sent_since(T0 + m) == 0
+        assert q.offer_pushes_failed_or_suppressed_since(T0) == {"failed": 1, "suppressed": 1}
+        assert q.offer_pushes_failed_or_suppressed_since(T0 + m) == {}
+        assert q.count_residents_deactivated_since(T0) == 1 and q.count_residents_deactivated_since(T0 + m) == 0
+        waves = [(w.offer_id, w.seq, w.matched, w.done_at, w.due_at) for w in q.offer_waves_of([offer, other])]
+        assert waves == sorted(waves, key=lambda w: (w[0], w[1]))  # by offer, then wave
+        assert set(waves) == {(offer, 1, 7, T0, T0), (offer, 2, 3, None, T0 + 2 * m), (other, 1, None, None, T0)}
+        assert q.offer_waves_of([]) == []
 
 
 CHECKS = [check for name, check in sorted(globals().items()) if name.startswith("check_")]

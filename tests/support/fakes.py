@@ -15,7 +15,7 @@ from typing import Iterator
 from dealsvc.domain import funnel
 from dealsvc.domain import offers as offer_rules
 from dealsvc.domain import reservations as hold_rules
-from dealsvc.domain.outbox import PushKind, PushStatus
+from dealsvc.domain.outbox import FanoutKind, PushKind, PushStatus
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Tables:
     notifications: dict[int, Row] = field(default_factory=dict)  # by id
     reservations: dict[str, Row] = field(default_factory=dict)  # by id
     leases: dict[str, Row] = field(default_factory=dict)  # by name
+    fanouts: list[Row] = field(default_factory=list)
 
 
 class MemoryQueries:
@@ -100,6 +101,24 @@ class MemoryQueries:
 
     def count_active_residents(self) -> int:
         return len(self._active_residents())
+
+    def offer_waves_of(self, offer_ids) -> list[Row]:
+        waves = [f for f in self.t.fanouts if f.offer_id in set(offer_ids) and f.kind == FanoutKind.OFFER]
+        return sorted(waves, key=lambda f: (f.offer_id, f.seq))
+
+    def count_offer_pushes_sent_since(self, since: datetime) -> int:
+        return sum(1 for n in self.t.notifications.values()
+                   if n.kind == PushKind.OFFER and n.status == PushStatus.SENT and n.sent_at >= since)
+
+    def offer_pushes_failed_or_suppressed_since(self, since: datetime) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for n in self.t.notifications.values():
+            if n.kind == PushKind.OFFER and n.status in (PushStatus.FAILED, PushStatus.SUPPRESSED) and n.created_at >= since:
+                found[n.status] = found.get(n.status, 0) + 1
+        return found
+
+    def count_residents_deactivated_since(self, since: datetime) -> int:
+        return sum(1 for s in self.t.subscribers.values() if not s.active and s.deleted_at is None and s.updated_at >= since)
 
     def count_live_offers(self, now: datetime) -> int:
         return sum(1 for o in self.t.offers.values() if o.status == offer_rules.ACTIVE and o.expires_at > now)
@@ -249,7 +268,7 @@ class MemoryStore:
         nid = len(self.tables.notifications) + 1
         self.tables.notifications[nid] = Row(
             id=nid, offer_id=offer_id, subscriber_pk=subscriber_pk, kind=kind, status=status, distance_m=distance_m,
-            created_at=created_at, opened_at=None, kept_ring=None, kept_opened=None, kept_reserved=None, kept_collected=None,
+            created_at=created_at, sent_at=created_at if status == PushStatus.SENT else None, opened_at=None, kept_ring=None, kept_opened=None, kept_reserved=None, kept_collected=None,
         )
         return nid
 
@@ -260,3 +279,10 @@ class MemoryStore:
             expires_at=created_at + timedelta(minutes=30),
         )
         return reservation_id
+
+    def set_waves(self, offer_id: str, waves) -> None:
+        """The offer's fan-outs: (kind, seq, matched, done_at, due_at) each."""
+        self.tables.fanouts = [f for f in self.tables.fanouts if f.offer_id != offer_id] + [
+            Row(offer_id=offer_id, kind=kind, seq=seq, matched=matched, done_at=done_at, due_at=due_at)
+            for kind, seq, matched, done_at, due_at in waves
+        ]
