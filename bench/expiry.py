@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from config import Settings
 from dealsvc.adapters.db.models import Offer
+from dealsvc.adapters.db.store import Store
 from dealsvc.bootstrap import bootstrap
 from dealsvc.domain.credentials import new_id
 from dealsvc.services.auth import MERCHANT, Principal
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
             timeout = args.lead + args.window + 60
 
             ids = _seed(container, args.offers, args.lead, args.window)
-            scheduler = Scheduler(container.db, container.clock, container.expiry)
+            scheduler = Scheduler(Store(container.db), container.clock, container.expiry)
             project = _run_scheduler(container, scheduler, ids, timeout)
             _report("scheduler: date job per offer + sweep (2 s)", project)
 

@@ -191,7 +191,7 @@ def bootstrap(
         db_backoff_max_s=settings.worker_backoff_max_s,
         public_url=settings.public_url,
     )
-    figures = FiguresService(db, clock, rules, index, figures_secret)
+    figures = FiguresService(store, clock, rules, index, figures_secret)
     return Container(
         settings=settings,
         db=db,
@@ -212,16 +212,16 @@ def bootstrap(
         reservations=ReservationService(store, clock, rules),
         expiry=expiry,
         scheduler=Scheduler(
-            db, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s,
+            store, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s,
             # Hourly (and at election): the personal data kept past its time goes.
             periodic=[Periodic("retention", timedelta(hours=1), retention.purge)],
         ),
         figures=figures,
         price_steps=price_steps,
-        maps=MapService(db, clock, figures),
+        maps=MapService(store, clock, figures),
         retention=retention,
         erasure=ErasureService(store, clock, media),
-        funnel=FunnelService(db, clock, figures_secret),
+        funnel=FunnelService(store, clock, figures_secret),
         audit=AuditService(store, clock),
         activity=ActivityService(store, clock),
     )

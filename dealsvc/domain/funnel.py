@@ -21,7 +21,7 @@ STAGES = ("told", "opened", "reserved", "collected")
 @dataclass(frozen=True)
 class Ring:
     """Residents told at a distance d (metres) with low <= d < high; high None: no end. (The
-    database sorts them into rings: services/funnel.py builds its CASE from RINGS.)"""
+    database sorts them into rings: adapters/db/queries/funnel.py builds its CASE from RINGS.)"""
 
     low: int
     high: int | None

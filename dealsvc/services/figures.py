@@ -3,26 +3,35 @@ a shop's followers, and the operator's live counts. The operator's are exact; a 
 through domain/privacy.py (the `for_shop`/`shop_` methods)."""
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol, Sequence
 
-from sqlalchemy import func, select
-
-from ..adapters.db import Database
-from ..adapters.db.queries import Queries
-from ..adapters.db.models import Fanout, Favorite, Notification, Offer, Subscriber
 from ..adapters.spatial import SubscriberIndex
 from ..domain import offers as offer_rules
 from ..domain import privacy, waves
 from ..domain.clock import Clock
-from ..domain.outbox import FanoutKind, PushKind, PushStatus
+from ..domain.outbox import PushStatus
 from .followers import followers_in_reach
+from .ports import Transactions
 from .rules import RulesService
 
 
+class FigureQueries(Protocol):
+    """What FiguresService needs of the database (SQL: queries/figures.py in the database adapter)."""
+
+    def count_active_followers(self, shop_id: str) -> int: ...
+    def offer_waves_of(self, offer_ids: Sequence[str]) -> list[Any]: ...  # offer_id, seq, matched, done_at, due_at; by offer, seq
+    def count_live_offers(self, now: datetime) -> int: ...
+    def count_offer_pushes_sent_since(self, since: datetime) -> int: ...
+    def offer_pushes_failed_or_suppressed_since(self, since: datetime) -> dict[str, int]: ...
+    def count_residents_deactivated_since(self, since: datetime) -> int: ...
+    def count_active_residents(self) -> int: ...
+
+
 class FiguresService:
-    def __init__(self, db: Database, clock: Clock, rules: RulesService, index: SubscriberIndex, secret: bytes):
-        self.db = db
+    def __init__(self, store: Transactions[FigureQueries], clock: Clock, rules: RulesService, index: SubscriberIndex,
+                 secret: bytes):
+        self.store = store
         self.clock = clock
         self.rules = rules
         self.index = index
@@ -53,9 +62,9 @@ class FiguresService:
         reached = set(self.index.match(lat, lon, rules.max_radius_m, category, at=now).tolist())
         followers = 0
         if shop_id is not None:
-            with self.db.read() as s:
+            with self.store.read() as q:
                 followers = sum(
-                    1 for pk, _ in followers_in_reach(Queries(s), shop_id, lat, lon, rules.max_radius_m, now) if pk not in reached
+                    1 for pk, _ in followers_in_reach(q, shop_id, lat, lon, rules.max_radius_m, now) if pk not in reached
                 )
         plan = waves.plan(
             len(reached), followers, enabled=rules.waves_enabled, factor=rules.wave_factor,
@@ -111,13 +120,8 @@ class FiguresService:
 
     def followers(self, shop_id: str) -> int:
         """How many active residents follow the shop, wherever they are now."""
-        with self.db.read() as s:
-            return s.scalar(
-                select(func.count())
-                .select_from(Favorite)
-                .join(Subscriber, Subscriber.pk == Favorite.subscriber_pk)
-                .where(Favorite.shop_id == shop_id, Subscriber.active.is_(True))
-            )
+        with self.store.read() as q:
+            return q.count_active_followers(shop_id)
 
     def waves_told(self, offer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Per offer, from its fan-outs: the waves done so far ({"wave", "residents", "at"}) and
@@ -128,12 +132,8 @@ class FiguresService:
         }
         if not found:
             return found
-        with self.db.read() as s:
-            rows = s.execute(
-                select(Fanout.offer_id, Fanout.seq, Fanout.matched, Fanout.done_at, Fanout.due_at)
-                .where(Fanout.offer_id.in_(list(found)), Fanout.kind == FanoutKind.OFFER)
-                .order_by(Fanout.offer_id, Fanout.seq)
-            ).all()
+        with self.store.read() as q:
+            rows = q.offer_waves_of(list(found))
         for row in rows:
             entry = found[row.offer_id]
             if row.done_at is None:
@@ -149,35 +149,16 @@ class FiguresService:
         """Active offers now, and what became of pushes in the last `window`."""
         now = self.clock()
         since = now - window
-        offer_kind = Notification.kind == PushKind.OFFER
-        with self.db.read() as s:
-            active = s.scalar(
-                select(func.count())
-                .select_from(Offer)
-                .where(Offer.status == offer_rules.ACTIVE, Offer.expires_at > now)
-            )
-            sent = s.scalar(
-                select(func.count())
-                .select_from(Notification)
-                .where(offer_kind, Notification.status == PushStatus.SENT, Notification.sent_at >= since)
-            )
+        with self.store.read() as q:
+            active = q.count_live_offers(now)
+            sent = q.count_offer_pushes_sent_since(since)
             # A failed or suppressed push keeps no time of its outcome; it is counted by when
             # it was queued, which for these is within seconds of the outcome (or of a retry).
-            outcomes = dict(
-                s.execute(
-                    select(Notification.status, func.count())
-                    .where(offer_kind, Notification.status.in_([PushStatus.FAILED, PushStatus.SUPPRESSED]), Notification.created_at >= since)
-                    .group_by(Notification.status)
-                ).all()
-            )
+            outcomes = q.offer_pushes_failed_or_suppressed_since(since)
             # The dispatcher deactivates a resident whose token FCM reports dead, and stamps
             # updated_at; an unsubscribed resident is told apart by deleted_at.
-            pruned = s.scalar(
-                select(func.count())
-                .select_from(Subscriber)
-                .where(Subscriber.active.is_(False), Subscriber.deleted_at.is_(None), Subscriber.updated_at >= since)
-            )
-            residents = s.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.active.is_(True)))
+            pruned = q.count_residents_deactivated_since(since)
+            residents = q.count_active_residents()
         return {
             "window_minutes": int(window.total_seconds() // 60),
             "active_offers": active,

@@ -3,16 +3,13 @@ the reach of a point. Exact figures for the operator, but never one resident's p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import select
-
-from ..adapters.db import Database
-from ..adapters.db.models import Offer, Shop, Subscriber, SubscriberPlace
-from ..domain import offers as offer_rules
 from ..domain import privacy
 from ..domain.clock import Clock
 from .figures import FiguresService
+from .ports import Transactions
 
 # The widest view the map counts residents for (degrees): about a metropolitan area. Wider, the
 # page asks to zoom in (counting a country's residents per cell is no sight for one screen).
@@ -34,9 +31,18 @@ class Box:
         return self.north - self.south > MAX_SPAN_LAT or self.east - self.west > MAX_SPAN_LON
 
 
+class MapQueries(Protocol):
+    """What MapService needs of the database (SQL: queries/maps.py in the database adapter)."""
+
+    # (resident, lat, lon) of each place inside the box
+    def active_resident_places_in(self, south: float, west: float, north: float, east: float) -> list[tuple[Any, float, float]]: ...
+    def live_offers_in(self, south: float, west: float, north: float, east: float, now: datetime,
+                       limit: int) -> list[dict[str, Any]]: ...
+
+
 class MapService:
-    def __init__(self, db: Database, clock: Clock, figures: FiguresService):
-        self.db = db
+    def __init__(self, store: Transactions[MapQueries], clock: Clock, figures: FiguresService):
+        self.store = store
         self.clock = clock
         self.figures = figures
 
@@ -50,20 +56,11 @@ class MapService:
         pad_lat = max(c.north - c.south for c in edges)
         pad_lon = max(c.east - c.west for c in edges)
         s, w, n, e = box.south - pad_lat, box.west - pad_lon, box.north + pad_lat, box.east + pad_lon
-        live = Subscriber.active.is_(True)
-        with self.db.read() as session:
-            main = session.execute(
-                select(Subscriber.pk, Subscriber.lat, Subscriber.lon)
-                .where(live, Subscriber.lat.between(s, n), Subscriber.lon.between(w, e))
-            ).all()
-            extra = session.execute(
-                select(SubscriberPlace.subscriber_pk, SubscriberPlace.lat, SubscriberPlace.lon)
-                .join(Subscriber, Subscriber.pk == SubscriberPlace.subscriber_pk)
-                .where(live, SubscriberPlace.lat.between(s, n), SubscriberPlace.lon.between(w, e))
-            ).all()
+        with self.store.read() as q:
+            places = q.active_resident_places_in(s, w, n, e)
         cells = [
             {"cell": c.name, "south": c.south, "west": c.west, "north": c.north, "east": c.east, "residents": count}
-            for c, count in privacy.density(list(main) + list(extra))
+            for c, count in privacy.density(places)
             if box.south <= c.lat <= box.north and box.west <= c.lon <= box.east
         ]
         return {"too_wide": False, "cells": cells}
@@ -71,21 +68,8 @@ class MapService:
     def offers(self, box: Box) -> list[dict[str, Any]]:
         """The live offers at shops inside `box`, newest first (at most MAX_OFFERS)."""
         now = self.clock()
-        with self.db.read() as session:
-            rows = session.execute(
-                select(Offer.id, Offer.title, Offer.price_cents, Offer.discount_pct, Offer.quantity_left,
-                       Offer.expires_at, Shop.name, Shop.lat, Shop.lon)
-                .join(Shop, Shop.id == Offer.shop_id)
-                .where(Offer.status == offer_rules.ACTIVE, Offer.expires_at > now,
-                       Shop.lat.between(box.south, box.north), Shop.lon.between(box.west, box.east))
-                .order_by(Offer.created_at.desc())
-                .limit(MAX_OFFERS)
-            ).all()
-        return [
-            {"id": r.id, "title": r.title, "price_cents": r.price_cents, "discount_pct": r.discount_pct,
-             "quantity_left": r.quantity_left, "expires_at": r.expires_at, "shop": r.name, "lat": r.lat, "lon": r.lon}
-            for r in rows
-        ]
+        with self.store.read() as q:
+            return q.live_offers_in(box.south, box.west, box.north, box.east, now, MAX_OFFERS)
 
     def reach(self, lat: float, lon: float, category: str | None = None) -> int:
         """What the reach service says (GET /api/v1/admin/reach): the operator's exact figure."""

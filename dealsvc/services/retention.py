@@ -10,6 +10,7 @@ from ..domain.clock import Clock
 from ..domain.credentials import SUBSCRIBER_PREFIX, hash_secret, new_secret
 from ..domain.retention import TOKEN_FRESH, TOKEN_KEPT, Cutoffs
 from .ports import Transactions
+from . import funnel
 from .subscribers import Forgetting, forget
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,11 @@ log = logging.getLogger(__name__)
 BATCH = 500
 
 
-class RetentionQueries(Forgetting, Protocol):
+class RetentionQueries(Forgetting, funnel.FunnelKeeping, Protocol):
     """What RetentionService needs of the database (SQL: db/queries/retention.py)."""
 
     def drop_tokens_unseen_since(self, before: datetime, now: datetime) -> int: ...
     def departed_residents(self, deactivated_before: datetime, limit: int) -> list[Any]: ...
-    def keep_funnel_of_old_alerts(self, before: datetime) -> None: ...
     def unlink_old_alerts(self, before: datetime) -> int: ...
     def delete_idempotency_keys_before(self, before: datetime) -> int: ...
     def delete_quota_days_before(self, day: str) -> int: ...
@@ -82,7 +82,7 @@ class RetentionService:
         with self.store.write() as q:
             # First what the shop's funnel counts of each sent alert (while the link still says
             # whose it was, in a statement of its own: nothing is unlinked while it reads).
-            q.keep_funnel_of_old_alerts(cut.alerts_before)
+            funnel.keep_counted(q, cut.alerts_before)
             return q.unlink_old_alerts(cut.alerts_before)
 
 

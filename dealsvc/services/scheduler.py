@@ -23,26 +23,33 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
-from ..adapters.db import Database
-from ..adapters.db.models import Lease, Offer, Reservation
 from ..domain import offers as offer_rules
-from ..domain.reservations import HELD
 from ..domain.clock import Clock
 from .lifecycle import ExpiryService
 from .outage import Outage
+from .ports import Transactions
 from .price_steps import PriceStepService
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
+
+
+class SchedulerQueries(Protocol):
+    """What the scheduler needs of the database (SQL: queries/scheduler.py in the database adapter)."""
+
+    # The lease: taken when free, expired or already ours, atomically (a compare-and-set).
+    def claim_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool: ...
+    def lease_expiry(self, name: str) -> datetime | None: ...
+    def release_lease(self, name: str, holder: str, expired_at: datetime) -> None: ...
+    # What the date jobs are made from.
+    def offer_expiries_changed_since(self, since: datetime, statuses: Sequence[str]) -> list[Any]: ...  # (id, expires_at)
+    def hold_expiries(self, made_since: datetime | None = None) -> list[Any]: ...  # (id, offer_id, expires_at)
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,9 @@ class Periodic:
 class LeaseElection:
     """Holds the named lease while alive: renewed by its holder, taken over once expired."""
 
-    def __init__(self, db: Database, clock: Clock, name: str = LEASE_NAME, ttl: timedelta = timedelta(seconds=6)):
-        self.db = db
+    def __init__(self, store: Transactions[SchedulerQueries], clock: Clock, name: str = LEASE_NAME,
+                 ttl: timedelta = timedelta(seconds=6)):
+        self.store = store
         self.clock = clock
         self.name = name
         self.ttl = ttl
@@ -71,40 +79,20 @@ class LeaseElection:
         """True while this process holds the lease (acquired now or renewed)."""
         now = self.clock()
         self.taken_until = None
-        try:
-            with self.db.write() as s:
-                insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
-                s.execute(
-                    insert(Lease)
-                    .values(name=self.name, holder=self.holder, expires_at=now + self.ttl)
-                    .on_conflict_do_nothing(index_elements=["name"])
-                )
-                won = s.execute(
-                    update(Lease)
-                    .where(
-                        Lease.name == self.name,
-                        or_(Lease.holder == self.holder, Lease.expires_at < now),
-                    )
-                    .values(holder=self.holder, expires_at=now + self.ttl)
-                ).rowcount
-                self.taken_until = None if won else s.scalar(select(Lease.expires_at).where(Lease.name == self.name))
-            return bool(won)
-        except IntegrityError:
-            return False
+        with self.store.write() as q:
+            won = q.claim_lease(self.name, self.holder, now, now + self.ttl)
+            self.taken_until = None if won else q.lease_expiry(self.name)
+        return won
 
     def release(self) -> None:
-        with self.db.write() as s:
-            s.execute(
-                update(Lease)
-                .where(and_(Lease.name == self.name, Lease.holder == self.holder))
-                .values(expires_at=self.clock() - timedelta(seconds=1))
-            )
+        with self.store.write() as q:
+            q.release_lease(self.name, self.holder, self.clock() - timedelta(seconds=1))
 
 
 class Scheduler:
     def __init__(
         self,
-        db: Database,
+        store: Transactions[SchedulerQueries],
         clock: Clock,
         expiry: ExpiryService,
         price_steps: PriceStepService | None = None,
@@ -116,7 +104,7 @@ class Scheduler:
         db_backoff_max_s: float = 10.0,
         periodic: Sequence[Periodic] = (),
     ):
-        self.db = db
+        self.store = store
         self.clock = clock
         self.expiry = expiry
         self.price_steps = price_steps
@@ -126,7 +114,7 @@ class Scheduler:
             *([Periodic("price-steps", price_steps_every, self.step_prices)] if price_steps is not None else []),
             *periodic,
         ]
-        self.election = LeaseElection(db, clock, ttl=lease_ttl)
+        self.election = LeaseElection(store, clock, ttl=lease_ttl)
         self._aps: BackgroundScheduler | None = None
         self._synced_until: datetime | None = None
         self._sync_lock = threading.Lock()
@@ -244,17 +232,9 @@ class Scheduler:
         with self._sync_lock:
             now = self.clock()
             since = (self._synced_until or now - timedelta(days=365)) - timedelta(seconds=30)
-            holds = select(Reservation.id, Reservation.offer_id, Reservation.expires_at).where(Reservation.status == HELD)
-            if self._synced_until is not None:
-                holds = holds.where(Reservation.created_at >= since)
-            with self.db.read() as s:
-                rows = s.execute(
-                    select(Offer.id, Offer.expires_at).where(
-                        Offer.status.in_([offer_rules.ACTIVE, offer_rules.SOLD_OUT]),
-                        Offer.updated_at >= since,
-                    )
-                ).all()
-                held = s.execute(holds).all()
+            with self.store.read() as q:
+                rows = q.offer_expiries_changed_since(since, [offer_rules.ACTIVE, offer_rules.SOLD_OUT])
+                held = q.hold_expiries(since if self._synced_until is not None else None)
             for offer_id, expires_at in rows:
                 _date_job(aps, f"expire:{offer_id}", expires_at, now, self.expiry.expire_offer, offer_id)
             for reservation_id, offer_id, expires_at in held:

@@ -6,6 +6,7 @@ import threading
 import time
 from datetime import timedelta
 
+from dealsvc.adapters.db.store import Store
 from dealsvc.services.scheduler import Periodic, Scheduler
 
 
@@ -25,7 +26,7 @@ def test_the_built_in_jobs_are_listed_with_their_intervals(container):
 def test_an_added_job_runs_at_election_and_then_at_its_interval(container):
     runs: list[float] = []
     scheduler = Scheduler(
-        container.db, container.clock, container.expiry, container.price_steps,
+        Store(container.db), container.clock, container.expiry, container.price_steps,
         periodic=[Periodic("count", timedelta(seconds=0.2), lambda: runs.append(time.monotonic()))],
     )
     assert [job.id for job in scheduler.jobs][-1] == "count"
@@ -55,7 +56,7 @@ def test_a_failing_job_does_not_stop_the_others(container):
         raise RuntimeError("boom")
 
     scheduler = Scheduler(
-        container.db, container.clock, container.expiry, container.price_steps,
+        Store(container.db), container.clock, container.expiry, container.price_steps,
         periodic=[Periodic("broken", timedelta(seconds=0.1), broken),
                   Periodic("fine", timedelta(seconds=0.1), lambda: ran.append("fine"))],
     )

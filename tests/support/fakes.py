@@ -9,10 +9,14 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterator
 
+from dealsvc.domain import funnel
+from dealsvc.domain import offers as offer_rules
+from dealsvc.domain import reservations as hold_rules
 from dealsvc.domain.offers import ACTIVE, SOLD_OUT
+from dealsvc.domain.outbox import FanoutKind, PushKind, PushStatus
 from dealsvc.domain.reservations import HELD
 from dealsvc.services.ports import IntegrityConflict
 
@@ -48,6 +52,9 @@ class Tables:
     reservations: dict[str, Row] = field(default_factory=dict)  # by id
 
     # numbers group's tables
+    notifications: dict[int, Row] = field(default_factory=dict)  # by id
+    leases: dict[str, Row] = field(default_factory=dict)  # by name
+    fanouts: list[Row] = field(default_factory=list)
 
 
 class MemoryQueries:
@@ -273,6 +280,125 @@ class MemoryQueries:
 
     # --- figures, maps, funnel, scheduler --------------------------------------------------------
 
+    def _active_residents(self) -> list[Row]:
+        return [sub for sub in self.t.subscribers.values() if sub.active]
+
+    def count_active_followers(self, shop_id: str) -> int:
+        active = {sub.pk for sub in self._active_residents()}
+        return sum(1 for pk, followed in self.t.favorites if followed == shop_id and pk in active)
+
+    def count_active_residents(self) -> int:
+        return len(self._active_residents())
+
+    def offer_waves_of(self, offer_ids) -> list[Row]:
+        waves = [f for f in self.t.fanouts if f.offer_id in set(offer_ids) and f.kind == FanoutKind.OFFER]
+        return sorted(waves, key=lambda f: (f.offer_id, f.seq))
+
+    def count_offer_pushes_sent_since(self, since: datetime) -> int:
+        return sum(1 for n in self.t.notifications.values()
+                   if n.kind == PushKind.OFFER and n.status == PushStatus.SENT and n.sent_at >= since)
+
+    def offer_pushes_failed_or_suppressed_since(self, since: datetime) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for n in self.t.notifications.values():
+            if n.kind == PushKind.OFFER and n.status in (PushStatus.FAILED, PushStatus.SUPPRESSED) and n.created_at >= since:
+                found[n.status] = found.get(n.status, 0) + 1
+        return found
+
+    def count_residents_deactivated_since(self, since: datetime) -> int:
+        return sum(1 for s in self.t.subscribers.values() if not s.active and s.deleted_at is None and s.updated_at >= since)
+
+    def count_live_offers(self, now: datetime) -> int:
+        return sum(1 for o in self.t.offers.values() if o.status == offer_rules.ACTIVE and o.expires_at > now)
+
+    def active_resident_places_in(self, south: float, west: float, north: float, east: float) -> list[tuple[int, float, float]]:
+        def inside(lat, lon):
+            return south <= lat <= north and west <= lon <= east
+
+        active = self._active_residents()
+        return ([(sub.pk, sub.lat, sub.lon) for sub in active if inside(sub.lat, sub.lon)]
+                + [(sub.pk, p.lat, p.lon) for sub in active for p in sub.places if inside(p.lat, p.lon)])
+
+    def live_offers_in(self, south: float, west: float, north: float, east: float, now: datetime, limit: int) -> list[dict]:
+        found = []
+        for o in sorted(self.t.offers.values(), key=lambda o: o.created_at, reverse=True):
+            shop = self.t.shops[o.shop_id]
+            if o.status == offer_rules.ACTIVE and o.expires_at > now and south <= shop.lat <= north and west <= shop.lon <= east:
+                found.append({"id": o.id, "title": o.title, "price_cents": o.price_cents, "discount_pct": o.discount_pct,
+                              "quantity_left": o.quantity_left, "expires_at": o.expires_at, "shop": shop.name,
+                              "lat": shop.lat, "lon": shop.lon})
+        return found[:limit]
+
+    def push_to_resident(self, notification_id: int, subscriber_id: str) -> Row | None:
+        push, sub = self.t.notifications.get(notification_id), self.t.subscribers.get(subscriber_id)
+        return push if push is not None and sub is not None and push.subscriber_pk == sub.pk else None
+
+    def mark_push_opened(self, notification_id: int, now: datetime) -> None:
+        push = self.t.notifications.get(notification_id)
+        if push is not None and push.opened_at is None:
+            push.opened_at = now
+
+    def offers_posted_at_shop(self, shop_id: str) -> list[dict]:
+        mine = sorted((o for o in self.t.offers.values() if o.shop_id == shop_id), key=lambda o: o.id)
+        mine.sort(key=lambda o: o.created_at, reverse=True)
+        return [{"id": o.id, "title": o.title, "status": o.status, "quantity": o.quantity, "created_at": o.created_at,
+                 "expires_at": o.expires_at} for o in mine]
+
+    def _funnel_stages(self, told: Row) -> tuple[str | None, bool, bool, bool]:
+        """(ring, opened, reserved, collected) of a sent alert, worked out as the SQL does."""
+        ring = None
+        if told.distance_m is not None:
+            ring = next((r.key for r in funnel.RINGS if r.high is not None and told.distance_m < r.high), funnel.RINGS[-1].key)
+        same = [r for r in self.t.reservations.values() if (r.offer_id, r.subscriber_pk) == (told.offer_id, told.subscriber_pk)]
+        opened = any(n.offer_id == told.offer_id and n.subscriber_pk == told.subscriber_pk and n.kind != PushKind.WITHDRAW
+                     and n.opened_at is not None for n in self.t.notifications.values())
+        return ring, opened, bool(same), any(r.status == hold_rules.COLLECTED for r in same)
+
+    def _sent_alerts(self):
+        return [n for n in self.t.notifications.values() if n.kind == PushKind.OFFER and n.status == PushStatus.SENT]
+
+    def funnel_counts_of_shop(self, shop_id: str) -> list[funnel.Counted]:
+        counted: dict[tuple[str, str | None], funnel.Tally] = {}
+        for told in self._sent_alerts():
+            if self.t.offers[told.offer_id].shop_id != shop_id:
+                continue
+            if told.subscriber_pk is None:
+                ring, opened, reserved, collected = (told.kept_ring, told.kept_opened is True, told.kept_reserved is True,
+                                                     told.kept_collected is True)
+            else:
+                ring, opened, reserved, collected = self._funnel_stages(told)
+            counted.setdefault((told.offer_id, ring), funnel.Tally()).add(funnel.Tally(1, int(opened), int(reserved), int(collected)))
+        return [funnel.Counted(offer_id, ring, tally) for (offer_id, ring), tally in counted.items()]
+
+    def keep_funnel_stages_of_alerts_before(self, before: datetime) -> int:
+        old = [n for n in self._sent_alerts() if n.created_at < before and n.subscriber_pk is not None]
+        for told in old:
+            told.kept_ring, told.kept_opened, told.kept_reserved, told.kept_collected = self._funnel_stages(told)
+        return len(old)
+
+    def claim_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        lease = self.t.leases.setdefault(name, Row(name=name, holder=holder, expires_at=until))
+        if lease.holder == holder or lease.expires_at < now:
+            lease.holder, lease.expires_at = holder, until
+            return True
+        return False
+
+    def lease_expiry(self, name: str) -> datetime | None:
+        lease = self.t.leases.get(name)
+        return lease.expires_at if lease is not None else None
+
+    def release_lease(self, name: str, holder: str, expired_at: datetime) -> None:
+        lease = self.t.leases.get(name)
+        if lease is not None and lease.holder == holder:
+            lease.expires_at = expired_at
+
+    def offer_expiries_changed_since(self, since: datetime, statuses) -> list[tuple[str, datetime]]:
+        return [(o.id, o.expires_at) for o in self.t.offers.values() if o.status in statuses and o.updated_at >= since]
+
+    def hold_expiries(self, made_since: datetime | None = None) -> list[tuple[str, str, datetime]]:
+        return [(r.id, r.offer_id, r.expires_at) for r in self.t.reservations.values()
+                if r.status == hold_rules.HELD and (made_since is None or r.created_at >= made_since)]
+
 
 # --- residents group's rows ---------------------------------------------------------------------
 
@@ -317,3 +443,49 @@ class MemoryStore:
 
     def add_shop(self, shop_id: str, name: str = "Forno Rossi", category: str = "bakery") -> None:
         self.tables.shops[shop_id] = Row(id=shop_id, name=name, category=category)
+
+    # numbers group's rows (figures, maps, funnel, scheduler)
+    def add_resident(self, subscriber_id: str, lat: float, lon: float, *, places=(), active: bool = True) -> int:
+        """A resident at (lat, lon), with extra `places` ((lat, lon) each)."""
+        pk = self.add_subscriber(subscriber_id)
+        sub = self.tables.subscribers[subscriber_id]
+        sub.lat, sub.lon, sub.active = lat, lon, active
+        sub.places = [Row(subscriber_pk=pk, position=n, lat=p_lat, lon=p_lon) for n, (p_lat, p_lon) in enumerate(places, start=1)]
+        return pk
+
+    def add_shop_at(self, shop_id: str, lat: float, lon: float, *, name: str = "Forno Rossi", merchant_id: str = "mer_1",
+                    timezone: str = "Europe/Rome") -> None:
+        self.add_shop(shop_id, name=name)
+        shop = self.tables.shops[shop_id]
+        shop.lat, shop.lon, shop.merchant_id, shop.timezone = lat, lon, merchant_id, timezone
+
+    def add_offer(self, offer_id: str, shop_id: str, created_at: datetime, *, title: str = "Pane di ieri",
+                  status: str = offer_rules.ACTIVE, lifetime: timedelta = timedelta(hours=2)) -> None:
+        self.tables.offers[offer_id] = Row(
+            id=offer_id, shop_id=shop_id, title=title, status=status, quantity=5, quantity_left=5, price_cents=200,
+            discount_pct=50.0, created_at=created_at, updated_at=created_at, expires_at=created_at + lifetime,
+        )
+
+    def add_push(self, offer_id: str, subscriber_pk: int, created_at: datetime, *, kind: str = PushKind.OFFER,
+                 status: str = PushStatus.SENT, distance_m: float | None = None) -> int:
+        nid = len(self.tables.notifications) + 1
+        self.tables.notifications[nid] = Row(
+            id=nid, offer_id=offer_id, subscriber_pk=subscriber_pk, kind=kind, status=status, distance_m=distance_m,
+            created_at=created_at, sent_at=created_at if status == PushStatus.SENT else None, opened_at=None, kept_ring=None, kept_opened=None, kept_reserved=None, kept_collected=None,
+        )
+        return nid
+
+    def add_hold(self, offer_id: str, subscriber_pk: int, created_at: datetime, *, status: str = hold_rules.HELD) -> str:
+        reservation_id = f"res_{len(self.tables.reservations) + 1}"
+        self.tables.reservations[reservation_id] = Row(
+            id=reservation_id, offer_id=offer_id, subscriber_pk=subscriber_pk, status=status, created_at=created_at,
+            expires_at=created_at + timedelta(minutes=30),
+        )
+        return reservation_id
+
+    def set_waves(self, offer_id: str, waves) -> None:
+        """The offer's fan-outs: (kind, seq, matched, done_at, due_at) each."""
+        self.tables.fanouts = [f for f in self.tables.fanouts if f.offer_id != offer_id] + [
+            Row(offer_id=offer_id, kind=kind, seq=seq, matched=matched, done_at=done_at, due_at=due_at)
+            for kind, seq, matched, done_at, due_at in waves
+        ]

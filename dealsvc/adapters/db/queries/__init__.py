@@ -12,6 +12,10 @@ from .rules import RuleQueries
 from .followers import FollowerQueries
 from .reservations import ReservationQueries
 from .retention import RetentionQueries
+from .figures import FigureQueries
+from .funnel import FunnelQueries
+from .maps import MapQueries
+from .scheduler import SchedulerQueries
 from .shops import ShopQueries
 from .subscribers import SubscriberQueries
 
@@ -20,7 +24,9 @@ class Queries(FavoriteQueries, ShopQueries, SubscriberQueries,
               # merchants and operators
               ActivityQueries, AuditQueries, AuthQueries, ErasureQueries, MerchantQueries, RuleQueries,
               # residents
-              FollowerQueries, ReservationQueries, RetentionQueries):
+              FollowerQueries, ReservationQueries, RetentionQueries,
+              # numbers
+              FigureQueries, FunnelQueries, MapQueries, SchedulerQueries):
     """Every topic's queries on one session."""
 
 

@@ -50,22 +50,6 @@ class RetentionQueries(OnSession):
             .with_for_update(skip_locked=True)
         ).all())
 
-    def keep_funnel_of_old_alerts(self, before: datetime) -> None:
-        """Each settled, linked alert sent before `before` keeps what its shop's funnel counts of
-        it (ring, opened, reserved, collected), worked out from the link it still has."""
-        from ....services import funnel  # ports: until funnel's SQL expressions live in adapters/db/queries
-
-        self.session.execute(
-            update(Notification)
-            .where(*_settled_before(before), Notification.kind == PushKind.OFFER, Notification.status == PushStatus.SENT)
-            .values(
-                kept_ring=funnel.ring_of(Notification), kept_opened=funnel.opened_by(Notification),
-                kept_reserved=funnel.reserved_by(Notification),
-                kept_collected=funnel.reserved_by(Notification, collected=True),
-            )
-            .execution_options(synchronize_session=False)
-        )
-
     def unlink_old_alerts(self, before: datetime) -> int:
         """Settled alerts created before `before` lose their resident, distance and delivery
         details; returns how many."""
