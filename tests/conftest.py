@@ -14,8 +14,8 @@ from config import Settings
 from config import testing
 from config.testing import test_database_url
 from dealsvc.adapters.db.session import normalize_url
-from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
+from tests.support.apps import shared_app
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS, GENEROUS_RATE_LIMITS_ENV, Api, empty_database
 from tests.support.processes import WorkerProcess
 from tests.support.databases import BACKENDS, pg_url_with_schema
@@ -104,7 +104,7 @@ def container(settings):
 
 @pytest.fixture
 def app(container):
-    return create_app(container=container)
+    return shared_app(container)
 
 
 @pytest.fixture
