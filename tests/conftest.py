@@ -117,6 +117,16 @@ def api(client) -> Api:
     return Api(client)
 
 
+@pytest.fixture(scope="module")
+def chromium():
+    """One Playwright driver and one Chromium for a test module (starting them costs about a
+    second of CPU per test); every test opens contexts of its own (tests/support/browser.py)."""
+    from tests.support.browser import launched_chromium
+
+    with launched_chromium() as browser:
+        yield browser
+
+
 @pytest.fixture
 def nominatim():
     """A local server answering like Nominatim's /search, recording every request."""
