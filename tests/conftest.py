@@ -17,7 +17,7 @@ from dealsvc.adapters.db.session import normalize_url
 from dealsvc.bootstrap import bootstrap
 from tests.support.apps import shared_app
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS, GENEROUS_RATE_LIMITS_ENV, Api, empty_database
-from tests.support.processes import WorkerProcess
+from tests.support.processes import WorkerProcess, terminate, wait_until_served
 from tests.support.databases import BACKENDS, pg_url_with_schema
 
 
@@ -175,9 +175,6 @@ def multiworker_server(container, database_url, tmp_path, multiworker_env):
     """The real service under gunicorn, 4 processes x 4 threads, on the test database (migrated
     and emptied by `container`), with no background workers; no traceback may reach its log."""
     import socket
-    import time
-
-    import requests
 
     workers = 4
     with socket.socket() as sock:
@@ -204,27 +201,10 @@ def multiworker_server(container, database_url, tmp_path, multiworker_env):
         )
     service = LiveService(f"http://127.0.0.1:{port}", log_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited with {proc.returncode}:\n{service.log()}")
-            try:
-                ready = requests.get(service.url + "/readyz", timeout=2).status_code == 200
-            except requests.RequestException:
-                ready = False  # not listening yet, or no worker has booted
-            if ready and service.log().count("Booting worker") >= workers:
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not become ready:\n{service.log()}")
-            time.sleep(0.2)
+        wait_until_served(proc, service.url, service.log, also=lambda: service.log().count("Booting worker") >= workers)
         yield service
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
     # An unhandled exception is a 500 even when a test's own checks missed it.
     assert "Traceback" not in service.log(), service.log()
 
