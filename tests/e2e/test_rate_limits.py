@@ -16,7 +16,7 @@ import requests
 from config import Settings, SettingsError
 from config.testing import test_redis_url as configured_redis_url  # not collected as a test
 from dealsvc.app import create_app
-from tests.support.concurrency import at_once
+from tests.support.concurrency import all_at_once
 from tests.support.rate_limits import OFF, REDIS_URL, RedisKeys, limited, redis_keys  # noqa: F401 (fixtures among them)
 
 PROBLEM_JSON = "application/problem+json"
@@ -303,7 +303,7 @@ def _post(url: str, body: dict, secret: str | None = None) -> requests.Response:
 def _burst(url: str, bodies: list[dict], secret: str | None = None) -> list[requests.Response]:
     """All at once (released by a barrier), each on its own connection: this spreads them over
     the server's processes, where calls one after another may all find the same one."""
-    answers = at_once([lambda body=body: _post(url, body, secret) for body in bodies], timeout_s=30)
+    answers = all_at_once([lambda body=body: _post(url, body, secret) for body in bodies], timeout_s=30)
     failures = [a for a in answers if not isinstance(a, requests.Response)]
     assert not failures, failures[:3]
     return answers

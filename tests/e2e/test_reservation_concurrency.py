@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import select
 
 from dealsvc.adapters.db.models import Offer, Reservation
-from tests.support.concurrency import at_once
+from tests.support.concurrency import all_at_once
 
 HERE = (45.4642, 9.1900)  # Piazza del Duomo, Milano
 CLIENTS = 100
@@ -36,7 +36,7 @@ def _race(url: str, offer_id: str, secrets_: list[str], quantities: list[int]) -
             )
             return Attempt(quantities[i], r.status_code, r.json())
 
-    results: list[Attempt | BaseException] = at_once([lambda i=i: resident(i) for i in range(len(secrets_))])
+    results: list[Attempt | BaseException] = all_at_once([lambda i=i: resident(i) for i in range(len(secrets_))])
     failures = [r for r in results if not isinstance(r, Attempt)]
     assert not failures, failures[:3]
     return results  # type: ignore[return-value]
@@ -123,7 +123,7 @@ def test_mixed_quantities_never_add_up_to_more_than_the_stock(
 
 def _at_once(calls) -> list:
     """Run the calls in threads released together by a barrier; their results in order."""
-    results = at_once(calls)
+    results = all_at_once(calls)
     failures = [r for r in results if isinstance(r, BaseException)]
     assert not failures, failures[:3]
     return results

@@ -5,7 +5,7 @@ import threading
 from typing import Any, Callable
 
 
-def at_once(calls: list[Callable[[], Any]], timeout_s: float = 60) -> list:
+def all_at_once(calls: list[Callable[[], Any]], timeout_s: float = 60) -> list:
     """Run the calls in threads released together by a barrier (each waits at most `timeout_s`
     for the others); their results in order, an exception in place of its call's result, for the
     test to report in its own thread."""
