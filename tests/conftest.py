@@ -14,10 +14,10 @@ from config import Settings
 from config import testing
 from config.testing import test_database_url
 from dealsvc.adapters.db.session import normalize_url
-from dealsvc.app import create_app
 from dealsvc.bootstrap import bootstrap
+from tests.support.apps import shared_app
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS, GENEROUS_RATE_LIMITS_ENV, Api, empty_database
-from tests.support.processes import WorkerProcess
+from tests.support.processes import WorkerProcess, terminate, wait_until_served
 from tests.support.databases import BACKENDS, pg_url_with_schema
 
 
@@ -104,7 +104,7 @@ def container(settings):
 
 @pytest.fixture
 def app(container):
-    return create_app(container=container)
+    return shared_app(container)
 
 
 @pytest.fixture
@@ -115,6 +115,16 @@ def client(app):
 @pytest.fixture
 def api(client) -> Api:
     return Api(client)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One Playwright driver and one Chromium for a test module (starting them costs about a
+    second of CPU per test); every test opens contexts of its own (tests/support/browser.py)."""
+    from tests.support.browser import launched_chromium
+
+    with launched_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -165,9 +175,6 @@ def multiworker_server(container, database_url, tmp_path, multiworker_env):
     """The real service under gunicorn, 4 processes x 4 threads, on the test database (migrated
     and emptied by `container`), with no background workers; no traceback may reach its log."""
     import socket
-    import time
-
-    import requests
 
     workers = 4
     with socket.socket() as sock:
@@ -194,27 +201,10 @@ def multiworker_server(container, database_url, tmp_path, multiworker_env):
         )
     service = LiveService(f"http://127.0.0.1:{port}", log_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited with {proc.returncode}:\n{service.log()}")
-            try:
-                ready = requests.get(service.url + "/readyz", timeout=2).status_code == 200
-            except requests.RequestException:
-                ready = False  # not listening yet, or no worker has booted
-            if ready and service.log().count("Booting worker") >= workers:
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not become ready:\n{service.log()}")
-            time.sleep(0.2)
+        wait_until_served(proc, service.url, service.log, also=lambda: service.log().count("Booting worker") >= workers)
         yield service
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
     # An unhandled exception is a 500 even when a test's own checks missed it.
     assert "Traceback" not in service.log(), service.log()
 

@@ -17,7 +17,7 @@ from tests.support.browser import (  # noqa: F401 (fixtures)
     DESKTOP, PHONE, SHOP, WAIT_MS, browser, live, merchant_with_shop, settings, sign_in,
 )
 from tests.support.browser import DOCS_SCREENSHOTS
-from tests.support.resident_app import HOME, join_with_pin, phone, post_offer
+from tests.support.resident_app import joined_phone, post_offer
 from tests.support.resident_app import notifications, wait_for
 
 TAP_JS = """async () => {
@@ -50,10 +50,7 @@ def _opened_at(container, notification_id: str):
 
 def test_a_tapped_alert_counts_as_opened_and_the_shop_sees_its_funnel(browser, live, container):
     outside: list[str] = []
-    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
-                permissions=["geolocation", "notifications"])
-    page = ctx.new_page()
-    me = join_with_pin(page, live, quiet_hours=False)
+    ctx, page, me = joined_phone(browser, live, outside)
     others = _neighbours(live, 26)
     key, shop = merchant_with_shop(live)
     offer = post_offer(live, key, shop, title="Focaccia della sera", quantity=40)

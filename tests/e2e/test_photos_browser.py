@@ -18,7 +18,7 @@ from tests.support.browser import (  # noqa: F401 (fixtures)
     WAIT_MS, _free_port, browser, context, fill_offer, live, merchant_with_shop, phones, screenshot, sign_in,
 )
 from tests.support.photos import assert_clean, assert_upright, phone_jpeg
-from tests.support.resident_app import HOME, join_with_pin, phone, post_offer
+from tests.support.resident_app import joined_phone, post_offer
 
 
 def wait_for(probe, timeout_s: float = WAIT_MS / 1000):
@@ -98,10 +98,7 @@ def test_a_file_that_is_not_a_photo_is_refused_beside_the_field_and_nothing_is_p
 
 def test_the_residents_app_shows_the_thumbnail_in_the_list_and_the_photo_on_the_offers_page(browser, live):
     outside: list[str] = []
-    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
-                permissions=["geolocation", "notifications"])
-    page = ctx.new_page()
-    join_with_pin(page, live, quiet_hours=False)
+    ctx, page, _ = joined_phone(browser, live, outside)
     key, shop = merchant_with_shop(live)
     plain = post_offer(live, key, shop, title="Pane di ieri")
     offer = post_offer(live, key, shop, title="Focaccia della sera")

@@ -16,6 +16,7 @@ import requests
 from config import Settings, SettingsError
 from config.testing import test_redis_url as configured_redis_url  # not collected as a test
 from dealsvc.app import create_app
+from tests.support.concurrency import all_at_once
 from tests.support.rate_limits import OFF, REDIS_URL, RedisKeys, limited, redis_keys  # noqa: F401 (fixtures among them)
 
 PROBLEM_JSON = "application/problem+json"
@@ -302,21 +303,7 @@ def _post(url: str, body: dict, secret: str | None = None) -> requests.Response:
 def _burst(url: str, bodies: list[dict], secret: str | None = None) -> list[requests.Response]:
     """All at once (released by a barrier), each on its own connection: this spreads them over
     the server's processes, where calls one after another may all find the same one."""
-    barrier = threading.Barrier(len(bodies))
-    answers: list = [None] * len(bodies)
-
-    def call(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            answers[i] = _post(url, bodies[i], secret)
-        except BaseException as exc:  # reported below, in the test's thread
-            answers[i] = exc
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(bodies))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = all_at_once([lambda body=body: _post(url, body, secret) for body in bodies], timeout_s=30)
     failures = [a for a in answers if not isinstance(a, requests.Response)]
     assert not failures, failures[:3]
     return answers

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ import requests
 from sqlalchemy import select
 
 from dealsvc.adapters.db.models import Offer, Reservation
+from tests.support.concurrency import all_at_once
 
 HERE = (45.4642, 9.1900)  # Piazza del Duomo, Milano
 CLIENTS = 100
@@ -26,28 +26,17 @@ class Attempt:
 
 def _race(url: str, offer_id: str, secrets_: list[str], quantities: list[int]) -> list[Attempt]:
     """Every resident asks at once (a barrier releases them together), each on its own connection."""
-    barrier = threading.Barrier(len(secrets_))
-    results: list[Attempt | BaseException] = [None] * len(secrets_)  # type: ignore[list-item]
-
-    def resident(i: int) -> None:
+    def resident(i: int) -> Attempt:
         with requests.Session() as http:
-            try:
-                barrier.wait(timeout=60)
-                r = http.post(
-                    f"{url}/api/v1/offers/{offer_id}/reservations",
-                    json={"quantity": quantities[i]},
-                    headers={"Authorization": f"Bearer {secrets_[i]}"},
-                    timeout=120,
-                )
-                results[i] = Attempt(quantities[i], r.status_code, r.json())
-            except BaseException as exc:  # reported below, in the test's thread
-                results[i] = exc
+            r = http.post(
+                f"{url}/api/v1/offers/{offer_id}/reservations",
+                json={"quantity": quantities[i]},
+                headers={"Authorization": f"Bearer {secrets_[i]}"},
+                timeout=120,
+            )
+            return Attempt(quantities[i], r.status_code, r.json())
 
-    threads = [threading.Thread(target=resident, args=(i,)) for i in range(len(secrets_))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results: list[Attempt | BaseException] = all_at_once([lambda i=i: resident(i) for i in range(len(secrets_))])
     failures = [r for r in results if not isinstance(r, Attempt)]
     assert not failures, failures[:3]
     return results  # type: ignore[return-value]
@@ -134,21 +123,7 @@ def test_mixed_quantities_never_add_up_to_more_than_the_stock(
 
 def _at_once(calls) -> list:
     """Run the calls in threads released together by a barrier; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=60)
-            results[i] = calls[i]()
-        except BaseException as exc:  # reported below, in the test's thread
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = all_at_once(calls)
     failures = [r for r in results if isinstance(r, BaseException)]
     assert not failures, failures[:3]
     return results

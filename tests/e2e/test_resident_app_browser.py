@@ -14,7 +14,7 @@ from tests.support.browser import (  # noqa: F401 (fixtures)
     PHONE, SHOP, WAIT_MS, browser, live, merchant_with_shop, screenshot, settings,
 )
 
-from tests.support.resident_app import HOME, join_with_pin, phone, post_offer, stored_resident  # noqa: F401
+from tests.support.resident_app import HOME, join_with_pin, joined_phone, phone, post_offer, stored_resident  # noqa: F401
 
 
 def test_join_with_a_pin_see_an_offer_reserve_show_the_code_and_leave(browser, live):
@@ -277,10 +277,7 @@ def test_near_me_keeps_the_keyboards_place_and_the_panned_map_while_it_refreshes
     alert link the keyboard is on keeps the focus, the lists are not rebuilt, the map stays where
     the resident moved it."""
     outside: list[str] = []
-    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
-                permissions=["geolocation", "notifications"])
-    page = ctx.new_page()
-    join_with_pin(page, live, quiet_hours=False)
+    ctx, page, _ = joined_phone(browser, live, outside)
     key, shop = merchant_with_shop(live)
     post_offer(live, key, shop)
     expect(page.locator("#alerts li")).to_have_count(1, timeout=WAIT_MS)

@@ -17,7 +17,7 @@ from tests.support.browser import (  # noqa: F401 (fixtures)
     PHONE, WAIT_MS, browser, live, merchant_with_shop, settings,
 )
 from tests.support.browser import DOCS_SCREENSHOTS, docs_shot
-from tests.support.resident_app import HOME, join_with_pin, phone, post_offer
+from tests.support.resident_app import HOME, join_with_pin, joined_phone, phone, post_offer
 from tests.support.resident_app import NOTIFICATIONS_JS, notifications, wait_for  # noqa: F401 (fixtures among them)
 
 
@@ -29,10 +29,7 @@ def web_messages(live, token: str) -> list[dict]:
 
 def test_a_push_is_shown_by_the_service_worker_and_opens_the_offer(browser, live):
     outside: list[str] = []
-    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
-                permissions=["geolocation", "notifications"])
-    page = ctx.new_page()
-    me = join_with_pin(page, live, quiet_hours=False)
+    ctx, page, me = joined_phone(browser, live, outside)
     assert me["token"] and ":APA91b" in me["token"]  # the emulator's web-client token
     # The offline page runs no script of the app: nothing here hands pushes over but the push event.
     page.goto(live.url + "/app/offline")
@@ -99,10 +96,7 @@ def test_a_push_is_shown_by_the_service_worker_and_opens_the_offer(browser, live
 
 def test_the_open_app_shows_the_emulators_pushes_and_a_withdrawal_replaces_its_alert(browser, live):
     outside: list[str] = []
-    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
-                permissions=["geolocation", "notifications"])
-    page = ctx.new_page()
-    join_with_pin(page, live, quiet_hours=False)
+    ctx, page, _ = joined_phone(browser, live, outside)
     key, shop = merchant_with_shop(live)
     kept = post_offer(live, key, shop, title="Focaccia della sera")
     withdrawn = post_offer(live, key, shop, title="Latte fresco")
@@ -245,10 +239,7 @@ def test_tapping_an_alert_opens_the_offer_with_a_shop_tab_open(browser, live):
     offer even when a tab of /shop/ (not the worker's) was used last; with no tab of the app
     left, a new window opens on the offer; the /shop/ tab is never touched."""
     outside: list[str] = []
-    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
-                permissions=["geolocation", "notifications"])
-    page = ctx.new_page()
-    join_with_pin(page, live, quiet_hours=False)
+    ctx, page, _ = joined_phone(browser, live, outside)
     key, shop = merchant_with_shop(live)
     offer = post_offer(live, key, shop, title="Focaccia della sera")
     wait_for(page, lambda: notifications(page), "the alert")
@@ -309,10 +300,7 @@ def test_after_the_emulator_restarts_the_open_app_still_shows_the_new_pushes(bro
     restarted server) numbers them from 1 again, and the app starts over instead of waiting
     for a number it will not reach."""
     outside: list[str] = []
-    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
-                permissions=["geolocation", "notifications"])
-    page = ctx.new_page()
-    join_with_pin(page, live, quiet_hours=False)
+    ctx, page, _ = joined_phone(browser, live, outside)
     page.evaluate("localStorage.setItem('dealsvc.emulator-seq', JSON.stringify({instance: 'an-earlier-run', after: 1000000}))")
     page.reload()
     key, shop = merchant_with_shop(live)

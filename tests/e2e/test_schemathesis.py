@@ -6,7 +6,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
+from tests.support.processes import terminate, wait_until_served
 from tests.support.rules import DEFAULT_RULES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,26 +67,10 @@ def live_server(database_url, tmp_path_factory):
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if requests.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass  # not listening yet, or the workers are still starting
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not become ready:\n{log.read_text()}")
-            time.sleep(0.2)
+        wait_until_served(proc, url, log.read_text)
         yield LiveServer(url, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
     # An unhandled exception is a 500 even when the checks above missed it.
     assert "Traceback" not in log.read_text(), log.read_text()
 

@@ -8,6 +8,7 @@ from firebase_admin import messaging
 from dealsvc.adapters.fcm_curl import CurlPushGateway
 from dealsvc.adapters.push import SENT, FirebasePushGateway, PushMessage, fcm_send_url
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
+from tests.support.http_servers import JsonHandler, serve, url
 
 # The gateway's two transports (DEALSVC_FCM_TRANSPORT), held to the same tests of its behaviour.
 GATEWAYS = [FirebasePushGateway, CurlPushGateway]
@@ -60,7 +61,6 @@ class _CountingFcm:
     which request lines it saw."""
 
     def __init__(self, delay_s: float = 0.0, refuse_token: str | None = None):
-        import http.server
         import threading
 
         self.delay_s = delay_s
@@ -72,11 +72,11 @@ class _CountingFcm:
         self.auth: list[str | None] = []
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.read_body()
                 with fake.lock:
                     fake.in_flight += 1
                     fake.peak = max(fake.peak, fake.in_flight)
@@ -91,20 +91,12 @@ class _CountingFcm:
                 body = b'{"name": "projects/p/messages/%d"}' % number
                 if fake.refuse_token and self.headers.get("Authorization") == f"Bearer {fake.refuse_token}":
                     body = b'{"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}'
-                    self.send_response(401)
+                    self.reply(401, body)
                 else:
-                    self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    self.reply(200, body)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler)
+        self.url = url(self.server)
 
     def close(self):
         self.server.shutdown()
@@ -161,32 +153,22 @@ def test_a_revoked_key_holds_pushes_and_an_unreachable_token_endpoint_retries_th
     """google-auth signs in at the service account's token endpoint before any push: a refusal
     there (a revoked or deleted key) is FCM refusing our credentials (pushes held, the breaker
     told); a network failure there is only a retry, never taken for revoked credentials."""
-    import http.server
     import socket
-    import threading
 
     from dealsvc.adapters.push import AUTH_FAILED, RETRY
 
-    class Refusing(http.server.BaseHTTPRequestHandler):
+    class Refusing(JsonHandler):
         def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.read_body()
             body = b'{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}'
-            self.send_response(400)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(400, body)
 
-        def log_message(self, *_args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(Refusing)
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     cases = {
-        AUTH_FAILED: f"http://127.0.0.1:{server.server_address[1]}/token",
+        AUTH_FAILED: url(server, "/token"),
         RETRY: f"http://127.0.0.1:{closed_port}/token",
     }
     try:
@@ -230,7 +212,6 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
     """One token for many pushes; with less than 5 minutes left, a new one is fetched in the
     background while pushes still go out with the current one (the token endpoint is held
     meanwhile, and sending does not wait for it); then the new one is used."""
-    import http.server
     import json
     import threading
     import time
@@ -238,9 +219,9 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
     release = threading.Event()
     issued: list[str] = []
 
-    class Tokens(http.server.BaseHTTPRequestHandler):
+    class Tokens(JsonHandler):
         def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.read_body()
             number = len(issued) + 1
             if number == 2:
                 release.wait(30)  # the background refresh, held until the test lets it go
@@ -248,19 +229,11 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
             # The first token has 2 minutes left (inside the 5 minutes), the others an hour.
             body = json.dumps({"access_token": f"tok-{number}", "expires_in": 120 if number == 1 else 3600,
                                "token_type": "Bearer"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, body)
 
-        def log_message(self, *_args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tokens)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(Tokens)
     fcm = _CountingFcm()
-    path = _service_account(tmp_path / "sa.json", f"http://127.0.0.1:{server.server_address[1]}/token")
+    path = _service_account(tmp_path / "sa.json", url(server, "/token"))
     gateway = CurlPushGateway(project_id=PROJECT_ID, credentials_path=path, endpoint=fcm.url)
     try:
         first = gateway.send([_message(f"a-{i}") for i in range(5)])
@@ -289,30 +262,20 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
 def test_after_fcm_refuses_its_token_the_curl_gateway_fetches_another_before_the_next_batch(tmp_path):
     """A 401 (a token revoked before its time) holds that batch's pushes (AUTH_FAILED, for the
     breaker) and the next batch goes out with a new token, not the refused one again."""
-    import http.server
     import json
-    import threading
 
     issued: list[str] = []
 
-    class Tokens(http.server.BaseHTTPRequestHandler):
+    class Tokens(JsonHandler):
         def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.read_body()
             issued.append(f"tok-{len(issued) + 1}")
             body = json.dumps({"access_token": issued[-1], "expires_in": 3600, "token_type": "Bearer"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, body)
 
-        def log_message(self, *_args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tokens)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(Tokens)
     fcm = _CountingFcm(refuse_token="tok-1")
-    path = _service_account(tmp_path / "sa.json", f"http://127.0.0.1:{server.server_address[1]}/token")
+    path = _service_account(tmp_path / "sa.json", url(server, "/token"))
     gateway = CurlPushGateway(project_id=PROJECT_ID, credentials_path=path, endpoint=fcm.url)
     try:
         refused = gateway.send([_message(f"a-{i}") for i in range(3)])

@@ -4,8 +4,10 @@ from __future__ import annotations
 import re
 import socket
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
+import firebase_admin
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
@@ -79,14 +81,54 @@ def live(container, settings):
         app.extensions["dealsvc-workers"].shutdown()
 
 
-@pytest.fixture
-def browser(live):
-    # Per test, and after the server: Playwright's event loop must be gone before the
-    # container closes (firebase-admin's close runs an event loop of its own).
-    with sync_playwright() as p:
+@contextmanager
+def _firebase_closed_on_a_thread_of_its_own():
+    """firebase-admin's close runs `asyncio.run`, which asyncio refuses in a thread where an
+    event loop runs: Playwright's, while a module's Chromium is up. A container closed meanwhile
+    (each test's) closes firebase-admin on a thread of its own."""
+    original = firebase_admin.delete_app
+
+    def delete_app(app):
+        failure: list[BaseException] = []
+
+        def close():
+            try:
+                original(app)
+            except BaseException as error:  # re-raised in the caller's thread
+                failure.append(error)
+
+        thread = threading.Thread(target=close, name="firebase-close")
+        thread.start()
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    firebase_admin.delete_app = delete_app
+    try:
+        yield
+    finally:
+        firebase_admin.delete_app = original
+
+
+@contextmanager
+def launched_chromium():
+    """Playwright's driver and Chromium, up as long as the block lasts (the `chromium` fixture:
+    one for a test module)."""
+    with _firebase_closed_on_a_thread_of_its_own(), sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def browser(chromium, live):
+    # The module's Chromium, after the server is up; what the test left open closes before the
+    # server stops.
+    yield chromium
+    for ctx in list(chromium.contexts):
+        ctx.close()
 
 
 @pytest.fixture

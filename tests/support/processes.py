@@ -69,3 +69,36 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=30)
+
+
+def wait_until_served(proc: subprocess.Popen, url: str, log, also=lambda: True, timeout_s: float = 60) -> None:
+    """Until gunicorn at `url` answers /readyz with 200 (and `also()` holds); a failed test, with
+    its log (`log()`), when it exits or is not ready within the timeout."""
+    import time
+
+    import pytest
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{log()}")
+        try:
+            ready = requests.get(url + "/readyz", timeout=2).status_code == 200
+        except requests.RequestException:
+            ready = False  # not listening yet, or no worker has booted
+        if ready and also():
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"gunicorn did not become ready:\n{log()}")
+        time.sleep(0.2)
+
+
+def terminate(proc: subprocess.Popen, timeout_s: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within the timeout."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

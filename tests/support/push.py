@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from dealsvc.adapters.db.models import Notification, Subscriber
-from dealsvc.app import create_app
+from tests.support.apps import shared_app
 from dealsvc.bootstrap import bootstrap
 from tests.support.api import Api, empty_database
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
@@ -74,7 +74,7 @@ def env(settings):
             clock=clock, migrate_schema=False,
         )
         empty_database(container)
-        app = create_app(container=container)
+        app = shared_app(container)
         yield Env(container, Api(app.test_client()), emulator, clock)
         container.close()
 

@@ -51,6 +51,15 @@ def join_with_pin(page, live, quiet_hours: bool = True) -> dict:
     return stored_resident(page)
 
 
+def joined_phone(browser, live, outside: list[str]):
+    """A phone at HOME that may locate itself and show notifications, its resident joined with a
+    pin and no quiet hours: (context, page, the resident as the app stored it)."""
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "notifications"])
+    page = ctx.new_page()
+    return ctx, page, join_with_pin(page, live, quiet_hours=False)
+
+
 NOTIFICATIONS_JS = """async () => {
   const r = await navigator.serviceWorker.ready;
   return (await r.getNotifications()).map(n => ({title: n.title, body: n.body, tag: n.tag, data: n.data}));

@@ -4,7 +4,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from config import Settings
-from dealsvc.app import create_app
+from tests.support.apps import shared_app
 from dealsvc.bootstrap import bootstrap
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 from tests.support.api import Api, empty_database
@@ -26,6 +26,6 @@ def pipeline(settings: Settings, public_url: str | None):
         )
         empty_database(container)
         try:
-            yield Env(container, Api(create_app(container=container).test_client()), emulator, clock)
+            yield Env(container, Api(shared_app(container).test_client()), emulator, clock)
         finally:
             container.close()
