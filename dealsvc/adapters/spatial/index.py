@@ -22,6 +22,7 @@ from ...domain import geo
 from ...domain.clock import Clock
 from ..db import Database
 from ..db.models import Subscriber
+from ..db.session import index_scans
 from .grid import CATEGORY_BITS, NO_SCHEDULES, SLOTS, PlaceArrays, Schedules, category_mask
 from .loader import load_active, place_rows
 
@@ -143,6 +144,7 @@ class SubscriberIndex:
             # Every change of a resident's places sets their updated_at too.
             since = self._looked_at - self.lookback
             with self.db.read() as s:
+                index_scans(s)  # the few rows changed, not every resident (by updated_at's index)
                 rows = s.execute(
                     select(
                         Subscriber.pk,
