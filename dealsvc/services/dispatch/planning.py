@@ -179,7 +179,7 @@ class WavePlanner:
         with FANOUT_MATCH_SECONDS.time():
             reached = self.index.nearest(shop.lat, shop.lon, cap, offer.category, at=now)
         followers_all = [f for f in followers_in_reach(self.db, shop.id, shop.lat, shop.lon, cap, now) if f[0] not in told]
-        stale = self._stale(set(reached.pk.tolist()) | {pk for pk, _ in followers_all}, now) - told
+        stale = self._stale((set(reached.pk.tolist()) - told) | {pk for pk, _ in followers_all}, now)
         followers = [f for f in followers_all if f[0] not in stale]
         left_out = told | stale
         fresh = np.arange(len(reached))
