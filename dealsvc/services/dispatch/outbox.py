@@ -66,10 +66,10 @@ def pending_due(now: datetime):
     return NOTIFICATIONS.c.pending_due_at <= now
 
 
-def anything_due(conn, now: datetime) -> bool:
+def anything_due(s, now: datetime) -> bool:
     """Whether there is any of it: one statement, for a dispatcher that found nothing to do last
     time (its full look, a fan-out's transaction and a claim's, costs several)."""
-    return bool(conn.scalar(select(or_(
+    return bool(s.scalar(select(or_(
         exists().where(fanout_due(now)), exists().where(batch_due(now)),
         exists().where(lease_ran_out(now)), exists().where(pending_due(now)),
     ))))
