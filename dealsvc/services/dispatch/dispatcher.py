@@ -10,7 +10,6 @@ import threading
 from sqlalchemy.exc import DBAPIError
 
 from ...adapters.db import Database
-from ...adapters.db.session import index_scans
 from ...adapters.spatial import SubscriberIndex
 from ...adapters.push import SENT, PushGateway, PushResult
 from ...domain.clock import Clock
@@ -20,7 +19,7 @@ from ..rules import RulesService
 from .claiming import Claimer
 from .lease import Heartbeat
 from .messages import Messages
-from .outbox import Claimed, anything_due
+from .outbox import Claimed
 from .planning import WavePlanner
 from .recording import record
 from .settings import DispatchSettings
@@ -90,28 +89,16 @@ class Dispatcher:
             lane.join()
 
     def _lane(self, stop: threading.Event, idle_s: float) -> None:
-        busy = 1
         while not stop.is_set():
             try:
-                # A lane that found nothing to do asks first whether anything is due, in one
-                # statement: idle lanes (more of them with every dispatcher process) cost the
-                # database and themselves a fraction of a full look each time.
-                busy = self.run_once() if busy or self._anything_due() else 0
+                busy = self.run_once()
             except Exception as error:  # keep the loop alive; the outbox keeps the work
                 # One line when an outage starts, one when it ends, a growing sleep between.
-                busy = 1
                 stop.wait(self.outage.failed(error))
                 continue
             self.outage.succeeded()
             if not busy:
                 stop.wait(idle_s)
-
-    def _anything_due(self) -> bool:
-        with self.db.read() as s:
-            # By index: asked for one row, PostgreSQL would scan the table expecting to meet one
-            # soon, and there is none (measured: the whole outbox per idle look).
-            index_scans(s)
-            return anything_due(s, self.clock())
 
     def send_batch(self) -> int:
         if self.stopping.is_set():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, or_, select
 
 from ...adapters.db.models import Fanout, Notification, PushBatch
 from ...adapters.push import PushMessage
@@ -46,9 +46,8 @@ def naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-# What a dispatcher has to do at `now`, each walked in its index: a fan-out to plan, a planned
-# batch no one holds (never claimed, or its claim ran out), a push claimed on its own whose lease
-# ran out, a pending push due.
+# What a dispatcher has to do at `now`: a fan-out to plan, a planned batch no one holds (never
+# claimed, or its claim ran out), a push claimed on its own whose lease ran out, a pending push due.
 def fanout_due(now: datetime):
     return and_(Fanout.done_at.is_(None), Fanout.due_at <= now)
 
@@ -65,14 +64,6 @@ def lease_ran_out(now: datetime):
 def pending_due(now: datetime):
     return NOTIFICATIONS.c.pending_due_at <= now
 
-
-def anything_due(s, now: datetime) -> bool:
-    """Whether there is any of it: one statement, for a dispatcher that found nothing to do last
-    time (its full look, a fan-out's transaction and a claim's, costs several)."""
-    return bool(s.scalar(select(or_(
-        exists().where(fanout_due(now)), exists().where(batch_due(now)),
-        exists().where(lease_ran_out(now)), exists().where(pending_due(now)),
-    ))))
 
 
 def take_batch(s, now: datetime, lease: datetime) -> BatchClaim | None:
