@@ -172,6 +172,7 @@ def _run_dispatchers(args, dispatchers: int, transport: str, url: str, container
                 raise SystemExit(f"a dispatcher exited: see {tmp}")
         before = sink.accepted()
         backends = None if sqlite else BackendCpu(url_database(url))
+        counters = None if sqlite else _pg_counters(container)
         if backends:
             backends.sample()
         ours_before = [cpu_s(p.pid) for p in procs]
@@ -204,6 +205,10 @@ def _run_dispatchers(args, dispatchers: int, transport: str, url: str, container
             "sink": sink.cpu_s() - sink_before,
         }
         peaks = [peak_rss_mb(p.pid) for p in procs]
+        if counters is not None:
+            time.sleep(1.2)  # each backend reports its counters at most once a second
+            after = _pg_counters(container)
+            counters = {k: after[k] - counters[k] for k in after}
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -226,7 +231,23 @@ def _run_dispatchers(args, dispatchers: int, transport: str, url: str, container
         "peaks": peaks,
         "statuses": statuses,
         "cpu": cpu,
+        "counters": counters,
     }
+
+
+def _pg_counters(container) -> dict[str, int]:
+    """The run's database's transactions, and its outbox tables' row writes (HOT: updates that
+    wrote no index entry)."""
+    with container.db.read() as s:
+        counters = dict(s.execute(text(
+            "SELECT xact_commit + xact_rollback AS transactions, tup_returned AS \"rows read\" FROM pg_stat_database "
+            "WHERE datname = current_database()")).one()._mapping)
+        for table, *values in s.execute(text(
+                "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, seq_scan, seq_tup_read "
+                "FROM pg_stat_user_tables")):
+            counters.update({f"{table} {k}": v or 0 for k, v in zip(
+                ("inserted", "updated", "HOT", "deleted", "seq scans", "seq rows"), values)})
+    return counters
 
 
 def _plain_loop(endpoint: str, residents: int) -> None:
@@ -329,6 +350,14 @@ def _print_round(delay_ms: int, runs: list[tuple[str, dict]], plain: dict | None
               f"{plain['cpu_s'] * 1e6 / plain['pushes']:>26,.0f}{'-':>12}{plain['sink_s'] * 1e6 / plain['pushes']:>7,.0f}")
     for label, run in runs:
         print(f"  notification rows ({label}): {run['statuses']}")
+        if run.get("counters"):
+            c = run["counters"]
+            print(f"    PostgreSQL: {c['transactions'] * 1000 / max(1, run['pushes']):,.0f} transactions per 1,000 pushes; "
+                  + "; ".join(f"{t}: {c.get(t + ' inserted', 0):,} inserted, {c.get(t + ' updated', 0):,} updated "
+                              f"({c.get(t + ' HOT', 0):,} HOT), {c.get(t + ' deleted', 0):,} deleted"
+                              for t in ("notifications", "push_batches", "push_quota"))
+                  + f"; {c['rows read'] * 1000 / max(1, run['pushes']):,.0f} rows read per 1,000 pushes, in table scans: "
+                  + (", ".join(f"{k[:-9]} {v:,}" for k, v in sorted(c.items()) if k.endswith(" seq rows") and v) or "none"))
 
 
 def main(argv=None) -> int:

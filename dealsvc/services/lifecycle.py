@@ -41,7 +41,8 @@ def end_offer(s: Session, offer: Offer, status: str, now: datetime) -> None:
     s.execute(
         update(Notification)
         .where(Notification.offer_id == offer.id, Notification.kind == PushKind.OFFER, waiting)
-        .values(status=PushStatus.DROPPED, reason=f"offer_{status}", lease_until=None, batch_id=None)
+        .values(status=PushStatus.DROPPED, reason=f"offer_{status}", pending_due_at=None, lease_until=None,
+                batch_id=None)
     )
     s.add(Fanout(offer_id=offer.id, kind=FanoutKind.WITHDRAW, due_at=now, created_at=now))
     if status in (offer_rules.EXPIRED, offer_rules.CANCELLED):
@@ -76,7 +77,7 @@ def resume_offer(s: Session, offer_id: str, now: datetime) -> None:
             Notification.status == PushStatus.DROPPED,
             Notification.reason == f"offer_{offer_rules.SOLD_OUT}",
         )
-        .values(status=PushStatus.PENDING, reason=None, due_at=now, lease_until=None)
+        .values(status=PushStatus.PENDING, reason=None, due_at=now, pending_due_at=now, lease_until=None)
     )
     pending = s.scalar(
         select(Fanout.id).where(Fanout.offer_id == offer_id, Fanout.kind == FanoutKind.OFFER, Fanout.done_at.is_(None)).limit(1)

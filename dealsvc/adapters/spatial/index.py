@@ -21,6 +21,7 @@ from ...domain import geo
 from ...domain.clock import Clock
 from ..db import Database
 from ..db.models import Subscriber
+from ..db.session import index_scans
 from .grid import CATEGORY_BITS, NO_SCHEDULES, SLOTS, PlaceArrays, Schedules, category_mask
 from .loader import load_active, place_rows
 from .refresher import LOOKBACK, REBUILD_EVERY, Refresher
@@ -147,6 +148,7 @@ class SubscriberIndex:
             started, since = self._refresher.look()
             # Every change of a resident's places sets their updated_at too.
             with self.db.read() as s:
+                index_scans(s)  # the few rows changed, not every resident (by updated_at's index)
                 rows = s.execute(
                     select(
                         Subscriber.pk,

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, text
 
 from ...adapters.db import Database
 from ...adapters.db.models import UTCDateTime
+from ...adapters.db.session import index_scans
 from ...domain.clock import Clock
 from ...domain.outbox import PushStatus
 from .outbox import Claimed, is_pg, naive_utc
@@ -83,6 +84,7 @@ class Heartbeat:
 
     def _renew(self, batches: list[tuple[int, int]], rows: list[tuple[int, int]], lease: datetime) -> None:
         with self.db.write() as s:
+            index_scans(s)
             for held, pg, sqlite in ((batches, _PG_RENEW_BATCHES, _SQLITE_RENEW_BATCHES), (rows, _PG_RENEW, _SQLITE_RENEW)):
                 if not held:
                     continue

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
-from ...adapters.db.models import Notification, PushBatch
+from ...adapters.db.models import Fanout, Notification, PushBatch
 from ...adapters.push import PushMessage
+from ...domain.outbox import PushStatus
 
 INSERT_CHUNK = 2000
 NOTIFICATIONS = Notification.__table__
@@ -45,13 +46,33 @@ def naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+# What a dispatcher has to do at `now`: a fan-out to plan, a planned batch no one holds (never
+# claimed, or its claim ran out), a push claimed on its own whose lease ran out, a pending push due.
+def fanout_due(now: datetime):
+    return and_(Fanout.done_at.is_(None), Fanout.due_at <= now)
+
+
+def batch_due(now: datetime):
+    return or_(BATCHES.c.claimed_until.is_(None), BATCHES.c.claimed_until < now)
+
+
+def lease_ran_out(now: datetime):
+    n = NOTIFICATIONS.c
+    return and_(n.status == PushStatus.SENDING, n.lease_until.is_not(None), n.lease_until < now)
+
+
+def pending_due(now: datetime):
+    return NOTIFICATIONS.c.pending_due_at <= now
+
+
+
 def take_batch(s, now: datetime, lease: datetime) -> BatchClaim | None:
-    """The next planned batch no one holds (never claimed, or its claim ran out), claimed until
-    `lease`: one row written, whatever its size. Batches another claimer holds locked are
-    skipped, not waited for (PostgreSQL; SQLite has one writer)."""
+    """The next planned batch no one holds, claimed until `lease`: one row written, whatever its
+    size. Batches another claimer holds locked are skipped, not waited for (PostgreSQL; SQLite
+    has one writer)."""
     b = BATCHES.c
     due = (
-        select(b.id).where(or_(b.claimed_until.is_(None), b.claimed_until < now))
+        select(b.id).where(batch_due(now))
         .order_by(b.id).limit(1).with_for_update(skip_locked=True)
     )
     row = s.execute(

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, or_, select, text, update
 
 from ...adapters.db.models import Notification, PushBatch, Subscriber
+from ...adapters.db.session import index_scans
 from ...adapters.push import AUTH_FAILED, DEAD_TOKEN, RETRY, SENT, UNSENT, PushResult
 from ...domain.outbox import PushStatus
 from ...observability import PUSH_OUTCOMES
@@ -17,7 +18,7 @@ from .settings import DispatchSettings, backoff_s
 
 _PG_DELIVERED = text(
     f"UPDATE notifications AS n SET status = '{PushStatus.SENT}', reason = NULL, fcm_message_id = v.mid, sent_at = :now, "
-    "lease_until = NULL, sent_by = :by, attempts = v.attempts FROM unnest(CAST(:ids AS integer[]), "
+    "pending_due_at = NULL, lease_until = NULL, sent_by = :by, attempts = v.attempts FROM unnest(CAST(:ids AS integer[]), "
     "CAST(:mids AS varchar[]), CAST(:attempts AS integer[])) "
     f"AS v(id, mid, attempts) WHERE n.id = v.id AND n.status IN ('{PushStatus.SENDING}', '{PushStatus.PENDING}')"
 )
@@ -28,6 +29,7 @@ def record(s, claimed: list[Claimed], results: list[PushResult], gate: BatchGate
     """Each push's answer, in the claim's transaction shape: what FCM accepted in one statement
     for the whole batch (its attempt counted there), each other outcome only where this claim
     still holds the push: its batch, or its own lease."""
+    index_scans(s)
     released: list[tuple[int, str]] = []
     batch = claimed[0].batch if claimed else None
     # The batch's row locked: a heartbeat skips it, a claim cannot take it over meanwhile.
@@ -52,7 +54,7 @@ def record(s, claimed: list[Claimed], results: list[PushResult], gate: BatchGate
             NOTIFICATIONS.update()
             .where(NOTIFICATIONS.c.id == bindparam("nid"), or_(NOTIFICATIONS.c.status == PushStatus.SENDING, NOTIFICATIONS.c.status == PushStatus.PENDING))
             .values(status=PushStatus.SENT, reason=None, fcm_message_id=bindparam("mid"), sent_at=now,
-                    lease_until=None, sent_by=by, attempts=bindparam("attempts")),
+                    pending_due_at=None, lease_until=None, sent_by=by, attempts=bindparam("attempts")),
             delivered,
         )
     if delivered:
@@ -78,14 +80,15 @@ def record(s, claimed: list[Claimed], results: list[PushResult], gate: BatchGate
             # Not this push's failure (never sent, FCM refusing our credentials, or FCM
             # failing for everyone): back to the outbox as it was, the attempt unspent,
             # due as before; the breaker decides when claims start again.
-            values = dict(status=PushStatus.PENDING, attempts=c.attempts - 1, lease_until=None, batch_id=None)
+            values = dict(status=PushStatus.PENDING, pending_due_at=Notification.due_at, attempts=c.attempts - 1,
+                          lease_until=None, batch_id=None)
             if outcome != UNSENT:
                 values["reason"] = (result.error or outcome)[:32]
             label = "held"
         elif outcome == RETRY:
             due = now + timedelta(seconds=backoff_s(c.attempts, settings, result.retry_after_s))
             values = dict(status=PushStatus.PENDING, reason=(result.error or "retry")[:32], due_at=due,
-                          lease_until=None, batch_id=None, attempts=c.attempts)
+                          pending_due_at=due, lease_until=None, batch_id=None, attempts=c.attempts)
             label = "retry"
         else:
             values = dict(status=PushStatus.FAILED, reason="dead_letter", lease_until=None, attempts=c.attempts)
