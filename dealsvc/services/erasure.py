@@ -19,6 +19,7 @@ from ..domain.merchants import SUSPENDED
 from ..domain.photos import MediaStore
 from .audit import record
 from .photos import drop_unused
+from ..adapters.db.store import Store
 from .auth import MERCHANT
 from .merchants import withdraw_live_offers
 
@@ -77,5 +78,5 @@ class ErasureService:
                 "offers": offers,
                 "offers_withdrawn": withdrawn,
             }
-        drop_unused(self.db, self.media, pictures)
+        drop_unused(Store(self.db), self.media, pictures)  # ports: until ErasureService is given the store
         return answer

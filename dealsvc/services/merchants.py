@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..adapters.db import Database
 from ..adapters.db.models import Merchant, Offer, Shop
+from ..adapters.db.queries import Queries
 from ..domain import offers as offer_rules
 from ..domain.audit import Actor, status_action
 from ..domain.clock import Clock
@@ -48,7 +49,7 @@ def withdraw_live_offers(s: Session, merchant_id: str, now: datetime) -> int:
         .with_for_update(of=Offer)
     ).all()
     for offer in offers:
-        end_offer(s, offer, offer_rules.CANCELLED, now)
+        end_offer(Queries(s), offer, offer_rules.CANCELLED, now)
     return len(offers)
 
 

@@ -19,3 +19,8 @@ class Transactions(Protocol[Q]):
 
     def write(self) -> ContextManager[Q]:
         """A transaction committed when the block ends normally, rolled back on an exception."""
+
+
+class AlreadyStored(Exception):
+    """A row with the same key was stored meanwhile by a concurrent transaction (which committed
+    first): the transaction is lost; the caller may start again and find that row."""

@@ -6,10 +6,10 @@ import secrets
 from typing import Any
 
 from sqlalchemy import and_, case, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from ..adapters.db import Database
 from ..adapters.db.models import Offer, Reservation, Shop, Subscriber
+from ..adapters.db.queries import Queries
 from ..domain import offers as offer_rules
 from ..domain import reservations as hold_rules
 from ..domain.clock import Clock
@@ -20,6 +20,7 @@ from ..domain.reservations import COLLECTED, HELD, RELEASED
 from . import idempotency
 from .auth import Principal
 from .lifecycle import end_lapsed_holds, end_offer, resume_offer
+from .ports import AlreadyStored
 from .rules import RulesService
 
 # No 0/O, 1/I/L: read out at a counter without doubt.
@@ -62,7 +63,7 @@ class ReservationService:
         for attempt in range(2):
             try:
                 return self._reserve(principal, offer_id, quantity, scope, idempotency_key, body)
-            except IntegrityError:
+            except AlreadyStored:
                 # A twin request with the same key committed first: replay its answer.
                 if attempt or not idempotency_key:
                     raise
@@ -71,7 +72,7 @@ class ReservationService:
     def _reserve(self, principal, offer_id, quantity, scope, key, body) -> dict[str, Any]:
         now = self.clock()
         with self.db.write() as s:
-            cached = idempotency.replay(s, scope, key, body)
+            cached = idempotency.replay(Queries(s), scope, key, body)
             if cached is not None:
                 return cached
             # The resident's row lock (SQLite: the write lock) queues their concurrent
@@ -99,9 +100,9 @@ class ReservationService:
             )
             s.add(reservation)
             if offer.quantity_left == 0:
-                end_offer(s, offer, offer_rules.SOLD_OUT, now)
+                end_offer(Queries(s), offer, offer_rules.SOLD_OUT, now)
             view = reservation_view(reservation, offer, now)
-            idempotency.remember(s, scope, key, body, 201, view, now)
+            idempotency.remember(Queries(s), scope, key, body, 201, view, now)
             return view
 
     def _take(self, s, offer_id: str, quantity: int, now) -> Offer:
@@ -134,7 +135,7 @@ class ReservationService:
                 return offer
             # Holds whose time has come may not have been ended by the scheduler yet: their
             # stock is not held any more. Give it back (under the row lock) and try once more.
-            if attempt == 0 and end_lapsed_holds(s, offer, now):
+            if attempt == 0 and end_lapsed_holds(Queries(s), offer, now):
                 s.flush()
                 continue
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
@@ -182,7 +183,7 @@ class ReservationService:
             reservation.updated_at = now
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
             if status == offer_rules.SOLD_OUT:
-                resume_offer(s, offer.id, now)
+                resume_offer(Queries(s), offer.id, now)
             if status in (offer_rules.ACTIVE, offer_rules.SOLD_OUT):
                 s.execute(
                     update(Offer)

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from .queries import Queries
+from .queries.deals import DealQueries
 from .session import Database
 
 
@@ -25,3 +26,9 @@ class Store:
     def read(self) -> Iterator[Queries]:
         with self.db.read() as session:
             yield Queries(session)
+
+    @contextmanager
+    def read_statements(self) -> Iterator[DealQueries]:
+        """Reads without an ORM session, for the hottest path (Database.read_statements)."""
+        with self.db.read_statements() as connection:
+            yield DealQueries(connection)
