@@ -330,6 +330,13 @@ def check_waiting_alerts_are_dropped_and_due_again(world):
     assert states[pending] == states[unclaimed] == ("pending", None, None)
 
 
+def check_a_shop_is_read_the_same_locked_or_not(world):
+    bakery = world.shop("Forno Rossi")
+    with world.store.write() as q:
+        assert q.shop(bakery, lock=True).name == q.shop(bakery).name == "Forno Rossi"
+        assert q.shop("shp_nowhere", lock=True) is None
+
+
 def check_a_photo_is_shown_while_an_offer_names_it(world):
     shop = world.shop("Forno Rossi")
     one, two = world.offer(shop), world.offer(shop)

@@ -61,7 +61,7 @@ class MemoryQueries:
         return sub if sub is not None and sub.deleted_at is None else None
 
     # shops
-    def shop(self, shop_id: str) -> Row | None:
+    def shop(self, shop_id: str, *, lock: bool = False) -> Row | None:
         return self.t.shops.get(shop_id)
 
     # favourites
