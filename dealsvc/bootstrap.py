@@ -177,8 +177,8 @@ def bootstrap(
     index = SubscriberIndex(db, clock)
     shop_index = ShopIndex(db, clock)
     push = push or make_push_gateway(settings)
-    expiry = ExpiryService(db, clock)
-    price_steps = PriceStepService(db, clock)
+    expiry = ExpiryService(store, clock)
+    price_steps = PriceStepService(store, clock)
     retention = RetentionService(store, clock, settings.retention_days)
     media = LocalMediaStore(settings.media_root)  # offers' picture files: kept by photos, dropped by erasure
     dispatch_settings = DispatchSettings(
@@ -200,9 +200,9 @@ def bootstrap(
         rules=rules,
         auth=AuthService(store, token, clock),
         merchants=MerchantService(store, clock, rules),
-        shops=ShopService(db, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock), rules, time_zones.zone_at),
-        offers=OfferService(db, clock, rules, figures_secret, shop_index if settings.deals_lookup == "index" else None),
-        photos=PhotoService(db, clock, PillowPhotos(), media),
+        shops=ShopService(store, clock, CachingGeocoder(geocoder or make_geocoder(settings), db, clock), rules, time_zones.zone_at),
+        offers=OfferService(store, clock, rules, figures_secret, shop_index if settings.deals_lookup == "index" else None),
+        photos=PhotoService(store, clock, PillowPhotos(), media),
         subscribers=SubscriberService(store, clock, rules, time_zones.zone_at, settings.default_locale),
         favorites=FavoriteService(store, clock),
         index=index,

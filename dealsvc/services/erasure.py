@@ -79,5 +79,5 @@ class ErasureService:
                 "offers": offers,
                 "offers_withdrawn": withdrawn,
             }
-        drop_unused(self.store.db, self.media, pictures)  # ports: until drop_unused takes q
+        drop_unused(self.store, self.media, pictures)
         return answer

@@ -5,15 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
-
-from ..adapters.db.models import IdempotencyKey
 from ..domain.errors import Unprocessable
 from ..domain.i18n import Text
 
 _DT = "__datetime__"
+
+
+class IdempotencyQueries(Protocol):
+    """What replay and remember need of the database (SQL: the idempotency queries of the database adapter)."""
+
+    def idempotency_answer(self, scope: str, key: str) -> Any | None: ...  # fingerprint, status_code, response
+    def keep_idempotency_answer(self, scope: str, key: str, fingerprint: str, status_code: int,
+                                response: dict[str, Any], now: datetime) -> None: ...  # raises ports.IntegrityConflict
 
 
 def fingerprint(body: Any) -> str:
@@ -40,11 +45,11 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-def replay(s: Session, scope: str, key: str | None, body: Any) -> dict[str, Any] | None:
+def replay(q: IdempotencyQueries, scope: str, key: str | None, body: Any) -> dict[str, Any] | None:
     """The first answer for this key, or None when the key is new (or not given)."""
     if not key:
         return None
-    row = s.get(IdempotencyKey, (scope, key))
+    row = q.idempotency_answer(scope, key)
     if row is None:
         return None
     if row.fingerprint != fingerprint(body):
@@ -55,13 +60,9 @@ def replay(s: Session, scope: str, key: str | None, body: Any) -> dict[str, Any]
     return _thaw(row.response)
 
 
-def remember(s: Session, scope: str, key: str | None, body: Any, status_code: int, response: dict[str, Any], now: datetime) -> None:
+def remember(q: IdempotencyQueries, scope: str, key: str | None, body: Any, status_code: int,
+             response: dict[str, Any], now: datetime) -> None:
+    """Keep the answer for this key; a concurrent twin that kept its own first makes this raise
+    ports.IntegrityConflict (the caller starts again and replays the twin's)."""
     if key:
-        s.add(
-            IdempotencyKey(
-                scope=scope, key=key, fingerprint=fingerprint(body), status_code=status_code,
-                response=_freeze(response), created_at=now,
-            )
-        )
-        # Flushed now: a concurrent twin with the same key fails here, inside its transaction.
-        s.flush()
+        q.keep_idempotency_answer(scope, key, fingerprint(body), status_code, _freeze(response), now)

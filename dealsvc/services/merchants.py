@@ -53,7 +53,7 @@ def withdraw_live_offers(q: LiveOffers, merchant_id: str, now: datetime) -> int:
     residents told get the withdrawal, pending pushes are dropped, holds end."""
     offers = q.live_offers_of_merchant(merchant_id, now)
     for offer in offers:
-        end_offer(q.session, offer, offer_rules.CANCELLED, now)  # ports: until end_offer takes q
+        end_offer(q, offer, offer_rules.CANCELLED, now)
     return len(offers)
 
 

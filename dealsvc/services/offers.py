@@ -1,14 +1,10 @@
 """Offers: posting within the operator's rules, reading, adjusting, and the deals near a point."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, case, func, select, text
-from sqlalchemy.exc import IntegrityError
-
-from ..adapters.db import Database
-from ..adapters.db.models import Fanout, Notification, Offer, Reservation, Shop, UTCDateTime
-from ..adapters.db.queries import Queries
 from ..adapters.spatial import NearShops, ShopIndex
 from ..domain import geo, hours, photos, privacy
 from ..domain import merchants as merchant_rules
@@ -19,13 +15,44 @@ from ..domain.credentials import new_id
 from ..domain.errors import Conflict, NotFound
 from ..domain.i18n import Text
 from ..domain.pricing import price_offer, schedule_price_steps, steps_from_json, steps_to_json
-from ..domain.outbox import PRICE_PREFIX, FanoutKind, PushKind, PushStatus
+from ..domain.outbox import FanoutKind, PushStatus
 from . import idempotency
 from .auth import Principal
-from .lifecycle import end_lapsed_holds, end_offer, resume_offer
+from .idempotency import IdempotencyQueries
+from .lifecycle import LifecycleQueries, end_lapsed_holds, end_offer, resume_offer
 from .merchants import merchant_standing
+from .ports import IntegrityConflict, Transactions
 from .rules import RulesService
 from .shops import hours_view
+
+
+class OfferQueries(IdempotencyQueries, LifecycleQueries, Protocol):
+    """What OfferService needs of the database (SQL: the offers queries of the database adapter).
+    Offers and shops are rows with their columns as attributes, flushed at commit."""
+
+    def shop(self, shop_id: str, *, lock: bool = False) -> Any | None: ...
+    def offer(self, offer_id: str, *, lock: bool = False) -> Any | None: ...
+    def merchants_offer(self, merchant_id: str, offer_id: str, *, lock: bool = False) -> Any | None: ...
+    def offers_of_shop(self, shop_id: str) -> list[Any]: ...  # the newest first
+    def add_offer(self, **columns: Any) -> Any: ...
+    def live_offers_in_box(self, box: geo.Box, now: datetime, category: str | None) -> list[tuple[Any, Any]]: ...
+    def offer_push_counts(self, offer_id: str) -> dict[str, int]: ...  # the alerts by status
+    def offer_openers(self, offer_id: str) -> int: ...
+    def offer_price_drops_sent(self, offer_id: str) -> int: ...
+    def offer_held_quantities(self, offer_id: str, now: datetime) -> dict[str, int]: ...  # by hold status
+
+
+class DealQueries(Protocol):
+    """The deals listing's reads without a session (SQL: the deals queries of the database adapter)."""
+
+    connection: Any  # for the shop index and the rules, which read on it
+
+    def ranked_live_offers(self, near: NearShops, start: int, stop: int, lat: float, lon: float, now: datetime,
+                           category: str | None, want: int) -> list[Any]: ...
+
+
+class OfferStore(Transactions[OfferQueries], Protocol):
+    def read_statements(self) -> AbstractContextManager[DealQueries]: ...
 
 
 def price_schedule(stored, applied: int, next_step_at, live: bool) -> dict[str, Any]:
@@ -50,32 +77,61 @@ def pictures(image_url: str | None, photo: str | None, thumbnail: str | None) ->
     }
 
 
-def offer_view(o: Offer, now) -> dict[str, Any]:
-    status = rules_of_offers.effective_status(o.status, o.expires_at, now)
+def offer_fields(id, shop_id, title, description, category, original_price_cents, price_cents, discount_pct,
+                 currency, quantity, quantity_left, expires_at, status, image_url, photo, thumbnail, created_at,
+                 price_steps, price_step, next_step_at, *, now) -> dict[str, Any]:
+    """An offer as the API shows it, from its columns (the deals listing's rows, in this order):
+    the one definition of an offer's public fields. offer_view reads them off a row of the
+    offers table; a deal (deal_view) and the answer to a post add their own fields to it."""
+    status = rules_of_offers.effective_status(status, expires_at, now)
     return {
-        "id": o.id,
-        "shop_id": o.shop_id,
-        "title": o.title,
-        "description": o.description,
-        "category": o.category,
-        "original_price_cents": o.original_price_cents,
-        "price_cents": o.price_cents,
-        "discount_pct": o.discount_pct,
-        "currency": o.currency,
-        "quantity": o.quantity,
-        "quantity_left": o.quantity_left,
-        "expires_at": o.expires_at,
+        "id": id,
+        "shop_id": shop_id,
+        "title": title,
+        "description": description,
+        "category": category,
+        "original_price_cents": original_price_cents,
+        "price_cents": price_cents,
+        "discount_pct": discount_pct,
+        "currency": currency,
+        "quantity": quantity,
+        "quantity_left": quantity_left,
+        "expires_at": expires_at,
         "status": status,
-        **pictures(o.image_url, o.photo, o.thumbnail),
-        "created_at": o.created_at,
-        **price_schedule(o.price_steps, o.price_step, o.next_step_at, status == rules_of_offers.ACTIVE),
+        **pictures(image_url, photo, thumbnail),
+        "created_at": created_at,
+        **price_schedule(price_steps, price_step, next_step_at, status == rules_of_offers.ACTIVE),
     }
 
 
+def offer_view(o, now) -> dict[str, Any]:
+    """offer_fields of a row of the offers table (or anything with its columns as attributes)."""
+    return offer_fields(
+        o.id, o.shop_id, o.title, o.description, o.category, o.original_price_cents, o.price_cents, o.discount_pct,
+        o.currency, o.quantity, o.quantity_left, o.expires_at, o.status, o.image_url, o.photo, o.thumbnail,
+        o.created_at, o.price_steps, o.price_step, o.next_step_at, now=now,
+    )
+
+
+def deal_view(offer: dict[str, Any], shop: dict[str, Any], distance_m: float) -> dict[str, Any]:
+    """An offer in the deals listing: the offer's fields (offer_fields, extended here), what the
+    listing shows of its shop (deal_shop_view) and its distance as shown (geo.distance_shown_m)."""
+    offer["shop"] = shop
+    offer["distance_m"] = distance_m
+    return offer
+
+
+def deal_shop_view(shop_id: str, name: str, address: str | None, lat: float, lon: float,
+                   hours_now: dict[str, Any]) -> dict[str, Any]:
+    """What the deals listing shows of a shop: less than shops.shop_view (no merchant, category,
+    zone or hours as written), and its hours as they stand now (shops.hours_view)."""
+    return {"id": shop_id, "name": name, "address": address, "lat": lat, "lon": lon, **hours_now}
+
+
 class OfferService:
-    def __init__(self, db: Database, clock: Clock, rules: RulesService, figures_secret: bytes,
+    def __init__(self, store: OfferStore, clock: Clock, rules: RulesService, figures_secret: bytes,
                  shop_index: ShopIndex | None = None):
-        self.db = db
+        self.store = store
         self.clock = clock
         self.rules = rules
         self.figures_secret = figures_secret
@@ -91,8 +147,9 @@ class OfferService:
         for attempt in range(2):
             try:
                 return self._create(merchant, data, idempotency_key, photo)
-            except IntegrityError:
-                if attempt or not idempotency_key:
+            except IntegrityConflict:
+                # A twin request with the same key committed first: replay its answer.
+                if attempt:
                     raise
         raise AssertionError("unreachable")
 
@@ -100,15 +157,15 @@ class OfferService:
                 photo: photos.Photo | None = None) -> dict[str, Any]:
         now = self.clock()
         scope = f"merchant:{merchant.id}:create-offer"
-        with self.db.write() as s:
-            cached = idempotency.replay(s, scope, key, data)
+        with self.store.write() as q:
+            cached = idempotency.replay(q, scope, key, data)
             if cached is not None:
                 return cached
-            merchant_rules.check_may_post(merchant_standing(Queries(s), merchant.id))
-            shop = s.get(Shop, data["shop_id"])
+            merchant_rules.check_may_post(merchant_standing(q, merchant.id))
+            shop = q.shop(data["shop_id"])
             if shop is None or shop.merchant_id != merchant.id:
                 raise NotFound(Text("No such shop."), {"shop_id": [Text("no such shop among yours.")]})
-            rules = self.rules.current(Queries(s))
+            rules = self.rules.current(q)
             rules.check_expiry(data["expires_at"], now)
             cut = hours.cap_expiry(shop.opening_hours, shop.timezone, now, data["expires_at"],
                                    keep=bool(data.get("beyond_closing")))
@@ -128,7 +185,7 @@ class OfferService:
                 now=now,
                 expires_at=expires_at,
             )
-            offer = Offer(
+            offer = q.add_offer(
                 id=new_id("off"),
                 shop_id=shop.id,
                 title=data["title"],
@@ -151,53 +208,47 @@ class OfferService:
                 price_step=0,
                 next_step_at=steps[0].at if steps else None,
             )
-            s.add(offer)
-            s.flush()
             # The promise to tell the audience commits with the offer, or neither does.
-            s.add(Fanout(offer_id=offer.id, kind=FanoutKind.OFFER, due_at=now, created_at=now))
+            q.add_fanout(offer.id, FanoutKind.OFFER, now)
             view = {**offer_view(offer, now), "capped_to_closing": cut.capped}
-            idempotency.remember(s, scope, key, data, 201, view, now)
+            idempotency.remember(q, scope, key, data, 201, view, now)
             return view
 
     def get(self, offer_id: str) -> dict[str, Any]:
-        with self.db.read() as s:
-            offer = s.get(Offer, offer_id)
+        with self.store.read() as q:
+            offer = q.offer(offer_id)
             if offer is None:
                 raise NotFound(Text("No such offer."))
             return offer_view(offer, self.clock())
 
-    def _owned(self, s, merchant: Principal, offer_id: str, *, lock: bool = False) -> Offer:
-        q = select(Offer).join(Shop).where(Offer.id == offer_id, Shop.merchant_id == merchant.id)
-        if lock:
-            q = q.with_for_update(of=Offer)
-        offer = s.scalar(q)
+    @staticmethod
+    def _owned(q: OfferQueries, merchant: Principal, offer_id: str, *, lock: bool = False):
+        offer = q.merchants_offer(merchant.id, offer_id, lock=lock)
         if offer is None:
             raise NotFound(Text("No such offer."))
         return offer
 
     def list_for_shop(self, merchant: Principal, shop_id: str) -> list[dict[str, Any]]:
         now = self.clock()
-        with self.db.read() as s:
-            shop = s.get(Shop, shop_id)
+        with self.store.read() as q:
+            shop = q.shop(shop_id)
             if shop is None or shop.merchant_id != merchant.id:
                 raise NotFound(Text("No such shop."))
-            rows = s.scalars(
-                select(Offer).where(Offer.shop_id == shop_id).order_by(Offer.created_at.desc())
-            )
-            return [offer_view(o, now) for o in rows]
+            return [offer_view(o, now) for o in q.offers_of_shop(shop_id)]
 
     def update(self, merchant: Principal, offer_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
-        with self.db.write() as s:
-            standing = merchant_standing(Queries(s), merchant.id)  # locked first, as a suspension locks
-            offer = self._owned(s, merchant, offer_id, lock=True)
+        with self.store.write() as q:
+            # Locked first, as a suspension locks.
+            standing = merchant_standing(q, merchant.id)
+            offer = self._owned(q, merchant, offer_id, lock=True)
             # Authority before state: a suspended merchant's offers were withdrawn with the
             # suspension, and what it may not do at all is a 403, not a 409.
             merchant_rules.check_may_change_offer(standing, changes)
             status = rules_of_offers.effective_status(offer.status, offer.expires_at, now)
             rules_of_offers.check_changeable(status)
             # Holds whose time has come give their stock back before the quantity is weighed.
-            end_lapsed_holds(s, offer, now)
+            end_lapsed_holds(q, offer, now)
             status = rules_of_offers.effective_status(offer.status, offer.expires_at, now)
             if "quantity" in changes:
                 offer.quantity, offer.quantity_left = rules_of_offers.new_quantity(
@@ -214,24 +265,24 @@ class OfferService:
             if "price_steps" in changes:
                 if status != rules_of_offers.ACTIVE:
                     raise Conflict(Text("The offer is {status}: only an active offer takes a schedule of prices.", status=rules_of_offers.STATUS_WORDS.get(status, status)))
-                self._reschedule(s, offer, changes["price_steps"] or [], now)
+                self._reschedule(q, offer, changes["price_steps"] or [], now)
             if status == rules_of_offers.ACTIVE and offer.status == rules_of_offers.SOLD_OUT:
-                resume_offer(s, offer.id, now)
+                resume_offer(q, offer.id, now)
             if status != rules_of_offers.ACTIVE and offer.status == rules_of_offers.ACTIVE:
-                end_offer(s, offer, status, now)
+                end_offer(q, offer, status, now)
             elif status == rules_of_offers.CANCELLED and offer.status != rules_of_offers.CANCELLED:
-                end_offer(s, offer, status, now)  # a sold-out offer withdrawn: its holds end
+                end_offer(q, offer, status, now)  # a sold-out offer withdrawn: its holds end
             offer.status = status
             offer.updated_at = now
             return offer_view(offer, now)
 
-    def _reschedule(self, s, offer: Offer, requested: list[dict[str, Any]], now) -> None:
+    def _reschedule(self, q: OfferQueries, offer, requested: list[dict[str, Any]], now) -> None:
         """The steps not yet applied give way to `requested`, checked against the price now.
         Applied steps stay listed: their numbers name the pushes already sent about them."""
         applied = steps_from_json(offer.price_steps)[: offer.price_step]
         steps = schedule_price_steps(
             requested,
-            self.rules.current(Queries(s)),
+            self.rules.current(q),
             original_cents=offer.original_price_cents,
             current_cents=offer.price_cents,
             now=now,
@@ -248,8 +299,8 @@ class OfferService:
         if self.shop_index is None:
             return self._deals_near_by_box(lat, lon, radius_m, category, limit)
         now = self.clock()
-        with self.db.read_statements() as conn:
-            rules = self.rules.current(Queries(conn))
+        with self.store.read_statements() as q:
+            rules = self.rules.current(q)
             if radius_m is None:
                 radius_m = rules.default_radius_m
             rules.check_radius(radius_m)
@@ -257,8 +308,7 @@ class OfferService:
             # the database says which of their offers are live. Shops are asked nearest first,
             # in growing batches, until `limit` offers are found: every shop after a batch is
             # farther than every shop in it, so no later offer can rank before those found.
-            near = self.shop_index.near(conn, lat, lon, radius_m)
-            ranked = _ranked_live_offers_pg if self.db.dialect == "postgresql" else _ranked_live_offers
+            near = self.shop_index.near(q.connection, lat, lon, radius_m)
             rows: list = []
             # A few shops more than `limit` usually hold `limit` live offers; every shop more
             # is one more index probe for the database (bench/api.py: 24 rather than 40 shops
@@ -266,7 +316,7 @@ class OfferService:
             start, size = 0, max(limit + 4, 16)
             while start < len(near) and len(rows) < limit:
                 stop = near.batch_end(start, size)
-                rows += ranked(conn, near, start, stop, lat, lon, now, category, limit - len(rows))
+                rows += q.ranked_live_offers(near, start, stop, lat, lon, now, category, limit - len(rows))
                 start, size = stop, size * 4
         # What the listing shows of a shop comes from the index, as fresh as its coordinates.
         shops = {shop[0]: shop for shop in near.shops[:start]}
@@ -283,45 +333,29 @@ class OfferService:
             radius_m = rules.default_radius_m
         rules.check_radius(radius_m)
         box = geo.reach_box(lat, lon, radius_m)
-        with self.db.read() as s:
-            q = (
-                select(Offer, Shop)
-                .join(Shop, Offer.shop_id == Shop.id)
-                .where(
-                    Offer.status == rules_of_offers.ACTIVE,
-                    Offer.expires_at > now,
-                    Shop.lat.between(box.min_lat, box.max_lat),
-                    Shop.lon.between(box.min_lon, box.max_lon),
-                )
-            )
-            if category:
-                q = q.where(Offer.category == category)
+        with self.store.read() as q:
             found = []
-            for offer, shop in s.execute(q):
+            for offer, shop in q.live_offers_in_box(box, now, category):
                 if geo.within(lat, lon, shop.lat, shop.lon, radius_m):
+                    # Ranked by the distance the index path ranks by (the deals queries of the database adapter).
                     found.append((geo.approx_m(lat, lon, shop.lat, shop.lon), offer, shop))
             found.sort(key=lambda t: (t[0], t[1].expires_at, t[1].id))
-            items = []
-            for _, offer, shop in found[:limit]:
-                item = offer_view(offer, now)
-                item["shop"] = {
-                    "id": shop.id,
-                    "name": shop.name,
-                    "address": shop.address,
-                    "lat": shop.lat,
-                    "lon": shop.lon,
-                    **hours_view(shop.opening_hours, shop.timezone, now),
-                }
-                item["distance_m"] = round(geo.distance_m(lat, lon, shop.lat, shop.lon), 1)
-                items.append(item)
-            return items
+            return [
+                deal_view(
+                    offer_view(offer, now),
+                    deal_shop_view(shop.id, shop.name, shop.address, shop.lat, shop.lon,
+                                   hours_view(shop.opening_hours, shop.timezone, now)),
+                    geo.distance_shown_m(lat, lon, shop.lat, shop.lon),
+                )
+                for _, offer, shop in found[:limit]
+            ]
 
     def stats(self, merchant: Principal, offer_id: str) -> dict[str, int]:
         """Who was reached: residents matched, and what became of their pushes, as the merchant may
         see them (privacy.coarse, keyed by the shop: 0 is too few to show); what was reserved
         and collected is the merchant's own business and exact."""
-        with self.db.read() as s:
-            shop_id = self._owned(s, merchant, offer_id).shop_id
+        with self.store.read() as q:
+            shop_id = self._owned(q, merchant, offer_id).shop_id
         exact = self.counts(offer_id)
         return {
             name: count if name in ("reserved", "collected") else privacy.coarse(count, self.figures_secret, privacy.shop_key(shop_id))
@@ -330,41 +364,11 @@ class OfferService:
 
     def counts(self, offer_id: str) -> dict[str, int]:
         """The exact figures behind `stats`, for no merchant's eyes (the tests of the pipeline)."""
-        with self.db.read() as s:
-            counts = dict(
-                s.execute(
-                    select(Notification.status, func.count())
-                    .where(Notification.offer_id == offer_id, Notification.kind == PushKind.OFFER)
-                    .group_by(Notification.status)
-                ).all()
-            )
-            # Residents who opened an alert or a price drop of it (services/funnel.py).
-            opened = s.scalar(
-                select(func.count(Notification.subscriber_pk.distinct())).where(
-                    Notification.offer_id == offer_id,
-                    Notification.kind != PushKind.WITHDRAW,
-                    Notification.opened_at.is_not(None),
-                )
-            )
-            price_drops = s.scalar(
-                select(func.count()).where(
-                    Notification.offer_id == offer_id,
-                    Notification.kind.like(f"{PRICE_PREFIX}%"),
-                    Notification.status == PushStatus.SENT,
-                )
-            )
-            # A hold past its time counts as expired before the scheduler has written it down.
-            status = case(
-                (and_(Reservation.status == hold_rules.HELD, Reservation.expires_at <= self.clock()), hold_rules.EXPIRED),
-                else_=Reservation.status,
-            ).label("hold_status")
-            held = dict(
-                s.execute(
-                    select(status, func.sum(Reservation.quantity))
-                    .where(Reservation.offer_id == offer_id)
-                    .group_by(status.name)
-                ).all()
-            )
+        with self.store.read() as q:
+            counts = q.offer_push_counts(offer_id)
+            opened = q.offer_openers(offer_id)
+            price_drops = q.offer_price_drops_sent(offer_id)
+            held = q.offer_held_quantities(offer_id, self.clock())
         return {
             "matched": sum(counts.values()),
             "sent": counts.get(PushStatus.SENT, 0),
@@ -379,138 +383,20 @@ class OfferService:
         }
 
 
-_OFFER_COLUMNS = (
-    Offer.id,
-    Offer.shop_id,
-    Offer.title,
-    Offer.description,
-    Offer.category,
-    Offer.original_price_cents,
-    Offer.price_cents,
-    Offer.discount_pct,
-    Offer.currency,
-    Offer.quantity,
-    Offer.quantity_left,
-    Offer.expires_at,
-    Offer.status,
-    Offer.image_url,
-    Offer.photo,
-    Offer.thumbnail,
-    Offer.created_at,
-    Offer.price_steps,
-    Offer.price_step,
-    Offer.next_step_at,
-)
-
-
-def _rank(lat: float, lon: float, shop_lat: float, shop_lon: float) -> float:
-    """The distance deals are ranked by (`_deals_near_by_box` ranks by the same)."""
-    return geo.approx_m(lat, lon, shop_lat, shop_lon)
-
-
-def _ranked_live_offers(conn, near: NearShops, start: int, stop: int, lat, lon, now, category, want: int) -> list:
-    """The first `want` live offers of near.shops[start:stop], ranked (nearest, soonest to
-    expire, id)."""
-    rank = {shop[0]: _rank(lat, lon, shop[1], shop[2]) for shop in near.shops[start:stop]}
-    shop_ids = list(rank)
-    rows: list = []
-    # SQLite takes at most 32,766 bound values in a statement.
-    for chunk in range(0, len(shop_ids), 10_000):
-        q = select(*_OFFER_COLUMNS).where(
-            Offer.shop_id.in_(shop_ids[chunk : chunk + 10_000]),
-            Offer.status == rules_of_offers.ACTIVE,
-            Offer.expires_at > now,
-        )
-        if category:
-            q = q.where(Offer.category == category)
-        rows += conn.execute(q).all()
-    rows.sort(key=lambda r: (rank[r.shop_id], r.expires_at, r.id))
-    return rows[:want]
-
-
-# The same on PostgreSQL, ranked and cut by the database: only the rows shown come back. The
-# shops and their distances go in as two comma-separated lists (one statement text whatever
-# their number, so psycopg prepares it once per connection; and joined in C, where psycopg's
-# array dumper took 4 % of the request); repr() of a float reads back as the same float8. Shop
-# ids hold no commas (new_id). "C" orders ids by code point, as Python does.
-_RANKED_PG = (
-    text(
-        """
-SELECT offers.id, offers.shop_id, offers.title, offers.description, offers.category,
-       offers.original_price_cents, offers.price_cents, offers.discount_pct, offers.currency,
-       offers.quantity, offers.quantity_left, offers.expires_at, offers.status, offers.image_url,
-       offers.photo, offers.thumbnail, offers.created_at, offers.price_steps, offers.price_step, offers.next_step_at
-FROM unnest(string_to_array(:shop_ids, ','), CAST(string_to_array(:distances, ',') AS float8[]))
-     AS near (shop_id, d)
-JOIN offers ON offers.shop_id = near.shop_id
-WHERE offers.status = :active AND offers.expires_at > :now
-  AND (CAST(:category AS varchar) IS NULL OR offers.category = :category)
-ORDER BY near.d, offers.expires_at, offers.id COLLATE "C"
-LIMIT :want
-"""
-    )
-    .bindparams(bindparam("now", type_=UTCDateTime()))
-    .columns(*_OFFER_COLUMNS)
-)
-
-
-def _ranked_live_offers_pg(conn, near: NearShops, start: int, stop: int, lat, lon, now, category, want: int) -> list:
-    batch = near.shops[start:stop]
-    if near.near_ties(start, stop):
-        distances = [_rank(lat, lon, shop[1], shop[2]) for shop in batch]
-    else:
-        # The index's distances order these shops as _rank would: they differ from it in the
-        # last bits only, and no two shops here (but those at one place) are that close.
-        distances = near.distances[start:stop].tolist()
-    return conn.execute(
-        _RANKED_PG,
-        {
-            "shop_ids": ",".join([shop[0] for shop in batch]),
-            "distances": ",".join(map(repr, distances)),
-            "active": rules_of_offers.ACTIVE,
-            "now": now,
-            "category": category,
-            "want": want,
-        },
-    ).all()
-
-
 def _deal_items(rows, shops: dict[str, tuple], lat: float, lon: float, now) -> list[dict[str, Any]]:
-    """The listing from ranked rows (_OFFER_COLUMNS) and the index's shops, the distance of
-    each shop computed once."""
-    shown: dict[str, float] = {}
-    open_now: dict[str, dict[str, Any]] = {}
+    """The listing from ranked rows (DealQueries.ranked_live_offers: offer_fields' columns, in
+    order) and the index's shops, what is shown of each shop computed once. The rows are read
+    as tuples: by attribute, a row's 20 columns took longer than the rest of the listing."""
+    shown: dict[str, tuple[dict[str, Any], float]] = {}
     items = []
-    for (offer_id, shop_id, title, description, category, original_price_cents, price_cents, discount_pct,
-         currency, quantity, quantity_left, expires_at, status, image_url, photo, thumbnail, created_at,
-         price_steps, price_step, next_step_at) in rows:
-        _, shop_lat, shop_lon, shop_name, shop_address, shop_hours, shop_zone = shops[shop_id]
-        distance = shown.get(shop_id)
-        if distance is None:
-            distance = shown[shop_id] = geo.distance_shown_m(lat, lon, shop_lat, shop_lon)
-            open_now[shop_id] = hours_view(shop_hours, shop_zone, now)
-        status = rules_of_offers.effective_status(status, expires_at, now)
-        items.append(
-            {
-                "id": offer_id,
-                "shop_id": shop_id,
-                "title": title,
-                "description": description,
-                "category": category,
-                "original_price_cents": original_price_cents,
-                "price_cents": price_cents,
-                "discount_pct": discount_pct,
-                "currency": currency,
-                "quantity": quantity,
-                "quantity_left": quantity_left,
-                "expires_at": expires_at,
-                "status": status,
-                **pictures(image_url, photo, thumbnail),
-                "created_at": created_at,
-                **price_schedule(price_steps, price_step, next_step_at, status == rules_of_offers.ACTIVE),
-                "shop": {"id": shop_id, "name": shop_name, "address": shop_address, "lat": shop_lat, "lon": shop_lon,
-                         **open_now[shop_id]},
-                "distance_m": distance,
-            }
-        )
+    for row in rows:
+        shop_id = row[1]
+        seen = shown.get(shop_id)
+        if seen is None:
+            _, shop_lat, shop_lon, shop_name, shop_address, shop_hours, shop_zone = shops[shop_id]
+            seen = shown[shop_id] = (
+                deal_shop_view(shop_id, shop_name, shop_address, shop_lat, shop_lon, hours_view(shop_hours, shop_zone, now)),
+                geo.distance_shown_m(lat, lon, shop_lat, shop_lon),
+            )
+        items.append(deal_view(offer_fields(*row, now=now), *seen))
     return items

@@ -2,13 +2,8 @@
 the media store under their content's names, and given to an offer."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
-
-from ..adapters.db import Database
-from ..adapters.db.models import Offer, Shop
-from ..adapters.db.queries import Queries
 from ..domain import merchants as merchant_rules
 from ..domain import offers as rules_of_offers
 from ..domain import photos
@@ -18,14 +13,23 @@ from ..domain.i18n import Text
 from .auth import Principal
 from .merchants import merchant_standing
 from .offers import offer_view
+from .ports import Transactions
+
+
+class PhotoQueries(Protocol):
+    """What PhotoService and drop_unused need of the database (SQL: the offers queries of the database adapter)."""
+
+    def merchants_offer(self, merchant_id: str, offer_id: str, *, lock: bool = False) -> Any | None: ...
+    def photo_names_shown(self, names: set[str]) -> set[str]: ...
 
 
 class PhotoService:
-    def __init__(self, db: Database, clock: Clock, processor: photos.PhotoProcessor, store: photos.MediaStore):
-        self.db = db
+    def __init__(self, store: Transactions[PhotoQueries], clock: Clock, processor: photos.PhotoProcessor,
+                 files: photos.MediaStore):
+        self.store = store
         self.clock = clock
         self.processor = processor
-        self.store = store
+        self.files = files  # the media store
 
     def keep(self, data: bytes, content_type: str | None = None) -> photos.Photo:
         """The photo made ready and kept (both files), for an offer to name; NotAPhoto (400)
@@ -33,14 +37,13 @@ class PhotoService:
         if content_type is not None and content_type.split(";")[0].strip().lower() not in photos.ACCEPTED_TYPES:
             raise photos.UnsupportedPhotoType()
         photo = self.processor.prepare(data)
-        self.store.put(photo.large_name, photo.large)
-        self.store.put(photo.thumbnail_name, photo.thumbnail)
+        self.files.put(photo.large_name, photo.large)
+        self.files.put(photo.thumbnail_name, photo.thumbnail)
         return photo
 
-    def _check(self, s, merchant: Principal, offer_id: str, *, lock: bool = False) -> Offer:
-        standing = merchant_standing(Queries(s), merchant.id, hold=lock)
-        q = select(Offer).join(Shop).where(Offer.id == offer_id, Shop.merchant_id == merchant.id)
-        offer = s.scalar(q.with_for_update(of=Offer) if lock else q)
+    def _check(self, q: PhotoQueries, merchant: Principal, offer_id: str, *, lock: bool = False):
+        standing = merchant_standing(q, merchant.id, hold=lock)
+        offer = q.merchants_offer(merchant.id, offer_id, lock=lock)
         if offer is None:
             raise NotFound(Text("No such offer."))
         merchant_rules.check_may_change_offer(standing, {"photo": True})
@@ -51,31 +54,30 @@ class PhotoService:
         """Give the merchant's offer this photo (replacing any): 404 unless the caller's, 409
         once it has ended, 403 when suspended; checked before the picture is worked on. Pushes
         sent before keep no picture; those sent after show it."""
-        with self.db.read() as s:
-            self._check(s, merchant, offer_id)
+        with self.store.read() as q:
+            self._check(q, merchant, offer_id)
         photo = self.keep(data, content_type)
-        with self.db.write() as s:
-            offer = self._check(s, merchant, offer_id, lock=True)
+        with self.store.write() as q:
+            offer = self._check(q, merchant, offer_id, lock=True)
             replaced = {offer.photo, offer.thumbnail} - {None, photo.large_name, photo.thumbnail_name}
             offer.photo, offer.thumbnail = photo.large_name, photo.thumbnail_name
             offer.updated_at = self.clock()
             view = offer_view(offer, self.clock())
-        drop_unused(self.db, self.store, replaced)
+        drop_unused(self.store, self.files, replaced)
         return view
 
     def media(self, name: str) -> bytes | None:
         """A kept file by name; None for any other name."""
-        return self.store.get(name) if photos.is_media_name(name) else None
+        return self.files.get(name) if photos.is_media_name(name) else None
 
 
-def drop_unused(db: Database, store: photos.MediaStore, names: set[str]) -> None:
+def drop_unused(store: Transactions[PhotoQueries], media: photos.MediaStore, names: set[str]) -> None:
     """Files no offer shows any more stop being served (a photo replaced, or erased with its
     merchant, may show what its owner wanted gone); one another offer shows (files are named by
     their content) stays."""
     if not names:
         return
-    with db.read() as s:
-        still = set(s.scalars(select(Offer.photo).where(Offer.photo.in_(names))))
-        still |= set(s.scalars(select(Offer.thumbnail).where(Offer.thumbnail.in_(names))))
+    with store.read() as q:
+        still = q.photo_names_shown(names)
     for name in names - still:
-        store.delete(name)
+        media.delete(name)

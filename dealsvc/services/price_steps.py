@@ -4,45 +4,38 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import select
-
-from ..adapters.db import Database
-from ..adapters.db.models import Fanout, Offer
-from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..domain.pricing import catch_up, steps_from_json, steps_to_json
 from ..domain.outbox import FanoutKind
+from .ports import Transactions
 
 log = logging.getLogger(__name__)
+
+
+class PriceStepQueries(Protocol):
+    """What PriceStepService needs of the database (SQL: the offers queries of the database adapter)."""
+
+    def offers_with_step_due(self, now: datetime, limit: int) -> list[str]: ...  # live offers' ids, longest due first
+    def offer_with_step_due(self, offer_id: str, now: datetime) -> Any | None: ...  # locked; None if held elsewhere
+    def add_fanout(self, offer_id: str, kind: str, now: datetime, *, seq: int = 1) -> None: ...
 
 
 class PriceStepService:
     """Idempotent: a step is applied once, whoever gets there first (the periodic job, a job
     after a takeover), because applying it moves next_step_at past now under the row lock."""
 
-    def __init__(self, db: Database, clock: Clock):
-        self.db = db
+    def __init__(self, store: Transactions[PriceStepQueries], clock: Clock):
+        self.store = store
         self.clock = clock
 
     def apply_due(self, limit: int = 200) -> list[tuple[str, int]]:
         """Every live offer whose next step is due takes the latest due step; returns
         (offer id, step number) of each step applied."""
         now = self.clock()
-        with self.db.read() as s:
-            # Only offers with a step due are read, through ix_offers_next_step_at (ended offers
-            # have none). `status || ''` keeps the planners off ix_offers_status_expires_at,
-            # which SQLite otherwise prefers and which would walk every live offer.
-            due = s.scalars(
-                select(Offer.id)
-                .where(
-                    Offer.next_step_at <= now,
-                    Offer.status.concat("") == offer_rules.ACTIVE,
-                    Offer.expires_at > now,
-                )
-                .order_by(Offer.next_step_at)
-                .limit(limit)
-            ).all()
+        with self.store.read() as q:
+            due = q.offers_with_step_due(now, limit)
         applied = [done for done in (self._apply(offer_id, now) for offer_id in due) if done is not None]
         # Only after each commit: a process killed before it must not claim a step that never happened.
         for offer_id, step, price_cents in applied:
@@ -51,19 +44,10 @@ class PriceStepService:
 
     def _apply(self, offer_id: str, now: datetime) -> tuple[str, int, int] | None:
         """One offer in its own transaction: a failure on one leaves the others applied."""
-        with self.db.write() as s:
+        with self.store.write() as q:
             # Checked again under the lock: the offer may have sold out, been withdrawn or
             # rescheduled since it was read. A row locked by its owner's PATCH waits for the next run.
-            offer = s.scalar(
-                select(Offer)
-                .where(
-                    Offer.id == offer_id,
-                    Offer.next_step_at <= now,
-                    Offer.status == offer_rules.ACTIVE,
-                    Offer.expires_at > now,
-                )
-                .with_for_update(skip_locked=True)
-            )
+            offer = q.offer_with_step_due(offer_id, now)
             if offer is None:
                 return None
             steps = steps_from_json(offer.price_steps)
@@ -78,5 +62,5 @@ class PriceStepService:
             offer.price_step = reached
             offer.updated_at = now
             # The outbox: the push about this step commits with the price, or neither does.
-            s.add(Fanout(offer_id=offer.id, kind=FanoutKind.PRICE, seq=reached, due_at=now, created_at=now))
+            q.add_fanout(offer.id, FanoutKind.PRICE, now, seq=reached)
             return offer.id, reached, step.price_cents

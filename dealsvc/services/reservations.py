@@ -86,7 +86,7 @@ class ReservationService:
     def _reserve(self, principal, offer_id, quantity, scope, key, body) -> dict[str, Any]:
         now = self.clock()
         with self.store.write() as q:
-            cached = idempotency.replay(q.session, scope, key, body)  # ports: until idempotency.replay takes q
+            cached = idempotency.replay(q, scope, key, body)
             if cached is not None:
                 return cached
             # The resident's row lock (SQLite: the write lock) queues their concurrent
@@ -103,9 +103,9 @@ class ReservationService:
                 expires_at=hold_rules.hold_expires_at(now, rules.hold_minutes, offer.expires_at),
             )
             if offer.quantity_left == 0:
-                end_offer(q.session, offer, offer_rules.SOLD_OUT, now)  # ports: until end_offer takes q
+                end_offer(q, offer, offer_rules.SOLD_OUT, now)
             view = reservation_view(reservation, offer, now)
-            idempotency.remember(q.session, scope, key, body, 201, view, now)  # ports: until idempotency.remember takes q
+            idempotency.remember(q, scope, key, body, 201, view, now)
             return view
 
     def _take(self, q: ReservationQueries, offer_id: str, quantity: int, now):
@@ -120,7 +120,7 @@ class ReservationService:
                 return offer
             # Holds whose time has come may not have been ended by the scheduler yet: their
             # stock is not held any more. Give it back (under the row lock) and try once more.
-            if attempt == 0 and end_lapsed_holds(q.session, offer, now):  # ports: until end_lapsed_holds takes q
+            if attempt == 0 and end_lapsed_holds(q, offer, now):
                 continue
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
             if status != offer_rules.ACTIVE:
@@ -158,7 +158,7 @@ class ReservationService:
             reservation.updated_at = now
             status = offer_rules.effective_status(offer.status, offer.expires_at, now)
             if status == offer_rules.SOLD_OUT:
-                resume_offer(q.session, offer.id, now)  # ports: until resume_offer takes q
+                resume_offer(q, offer.id, now)
             if status in (offer_rules.ACTIVE, offer_rules.SOLD_OUT):
                 q.return_stock(offer, reservation.quantity, offer_rules.ACTIVE, now)
             return reservation_view(reservation, offer, now)

@@ -2,13 +2,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
-from sqlalchemy import func, select
-
-from ..adapters.db import Database
-from ..adapters.db.models import Merchant, Shop
-from ..adapters.db.queries import Queries
 from ..adapters.geocoding import Geocoder, GeocoderDown, GeocodingOff
 from ..domain import hours
 from ..domain import merchants as merchant_rules
@@ -18,7 +13,18 @@ from ..domain.errors import NotFound, Unprocessable, Unavailable
 from ..domain.i18n import Text
 from .auth import Principal
 from .merchants import merchant_standing
+from .ports import Transactions
 from .rules import RulesService
+
+
+class ShopQueries(Protocol):
+    """What ShopService needs of the database (SQL: the shops queries of the database adapter)."""
+
+    def shop(self, shop_id: str, *, lock: bool = False) -> Any | None: ...
+    def shops_of_merchant(self, merchant_id: str) -> list[Any]: ...  # the oldest first
+    def count_shops_of_merchant(self, merchant_id: str) -> int: ...
+    def add_shop(self, **columns: Any) -> Any: ...
+    def lock_merchant_row(self, merchant_id: str) -> None: ...
 
 
 def hours_view(opening_hours: str | None, zone_name: str, now: datetime) -> dict[str, Any]:
@@ -31,7 +37,7 @@ def hours_view(opening_hours: str | None, zone_name: str, now: datetime) -> dict
             "opens_at": None if seen.open else seen.until}
 
 
-def shop_view(shop: Shop, now: datetime) -> dict[str, Any]:
+def shop_view(shop, now: datetime) -> dict[str, Any]:
     return {
         "id": shop.id,
         "merchant_id": shop.merchant_id,
@@ -48,9 +54,10 @@ def shop_view(shop: Shop, now: datetime) -> dict[str, Any]:
 
 class ShopService:
     def __init__(
-        self, db: Database, clock: Clock, geocoder: Geocoder, rules: RulesService, zone_at: Callable[[float, float], str]
+        self, store: Transactions[ShopQueries], clock: Clock, geocoder: Geocoder, rules: RulesService,
+        zone_at: Callable[[float, float], str],
     ):
-        self.db = db
+        self.store = store
         self.zone_at = zone_at
         self.clock = clock
         self.geocoder = geocoder
@@ -80,21 +87,21 @@ class ShopService:
         lat, lon, address = data.get("lat"), data.get("lon"), data.get("address")
         if lat is None:
             # Before the geocoder is asked (its quota is shared): checked again below, for good.
-            with self.db.read() as s:
-                merchant_rules.check_may_add_shop(merchant_standing(Queries(s), merchant.id, hold=False))
+            with self.store.read() as q:
+                merchant_rules.check_may_add_shop(merchant_standing(q, merchant.id, hold=False))
             lat, lon = self.locate(address)
         timezone = self.zone_at(lat, lon)
         now = self.clock()
-        with self.db.write() as s:
+        with self.store.write() as q:
             # The merchant's row locked first (before the shared hold merchant_standing takes, which
             # would otherwise be upgraded and deadlock): two shops added at once cannot both slip
             # under the cap, and a suspension waits for this or is read by it.
-            s.scalar(select(Merchant.id).where(Merchant.id == merchant.id).with_for_update())
-            merchant_rules.check_may_add_shop(merchant_standing(Queries(s), merchant.id))
-            owned = s.scalar(select(func.count()).select_from(Shop).where(Shop.merchant_id == merchant.id))
+            q.lock_merchant_row(merchant.id)
+            merchant_rules.check_may_add_shop(merchant_standing(q, merchant.id))
+            owned = q.count_shops_of_merchant(merchant.id)
             # Each shop is a place to read figures from (domain/privacy.py): their number is capped.
-            self.rules.current(Queries(s)).check_shop_count(owned)
-            shop = Shop(
+            self.rules.current(q).check_shop_count(owned)
+            shop = q.add_shop(
                 id=new_id("shp"),
                 merchant_id=merchant.id,
                 name=data["name"],
@@ -107,20 +114,19 @@ class ShopService:
                 created_at=now,
                 updated_at=now,
             )
-            s.add(shop)
         return shop_view(shop, now)
 
     def get(self, shop_id: str) -> dict[str, Any]:
-        with self.db.read() as s:
-            shop = s.get(Shop, shop_id)
+        with self.store.read() as q:
+            shop = q.shop(shop_id)
             if shop is None:
                 raise NotFound(Text("No such shop."))
             return shop_view(shop, self.clock())
 
     def update(self, merchant: Principal, shop_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change a shop's opening hours (checked by the schema: domain/hours.problem)."""
-        with self.db.write() as s:
-            shop = s.get(Shop, shop_id, with_for_update=True)
+        with self.store.write() as q:
+            shop = q.shop(shop_id, lock=True)
             if shop is None or shop.merchant_id != merchant.id:
                 raise NotFound(Text("No such shop."))
             if "opening_hours" in changes:
@@ -129,9 +135,7 @@ class ShopService:
             return shop_view(shop, now)
 
     def list_for(self, merchant: Principal) -> list[dict[str, Any]]:
-        with self.db.read() as s:
-            shops = s.scalars(
-                select(Shop).where(Shop.merchant_id == merchant.id).order_by(Shop.created_at)
-            )
+        with self.store.read() as q:
+            shops = q.shops_of_merchant(merchant.id)
             now = self.clock()
             return [shop_view(x, now) for x in shops]

@@ -14,6 +14,7 @@ from geopy.distance import geodesic as geopy_geodesic
 from sqlalchemy import select, update
 
 from dealsvc.adapters.db.models import Merchant, Offer, Shop
+from dealsvc.adapters.db.store import Store
 from dealsvc.api.schemas import DealListSchema
 from dealsvc.adapters.spatial import NearShops, ShopIndex
 from dealsvc.bootstrap import bootstrap
@@ -98,7 +99,7 @@ def test_the_index_agrees_with_brute_force_and_with_the_box_query(container, cen
     # Mirror images east and west of the first query's point: the same distance, two places.
     shops += [(edge_point[0] + dy, edge_point[1] + sign * dx) for dy, dx in ((0.001, 0.002), (-0.002, 0.0005)) for sign in (1, -1)]
     _seed(container, rng, shops)
-    by_box = OfferService(container.db, container.clock, container.rules, b"-")  # without the index
+    by_box = OfferService(Store(container.db), container.clock, container.rules, b"-")  # without the index
     queries = [(*edge_point, edge_radius, None, 100)] + [
         (*_around(rng, centre, 1, spread)[0], rng.choice([1, 300, 1000, 2500, 5000]),
          rng.choice([None, None, "bakery", "dairy"]), rng.choice([1, 5, 20, 100]))

@@ -507,9 +507,10 @@ def test_price_steps_posted_from_the_form_are_listed_with_the_next_change(client
 
     # Once the first step applies, the page marks it and points at the second.
     from dealsvc.services.price_steps import PriceStepService
+    from dealsvc.adapters.db.store import Store
 
     later = datetime.now(timezone.utc) + timedelta(minutes=31)
-    assert PriceStepService(container.db, lambda: later).apply_due() == [(offer_id, 1)]
+    assert PriceStepService(Store(container.db), lambda: later).apply_due() == [(offer_id, 1)]
     row = offer_row(client.get("/shop/").text, offer_id)
     assert '<li class="applied">from <time' in row and '€1.80 (−55 %) <span class="badge">applied</span></li>' in row
     assert "€1.80 <s>€4.00</s> · −55 %" in row

@@ -10,7 +10,7 @@ import copy
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterator
+from typing import Any, Iterator
 
 from dealsvc.domain import funnel
 from dealsvc.domain import offers as offer_rules
@@ -37,24 +37,19 @@ class Tables:
     subscribers: dict[str, Row] = field(default_factory=dict)  # by id
     shops: dict[str, Row] = field(default_factory=dict)  # by id
     favorites: dict[tuple[int, str], Row] = field(default_factory=dict)  # by (subscriber_pk, shop_id)
-    # offers group's tables
-
-    # operators group's tables
+    offers: dict[str, Row] = field(default_factory=dict)  # by id
+    fanouts: list[Row] = field(default_factory=list)  # in the order made
+    reservations: dict[str, Row] = field(default_factory=dict)  # by id
+    notifications: dict[int, Row] = field(default_factory=dict)  # by id
+    push_batches: dict[int, Row] = field(default_factory=dict)  # by id
+    idempotency_keys: dict[tuple[str, str], Row] = field(default_factory=dict)  # by (scope, key)
     merchants: dict[str, Row] = field(default_factory=dict)  # by id
     # The one row of rules in force, as the first migration leaves it: every rule at its default.
     operator_rules: Row = field(default_factory=lambda: Row(id=1, stored={}, updated_at=None))
     rule_changes: list[Row] = field(default_factory=list)  # in the order made; .id from 1
     audit_entries: list[Row] = field(default_factory=list)  # in the order kept; .id from 1
     web_sessions: dict[str, Row] = field(default_factory=dict)  # by id_hash
-
-    # residents group's tables
-    offers: dict[str, Row] = field(default_factory=dict)  # by id (the offers group's table too)
-    reservations: dict[str, Row] = field(default_factory=dict)  # by id
-
-    # numbers group's tables
-    notifications: dict[int, Row] = field(default_factory=dict)  # by id
     leases: dict[str, Row] = field(default_factory=dict)  # by name
-    fanouts: list[Row] = field(default_factory=list)
 
 
 class MemoryQueries:
@@ -69,7 +64,7 @@ class MemoryQueries:
         return sub if sub is not None and sub.deleted_at is None else None
 
     # shops
-    def shop(self, shop_id: str) -> Row | None:
+    def shop(self, shop_id: str, *, lock: bool = False) -> Row | None:
         return self.t.shops.get(shop_id)
 
     # favourites
@@ -93,6 +88,78 @@ class MemoryQueries:
         del self.t.favorites[(favorite.subscriber_pk, favorite.shop_id)]
 
     # --- offers, shops, lifecycle, price steps, photos, idempotency ------------------------------
+    # (The SQL's row locks have nothing to wait for here: one transaction at a time.)
+
+    def idempotency_answer(self, scope: str, key: str) -> Row | None:
+        return self.t.idempotency_keys.get((scope, key))
+
+    def keep_idempotency_answer(self, scope: str, key: str, fingerprint: str, status_code: int,
+                                response: dict[str, Any], now: datetime) -> None:
+        if (scope, key) in self.t.idempotency_keys:
+            raise IntegrityConflict(f"idempotency key {scope!r}")
+        self.t.idempotency_keys[(scope, key)] = Row(scope=scope, key=key, fingerprint=fingerprint, status_code=status_code,
+                                                    response=copy.deepcopy(response), created_at=now)
+
+    def offer(self, offer_id: str, *, lock: bool = False) -> Row | None:
+        return self.t.offers.get(offer_id)
+
+    def offers_locked_skipping_locked(self, offer_ids: list[str]) -> list[Row]:
+        return [self.t.offers[i] for i in sorted(set(offer_ids)) if i in self.t.offers]
+
+    def offers_due_to_expire(self, now: datetime, statuses: list[str], *, offer_id: str | None = None,
+                             limit: int | None = None) -> list[Row]:
+        due = sorted((o for o in self.t.offers.values() if o.status in statuses and o.expires_at <= now
+                      and offer_id in (None, o.id)), key=lambda o: o.expires_at)
+        return due[:limit]
+
+    def offers_with_step_due(self, now: datetime, limit: int) -> list[str]:
+        due = [o for o in self.t.offers.values() if self._step_due(o, now)]
+        return [o.id for o in sorted(due, key=lambda o: o.next_step_at)[:limit]]
+
+    def offer_with_step_due(self, offer_id: str, now: datetime) -> Row | None:
+        offer = self.t.offers.get(offer_id)
+        return offer if offer is not None and self._step_due(offer, now) else None
+
+    @staticmethod
+    def _step_due(offer: Row, now: datetime) -> bool:
+        return (offer.next_step_at is not None and offer.next_step_at <= now and offer.status == offer_rules.ACTIVE
+                and offer.expires_at > now)
+
+    def add_fanout(self, offer_id: str, kind: str, now: datetime, *, seq: int = 1) -> None:
+        self.t.fanouts.append(Row(offer_id=offer_id, kind=kind, seq=seq, due_at=now, created_at=now, done_at=None))
+
+    def has_pending_wave(self, offer_id: str) -> bool:
+        return any(f.offer_id == offer_id and f.kind == FanoutKind.OFFER and f.done_at is None for f in self.t.fanouts)
+
+    def last_wave_seq(self, offer_id: str) -> int:
+        return max((f.seq for f in self.t.fanouts if f.offer_id == offer_id and f.kind == FanoutKind.OFFER), default=0)
+
+    def drop_waiting_offer_alerts(self, offer_id: str, reason: str) -> None:
+        for n in self.t.notifications.values():
+            if n.offer_id != offer_id or n.kind != PushKind.OFFER:
+                continue
+            unclaimed = n.status == PushStatus.SENDING and n.batch_id is not None and self.t.push_batches[n.batch_id].attempts == 0
+            if n.status == PushStatus.PENDING or unclaimed:
+                n.status, n.reason, n.lease_until, n.batch_id = PushStatus.DROPPED, reason, None, None
+
+    def redue_dropped_offer_alerts(self, offer_id: str, reason: str, now: datetime) -> None:
+        for n in self.t.notifications.values():
+            if n.offer_id == offer_id and n.kind == PushKind.OFFER and n.status == PushStatus.DROPPED and n.reason == reason:
+                n.status, n.reason, n.due_at, n.lease_until = PushStatus.PENDING, None, now, None
+
+    def end_held_reservations(self, offer_id: str, status: str, now: datetime, *, lapsed: bool = False) -> int:
+        ended = [r for r in self.t.reservations.values()
+                 if r.offer_id == offer_id and r.status == HELD and (not lapsed or r.expires_at <= now)]
+        for r in ended:
+            r.status, r.updated_at = status, now
+        return sum(r.quantity for r in ended)
+
+    def offers_with_lapsed_holds(self, now: datetime, limit: int) -> list[str]:
+        due = {r.offer_id for r in self.t.reservations.values() if r.status == HELD and r.expires_at <= now}
+        return sorted(due)[:limit]
+
+    def photo_names_shown(self, names: set[str]) -> set[str]:
+        return {name for o in self.t.offers.values() for name in (o.photo, o.thumbnail) if name in names}
 
     # --- merchants, auth, rules, audit, erasure, outage, breaker, activity -----------------------
 
@@ -489,3 +556,40 @@ class MemoryStore:
             Row(offer_id=offer_id, kind=kind, seq=seq, matched=matched, done_at=done_at, due_at=due_at)
             for kind, seq, matched, done_at, due_at in waves
         ]
+
+    def add_priced_offer(self, offer_id: str, shop_id: str, now: datetime, **columns) -> Row:
+        """An active offer posted at `now` (as OfferService posts one: with its first wave due),
+        expiring in two hours unless `columns` say otherwise."""
+        from datetime import timedelta
+
+        row = dict(
+            id=offer_id, shop_id=shop_id, title="Pane di ieri", description=None, category="bakery",
+            original_price_cents=400, price_cents=200, discount_pct=50.0, currency="EUR", quantity=5,
+            quantity_left=5, expires_at=now + timedelta(hours=2), status=offer_rules.ACTIVE, image_url=None,
+            photo=None, thumbnail=None, created_at=now, updated_at=now, price_steps=None, price_step=0,
+            next_step_at=None,
+        )
+        row.update(columns)
+        self.tables.offers[offer_id] = offer = Row(**row)
+        MemoryQueries(self.tables).add_fanout(offer_id, FanoutKind.OFFER, now)
+        return offer
+
+    def add_hold_until(self, reservation_id: str, offer_id: str, quantity: int, expires_at: datetime) -> None:
+        """A hold of `quantity`, taken from the offer's stock."""
+        offer = self.tables.offers[offer_id]
+        offer.quantity_left -= quantity
+        self.tables.reservations[reservation_id] = Row(
+            id=reservation_id, offer_id=offer_id, quantity=quantity, status=HELD, expires_at=expires_at,
+            updated_at=offer.created_at,
+        )
+
+    def add_alert(self, offer_id: str, status: str, *, batch_attempts: int | None = None) -> int:
+        """An alert of the offer for a resident, `status`, in a batch tried batch_attempts times."""
+        n = len(self.tables.notifications) + 1
+        batch_id = None
+        if batch_attempts is not None:
+            batch_id = len(self.tables.push_batches) + 1
+            self.tables.push_batches[batch_id] = Row(id=batch_id, attempts=batch_attempts)
+        self.tables.notifications[n] = Row(id=n, offer_id=offer_id, kind=PushKind.OFFER, status=status, reason=None,
+                                           due_at=None, lease_until=None, batch_id=batch_id)
+        return n

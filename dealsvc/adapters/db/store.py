@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ...services.ports import DatabaseError, IntegrityConflict
 from .queries import Queries
+from .queries.deals import DealQueries
 from .session import Database
 
 # The driver's errors, as the services' ports name them (services/outage.py tells an outage by them).
@@ -34,3 +35,9 @@ class Store:
     def read(self) -> Iterator[Queries]:
         with self.db.read() as session:
             yield Queries(session)
+
+    @contextmanager
+    def read_statements(self) -> Iterator[DealQueries]:
+        """Reads without an ORM session, for the hottest path (Database.read_statements)."""
+        with self.db.read_statements() as connection:
+            yield DealQueries(connection)

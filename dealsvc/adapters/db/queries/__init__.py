@@ -1,5 +1,6 @@
 """The SQL behind the services' ports (services/ports.py): one module per topic, each a class of
-queries on the transaction's session, composed here into the one object a transaction yields."""
+queries on the transaction's session, composed here into the one object a transaction yields.
+(deals.py: the deals listing's reads on a bare connection, Store.read_statements.)"""
 from __future__ import annotations
 
 from .activity import ActivityQueries
@@ -16,6 +17,9 @@ from .figures import FigureQueries
 from .funnel import FunnelQueries
 from .maps import MapQueries
 from .scheduler import SchedulerQueries
+from .idempotency import IdempotencyQueries
+from .lifecycle import LifecycleQueries
+from .offers import OfferQueries
 from .shops import ShopQueries
 from .subscribers import SubscriberQueries
 
@@ -26,7 +30,9 @@ class Queries(FavoriteQueries, ShopQueries, SubscriberQueries,
               # residents
               FollowerQueries, ReservationQueries, RetentionQueries,
               # numbers
-              FigureQueries, FunnelQueries, MapQueries, SchedulerQueries):
+              FigureQueries, FunnelQueries, MapQueries, SchedulerQueries,
+              # offers
+              IdempotencyQueries, LifecycleQueries, OfferQueries):
     """Every topic's queries on one session."""
 
 
