@@ -118,7 +118,7 @@ def main(argv=None) -> int:
             _report("scheduler: date job per offer + sweep (2 s)", project)
 
             ids = _seed(container, args.offers, args.lead, args.window)
-            sweep_only = _SweepOnly(container.db, container.clock, container.expiry, sweep_every=timedelta(seconds=1))
+            sweep_only = _SweepOnly(Store(container.db), container.clock, container.expiry, sweep_every=timedelta(seconds=1))
             alternative = _run_scheduler(container, sweep_only, ids, timeout)
             _report("alternative: a sweep every second alone", alternative)
         finally:
