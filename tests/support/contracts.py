@@ -17,9 +17,8 @@ from dealsvc.domain import reservations as hold_rules
 from dealsvc.domain.reservations import COLLECTED, HELD
 from dealsvc.services.ports import IntegrityConflict
 
-from .fakes import MemoryStore, Row, offer_row
+from .fakes import T0, MemoryStore, Row, offer_row
 
-T0 = datetime(2026, 12, 5, 18, 0, tzinfo=timezone.utc)
 
 
 class MemoryWorld:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 from dealsvc.domain import funnel
@@ -485,6 +485,20 @@ def offer_row(**columns) -> Row:
     """An offer with the columns reservations read (active, 5 left of 5, unless `columns` say otherwise)."""
     return Row(**{"title": "Pane di ieri", "status": ACTIVE, "quantity": 5, "quantity_left": 5, "created_at": None,
                   "updated_at": None, **columns})
+
+
+# The instant the tests' rows are made at (a Saturday, 19:00 in Rome).
+T0 = datetime(2026, 12, 5, 18, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    """The services' clock, set by the test: `clock.now` is what they read (T0 to begin with)."""
+
+    def __init__(self, now: datetime | None = None):
+        self.now = now or T0
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 class MemoryStore:

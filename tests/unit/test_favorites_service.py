@@ -7,15 +7,7 @@ from dealsvc.domain.errors import NotFound, Unprocessable
 from dealsvc.services.auth import Principal
 from dealsvc.services.favorites import MAX_FAVORITES, FavoriteService
 from tests.support.contracts import T0
-from tests.support.fakes import MemoryStore
-
-
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
+from tests.support.fakes import Clock, MemoryStore
 
 
 @pytest.fixture

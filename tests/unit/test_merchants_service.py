@@ -11,18 +11,10 @@ from dealsvc.services.auth import MERCHANT, PAGE_SESSION_LIFETIME, AuthService, 
 from dealsvc.services.merchants import MerchantService
 from dealsvc.services.rules import RulesService
 from tests.support.contracts import T0
-from tests.support.fakes import MemoryStore
+from tests.support.fakes import Clock, MemoryStore
 
 OPERATOR = Actor(ActorKind.CONSOLE, "a1b2c3d4e5f6")
 ADMIN_TOKEN = "test-operator-token-5c1f0e9a7b3d2c4e6f8a"
-
-
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

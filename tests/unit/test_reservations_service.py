@@ -8,15 +8,7 @@ from dealsvc.domain.errors import Conflict, NotFound, Unprocessable
 from dealsvc.services.auth import Principal
 from dealsvc.services.reservations import ReservationService
 from tests.support.contracts import T0
-from tests.support.fakes import MemoryStore, offer_row
-
-
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
+from tests.support.fakes import Clock, MemoryStore, offer_row
 
 
 SHOPKEEPER, RIVAL = Principal("merchant", "mer_1"), Principal("merchant", "mer_2")

@@ -10,17 +10,9 @@ from dealsvc.domain.rules import Rules
 from dealsvc.services.audit import AuditService
 from dealsvc.services.rules import RulesService
 from tests.support.contracts import T0
-from tests.support.fakes import MemoryStore
+from tests.support.fakes import Clock, MemoryStore
 
 OPERATOR = Actor(ActorKind.API, "5c1f0e9a7b3d")
-
-
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

@@ -4,17 +4,9 @@ from datetime import timedelta
 
 from dealsvc.services.scheduler import LeaseElection
 from tests.support.contracts import T0
-from tests.support.fakes import MemoryStore
+from tests.support.fakes import Clock, MemoryStore
 
 TTL = timedelta(seconds=6)
-
-
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
 
 
 def test_one_leads_and_the_standby_takes_over_once_the_lease_runs_out():

@@ -9,15 +9,7 @@ from dealsvc.services.auth import Principal
 from dealsvc.services.rules import RulesService
 from dealsvc.services.subscribers import SubscriberService
 from tests.support.contracts import T0
-from tests.support.fakes import MemoryStore
-
-
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
+from tests.support.fakes import Clock, MemoryStore
 
 
 def zone_at(lat: float, lon: float) -> str:
