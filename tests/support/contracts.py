@@ -643,7 +643,7 @@ def check_a_token_registered_again_retires_the_older_subscription(world):
         _new_subscriber(q, "sub_old_phone", "tok-shared")
         _new_subscriber(q, "sub_other_phone", "tok-other")
     with world.store.write() as q:
-        sub = _new_subscriber(q, "sub_new_phone", "tok-shared")
+        _new_subscriber(q, "sub_new_phone", "tok-shared")
         q.deactivate_token_holders("tok-shared", T0 + timedelta(minutes=1), except_pk=q.live_subscriber("sub_new_phone").pk)
     with world.store.read() as q:
         old, other, new = (q.live_subscriber(s) for s in ("sub_old_phone", "sub_other_phone", "sub_new_phone"))

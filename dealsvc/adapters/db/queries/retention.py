@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, literal, select, update
 
 from ..models import IdempotencyKey, Notification, PushQuota, Subscriber, UTCDateTime, WebSession
-from ....domain.outbox import PushKind, PushStatus
+from ....domain.outbox import PushStatus
 from .base import OnSession
 
 
