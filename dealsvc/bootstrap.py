@@ -208,7 +208,7 @@ def bootstrap(
         index=index,
         shop_index=shop_index,
         push=push,
-        dispatcher=Dispatcher(db, clock, rules, index, push, dispatch_settings),
+        dispatcher=Dispatcher(store, clock, rules, index, push, dispatch_settings),
         reservations=ReservationService(store, clock, rules),
         expiry=expiry,
         scheduler=Scheduler(

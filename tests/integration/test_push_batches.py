@@ -56,12 +56,12 @@ def _planned(env: Env, resident: dict | None = None, **offer) -> tuple[str, str,
     return key, offer["id"], tokens
 
 
-def _claim(env: Env, session=None) -> list:
+def _claim(env: Env, queries=None) -> list:
     d = env.container.dispatcher
-    if session is not None:
-        return d.claimer.claim(session, env.clock(), d.settings.batch_size)
-    with env.container.db.write() as s:
-        return d.claimer.claim(s, env.clock(), d.settings.batch_size)
+    if queries is not None:
+        return d.claimer.claim(queries, env.clock(), d.settings.batch_size)
+    with d.store.write() as q:
+        return d.claimer.claim(q, env.clock(), d.settings.batch_size)
 
 
 def _send(env: Env, claimed: list, record: bool = True) -> None:
@@ -90,7 +90,8 @@ def test_two_claims_never_hold_the_same_batch(env):
     _key, offer_id, tokens = _planned(env)
     if env.container.db.engine.dialect.name == "postgresql":
         # Side by side, neither committed yet: the second skips the batch the first holds.
-        with env.container.db.write() as one, env.container.db.write() as two:
+        store = env.container.dispatcher.store
+        with store.write() as one, store.write() as two:
             first, second = _claim(env, one), _claim(env, two)
     else:  # one writer at a time: one after the other
         first, second = _claim(env), _claim(env)

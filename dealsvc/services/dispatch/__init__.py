@@ -19,10 +19,11 @@ claim drops it then), a withdrawal for its own TTL. Only a permanent answer (a d
 message FCM refuses) ends it early. When FCM fails for everyone the circuit breaker
 (push_breaker.py) pauses the claims and the batch's pushes go back unspent.
 
-One job per module: planning.py (a wave's notifications), claiming.py (taking due pushes), rows.py
-(what a claimed push needs, read per batch),
+One job per module: planning.py (a wave's notifications), claiming.py (taking due pushes),
 screening.py (send, defer, suppress or drop), quota.py (the daily caps), messages.py (what a push
-says), lease.py (the heartbeat), recording.py (the answers), dispatcher.py (the loop).
+says), lease.py (the heartbeat), recording.py (the answers), dispatcher.py (the loop). They write
+no SQL: they work through the outbox (ports.py), whose statements are the db adapter's
+(queries/outbox/, a module per step, rows.py there: what a claimed push needs, read per batch).
 """
 from .dispatcher import Dispatcher
 from .settings import DispatchSettings, backoff_s

@@ -13,22 +13,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
-
-from ...adapters.db.queries import Queries
-from ...adapters.db.session import index_scans
 from ...domain import audience, geo
 from ...domain.outbox import PushKind, PushStatus, price_step
 from ...observability import PUSH_OUTCOMES
 from ..rules import RulesService
 from .messages import Messages
-from .outbox import NOTIFICATIONS, BatchClaim, Claimed, lease_ran_out, pending_due, release_batch, take_batch
+from .outbox import BatchClaim, Claimed, release_batch, take_batch
+from .ports import Outbox
 from .quota import reserve
-from .rows import IN_BATCH, TAKEN, with_what_they_need
-from .screening import DAILY_CAP, alert_statuses, follow_up, screen, screen_price, screen_withdrawal
+from .screening import DAILY_CAP, follow_up, screen, screen_price, screen_withdrawal
 from .settings import DispatchSettings
 
-_N = NOTIFICATIONS.c
 # How often, at least, the pushes due on their own are claimed before the planned batches.
 OWN_FIRST_EVERY = timedelta(seconds=1)
 
@@ -41,7 +36,7 @@ class Claimer:
         # When the pushes due on their own are looked for before the batches next (see claim()).
         self._own_first_at: datetime | None = None
 
-    def claim(self, s, now: datetime, limit: int) -> list[Claimed]:
+    def claim(self, q: Outbox, now: datetime, limit: int) -> list[Claimed]:
         """Take the next planned batch, or the pushes due on their own (retries, deferrals,
         those whose own lease ran out); decide each (send now, defer, suppress, drop) and count
         the ones that go against their resident's daily cap.
@@ -50,46 +45,42 @@ class Claimer:
         OWN_FIRST_EVERY before them: during a rush a retry or a deferred push waits that long at
         most behind the planned batches, and the happy path costs the database two index probes
         a second, not two per batch (which measured a few µs per push in the fan-out bench)."""
-        index_scans(s)
+        q.index_scans()
         lease = now + self.settings.lease
         own_first = self._own_first_at is None or now >= self._own_first_at
         if own_first:
             self._own_first_at = now + OWN_FIRST_EVERY
-            if claimed := self._claim_own(s, now, limit, lease):
+            if claimed := self._claim_own(q, now, limit, lease):
                 return claimed
-        while (batch := take_batch(s, now, lease)) is not None:
-            taken = s.execute(
-                select(*IN_BATCH)
-                .where(_N.batch_id == batch.id, _N.status == PushStatus.SENDING, _N.lease_until.is_(None))
-                .order_by(_N.id)
-            ).all()
+        while (batch := take_batch(q, now, lease)) is not None:
+            taken = q.batch_pushes(batch.id)
             # A smaller claim (the breaker's probe) takes the first pushes; the rest stay in the batch.
             batch = BatchClaim(batch.id, batch.attempts, whole=len(taken) <= limit)
-            if taken and (claimed := self._decide(s, now, taken[:limit], batch)):
+            if taken and (claimed := self._decide(q, now, taken[:limit], batch)):
                 return claimed
             # Nothing of it goes now (all deferred, dropped...): done with, or given back for the rest.
-            release_batch(s, batch)
-        return [] if own_first else self._claim_own(s, now, limit, lease)
+            release_batch(q, batch)
+        return [] if own_first else self._claim_own(q, now, limit, lease)
 
-    def _claim_own(self, s, now: datetime, limit: int, lease: datetime) -> list[Claimed]:
+    def _claim_own(self, q: Outbox, now: datetime, limit: int, lease: datetime) -> list[Claimed]:
         """The pushes due on their own, each leased with one row update: those whose own lease
         ran out first, then the due ones. Two statements, not one with OR: each walks its partial
         index in order and stops at the batch size, where an OR would sort every due row for
         every batch. (A batch's pushes have no lease of their own: they are not among the first.)"""
-        taken = self._take(s, lease_ran_out(now), _N.lease_until, limit, lease)
+        taken = q.take_lease_ran_out(now, limit, lease)
         if len(taken) < limit:
-            taken += self._take(s, pending_due(now), _N.pending_due_at, limit - len(taken), lease)
-        return self._decide(s, now, taken, None) if taken else []
+            taken += q.take_pending_due(now, limit - len(taken), lease)
+        return self._decide(q, now, taken, None) if taken else []
 
-    def _decide(self, s, now: datetime, taken: list, batch: BatchClaim | None) -> list[Claimed]:
+    def _decide(self, q: Outbox, now: datetime, taken: list, batch: BatchClaim | None) -> list[Claimed]:
         """The taken pushes that go now, built; the others changed to what they become instead."""
-        rows = with_what_they_need(s, taken)
-        rules = self.rules.current(Queries(s))
+        rows = q.with_what_they_need(taken)
+        rules = self.rules.current(q)
         changes: list[dict] = []
         going = []
         # A withdrawal or a price drop follows an alert that was delivered (a batch's alerts
         # wait as 'sending' until they are).
-        alerts = alert_statuses(s, [row for row in rows if row.kind != PushKind.OFFER])
+        alerts = q.alert_statuses([row for row in rows if row.kind != PushKind.OFFER])
         for row in rows:
             if row.kind == PushKind.WITHDRAW:
                 verdict = screen_withdrawal(row, now) or follow_up(alerts.get((row.offer_id, row.subscriber_pk)), now)
@@ -110,7 +101,7 @@ class Claimer:
                 key = (row.subscriber_pk, days[row.id])
                 wanted = wants.get(key, (0, 0))[0]
                 wants[key] = (wanted + 1, audience.daily_cap(row.max_per_day, rules.max_notifications_per_day))
-        allowed = reserve(s, wants)
+        allowed = reserve(q, wants)
         claimed: list[Claimed] = []
         for row in going:
             day = days.get(row.id)
@@ -134,20 +125,10 @@ class Claimer:
                 else:
                     message = self.messages.price_drop(row, distance, now)
             claimed.append(Claimed(row.id, row.subscriber_pk, day, message, row.attempts, batch))
-        self._apply(s, changes)
+        # One statement per shape of change (deferred, suppressed, dropped, a distance worked
+        # out): none on the happy path.
+        q.change_pushes(changes)
         return claimed
-
-    @staticmethod
-    def _take(s, condition, order, limit: int, lease: datetime) -> list:
-        """Due notifications, leased (status sending, one attempt more) and returned; rows
-        another dispatcher holds are skipped, not waited for."""
-        due = select(_N.id).where(condition).order_by(order).limit(limit).with_for_update(skip_locked=True)
-        return s.execute(
-            NOTIFICATIONS.update()
-            .where(_N.id.in_(due.scalar_subquery()))
-            .values(status=PushStatus.SENDING, pending_due_at=None, lease_until=lease, attempts=_N.attempts + 1)
-            .returning(*TAKEN)
-        ).all()
 
     @staticmethod
     def _instead(row, verdict: tuple[str, dict]) -> dict:
@@ -158,18 +139,3 @@ class Claimer:
         pending_due_at = values["due_at"] if values["status"] == PushStatus.PENDING else None
         return {**values, "pending_due_at": pending_due_at, "attempts": row.attempts - 1, "lease_until": None,
                 "batch_id": None, "nid": row.id}
-
-    @staticmethod
-    def _apply(s, changes: list[dict]) -> None:
-        """One executemany per shape of change (deferred, suppressed, dropped, a distance
-        worked out): none on the happy path."""
-        shapes: dict[tuple, list[dict]] = {}
-        for change in changes:
-            shapes.setdefault(tuple(sorted(change)), []).append(change)
-        for keys, params in shapes.items():
-            s.execute(
-                NOTIFICATIONS.update()
-                .where(_N.id == bindparam("nid"))
-                .values({k: bindparam(k) for k in keys if k != "nid"}),
-                params,
-            )

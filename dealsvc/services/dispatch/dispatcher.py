@@ -7,13 +7,11 @@ import os
 import socket
 import threading
 
-from sqlalchemy.exc import DBAPIError
-
-from ...adapters.db import Database
 from ...adapters.spatial import SubscriberIndex
 from ...adapters.push import SENT, PushGateway, PushResult
 from ...domain.clock import Clock
 from ..outage import Outage
+from ..ports import DatabaseError, Transactions
 from ..push_breaker import BatchGate, Breaker
 from ..rules import RulesService
 from .claiming import Claimer
@@ -21,6 +19,7 @@ from .lease import Heartbeat
 from .messages import Messages
 from .outbox import Claimed
 from .planning import WavePlanner
+from .ports import Outbox
 from .recording import record
 from .settings import DispatchSettings
 
@@ -30,14 +29,14 @@ log = logging.getLogger("dealsvc.services.dispatch")
 class Dispatcher:
     def __init__(
         self,
-        db: Database,
+        store: Transactions[Outbox],
         clock: Clock,
         rules: RulesService,
         index: SubscriberIndex,
         gateway: PushGateway,
         settings: DispatchSettings | None = None,
     ):
-        self.db = db
+        self.store = store
         self.clock = clock
         self.rules = rules
         self.index = index
@@ -47,9 +46,9 @@ class Dispatcher:
         self.outage = Outage("dispatcher", log, max_s=self.settings.db_backoff_max_s)
         # Set when the dispatcher is to stop: no send starts after that (run_forever's event).
         self.stopping = threading.Event()
-        self.planner = WavePlanner(db, clock, rules, index, self.settings)
+        self.planner = WavePlanner(store, clock, rules, index, self.settings)
         self.claimer = Claimer(rules, self.settings, Messages(self.settings.public_url))
-        self.heartbeat = Heartbeat(db, clock, self.settings.lease)
+        self.heartbeat = Heartbeat(store, clock, self.settings.lease)
 
     @property
     def name(self) -> str:
@@ -108,8 +107,8 @@ class Dispatcher:
             return 0  # FCM fails for everyone: nothing is claimed until the breaker's pause ends
         gate: BatchGate | None = None
         try:
-            with self.db.write() as s:
-                claimed = self.claimer.claim(s, self.clock(), limit)
+            with self.store.write() as q:
+                claimed = self.claimer.claim(q, self.clock(), limit)
             if not claimed:
                 if probe:
                     # Nothing to probe with: FCM is not known to be back, so the breaker stays
@@ -135,10 +134,10 @@ class Dispatcher:
         (the rows stay claimed; the lease hands them over)."""
         while True:
             try:
-                with self.db.write() as s:
-                    record(s, claimed, results, gate, self.clock(), self.settings, self.name)
+                with self.store.write() as q:
+                    record(q, claimed, results, gate, self.clock(), self.settings, self.name)
                 return
-            except DBAPIError as error:
+            except DatabaseError as error:
                 if self.stopping.is_set():
                     raise
                 self.stopping.wait(self.outage.failed(error))

@@ -9,45 +9,19 @@ import time
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, text
-
-from ...adapters.db import Database
-from ...adapters.db.models import UTCDateTime
-from ...adapters.db.session import index_scans
 from ...domain.clock import Clock
-from ...domain.outbox import PushStatus
-from .outbox import Claimed, is_pg, naive_utc
+from ..ports import Transactions
+from .outbox import Claimed
+from .ports import Outbox
 
 log = logging.getLogger("dealsvc.services.dispatch")
-
-# The lease of the rows a claim still holds (a takeover changed status or attempts). Rows locked
-# by anyone else (the lane recording this very batch) are skipped, not waited for: the heartbeat
-# never waits on a lock, so it can never be one side of a deadlock.
-_PG_RENEW = text(
-    "UPDATE notifications AS n SET lease_until = :lease WHERE n.id IN (SELECT m.id FROM notifications AS m "
-    "JOIN unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[])) AS v(id, attempts) "
-    f"ON m.id = v.id AND m.attempts = v.attempts WHERE m.status = '{PushStatus.SENDING}' FOR UPDATE OF m SKIP LOCKED)"
-)
-_SQLITE_RENEW = text(
-    "UPDATE notifications SET lease_until = :lease WHERE id = :nid AND attempts = :attempts "
-    f"AND status = '{PushStatus.SENDING}'"
-).bindparams(bindparam("lease", type_=UTCDateTime))
-# The same for batches: the claim of each still held (same attempts), locked ones skipped.
-_PG_RENEW_BATCHES = text(
-    "UPDATE push_batches AS b SET claimed_until = :lease WHERE b.id IN (SELECT c.id FROM push_batches AS c "
-    "JOIN unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[])) AS v(id, attempts) "
-    "ON c.id = v.id AND c.attempts = v.attempts FOR UPDATE OF c SKIP LOCKED)"
-)
-_SQLITE_RENEW_BATCHES = text(
-    "UPDATE push_batches SET claimed_until = :lease WHERE id = :nid AND attempts = :attempts"
-).bindparams(bindparam("lease", type_=UTCDateTime))
 
 
 class Heartbeat:
     """One thread per process, started with the first batch, for every lane's claims."""
 
-    def __init__(self, db: Database, clock: Clock, lease):
-        self.db = db
+    def __init__(self, store: Transactions[Outbox], clock: Clock, lease):
+        self.store = store
         self.clock = clock
         self.lease = lease
         # The claims on the wire: id -> (when registered, what the claim holds: a batch or rows,
@@ -83,16 +57,12 @@ class Heartbeat:
                 log.debug("lease renewal failed: %s", type(error).__name__)
 
     def _renew(self, batches: list[tuple[int, int]], rows: list[tuple[int, int]], lease: datetime) -> None:
-        with self.db.write() as s:
-            index_scans(s)
-            for held, pg, sqlite in ((batches, _PG_RENEW_BATCHES, _SQLITE_RENEW_BATCHES), (rows, _PG_RENEW, _SQLITE_RENEW)):
-                if not held:
-                    continue
-                if is_pg(s):
-                    s.execute(pg, {"lease": naive_utc(lease), "ids": [key for key, _ in held],
-                                   "attempts": [attempts for _, attempts in held]})
-                else:
-                    s.execute(sqlite, [{"lease": lease, "nid": key, "attempts": attempts} for key, attempts in held])
+        """Rows locked by anyone else (the lane recording this very batch) are skipped, not
+        waited for: the heartbeat never waits on a lock, so it can never be one side of a deadlock."""
+        with self.store.write() as q:
+            q.index_scans()
+            q.renew_batch_leases(batches, lease)
+            q.renew_push_leases(rows, lease)
 
 
 class _Held(NamedTuple):

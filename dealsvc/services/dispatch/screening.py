@@ -3,36 +3,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Integer, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
-
 from ...domain import audience, delivery, waves
 from ...domain import offers as offer_rules
-from ...domain.outbox import PushKind, PushStatus, price_step
+from ...domain.outbox import PushStatus, price_step
 from .messages import withdrawal_ends
-from .outbox import NOTIFICATIONS, is_pg
 
 DAILY_CAP = (PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": "daily_cap"})
 # How long a withdrawal or a price drop waits for its alert, still on its way, before it looks again.
 FOLLOW_UP_WAIT = timedelta(seconds=2)
-
-
-def alert_statuses(s, follow_ups: list) -> dict[tuple[str, int], str]:
-    """The status of the alert each withdrawal or price drop follows, by (offer, resident):
-    one query, and none for a batch of alerts."""
-    if not follow_ups:
-        return {}
-    n = NOTIFICATIONS.c
-    pks = list({row.subscriber_pk for row in follow_ups})
-    among = (n.subscriber_pk == any_(bindparam("alert_pks", pks, type_=ARRAY(Integer))) if is_pg(s)
-             else n.subscriber_pk.in_(pks))
-    return {
-        (offer_id, pk): status
-        for offer_id, pk, status in s.execute(
-            select(n.offer_id, n.subscriber_pk, n.status)
-            .where(n.kind == PushKind.OFFER, n.offer_id.in_({row.offer_id for row in follow_ups}), among)
-        )
-    }
 
 
 def follow_up(alert_status: str | None, now) -> tuple[str, dict] | None:

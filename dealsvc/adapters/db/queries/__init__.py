@@ -1,6 +1,7 @@
 """The SQL behind the services' ports (services/ports.py): one module per topic, each a class of
 queries on the transaction's session, composed here into the one object a transaction yields.
-(deals.py: the deals listing's reads on a bare connection, Store.read_statements.)"""
+(deals.py: the deals listing's reads on a bare connection, Store.read_statements; outbox/: the
+dispatcher's, a module per step.)"""
 from __future__ import annotations
 
 from .activity import ActivityQueries
@@ -20,6 +21,7 @@ from .scheduler import SchedulerQueries
 from .idempotency import IdempotencyQueries
 from .lifecycle import LifecycleQueries
 from .offers import OfferQueries
+from .outbox import OutboxQueries
 from .shops import ShopQueries
 from .subscribers import SubscriberQueries
 
@@ -32,7 +34,9 @@ class Queries(FavoriteQueries, ShopQueries, SubscriberQueries,
               # numbers
               FigureQueries, FunnelQueries, MapQueries, SchedulerQueries,
               # offers
-              IdempotencyQueries, LifecycleQueries, OfferQueries):
+              IdempotencyQueries, LifecycleQueries, OfferQueries,
+              # the dispatcher's outbox
+              OutboxQueries):
     """Every topic's queries on one session."""
 
 

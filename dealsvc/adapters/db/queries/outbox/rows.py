@@ -7,8 +7,8 @@ from collections import namedtuple
 from sqlalchemy import DateTime, Integer, any_, bindparam, select, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from ...adapters.db.models import Offer, Shop, Subscriber
-from .outbox import NOTIFICATIONS, is_pg
+from ...models import Offer, Shop, Subscriber
+from .tables import NOTIFICATIONS, OnOutbox
 
 _N = NOTIFICATIONS.c
 OFFER = (
@@ -23,10 +23,10 @@ RESIDENT = (
     Subscriber.quiet_start, Subscriber.quiet_end, Subscriber.max_per_day, Subscriber.fcm_token, Subscriber.lat,
     Subscriber.lon, Subscriber.price_drops,
 )
-# What the claim returns of each notification; its offer's key comes with the offer.
+# What a claim returns of each notification; its offer's key comes with the offer.
 # due_at only orders the pushes due on their own: read as stored (naive UTC), not made aware row by row.
 TAKEN = (_N.id, _N.kind, _N.attempts, _N.subscriber_pk, _N.distance_m, _N.created_at,
-          type_coerce(_N.due_at, DateTime()).label("due_at"), _N.offer_id)
+         type_coerce(_N.due_at, DateTime()).label("due_at"), _N.offer_id)
 # The same of a batch's pushes, whose attempt is counted when it is recorded (the claim writes none
 # of their rows): `attempts` is this send's, as the take returns it.
 IN_BATCH = tuple((_N.attempts + 1).label("attempts") if c is _N.attempts else c for c in TAKEN)
@@ -38,24 +38,26 @@ ClaimedRow = namedtuple(
 )
 
 
-def with_what_they_need(s, taken: list) -> list[ClaimedRow]:
-    """The taken rows, in the order they fell due, each with its offer, shop and resident
-    (one query for the batch's few offers, one for its residents)."""
-    offers = {
-        row.offer_id: tuple(row)
-        for row in s.execute(
-            select(*OFFER).join(Shop, Offer.shop_id == Shop.id).where(Offer.id.in_({t.offer_id for t in taken}))
-        )
-    }
-    pks = list({t.subscriber_pk for t in taken})
-    # On PostgreSQL one array parameter, not a thousand: the statement's text stays the same
-    # from batch to batch, so neither psycopg nor the server parses it again.
-    among = (Subscriber.pk == any_(bindparam("pks", pks, type_=ARRAY(Integer))) if is_pg(s)
-             else Subscriber.pk.in_(pks))
-    residents = {row[0]: tuple(row)[1:] for row in s.execute(select(*RESIDENT).where(among))}
-    # A notification's resident and offer stay (foreign keys): every row finds both.
-    make = ClaimedRow._make
-    return [
-        make((*offers[t[-1]], *residents[t.subscriber_pk], *tuple(t)[:-1]))
-        for t in sorted(taken, key=lambda t: (t.due_at, t.id))
-    ]
+class RowQueries(OnOutbox):
+    def with_what_they_need(self, taken: list) -> list[ClaimedRow]:
+        """The taken rows, in the order they fell due, each with its offer, shop and resident
+        (one query for the batch's few offers, one for its residents)."""
+        s = self.session
+        offers = {
+            row.offer_id: tuple(row)
+            for row in s.execute(
+                select(*OFFER).join(Shop, Offer.shop_id == Shop.id).where(Offer.id.in_({t.offer_id for t in taken}))
+            )
+        }
+        pks = list({t.subscriber_pk for t in taken})
+        # On PostgreSQL one array parameter, not a thousand: the statement's text stays the same
+        # from batch to batch, so neither psycopg nor the server parses it again.
+        among = (Subscriber.pk == any_(bindparam("pks", pks, type_=ARRAY(Integer))) if self.is_pg
+                 else Subscriber.pk.in_(pks))
+        residents = {row[0]: tuple(row)[1:] for row in s.execute(select(*RESIDENT).where(among))}
+        # A notification's resident and offer stay (foreign keys): every row finds both.
+        make = ClaimedRow._make
+        return [
+            make((*offers[t[-1]], *residents[t.subscriber_pk], *tuple(t)[:-1]))
+            for t in sorted(taken, key=lambda t: (t.due_at, t.id))
+        ]
