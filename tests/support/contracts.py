@@ -17,8 +17,12 @@ from dealsvc.domain import reservations as hold_rules
 from dealsvc.domain.reservations import COLLECTED, HELD
 from dealsvc.services.ports import IntegrityConflict
 
-from .fakes import T0, MemoryStore, Row, offer_row
+from .fakes import T0, MemoryStore, Row
 
+
+
+# Where every world's shop is (erasing a merchant's data removes it).
+ADDRESS = "Via Roma 1, Milano"
 
 
 class MemoryWorld:
@@ -35,10 +39,11 @@ class MemoryWorld:
     def delete_subscriber(self, subscriber_id: str) -> None:
         self.store.tables.subscribers[subscriber_id].deleted_at = T0
 
-    def shop(self, name: str) -> str:
+    def shop(self, name: str, *, merchant_id: str | None = None) -> str:
+        """A shop at ADDRESS of the merchant (one of world.merchant's; the world's own if none is given)."""
         self._n += 1
         shop_id = f"shp_{self._n}"
-        self.store.add_shop(shop_id, name=name)
+        self.store.add_shop(shop_id, name=name, merchant_id=merchant_id or "mer_world", address=ADDRESS)
         return shop_id
 
     def merchant(self, name: str) -> str:
@@ -50,16 +55,19 @@ class MemoryWorld:
         )
         return merchant_id
 
-
-    # residents group
-    def offer(self, shop_id: str, quantity: int = 5) -> str:
-        """An active offer of `quantity`, ending two hours after T0; its shop's merchant is "mer_world"."""
-        self.store.tables.shops[shop_id].merchant_id = "mer_world"
+    def offer(self, shop_id: str, *, quantity: int = 5, title: str = "Pane di ieri", description: str | None = None,
+              steps_in_min: tuple[int, ...] = ()) -> str:
+        """An active offer of the shop, of `quantity`, posted at T0 and a few seconds on (each
+        later than the one before) with its first wave due, expiring two hours later, with
+        price steps due that many minutes after it was posted."""
         self._n += 1
         offer_id = f"off_{self._n}"
-        self.store.tables.offers[offer_id] = offer_row(
-            id=offer_id, shop_id=shop_id, quantity=quantity, quantity_left=quantity, expires_at=T0 + timedelta(hours=2),
-        )
+        posted = T0 + timedelta(seconds=self._n)
+        steps = [{"at": (posted + timedelta(minutes=m)).isoformat(), "price_cents": 150 - m, "discount_pct": 60.0}
+                 for m in steps_in_min]
+        self.store.add_offer(offer_id, shop_id, posted, title=title, description=description, quantity=quantity,
+                             quantity_left=quantity, price_steps=steps or None,
+                             next_step_at=posted + timedelta(minutes=steps_in_min[0]) if steps_in_min else None)
         return offer_id
 
     # numbers group's rows (figures, maps, funnel, scheduler)
@@ -80,27 +88,25 @@ class MemoryWorld:
     def shop_at(self, name: str, lat: float, lon: float) -> str:
         self._n += 1
         shop_id = f"shp_{self._n}"
-        self.store.add_shop_at(shop_id, lat, lon, name=name)
+        self.store.add_shop_at(shop_id, lat, lon, name=name, merchant_id="mer_world")
         return shop_id
 
     def follow(self, subscriber_id: str, shop_id: str) -> None:
         pk = self.store.tables.subscribers[subscriber_id].pk
         self.store.tables.favorites[(pk, shop_id)] = Row(subscriber_pk=pk, shop_id=shop_id, created_at=T0)
 
-    def titled_offer(self, shop_id: str, title: str) -> str:
-        self._n += 1
-        offer_id = f"off_{self._n}"
-        self.store.add_offer(offer_id, shop_id, T0 + timedelta(seconds=self._n), title=title)
-        return offer_id
-
     def push(self, offer_id: str, subscriber_id: str, *, kind: str = "offer", status: str = "sent",
-             distance_m: float | None = None) -> int:
+             distance_m: float | None = None, at: datetime = T0) -> int:
+        """A push made `at` (and sent then, if it was)."""
         pk = self.store.tables.subscribers[subscriber_id].pk
-        return self.store.add_push(offer_id, pk, T0, kind=kind, status=status, distance_m=distance_m)
+        return self.store.add_push(offer_id, pk, at, kind=kind, status=status, distance_m=distance_m)
 
-    def hold(self, offer_id: str, subscriber_id: str) -> str:
+    def hold(self, offer_id: str, subscriber_id: str | None = None, *, quantity: int = 1) -> str:
+        """A hold of `quantity` taken by the resident (a new one if none is given), for 30 minutes."""
+        subscriber_id = subscriber_id or self.subscriber()
         self._n += 1
-        return self.store.add_hold(offer_id, self.store.tables.subscribers[subscriber_id].pk, T0 + timedelta(seconds=self._n))
+        return self.store.add_hold(offer_id, self.store.tables.subscribers[subscriber_id].pk, T0 + timedelta(seconds=self._n),
+                                   quantity=quantity)
 
     def collect(self, reservation_id: str) -> None:
         self.store.tables.reservations[reservation_id].status = hold_rules.COLLECTED
@@ -118,25 +124,9 @@ class MemoryWorld:
         for push in self.store.tables.notifications.values():
             push.subscriber_pk = push.distance_m = None
 
-
-    # offers group
-    def offer_with_steps(self, shop_id: str, *, steps_in_min: tuple[int, ...] = ()) -> str:
-        """An active offer of the shop, expiring in two hours, with price steps due that many
-        minutes after it was posted."""
-        self._n += 1
-        offer_id = f"off_{self._n}"
-        steps = [{"at": (T0 + timedelta(minutes=m)).isoformat(), "price_cents": 150 - m, "discount_pct": 60.0} for m in steps_in_min]
-        self.store.add_priced_offer(offer_id, shop_id, T0, price_steps=steps or None,
-                             next_step_at=T0 + timedelta(minutes=steps_in_min[0]) if steps_in_min else None)
-        return offer_id
-
     def set_offer_status(self, offer_id: str, status: str) -> None:
         """As its merchant would: "sold_out" or "cancelled"."""
         self.store.tables.offers[offer_id].status = status
-
-    def hold_stock(self, offer_id: str, quantity: int) -> None:
-        self._n += 1
-        self.store.add_hold_until(f"res_{self._n}", offer_id, quantity, T0 + timedelta(minutes=15))
 
     def alert(self, offer_id: str, status: str, *, batch_attempts: int | None = None) -> int:
         return self.store.add_alert(offer_id, status, batch_attempts=batch_attempts)
@@ -168,6 +158,7 @@ class SqlWorld:
         self.db = container.db  # for the rows no API makes (pushes planned by the dispatcher)
         self._secrets: dict[str, str] = {}
         self._key = api.merchant()["api_key"]
+        self._keys: dict[str, str] = {}  # of world.merchant's merchants
 
     def subscriber(self) -> str:
         made = self.api.subscriber()
@@ -178,17 +169,25 @@ class SqlWorld:
         r = self.api.c.delete(f"/api/v1/subscribers/{subscriber_id}", headers=self.api.h(self._secrets[subscriber_id]))
         assert r.status_code == 204, r.json
 
-    def shop(self, name: str) -> str:
-        return self.api.shop(self._key, name=name)["id"]
+    def shop(self, name: str, *, merchant_id: str | None = None) -> str:
+        key = self._keys[merchant_id] if merchant_id else self._key
+        return self.api.shop(key, name=name, address=ADDRESS)["id"]
 
     def merchant(self, name: str) -> str:
-        return self.api.merchant(name=name)["id"]
+        made = self.api.merchant(name=name)
+        self._keys[made["id"]] = made["api_key"]
+        return made["id"]
 
 
-    # residents group
-    def offer(self, shop_id: str, quantity: int = 5) -> str:
-        """An active offer of `quantity`, posted now (the API's clock), ending in two hours."""
-        return self.api.offer(self._key, shop_id, quantity=quantity)["id"]
+    def offer(self, shop_id: str, *, quantity: int = 5, title: str = "Pane di ieri", description: str | None = None,
+              steps_in_min: tuple[int, ...] = ()) -> str:
+        """An active offer of `quantity`, posted now (the API's clock), ending in two hours, with
+        price steps due that many minutes from now."""
+        now = datetime.now(timezone.utc)
+        steps = [{"at": (now + timedelta(minutes=m)).isoformat(), "price_cents": 190 - 10 * i} for i, m in enumerate(steps_in_min)]
+        made = self.api.offer(self._key_of(shop_id), shop_id, quantity=quantity, title=title, description=description, beyond_closing=True,
+                              expires_at=(now + timedelta(hours=2)).isoformat(), **({"price_steps": steps} if steps else {}))
+        return made["id"]
 
     # numbers group's rows (figures, maps, funnel, scheduler): through the API, but for pushes
     # (only the dispatcher makes them) and retention's unlinking, written as they would.
@@ -212,23 +211,21 @@ class SqlWorld:
                             headers=self.api.h(self._secrets[subscriber_id]))
         assert r.status_code == 201, r.json
 
-    def titled_offer(self, shop_id: str, title: str) -> str:
-        return self.api.offer(self._key, shop_id, title=title)["id"]
-
     def push(self, offer_id: str, subscriber_id: str, *, kind: str = "offer", status: str = "sent",
-             distance_m: float | None = None) -> int:
+             distance_m: float | None = None, at: datetime = T0) -> int:
         from dealsvc.adapters.db.models import Notification
 
         with self.store.db.write() as s:
             push = Notification(offer_id=offer_id, subscriber_pk=pk_of(self, subscriber_id), kind=kind, status=status,
-                                distance_m=distance_m, due_at=T0, created_at=T0, sent_at=T0 if status == "sent" else None,
+                                distance_m=distance_m, due_at=at, created_at=at, sent_at=at if status == "sent" else None,
                                 attempts=0)
             s.add(push)
             s.flush()
             return push.id
 
-    def hold(self, offer_id: str, subscriber_id: str) -> str:
-        r = self.api.c.post(f"/api/v1/offers/{offer_id}/reservations", json={"quantity": 1},
+    def hold(self, offer_id: str, subscriber_id: str | None = None, *, quantity: int = 1) -> str:
+        subscriber_id = subscriber_id or self.subscriber()
+        r = self.api.c.post(f"/api/v1/offers/{offer_id}/reservations", json={"quantity": quantity},
                             headers=self.api.h(self._secrets[subscriber_id]))
         assert r.status_code == 201, r.json
         self._secrets[r.json["id"]] = r.json["code"]
@@ -267,23 +264,16 @@ class SqlWorld:
         with self.store.db.write() as s:
             s.execute(update(Notification).values(subscriber_pk=None, distance_m=None))
 
-    # offers group
-    def offer_with_steps(self, shop_id: str, *, steps_in_min: tuple[int, ...] = ()) -> str:
-        now = datetime.now(timezone.utc)
-        steps = [{"at": (now + timedelta(minutes=m)).isoformat(), "price_cents": 190 - 10 * i} for i, m in enumerate(steps_in_min)]
-        made = self.api.offer(self._key, shop_id, beyond_closing=True, expires_at=(now + timedelta(hours=2)).isoformat(),
-                              **({"price_steps": steps} if steps else {}))
-        return made["id"]
+    def _key_of(self, shop_id: str) -> str:
+        """The API key of the shop's merchant."""
+        with self.store.read() as q:
+            return self._keys.get(q.shop(shop_id).merchant_id, self._key)
 
     def set_offer_status(self, offer_id: str, status: str) -> None:
-        r = self.api.c.patch(f"/api/v1/offers/{offer_id}", json={"status": status}, headers=self.api.h(self._key))
+        with self.store.read() as q:
+            shop_id = q.offer(offer_id).shop_id
+        r = self.api.c.patch(f"/api/v1/offers/{offer_id}", json={"status": status}, headers=self.api.h(self._key_of(shop_id)))
         assert r.status_code == 200, r.json
-
-    def hold_stock(self, offer_id: str, quantity: int) -> None:
-        resident = self.api.subscriber()
-        r = self.api.c.post(f"/api/v1/offers/{offer_id}/reservations", json={"quantity": quantity},
-                            headers=self.api.h(resident["secret"]))
-        assert r.status_code == 201, r.json
 
     def alert(self, offer_id: str, status: str, *, batch_attempts: int | None = None) -> int:
         from dealsvc.adapters.db.models import Notification, PushBatch
@@ -399,8 +389,8 @@ def check_an_idempotency_answer_is_kept_once(world):
 
 def check_price_steps_are_due_on_live_offers_only(world):
     shop = world.shop("Forno Rossi")
-    soon, later, none, ended = (world.offer_with_steps(shop, steps_in_min=(10, 50)), world.offer_with_steps(shop, steps_in_min=(5,)),
-                                world.offer_with_steps(shop), world.offer_with_steps(shop, steps_in_min=(1,)))
+    soon, later, none, ended = (world.offer(shop, steps_in_min=(10, 50)), world.offer(shop, steps_in_min=(5,)),
+                                world.offer(shop), world.offer(shop, steps_in_min=(1,)))
     world.set_offer_status(ended, "cancelled")
     with world.store.read() as q:
         posted = q.offer(soon).created_at
@@ -422,7 +412,7 @@ def check_price_steps_are_due_on_live_offers_only(world):
 
 
 def check_an_offers_waves_are_counted_and_a_new_one_follows_the_last(world):
-    offer = world.offer_with_steps(world.shop("Forno Rossi"))
+    offer = world.offer(world.shop("Forno Rossi"))
     with world.store.read() as q:
         assert q.has_pending_wave(offer) and q.last_wave_seq(offer) == 1  # posting promised the first
         assert not q.has_pending_wave("off_nothing") and q.last_wave_seq("off_nothing") == 0
@@ -439,10 +429,10 @@ def check_an_offers_waves_are_counted_and_a_new_one_follows_the_last(world):
 
 def check_holds_end_whole_or_once_lapsed_and_give_their_quantity(world):
     shop = world.shop("Forno Rossi")
-    kept, other = world.offer_with_steps(shop), world.offer_with_steps(shop)
-    world.hold_stock(kept, 2)
-    world.hold_stock(kept, 1)
-    world.hold_stock(other, 1)
+    kept, other = world.offer(shop), world.offer(shop)
+    world.hold(kept, quantity=2)
+    world.hold(kept)
+    world.hold(other)
     with world.store.read() as q:
         posted = q.offer(kept).created_at
         assert q.offer(kept).quantity_left == 2
@@ -462,7 +452,7 @@ def check_holds_end_whole_or_once_lapsed_and_give_their_quantity(world):
 
 def check_offers_due_to_expire_are_live_past_their_time(world):
     shop = world.shop("Forno Rossi")
-    first, second, gone = world.offer_with_steps(shop), world.offer_with_steps(shop), world.offer_with_steps(shop)
+    first, second, gone = world.offer(shop), world.offer(shop), world.offer(shop)
     world.set_offer_status(gone, "cancelled")
     live = ["active", "sold_out"]
     with world.store.write() as q:
@@ -478,7 +468,7 @@ def check_offers_due_to_expire_are_live_past_their_time(world):
 
 
 def check_waiting_alerts_are_dropped_and_due_again(world):
-    offer = world.offer_with_steps(world.shop("Forno Rossi"))
+    offer = world.offer(world.shop("Forno Rossi"))
     pending = world.alert(offer, "pending")
     unclaimed = world.alert(offer, "sending", batch_attempts=0)
     claimed = world.alert(offer, "sending", batch_attempts=1)
@@ -507,7 +497,7 @@ def check_a_shop_is_read_the_same_locked_or_not(world):
 
 def check_a_photo_is_shown_while_an_offer_names_it(world):
     shop = world.shop("Forno Rossi")
-    one, two = world.offer_with_steps(shop), world.offer_with_steps(shop)
+    one, two = world.offer(shop), world.offer(shop)
     world.show_photo(one, "a" * 64 + ".jpg", "b" * 64 + ".jpg")
     world.show_photo(two, "a" * 64 + ".jpg", "c" * 64 + ".jpg")
     names = {"a" * 64 + ".jpg", "b" * 64 + ".jpg", "c" * 64 + ".jpg", "d" * 64 + ".jpg"}
@@ -828,8 +818,8 @@ def check_followers_residents_and_live_offers_are_counted(world):
     world.follow(left, shop)
     world.follow(other, elsewhere)
     world.resident_leaves(left)
-    bread, focaccia = world.titled_offer(shop, "Pane"), world.titled_offer(shop, "Focaccia")
-    far = world.titled_offer(elsewhere, "Latte")
+    bread, focaccia = world.offer(shop, title="Pane"), world.offer(shop, title="Focaccia")
+    far = world.offer(elsewhere, title="Latte")
     now = world.now()
     with world.store.read() as q:
         assert q.count_active_followers(shop) == 1 and q.count_active_followers(elsewhere) == 1
@@ -852,7 +842,7 @@ def check_followers_residents_and_live_offers_are_counted(world):
 
 def check_a_push_is_its_residents_only_and_its_first_opening_is_kept(world):
     shop = world.shop_at("Forno Rossi", 45.0, 9.0)
-    offer = world.titled_offer(shop, "Pane")
+    offer = world.offer(shop, title="Pane")
     me, other = world.resident(45.0, 9.0), world.resident(45.0, 9.0)
     nid = world.push(offer, me, distance_m=100)
     with world.store.write() as q:
@@ -867,7 +857,7 @@ def check_a_push_is_its_residents_only_and_its_first_opening_is_kept(world):
 
 def check_holds_are_listed_with_their_expiry_until_collected(world):
     shop = world.shop_at("Forno Rossi", 45.0, 9.0)
-    offer = world.titled_offer(shop, "Pane")
+    offer = world.offer(shop, title="Pane")
     me, other = world.resident(45.0, 9.0), world.resident(45.0, 9.0)
     mine, theirs = world.hold(offer, me), world.hold(offer, other)
     world.collect(theirs)
@@ -880,7 +870,7 @@ def check_holds_are_listed_with_their_expiry_until_collected(world):
 
 def check_the_funnel_counts_each_alert_by_ring_and_stage_and_keeps_them_when_unlinked(world):
     shop, other_shop = world.shop_at("Forno Rossi", 45.0, 9.0), world.shop_at("Latteria Bianchi", 45.0, 9.0)
-    offer, elsewhere = world.titled_offer(shop, "Pane"), world.titled_offer(other_shop, "Latte")
+    offer, elsewhere = world.offer(shop, title="Pane"), world.offer(other_shop, title="Latte")
     near, mid, unknown, far, failed = (world.resident(45.0, 9.0) for _ in range(5))
     opened = world.push(offer, near, distance_m=100)  # opened the alert itself
     world.push(offer, mid, distance_m=300)
@@ -913,7 +903,7 @@ def check_the_funnel_counts_each_alert_by_ring_and_stage_and_keeps_them_when_unl
 
 def check_the_operators_live_counts_and_the_waves_an_offer_went_out_in(world):
     shop = world.shop_at("Forno Rossi", 45.0, 9.0)
-    offer, other = world.titled_offer(shop, "Pane"), world.titled_offer(shop, "Focaccia")
+    offer, other = world.offer(shop, title="Pane"), world.offer(shop, title="Focaccia")
     told, failed, suppressed, dead, left = (world.resident(45.0, 9.0) for _ in range(5))
     world.push(offer, told, distance_m=100)
     world.push(offer, failed, status="failed")

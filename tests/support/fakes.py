@@ -481,12 +481,6 @@ def subscriber_row(**columns) -> Row:
     })
 
 
-def offer_row(**columns) -> Row:
-    """An offer with the columns reservations read (active, 5 left of 5, unless `columns` say otherwise)."""
-    return Row(**{"title": "Pane di ieri", "status": ACTIVE, "quantity": 5, "quantity_left": 5, "created_at": None,
-                  "updated_at": None, **columns})
-
-
 # The instant the tests' rows are made at (a Saturday, 19:00 in Rome).
 T0 = datetime(2026, 12, 5, 18, 0, tzinfo=timezone.utc)
 
@@ -522,8 +516,10 @@ class MemoryStore:
     def add_subscriber(self, subscriber_id: str, *, deleted_at: datetime | None = None) -> int:
         return MemoryQueries(self.tables).add_subscriber(id=subscriber_id, deleted_at=deleted_at).pk
 
-    def add_shop(self, shop_id: str, name: str = "Forno Rossi", category: str = "bakery") -> None:
-        self.tables.shops[shop_id] = Row(id=shop_id, name=name, category=category)
+    def add_shop(self, shop_id: str, name: str = "Forno Rossi", category: str = "bakery", *,
+                 merchant_id: str | None = None, address: str | None = None) -> None:
+        self.tables.shops[shop_id] = Row(id=shop_id, name=name, category=category, merchant_id=merchant_id,
+                                         address=address, updated_at=None)
 
     # numbers group's rows (figures, maps, funnel, scheduler)
     def add_resident(self, subscriber_id: str, lat: float, lon: float, *, places=(), active: bool = True) -> int:
@@ -536,16 +532,9 @@ class MemoryStore:
 
     def add_shop_at(self, shop_id: str, lat: float, lon: float, *, name: str = "Forno Rossi", merchant_id: str = "mer_1",
                     timezone: str = "Europe/Rome") -> None:
-        self.add_shop(shop_id, name=name)
+        self.add_shop(shop_id, name=name, merchant_id=merchant_id)
         shop = self.tables.shops[shop_id]
-        shop.lat, shop.lon, shop.merchant_id, shop.timezone = lat, lon, merchant_id, timezone
-
-    def add_offer(self, offer_id: str, shop_id: str, created_at: datetime, *, title: str = "Pane di ieri",
-                  status: str = offer_rules.ACTIVE, lifetime: timedelta = timedelta(hours=2)) -> None:
-        self.tables.offers[offer_id] = Row(
-            id=offer_id, shop_id=shop_id, title=title, status=status, quantity=5, quantity_left=5, price_cents=200,
-            discount_pct=50.0, created_at=created_at, updated_at=created_at, expires_at=created_at + lifetime,
-        )
+        shop.lat, shop.lon, shop.timezone = lat, lon, timezone
 
     def add_push(self, offer_id: str, subscriber_pk: int, created_at: datetime, *, kind: str = PushKind.OFFER,
                  status: str = PushStatus.SENT, distance_m: float | None = None) -> int:
@@ -556,14 +545,6 @@ class MemoryStore:
         )
         return nid
 
-    def add_hold(self, offer_id: str, subscriber_pk: int, created_at: datetime, *, status: str = hold_rules.HELD) -> str:
-        reservation_id = f"res_{len(self.tables.reservations) + 1}"
-        self.tables.reservations[reservation_id] = Row(
-            id=reservation_id, offer_id=offer_id, subscriber_pk=subscriber_pk, status=status, created_at=created_at,
-            expires_at=created_at + timedelta(minutes=30),
-        )
-        return reservation_id
-
     def set_waves(self, offer_id: str, waves) -> None:
         """The offer's fan-outs: (kind, seq, matched, done_at, due_at) each."""
         self.tables.fanouts = [f for f in self.tables.fanouts if f.offer_id != offer_id] + [
@@ -571,31 +552,36 @@ class MemoryStore:
             for kind, seq, matched, done_at, due_at in waves
         ]
 
-    def add_priced_offer(self, offer_id: str, shop_id: str, now: datetime, **columns) -> Row:
-        """An active offer posted at `now` (as OfferService posts one: with its first wave due),
-        expiring in two hours unless `columns` say otherwise."""
-        from datetime import timedelta
-
+    def add_offer(self, offer_id: str, shop_id: str, posted_at: datetime, *, first_wave: bool = True, **columns) -> Row:
+        """An active offer of 5 posted at `posted_at`, expiring two hours later, unless `columns`
+        say otherwise; `first_wave`: with its first wave due, as OfferService posts one."""
         row = dict(
             id=offer_id, shop_id=shop_id, title="Pane di ieri", description=None, category="bakery",
             original_price_cents=400, price_cents=200, discount_pct=50.0, currency="EUR", quantity=5,
-            quantity_left=5, expires_at=now + timedelta(hours=2), status=offer_rules.ACTIVE, image_url=None,
-            photo=None, thumbnail=None, created_at=now, updated_at=now, price_steps=None, price_step=0,
+            quantity_left=5, expires_at=posted_at + timedelta(hours=2), status=offer_rules.ACTIVE, image_url=None,
+            photo=None, thumbnail=None, created_at=posted_at, updated_at=posted_at, price_steps=None, price_step=0,
             next_step_at=None,
         )
         row.update(columns)
         self.tables.offers[offer_id] = offer = Row(**row)
-        MemoryQueries(self.tables).add_fanout(offer_id, FanoutKind.OFFER, now)
+        if first_wave:
+            MemoryQueries(self.tables).add_fanout(offer_id, FanoutKind.OFFER, posted_at)
         return offer
 
-    def add_hold_until(self, reservation_id: str, offer_id: str, quantity: int, expires_at: datetime) -> None:
-        """A hold of `quantity`, taken from the offer's stock."""
+    def add_hold(self, offer_id: str, subscriber_pk: int | None = None, made_at: datetime | None = None, *,
+                 quantity: int = 1, expires_at: datetime | None = None, status: str = HELD) -> str:
+        """A reservation of `quantity` (held unless `status` says otherwise), taken from the
+        offer's stock, made at `made_at` (when the offer was posted, if not given) and held for
+        30 minutes unless `expires_at` says otherwise; its id (res_1, res_2... in the order made)."""
         offer = self.tables.offers[offer_id]
+        made_at = made_at or offer.created_at
+        reservation_id = f"res_{len(self.tables.reservations) + 1}"
         offer.quantity_left -= quantity
         self.tables.reservations[reservation_id] = Row(
-            id=reservation_id, offer_id=offer_id, quantity=quantity, status=HELD, expires_at=expires_at,
-            updated_at=offer.created_at,
+            id=reservation_id, offer_id=offer_id, subscriber_pk=subscriber_pk, quantity=quantity, status=status,
+            created_at=made_at, updated_at=made_at, expires_at=expires_at or made_at + timedelta(minutes=30),
         )
+        return reservation_id
 
     def add_alert(self, offer_id: str, status: str, *, batch_attempts: int | None = None) -> int:
         """An alert of the offer for a resident, `status`, in a batch tried batch_attempts times."""

@@ -17,7 +17,7 @@ def test_the_waves_told_are_those_that_told_someone_and_the_next_is_the_first_pe
     store = MemoryStore()
     store.add_shop_at("shp_1", 45.0, 9.0)
     store.add_offer("off_1", "shp_1", T0)
-    store.add_offer("off_2", "shp_1", T0)
+    store.add_offer("off_2", "shp_1", T0, first_wave=False)
     store.set_waves("off_1", [
         ("offer", 1, 7, T0, T0),
         ("offer", 2, 0, T0 + 2 * M, T0 + 2 * M),  # found the offer ended: told nobody
