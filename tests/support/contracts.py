@@ -612,6 +612,78 @@ def check_web_sessions_are_opened_found_and_closed(world):
         assert q.web_session("h-shop-2") is None and q.web_session("h-other-shop").subject == "mer_b"
 
 
+def check_a_merchants_live_offers_are_those_still_on_show_in_key_order(world):
+    baker = world.merchant("Forno Rossi")
+    bakery, kiosk = world.shop("Forno Rossi", merchant_id=baker), world.shop("Chiosco Rossi", merchant_id=baker)
+    bread, rolls, cake, buns = world.offer(bakery), world.offer(kiosk), world.offer(bakery), world.offer(kiosk)
+    milk = world.offer(world.shop("Latteria Bianchi"))  # another merchant's
+    world.set_offer_status(rolls, offer_rules.SOLD_OUT)
+    world.set_offer_status(cake, offer_rules.CANCELLED)
+    with world.store.read() as q:
+        ends = [q.offer(o).expires_at for o in (bread, rolls, buns, milk)]
+    with world.store.write() as q:
+        assert [o.id for o in q.live_offers_of_merchant(baker, min(ends) - timedelta(minutes=1))] == sorted([bread, rolls, buns])
+        assert q.live_offers_of_merchant(baker, max(ends)) == []  # past their time
+        assert q.live_offers_of_merchant("mer_nobody", min(ends) - timedelta(minutes=1)) == []
+
+
+def check_a_merchants_shops_and_offers_lose_their_texts_and_keep_the_rest(world):
+    baker = world.merchant("Forno Rossi")
+    bakery, kiosk = world.shop("Forno Rossi", merchant_id=baker), world.shop("Chiosco Rossi", merchant_id=baker)
+    dairy = world.shop("Latteria Bianchi")  # another merchant's
+    bread, rolls = world.offer(bakery, description="Dal forno a legna"), world.offer(kiosk)
+    milk = world.offer(dairy, description="Fresco")
+    a, b, c, d = ((letter * 64) + ".jpg" for letter in "abcd")
+    world.show_photo(bread, a, b)
+    world.show_photo(milk, c, d)
+    with world.store.read() as q:
+        assert sorted(q.shop_ids_of_merchant(baker)) == sorted([bakery, kiosk])
+        assert q.shop_ids_of_merchant("mer_nobody") == []
+        assert q.pictures_of_shops([bakery, kiosk]) == {a, b} and q.pictures_of_shops([]) == set()
+        assert q.count_offers_of_shops([bakery, kiosk]) == 2 and q.count_offers_of_shops([]) == 0
+    with world.store.write() as q:
+        q.erase_shops_and_offers_texts([bakery, kiosk], "—", T0)
+        q.erase_shops_and_offers_texts([], "—", T0)
+    with world.store.read() as q:
+        assert [(q.shop(s).name, q.shop(s).address, q.shop(s).updated_at) for s in (bakery, kiosk)] == [("—", None, T0)] * 2
+        o = q.offer(bread)
+        assert (o.description, o.image_url, o.photo, o.thumbnail) == (None, None, None, None)
+        assert (o.id, o.shop_id, o.title, o.price_cents, o.quantity) == (bread, bakery, "Pane di ieri", 200, 5)
+        assert q.offer(rolls).shop_id == kiosk
+        assert q.pictures_of_shops([bakery, kiosk]) == set() and q.count_offers_of_shops([bakery, kiosk]) == 2
+        untouched, theirs = q.shop(dairy), q.offer(milk)
+        assert (untouched.name, untouched.address) == ("Latteria Bianchi", ADDRESS)
+        assert (theirs.description, theirs.photo, theirs.thumbnail) == ("Fresco", c, d)
+
+
+def check_activity_is_counted_per_hour(world):
+    shop = world.shop("Forno Rossi")
+    first, second, third = world.offer(shop), world.offer(shop), world.offer(shop)
+    world.set_offer_status(second, offer_rules.SOLD_OUT)
+    world.set_offer_status(third, offer_rules.CANCELLED)
+    residents = [world.subscriber() for _ in range(7)]
+    half = timedelta(minutes=30)
+    world.push(first, residents[0], at=T0)
+    world.push(first, residents[1], at=T0 + 3 * half)
+    world.push(second, residents[2], at=T0 + half)
+    world.push(first, residents[3], status="failed", at=T0 + half)
+    world.push(first, residents[4], status="suppressed", at=T0 - half)
+    world.push(first, residents[5], kind="withdraw", at=T0)  # not an alert
+    world.push(first, residents[6], status="pending", at=T0)  # not sent yet
+    hour = timedelta(hours=1)
+    starts = [T0 - hour, T0, T0 + hour]
+    with world.store.read() as q:
+        assert q.alerts_per_hour_sent(starts) == [0, 2, 1]
+        assert q.alerts_per_hour_queued("failed", starts) == [0, 1, 0]
+        assert q.alerts_per_hour_queued("suppressed", starts) == [1, 0, 0]
+        assert q.alerts_per_hour_queued("pending", starts) == [0, 1, 0]
+        assert q.alerts_per_hour_sent([T0 + 2 * hour]) == [0]
+        posted = q.offer(first).created_at
+        around = [posted - hour, posted, posted + hour]
+        assert q.offers_per_hour_posted(around) == [0, 3, 0]
+        assert q.offers_per_hour_sold_out(around) == [0, 1, 0]
+
+
 # --- subscribers, followers, retention, reservations --------------------------------------------
 
 

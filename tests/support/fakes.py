@@ -240,6 +240,51 @@ class MemoryQueries:
     def _keep_web_sessions(self, keep) -> None:
         self.t.web_sessions = {h: w for h, w in self.t.web_sessions.items() if keep(w)}
 
+    def live_offers_of_merchant(self, merchant_id: str, now: datetime) -> list[Row]:
+        return sorted((o for o in self._offers_of_shops(self.shop_ids_of_merchant(merchant_id))
+                       if o.status in (offer_rules.ACTIVE, SOLD_OUT) and o.expires_at > now), key=lambda o: o.id)
+
+    # erasure
+    def shop_ids_of_merchant(self, merchant_id: str) -> list[str]:
+        return [s.id for s in self.t.shops.values() if s.merchant_id == merchant_id]
+
+    def _offers_of_shops(self, shop_ids: list[str]) -> list[Row]:
+        return [o for o in self.t.offers.values() if o.shop_id in set(shop_ids)]
+
+    def pictures_of_shops(self, shop_ids: list[str]) -> set[str]:
+        return {name for o in self._offers_of_shops(shop_ids) for name in (o.photo, o.thumbnail) if name}
+
+    def erase_shops_and_offers_texts(self, shop_ids: list[str], shop_name: str, now: datetime) -> None:
+        for shop_id in shop_ids:
+            shop = self.t.shops[shop_id]
+            shop.name, shop.address, shop.updated_at = shop_name, None, now
+        for o in self._offers_of_shops(shop_ids):
+            o.description = o.image_url = o.photo = o.thumbnail = None
+
+    def count_offers_of_shops(self, shop_ids: list[str]) -> int:
+        return len(self._offers_of_shops(shop_ids))
+
+    # activity: a count per hour starting at each of `starts`
+    @staticmethod
+    def _per_hour(times, starts: list[datetime]) -> list[int]:
+        times = [t for t in times if t is not None]
+        return [sum(1 for t in times if start <= t < start + timedelta(hours=1)) for start in starts]
+
+    def _offer_alerts(self, status: str) -> list[Row]:
+        return [n for n in self.t.notifications.values() if n.kind == PushKind.OFFER and n.status == status]
+
+    def alerts_per_hour_sent(self, starts: list[datetime]) -> list[int]:
+        return self._per_hour((n.sent_at for n in self._offer_alerts(PushStatus.SENT)), starts)
+
+    def alerts_per_hour_queued(self, status: str, starts: list[datetime]) -> list[int]:
+        return self._per_hour((n.created_at for n in self._offer_alerts(status)), starts)
+
+    def offers_per_hour_posted(self, starts: list[datetime]) -> list[int]:
+        return self._per_hour((o.created_at for o in self.t.offers.values()), starts)
+
+    def offers_per_hour_sold_out(self, starts: list[datetime]) -> list[int]:
+        return self._per_hour((o.updated_at for o in self.t.offers.values() if o.status == SOLD_OUT), starts)
+
     # --- subscribers, followers, retention, reservations -----------------------------------------
     def _subscriber_by_pk(self, pk: int) -> Row | None:
         return next((sub for sub in self.t.subscribers.values() if sub.pk == pk), None)
@@ -422,7 +467,7 @@ class MemoryQueries:
         return ring, opened, bool(same), any(r.status == hold_rules.COLLECTED for r in same)
 
     def _sent_alerts(self):
-        return [n for n in self.t.notifications.values() if n.kind == PushKind.OFFER and n.status == PushStatus.SENT]
+        return self._offer_alerts(PushStatus.SENT)
 
     def funnel_counts_of_shop(self, shop_id: str) -> list[funnel.Counted]:
         counted: dict[tuple[str, str | None], funnel.Tally] = {}
