@@ -95,11 +95,13 @@ class MemoryWorld:
         pk = self.store.tables.subscribers[subscriber_id].pk
         self.store.tables.favorites[(pk, shop_id)] = Row(subscriber_pk=pk, shop_id=shop_id, created_at=T0)
 
-    def push(self, offer_id: str, subscriber_id: str, *, kind: str = "offer", status: str = "sent",
-             distance_m: float | None = None, at: datetime = T0) -> int:
-        """A push made `at` (and sent then, if it was)."""
-        pk = self.store.tables.subscribers[subscriber_id].pk
-        return self.store.add_push(offer_id, pk, at, kind=kind, status=status, distance_m=distance_m)
+    def push(self, offer_id: str, subscriber_id: str | None = None, *, kind: str = "offer", status: str = "sent",
+             distance_m: float | None = None, at: datetime = T0, batch_attempts: int | None = None) -> int:
+        """A push to the resident (a new one if none is given) made `at` (and sent then, if it
+        was), in a batch tried `batch_attempts` times if given."""
+        pk = self.store.tables.subscribers[subscriber_id or self.subscriber()].pk
+        return self.store.add_push(offer_id, pk, at, kind=kind, status=status, distance_m=distance_m,
+                                   batch_attempts=batch_attempts)
 
     def hold(self, offer_id: str, subscriber_id: str | None = None, *, quantity: int = 1) -> str:
         """A hold of `quantity` taken by the resident (a new one if none is given), for 30 minutes."""
@@ -127,9 +129,6 @@ class MemoryWorld:
     def set_offer_status(self, offer_id: str, status: str) -> None:
         """As its merchant would: "sold_out" or "cancelled"."""
         self.store.tables.offers[offer_id].status = status
-
-    def alert(self, offer_id: str, status: str, *, batch_attempts: int | None = None) -> int:
-        return self.store.add_alert(offer_id, status, batch_attempts=batch_attempts)
 
     def alert_states(self, offer_id: str) -> dict[int, tuple[str, str | None, int | None]]:
         """(status, reason, batch) of the offer's alerts, by id."""
@@ -211,14 +210,21 @@ class SqlWorld:
                             headers=self.api.h(self._secrets[subscriber_id]))
         assert r.status_code == 201, r.json
 
-    def push(self, offer_id: str, subscriber_id: str, *, kind: str = "offer", status: str = "sent",
-             distance_m: float | None = None, at: datetime = T0) -> int:
-        from dealsvc.adapters.db.models import Notification
+    def push(self, offer_id: str, subscriber_id: str | None = None, *, kind: str = "offer", status: str = "sent",
+             distance_m: float | None = None, at: datetime = T0, batch_attempts: int | None = None) -> int:
+        from dealsvc.adapters.db.models import Notification, PushBatch
 
-        with self.store.db.write() as s:
-            push = Notification(offer_id=offer_id, subscriber_pk=pk_of(self, subscriber_id), kind=kind, status=status,
-                                distance_m=distance_m, due_at=at, created_at=at, sent_at=at if status == "sent" else None,
-                                attempts=0)
+        pk = pk_of(self, subscriber_id or self.subscriber())
+        with self.db.write() as s:
+            batch_id = None
+            if batch_attempts is not None:
+                batch = PushBatch(attempts=batch_attempts, created_at=at)
+                s.add(batch)
+                s.flush()
+                batch_id = batch.id
+            push = Notification(offer_id=offer_id, subscriber_pk=pk, kind=kind, status=status, distance_m=distance_m,
+                                due_at=at, created_at=at, sent_at=at if status == "sent" else None, attempts=0,
+                                batch_id=batch_id)
             s.add(push)
             s.flush()
             return push.id
@@ -274,23 +280,6 @@ class SqlWorld:
             shop_id = q.offer(offer_id).shop_id
         r = self.api.c.patch(f"/api/v1/offers/{offer_id}", json={"status": status}, headers=self.api.h(self._key_of(shop_id)))
         assert r.status_code == 200, r.json
-
-    def alert(self, offer_id: str, status: str, *, batch_attempts: int | None = None) -> int:
-        from dealsvc.adapters.db.models import Notification, PushBatch
-
-        pk = pk_of(self, self.subscriber())
-        with self.db.write() as s:
-            batch_id = None
-            if batch_attempts is not None:
-                batch = PushBatch(attempts=batch_attempts, created_at=T0)
-                s.add(batch)
-                s.flush()
-                batch_id = batch.id
-            alert = Notification(offer_id=offer_id, subscriber_pk=pk, kind="offer", status=status, due_at=T0,
-                                 created_at=T0, batch_id=batch_id)
-            s.add(alert)
-            s.flush()
-            return alert.id
 
     def alert_states(self, offer_id: str) -> dict[int, tuple[str, str | None, int | None]]:
         from dealsvc.adapters.db.models import Notification
@@ -469,10 +458,10 @@ def check_offers_due_to_expire_are_live_past_their_time(world):
 
 def check_waiting_alerts_are_dropped_and_due_again(world):
     offer = world.offer(world.shop("Forno Rossi"))
-    pending = world.alert(offer, "pending")
-    unclaimed = world.alert(offer, "sending", batch_attempts=0)
-    claimed = world.alert(offer, "sending", batch_attempts=1)
-    sent = world.alert(offer, "sent")
+    pending = world.push(offer, status="pending")
+    unclaimed = world.push(offer, status="sending", batch_attempts=0)
+    claimed = world.push(offer, status="sending", batch_attempts=1)
+    sent = world.push(offer, status="sent")
     with world.store.write() as q:
         q.drop_waiting_offer_alerts(offer, "offer_sold_out")
     states = world.alert_states(offer)
@@ -684,6 +673,39 @@ def check_activity_is_counted_per_hour(world):
         assert q.offers_per_hour_sold_out(around) == [0, 1, 0]
 
 
+def check_a_resident_is_found_by_the_hash_of_their_secret_deleted_or_not(world):
+    with world.store.write() as q:
+        _new_subscriber(q, "sub_kept", "tok-kept")
+        _new_subscriber(q, "sub_gone", "tok-gone", deleted_at=T0)
+    with world.store.read() as q:
+        assert q.subscriber_id_with_secret("hash-sub_kept") == "sub_kept"
+        assert q.subscriber_id_with_secret("hash-sub_gone") == "sub_gone"  # its secret is replaced when deleted
+        assert q.subscriber_id_with_secret("hash-sub_nobody") is None
+
+
+def check_a_merchants_shops_are_counted_and_listed_oldest_first(world):
+    baker, other = world.merchant("Forno Rossi"), world.merchant("Latteria Bianchi")
+
+    def shop(q, shop_id, merchant_id, minutes):
+        at = T0 + timedelta(minutes=minutes)
+        return q.add_shop(id=shop_id, merchant_id=merchant_id, name=f"Forno {minutes}", category="bakery", address=None,
+                          lat=45.0, lon=9.0, timezone="Europe/Rome", opening_hours="Mo-Sa 07:00-19:00",
+                          created_at=at, updated_at=at)
+
+    with world.store.write() as q:
+        q.lock_merchant_row(baker)
+        assert q.count_shops_of_merchant(baker) == 0 and q.shops_of_merchant(baker) == []
+        assert shop(q, "shp_later", baker, 2).id == "shp_later"
+        shop(q, "shp_first", baker, 0)
+        shop(q, "shp_theirs", other, 1)
+    with world.store.read() as q:
+        assert [s.id for s in q.shops_of_merchant(baker)] == ["shp_first", "shp_later"]
+        assert q.count_shops_of_merchant(baker) == 2 and q.count_shops_of_merchant("mer_nobody") == 0
+        s = q.shop("shp_first")
+        assert (s.merchant_id, s.name, s.timezone, s.opening_hours, s.created_at) == (
+            baker, "Forno 0", "Europe/Rome", "Mo-Sa 07:00-19:00", T0)
+
+
 # --- subscribers, followers, retention, reservations --------------------------------------------
 
 
@@ -847,6 +869,22 @@ def check_a_reservation_id_taken_twice_is_refused_and_nothing_is_kept(world):
     with world.store.read() as q:
         assert [r.code for r in q.reservations_of_offer(offer_id)] == ["ABC234"]
         assert q.offer_locked_fresh(offer_id).quantity_left == 5
+
+
+def check_the_pushes_sent_to_a_resident_come_with_their_offer_oldest_first(world):
+    bakery, dairy = world.shop("Forno Rossi"), world.shop("Latteria Bianchi")
+    bread, milk = world.offer(bakery, title="Pane"), world.offer(dairy, title="Latte")
+    me, them = world.subscriber(), world.subscriber()
+    later = world.push(bread, me, at=T0 + timedelta(minutes=1))
+    first = world.push(milk, me, kind="withdraw", status="pending")
+    second = world.push(bread, me, kind="price-1")  # made at the same time: by id
+    world.push(bread, them)
+    mine, theirs = pk_of(world, me), pk_of(world, them)
+    with world.store.read() as q:
+        assert [(n.id, n.kind, n.status, title, shop) for n, title, shop in q.alerts_sent_to(mine)] == [
+            (first, "withdraw", "pending", "Latte", dairy), (second, "price-1", "sent", "Pane", bakery),
+            (later, "offer", "sent", "Pane", bakery)]
+        assert len(q.alerts_sent_to(theirs)) == 1 and q.alerts_sent_to(theirs + 1000) == []
 
 
 # --- figures, maps, funnel, scheduler -----------------------------------------------------------

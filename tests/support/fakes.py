@@ -67,6 +67,20 @@ class MemoryQueries:
     def shop(self, shop_id: str, *, lock: bool = False) -> Row | None:
         return self.t.shops.get(shop_id)
 
+    def shops_of_merchant(self, merchant_id: str) -> list[Row]:
+        return sorted((s for s in self.t.shops.values() if s.merchant_id == merchant_id), key=lambda s: s.created_at)
+
+    def count_shops_of_merchant(self, merchant_id: str) -> int:
+        return len(self.shops_of_merchant(merchant_id))
+
+    def add_shop(self, **columns) -> Row:
+        shop = Row(**columns)
+        self.t.shops[shop.id] = shop
+        return shop
+
+    def lock_merchant_row(self, merchant_id: str) -> None:
+        pass  # one transaction at a time in memory
+
     # favourites
     def favorites_of(self, subscriber_pk: int) -> list[tuple[Row, Row]]:
         mine = [f for (pk, _), f in self.t.favorites.items() if pk == subscriber_pk]
@@ -221,6 +235,9 @@ class MemoryQueries:
     def merchant_with_key(self, api_key_hash: str) -> Row | None:
         return next((m for m in self.t.merchants.values() if m.api_key_hash == api_key_hash), None)
 
+    def subscriber_id_with_secret(self, secret_hash: str) -> str | None:
+        return next((sub.id for sub in self.t.subscribers.values() if sub.secret_hash == secret_hash), None)
+
     def web_session(self, id_hash: str) -> Row | None:
         return self.t.web_sessions.get(id_hash)
 
@@ -302,6 +319,11 @@ class MemoryQueries:
 
     def replace_places(self, sub: Row, places: list[dict]) -> None:
         sub.places = [Row(subscriber_pk=sub.pk, position=n, **columns) for n, columns in enumerate(places, start=1)]
+
+    def alerts_sent_to(self, subscriber_pk: int) -> list[tuple[Row, str, str]]:
+        mine = sorted((n for n in self.t.notifications.values() if n.subscriber_pk == subscriber_pk),
+                      key=lambda n: (n.created_at, n.id))
+        return [(n, self.t.offers[n.offer_id].title, self.t.offers[n.offer_id].shop_id) for n in mine]
 
     def remove_favorites_of(self, subscriber_pk: int) -> None:
         for key in [key for key in self.t.favorites if key[0] == subscriber_pk]:
@@ -564,7 +586,7 @@ class MemoryStore:
     def add_shop(self, shop_id: str, name: str = "Forno Rossi", category: str = "bakery", *,
                  merchant_id: str | None = None, address: str | None = None) -> None:
         self.tables.shops[shop_id] = Row(id=shop_id, name=name, category=category, merchant_id=merchant_id,
-                                         address=address, updated_at=None)
+                                         address=address, created_at=T0, updated_at=T0)
 
     # numbers group's rows (figures, maps, funnel, scheduler)
     def add_resident(self, subscriber_id: str, lat: float, lon: float, *, places=(), active: bool = True) -> int:
@@ -581,12 +603,22 @@ class MemoryStore:
         shop = self.tables.shops[shop_id]
         shop.lat, shop.lon, shop.timezone = lat, lon, timezone
 
-    def add_push(self, offer_id: str, subscriber_pk: int, created_at: datetime, *, kind: str = PushKind.OFFER,
-                 status: str = PushStatus.SENT, distance_m: float | None = None) -> int:
+    def add_push(self, offer_id: str, subscriber_pk: int | None = None, made_at: datetime = T0, *,
+                 kind: str = PushKind.OFFER, status: str = PushStatus.SENT, distance_m: float | None = None,
+                 batch_attempts: int | None = None) -> int:
+        """A push of the offer to the resident (an alert unless `kind` says otherwise), made at
+        `made_at` and sent then if `status` says so, in a batch tried `batch_attempts` times if
+        given; its id."""
         nid = len(self.tables.notifications) + 1
+        batch_id = None
+        if batch_attempts is not None:
+            batch_id = len(self.tables.push_batches) + 1
+            self.tables.push_batches[batch_id] = Row(id=batch_id, attempts=batch_attempts)
         self.tables.notifications[nid] = Row(
-            id=nid, offer_id=offer_id, subscriber_pk=subscriber_pk, kind=kind, status=status, distance_m=distance_m,
-            created_at=created_at, sent_at=created_at if status == PushStatus.SENT else None, opened_at=None, kept_ring=None, kept_opened=None, kept_reserved=None, kept_collected=None,
+            id=nid, offer_id=offer_id, subscriber_pk=subscriber_pk, kind=kind, status=status, reason=None,
+            distance_m=distance_m, created_at=made_at, due_at=made_at, lease_until=None, batch_id=batch_id,
+            sent_at=made_at if status == PushStatus.SENT else None, opened_at=None,
+            kept_ring=None, kept_opened=None, kept_reserved=None, kept_collected=None,
         )
         return nid
 
@@ -624,17 +656,6 @@ class MemoryStore:
         offer.quantity_left -= quantity
         self.tables.reservations[reservation_id] = Row(
             id=reservation_id, offer_id=offer_id, subscriber_pk=subscriber_pk, quantity=quantity, status=status,
-            created_at=made_at, updated_at=made_at, expires_at=expires_at or made_at + timedelta(minutes=30),
+            code=f"ABC{len(self.tables.reservations) + 234}", created_at=made_at, updated_at=made_at, expires_at=expires_at or made_at + timedelta(minutes=30),
         )
         return reservation_id
-
-    def add_alert(self, offer_id: str, status: str, *, batch_attempts: int | None = None) -> int:
-        """An alert of the offer for a resident, `status`, in a batch tried batch_attempts times."""
-        n = len(self.tables.notifications) + 1
-        batch_id = None
-        if batch_attempts is not None:
-            batch_id = len(self.tables.push_batches) + 1
-            self.tables.push_batches[batch_id] = Row(id=batch_id, attempts=batch_attempts)
-        self.tables.notifications[n] = Row(id=n, offer_id=offer_id, kind=PushKind.OFFER, status=status, reason=None,
-                                           due_at=None, lease_until=None, batch_id=batch_id)
-        return n
