@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
 from dealsvc.domain import funnel
 from dealsvc.domain import offers as offer_rules
@@ -129,6 +130,15 @@ class MemoryWorld:
     def set_offer_status(self, offer_id: str, status: str) -> None:
         """As its merchant would: "sold_out" or "cancelled"."""
         self.store.tables.offers[offer_id].status = status
+
+    def quota(self, subscriber_id: str, day: str, count: int) -> None:
+        """The resident's pushes counted on `day` (YYYY-MM-DD), as the dispatcher counts them."""
+        pk = self.store.tables.subscribers[subscriber_id].pk
+        self.store.tables.push_quota[(pk, day)] = Row(subscriber_pk=pk, day=day, count=count)
+
+    def quota_days(self, subscriber_id: str) -> list[str]:
+        pk = self.store.tables.subscribers[subscriber_id].pk
+        return sorted(day for p, day in self.store.tables.push_quota if p == pk)
 
     def alert_states(self, offer_id: str) -> dict[int, tuple[str, str | None, int | None]]:
         """(status, reason, batch) of the offer's alerts, by id."""
@@ -269,6 +279,20 @@ class SqlWorld:
 
         with self.store.db.write() as s:
             s.execute(update(Notification).values(subscriber_pk=None, distance_m=None))
+
+    def quota(self, subscriber_id: str, day: str, count: int) -> None:
+        from dealsvc.adapters.db.models import PushQuota
+
+        pk = pk_of(self, subscriber_id)
+        with self.db.write() as s:
+            s.add(PushQuota(subscriber_pk=pk, day=day, count=count))
+
+    def quota_days(self, subscriber_id: str) -> list[str]:
+        from dealsvc.adapters.db.models import PushQuota
+
+        pk = pk_of(self, subscriber_id)
+        with self.db.read() as s:
+            return sorted(s.scalars(select(PushQuota.day).where(PushQuota.subscriber_pk == pk)))
 
     def _key_of(self, shop_id: str) -> str:
         """The API key of the shop's merchant."""
@@ -720,6 +744,66 @@ def _new_subscriber(q, subscriber_id: str, token: str, **columns):
 def _place(label: str, **columns) -> dict:
     return {"label": label, "lat": 45.48, "lon": 9.2, "radius_m": 500, "days": 127, "hours_start": None,
             "hours_end": None, **columns}
+
+
+def check_retention_drops_stale_tokens_finds_departed_residents_and_unlinks_settled_old_alerts(world):
+    day, long_ago = timedelta(days=1), T0 - timedelta(days=400)  # before any other check's rows
+    with world.store.write() as q:
+        _new_subscriber(q, "sub_stale", "tok-stale", token_seen_at=long_ago)
+        _new_subscriber(q, "sub_stale_off", "tok-stale-off", token_seen_at=long_ago, active=False, deactivated_at=long_ago)
+        _new_subscriber(q, "sub_fresh", "tok-fresh", token_seen_at=T0)
+        _new_subscriber(q, "sub_undated", "tok-undated")  # from before tokens were dated
+        _new_subscriber(q, "sub_left", "tok-left", active=False, deactivated_at=long_ago + day)
+        _new_subscriber(q, "sub_left_first", "tok-left-first", active=False, deactivated_at=long_ago)
+        _new_subscriber(q, "sub_left_lately", "tok-left-lately", active=False, deactivated_at=T0)
+        _new_subscriber(q, "sub_left_and_gone", "", active=False, deactivated_at=long_ago, deleted_at=long_ago)
+    with world.store.write() as q:
+        assert q.drop_tokens_unseen_since(long_ago + day, T0) == 2
+    with world.store.read() as q:
+        token = {s: (sub.fcm_token, sub.token_seen_at, sub.active, sub.deactivated_at, sub.updated_at)
+                 for s in ("sub_stale", "sub_stale_off", "sub_fresh") for sub in [q.live_subscriber(s)]}
+        assert token == {"sub_stale": ("", None, False, T0, T0),
+                         "sub_stale_off": ("", None, False, long_ago, T0),  # first deactivated then
+                         "sub_fresh": ("tok-fresh", T0, True, None, T0)}
+        assert q.live_subscriber("sub_undated").fcm_token == "tok-undated"
+    with world.store.write() as q:
+        departed = [sub.id for sub in q.departed_residents(long_ago + 2 * day, 10)]
+        assert departed == ["sub_stale_off", "sub_left", "sub_left_first"]  # by key
+        assert [sub.id for sub in q.departed_residents(long_ago + 2 * day, 1)] == ["sub_stale_off"]
+
+    offer = world.offer(world.shop("Forno Rossi"))
+    told = [world.subscriber() for _ in range(5)]
+    world.push(offer, told[0], status="pending", at=long_ago)  # the dispatcher's still
+    world.push(offer, told[1], status="sending", at=long_ago)
+    world.push(offer, told[2], at=long_ago + 2 * day)  # not old enough
+    world.push(offer, told[3], at=long_ago, distance_m=120)
+    world.push(offer, told[4], status="failed", at=long_ago)
+    pks = [pk_of(world, resident) for resident in told]
+    with world.store.write() as q:
+        assert q.unlink_old_alerts(long_ago + day) == 2
+        assert q.unlink_old_alerts(long_ago + day) == 0
+    with world.store.read() as q:
+        assert [len(q.alerts_sent_to(pk)) for pk in pks] == [1, 1, 1, 0, 0]
+    assert len(world.alert_states(offer)) == 5  # the rows stay
+
+
+def check_retention_forgets_old_idempotency_answers_quota_days_and_expired_sessions(world):
+    me = world.subscriber()
+    with world.store.write() as q:
+        q.keep_idempotency_answer("retention:old", "k", "f" * 64, 201, {}, T0 - timedelta(hours=25))
+        q.keep_idempotency_answer("retention:new", "k", "f" * 64, 201, {}, T0 - timedelta(hours=23))
+        q.add_web_session("h-retention-gone", "merchant", "mer_a", T0 - timedelta(days=1), T0 - timedelta(seconds=1))
+        q.add_web_session("h-retention-now", "merchant", "mer_a", T0 - timedelta(days=1), T0)
+    for day in ("2025-10-30", "2025-10-31", "2025-11-01"):
+        world.quota(me, day, 3)
+    with world.store.write() as q:
+        assert q.delete_idempotency_keys_before(T0 - timedelta(days=1)) == 1
+        assert q.delete_quota_days_before("2025-11-01") == 2
+        assert q.delete_web_sessions_expired_at(T0) == 1  # expiring at that very moment: kept
+    with world.store.read() as q:
+        assert q.idempotency_answer("retention:old", "k") is None and q.idempotency_answer("retention:new", "k")
+        assert q.web_session("h-retention-gone") is None and q.web_session("h-retention-now")
+    assert world.quota_days(me) == ["2025-11-01"]
 
 
 def check_a_token_registered_again_retires_the_older_subscription(world):

@@ -50,6 +50,7 @@ class Tables:
     audit_entries: list[Row] = field(default_factory=list)  # in the order kept; .id from 1
     web_sessions: dict[str, Row] = field(default_factory=dict)  # by id_hash
     leases: dict[str, Row] = field(default_factory=dict)  # by name
+    push_quota: dict[tuple[int, str], Row] = field(default_factory=dict)  # by (subscriber_pk, day)
 
 
 class MemoryQueries:
@@ -57,6 +58,14 @@ class MemoryQueries:
 
     def __init__(self, tables: Tables):
         self.t = tables
+
+    @staticmethod
+    def _drop(rows: dict, gone) -> int:
+        """Deletes the rows `gone` says go; how many."""
+        keys = [key for key, row in rows.items() if gone(row)]
+        for key in keys:
+            del rows[key]
+        return len(keys)
 
     # subscribers
     def live_subscriber(self, subscriber_id: str, *, lock: bool = False) -> Row | None:
@@ -249,13 +258,10 @@ class MemoryQueries:
         self.t.web_sessions.pop(id_hash, None)
 
     def delete_expired_web_sessions(self, now: datetime) -> None:
-        self._keep_web_sessions(lambda w: w.expires_at > now)
+        self._drop(self.t.web_sessions, lambda w: w.expires_at <= now)
 
     def delete_web_sessions_of(self, role: str, subject: str) -> None:
-        self._keep_web_sessions(lambda w: not (w.role == role and w.subject == subject))
-
-    def _keep_web_sessions(self, keep) -> None:
-        self.t.web_sessions = {h: w for h, w in self.t.web_sessions.items() if keep(w)}
+        self._drop(self.t.web_sessions, lambda w: w.role == role and w.subject == subject)
 
     def live_offers_of_merchant(self, merchant_id: str, now: datetime) -> list[Row]:
         return sorted((o for o in self._offers_of_shops(self.shop_ids_of_merchant(merchant_id))
@@ -326,8 +332,37 @@ class MemoryQueries:
         return [(n, self.t.offers[n.offer_id].title, self.t.offers[n.offer_id].shop_id) for n in mine]
 
     def remove_favorites_of(self, subscriber_pk: int) -> None:
-        for key in [key for key in self.t.favorites if key[0] == subscriber_pk]:
-            del self.t.favorites[key]
+        self._drop(self.t.favorites, lambda f: f.subscriber_pk == subscriber_pk)
+
+    # retention
+    def drop_tokens_unseen_since(self, before: datetime, now: datetime) -> int:
+        stale = [sub for sub in self.t.subscribers.values()
+                 if sub.token_seen_at is not None and sub.token_seen_at < before and sub.fcm_token != ""]
+        for sub in stale:
+            sub.fcm_token, sub.token_seen_at, sub.active, sub.updated_at = "", None, False, now
+            sub.deactivated_at = sub.deactivated_at or now
+        return len(stale)
+
+    def departed_residents(self, deactivated_before: datetime, limit: int) -> list[Row]:
+        departed = [sub for sub in self.t.subscribers.values() if not sub.active and sub.deleted_at is None
+                    and sub.deactivated_at is not None and sub.deactivated_at < deactivated_before]
+        return sorted(departed, key=lambda sub: sub.pk)[:limit]
+
+    def unlink_old_alerts(self, before: datetime) -> int:
+        old = [n for n in self.t.notifications.values() if n.created_at < before and n.subscriber_pk is not None
+               and n.status not in (PushStatus.PENDING, PushStatus.SENDING)]
+        for n in old:
+            n.subscriber_pk = n.distance_m = n.fcm_message_id = n.sent_by = None
+        return len(old)
+
+    def delete_idempotency_keys_before(self, before: datetime) -> int:
+        return self._drop(self.t.idempotency_keys, lambda k: k.created_at < before)
+
+    def delete_quota_days_before(self, day: str) -> int:
+        return self._drop(self.t.push_quota, lambda d: d.day < day)
+
+    def delete_web_sessions_expired_at(self, now: datetime) -> int:
+        return self._drop(self.t.web_sessions, lambda w: w.expires_at < now)
 
     def active_followers_with_places(self, shop_id: str) -> list[tuple[Row, list[Row]]]:
         followers = [self._subscriber_by_pk(pk) for pk, followed in self.t.favorites if followed == shop_id]
@@ -617,7 +652,7 @@ class MemoryStore:
         self.tables.notifications[nid] = Row(
             id=nid, offer_id=offer_id, subscriber_pk=subscriber_pk, kind=kind, status=status, reason=None,
             distance_m=distance_m, created_at=made_at, due_at=made_at, lease_until=None, batch_id=batch_id,
-            sent_at=made_at if status == PushStatus.SENT else None, opened_at=None,
+            sent_at=made_at if status == PushStatus.SENT else None, opened_at=None, fcm_message_id=None, sent_by=None,
             kept_ring=None, kept_opened=None, kept_reserved=None, kept_collected=None,
         )
         return nid
