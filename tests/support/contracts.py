@@ -31,20 +31,23 @@ class MemoryWorld:
         self.store = MemoryStore()
         self._n = 0
 
-    def subscriber(self) -> str:
+    def subscriber(self, *, lat: float = 45.465, lon: float = 9.19, places=()) -> str:
+        """A resident at (lat, lon), with extra `places` ((lat, lon) each)."""
         self._n += 1
         subscriber_id = f"sub_{self._n}"
-        self.store.add_subscriber(subscriber_id)
+        self.store.add_subscriber(subscriber_id, lat=lat, lon=lon, places=places)
         return subscriber_id
 
     def delete_subscriber(self, subscriber_id: str) -> None:
-        self.store.tables.subscribers[subscriber_id].deleted_at = T0
+        """The resident leaves."""
+        sub = self.store.tables.subscribers[subscriber_id]
+        sub.active, sub.deleted_at = False, T0
 
-    def shop(self, name: str, *, merchant_id: str | None = None) -> str:
-        """A shop at ADDRESS of the merchant (one of world.merchant's; the world's own if none is given)."""
+    def shop(self, name: str, *, merchant_id: str | None = None, lat: float = 45.4642, lon: float = 9.19) -> str:
+        """A shop at ADDRESS, (lat, lon), of the merchant (one of world.merchant's; the world's own if none is given)."""
         self._n += 1
         shop_id = f"shp_{self._n}"
-        self.store.add_shop(shop_id, name=name, merchant_id=merchant_id or "mer_world", address=ADDRESS)
+        self.store.add_shop(shop_id, name=name, merchant_id=merchant_id or "mer_world", lat=lat, lon=lon, address=ADDRESS)
         return shop_id
 
     def merchant(self, name: str) -> str:
@@ -75,22 +78,6 @@ class MemoryWorld:
     def now(self) -> datetime:
         """A time after every row a check made (their times are T0 and a few seconds on)."""
         return T0 + timedelta(hours=1)
-
-    def resident(self, lat: float, lon: float, places=()) -> str:
-        self._n += 1
-        subscriber_id = f"sub_{self._n}"
-        self.store.add_resident(subscriber_id, lat, lon, places=places)
-        return subscriber_id
-
-    def resident_leaves(self, subscriber_id: str) -> None:
-        sub = self.store.tables.subscribers[subscriber_id]
-        sub.active, sub.deleted_at = False, T0
-
-    def shop_at(self, name: str, lat: float, lon: float) -> str:
-        self._n += 1
-        shop_id = f"shp_{self._n}"
-        self.store.add_shop_at(shop_id, lat, lon, name=name, merchant_id="mer_world")
-        return shop_id
 
     def follow(self, subscriber_id: str, shop_id: str) -> None:
         pk = self.store.tables.subscribers[subscriber_id].pk
@@ -169,8 +156,9 @@ class SqlWorld:
         self._key = api.merchant()["api_key"]
         self._keys: dict[str, str] = {}  # of world.merchant's merchants
 
-    def subscriber(self) -> str:
-        made = self.api.subscriber()
+    def subscriber(self, *, lat: float = 45.465, lon: float = 9.19, places=()) -> str:
+        extra = [{"label": f"place {n}", "lat": p_lat, "lon": p_lon} for n, (p_lat, p_lon) in enumerate(places)]
+        made = self.api.subscriber(lat=lat, lon=lon, **({"places": extra} if extra else {}))
         self._secrets[made["id"]] = made["secret"]
         return made["id"]
 
@@ -178,9 +166,9 @@ class SqlWorld:
         r = self.api.c.delete(f"/api/v1/subscribers/{subscriber_id}", headers=self.api.h(self._secrets[subscriber_id]))
         assert r.status_code == 204, r.json
 
-    def shop(self, name: str, *, merchant_id: str | None = None) -> str:
+    def shop(self, name: str, *, merchant_id: str | None = None, lat: float = 45.4642, lon: float = 9.19) -> str:
         key = self._keys[merchant_id] if merchant_id else self._key
-        return self.api.shop(key, name=name, address=ADDRESS)["id"]
+        return self.api.shop(key, name=name, lat=lat, lon=lon, address=ADDRESS)["id"]
 
     def merchant(self, name: str) -> str:
         made = self.api.merchant(name=name)
@@ -202,18 +190,6 @@ class SqlWorld:
     # (only the dispatcher makes them) and retention's unlinking, written as they would.
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
-
-    def resident(self, lat: float, lon: float, places=()) -> str:
-        extra = [{"label": f"place {n}", "lat": p_lat, "lon": p_lon} for n, (p_lat, p_lon) in enumerate(places)]
-        made = self.api.subscriber(lat=lat, lon=lon, **({"places": extra} if extra else {}))
-        self._secrets[made["id"]] = made["secret"]
-        return made["id"]
-
-    def resident_leaves(self, subscriber_id: str) -> None:
-        self.delete_subscriber(subscriber_id)
-
-    def shop_at(self, name: str, lat: float, lon: float) -> str:
-        return self.api.shop(self._key, name=name, lat=lat, lon=lon)["id"]
 
     def follow(self, subscriber_id: str, shop_id: str) -> None:
         r = self.api.c.post(f"/api/v1/subscribers/{subscriber_id}/favorites", json={"shop_id": shop_id},
@@ -994,10 +970,10 @@ def check_the_lease_is_one_holders_until_it_runs_out_or_is_released(world):
 
 
 def check_the_places_in_a_box_are_those_of_active_residents(world):
-    home = world.resident(45.0, 9.0)
-    away = world.resident(46.0, 9.0, places=[(45.01, 9.01), (47.0, 9.0)])
-    gone = world.resident(45.0, 9.0)
-    world.resident_leaves(gone)
+    home = world.subscriber(lat=45.0, lon=9.0)
+    away = world.subscriber(lat=46.0, lon=9.0, places=[(45.01, 9.01), (47.0, 9.0)])
+    gone = world.subscriber(lat=45.0, lon=9.0)
+    world.delete_subscriber(gone)
     with world.store.read() as q:
         found = sorted(tuple(place) for place in q.active_resident_places_in(44.9, 8.9, 45.1, 9.1))
         assert found == sorted([(pk_of(world, home), 45.0, 9.0), (pk_of(world, away), 45.01, 9.01)])
@@ -1005,13 +981,13 @@ def check_the_places_in_a_box_are_those_of_active_residents(world):
 
 
 def check_followers_residents_and_live_offers_are_counted(world):
-    shop = world.shop_at("Forno Rossi", 45.0, 9.0)
-    elsewhere = world.shop_at("Latteria Bianchi", 46.0, 9.0)
-    kept, left, other = world.resident(45.0, 9.0), world.resident(45.0, 9.0), world.resident(45.0, 9.0)
+    shop = world.shop("Forno Rossi", lat=45.0, lon=9.0)
+    elsewhere = world.shop("Latteria Bianchi", lat=46.0, lon=9.0)
+    kept, left, other = world.subscriber(lat=45.0, lon=9.0), world.subscriber(lat=45.0, lon=9.0), world.subscriber(lat=45.0, lon=9.0)
     world.follow(kept, shop)
     world.follow(left, shop)
     world.follow(other, elsewhere)
-    world.resident_leaves(left)
+    world.delete_subscriber(left)
     bread, focaccia = world.offer(shop, title="Pane"), world.offer(shop, title="Focaccia")
     far = world.offer(elsewhere, title="Latte")
     now = world.now()
@@ -1035,9 +1011,9 @@ def check_followers_residents_and_live_offers_are_counted(world):
 
 
 def check_a_push_is_its_residents_only_and_its_first_opening_is_kept(world):
-    shop = world.shop_at("Forno Rossi", 45.0, 9.0)
+    shop = world.shop("Forno Rossi", lat=45.0, lon=9.0)
     offer = world.offer(shop, title="Pane")
-    me, other = world.resident(45.0, 9.0), world.resident(45.0, 9.0)
+    me, other = world.subscriber(lat=45.0, lon=9.0), world.subscriber(lat=45.0, lon=9.0)
     nid = world.push(offer, me, distance_m=100)
     with world.store.write() as q:
         assert q.push_to_resident(nid, other) is None and q.push_to_resident(nid + 1000, me) is None
@@ -1050,9 +1026,9 @@ def check_a_push_is_its_residents_only_and_its_first_opening_is_kept(world):
 
 
 def check_holds_are_listed_with_their_expiry_until_collected(world):
-    shop = world.shop_at("Forno Rossi", 45.0, 9.0)
+    shop = world.shop("Forno Rossi", lat=45.0, lon=9.0)
     offer = world.offer(shop, title="Pane")
-    me, other = world.resident(45.0, 9.0), world.resident(45.0, 9.0)
+    me, other = world.subscriber(lat=45.0, lon=9.0), world.subscriber(lat=45.0, lon=9.0)
     mine, theirs = world.hold(offer, me), world.hold(offer, other)
     world.collect(theirs)
     now = world.now()
@@ -1063,9 +1039,9 @@ def check_holds_are_listed_with_their_expiry_until_collected(world):
 
 
 def check_the_funnel_counts_each_alert_by_ring_and_stage_and_keeps_them_when_unlinked(world):
-    shop, other_shop = world.shop_at("Forno Rossi", 45.0, 9.0), world.shop_at("Latteria Bianchi", 45.0, 9.0)
+    shop, other_shop = world.shop("Forno Rossi", lat=45.0, lon=9.0), world.shop("Latteria Bianchi", lat=45.0, lon=9.0)
     offer, elsewhere = world.offer(shop, title="Pane"), world.offer(other_shop, title="Latte")
-    near, mid, unknown, far, failed = (world.resident(45.0, 9.0) for _ in range(5))
+    near, mid, unknown, far, failed = (world.subscriber(lat=45.0, lon=9.0) for _ in range(5))
     opened = world.push(offer, near, distance_m=100)  # opened the alert itself
     world.push(offer, mid, distance_m=300)
     drop = world.push(offer, mid, kind="price-1")  # opened a price drop of it: opened too
@@ -1096,15 +1072,15 @@ def check_the_funnel_counts_each_alert_by_ring_and_stage_and_keeps_them_when_unl
 
 
 def check_the_operators_live_counts_and_the_waves_an_offer_went_out_in(world):
-    shop = world.shop_at("Forno Rossi", 45.0, 9.0)
+    shop = world.shop("Forno Rossi", lat=45.0, lon=9.0)
     offer, other = world.offer(shop, title="Pane"), world.offer(shop, title="Focaccia")
-    told, failed, suppressed, dead, left = (world.resident(45.0, 9.0) for _ in range(5))
+    told, failed, suppressed, dead, left = (world.subscriber(lat=45.0, lon=9.0) for _ in range(5))
     world.push(offer, told, distance_m=100)
     world.push(offer, failed, status="failed")
     world.push(offer, suppressed, status="suppressed")
     world.push(offer, dead, kind="withdraw")  # not an alert
     world.deactivate(dead, T0)
-    world.resident_leaves(left)  # unsubscribed: not a dead token
+    world.delete_subscriber(left)  # unsubscribed: not a dead token
     m = timedelta(minutes=1)
     world.waves(offer, [("offer", 2, 3, None, T0 + 2 * m), ("offer", 1, 7, T0, T0), ("withdraw", 1, 9, T0, T0)])
     world.waves(other, [("offer", 1, None, None, T0)])

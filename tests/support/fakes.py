@@ -615,28 +615,19 @@ class MemoryStore:
     read = write  # a reading service never writes; nothing to enforce in memory
 
     # Rows for a test to start from (the SQL tests insert them with the models).
-    def add_subscriber(self, subscriber_id: str, *, deleted_at: datetime | None = None) -> int:
-        return MemoryQueries(self.tables).add_subscriber(id=subscriber_id, deleted_at=deleted_at).pk
+    def add_subscriber(self, subscriber_id: str, *, lat: float = 45.465, lon: float = 9.19, places=(), active: bool = True,
+                       deleted_at: datetime | None = None) -> int:
+        """A resident at (lat, lon), with extra `places` ((lat, lon) each); its key."""
+        sub = MemoryQueries(self.tables).add_subscriber(id=subscriber_id, lat=lat, lon=lon, active=active, deleted_at=deleted_at)
+        sub.places = [Row(subscriber_pk=sub.pk, position=n, lat=p_lat, lon=p_lon) for n, (p_lat, p_lon) in enumerate(places, start=1)]
+        return sub.pk
 
-    def add_shop(self, shop_id: str, name: str = "Forno Rossi", category: str = "bakery", *,
-                 merchant_id: str | None = None, address: str | None = None) -> None:
-        self.tables.shops[shop_id] = Row(id=shop_id, name=name, category=category, merchant_id=merchant_id,
-                                         address=address, created_at=T0, updated_at=T0)
-
-    # numbers group's rows (figures, maps, funnel, scheduler)
-    def add_resident(self, subscriber_id: str, lat: float, lon: float, *, places=(), active: bool = True) -> int:
-        """A resident at (lat, lon), with extra `places` ((lat, lon) each)."""
-        pk = self.add_subscriber(subscriber_id)
-        sub = self.tables.subscribers[subscriber_id]
-        sub.lat, sub.lon, sub.active = lat, lon, active
-        sub.places = [Row(subscriber_pk=pk, position=n, lat=p_lat, lon=p_lon) for n, (p_lat, p_lon) in enumerate(places, start=1)]
-        return pk
-
-    def add_shop_at(self, shop_id: str, lat: float, lon: float, *, name: str = "Forno Rossi", merchant_id: str = "mer_1",
-                    timezone: str = "Europe/Rome") -> None:
-        self.add_shop(shop_id, name=name, merchant_id=merchant_id)
-        shop = self.tables.shops[shop_id]
-        shop.lat, shop.lon, shop.timezone = lat, lon, timezone
+    def add_shop(self, shop_id: str, name: str = "Forno Rossi", *, category: str = "bakery", merchant_id: str | None = None,
+                 lat: float = 45.4642, lon: float = 9.19, timezone: str = "Europe/Rome", address: str | None = None,
+                 opening_hours: str | None = None) -> None:
+        self.tables.shops[shop_id] = Row(id=shop_id, name=name, category=category, merchant_id=merchant_id, lat=lat, lon=lon,
+                                         timezone=timezone, address=address, opening_hours=opening_hours,
+                                         created_at=T0, updated_at=T0)
 
     def add_push(self, offer_id: str, subscriber_pk: int | None = None, made_at: datetime = T0, *,
                  kind: str = PushKind.OFFER, status: str = PushStatus.SENT, distance_m: float | None = None,

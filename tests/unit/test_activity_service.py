@@ -14,7 +14,7 @@ def test_the_last_day_counts_each_push_and_offer_in_its_hour_up_to_the_one_under
     store.add_offer("off_1", "shp_1", T0 - 30 * M)  # posted in the hour before the last
     sold = store.add_offer("off_2", "shp_1", T0 - 25 * H)  # posted before the day shown...
     sold.status, sold.updated_at = "sold_out", T0 + 5 * M  # ...sold out in the hour under way
-    pks = [store.add_resident(f"sub_{n}", 45.0, 9.0) for n in range(5)]
+    pks = [store.add_subscriber(f"sub_{n}", lat=45.0, lon=9.0) for n in range(5)]
     store.add_push("off_1", pks[0], T0 + 10 * M)  # sent in the hour under way
     store.add_push("off_1", pks[1], T0 - 23 * H + 5 * M)  # in the first hour shown
     store.add_push("off_1", pks[2], T0 - 24 * H + 5 * M)  # an hour too old

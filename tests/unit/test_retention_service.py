@@ -13,12 +13,12 @@ DAY = timedelta(days=1)
 def test_a_purge_drops_what_is_past_its_time_keeps_the_rest_and_runs_again_for_nothing():
     store = MemoryStore()
     now = T0 + 400 * DAY
-    store.add_shop_at("shp_1", 45.0, 9.0)
+    store.add_shop("shp_1", lat=45.0, lon=9.0)
     store.add_offer("off_1", "shp_1", T0)
-    gone = store.add_resident("sub_gone", 45.0, 9.0, places=[(45.1, 9.1)], active=False)
-    lately = store.add_resident("sub_lately", 45.0, 9.0, active=False)
-    stale = store.add_resident("sub_stale", 45.0, 9.0)
-    here = store.add_resident("sub_here", 45.0, 9.0)
+    gone = store.add_subscriber("sub_gone", lat=45.0, lon=9.0, places=[(45.1, 9.1)], active=False)
+    lately = store.add_subscriber("sub_lately", lat=45.0, lon=9.0, active=False)
+    stale = store.add_subscriber("sub_stale", lat=45.0, lon=9.0)
+    here = store.add_subscriber("sub_here", lat=45.0, lon=9.0)
     subs = store.tables.subscribers
     subs["sub_gone"].deactivated_at = now - 31 * DAY  # beyond the 30 days kept
     subs["sub_lately"].deactivated_at = now - 29 * DAY
