@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from dealsvc.domain import funnel
+from dealsvc.domain import funnel, geo
 from dealsvc.domain import offers as offer_rules
 from dealsvc.domain import reservations as hold_rules
 from dealsvc.domain.reservations import COLLECTED, HELD
@@ -60,7 +60,7 @@ class MemoryWorld:
         return merchant_id
 
     def offer(self, shop_id: str, *, quantity: int = 5, title: str = "Pane di ieri", description: str | None = None,
-              steps_in_min: tuple[int, ...] = ()) -> str:
+              category: str = "bakery", steps_in_min: tuple[int, ...] = ()) -> str:
         """An active offer of the shop, of `quantity`, posted at T0 and a few seconds on (each
         later than the one before) with its first wave due, expiring two hours later, with
         price steps due that many minutes after it was posted."""
@@ -69,7 +69,7 @@ class MemoryWorld:
         posted = T0 + timedelta(seconds=self._n)
         steps = [{"at": (posted + timedelta(minutes=m)).isoformat(), "price_cents": 150 - m, "discount_pct": 60.0}
                  for m in steps_in_min]
-        self.store.add_offer(offer_id, shop_id, posted, title=title, description=description, quantity=quantity,
+        self.store.add_offer(offer_id, shop_id, posted, title=title, description=description, category=category, quantity=quantity,
                              quantity_left=quantity, price_steps=steps or None,
                              next_step_at=posted + timedelta(minutes=steps_in_min[0]) if steps_in_min else None)
         return offer_id
@@ -177,12 +177,13 @@ class SqlWorld:
 
 
     def offer(self, shop_id: str, *, quantity: int = 5, title: str = "Pane di ieri", description: str | None = None,
-              steps_in_min: tuple[int, ...] = ()) -> str:
+              category: str = "bakery", steps_in_min: tuple[int, ...] = ()) -> str:
         """An active offer of `quantity`, posted now (the API's clock), ending in two hours, with
         price steps due that many minutes from now."""
         now = datetime.now(timezone.utc)
         steps = [{"at": (now + timedelta(minutes=m)).isoformat(), "price_cents": 190 - 10 * i} for i, m in enumerate(steps_in_min)]
-        made = self.api.offer(self._key_of(shop_id), shop_id, quantity=quantity, title=title, description=description, beyond_closing=True,
+        made = self.api.offer(self._key_of(shop_id), shop_id, quantity=quantity, title=title, description=description,
+                              category=category, beyond_closing=True,
                               expires_at=(now + timedelta(hours=2)).isoformat(), **({"price_steps": steps} if steps else {}))
         return made["id"]
 
@@ -495,6 +496,71 @@ def check_a_photo_is_shown_while_an_offer_names_it(world):
     world.show_photo(one, "d" * 64 + ".jpg", "c" * 64 + ".jpg")
     with world.store.read() as q:
         assert q.photo_names_shown(names) == names - {"b" * 64 + ".jpg"}
+
+
+def check_an_offer_is_posted_and_read_by_its_merchant_and_shop(world):
+    baker = world.merchant("Forno Rossi")
+    bakery, dairy = world.shop("Forno Rossi", merchant_id=baker), world.shop("Latteria Bianchi")
+    with world.store.write() as q:
+        posted = q.add_offer(
+            id="off_posted", shop_id=bakery, title="Focaccia", description=None, category="bakery",
+            original_price_cents=400, price_cents=200, discount_pct=50.0, currency="EUR", quantity=5, quantity_left=5,
+            expires_at=T0 + timedelta(hours=2), status=offer_rules.ACTIVE, image_url=None, photo=None, thumbnail=None,
+            created_at=T0, updated_at=T0, price_steps=None, price_step=0, next_step_at=None)
+        assert posted.id == "off_posted"
+        q.add_fanout(posted.id, "offer", T0)  # a row naming it, in the same transaction
+    newer, theirs = world.offer(bakery), world.offer(dairy)  # posted after T0
+    with world.store.write() as q:
+        assert [o.id for o in q.offers_of_shop(bakery)] == [newer, "off_posted"]  # the newest first
+        assert q.offers_of_shop("shp_nowhere") == []
+        mine = q.merchants_offer(baker, "off_posted", lock=True)
+        assert (mine.title, mine.price_cents, mine.expires_at, mine.created_at) == ("Focaccia", 200, T0 + timedelta(hours=2), T0)
+        assert q.merchants_offer(baker, theirs) is None and q.merchants_offer("mer_nobody", "off_posted") is None
+        assert q.merchants_offer(baker, "off_nothing") is None
+    assert world.fanouts("off_posted") == [("offer", 1)]
+
+
+def check_the_live_offers_in_a_box_come_with_their_shops_and_category(world):
+    # Far from every other check's shops.
+    near, far = world.shop("Forno Rossi", lat=-33.92, lon=18.42), world.shop("Latteria Bianchi", lat=-33.5, lon=18.42)
+    bread, milk = world.offer(near), world.offer(near, category="dairy")
+    gone, elsewhere = world.offer(near), world.offer(far)
+    world.set_offer_status(gone, offer_rules.CANCELLED)
+    box = geo.Box(min_lat=-34.0, max_lat=-33.8, min_lon=18.3, max_lon=18.5)
+    with world.store.read() as q:
+        ends = min(q.offer(o).expires_at for o in (bread, milk))
+        now = ends - timedelta(minutes=1)
+        found = q.live_offers_in_box(box, now, None)
+        assert sorted((o.id, shop.id, shop.name) for o, shop in found) == sorted(
+            [(bread, near, "Forno Rossi"), (milk, near, "Forno Rossi")])
+        assert [o.id for o, _ in q.live_offers_in_box(box, now, "dairy")] == [milk]
+        assert q.live_offers_in_box(box, now + timedelta(hours=3), None) == []
+
+
+def check_an_offers_pushes_openers_price_drops_and_holds_are_counted(world):
+    shop = world.shop("Forno Rossi")
+    offer, other = world.offer(shop, quantity=9), world.offer(shop)
+    a, b, c, d, e = (world.subscriber() for _ in range(5))
+    opened = [world.push(offer, a), world.push(offer, a, kind="price-1"), world.push(offer, e, kind="price-1"),
+              world.push(offer, c, kind="withdraw"), world.push(other, b)]
+    world.push(offer, b, status="failed")
+    world.push(offer, c, status="pending")
+    world.push(offer, d, status="dropped")
+    world.push(offer, d, kind="price-2", status="failed")
+    with world.store.write() as q:
+        for nid in opened:
+            q.mark_push_opened(nid, T0)
+    held, collected = world.hold(offer, a), world.hold(offer, b, quantity=2)
+    world.collect(collected)
+    world.hold(other, c)
+    with world.store.read() as q:
+        assert q.offer_push_counts(offer) == {"sent": 1, "failed": 1, "pending": 1, "dropped": 1}  # alerts only
+        assert q.offer_openers(offer) == 2  # a (twice) and e; opening a withdrawal is not
+        assert q.offer_price_drops_sent(offer) == 2 and q.offer_price_drops_sent(other) == 0
+        ends = {r.id: r.expires_at for r in q.reservations_of_offer(offer)}
+        assert q.offer_held_quantities(offer, ends[held] - timedelta(minutes=1)) == {"held": 1, "collected": 2}
+        assert q.offer_held_quantities(offer, ends[held]) == {"expired": 1, "collected": 2}  # past its time
+        assert q.offer_push_counts("off_nothing") == {} and q.offer_held_quantities("off_nothing", T0) == {}
 
 
 # --- merchants, auth, rules, audit, erasure, outage, breaker, activity --------------------------

@@ -7,6 +7,7 @@ raised: it puts back a copy taken when the block began."""
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -16,7 +17,7 @@ from dealsvc.domain import funnel
 from dealsvc.domain import offers as offer_rules
 from dealsvc.domain import reservations as hold_rules
 from dealsvc.domain.offers import ACTIVE, SOLD_OUT
-from dealsvc.domain.outbox import FanoutKind, PushKind, PushStatus
+from dealsvc.domain.outbox import PRICE_PREFIX, FanoutKind, PushKind, PushStatus
 from dealsvc.domain.reservations import HELD
 from dealsvc.services.ports import IntegrityConflict
 
@@ -125,6 +126,50 @@ class MemoryQueries:
 
     def offer(self, offer_id: str, *, lock: bool = False) -> Row | None:
         return self.t.offers.get(offer_id)
+
+    def merchants_offer(self, merchant_id: str, offer_id: str, *, lock: bool = False) -> Row | None:
+        offer = self.t.offers.get(offer_id)
+        return offer if offer is not None and self.t.shops[offer.shop_id].merchant_id == merchant_id else None
+
+    def offers_of_shop(self, shop_id: str) -> list[Row]:
+        return sorted((o for o in self.t.offers.values() if o.shop_id == shop_id), key=lambda o: o.created_at, reverse=True)
+
+    def add_offer(self, **columns) -> Row:
+        if columns["id"] in self.t.offers:
+            raise IntegrityConflict(f"offer {columns['id']} exists")
+        offer = Row(**columns)
+        self.t.offers[offer.id] = offer
+        return offer
+
+    def _live_offers_at_shops(self, now: datetime, inside) -> list[tuple[Row, Row]]:
+        """(offer, shop) of the offers active at `now` at the shops `inside` says."""
+        return [(o, self.t.shops[o.shop_id]) for o in self.t.offers.values()
+                if o.status == offer_rules.ACTIVE and o.expires_at > now and inside(self.t.shops[o.shop_id])]
+
+    def live_offers_in_box(self, box, now: datetime, category: str | None) -> list[tuple[Row, Row]]:
+        return [(o, shop) for o, shop in self._live_offers_at_shops(
+            now, lambda s: box.min_lat <= s.lat <= box.max_lat and box.min_lon <= s.lon <= box.max_lon)
+            if not category or o.category == category]
+
+    def _pushes_of(self, offer_id: str) -> list[Row]:
+        return [n for n in self.t.notifications.values() if n.offer_id == offer_id]
+
+    def offer_push_counts(self, offer_id: str) -> dict[str, int]:
+        return dict(Counter(n.status for n in self._pushes_of(offer_id) if n.kind == PushKind.OFFER))
+
+    def offer_openers(self, offer_id: str) -> int:
+        return len({n.subscriber_pk for n in self._pushes_of(offer_id)
+                    if n.kind != PushKind.WITHDRAW and n.opened_at is not None and n.subscriber_pk is not None})
+
+    def offer_price_drops_sent(self, offer_id: str) -> int:
+        return sum(1 for n in self._pushes_of(offer_id) if n.kind.startswith(PRICE_PREFIX) and n.status == PushStatus.SENT)
+
+    def offer_held_quantities(self, offer_id: str, now: datetime) -> dict[str, int]:
+        held: Counter = Counter()
+        for r in self.t.reservations.values():
+            if r.offer_id == offer_id:
+                held[hold_rules.EXPIRED if r.status == HELD and r.expires_at <= now else r.status] += r.quantity
+        return dict(held)
 
     def offers_locked_skipping_locked(self, offer_ids: list[str]) -> list[Row]:
         return [self.t.offers[i] for i in sorted(set(offer_ids)) if i in self.t.offers]
@@ -421,8 +466,7 @@ class MemoryQueries:
         return self._with_offer(reservation)
 
     def merchant_offer_for_holds(self, merchant_id: str, offer_id: str) -> Row | None:
-        offer = self.t.offers.get(offer_id)
-        return offer if offer is not None and self.t.shops[offer.shop_id].merchant_id == merchant_id else None
+        return self.merchants_offer(merchant_id, offer_id)
 
     def reservations_of_offer(self, offer_id: str) -> list[Row]:
         return sorted((r for r in self.t.reservations.values() if r.offer_id == offer_id), key=lambda r: r.created_at)
@@ -489,14 +533,11 @@ class MemoryQueries:
                 + [(sub.pk, p.lat, p.lon) for sub in active for p in sub.places if inside(p.lat, p.lon)])
 
     def live_offers_in(self, south: float, west: float, north: float, east: float, now: datetime, limit: int) -> list[dict]:
-        found = []
-        for o in sorted(self.t.offers.values(), key=lambda o: o.created_at, reverse=True):
-            shop = self.t.shops[o.shop_id]
-            if o.status == offer_rules.ACTIVE and o.expires_at > now and south <= shop.lat <= north and west <= shop.lon <= east:
-                found.append({"id": o.id, "title": o.title, "price_cents": o.price_cents, "discount_pct": o.discount_pct,
-                              "quantity_left": o.quantity_left, "expires_at": o.expires_at, "shop": shop.name,
-                              "lat": shop.lat, "lon": shop.lon})
-        return found[:limit]
+        live = self._live_offers_at_shops(now, lambda s: south <= s.lat <= north and west <= s.lon <= east)
+        live.sort(key=lambda found: found[0].created_at, reverse=True)
+        return [{"id": o.id, "title": o.title, "price_cents": o.price_cents, "discount_pct": o.discount_pct,
+                 "quantity_left": o.quantity_left, "expires_at": o.expires_at, "shop": shop.name, "lat": shop.lat,
+                 "lon": shop.lon} for o, shop in live[:limit]]
 
     def push_to_resident(self, notification_id: int, subscriber_id: str) -> Row | None:
         push, sub = self.t.notifications.get(notification_id), self.t.subscribers.get(subscriber_id)
