@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
 
 from dealsvc.domain import funnel, geo
 from dealsvc.domain import offers as offer_rules
@@ -53,10 +52,7 @@ class MemoryWorld:
     def merchant(self, name: str) -> str:
         self._n += 1
         merchant_id = f"mer_{self._n}"
-        self.store.tables.merchants[merchant_id] = Row(
-            id=merchant_id, name=name, email=f"{merchant_id}@shop.example", status="active",
-            api_key_hash=f"hash-{merchant_id}", created_at=T0, erased_at=None,
-        )
+        self.store.add_merchant(merchant_id, name)
         return merchant_id
 
     def offer(self, shop_id: str, *, quantity: int = 5, title: str = "Pane di ieri", description: str | None = None,
@@ -265,6 +261,8 @@ class SqlWorld:
             s.add(PushQuota(subscriber_pk=pk, day=day, count=count))
 
     def quota_days(self, subscriber_id: str) -> list[str]:
+        from sqlalchemy import select
+
         from dealsvc.adapters.db.models import PushQuota
 
         pk = pk_of(self, subscriber_id)

@@ -663,6 +663,13 @@ class MemoryStore:
         sub.places = [Row(subscriber_pk=sub.pk, position=n, lat=p_lat, lon=p_lon) for n, (p_lat, p_lon) in enumerate(places, start=1)]
         return sub.pk
 
+    def add_merchant(self, merchant_id: str, name: str = "Forno Rossi", *, status: str = "active") -> None:
+        """A merchant signed up at T0, its API key's hash "hash-" and its id."""
+        self.tables.merchants[merchant_id] = Row(
+            id=merchant_id, name=name, email=f"{merchant_id}@shop.example", status=status,
+            api_key_hash=f"hash-{merchant_id}", created_at=T0, erased_at=None,
+        )
+
     def add_shop(self, shop_id: str, name: str = "Forno Rossi", *, category: str = "bakery", merchant_id: str | None = None,
                  lat: float = 45.4642, lon: float = 9.19, timezone: str = "Europe/Rome", address: str | None = None,
                  opening_hours: str | None = None) -> None:

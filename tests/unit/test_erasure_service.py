@@ -13,6 +13,7 @@ from dealsvc.services.auth import MERCHANT, AuthService
 from dealsvc.services.erasure import ERASED_NAME, ErasureService, erased_email
 from dealsvc.services.merchants import MerchantService
 from dealsvc.services.rules import RulesService
+from tests.support.api import ADMIN_TOKEN
 from tests.support.fakes import T0, Clock, MemoryStore
 
 OPERATOR = Actor(ActorKind.CONSOLE, "a1b2c3d4e5f6")
@@ -34,7 +35,7 @@ def world(tmp_path):
     for name in (PHOTO, THUMBNAIL, SHARED):
         media.put(name, b"jpeg")
     hold = store.add_hold("off_live", store.add_subscriber("sub_1"), T0, quantity=2)
-    auth = AuthService(store, "test-operator-token-5c1f0e9a7b3d2c4e6f8a", clock)
+    auth = AuthService(store, ADMIN_TOKEN, clock)
     auth.open_session(MERCHANT, baker["id"])
     erasure = ErasureService(store, clock, media)
     return erasure, store, media, auth, baker, live, hold

@@ -13,11 +13,11 @@ from dealsvc.services.audit import AuditService
 from dealsvc.services.auth import MERCHANT, PAGE_SESSION_LIFETIME, AuthService, Principal
 from dealsvc.services.merchants import MerchantService
 from dealsvc.services.rules import RulesService
+from tests.support.api import ADMIN_TOKEN
 from tests.support.contracts import T0
 from tests.support.fakes import Clock, MemoryStore
 
 OPERATOR = Actor(ActorKind.CONSOLE, "a1b2c3d4e5f6")
-ADMIN_TOKEN = "test-operator-token-5c1f0e9a7b3d2c4e6f8a"
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 from dealsvc.domain.errors import Forbidden, NotFound
 from dealsvc.domain.merchants import SUSPENDED
 from dealsvc.services.auth import Principal
-from dealsvc.services.merchants import MerchantService
 from dealsvc.services.offers import OfferService
 from dealsvc.services.rules import RulesService
 from tests.support.fakes import T0, Clock, MemoryStore
@@ -19,12 +18,12 @@ M = timedelta(minutes=1)
 @pytest.fixture
 def world():
     store, clock = MemoryStore(), Clock()
-    rules = RulesService(store, clock)
-    merchants = MerchantService(store, clock, rules)
-    baker, dairy = (Principal("merchant", merchants.register(name, f"{name}@shop.example")["id"]) for name in ("forno", "latte"))
+    baker, dairy = Principal("merchant", "mer_forno"), Principal("merchant", "mer_latte")
+    for merchant in (baker, dairy):
+        store.add_merchant(merchant.id)
     store.add_shop("shp_bakery", merchant_id=baker.id, lat=45.4642, lon=9.19)
     store.add_shop("shp_dairy", "Latteria Bianchi", merchant_id=dairy.id, lat=45.4660, lon=9.19)  # 200 m north
-    return OfferService(store, clock, rules, b"figures"), merchants, store, clock, baker, dairy
+    return OfferService(store, clock, RulesService(store, clock), b"figures"), store, clock, baker, dairy
 
 
 def posting(shop_id: str = "shp_bakery", **changes) -> dict:
@@ -33,7 +32,7 @@ def posting(shop_id: str = "shp_bakery", **changes) -> dict:
 
 
 def test_an_offer_is_posted_once_per_key_with_its_first_wave_by_its_shops_merchant(world):
-    offers, merchants, store, _, baker, dairy = world
+    offers, store, _, baker, dairy = world
     posted = offers.create(baker, posting(), idempotency_key="k1")
     assert (posted["status"], posted["price_cents"], posted["quantity_left"], posted["expires_at"]) == ("active", 200, 5, T0 + 120 * M)
     assert offers.create(baker, posting(), idempotency_key="k1") == posted  # a retry: the first answer
@@ -41,14 +40,14 @@ def test_an_offer_is_posted_once_per_key_with_its_first_wave_by_its_shops_mercha
     assert [(f.offer_id, f.kind, f.seq) for f in store.tables.fanouts] == [(posted["id"], "offer", 1)]
     with pytest.raises(NotFound):
         offers.create(dairy, posting())  # not its shop
-    merchants.set_status(dairy.id, SUSPENDED)
+    store.tables.merchants[dairy.id].status = SUSPENDED
     with pytest.raises(Forbidden):
         offers.create(dairy, posting("shp_dairy"))
     assert list(store.tables.offers) == [posted["id"]] and offers.get(posted["id"])["title"] == "Pane di ieri"
 
 
 def test_the_deals_near_a_point_are_the_live_ones_in_reach_nearest_first(world):
-    offers, _, store, _, _, _ = world
+    offers, store, _, _, _ = world
     store.add_offer("off_bread", "shp_bakery", T0 - 5 * M, first_wave=False)
     store.add_offer("off_milk", "shp_dairy", T0 - 5 * M, category="dairy", first_wave=False)
     store.add_offer("off_soon", "shp_dairy", T0 - 5 * M, category="dairy", expires_at=T0 + 30 * M, first_wave=False)
@@ -63,7 +62,7 @@ def test_the_deals_near_a_point_are_the_live_ones_in_reach_nearest_first(world):
 
 
 def test_an_offers_counts_say_what_became_of_its_alerts_and_holds(world):
-    offers, _, store, clock, baker, dairy = world
+    offers, store, _, baker, dairy = world
     store.add_offer("off_1", "shp_bakery", T0)
     pks = [store.add_subscriber(f"sub_{n}") for n in range(6)]
     store.add_push("off_1", pks[0])
@@ -84,7 +83,7 @@ def test_an_offers_counts_say_what_became_of_its_alerts_and_holds(world):
 
 
 def test_an_offer_is_listed_and_changed_by_its_own_merchant_only(world):
-    offers, _, store, _, baker, dairy = world
+    offers, store, _, baker, dairy = world
     store.add_offer("off_1", "shp_bakery", T0 - 5 * M)
     store.add_offer("off_2", "shp_bakery", T0)
     assert [o["id"] for o in offers.list_for_shop(baker, "shp_bakery")] == ["off_2", "off_1"]

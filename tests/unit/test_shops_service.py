@@ -8,7 +8,6 @@ import pytest
 from dealsvc.domain.errors import Forbidden, NotFound, RuleViolation
 from dealsvc.domain.merchants import SUSPENDED
 from dealsvc.services.auth import Principal
-from dealsvc.services.merchants import MerchantService
 from dealsvc.services.rules import RulesService
 from dealsvc.services.shops import ShopService
 from tests.support.fakes import Clock, MemoryStore
@@ -18,10 +17,11 @@ from tests.support.fakes import Clock, MemoryStore
 def world():
     store, clock = MemoryStore(), Clock()
     rules = RulesService(store, clock)
-    merchants = MerchantService(store, clock, rules)
     shops = ShopService(store, clock, geocoder=None, rules=rules, zone_at=lambda lat, lon: "Europe/Rome")
-    baker, dairy = (Principal("merchant", merchants.register(name, f"{name}@shop.example")["id"]) for name in ("forno", "latte"))
-    return shops, merchants, rules, store, clock, baker, dairy
+    baker, dairy = Principal("merchant", "mer_forno"), Principal("merchant", "mer_latte")
+    for merchant in (baker, dairy):
+        store.add_merchant(merchant.id)
+    return shops, rules, store, clock, baker, dairy
 
 
 def shop(name: str) -> dict:
@@ -29,7 +29,7 @@ def shop(name: str) -> dict:
 
 
 def test_shops_are_added_up_to_the_cap_and_listed_oldest_first(world):
-    shops, _, rules, store, clock, baker, dairy = world
+    shops, rules, store, clock, baker, dairy = world
     rules.update({"max_shops_per_merchant": 2})
     first = shops.create(baker, shop("Forno Rossi"))
     assert (first["merchant_id"], first["timezone"], first["address"]) == (baker.id, "Europe/Rome", "Via Roma 1")
@@ -43,12 +43,12 @@ def test_shops_are_added_up_to_the_cap_and_listed_oldest_first(world):
 
 
 def test_a_suspended_merchant_adds_no_shop_and_a_shop_is_changed_by_its_merchant_only(world):
-    shops, merchants, _, store, _, baker, dairy = world
+    shops, _, store, _, baker, dairy = world
     mine = shops.create(baker, shop("Forno Rossi"))
     with pytest.raises(NotFound):
         shops.update(dairy, mine["id"], {"opening_hours": "Mo-Su 00:00-24:00"})
     assert shops.update(baker, mine["id"], {"opening_hours": "Mo-Sa 07:00-19:00"})["opening_hours"] == "Mo-Sa 07:00-19:00"
-    merchants.set_status(baker.id, SUSPENDED)
+    store.tables.merchants[baker.id].status = SUSPENDED
     with pytest.raises(Forbidden):
         shops.create(baker, shop("Chiosco Rossi"))
     assert [s.id for s in store.tables.shops.values()] == [mine["id"]]

@@ -8,6 +8,7 @@ from dealsvc.domain.errors import NotFound, RuleViolation, Unauthorized
 from dealsvc.services.auth import SUBSCRIBER, AuthService, Principal
 from dealsvc.services.rules import RulesService
 from dealsvc.services.subscribers import SubscriberService
+from tests.support.api import ADMIN_TOKEN
 from tests.support.contracts import T0
 from tests.support.fakes import Clock, MemoryStore
 
@@ -102,7 +103,7 @@ def test_leaving_wipes_places_favourites_and_token_and_the_resident_is_gone(worl
 
 def test_the_export_holds_the_residents_own_pushes_and_holds_and_the_secret_signs_in_until_they_leave(world):
     subscribers, store, clock = world
-    auth = AuthService(store, "test-operator-token-5c1f0e9a7b3d2c4e6f8a", clock)
+    auth = AuthService(store, ADMIN_TOKEN, clock)
     store.add_shop("shp_1")
     store.add_offer("off_1", "shp_1", T0, title="Focaccia")
     me = subscribers.register({"fcm_token": "tok-1", "lat": 45.46, "lon": 9.19})
