@@ -19,8 +19,6 @@ from dealsvc.services.ports import IntegrityConflict
 
 from .fakes import T0, MemoryStore, Row
 
-
-
 # Where every world's shop is (erasing a merchant's data removes it).
 ADDRESS = "Via Roma 1, Milano"
 
@@ -65,8 +63,8 @@ class MemoryWorld:
         posted = T0 + timedelta(seconds=self._n)
         steps = [{"at": (posted + timedelta(minutes=m)).isoformat(), "price_cents": 150 - m, "discount_pct": 60.0}
                  for m in steps_in_min]
-        self.store.add_offer(offer_id, shop_id, posted, title=title, description=description, category=category, quantity=quantity,
-                             quantity_left=quantity, price_steps=steps or None,
+        self.store.add_offer(offer_id, shop_id, posted, title=title, description=description, category=category,
+                             quantity=quantity, quantity_left=quantity, price_steps=steps or None,
                              next_step_at=posted + timedelta(minutes=steps_in_min[0]) if steps_in_min else None)
         return offer_id
 

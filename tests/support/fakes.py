@@ -285,6 +285,10 @@ class MemoryQueries:
         self.t.merchants[merchant_id] = m
         return m
 
+    def live_offers_of_merchant(self, merchant_id: str, now: datetime) -> list[Row]:
+        return sorted((o for o in self._offers_of_shops(self.shop_ids_of_merchant(merchant_id))
+                       if o.status in (offer_rules.ACTIVE, SOLD_OUT) and o.expires_at > now), key=lambda o: o.id)
+
     # auth
     def merchant_with_key(self, api_key_hash: str) -> Row | None:
         return next((m for m in self.t.merchants.values() if m.api_key_hash == api_key_hash), None)
@@ -307,10 +311,6 @@ class MemoryQueries:
 
     def delete_web_sessions_of(self, role: str, subject: str) -> None:
         self._drop(self.t.web_sessions, lambda w: w.role == role and w.subject == subject)
-
-    def live_offers_of_merchant(self, merchant_id: str, now: datetime) -> list[Row]:
-        return sorted((o for o in self._offers_of_shops(self.shop_ids_of_merchant(merchant_id))
-                       if o.status in (offer_rules.ACTIVE, SOLD_OUT) and o.expires_at > now), key=lambda o: o.id)
 
     # erasure
     def shop_ids_of_merchant(self, merchant_id: str) -> list[str]:
@@ -664,7 +664,7 @@ class MemoryStore:
         return sub.pk
 
     def add_merchant(self, merchant_id: str, name: str = "Forno Rossi", *, status: str = "active") -> None:
-        """A merchant signed up at T0, its API key's hash "hash-" and its id."""
+        """A merchant signed up at T0, whose API key hashes to "hash-" and its id."""
         self.tables.merchants[merchant_id] = Row(
             id=merchant_id, name=name, email=f"{merchant_id}@shop.example", status=status,
             api_key_hash=f"hash-{merchant_id}", created_at=T0, erased_at=None,

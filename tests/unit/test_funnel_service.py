@@ -20,7 +20,7 @@ MERCHANT = Principal("merchant", "mer_1")
 def world():
     store = MemoryStore()
     store.add_shop("shp_1", merchant_id=MERCHANT.id)
-    store.add_offer("off_1", "shp_1", T0)  # 18:00 UTC: 19:00 in Rome
+    store.add_offer("off_1", "shp_1", T0, quantity=50, quantity_left=50)  # 18:00 UTC: 19:00 in Rome; enough for every hold
     return FunnelService(store, lambda: T0 + timedelta(hours=1), SECRET), store
 
 
