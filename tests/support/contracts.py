@@ -11,14 +11,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dealsvc.domain import funnel
+from dealsvc.domain import funnel, geo
 from dealsvc.domain import offers as offer_rules
 from dealsvc.domain import reservations as hold_rules
 from dealsvc.domain.reservations import COLLECTED, HELD
 from dealsvc.services.ports import IntegrityConflict
 
-from .fakes import T0, MemoryStore, Row, offer_row
+from .fakes import T0, MemoryStore, Row
 
+# Where every world's shop is (erasing a merchant's data removes it).
+ADDRESS = "Via Roma 1, Milano"
 
 
 class MemoryWorld:
@@ -26,40 +28,44 @@ class MemoryWorld:
         self.store = MemoryStore()
         self._n = 0
 
-    def subscriber(self) -> str:
+    def subscriber(self, *, lat: float = 45.465, lon: float = 9.19, places=()) -> str:
+        """A resident at (lat, lon), with extra `places` ((lat, lon) each)."""
         self._n += 1
         subscriber_id = f"sub_{self._n}"
-        self.store.add_subscriber(subscriber_id)
+        self.store.add_subscriber(subscriber_id, lat=lat, lon=lon, places=places)
         return subscriber_id
 
     def delete_subscriber(self, subscriber_id: str) -> None:
-        self.store.tables.subscribers[subscriber_id].deleted_at = T0
+        """The resident leaves."""
+        sub = self.store.tables.subscribers[subscriber_id]
+        sub.active, sub.deleted_at = False, T0
 
-    def shop(self, name: str) -> str:
+    def shop(self, name: str, *, merchant_id: str | None = None, lat: float = 45.4642, lon: float = 9.19) -> str:
+        """A shop at ADDRESS, (lat, lon), of the merchant (one of world.merchant's; the world's own if none is given)."""
         self._n += 1
         shop_id = f"shp_{self._n}"
-        self.store.add_shop(shop_id, name=name)
+        self.store.add_shop(shop_id, name=name, merchant_id=merchant_id or "mer_world", lat=lat, lon=lon, address=ADDRESS)
         return shop_id
 
     def merchant(self, name: str) -> str:
         self._n += 1
         merchant_id = f"mer_{self._n}"
-        self.store.tables.merchants[merchant_id] = Row(
-            id=merchant_id, name=name, email=f"{merchant_id}@shop.example", status="active",
-            api_key_hash=f"hash-{merchant_id}", created_at=T0, erased_at=None,
-        )
+        self.store.add_merchant(merchant_id, name)
         return merchant_id
 
-
-    # residents group
-    def offer(self, shop_id: str, quantity: int = 5) -> str:
-        """An active offer of `quantity`, ending two hours after T0; its shop's merchant is "mer_world"."""
-        self.store.tables.shops[shop_id].merchant_id = "mer_world"
+    def offer(self, shop_id: str, *, quantity: int = 5, title: str = "Pane di ieri", description: str | None = None,
+              category: str = "bakery", steps_in_min: tuple[int, ...] = ()) -> str:
+        """An active offer of the shop, of `quantity`, posted at T0 and a few seconds on (each
+        later than the one before) with its first wave due, expiring two hours later, with
+        price steps due that many minutes after it was posted."""
         self._n += 1
         offer_id = f"off_{self._n}"
-        self.store.tables.offers[offer_id] = offer_row(
-            id=offer_id, shop_id=shop_id, quantity=quantity, quantity_left=quantity, expires_at=T0 + timedelta(hours=2),
-        )
+        posted = T0 + timedelta(seconds=self._n)
+        steps = [{"at": (posted + timedelta(minutes=m)).isoformat(), "price_cents": 150 - m, "discount_pct": 60.0}
+                 for m in steps_in_min]
+        self.store.add_offer(offer_id, shop_id, posted, title=title, description=description, category=category,
+                             quantity=quantity, quantity_left=quantity, price_steps=steps or None,
+                             next_step_at=posted + timedelta(minutes=steps_in_min[0]) if steps_in_min else None)
         return offer_id
 
     # numbers group's rows (figures, maps, funnel, scheduler)
@@ -67,40 +73,24 @@ class MemoryWorld:
         """A time after every row a check made (their times are T0 and a few seconds on)."""
         return T0 + timedelta(hours=1)
 
-    def resident(self, lat: float, lon: float, places=()) -> str:
-        self._n += 1
-        subscriber_id = f"sub_{self._n}"
-        self.store.add_resident(subscriber_id, lat, lon, places=places)
-        return subscriber_id
-
-    def resident_leaves(self, subscriber_id: str) -> None:
-        sub = self.store.tables.subscribers[subscriber_id]
-        sub.active, sub.deleted_at = False, T0
-
-    def shop_at(self, name: str, lat: float, lon: float) -> str:
-        self._n += 1
-        shop_id = f"shp_{self._n}"
-        self.store.add_shop_at(shop_id, lat, lon, name=name)
-        return shop_id
-
     def follow(self, subscriber_id: str, shop_id: str) -> None:
         pk = self.store.tables.subscribers[subscriber_id].pk
         self.store.tables.favorites[(pk, shop_id)] = Row(subscriber_pk=pk, shop_id=shop_id, created_at=T0)
 
-    def titled_offer(self, shop_id: str, title: str) -> str:
-        self._n += 1
-        offer_id = f"off_{self._n}"
-        self.store.add_offer(offer_id, shop_id, T0 + timedelta(seconds=self._n), title=title)
-        return offer_id
+    def push(self, offer_id: str, subscriber_id: str | None = None, *, kind: str = "offer", status: str = "sent",
+             distance_m: float | None = None, at: datetime = T0, batch_attempts: int | None = None) -> int:
+        """A push to the resident (a new one if none is given) made `at` (and sent then, if it
+        was), in a batch tried `batch_attempts` times if given."""
+        pk = self.store.tables.subscribers[subscriber_id or self.subscriber()].pk
+        return self.store.add_push(offer_id, pk, at, kind=kind, status=status, distance_m=distance_m,
+                                   batch_attempts=batch_attempts)
 
-    def push(self, offer_id: str, subscriber_id: str, *, kind: str = "offer", status: str = "sent",
-             distance_m: float | None = None) -> int:
-        pk = self.store.tables.subscribers[subscriber_id].pk
-        return self.store.add_push(offer_id, pk, T0, kind=kind, status=status, distance_m=distance_m)
-
-    def hold(self, offer_id: str, subscriber_id: str) -> str:
+    def hold(self, offer_id: str, subscriber_id: str | None = None, *, quantity: int = 1) -> str:
+        """A hold of `quantity` taken by the resident (a new one if none is given), for 30 minutes."""
+        subscriber_id = subscriber_id or self.subscriber()
         self._n += 1
-        return self.store.add_hold(offer_id, self.store.tables.subscribers[subscriber_id].pk, T0 + timedelta(seconds=self._n))
+        return self.store.add_hold(offer_id, self.store.tables.subscribers[subscriber_id].pk, T0 + timedelta(seconds=self._n),
+                                   quantity=quantity)
 
     def collect(self, reservation_id: str) -> None:
         self.store.tables.reservations[reservation_id].status = hold_rules.COLLECTED
@@ -118,28 +108,18 @@ class MemoryWorld:
         for push in self.store.tables.notifications.values():
             push.subscriber_pk = push.distance_m = None
 
-
-    # offers group
-    def offer_with_steps(self, shop_id: str, *, steps_in_min: tuple[int, ...] = ()) -> str:
-        """An active offer of the shop, expiring in two hours, with price steps due that many
-        minutes after it was posted."""
-        self._n += 1
-        offer_id = f"off_{self._n}"
-        steps = [{"at": (T0 + timedelta(minutes=m)).isoformat(), "price_cents": 150 - m, "discount_pct": 60.0} for m in steps_in_min]
-        self.store.add_priced_offer(offer_id, shop_id, T0, price_steps=steps or None,
-                             next_step_at=T0 + timedelta(minutes=steps_in_min[0]) if steps_in_min else None)
-        return offer_id
-
     def set_offer_status(self, offer_id: str, status: str) -> None:
         """As its merchant would: "sold_out" or "cancelled"."""
         self.store.tables.offers[offer_id].status = status
 
-    def hold_stock(self, offer_id: str, quantity: int) -> None:
-        self._n += 1
-        self.store.add_hold_until(f"res_{self._n}", offer_id, quantity, T0 + timedelta(minutes=15))
+    def quota(self, subscriber_id: str, day: str, count: int) -> None:
+        """The resident's pushes counted on `day` (YYYY-MM-DD), as the dispatcher counts them."""
+        pk = self.store.tables.subscribers[subscriber_id].pk
+        self.store.tables.push_quota[(pk, day)] = Row(subscriber_pk=pk, day=day, count=count)
 
-    def alert(self, offer_id: str, status: str, *, batch_attempts: int | None = None) -> int:
-        return self.store.add_alert(offer_id, status, batch_attempts=batch_attempts)
+    def quota_days(self, subscriber_id: str) -> list[str]:
+        pk = self.store.tables.subscribers[subscriber_id].pk
+        return sorted(day for p, day in self.store.tables.push_quota if p == pk)
 
     def alert_states(self, offer_id: str) -> dict[int, tuple[str, str | None, int | None]]:
         """(status, reason, batch) of the offer's alerts, by id."""
@@ -168,9 +148,11 @@ class SqlWorld:
         self.db = container.db  # for the rows no API makes (pushes planned by the dispatcher)
         self._secrets: dict[str, str] = {}
         self._key = api.merchant()["api_key"]
+        self._keys: dict[str, str] = {}  # of world.merchant's merchants
 
-    def subscriber(self) -> str:
-        made = self.api.subscriber()
+    def subscriber(self, *, lat: float = 45.465, lon: float = 9.19, places=()) -> str:
+        extra = [{"label": f"place {n}", "lat": p_lat, "lon": p_lon} for n, (p_lat, p_lon) in enumerate(places)]
+        made = self.api.subscriber(lat=lat, lon=lon, **({"places": extra} if extra else {}))
         self._secrets[made["id"]] = made["secret"]
         return made["id"]
 
@@ -178,57 +160,59 @@ class SqlWorld:
         r = self.api.c.delete(f"/api/v1/subscribers/{subscriber_id}", headers=self.api.h(self._secrets[subscriber_id]))
         assert r.status_code == 204, r.json
 
-    def shop(self, name: str) -> str:
-        return self.api.shop(self._key, name=name)["id"]
+    def shop(self, name: str, *, merchant_id: str | None = None, lat: float = 45.4642, lon: float = 9.19) -> str:
+        key = self._keys[merchant_id] if merchant_id else self._key
+        return self.api.shop(key, name=name, lat=lat, lon=lon, address=ADDRESS)["id"]
 
     def merchant(self, name: str) -> str:
-        return self.api.merchant(name=name)["id"]
+        made = self.api.merchant(name=name)
+        self._keys[made["id"]] = made["api_key"]
+        return made["id"]
 
 
-    # residents group
-    def offer(self, shop_id: str, quantity: int = 5) -> str:
-        """An active offer of `quantity`, posted now (the API's clock), ending in two hours."""
-        return self.api.offer(self._key, shop_id, quantity=quantity)["id"]
+    def offer(self, shop_id: str, *, quantity: int = 5, title: str = "Pane di ieri", description: str | None = None,
+              category: str = "bakery", steps_in_min: tuple[int, ...] = ()) -> str:
+        """An active offer of `quantity`, posted now (the API's clock), ending in two hours, with
+        price steps due that many minutes from now."""
+        now = datetime.now(timezone.utc)
+        steps = [{"at": (now + timedelta(minutes=m)).isoformat(), "price_cents": 190 - 10 * i} for i, m in enumerate(steps_in_min)]
+        made = self.api.offer(self._key_of(shop_id), shop_id, quantity=quantity, title=title, description=description,
+                              category=category, beyond_closing=True,
+                              expires_at=(now + timedelta(hours=2)).isoformat(), **({"price_steps": steps} if steps else {}))
+        return made["id"]
 
     # numbers group's rows (figures, maps, funnel, scheduler): through the API, but for pushes
     # (only the dispatcher makes them) and retention's unlinking, written as they would.
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
 
-    def resident(self, lat: float, lon: float, places=()) -> str:
-        extra = [{"label": f"place {n}", "lat": p_lat, "lon": p_lon} for n, (p_lat, p_lon) in enumerate(places)]
-        made = self.api.subscriber(lat=lat, lon=lon, **({"places": extra} if extra else {}))
-        self._secrets[made["id"]] = made["secret"]
-        return made["id"]
-
-    def resident_leaves(self, subscriber_id: str) -> None:
-        self.delete_subscriber(subscriber_id)
-
-    def shop_at(self, name: str, lat: float, lon: float) -> str:
-        return self.api.shop(self._key, name=name, lat=lat, lon=lon)["id"]
-
     def follow(self, subscriber_id: str, shop_id: str) -> None:
         r = self.api.c.post(f"/api/v1/subscribers/{subscriber_id}/favorites", json={"shop_id": shop_id},
                             headers=self.api.h(self._secrets[subscriber_id]))
         assert r.status_code == 201, r.json
 
-    def titled_offer(self, shop_id: str, title: str) -> str:
-        return self.api.offer(self._key, shop_id, title=title)["id"]
+    def push(self, offer_id: str, subscriber_id: str | None = None, *, kind: str = "offer", status: str = "sent",
+             distance_m: float | None = None, at: datetime = T0, batch_attempts: int | None = None) -> int:
+        from dealsvc.adapters.db.models import Notification, PushBatch
 
-    def push(self, offer_id: str, subscriber_id: str, *, kind: str = "offer", status: str = "sent",
-             distance_m: float | None = None) -> int:
-        from dealsvc.adapters.db.models import Notification
-
-        with self.store.db.write() as s:
-            push = Notification(offer_id=offer_id, subscriber_pk=pk_of(self, subscriber_id), kind=kind, status=status,
-                                distance_m=distance_m, due_at=T0, created_at=T0, sent_at=T0 if status == "sent" else None,
-                                attempts=0)
+        pk = pk_of(self, subscriber_id or self.subscriber())
+        with self.db.write() as s:
+            batch_id = None
+            if batch_attempts is not None:
+                batch = PushBatch(attempts=batch_attempts, created_at=at)
+                s.add(batch)
+                s.flush()
+                batch_id = batch.id
+            push = Notification(offer_id=offer_id, subscriber_pk=pk, kind=kind, status=status, distance_m=distance_m,
+                                due_at=at, created_at=at, sent_at=at if status == "sent" else None, attempts=0,
+                                batch_id=batch_id)
             s.add(push)
             s.flush()
             return push.id
 
-    def hold(self, offer_id: str, subscriber_id: str) -> str:
-        r = self.api.c.post(f"/api/v1/offers/{offer_id}/reservations", json={"quantity": 1},
+    def hold(self, offer_id: str, subscriber_id: str | None = None, *, quantity: int = 1) -> str:
+        subscriber_id = subscriber_id or self.subscriber()
+        r = self.api.c.post(f"/api/v1/offers/{offer_id}/reservations", json={"quantity": quantity},
                             headers=self.api.h(self._secrets[subscriber_id]))
         assert r.status_code == 201, r.json
         self._secrets[r.json["id"]] = r.json["code"]
@@ -267,40 +251,32 @@ class SqlWorld:
         with self.store.db.write() as s:
             s.execute(update(Notification).values(subscriber_pk=None, distance_m=None))
 
-    # offers group
-    def offer_with_steps(self, shop_id: str, *, steps_in_min: tuple[int, ...] = ()) -> str:
-        now = datetime.now(timezone.utc)
-        steps = [{"at": (now + timedelta(minutes=m)).isoformat(), "price_cents": 190 - 10 * i} for i, m in enumerate(steps_in_min)]
-        made = self.api.offer(self._key, shop_id, beyond_closing=True, expires_at=(now + timedelta(hours=2)).isoformat(),
-                              **({"price_steps": steps} if steps else {}))
-        return made["id"]
+    def quota(self, subscriber_id: str, day: str, count: int) -> None:
+        from dealsvc.adapters.db.models import PushQuota
+
+        pk = pk_of(self, subscriber_id)
+        with self.db.write() as s:
+            s.add(PushQuota(subscriber_pk=pk, day=day, count=count))
+
+    def quota_days(self, subscriber_id: str) -> list[str]:
+        from sqlalchemy import select
+
+        from dealsvc.adapters.db.models import PushQuota
+
+        pk = pk_of(self, subscriber_id)
+        with self.db.read() as s:
+            return sorted(s.scalars(select(PushQuota.day).where(PushQuota.subscriber_pk == pk)))
+
+    def _key_of(self, shop_id: str) -> str:
+        """The API key of the shop's merchant."""
+        with self.store.read() as q:
+            return self._keys.get(q.shop(shop_id).merchant_id, self._key)
 
     def set_offer_status(self, offer_id: str, status: str) -> None:
-        r = self.api.c.patch(f"/api/v1/offers/{offer_id}", json={"status": status}, headers=self.api.h(self._key))
+        with self.store.read() as q:
+            shop_id = q.offer(offer_id).shop_id
+        r = self.api.c.patch(f"/api/v1/offers/{offer_id}", json={"status": status}, headers=self.api.h(self._key_of(shop_id)))
         assert r.status_code == 200, r.json
-
-    def hold_stock(self, offer_id: str, quantity: int) -> None:
-        resident = self.api.subscriber()
-        r = self.api.c.post(f"/api/v1/offers/{offer_id}/reservations", json={"quantity": quantity},
-                            headers=self.api.h(resident["secret"]))
-        assert r.status_code == 201, r.json
-
-    def alert(self, offer_id: str, status: str, *, batch_attempts: int | None = None) -> int:
-        from dealsvc.adapters.db.models import Notification, PushBatch
-
-        pk = pk_of(self, self.subscriber())
-        with self.db.write() as s:
-            batch_id = None
-            if batch_attempts is not None:
-                batch = PushBatch(attempts=batch_attempts, created_at=T0)
-                s.add(batch)
-                s.flush()
-                batch_id = batch.id
-            alert = Notification(offer_id=offer_id, subscriber_pk=pk, kind="offer", status=status, due_at=T0,
-                                 created_at=T0, batch_id=batch_id)
-            s.add(alert)
-            s.flush()
-            return alert.id
 
     def alert_states(self, offer_id: str) -> dict[int, tuple[str, str | None, int | None]]:
         from dealsvc.adapters.db.models import Notification
@@ -399,8 +375,8 @@ def check_an_idempotency_answer_is_kept_once(world):
 
 def check_price_steps_are_due_on_live_offers_only(world):
     shop = world.shop("Forno Rossi")
-    soon, later, none, ended = (world.offer_with_steps(shop, steps_in_min=(10, 50)), world.offer_with_steps(shop, steps_in_min=(5,)),
-                                world.offer_with_steps(shop), world.offer_with_steps(shop, steps_in_min=(1,)))
+    soon, later, none, ended = (world.offer(shop, steps_in_min=(10, 50)), world.offer(shop, steps_in_min=(5,)),
+                                world.offer(shop), world.offer(shop, steps_in_min=(1,)))
     world.set_offer_status(ended, "cancelled")
     with world.store.read() as q:
         posted = q.offer(soon).created_at
@@ -422,7 +398,7 @@ def check_price_steps_are_due_on_live_offers_only(world):
 
 
 def check_an_offers_waves_are_counted_and_a_new_one_follows_the_last(world):
-    offer = world.offer_with_steps(world.shop("Forno Rossi"))
+    offer = world.offer(world.shop("Forno Rossi"))
     with world.store.read() as q:
         assert q.has_pending_wave(offer) and q.last_wave_seq(offer) == 1  # posting promised the first
         assert not q.has_pending_wave("off_nothing") and q.last_wave_seq("off_nothing") == 0
@@ -439,10 +415,10 @@ def check_an_offers_waves_are_counted_and_a_new_one_follows_the_last(world):
 
 def check_holds_end_whole_or_once_lapsed_and_give_their_quantity(world):
     shop = world.shop("Forno Rossi")
-    kept, other = world.offer_with_steps(shop), world.offer_with_steps(shop)
-    world.hold_stock(kept, 2)
-    world.hold_stock(kept, 1)
-    world.hold_stock(other, 1)
+    kept, other = world.offer(shop), world.offer(shop)
+    world.hold(kept, quantity=2)
+    world.hold(kept)
+    world.hold(other)
     with world.store.read() as q:
         posted = q.offer(kept).created_at
         assert q.offer(kept).quantity_left == 2
@@ -462,7 +438,7 @@ def check_holds_end_whole_or_once_lapsed_and_give_their_quantity(world):
 
 def check_offers_due_to_expire_are_live_past_their_time(world):
     shop = world.shop("Forno Rossi")
-    first, second, gone = world.offer_with_steps(shop), world.offer_with_steps(shop), world.offer_with_steps(shop)
+    first, second, gone = world.offer(shop), world.offer(shop), world.offer(shop)
     world.set_offer_status(gone, "cancelled")
     live = ["active", "sold_out"]
     with world.store.write() as q:
@@ -478,11 +454,11 @@ def check_offers_due_to_expire_are_live_past_their_time(world):
 
 
 def check_waiting_alerts_are_dropped_and_due_again(world):
-    offer = world.offer_with_steps(world.shop("Forno Rossi"))
-    pending = world.alert(offer, "pending")
-    unclaimed = world.alert(offer, "sending", batch_attempts=0)
-    claimed = world.alert(offer, "sending", batch_attempts=1)
-    sent = world.alert(offer, "sent")
+    offer = world.offer(world.shop("Forno Rossi"))
+    pending = world.push(offer, status="pending")
+    unclaimed = world.push(offer, status="sending", batch_attempts=0)
+    claimed = world.push(offer, status="sending", batch_attempts=1)
+    sent = world.push(offer, status="sent")
     with world.store.write() as q:
         q.drop_waiting_offer_alerts(offer, "offer_sold_out")
     states = world.alert_states(offer)
@@ -507,7 +483,7 @@ def check_a_shop_is_read_the_same_locked_or_not(world):
 
 def check_a_photo_is_shown_while_an_offer_names_it(world):
     shop = world.shop("Forno Rossi")
-    one, two = world.offer_with_steps(shop), world.offer_with_steps(shop)
+    one, two = world.offer(shop), world.offer(shop)
     world.show_photo(one, "a" * 64 + ".jpg", "b" * 64 + ".jpg")
     world.show_photo(two, "a" * 64 + ".jpg", "c" * 64 + ".jpg")
     names = {"a" * 64 + ".jpg", "b" * 64 + ".jpg", "c" * 64 + ".jpg", "d" * 64 + ".jpg"}
@@ -516,6 +492,71 @@ def check_a_photo_is_shown_while_an_offer_names_it(world):
     world.show_photo(one, "d" * 64 + ".jpg", "c" * 64 + ".jpg")
     with world.store.read() as q:
         assert q.photo_names_shown(names) == names - {"b" * 64 + ".jpg"}
+
+
+def check_an_offer_is_posted_and_read_by_its_merchant_and_shop(world):
+    baker = world.merchant("Forno Rossi")
+    bakery, dairy = world.shop("Forno Rossi", merchant_id=baker), world.shop("Latteria Bianchi")
+    with world.store.write() as q:
+        posted = q.add_offer(
+            id="off_posted", shop_id=bakery, title="Focaccia", description=None, category="bakery",
+            original_price_cents=400, price_cents=200, discount_pct=50.0, currency="EUR", quantity=5, quantity_left=5,
+            expires_at=T0 + timedelta(hours=2), status=offer_rules.ACTIVE, image_url=None, photo=None, thumbnail=None,
+            created_at=T0, updated_at=T0, price_steps=None, price_step=0, next_step_at=None)
+        assert posted.id == "off_posted"
+        q.add_fanout(posted.id, "offer", T0)  # a row naming it, in the same transaction
+    newer, theirs = world.offer(bakery), world.offer(dairy)  # posted after T0
+    with world.store.write() as q:
+        assert [o.id for o in q.offers_of_shop(bakery)] == [newer, "off_posted"]  # the newest first
+        assert q.offers_of_shop("shp_nowhere") == []
+        mine = q.merchants_offer(baker, "off_posted", lock=True)
+        assert (mine.title, mine.price_cents, mine.expires_at, mine.created_at) == ("Focaccia", 200, T0 + timedelta(hours=2), T0)
+        assert q.merchants_offer(baker, theirs) is None and q.merchants_offer("mer_nobody", "off_posted") is None
+        assert q.merchants_offer(baker, "off_nothing") is None
+    assert world.fanouts("off_posted") == [("offer", 1)]
+
+
+def check_the_live_offers_in_a_box_come_with_their_shops_and_category(world):
+    # Far from every other check's shops.
+    near, far = world.shop("Forno Rossi", lat=-33.92, lon=18.42), world.shop("Latteria Bianchi", lat=-33.5, lon=18.42)
+    bread, milk = world.offer(near), world.offer(near, category="dairy")
+    gone, elsewhere = world.offer(near), world.offer(far)
+    world.set_offer_status(gone, offer_rules.CANCELLED)
+    box = geo.Box(min_lat=-34.0, max_lat=-33.8, min_lon=18.3, max_lon=18.5)
+    with world.store.read() as q:
+        ends = min(q.offer(o).expires_at for o in (bread, milk))
+        now = ends - timedelta(minutes=1)
+        found = q.live_offers_in_box(box, now, None)
+        assert sorted((o.id, shop.id, shop.name) for o, shop in found) == sorted(
+            [(bread, near, "Forno Rossi"), (milk, near, "Forno Rossi")])
+        assert [o.id for o, _ in q.live_offers_in_box(box, now, "dairy")] == [milk]
+        assert q.live_offers_in_box(box, now + timedelta(hours=3), None) == []
+
+
+def check_an_offers_pushes_openers_price_drops_and_holds_are_counted(world):
+    shop = world.shop("Forno Rossi")
+    offer, other = world.offer(shop, quantity=9), world.offer(shop)
+    a, b, c, d, e = (world.subscriber() for _ in range(5))
+    opened = [world.push(offer, a), world.push(offer, a, kind="price-1"), world.push(offer, e, kind="price-1"),
+              world.push(offer, c, kind="withdraw"), world.push(other, b)]
+    world.push(offer, b, status="failed")
+    world.push(offer, c, status="pending")
+    world.push(offer, d, status="dropped")
+    world.push(offer, d, kind="price-2", status="failed")
+    with world.store.write() as q:
+        for nid in opened:
+            q.mark_push_opened(nid, T0)
+    held, collected = world.hold(offer, a), world.hold(offer, b, quantity=2)
+    world.collect(collected)
+    world.hold(other, c)
+    with world.store.read() as q:
+        assert q.offer_push_counts(offer) == {"sent": 1, "failed": 1, "pending": 1, "dropped": 1}  # alerts only
+        assert q.offer_openers(offer) == 2  # a (twice) and e; opening a withdrawal is not
+        assert q.offer_price_drops_sent(offer) == 2 and q.offer_price_drops_sent(other) == 0
+        ends = {r.id: r.expires_at for r in q.reservations_of_offer(offer)}
+        assert q.offer_held_quantities(offer, ends[held] - timedelta(minutes=1)) == {"held": 1, "collected": 2}
+        assert q.offer_held_quantities(offer, ends[held]) == {"expired": 1, "collected": 2}  # past its time
+        assert q.offer_push_counts("off_nothing") == {} and q.offer_held_quantities("off_nothing", T0) == {}
 
 
 # --- merchants, auth, rules, audit, erasure, outage, breaker, activity --------------------------
@@ -622,6 +663,111 @@ def check_web_sessions_are_opened_found_and_closed(world):
         assert q.web_session("h-shop-2") is None and q.web_session("h-other-shop").subject == "mer_b"
 
 
+def check_a_merchants_live_offers_are_those_still_on_show_in_key_order(world):
+    baker = world.merchant("Forno Rossi")
+    bakery, kiosk = world.shop("Forno Rossi", merchant_id=baker), world.shop("Chiosco Rossi", merchant_id=baker)
+    bread, rolls, cake, buns = world.offer(bakery), world.offer(kiosk), world.offer(bakery), world.offer(kiosk)
+    milk = world.offer(world.shop("Latteria Bianchi"))  # another merchant's
+    world.set_offer_status(rolls, offer_rules.SOLD_OUT)
+    world.set_offer_status(cake, offer_rules.CANCELLED)
+    with world.store.read() as q:
+        ends = [q.offer(o).expires_at for o in (bread, rolls, buns, milk)]
+    with world.store.write() as q:
+        assert [o.id for o in q.live_offers_of_merchant(baker, min(ends) - timedelta(minutes=1))] == sorted([bread, rolls, buns])
+        assert q.live_offers_of_merchant(baker, max(ends)) == []  # past their time
+        assert q.live_offers_of_merchant("mer_nobody", min(ends) - timedelta(minutes=1)) == []
+
+
+def check_a_merchants_shops_and_offers_lose_their_texts_and_keep_the_rest(world):
+    baker = world.merchant("Forno Rossi")
+    bakery, kiosk = world.shop("Forno Rossi", merchant_id=baker), world.shop("Chiosco Rossi", merchant_id=baker)
+    dairy = world.shop("Latteria Bianchi")  # another merchant's
+    bread, rolls = world.offer(bakery, description="Dal forno a legna"), world.offer(kiosk)
+    milk = world.offer(dairy, description="Fresco")
+    a, b, c, d = ((letter * 64) + ".jpg" for letter in "abcd")
+    world.show_photo(bread, a, b)
+    world.show_photo(milk, c, d)
+    with world.store.read() as q:
+        assert sorted(q.shop_ids_of_merchant(baker)) == sorted([bakery, kiosk])
+        assert q.shop_ids_of_merchant("mer_nobody") == []
+        assert q.pictures_of_shops([bakery, kiosk]) == {a, b} and q.pictures_of_shops([]) == set()
+        assert q.count_offers_of_shops([bakery, kiosk]) == 2 and q.count_offers_of_shops([]) == 0
+    with world.store.write() as q:
+        q.erase_shops_and_offers_texts([bakery, kiosk], "—", T0)
+        q.erase_shops_and_offers_texts([], "—", T0)
+    with world.store.read() as q:
+        assert [(q.shop(s).name, q.shop(s).address, q.shop(s).updated_at) for s in (bakery, kiosk)] == [("—", None, T0)] * 2
+        o = q.offer(bread)
+        assert (o.description, o.image_url, o.photo, o.thumbnail) == (None, None, None, None)
+        assert (o.id, o.shop_id, o.title, o.price_cents, o.quantity) == (bread, bakery, "Pane di ieri", 200, 5)
+        assert q.offer(rolls).shop_id == kiosk
+        assert q.pictures_of_shops([bakery, kiosk]) == set() and q.count_offers_of_shops([bakery, kiosk]) == 2
+        untouched, theirs = q.shop(dairy), q.offer(milk)
+        assert (untouched.name, untouched.address) == ("Latteria Bianchi", ADDRESS)
+        assert (theirs.description, theirs.photo, theirs.thumbnail) == ("Fresco", c, d)
+
+
+def check_activity_is_counted_per_hour(world):
+    shop = world.shop("Forno Rossi")
+    first, second, third = world.offer(shop), world.offer(shop), world.offer(shop)
+    world.set_offer_status(second, offer_rules.SOLD_OUT)
+    world.set_offer_status(third, offer_rules.CANCELLED)
+    residents = [world.subscriber() for _ in range(7)]
+    half = timedelta(minutes=30)
+    world.push(first, residents[0], at=T0)
+    world.push(first, residents[1], at=T0 + 3 * half)
+    world.push(second, residents[2], at=T0 + half)
+    world.push(first, residents[3], status="failed", at=T0 + half)
+    world.push(first, residents[4], status="suppressed", at=T0 - half)
+    world.push(first, residents[5], kind="withdraw", at=T0)  # not an alert
+    world.push(first, residents[6], status="pending", at=T0)  # not sent yet
+    hour = timedelta(hours=1)
+    starts = [T0 - hour, T0, T0 + hour]
+    with world.store.read() as q:
+        assert q.alerts_per_hour_sent(starts) == [0, 2, 1]
+        assert q.alerts_per_hour_queued("failed", starts) == [0, 1, 0]
+        assert q.alerts_per_hour_queued("suppressed", starts) == [1, 0, 0]
+        assert q.alerts_per_hour_queued("pending", starts) == [0, 1, 0]
+        assert q.alerts_per_hour_sent([T0 + 2 * hour]) == [0]
+        posted = q.offer(first).created_at
+        around = [posted - hour, posted, posted + hour]
+        assert q.offers_per_hour_posted(around) == [0, 3, 0]
+        assert q.offers_per_hour_sold_out(around) == [0, 1, 0]
+
+
+def check_a_resident_is_found_by_the_hash_of_their_secret_deleted_or_not(world):
+    with world.store.write() as q:
+        _new_subscriber(q, "sub_kept", "tok-kept")
+        _new_subscriber(q, "sub_gone", "tok-gone", deleted_at=T0)
+    with world.store.read() as q:
+        assert q.subscriber_id_with_secret("hash-sub_kept") == "sub_kept"
+        assert q.subscriber_id_with_secret("hash-sub_gone") == "sub_gone"  # its secret is replaced when deleted
+        assert q.subscriber_id_with_secret("hash-sub_nobody") is None
+
+
+def check_a_merchants_shops_are_counted_and_listed_oldest_first(world):
+    baker, other = world.merchant("Forno Rossi"), world.merchant("Latteria Bianchi")
+
+    def shop(q, shop_id, merchant_id, minutes):
+        at = T0 + timedelta(minutes=minutes)
+        return q.add_shop(id=shop_id, merchant_id=merchant_id, name=f"Forno {minutes}", category="bakery", address=None,
+                          lat=45.0, lon=9.0, timezone="Europe/Rome", opening_hours="Mo-Sa 07:00-19:00",
+                          created_at=at, updated_at=at)
+
+    with world.store.write() as q:
+        q.lock_merchant_row(baker)
+        assert q.count_shops_of_merchant(baker) == 0 and q.shops_of_merchant(baker) == []
+        assert shop(q, "shp_later", baker, 2).id == "shp_later"
+        shop(q, "shp_first", baker, 0)
+        shop(q, "shp_theirs", other, 1)
+    with world.store.read() as q:
+        assert [s.id for s in q.shops_of_merchant(baker)] == ["shp_first", "shp_later"]
+        assert q.count_shops_of_merchant(baker) == 2 and q.count_shops_of_merchant("mer_nobody") == 0
+        s = q.shop("shp_first")
+        assert (s.merchant_id, s.name, s.timezone, s.opening_hours, s.created_at) == (
+            baker, "Forno 0", "Europe/Rome", "Mo-Sa 07:00-19:00", T0)
+
+
 # --- subscribers, followers, retention, reservations --------------------------------------------
 
 
@@ -636,6 +782,66 @@ def _new_subscriber(q, subscriber_id: str, token: str, **columns):
 def _place(label: str, **columns) -> dict:
     return {"label": label, "lat": 45.48, "lon": 9.2, "radius_m": 500, "days": 127, "hours_start": None,
             "hours_end": None, **columns}
+
+
+def check_retention_drops_stale_tokens_finds_departed_residents_and_unlinks_settled_old_alerts(world):
+    day, long_ago = timedelta(days=1), T0 - timedelta(days=400)  # before any other check's rows
+    with world.store.write() as q:
+        _new_subscriber(q, "sub_stale", "tok-stale", token_seen_at=long_ago)
+        _new_subscriber(q, "sub_stale_off", "tok-stale-off", token_seen_at=long_ago, active=False, deactivated_at=long_ago)
+        _new_subscriber(q, "sub_fresh", "tok-fresh", token_seen_at=T0)
+        _new_subscriber(q, "sub_undated", "tok-undated")  # from before tokens were dated
+        _new_subscriber(q, "sub_left", "tok-left", active=False, deactivated_at=long_ago + day)
+        _new_subscriber(q, "sub_left_first", "tok-left-first", active=False, deactivated_at=long_ago)
+        _new_subscriber(q, "sub_left_lately", "tok-left-lately", active=False, deactivated_at=T0)
+        _new_subscriber(q, "sub_left_and_gone", "", active=False, deactivated_at=long_ago, deleted_at=long_ago)
+    with world.store.write() as q:
+        assert q.drop_tokens_unseen_since(long_ago + day, T0) == 2
+    with world.store.read() as q:
+        token = {s: (sub.fcm_token, sub.token_seen_at, sub.active, sub.deactivated_at, sub.updated_at)
+                 for s in ("sub_stale", "sub_stale_off", "sub_fresh") for sub in [q.live_subscriber(s)]}
+        assert token == {"sub_stale": ("", None, False, T0, T0),
+                         "sub_stale_off": ("", None, False, long_ago, T0),  # first deactivated then
+                         "sub_fresh": ("tok-fresh", T0, True, None, T0)}
+        assert q.live_subscriber("sub_undated").fcm_token == "tok-undated"
+    with world.store.write() as q:
+        departed = [sub.id for sub in q.departed_residents(long_ago + 2 * day, 10)]
+        assert departed == ["sub_stale_off", "sub_left", "sub_left_first"]  # by key
+        assert [sub.id for sub in q.departed_residents(long_ago + 2 * day, 1)] == ["sub_stale_off"]
+
+    offer = world.offer(world.shop("Forno Rossi"))
+    told = [world.subscriber() for _ in range(5)]
+    world.push(offer, told[0], status="pending", at=long_ago)  # the dispatcher's still
+    world.push(offer, told[1], status="sending", at=long_ago)
+    world.push(offer, told[2], at=long_ago + 2 * day)  # not old enough
+    world.push(offer, told[3], at=long_ago, distance_m=120)
+    world.push(offer, told[4], status="failed", at=long_ago)
+    pks = [pk_of(world, resident) for resident in told]
+    with world.store.write() as q:
+        assert q.unlink_old_alerts(long_ago + day) == 2
+        assert q.unlink_old_alerts(long_ago + day) == 0
+    with world.store.read() as q:
+        assert [len(q.alerts_sent_to(pk)) for pk in pks] == [1, 1, 1, 0, 0]
+    assert len(world.alert_states(offer)) == 5  # the rows stay
+
+
+def check_retention_forgets_old_idempotency_answers_quota_days_and_expired_sessions(world):
+    me = world.subscriber()
+    with world.store.write() as q:
+        q.keep_idempotency_answer("retention:old", "k", "f" * 64, 201, {}, T0 - timedelta(hours=25))
+        q.keep_idempotency_answer("retention:new", "k", "f" * 64, 201, {}, T0 - timedelta(hours=23))
+        q.add_web_session("h-retention-gone", "merchant", "mer_a", T0 - timedelta(days=1), T0 - timedelta(seconds=1))
+        q.add_web_session("h-retention-now", "merchant", "mer_a", T0 - timedelta(days=1), T0)
+    for day in ("2025-10-30", "2025-10-31", "2025-11-01"):
+        world.quota(me, day, 3)
+    with world.store.write() as q:
+        assert q.delete_idempotency_keys_before(T0 - timedelta(days=1)) == 1
+        assert q.delete_quota_days_before("2025-11-01") == 2
+        assert q.delete_web_sessions_expired_at(T0) == 1  # expiring at that very moment: kept
+    with world.store.read() as q:
+        assert q.idempotency_answer("retention:old", "k") is None and q.idempotency_answer("retention:new", "k")
+        assert q.web_session("h-retention-gone") is None and q.web_session("h-retention-now")
+    assert world.quota_days(me) == ["2025-11-01"]
 
 
 def check_a_token_registered_again_retires_the_older_subscription(world):
@@ -787,6 +993,22 @@ def check_a_reservation_id_taken_twice_is_refused_and_nothing_is_kept(world):
         assert q.offer_locked_fresh(offer_id).quantity_left == 5
 
 
+def check_the_pushes_sent_to_a_resident_come_with_their_offer_oldest_first(world):
+    bakery, dairy = world.shop("Forno Rossi"), world.shop("Latteria Bianchi")
+    bread, milk = world.offer(bakery, title="Pane"), world.offer(dairy, title="Latte")
+    me, them = world.subscriber(), world.subscriber()
+    later = world.push(bread, me, at=T0 + timedelta(minutes=1))
+    first = world.push(milk, me, kind="withdraw", status="pending")
+    second = world.push(bread, me, kind="price-1")  # made at the same time: by id
+    world.push(bread, them)
+    mine, theirs = pk_of(world, me), pk_of(world, them)
+    with world.store.read() as q:
+        assert [(n.id, n.kind, n.status, title, shop) for n, title, shop in q.alerts_sent_to(mine)] == [
+            (first, "withdraw", "pending", "Latte", dairy), (second, "price-1", "sent", "Pane", bakery),
+            (later, "offer", "sent", "Pane", bakery)]
+        assert len(q.alerts_sent_to(theirs)) == 1 and q.alerts_sent_to(theirs + 1000) == []
+
+
 # --- figures, maps, funnel, scheduler -----------------------------------------------------------
 
 
@@ -810,10 +1032,10 @@ def check_the_lease_is_one_holders_until_it_runs_out_or_is_released(world):
 
 
 def check_the_places_in_a_box_are_those_of_active_residents(world):
-    home = world.resident(45.0, 9.0)
-    away = world.resident(46.0, 9.0, places=[(45.01, 9.01), (47.0, 9.0)])
-    gone = world.resident(45.0, 9.0)
-    world.resident_leaves(gone)
+    home = world.subscriber(lat=45.0, lon=9.0)
+    away = world.subscriber(lat=46.0, lon=9.0, places=[(45.01, 9.01), (47.0, 9.0)])
+    gone = world.subscriber(lat=45.0, lon=9.0)
+    world.delete_subscriber(gone)
     with world.store.read() as q:
         found = sorted(tuple(place) for place in q.active_resident_places_in(44.9, 8.9, 45.1, 9.1))
         assert found == sorted([(pk_of(world, home), 45.0, 9.0), (pk_of(world, away), 45.01, 9.01)])
@@ -821,15 +1043,15 @@ def check_the_places_in_a_box_are_those_of_active_residents(world):
 
 
 def check_followers_residents_and_live_offers_are_counted(world):
-    shop = world.shop_at("Forno Rossi", 45.0, 9.0)
-    elsewhere = world.shop_at("Latteria Bianchi", 46.0, 9.0)
-    kept, left, other = world.resident(45.0, 9.0), world.resident(45.0, 9.0), world.resident(45.0, 9.0)
+    shop = world.shop("Forno Rossi", lat=45.0, lon=9.0)
+    elsewhere = world.shop("Latteria Bianchi", lat=46.0, lon=9.0)
+    kept, left, other = world.subscriber(lat=45.0, lon=9.0), world.subscriber(lat=45.0, lon=9.0), world.subscriber(lat=45.0, lon=9.0)
     world.follow(kept, shop)
     world.follow(left, shop)
     world.follow(other, elsewhere)
-    world.resident_leaves(left)
-    bread, focaccia = world.titled_offer(shop, "Pane"), world.titled_offer(shop, "Focaccia")
-    far = world.titled_offer(elsewhere, "Latte")
+    world.delete_subscriber(left)
+    bread, focaccia = world.offer(shop, title="Pane"), world.offer(shop, title="Focaccia")
+    far = world.offer(elsewhere, title="Latte")
     now = world.now()
     with world.store.read() as q:
         assert q.count_active_followers(shop) == 1 and q.count_active_followers(elsewhere) == 1
@@ -851,9 +1073,9 @@ def check_followers_residents_and_live_offers_are_counted(world):
 
 
 def check_a_push_is_its_residents_only_and_its_first_opening_is_kept(world):
-    shop = world.shop_at("Forno Rossi", 45.0, 9.0)
-    offer = world.titled_offer(shop, "Pane")
-    me, other = world.resident(45.0, 9.0), world.resident(45.0, 9.0)
+    shop = world.shop("Forno Rossi", lat=45.0, lon=9.0)
+    offer = world.offer(shop, title="Pane")
+    me, other = world.subscriber(lat=45.0, lon=9.0), world.subscriber(lat=45.0, lon=9.0)
     nid = world.push(offer, me, distance_m=100)
     with world.store.write() as q:
         assert q.push_to_resident(nid, other) is None and q.push_to_resident(nid + 1000, me) is None
@@ -866,9 +1088,9 @@ def check_a_push_is_its_residents_only_and_its_first_opening_is_kept(world):
 
 
 def check_holds_are_listed_with_their_expiry_until_collected(world):
-    shop = world.shop_at("Forno Rossi", 45.0, 9.0)
-    offer = world.titled_offer(shop, "Pane")
-    me, other = world.resident(45.0, 9.0), world.resident(45.0, 9.0)
+    shop = world.shop("Forno Rossi", lat=45.0, lon=9.0)
+    offer = world.offer(shop, title="Pane")
+    me, other = world.subscriber(lat=45.0, lon=9.0), world.subscriber(lat=45.0, lon=9.0)
     mine, theirs = world.hold(offer, me), world.hold(offer, other)
     world.collect(theirs)
     now = world.now()
@@ -879,9 +1101,9 @@ def check_holds_are_listed_with_their_expiry_until_collected(world):
 
 
 def check_the_funnel_counts_each_alert_by_ring_and_stage_and_keeps_them_when_unlinked(world):
-    shop, other_shop = world.shop_at("Forno Rossi", 45.0, 9.0), world.shop_at("Latteria Bianchi", 45.0, 9.0)
-    offer, elsewhere = world.titled_offer(shop, "Pane"), world.titled_offer(other_shop, "Latte")
-    near, mid, unknown, far, failed = (world.resident(45.0, 9.0) for _ in range(5))
+    shop, other_shop = world.shop("Forno Rossi", lat=45.0, lon=9.0), world.shop("Latteria Bianchi", lat=45.0, lon=9.0)
+    offer, elsewhere = world.offer(shop, title="Pane"), world.offer(other_shop, title="Latte")
+    near, mid, unknown, far, failed = (world.subscriber(lat=45.0, lon=9.0) for _ in range(5))
     opened = world.push(offer, near, distance_m=100)  # opened the alert itself
     world.push(offer, mid, distance_m=300)
     drop = world.push(offer, mid, kind="price-1")  # opened a price drop of it: opened too
@@ -912,15 +1134,15 @@ def check_the_funnel_counts_each_alert_by_ring_and_stage_and_keeps_them_when_unl
 
 
 def check_the_operators_live_counts_and_the_waves_an_offer_went_out_in(world):
-    shop = world.shop_at("Forno Rossi", 45.0, 9.0)
-    offer, other = world.titled_offer(shop, "Pane"), world.titled_offer(shop, "Focaccia")
-    told, failed, suppressed, dead, left = (world.resident(45.0, 9.0) for _ in range(5))
+    shop = world.shop("Forno Rossi", lat=45.0, lon=9.0)
+    offer, other = world.offer(shop, title="Pane"), world.offer(shop, title="Focaccia")
+    told, failed, suppressed, dead, left = (world.subscriber(lat=45.0, lon=9.0) for _ in range(5))
     world.push(offer, told, distance_m=100)
     world.push(offer, failed, status="failed")
     world.push(offer, suppressed, status="suppressed")
     world.push(offer, dead, kind="withdraw")  # not an alert
     world.deactivate(dead, T0)
-    world.resident_leaves(left)  # unsubscribed: not a dead token
+    world.delete_subscriber(left)  # unsubscribed: not a dead token
     m = timedelta(minutes=1)
     world.waves(offer, [("offer", 2, 3, None, T0 + 2 * m), ("offer", 1, 7, T0, T0), ("withdraw", 1, 9, T0, T0)])
     world.waves(other, [("offer", 1, None, None, T0)])

@@ -7,6 +7,7 @@ raised: it puts back a copy taken when the block began."""
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -16,7 +17,7 @@ from dealsvc.domain import funnel
 from dealsvc.domain import offers as offer_rules
 from dealsvc.domain import reservations as hold_rules
 from dealsvc.domain.offers import ACTIVE, SOLD_OUT
-from dealsvc.domain.outbox import FanoutKind, PushKind, PushStatus
+from dealsvc.domain.outbox import PRICE_PREFIX, FanoutKind, PushKind, PushStatus
 from dealsvc.domain.reservations import HELD
 from dealsvc.services.ports import IntegrityConflict
 
@@ -50,6 +51,7 @@ class Tables:
     audit_entries: list[Row] = field(default_factory=list)  # in the order kept; .id from 1
     web_sessions: dict[str, Row] = field(default_factory=dict)  # by id_hash
     leases: dict[str, Row] = field(default_factory=dict)  # by name
+    push_quota: dict[tuple[int, str], Row] = field(default_factory=dict)  # by (subscriber_pk, day)
 
 
 class MemoryQueries:
@@ -57,6 +59,14 @@ class MemoryQueries:
 
     def __init__(self, tables: Tables):
         self.t = tables
+
+    @staticmethod
+    def _drop(rows: dict, gone) -> int:
+        """Deletes the rows `gone` says go; how many."""
+        keys = [key for key, row in rows.items() if gone(row)]
+        for key in keys:
+            del rows[key]
+        return len(keys)
 
     # subscribers
     def live_subscriber(self, subscriber_id: str, *, lock: bool = False) -> Row | None:
@@ -66,6 +76,20 @@ class MemoryQueries:
     # shops
     def shop(self, shop_id: str, *, lock: bool = False) -> Row | None:
         return self.t.shops.get(shop_id)
+
+    def shops_of_merchant(self, merchant_id: str) -> list[Row]:
+        return sorted((s for s in self.t.shops.values() if s.merchant_id == merchant_id), key=lambda s: s.created_at)
+
+    def count_shops_of_merchant(self, merchant_id: str) -> int:
+        return len(self.shops_of_merchant(merchant_id))
+
+    def add_shop(self, **columns) -> Row:
+        shop = Row(**columns)
+        self.t.shops[shop.id] = shop
+        return shop
+
+    def lock_merchant_row(self, merchant_id: str) -> None:
+        pass  # one transaction at a time in memory
 
     # favourites
     def favorites_of(self, subscriber_pk: int) -> list[tuple[Row, Row]]:
@@ -102,6 +126,50 @@ class MemoryQueries:
 
     def offer(self, offer_id: str, *, lock: bool = False) -> Row | None:
         return self.t.offers.get(offer_id)
+
+    def merchants_offer(self, merchant_id: str, offer_id: str, *, lock: bool = False) -> Row | None:
+        offer = self.t.offers.get(offer_id)
+        return offer if offer is not None and self.t.shops[offer.shop_id].merchant_id == merchant_id else None
+
+    def offers_of_shop(self, shop_id: str) -> list[Row]:
+        return sorted((o for o in self.t.offers.values() if o.shop_id == shop_id), key=lambda o: o.created_at, reverse=True)
+
+    def add_offer(self, **columns) -> Row:
+        if columns["id"] in self.t.offers:
+            raise IntegrityConflict(f"offer {columns['id']} exists")
+        offer = Row(**columns)
+        self.t.offers[offer.id] = offer
+        return offer
+
+    def _live_offers_at_shops(self, now: datetime, inside) -> list[tuple[Row, Row]]:
+        """(offer, shop) of the offers active at `now` at the shops `inside` says."""
+        return [(o, self.t.shops[o.shop_id]) for o in self.t.offers.values()
+                if o.status == offer_rules.ACTIVE and o.expires_at > now and inside(self.t.shops[o.shop_id])]
+
+    def live_offers_in_box(self, box, now: datetime, category: str | None) -> list[tuple[Row, Row]]:
+        return [(o, shop) for o, shop in self._live_offers_at_shops(
+            now, lambda s: box.min_lat <= s.lat <= box.max_lat and box.min_lon <= s.lon <= box.max_lon)
+            if not category or o.category == category]
+
+    def _pushes_of(self, offer_id: str) -> list[Row]:
+        return [n for n in self.t.notifications.values() if n.offer_id == offer_id]
+
+    def offer_push_counts(self, offer_id: str) -> dict[str, int]:
+        return dict(Counter(n.status for n in self._pushes_of(offer_id) if n.kind == PushKind.OFFER))
+
+    def offer_openers(self, offer_id: str) -> int:
+        return len({n.subscriber_pk for n in self._pushes_of(offer_id)
+                    if n.kind != PushKind.WITHDRAW and n.opened_at is not None and n.subscriber_pk is not None})
+
+    def offer_price_drops_sent(self, offer_id: str) -> int:
+        return sum(1 for n in self._pushes_of(offer_id) if n.kind.startswith(PRICE_PREFIX) and n.status == PushStatus.SENT)
+
+    def offer_held_quantities(self, offer_id: str, now: datetime) -> dict[str, int]:
+        held: Counter = Counter()
+        for r in self.t.reservations.values():
+            if r.offer_id == offer_id:
+                held[hold_rules.EXPIRED if r.status == HELD and r.expires_at <= now else r.status] += r.quantity
+        return dict(held)
 
     def offers_locked_skipping_locked(self, offer_ids: list[str]) -> list[Row]:
         return [self.t.offers[i] for i in sorted(set(offer_ids)) if i in self.t.offers]
@@ -217,9 +285,16 @@ class MemoryQueries:
         self.t.merchants[merchant_id] = m
         return m
 
+    def live_offers_of_merchant(self, merchant_id: str, now: datetime) -> list[Row]:
+        return sorted((o for o in self._offers_of_shops(self.shop_ids_of_merchant(merchant_id))
+                       if o.status in (offer_rules.ACTIVE, SOLD_OUT) and o.expires_at > now), key=lambda o: o.id)
+
     # auth
     def merchant_with_key(self, api_key_hash: str) -> Row | None:
         return next((m for m in self.t.merchants.values() if m.api_key_hash == api_key_hash), None)
+
+    def subscriber_id_with_secret(self, secret_hash: str) -> str | None:
+        return next((sub.id for sub in self.t.subscribers.values() if sub.secret_hash == secret_hash), None)
 
     def web_session(self, id_hash: str) -> Row | None:
         return self.t.web_sessions.get(id_hash)
@@ -232,13 +307,51 @@ class MemoryQueries:
         self.t.web_sessions.pop(id_hash, None)
 
     def delete_expired_web_sessions(self, now: datetime) -> None:
-        self._keep_web_sessions(lambda w: w.expires_at > now)
+        self._drop(self.t.web_sessions, lambda w: w.expires_at <= now)
 
     def delete_web_sessions_of(self, role: str, subject: str) -> None:
-        self._keep_web_sessions(lambda w: not (w.role == role and w.subject == subject))
+        self._drop(self.t.web_sessions, lambda w: w.role == role and w.subject == subject)
 
-    def _keep_web_sessions(self, keep) -> None:
-        self.t.web_sessions = {h: w for h, w in self.t.web_sessions.items() if keep(w)}
+    # erasure
+    def shop_ids_of_merchant(self, merchant_id: str) -> list[str]:
+        return [s.id for s in self.t.shops.values() if s.merchant_id == merchant_id]
+
+    def _offers_of_shops(self, shop_ids: list[str]) -> list[Row]:
+        return [o for o in self.t.offers.values() if o.shop_id in set(shop_ids)]
+
+    def pictures_of_shops(self, shop_ids: list[str]) -> set[str]:
+        return {name for o in self._offers_of_shops(shop_ids) for name in (o.photo, o.thumbnail) if name}
+
+    def erase_shops_and_offers_texts(self, shop_ids: list[str], shop_name: str, now: datetime) -> None:
+        for shop_id in shop_ids:
+            shop = self.t.shops[shop_id]
+            shop.name, shop.address, shop.updated_at = shop_name, None, now
+        for o in self._offers_of_shops(shop_ids):
+            o.description = o.image_url = o.photo = o.thumbnail = None
+
+    def count_offers_of_shops(self, shop_ids: list[str]) -> int:
+        return len(self._offers_of_shops(shop_ids))
+
+    # activity: a count per hour starting at each of `starts`
+    @staticmethod
+    def _per_hour(times, starts: list[datetime]) -> list[int]:
+        times = [t for t in times if t is not None]
+        return [sum(1 for t in times if start <= t < start + timedelta(hours=1)) for start in starts]
+
+    def _offer_alerts(self, status: str) -> list[Row]:
+        return [n for n in self.t.notifications.values() if n.kind == PushKind.OFFER and n.status == status]
+
+    def alerts_per_hour_sent(self, starts: list[datetime]) -> list[int]:
+        return self._per_hour((n.sent_at for n in self._offer_alerts(PushStatus.SENT)), starts)
+
+    def alerts_per_hour_queued(self, status: str, starts: list[datetime]) -> list[int]:
+        return self._per_hour((n.created_at for n in self._offer_alerts(status)), starts)
+
+    def offers_per_hour_posted(self, starts: list[datetime]) -> list[int]:
+        return self._per_hour((o.created_at for o in self.t.offers.values()), starts)
+
+    def offers_per_hour_sold_out(self, starts: list[datetime]) -> list[int]:
+        return self._per_hour((o.updated_at for o in self.t.offers.values() if o.status == SOLD_OUT), starts)
 
     # --- subscribers, followers, retention, reservations -----------------------------------------
     def _subscriber_by_pk(self, pk: int) -> Row | None:
@@ -258,9 +371,43 @@ class MemoryQueries:
     def replace_places(self, sub: Row, places: list[dict]) -> None:
         sub.places = [Row(subscriber_pk=sub.pk, position=n, **columns) for n, columns in enumerate(places, start=1)]
 
+    def alerts_sent_to(self, subscriber_pk: int) -> list[tuple[Row, str, str]]:
+        mine = sorted((n for n in self.t.notifications.values() if n.subscriber_pk == subscriber_pk),
+                      key=lambda n: (n.created_at, n.id))
+        return [(n, self.t.offers[n.offer_id].title, self.t.offers[n.offer_id].shop_id) for n in mine]
+
     def remove_favorites_of(self, subscriber_pk: int) -> None:
-        for key in [key for key in self.t.favorites if key[0] == subscriber_pk]:
-            del self.t.favorites[key]
+        self._drop(self.t.favorites, lambda f: f.subscriber_pk == subscriber_pk)
+
+    # retention
+    def drop_tokens_unseen_since(self, before: datetime, now: datetime) -> int:
+        stale = [sub for sub in self.t.subscribers.values()
+                 if sub.token_seen_at is not None and sub.token_seen_at < before and sub.fcm_token != ""]
+        for sub in stale:
+            sub.fcm_token, sub.token_seen_at, sub.active, sub.updated_at = "", None, False, now
+            sub.deactivated_at = sub.deactivated_at or now
+        return len(stale)
+
+    def departed_residents(self, deactivated_before: datetime, limit: int) -> list[Row]:
+        departed = [sub for sub in self.t.subscribers.values() if not sub.active and sub.deleted_at is None
+                    and sub.deactivated_at is not None and sub.deactivated_at < deactivated_before]
+        return sorted(departed, key=lambda sub: sub.pk)[:limit]
+
+    def unlink_old_alerts(self, before: datetime) -> int:
+        old = [n for n in self.t.notifications.values() if n.created_at < before and n.subscriber_pk is not None
+               and n.status not in (PushStatus.PENDING, PushStatus.SENDING)]
+        for n in old:
+            n.subscriber_pk = n.distance_m = n.fcm_message_id = n.sent_by = None
+        return len(old)
+
+    def delete_idempotency_keys_before(self, before: datetime) -> int:
+        return self._drop(self.t.idempotency_keys, lambda k: k.created_at < before)
+
+    def delete_quota_days_before(self, day: str) -> int:
+        return self._drop(self.t.push_quota, lambda d: d.day < day)
+
+    def delete_web_sessions_expired_at(self, now: datetime) -> int:
+        return self._drop(self.t.web_sessions, lambda w: w.expires_at < now)
 
     def active_followers_with_places(self, shop_id: str) -> list[tuple[Row, list[Row]]]:
         followers = [self._subscriber_by_pk(pk) for pk, followed in self.t.favorites if followed == shop_id]
@@ -319,8 +466,7 @@ class MemoryQueries:
         return self._with_offer(reservation)
 
     def merchant_offer_for_holds(self, merchant_id: str, offer_id: str) -> Row | None:
-        offer = self.t.offers.get(offer_id)
-        return offer if offer is not None and self.t.shops[offer.shop_id].merchant_id == merchant_id else None
+        return self.merchants_offer(merchant_id, offer_id)
 
     def reservations_of_offer(self, offer_id: str) -> list[Row]:
         return sorted((r for r in self.t.reservations.values() if r.offer_id == offer_id), key=lambda r: r.created_at)
@@ -387,14 +533,11 @@ class MemoryQueries:
                 + [(sub.pk, p.lat, p.lon) for sub in active for p in sub.places if inside(p.lat, p.lon)])
 
     def live_offers_in(self, south: float, west: float, north: float, east: float, now: datetime, limit: int) -> list[dict]:
-        found = []
-        for o in sorted(self.t.offers.values(), key=lambda o: o.created_at, reverse=True):
-            shop = self.t.shops[o.shop_id]
-            if o.status == offer_rules.ACTIVE and o.expires_at > now and south <= shop.lat <= north and west <= shop.lon <= east:
-                found.append({"id": o.id, "title": o.title, "price_cents": o.price_cents, "discount_pct": o.discount_pct,
-                              "quantity_left": o.quantity_left, "expires_at": o.expires_at, "shop": shop.name,
-                              "lat": shop.lat, "lon": shop.lon})
-        return found[:limit]
+        live = self._live_offers_at_shops(now, lambda s: south <= s.lat <= north and west <= s.lon <= east)
+        live.sort(key=lambda found: found[0].created_at, reverse=True)
+        return [{"id": o.id, "title": o.title, "price_cents": o.price_cents, "discount_pct": o.discount_pct,
+                 "quantity_left": o.quantity_left, "expires_at": o.expires_at, "shop": shop.name, "lat": shop.lat,
+                 "lon": shop.lon} for o, shop in live[:limit]]
 
     def push_to_resident(self, notification_id: int, subscriber_id: str) -> Row | None:
         push, sub = self.t.notifications.get(notification_id), self.t.subscribers.get(subscriber_id)
@@ -422,7 +565,7 @@ class MemoryQueries:
         return ring, opened, bool(same), any(r.status == hold_rules.COLLECTED for r in same)
 
     def _sent_alerts(self):
-        return [n for n in self.t.notifications.values() if n.kind == PushKind.OFFER and n.status == PushStatus.SENT]
+        return self._offer_alerts(PushStatus.SENT)
 
     def funnel_counts_of_shop(self, shop_id: str) -> list[funnel.Counted]:
         counted: dict[tuple[str, str | None], funnel.Tally] = {}
@@ -481,12 +624,6 @@ def subscriber_row(**columns) -> Row:
     })
 
 
-def offer_row(**columns) -> Row:
-    """An offer with the columns reservations read (active, 5 left of 5, unless `columns` say otherwise)."""
-    return Row(**{"title": "Pane di ieri", "status": ACTIVE, "quantity": 5, "quantity_left": 5, "created_at": None,
-                  "updated_at": None, **columns})
-
-
 # The instant the tests' rows are made at (a Saturday, 19:00 in Rome).
 T0 = datetime(2026, 12, 5, 18, 0, tzinfo=timezone.utc)
 
@@ -519,50 +656,45 @@ class MemoryStore:
     read = write  # a reading service never writes; nothing to enforce in memory
 
     # Rows for a test to start from (the SQL tests insert them with the models).
-    def add_subscriber(self, subscriber_id: str, *, deleted_at: datetime | None = None) -> int:
-        return MemoryQueries(self.tables).add_subscriber(id=subscriber_id, deleted_at=deleted_at).pk
+    def add_subscriber(self, subscriber_id: str, *, lat: float = 45.465, lon: float = 9.19, places=(), active: bool = True,
+                       deleted_at: datetime | None = None) -> int:
+        """A resident at (lat, lon), with extra `places` ((lat, lon) each); its key."""
+        sub = MemoryQueries(self.tables).add_subscriber(id=subscriber_id, lat=lat, lon=lon, active=active, deleted_at=deleted_at)
+        sub.places = [Row(subscriber_pk=sub.pk, position=n, lat=p_lat, lon=p_lon) for n, (p_lat, p_lon) in enumerate(places, start=1)]
+        return sub.pk
 
-    def add_shop(self, shop_id: str, name: str = "Forno Rossi", category: str = "bakery") -> None:
-        self.tables.shops[shop_id] = Row(id=shop_id, name=name, category=category)
-
-    # numbers group's rows (figures, maps, funnel, scheduler)
-    def add_resident(self, subscriber_id: str, lat: float, lon: float, *, places=(), active: bool = True) -> int:
-        """A resident at (lat, lon), with extra `places` ((lat, lon) each)."""
-        pk = self.add_subscriber(subscriber_id)
-        sub = self.tables.subscribers[subscriber_id]
-        sub.lat, sub.lon, sub.active = lat, lon, active
-        sub.places = [Row(subscriber_pk=pk, position=n, lat=p_lat, lon=p_lon) for n, (p_lat, p_lon) in enumerate(places, start=1)]
-        return pk
-
-    def add_shop_at(self, shop_id: str, lat: float, lon: float, *, name: str = "Forno Rossi", merchant_id: str = "mer_1",
-                    timezone: str = "Europe/Rome") -> None:
-        self.add_shop(shop_id, name=name)
-        shop = self.tables.shops[shop_id]
-        shop.lat, shop.lon, shop.merchant_id, shop.timezone = lat, lon, merchant_id, timezone
-
-    def add_offer(self, offer_id: str, shop_id: str, created_at: datetime, *, title: str = "Pane di ieri",
-                  status: str = offer_rules.ACTIVE, lifetime: timedelta = timedelta(hours=2)) -> None:
-        self.tables.offers[offer_id] = Row(
-            id=offer_id, shop_id=shop_id, title=title, status=status, quantity=5, quantity_left=5, price_cents=200,
-            discount_pct=50.0, created_at=created_at, updated_at=created_at, expires_at=created_at + lifetime,
+    def add_merchant(self, merchant_id: str, name: str = "Forno Rossi", *, status: str = "active") -> None:
+        """A merchant signed up at T0, whose API key hashes to "hash-" and its id."""
+        self.tables.merchants[merchant_id] = Row(
+            id=merchant_id, name=name, email=f"{merchant_id}@shop.example", status=status,
+            api_key_hash=f"hash-{merchant_id}", created_at=T0, erased_at=None,
         )
 
-    def add_push(self, offer_id: str, subscriber_pk: int, created_at: datetime, *, kind: str = PushKind.OFFER,
-                 status: str = PushStatus.SENT, distance_m: float | None = None) -> int:
+    def add_shop(self, shop_id: str, name: str = "Forno Rossi", *, category: str = "bakery", merchant_id: str | None = None,
+                 lat: float = 45.4642, lon: float = 9.19, timezone: str = "Europe/Rome", address: str | None = None,
+                 opening_hours: str | None = None) -> None:
+        self.tables.shops[shop_id] = Row(id=shop_id, name=name, category=category, merchant_id=merchant_id, lat=lat, lon=lon,
+                                         timezone=timezone, address=address, opening_hours=opening_hours,
+                                         created_at=T0, updated_at=T0)
+
+    def add_push(self, offer_id: str, subscriber_pk: int | None = None, made_at: datetime = T0, *,
+                 kind: str = PushKind.OFFER, status: str = PushStatus.SENT, distance_m: float | None = None,
+                 batch_attempts: int | None = None) -> int:
+        """A push of the offer to the resident (an alert unless `kind` says otherwise), made at
+        `made_at` and sent then if `status` says so, in a batch tried `batch_attempts` times if
+        given; its id."""
         nid = len(self.tables.notifications) + 1
+        batch_id = None
+        if batch_attempts is not None:
+            batch_id = len(self.tables.push_batches) + 1
+            self.tables.push_batches[batch_id] = Row(id=batch_id, attempts=batch_attempts)
         self.tables.notifications[nid] = Row(
-            id=nid, offer_id=offer_id, subscriber_pk=subscriber_pk, kind=kind, status=status, distance_m=distance_m,
-            created_at=created_at, sent_at=created_at if status == PushStatus.SENT else None, opened_at=None, kept_ring=None, kept_opened=None, kept_reserved=None, kept_collected=None,
+            id=nid, offer_id=offer_id, subscriber_pk=subscriber_pk, kind=kind, status=status, reason=None,
+            distance_m=distance_m, created_at=made_at, due_at=made_at, lease_until=None, batch_id=batch_id,
+            sent_at=made_at if status == PushStatus.SENT else None, opened_at=None, fcm_message_id=None, sent_by=None,
+            kept_ring=None, kept_opened=None, kept_reserved=None, kept_collected=None,
         )
         return nid
-
-    def add_hold(self, offer_id: str, subscriber_pk: int, created_at: datetime, *, status: str = hold_rules.HELD) -> str:
-        reservation_id = f"res_{len(self.tables.reservations) + 1}"
-        self.tables.reservations[reservation_id] = Row(
-            id=reservation_id, offer_id=offer_id, subscriber_pk=subscriber_pk, status=status, created_at=created_at,
-            expires_at=created_at + timedelta(minutes=30),
-        )
-        return reservation_id
 
     def set_waves(self, offer_id: str, waves) -> None:
         """The offer's fan-outs: (kind, seq, matched, done_at, due_at) each."""
@@ -571,39 +703,33 @@ class MemoryStore:
             for kind, seq, matched, done_at, due_at in waves
         ]
 
-    def add_priced_offer(self, offer_id: str, shop_id: str, now: datetime, **columns) -> Row:
-        """An active offer posted at `now` (as OfferService posts one: with its first wave due),
-        expiring in two hours unless `columns` say otherwise."""
-        from datetime import timedelta
-
+    def add_offer(self, offer_id: str, shop_id: str, posted_at: datetime, *, first_wave: bool = True, **columns) -> Row:
+        """An active offer of 5 posted at `posted_at`, expiring two hours later, unless `columns`
+        say otherwise; `first_wave`: with its first wave due, as OfferService posts one."""
         row = dict(
             id=offer_id, shop_id=shop_id, title="Pane di ieri", description=None, category="bakery",
             original_price_cents=400, price_cents=200, discount_pct=50.0, currency="EUR", quantity=5,
-            quantity_left=5, expires_at=now + timedelta(hours=2), status=offer_rules.ACTIVE, image_url=None,
-            photo=None, thumbnail=None, created_at=now, updated_at=now, price_steps=None, price_step=0,
+            quantity_left=5, expires_at=posted_at + timedelta(hours=2), status=offer_rules.ACTIVE, image_url=None,
+            photo=None, thumbnail=None, created_at=posted_at, updated_at=posted_at, price_steps=None, price_step=0,
             next_step_at=None,
         )
         row.update(columns)
         self.tables.offers[offer_id] = offer = Row(**row)
-        MemoryQueries(self.tables).add_fanout(offer_id, FanoutKind.OFFER, now)
+        if first_wave:
+            MemoryQueries(self.tables).add_fanout(offer_id, FanoutKind.OFFER, posted_at)
         return offer
 
-    def add_hold_until(self, reservation_id: str, offer_id: str, quantity: int, expires_at: datetime) -> None:
-        """A hold of `quantity`, taken from the offer's stock."""
+    def add_hold(self, offer_id: str, subscriber_pk: int | None = None, made_at: datetime | None = None, *,
+                 quantity: int = 1, expires_at: datetime | None = None, status: str = HELD) -> str:
+        """A reservation of `quantity` (held unless `status` says otherwise), taken from the
+        offer's stock, made at `made_at` (when the offer was posted, if not given) and held for
+        30 minutes unless `expires_at` says otherwise; its id (res_1, res_2... in the order made)."""
         offer = self.tables.offers[offer_id]
+        made_at = made_at or offer.created_at
+        reservation_id = f"res_{len(self.tables.reservations) + 1}"
         offer.quantity_left -= quantity
         self.tables.reservations[reservation_id] = Row(
-            id=reservation_id, offer_id=offer_id, quantity=quantity, status=HELD, expires_at=expires_at,
-            updated_at=offer.created_at,
+            id=reservation_id, offer_id=offer_id, subscriber_pk=subscriber_pk, quantity=quantity, status=status,
+            code=f"ABC{len(self.tables.reservations) + 234}", created_at=made_at, updated_at=made_at, expires_at=expires_at or made_at + timedelta(minutes=30),
         )
-
-    def add_alert(self, offer_id: str, status: str, *, batch_attempts: int | None = None) -> int:
-        """An alert of the offer for a resident, `status`, in a batch tried batch_attempts times."""
-        n = len(self.tables.notifications) + 1
-        batch_id = None
-        if batch_attempts is not None:
-            batch_id = len(self.tables.push_batches) + 1
-            self.tables.push_batches[batch_id] = Row(id=batch_id, attempts=batch_attempts)
-        self.tables.notifications[n] = Row(id=n, offer_id=offer_id, kind=PushKind.OFFER, status=status, reason=None,
-                                           due_at=None, lease_until=None, batch_id=batch_id)
-        return n
+        return reservation_id

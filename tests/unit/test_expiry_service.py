@@ -13,11 +13,11 @@ def _kinds(store: MemoryStore, offer_id: str) -> list[tuple[str, int]]:
 
 def test_an_offer_past_its_time_expires_once_with_its_holds_and_waiting_alerts():
     store = MemoryStore()
-    offer = store.add_priced_offer("off_1", "shp_1", T0, next_step_at=T0 + timedelta(minutes=30))
-    store.add_priced_offer("off_2", "shp_1", T0 + timedelta(hours=1))  # not yet due
-    store.add_hold_until("res_1", "off_1", 2, T0 + timedelta(minutes=15))
-    waiting = store.add_alert("off_1", "pending")
-    told = store.add_alert("off_1", "sent")
+    offer = store.add_offer("off_1", "shp_1", T0, next_step_at=T0 + timedelta(minutes=30))
+    store.add_offer("off_2", "shp_1", T0 + timedelta(hours=1))  # not yet due
+    store.add_hold("off_1", quantity=2, expires_at=T0 + timedelta(minutes=15))
+    waiting = store.add_push("off_1", status="pending")
+    told = store.add_push("off_1", status="sent")
     expiry = ExpiryService(store, lambda: T0 + timedelta(hours=2, seconds=1))
     assert expiry.expire_due() == ["off_1"]
     assert (offer.status, offer.quantity_left, offer.next_step_at) == ("expired", 5, None)  # the held 2 count as left
@@ -32,10 +32,10 @@ def test_an_offer_past_its_time_expires_once_with_its_holds_and_waiting_alerts()
 
 def test_a_sold_out_offer_whose_hold_lapses_sells_again_with_a_wave_and_its_dropped_alerts():
     store = MemoryStore()
-    offer = store.add_priced_offer("off_1", "shp_1", T0)
-    store.add_hold_until("res_1", "off_1", 5, T0 + timedelta(minutes=15))
+    offer = store.add_offer("off_1", "shp_1", T0)
+    store.add_hold("off_1", quantity=5, expires_at=T0 + timedelta(minutes=15))
     offer.status = "sold_out"
-    dropped = store.add_alert("off_1", "dropped")
+    dropped = store.add_push("off_1", status="dropped")
     store.tables.notifications[dropped].reason = "offer_sold_out"
     for wave in store.tables.fanouts:
         wave.done_at = T0  # the first wave is done

@@ -15,9 +15,9 @@ def figures(store: MemoryStore, now=T0 + 30 * M) -> FiguresService:
 
 def test_the_waves_told_are_those_that_told_someone_and_the_next_is_the_first_pending():
     store = MemoryStore()
-    store.add_shop_at("shp_1", 45.0, 9.0)
+    store.add_shop("shp_1", lat=45.0, lon=9.0)
     store.add_offer("off_1", "shp_1", T0)
-    store.add_offer("off_2", "shp_1", T0)
+    store.add_offer("off_2", "shp_1", T0, first_wave=False)
     store.set_waves("off_1", [
         ("offer", 1, 7, T0, T0),
         ("offer", 2, 0, T0 + 2 * M, T0 + 2 * M),  # found the offer ended: told nobody
@@ -33,10 +33,10 @@ def test_the_waves_told_are_those_that_told_someone_and_the_next_is_the_first_pe
 
 def test_the_live_counts_are_of_the_last_hour():
     store = MemoryStore()
-    store.add_shop_at("shp_1", 45.0, 9.0)
+    store.add_shop("shp_1", lat=45.0, lon=9.0)
     store.add_offer("off_live", "shp_1", T0)
     store.add_offer("off_over", "shp_1", T0 - 3 * 60 * M)  # expired an hour before T0
-    pks = [store.add_resident(f"sub_{n}", 45.0, 9.0) for n in range(6)]
+    pks = [store.add_subscriber(f"sub_{n}", lat=45.0, lon=9.0) for n in range(6)]
     store.add_push("off_live", pks[0], T0)
     store.add_push("off_live", pks[1], T0 - 2 * 60 * M)  # sent before the window
     store.add_push("off_live", pks[2], T0, status="failed")

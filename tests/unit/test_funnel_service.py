@@ -19,8 +19,8 @@ MERCHANT = Principal("merchant", "mer_1")
 @pytest.fixture
 def world():
     store = MemoryStore()
-    store.add_shop_at("shp_1", 45.4642, 9.19, merchant_id=MERCHANT.id, timezone="Europe/Rome")
-    store.add_offer("off_1", "shp_1", T0)  # 18:00 UTC: 19:00 in Rome
+    store.add_shop("shp_1", merchant_id=MERCHANT.id)
+    store.add_offer("off_1", "shp_1", T0, quantity=50, quantity_left=50)  # 18:00 UTC: 19:00 in Rome; enough for every hold
     return FunnelService(store, lambda: T0 + timedelta(hours=1), SECRET), store
 
 
@@ -28,7 +28,7 @@ def told(store, n: int, metres: float | None, *, opened: int = 0, reserved: int 
     """n residents told of off_1 at `metres`; the first `opened` opened it, the first `reserved` reserved."""
     pushes = []
     for i in range(n):
-        pk = store.add_resident(f"sub_{metres}_{i}", 45.4642, 9.19)
+        pk = store.add_subscriber(f"sub_{metres}_{i}", lat=45.4642, lon=9.19)
         nid = store.add_push("off_1", pk, T0, distance_m=metres)
         if i < opened:
             store.tables.notifications[nid].opened_at = T0
@@ -67,7 +67,7 @@ def test_another_merchants_shop_is_not_found(world):
 def test_only_the_resident_told_reports_an_opening_and_the_first_is_kept(world):
     funnel_service, store = world
     [nid] = told(store, 1, 100)
-    store.add_resident("sub_other", 45.4642, 9.19)
+    store.add_subscriber("sub_other", lat=45.4642, lon=9.19)
     for who, named in (("sub_other", str(nid)), ("sub_100_0", "abc"), ("sub_100_0", str(2**31)), ("sub_100_0", "999")):
         with pytest.raises(NotFound):
             funnel_service.opened(Principal("subscriber", who), named)

@@ -21,7 +21,7 @@ def world():
 
 def residents_at(store, n: int, lat: float, lon: float, prefix: str, **extra) -> None:
     for i in range(n):
-        store.add_resident(f"sub_{prefix}{i}", lat, lon, **extra)
+        store.add_subscriber(f"sub_{prefix}{i}", lat=lat, lon=lon, **extra)
 
 
 def test_a_cell_of_ten_residents_is_shown_and_one_of_nine_is_not(world):
@@ -38,12 +38,12 @@ def test_a_resident_counts_once_a_cell_and_only_while_active(world):
     maps, store = world
     # Nine residents, one of them also working in the same cell: still nine, hidden.
     residents_at(store, privacy.FLOOR - 2, LAT, LON, "here")
-    store.add_resident("sub_twice", LAT, LON, places=[(LAT + 0.0001, LON)])
+    store.add_subscriber("sub_twice", lat=LAT, lon=LON, places=[(LAT + 0.0001, LON)])
     assert maps.residents(VIEW)["cells"] == []
     # A tenth who has left does not count; one whose extra place is here does.
-    store.add_resident("sub_gone", LAT, LON, active=False)
+    store.add_subscriber("sub_gone", lat=LAT, lon=LON, active=False)
     assert maps.residents(VIEW)["cells"] == []
-    store.add_resident("sub_works_here", NORTH_LAT + 0.5, NORTH_LON, places=[(LAT, LON)])
+    store.add_subscriber("sub_works_here", lat=NORTH_LAT + 0.5, lon=NORTH_LON, places=[(LAT, LON)])
     assert [c["residents"] for c in maps.residents(VIEW)["cells"]] == [privacy.FLOOR]
 
 

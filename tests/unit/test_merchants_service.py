@@ -1,20 +1,23 @@
 """MerchantService and AuthService on the in-memory store: sign-up as the rules say, one
-account per email, moderation kept in the audit, and the key that signs the merchant in."""
+account per email, moderation kept in the audit (a suspension withdraws the offers on show),
+and the key that signs the merchant in."""
+from datetime import timedelta
+
 import pytest
 
 from dealsvc.domain.audit import Action, Actor, ActorKind
 from dealsvc.domain.credentials import MERCHANT_PREFIX
 from dealsvc.domain.errors import Conflict, NotFound, Unauthorized
-from dealsvc.domain.merchants import ACTIVE, PENDING
+from dealsvc.domain.merchants import ACTIVE, PENDING, SUSPENDED
 from dealsvc.services.audit import AuditService
 from dealsvc.services.auth import MERCHANT, PAGE_SESSION_LIFETIME, AuthService, Principal
 from dealsvc.services.merchants import MerchantService
 from dealsvc.services.rules import RulesService
+from tests.support.api import ADMIN_TOKEN
 from tests.support.contracts import T0
 from tests.support.fakes import Clock, MemoryStore
 
 OPERATOR = Actor(ActorKind.CONSOLE, "a1b2c3d4e5f6")
-ADMIN_TOKEN = "test-operator-token-5c1f0e9a7b3d2c4e6f8a"
 
 
 @pytest.fixture
@@ -41,6 +44,24 @@ def test_a_sign_up_is_active_or_waits_for_approval_as_the_rules_say(world):
     entry = audit.latest()["items"][0]
     assert (entry["action"], entry["target"], entry["target_name"], entry["detail"]) == (
         Action.MERCHANT_APPROVED, waiting["id"], "Latteria Bianchi", {"status_before": PENDING, "offers_withdrawn": 0})
+
+
+def test_a_suspension_withdraws_the_offers_still_on_show_and_ends_their_holds(world):
+    merchants, _, _, audit, store, _ = world
+    baker, other = merchants.register("Forno Rossi", "forno@shop.example"), merchants.register("Latteria", "l@shop.example")
+    store.add_shop("shp_1", merchant_id=baker["id"])
+    store.add_shop("shp_2", merchant_id=other["id"])
+    live = store.add_offer("off_live", "shp_1", T0)
+    hold = store.add_hold("off_live", store.add_subscriber("sub_1"), T0, quantity=2)
+    store.add_offer("off_sold", "shp_1", T0, status="sold_out", quantity_left=0)
+    store.add_offer("off_over", "shp_1", T0 - timedelta(hours=3))  # past its time: the expiry's
+    store.add_offer("off_theirs", "shp_2", T0)
+
+    assert merchants.set_status(baker["id"], SUSPENDED, OPERATOR)["offers_withdrawn"] == 2
+    assert [o.status for o in store.tables.offers.values()] == ["cancelled", "cancelled", "active", "active"]
+    assert (store.tables.reservations[hold].status, live.quantity_left) == ("released", 5)
+    assert [(f.offer_id, f.kind) for f in store.tables.fanouts if f.kind == "withdraw"] == [("off_live", "withdraw"), ("off_sold", "withdraw")]
+    assert audit.latest()["items"][0]["detail"] == {"status_before": ACTIVE, "offers_withdrawn": 2}
 
 
 def test_one_account_per_email_and_the_refused_one_keeps_nothing(world):

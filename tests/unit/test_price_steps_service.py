@@ -10,7 +10,7 @@ from tests.support.fakes import MemoryStore
 
 def _offer_with_steps(store: MemoryStore, offer_id: str, *minutes_and_prices: tuple[int, int]):
     steps = [PriceStep(at=T0 + timedelta(minutes=m), price_cents=p, discount_pct=100 - p / 4) for m, p in minutes_and_prices]
-    return store.add_priced_offer(offer_id, "shp_1", T0, price_steps=steps_to_json(steps), next_step_at=steps[0].at)
+    return store.add_offer(offer_id, "shp_1", T0, price_steps=steps_to_json(steps), next_step_at=steps[0].at)
 
 
 def _pushes(store: MemoryStore, offer_id: str) -> list[tuple[str, int]]:

@@ -8,7 +8,7 @@ from dealsvc.domain.errors import Conflict, NotFound, Unprocessable
 from dealsvc.services.auth import Principal
 from dealsvc.services.reservations import ReservationService
 from tests.support.contracts import T0
-from tests.support.fakes import Clock, MemoryStore, offer_row
+from tests.support.fakes import Clock, MemoryStore
 
 
 SHOPKEEPER, RIVAL = Principal("merchant", "mer_1"), Principal("merchant", "mer_2")
@@ -20,8 +20,7 @@ def world():
     store, clock = MemoryStore(), Clock()
     store.add_shop("shp_1")
     store.tables.shops["shp_1"].merchant_id = SHOPKEEPER.id
-    store.tables.offers["off_1"] = offer_row(id="off_1", shop_id="shp_1", quantity=5, quantity_left=3,
-                                             expires_at=T0 + timedelta(hours=2))
+    store.add_offer("off_1", "shp_1", T0, first_wave=False, quantity_left=3)
     pks = {sub: store.add_subscriber(sub) for sub in ("sub_me", "sub_neighbour")}
     with store.write() as q:
         for n, (sub, minutes) in enumerate((("sub_me", 0), ("sub_neighbour", 1), ("sub_me", 2)), start=1):

@@ -1,13 +1,14 @@
-"""SubscriberService on the in-memory store: signing up, changing one's settings and leaving,
-without a database."""
+"""SubscriberService on the in-memory store: signing up, changing one's settings, what the
+export holds, and leaving, without a database."""
 from datetime import timedelta
 
 import pytest
 
-from dealsvc.domain.errors import NotFound, RuleViolation
-from dealsvc.services.auth import Principal
+from dealsvc.domain.errors import NotFound, RuleViolation, Unauthorized
+from dealsvc.services.auth import SUBSCRIBER, AuthService, Principal
 from dealsvc.services.rules import RulesService
 from dealsvc.services.subscribers import SubscriberService
+from tests.support.api import ADMIN_TOKEN
 from tests.support.contracts import T0
 from tests.support.fakes import Clock, MemoryStore
 
@@ -98,3 +99,30 @@ def test_leaving_wipes_places_favourites_and_token_and_the_resident_is_gone(worl
     assert store.tables.favorites == {}
     with pytest.raises(NotFound):
         subscribers.get(_me(me), me["id"])
+
+
+def test_the_export_holds_the_residents_own_pushes_and_holds_and_the_secret_signs_in_until_they_leave(world):
+    subscribers, store, clock = world
+    auth = AuthService(store, ADMIN_TOKEN, clock)
+    store.add_shop("shp_1")
+    store.add_offer("off_1", "shp_1", T0, title="Focaccia")
+    me = subscribers.register({"fcm_token": "tok-1", "lat": 45.46, "lon": 9.19})
+    other = subscribers.register({"fcm_token": "tok-2", "lat": 45.46, "lon": 9.19})
+    my_pk, their_pk = (store.tables.subscribers[s["id"]].pk for s in (me, other))
+    store.add_push("off_1", my_pk, T0 + timedelta(minutes=1), kind="withdraw")
+    store.add_push("off_1", my_pk, T0, distance_m=120.0)
+    store.add_push("off_1", their_pk, T0)
+    store.add_hold("off_1", my_pk, T0)
+    assert auth.authenticate(me["secret"]) == Principal(SUBSCRIBER, me["id"])
+
+    exported = subscribers.export(_me(me), me["id"])
+    assert [(a["offer_title"], a["shop_id"], a["kind"], a["distance_m"]) for a in exported["alerts"]] == [
+        ("Focaccia", "shp_1", "alert", 120.0), ("Focaccia", "shp_1", "withdraw", None)]
+    assert [(r["offer_id"], r["status"]) for r in exported["reservations"]] == [("off_1", "held")]
+    with pytest.raises(NotFound):
+        subscribers.export(_me(other), me["id"])
+
+    subscribers.delete(_me(me), me["id"])
+    with pytest.raises(Unauthorized):
+        auth.authenticate(me["secret"])
+    assert auth.authenticate(other["secret"]) == Principal(SUBSCRIBER, other["id"])

@@ -1,0 +1,52 @@
+"""PhotoService on the in-memory store: a photo goes to the merchant's own live offer only, and
+the files a new photo replaces stop being served unless another offer shows them, without a
+database."""
+import pytest
+
+from dealsvc.adapters.images import PillowPhotos
+from dealsvc.adapters.media_store import LocalMediaStore
+from dealsvc.domain.errors import Conflict, NotFound
+from dealsvc.services.auth import Principal
+from dealsvc.services.photos import PhotoService
+from tests.support.fakes import T0, Clock, MemoryStore
+from tests.support.photos import phone_jpeg
+
+BAKER, RIVAL = Principal("merchant", "mer_forno"), Principal("merchant", "mer_latte")
+
+
+@pytest.fixture
+def world(tmp_path):
+    store, media = MemoryStore(), LocalMediaStore(tmp_path)
+    for merchant in (BAKER, RIVAL):
+        store.add_merchant(merchant.id)
+    store.add_shop("shp_1", merchant_id=BAKER.id)
+    store.add_offer("off_1", "shp_1", T0)
+    store.add_offer("off_2", "shp_1", T0)
+    return PhotoService(store, Clock(), PillowPhotos(), media), store, tmp_path
+
+
+def test_a_photo_goes_to_the_merchants_own_live_offer_only(world):
+    photos, store, folder = world
+    with pytest.raises(NotFound):
+        photos.attach(RIVAL, "off_1", phone_jpeg(), "image/jpeg")
+    assert list(folder.iterdir()) == []  # refused before the picture was worked on
+    store.tables.offers["off_2"].status = "cancelled"
+    with pytest.raises(Conflict):
+        photos.attach(BAKER, "off_2", phone_jpeg(), "image/jpeg")
+    shown = photos.attach(BAKER, "off_1", phone_jpeg(), "image/jpeg")
+    offer = store.tables.offers["off_1"]
+    assert shown["thumbnail_url"] == f"/media/{offer.thumbnail}"
+    assert photos.media(offer.photo) and photos.media(offer.thumbnail)
+
+
+def test_a_replaced_photo_stops_being_served_unless_another_offer_shows_it(world):
+    photos, store, _ = world
+    first = photos.attach(BAKER, "off_1", phone_jpeg(size=(300, 200)), "image/jpeg")
+    old = store.tables.offers["off_1"]
+    old_photo, old_thumbnail = old.photo, old.thumbnail
+    store.tables.offers["off_2"].thumbnail = old_thumbnail  # the same picture, shown by another offer
+    photos.attach(BAKER, "off_1", phone_jpeg(size=(320, 200)), "image/jpeg")
+    new = store.tables.offers["off_1"]
+    assert (new.photo, new.thumbnail) != (old_photo, old_thumbnail) and first["image_url"] == f"/media/{old_photo}"
+    assert photos.media(old_photo) is None and photos.media(old_thumbnail) is not None
+    assert photos.media(new.photo) and photos.media(new.thumbnail)
