@@ -57,14 +57,25 @@ class PhotoService:
         with self.store.read() as q:
             self._check(q, merchant, offer_id)
         photo = self.keep(data, content_type)
-        with self.store.write() as q:
-            offer = self._check(q, merchant, offer_id, lock=True)
-            replaced = {offer.photo, offer.thumbnail} - {None, photo.large_name, photo.thumbnail_name}
-            offer.photo, offer.thumbnail = photo.large_name, photo.thumbnail_name
-            offer.updated_at = self.clock()
-            view = offer_view(offer, self.clock())
+        try:
+            with self.store.write() as q:
+                # Checked again: the offer may have ended, or its merchant been suspended, meanwhile.
+                offer = self._check(q, merchant, offer_id, lock=True)
+                replaced = {offer.photo, offer.thumbnail} - {None, photo.large_name, photo.thumbnail_name}
+                offer.photo, offer.thumbnail = photo.large_name, photo.thumbnail_name
+                offer.updated_at = self.clock()
+                view = offer_view(offer, self.clock())
+        except BaseException:
+            self.discard(photo)
+            raise
         drop_unused(self.store, self.files, replaced)
         return view
+
+    def discard(self, photo: photos.Photo | None) -> None:
+        """A photo kept for an offer that did not take it (the offer refused, or not made): its
+        files go, unless an offer shows them (the same picture, named by its content)."""
+        if photo is not None:
+            drop_unused(self.store, self.files, {photo.large_name, photo.thumbnail_name})
 
     def media(self, name: str) -> bytes | None:
         """A kept file by name; None for any other name."""

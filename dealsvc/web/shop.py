@@ -317,7 +317,12 @@ def post_offer():
             return _dashboard(principal, merchant, 422, shop_id=request.form.get("shop_id"),
                               form=request.form.to_dict(), errors=errors)
         try:
-            offer = services().offers.create(principal, data, photo=photo)
+            try:
+                offer = services().offers.create(principal, data, photo=photo)
+            except BaseException:
+                # Not posted: no offer shows the photo kept for it (unless another shows the same picture).
+                services().photos.discard(photo)
+                raise
             steps = len(offer.get("price_steps") or [])
             posted = gettext("Posted “%(title)s” at %(pct)s %% off; the residents nearby are being told.",
                              title=offer["title"], pct=format_decimal(offer["discount_pct"]))

@@ -357,3 +357,40 @@ def test_the_shop_form_takes_a_photo_within_the_upload_limit_and_refuses_more_wi
     # Other pages keep the JSON limit.
     r = client.post("/shop/shops", data={"csrf_token": keeper["csrf"], "name": "x" * 70_000})
     assert r.status_code == 413
+
+
+def test_a_refused_shop_form_keeps_no_file_of_its_photo_but_one_another_offer_shows(settings):
+    from tests.support.pages import csrf, offer_form, sign_in_shop
+
+    client = create_app(settings, start_workers=False).test_client()
+    api = Api(client)
+    m = api.merchant()
+    shop = api.shop(m["api_key"])
+    theirs = api.shop(api.merchant()["api_key"])  # another merchant's
+    assert sign_in_shop(client, m["api_key"]).status_code == 303
+    keeper = {"key": m["api_key"], "shop": shop, "csrf": csrf(client.get("/shop/").text)}
+
+    def post(picture: bytes, **changes):
+        return client.post("/shop/offers", data={**offer_form(keeper, **changes), "photo": (io.BytesIO(picture), "p.jpg", "image/jpeg")},
+                           content_type="multipart/form-data")
+
+    def files() -> list[str]:
+        return sorted(p.name for p in settings.media_root.iterdir()) if settings.media_root.exists() else []
+
+    before = files()
+    refused = [post(phone_jpeg((320, 240)), shop_id=theirs["id"]),  # not this merchant's shop
+               post(phone_jpeg((330, 240)), discount_pct="99")]  # outside the operator's band
+    assert [r.status_code for r in refused] == [422, 422], [r.status_code for r in refused]
+    assert files() == before
+    assert api.c.get("/api/v1/offers", query_string={"shop_id": shop["id"]}, headers=api.h(m["api_key"])).json["items"] == []
+
+    # The same picture another offer shows stays served when a second form with it is refused.
+    assert post(phone_jpeg((340, 240))).status_code == 303
+    [offer] = api.c.get("/api/v1/offers", query_string={"shop_id": shop["id"]}, headers=api.h(m["api_key"])).json["items"]
+    shown = files()
+    assert sorted([_name(offer["image_url"]), _name(offer["thumbnail_url"])]) == [n for n in shown if n not in before]
+    assert post(phone_jpeg((340, 240)), discount_pct="99").status_code == 422
+    assert files() == shown
+    for url in (offer["image_url"], offer["thumbnail_url"]):
+        assert client.get(url.removeprefix("http://localhost")).status_code == 200
+

@@ -50,3 +50,34 @@ def test_a_replaced_photo_stops_being_served_unless_another_offer_shows_it(world
     assert (new.photo, new.thumbnail) != (old_photo, old_thumbnail) and first["image_url"] == f"/media/{old_photo}"
     assert photos.media(old_photo) is None and photos.media(old_thumbnail) is not None
     assert photos.media(new.photo) and photos.media(new.thumbnail)
+
+
+class EndsWhileWorked(Clock):
+    """The offer's end comes while the picture is being worked on: the first look sees T0, every
+    later one the offer's end."""
+
+    def __init__(self, end):
+        super().__init__()
+        self.looks, self.end = 0, end
+
+    def __call__(self):
+        self.looks += 1
+        return self.now if self.looks == 1 else self.end
+
+
+def test_a_photo_whose_offer_ended_while_it_was_worked_on_is_not_kept(world):
+    photos, store, folder = world
+    photos.clock = EndsWhileWorked(store.tables.offers["off_1"].expires_at)
+    with pytest.raises(Conflict):
+        photos.attach(BAKER, "off_1", phone_jpeg(), "image/jpeg")
+    assert list(folder.iterdir()) == [] and store.tables.offers["off_1"].photo is None
+
+
+def test_a_photo_kept_for_an_offer_not_made_is_dropped_unless_another_offer_shows_it(world):
+    photos, store, folder = world
+    lost, shared = photos.keep(phone_jpeg(size=(300, 200))), photos.keep(phone_jpeg(size=(320, 200)))
+    store.tables.offers["off_2"].photo, store.tables.offers["off_2"].thumbnail = shared.large_name, shared.thumbnail_name
+    photos.discard(lost)
+    photos.discard(shared)
+    photos.discard(None)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([shared.large_name, shared.thumbnail_name])
