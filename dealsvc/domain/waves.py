@@ -23,6 +23,16 @@ def held_until(opening_hours: str | None, zone_name: str, now: datetime, expires
     return expires_at if opens is None else min(opens, expires_at)
 
 
+def held_by(opening_hours: str | None, zone_name: str, now: datetime, expires_at: datetime, due_at: datetime) -> bool:
+    """Whether a wave not yet due at `now` (due at `due_at`) is one these hours hold back: put
+    off by held_until to their next opening, or to the offer's end. When a shop's hours change,
+    such a wave falls due at once, to be held by the new hours or told now."""
+    if due_at <= now:
+        return False
+    held = held_until(opening_hours, zone_name, now, expires_at)
+    return held is not None and due_at in (held, expires_at)
+
+
 def wave_size(factor: int, quantity_left: int) -> int:
     """How many residents one wave tells (at least one while anything is left)."""
     return max(1, factor * quantity_left) if quantity_left > 0 else 0

@@ -5,8 +5,9 @@ from datetime import datetime
 from typing import Any, Callable, Protocol
 
 from ..adapters.geocoding import Geocoder, GeocoderDown, GeocodingOff
-from ..domain import hours
+from ..domain import hours, waves
 from ..domain import merchants as merchant_rules
+from ..domain import offers as offer_rules
 from ..domain.clock import Clock
 from ..domain.credentials import new_id
 from ..domain.errors import NotFound, Unprocessable, Unavailable
@@ -25,6 +26,8 @@ class ShopQueries(Protocol):
     def count_shops_of_merchant(self, merchant_id: str) -> int: ...
     def add_shop(self, **columns: Any) -> Any: ...
     def lock_merchant_row(self, merchant_id: str) -> None: ...
+    # The waves of the shop's offers not planned yet, each with its offer; the fan-outs locked.
+    def waiting_waves_of_shop(self, shop_id: str) -> list[tuple[Any, Any]]: ...
 
 
 def hours_view(opening_hours: str | None, zone_name: str, now: datetime) -> dict[str, Any]:
@@ -124,14 +127,24 @@ class ShopService:
             return shop_view(shop, self.clock())
 
     def update(self, merchant: Principal, shop_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Change a shop's opening hours (checked by the schema: domain/hours.problem)."""
+        """Change a shop's opening hours (checked by the schema: domain/hours.problem). The waves
+        of its live offers that the old hours held back fall due at once: the dispatcher holds
+        them by the new hours, or tells them now if the shop is open."""
         with self.store.write() as q:
             shop = q.shop(shop_id, lock=True)
             if shop is None or shop.merchant_id != merchant.id:
                 raise NotFound(Text("No such shop."))
-            if "opening_hours" in changes:
-                shop.opening_hours = changes["opening_hours"]
-            shop.updated_at = now = self.clock()
+            now = self.clock()
+            if "opening_hours" in changes and changes["opening_hours"] != shop.opening_hours:
+                before, shop.opening_hours = shop.opening_hours, changes["opening_hours"]
+                # Locked, so a wave the dispatcher is holding by the old hours right now is seen
+                # once it is held; one it already planned is done, and its notifications are
+                # unique per resident: nobody is told twice.
+                for fanout, offer in q.waiting_waves_of_shop(shop.id):
+                    if (offer_rules.is_live(offer.status, offer.expires_at, now)
+                            and waves.held_by(before, shop.timezone, now, offer.expires_at, fanout.due_at)):
+                        fanout.due_at = now
+            shop.updated_at = now
             return shop_view(shop, now)
 
     def list_for(self, merchant: Principal) -> list[dict[str, Any]]:

@@ -240,3 +240,42 @@ def test_an_alert_deferred_by_quiet_hours_past_closing_time_waits_for_the_shop_t
     at(env, "2026-12-07T07:00")
     env.drain()
     assert len(alerts(env, "tok-quiet", offer["id"])) == 1
+
+
+def test_a_wave_held_for_the_opening_goes_by_the_new_hours_when_they_change(env):
+    from tests.support.pages import csrf, sign_in_shop
+
+    key, shop = bakery(env)
+    env.api.subscriber(fcm_token="tok-near", lat=SHOP[0] + 0.001, lon=SHOP[1], radius_m=1000)
+    at(env, "2026-12-06T10:00")  # Sunday: closed all day, opens Monday at 7:00
+    offer = post(env, key, shop, "2026-12-07T12:00").json
+    theirs_key, theirs = bakery(env)  # another shop with the same hours, left as they are
+    other = post(env, theirs_key, theirs, "2026-12-07T12:00").json
+    env.drain()
+    assert alerts(env, "tok-near", offer["id"]) == []
+
+    # Open on Sundays from now on: told at once, not on Monday.
+    r = env.api.c.patch(f"/api/v1/shops/{shop['id']}", json={"opening_hours": "Mo-Su 07:00-19:30"}, headers=env.api.h(key))
+    assert r.status_code == 200 and r.json["open_now"] is True, r.json
+    env.drain()
+    assert len(alerts(env, "tok-near", offer["id"])) == 1
+    assert alerts(env, "tok-near", other["id"]) == []  # its shop's hours did not change
+
+    # Through the shop's page: opening at noon today instead of tomorrow at 7:00.
+    assert sign_in_shop(env.api.c, theirs_key).status_code == 303
+    r = env.api.c.post(f"/shop/shops/{theirs['id']}/hours", data={
+        "csrf_token": csrf(env.api.c.get("/shop/").text), "opening_hours": "Mo-Sa 07:00-19:30; Su 12:00-14:00"})
+    assert r.status_code == 303
+    env.drain()
+    at(env, "2026-12-06T11:59")
+    env.drain()
+    assert alerts(env, "tok-near", other["id"]) == []
+    at(env, "2026-12-06T12:00")
+    env.drain()
+    assert len(alerts(env, "tok-near", other["id"])) == 1
+
+    # Nothing goes twice, at the old opening or later.
+    at(env, "2026-12-07T07:00")
+    env.drain()
+    assert [len(alerts(env, "tok-near", o["id"])) for o in (offer, other)] == [1, 1]
+    assert [n.status for n in env.notifications(offer["id"]) + env.notifications(other["id"])] == ["sent", "sent"]

@@ -481,6 +481,25 @@ def check_a_shop_is_read_the_same_locked_or_not(world):
         assert q.shop("shp_nowhere", lock=True) is None
 
 
+def check_a_shops_waves_not_planned_yet_come_with_their_offers_and_take_a_new_time(world):
+    bakery, dairy = world.shop("Forno Rossi"), world.shop("Latteria Bianchi")
+    bread, rolls, milk = world.offer(bakery), world.offer(bakery), world.offer(dairy)
+    opening, later, now = T0 + timedelta(hours=13), T0 + timedelta(hours=1), T0 + timedelta(minutes=5)
+    world.waves(bread, [("offer", 1, 3, T0, T0), ("offer", 2, None, None, opening), ("withdraw", 1, None, None, T0)])
+    world.waves(rolls, [("offer", 1, None, None, later)])
+    world.waves(milk, [("offer", 1, None, None, opening)])  # another shop's
+    with world.store.write() as q:
+        waiting = q.waiting_waves_of_shop(bakery)
+        assert [(o.id, f.seq, f.due_at) for f, o in waiting] == [(bread, 2, opening), (rolls, 1, later)]
+        assert [(o.status, o.expires_at > later) for _, o in waiting] == [("active", True)] * 2
+        waiting[0][0].due_at = now
+    with world.store.write() as q:
+        assert [(o.id, f.due_at) for f, o in q.waiting_waves_of_shop(bakery)] == [(bread, now), (rolls, later)]
+        assert [(o.id, f.due_at) for f, o in q.waiting_waves_of_shop(dairy)] == [(milk, opening)]
+        assert q.waiting_waves_of_shop("shp_nobody") == []
+    assert world.fanouts(bread) == [("offer", 1), ("offer", 2), ("withdraw", 1)]
+
+
 def check_a_photo_is_shown_while_an_offer_names_it(world):
     shop = world.shop("Forno Rossi")
     one, two = world.offer(shop), world.offer(shop)

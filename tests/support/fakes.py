@@ -91,6 +91,10 @@ class MemoryQueries:
     def lock_merchant_row(self, merchant_id: str) -> None:
         pass  # one transaction at a time in memory
 
+    def waiting_waves_of_shop(self, shop_id: str) -> list[tuple[Row, Row]]:
+        waiting = [(f, self.t.offers.get(f.offer_id)) for f in self.t.fanouts if f.kind == FanoutKind.OFFER and f.done_at is None]
+        return [(f, offer) for f, offer in waiting if offer is not None and offer.shop_id == shop_id]
+
     # favourites
     def favorites_of(self, subscriber_pk: int) -> list[tuple[Row, Row]]:
         mine = [f for (pk, _), f in self.t.favorites.items() if pk == subscriber_pk]

@@ -52,3 +52,39 @@ def test_a_suspended_merchant_adds_no_shop_and_a_shop_is_changed_by_its_merchant
     with pytest.raises(Forbidden):
         shops.create(baker, shop("Chiosco Rossi"))
     assert [s.id for s in store.tables.shops.values()] == [mine["id"]]
+
+
+def test_new_hours_bring_the_waves_the_old_ones_held_back_due_now_and_no_other(world):
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    shops, _, store, clock, baker, dairy = world
+
+    def rome(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Rome")).astimezone(timezone.utc)
+
+    sunday, opening = rome("2026-12-06T10:00"), rome("2026-12-07T07:00")  # closed on Sundays
+    clock.now = sunday
+    hours = "Mo-Sa 07:00-19:30; Su off"
+    store.add_shop("shp_1", merchant_id=baker.id, opening_hours=hours)
+    store.add_shop("shp_2", merchant_id=dairy.id, opening_hours=hours)
+    waves = {  # offer: (shop, ends, status, its pending wave's time)
+        "off_held": ("shp_1", rome("2026-12-07T12:00"), "active", opening),
+        "off_held_to_its_end": ("shp_1", rome("2026-12-06T18:00"), "active", rome("2026-12-06T18:00")),
+        "off_next_wave": ("shp_1", rome("2026-12-07T12:00"), "active", sunday + timedelta(minutes=10)),
+        "off_withdrawn": ("shp_1", rome("2026-12-07T12:00"), "cancelled", opening),
+        "off_theirs": ("shp_2", rome("2026-12-07T12:00"), "active", opening),
+    }
+    for offer_id, (shop_id, ends, status, due_at) in waves.items():
+        store.add_offer(offer_id, shop_id, sunday - timedelta(hours=1), expires_at=ends, status=status, first_wave=False)
+        store.set_waves(offer_id, [("offer", 1, 4, sunday, sunday), ("offer", 2, None, None, due_at)])
+
+    def due() -> dict[str, datetime]:
+        return {f.offer_id: f.due_at for f in store.tables.fanouts if f.done_at is None}
+
+    shops.update(baker, "shp_1", {"opening_hours": hours})  # the same hours: nothing moves
+    assert due() == {offer_id: wave[3] for offer_id, wave in waves.items()}
+    shops.update(baker, "shp_1", {"opening_hours": "Mo-Su 07:00-19:30"})  # open on Sundays now
+    assert due() == {**{offer_id: wave[3] for offer_id, wave in waves.items()}, "off_held": sunday,
+                     "off_held_to_its_end": sunday}
+    assert [f.due_at for f in store.tables.fanouts if f.done_at is not None] == [sunday] * len(waves)

@@ -5,7 +5,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ..models import Merchant, Shop
+from ....domain.outbox import FanoutKind
+from ..models import Fanout, Merchant, Offer, Shop
 from .base import OnSession
 
 
@@ -29,3 +30,14 @@ class ShopQueries(OnSession):
     def lock_merchant_row(self, merchant_id: str) -> None:
         """The merchant's row, locked (exclusively) until the transaction ends."""
         self.session.scalar(select(Merchant.id).where(Merchant.id == merchant_id).with_for_update())
+
+    def waiting_waves_of_shop(self, shop_id: str) -> list[tuple[Fanout, Offer]]:
+        """The waves of the shop's offers not planned yet (their fan-outs of kind "offer" not
+        done), each with its offer, in the order made; the fan-outs locked until the transaction
+        ends (one a dispatcher holds is waited for, and read as it left it)."""
+        return [(fanout, offer) for fanout, offer in self.session.execute(
+            select(Fanout, Offer).join(Offer, Fanout.offer_id == Offer.id)
+            .where(Offer.shop_id == shop_id, Fanout.kind == FanoutKind.OFFER, Fanout.done_at.is_(None))
+            .order_by(Fanout.id)
+            .with_for_update(of=Fanout)
+        )]
