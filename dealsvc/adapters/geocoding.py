@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Protocol
@@ -14,6 +13,7 @@ from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders import Nominatim
 from sqlalchemy.exc import IntegrityError
 
+from ..domain.text import address_key
 from .db import Database
 from .db.models import GeocodeCache
 
@@ -83,10 +83,6 @@ class OfflineGeocoder:
         raise GeocodingOff("geocoding is turned off on this instance (DEALSVC_GEOCODER=none)")
 
 
-def normalize_address(address: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", address).casefold().split())
-
-
 class CachingGeocoder:
     """Asks the inner geocoder once per address, ever: answers (found or not) are kept in the
     database, shared by every process. Outages are not cached."""
@@ -97,7 +93,7 @@ class CachingGeocoder:
         self.clock = clock
 
     def geocode(self, address: str) -> Place | None:
-        key = normalize_address(address)[:500]
+        key = address_key(address)
         with self.db.read() as s:
             hit = s.get(GeocodeCache, key)
             if hit is not None:

@@ -54,3 +54,14 @@ def storable(value) -> bool:
     if isinstance(value, (list, tuple)):
         return all(storable(v) for v in value)
     return True
+
+
+# The longest key of an address (the geocoder's cache keeps that much).
+ADDRESS_KEY_LENGTH = 500
+
+
+def address_key(address: str) -> str:
+    """An address as the geocoder's cache keys it: Unicode-normalised (NFKC), case-folded, its
+    white space collapsed, cut to ADDRESS_KEY_LENGTH. Two addresses with one key are the same
+    address, for the cache and for what erasing a merchant forgets."""
+    return " ".join(unicodedata.normalize("NFKC", address).casefold().split())[:ADDRESS_KEY_LENGTH]

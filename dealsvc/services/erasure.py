@@ -1,7 +1,8 @@
 """A merchant's personal data erased on the operator's word (GDPR art. 17): the contact e-mail,
-the name (often a person's), the shops' names and addresses and the offers' free texts and
-pictures go; the rows, their ids, categories, prices, places and every count stay, so the
-offers' stats and the operator's figures read as before. The account can no longer sign in."""
+the name (often a person's), the shops' names and addresses (with the geocoder's cached answers
+for them, unless another shop has the same address) and the offers' free texts and pictures go;
+the rows, their ids, categories, prices, places and every count stay, so the offers' stats and
+the operator's figures read as before. The account can no longer sign in."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -31,6 +32,7 @@ class ErasureQueries(LiveOffers, AuditRecord, Protocol):
     def shop_ids_of_merchant(self, merchant_id: str) -> list[str]: ...
     def delete_web_sessions_of(self, role: str, subject: str) -> None: ...
     def pictures_of_shops(self, shop_ids: list[str]) -> set[str]: ...
+    def forget_geocoded_addresses(self, shop_ids: list[str]) -> None: ...
     def erase_shops_and_offers_texts(self, shop_ids: list[str], shop_name: str, now: datetime) -> None: ...
     def count_offers_of_shops(self, shop_ids: list[str]) -> int: ...
 
@@ -67,6 +69,8 @@ class ErasureService:
                 record(q, actor, Action.MERCHANT_ERASED, now, target=m.id)
                 q.delete_web_sessions_of(MERCHANT, m.id)
                 pictures = q.pictures_of_shops(shop_ids)
+                # The geocoder's cache would keep the addresses (unless another shop is there too).
+                q.forget_geocoded_addresses(shop_ids)
                 q.erase_shops_and_offers_texts(shop_ids, ERASED_NAME, now)
             else:
                 withdrawn = 0

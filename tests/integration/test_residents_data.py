@@ -6,6 +6,7 @@ from datetime import datetime
 
 from dealsvc.domain.consent import CURRENT_NOTICE
 from tests.support.api import ADMIN_TOKEN
+from tests.support.geocoding import geo_container, geo_settings  # noqa: F401, F811 (fixtures among them)
 from tests.support.push import env, post_offer  # noqa: F401, F811 (fixtures among them)
 
 SHOP = (45.4642, 9.1900)
@@ -230,3 +231,39 @@ def test_an_erased_merchant_cannot_be_approved_again(client, api):
     assert listed["status"] == "suspended"
     # Suspending it again is harmless.
     assert client.patch(f"/api/v1/admin/merchants/{m['id']}", json={"status": "suspended"}, headers=op).status_code == 200
+
+
+def test_erasing_a_merchant_forgets_its_shops_addresses_in_the_geocoders_cache_unless_another_shop_is_there(
+        geo_container, nominatim):
+    from sqlalchemy import select
+
+    from dealsvc.adapters.db.models import GeocodeCache
+    from dealsvc.app import create_app
+    from tests.support.api import Api
+    from tests.support.geocoding import VIA_TORINO
+
+    def cached() -> list[str]:
+        with geo_container.db.read() as s:
+            return sorted(s.scalars(select(GeocodeCache.query)))
+
+    def shop(key: str, address: str) -> dict:
+        r = api.c.post("/api/v1/shops", json={"name": "Forno", "category": "bakery", "address": address}, headers=api.h(key))
+        assert r.status_code == 201, r.json
+        return r.json
+
+    api = Api(create_app(container=geo_container).test_client())
+    m, other = api.merchant(name="Mario Rossi"), api.merchant()["api_key"]
+    buenos_aires = "Corso Buenos Aires 33, Milano"
+    shop(m["api_key"], VIA_TORINO)
+    shop(m["api_key"], buenos_aires)
+    shop(other, "via torino 12,  MILANO")  # the same address, from the cache
+    assert len(nominatim.searches()) == 2
+    assert cached() == ["corso buenos aires 33, milano", "via torino 12, milano"]
+
+    r = api.c.post(f"/api/v1/admin/merchants/{m['id']}/erase", headers=api.h(ADMIN_TOKEN))
+    assert r.status_code == 200, r.json
+    # Only Mario's shops were in Corso Buenos Aires: the cache no longer holds it; Via Torino is another shop's too.
+    assert cached() == ["via torino 12, milano"]
+    shop(other, buenos_aires)
+    shop(other, VIA_TORINO)
+    assert [s.query["q"] for s in nominatim.searches()] == [VIA_TORINO, buenos_aires, buenos_aires]

@@ -15,6 +15,7 @@ from dealsvc.domain import funnel, geo
 from dealsvc.domain import offers as offer_rules
 from dealsvc.domain import reservations as hold_rules
 from dealsvc.domain.reservations import COLLECTED, HELD
+from dealsvc.domain.text import address_key
 from dealsvc.services.ports import IntegrityConflict
 
 from .fakes import T0, MemoryStore, Row
@@ -40,12 +41,22 @@ class MemoryWorld:
         sub = self.store.tables.subscribers[subscriber_id]
         sub.active, sub.deleted_at = False, T0
 
-    def shop(self, name: str, *, merchant_id: str | None = None, lat: float = 45.4642, lon: float = 9.19) -> str:
-        """A shop at ADDRESS, (lat, lon), of the merchant (one of world.merchant's; the world's own if none is given)."""
+    def shop(self, name: str, *, merchant_id: str | None = None, lat: float = 45.4642, lon: float = 9.19,
+             address: str = ADDRESS) -> str:
+        """A shop at `address`, (lat, lon), of the merchant (one of world.merchant's; the world's own if none is given)."""
         self._n += 1
         shop_id = f"shp_{self._n}"
-        self.store.add_shop(shop_id, name=name, merchant_id=merchant_id or "mer_world", lat=lat, lon=lon, address=ADDRESS)
+        self.store.add_shop(shop_id, name=name, merchant_id=merchant_id or "mer_world", lat=lat, lon=lon, address=address)
         return shop_id
+
+    def geocoded(self, address: str, *, found: bool = True) -> None:
+        """The geocoder's answer for the address, cached as the geocoding adapter caches it."""
+        self.store.tables.geocode_cache[address_key(address)] = Row(
+            query=address_key(address), found=found, lat=45.46 if found else None, lon=9.19 if found else None,
+            display_name=address if found else None, created_at=T0)
+
+    def geocoded_keys(self) -> list[str]:
+        return sorted(self.store.tables.geocode_cache)
 
     def merchant(self, name: str) -> str:
         self._n += 1
@@ -160,9 +171,25 @@ class SqlWorld:
         r = self.api.c.delete(f"/api/v1/subscribers/{subscriber_id}", headers=self.api.h(self._secrets[subscriber_id]))
         assert r.status_code == 204, r.json
 
-    def shop(self, name: str, *, merchant_id: str | None = None, lat: float = 45.4642, lon: float = 9.19) -> str:
+    def shop(self, name: str, *, merchant_id: str | None = None, lat: float = 45.4642, lon: float = 9.19,
+             address: str = ADDRESS) -> str:
         key = self._keys[merchant_id] if merchant_id else self._key
-        return self.api.shop(key, name=name, lat=lat, lon=lon, address=ADDRESS)["id"]
+        return self.api.shop(key, name=name, lat=lat, lon=lon, address=address)["id"]
+
+    def geocoded(self, address: str, *, found: bool = True) -> None:
+        from dealsvc.adapters.db.models import GeocodeCache
+
+        with self.db.write() as s:
+            s.add(GeocodeCache(query=address_key(address), found=found, lat=45.46 if found else None,
+                               lon=9.19 if found else None, display_name=address if found else None, created_at=T0))
+
+    def geocoded_keys(self) -> list[str]:
+        from sqlalchemy import select
+
+        from dealsvc.adapters.db.models import GeocodeCache
+
+        with self.db.read() as s:
+            return sorted(s.scalars(select(GeocodeCache.query)))
 
     def merchant(self, name: str) -> str:
         made = self.api.merchant(name=name)
@@ -724,6 +751,30 @@ def check_a_merchants_shops_and_offers_lose_their_texts_and_keep_the_rest(world)
         untouched, theirs = q.shop(dairy), q.offer(milk)
         assert (untouched.name, untouched.address) == ("Latteria Bianchi", ADDRESS)
         assert (theirs.description, theirs.photo, theirs.thumbnail) == ("Fresco", c, d)
+
+
+def check_the_geocoders_answers_for_shops_addresses_go_unless_another_shop_has_the_same(world):
+    baker = world.merchant("Forno Rossi")
+    torino, duomo = "Via Torino 12, Milano", "Piazza Duomo 1, Milano"
+    buenos_aires, po = "Corso Buenos Aires 33, Milano", "Via Po 2, Torino"
+    bakery = world.shop("Forno Rossi", merchant_id=baker, address=torino)
+    stall = world.shop("Banco Rossi", merchant_id=baker, address="piazza  DUOMO 1, Milano ")  # duomo, as keyed
+    kiosk = world.shop("Chiosco Rossi", merchant_id=baker)  # at ADDRESS, as the world's own shops are
+    cart = world.shop("Carretto Rossi", merchant_id=baker, address=buenos_aires)
+    world.shop("Forno Verdi", address="corso  BUENOS aires 33, milano")  # another merchant's, the same address
+    world.shop("Latteria Bianchi")  # another merchant's, at ADDRESS
+    for address in (torino, ADDRESS, buenos_aires, po):
+        world.geocoded(address)
+    world.geocoded(duomo, found=False)  # asked, not found
+    every = sorted(address_key(a) for a in (torino, duomo, ADDRESS, buenos_aires, po))
+    with world.store.write() as q:
+        q.forget_geocoded_addresses([])
+        q.forget_geocoded_addresses(["shp_nobody"])
+    assert world.geocoded_keys() == every
+    with world.store.write() as q:
+        q.forget_geocoded_addresses([bakery, stall, kiosk, cart])
+    # The merchant's own addresses go; the others are other shops' too, or no shop's.
+    assert world.geocoded_keys() == sorted(address_key(a) for a in (ADDRESS, buenos_aires, po))
 
 
 def check_activity_is_counted_per_hour(world):

@@ -19,6 +19,7 @@ from dealsvc.domain import reservations as hold_rules
 from dealsvc.domain.offers import ACTIVE, SOLD_OUT
 from dealsvc.domain.outbox import PRICE_PREFIX, FanoutKind, PushKind, PushStatus
 from dealsvc.domain.reservations import HELD
+from dealsvc.domain.text import address_key
 from dealsvc.services.ports import IntegrityConflict
 
 
@@ -52,6 +53,7 @@ class Tables:
     web_sessions: dict[str, Row] = field(default_factory=dict)  # by id_hash
     leases: dict[str, Row] = field(default_factory=dict)  # by name
     push_quota: dict[tuple[int, str], Row] = field(default_factory=dict)  # by (subscriber_pk, day)
+    geocode_cache: dict[str, Row] = field(default_factory=dict)  # by query (domain/text.address_key)
 
 
 class MemoryQueries:
@@ -325,6 +327,12 @@ class MemoryQueries:
 
     def pictures_of_shops(self, shop_ids: list[str]) -> set[str]:
         return {name for o in self._offers_of_shops(shop_ids) for name in (o.photo, o.thumbnail) if name}
+
+    def forget_geocoded_addresses(self, shop_ids: list[str]) -> None:
+        theirs = {address_key(s.address) for s in self.t.shops.values() if s.id in set(shop_ids) and s.address is not None}
+        others = {address_key(s.address) for s in self.t.shops.values() if s.id not in set(shop_ids) and s.address is not None}
+        for key in theirs - others:
+            self.t.geocode_cache.pop(key, None)
 
     def erase_shops_and_offers_texts(self, shop_ids: list[str], shop_name: str, now: datetime) -> None:
         for shop_id in shop_ids:

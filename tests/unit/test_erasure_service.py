@@ -71,3 +71,16 @@ def test_erasing_again_changes_nothing_and_answers_the_same(world):
     assert store.tables.shops["shp_1"].name == "Forno Nuovo" and len(store.tables.audit_entries) == 1
     with pytest.raises(NotFound):
         erasure.erase_merchant("mer_nobody", OPERATOR)
+
+
+def test_erasing_forgets_the_geocoders_answers_for_the_shops_addresses_another_shop_has_not(world):
+    from tests.support.fakes import Row
+    from dealsvc.domain.text import address_key
+
+    erasure, store, _, _, baker, _, _ = world
+    store.add_shop("shp_4", "Bar Verdi", merchant_id="mer_other", address="piazza duomo")  # another's, the same address
+    for address in ("Via Roma 1", "Piazza Duomo", "Via Po 2", "Via Dante 3"):
+        store.tables.geocode_cache[address_key(address)] = Row(query=address_key(address), found=True, lat=45.46,
+                                                               lon=9.19, display_name=address, created_at=T0)
+    erasure.erase_merchant(baker["id"], OPERATOR)
+    assert sorted(store.tables.geocode_cache) == ["piazza duomo", "via dante 3", "via po 2"]

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
-from ..models import Offer, Shop
+from ....domain.text import address_key
+from ..models import GeocodeCache, Offer, Shop
 from .base import OnSession
 
 
@@ -21,6 +22,29 @@ class ErasureQueries(OnSession):
         for photo, thumbnail in self.session.execute(select(Offer.photo, Offer.thumbnail).where(Offer.shop_id.in_(shop_ids))):
             pictures.update(name for name in (photo, thumbnail) if name)
         return pictures
+
+    def forget_geocoded_addresses(self, shop_ids: list[str]) -> None:
+        """The geocoder's cached answers (found or not) for the shops' addresses go, unless a
+        shop not among them has the same address (domain/text.address_key). The other shops'
+        addresses are read once, a few thousand at a time: an erasure is rare."""
+        if not shop_ids:
+            return
+        keys = {address_key(a) for a in self.session.scalars(
+            select(Shop.address).where(Shop.id.in_(shop_ids), Shop.address.is_not(None)))}
+        if not keys:
+            return
+        others = self.session.execute(
+            select(Shop.address).distinct().where(Shop.id.not_in(shop_ids), Shop.address.is_not(None))
+            .execution_options(yield_per=5000)
+        ).scalars()
+        try:
+            for address in others:
+                keys.discard(address_key(address))
+                if not keys:
+                    return
+        finally:
+            others.close()
+        self.session.execute(delete(GeocodeCache).where(GeocodeCache.query.in_(sorted(keys))))
 
     def erase_shops_and_offers_texts(self, shop_ids: list[str], shop_name: str, now: datetime) -> None:
         """The shops' names become `shop_name`, their addresses go, and so do their offers'
