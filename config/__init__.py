@@ -73,6 +73,9 @@ class Settings:
     push_breaker_max_s: float = 300.0
     # The workers' longest sleep between tries while the database is away.
     worker_backoff_max_s: float = 10.0
+    # The scheduler's lease: renewed every third of it by the process that leads; a standby
+    # takes over once it has run out, so a dead leader's jobs wait this long at most.
+    scheduler_lease_s: float = 6.0
     # Pushes in flight at once per dispatcher process (HTTP requests to FCM), and how many
     # batches each dispatcher process works on side by side (one is sent while another is
     # claimed or recorded).
@@ -189,6 +192,7 @@ class Settings:
             push_breaker_base_s=_non_negative("PUSH_BREAKER_BASE_S", get("PUSH_BREAKER_BASE_S", defaults.push_breaker_base_s)),
             push_breaker_max_s=_non_negative("PUSH_BREAKER_MAX_S", get("PUSH_BREAKER_MAX_S", defaults.push_breaker_max_s)),
             worker_backoff_max_s=_non_negative("WORKER_BACKOFF_MAX_S", get("WORKER_BACKOFF_MAX_S", defaults.worker_backoff_max_s)),
+            scheduler_lease_s=_lease("SCHEDULER_LEASE_S", get("SCHEDULER_LEASE_S", defaults.scheduler_lease_s)),
             push_concurrency=_optional_positive("PUSH_CONCURRENCY", get("PUSH_CONCURRENCY", None)),
             push_lanes=_positive("PUSH_LANES", get("PUSH_LANES", defaults.push_lanes)),
             default_locale=_locale("DEFAULT_LOCALE", get("DEFAULT_LOCALE", defaults.default_locale)),
@@ -341,6 +345,17 @@ def _non_negative(name: str, value) -> float:
     number = _float(name, value)
     if not 0 <= number < float("inf"):
         raise SettingsError(f"DEALSVC_{name} must be a number of seconds, 0 or more, not {value!r}")
+    return number
+
+
+# A lease shorter than this is renewed so often that a busy process may miss its renewal.
+MIN_LEASE_S = 1.0
+
+
+def _lease(name: str, value) -> float:
+    number = _float(name, value)
+    if not MIN_LEASE_S <= number < float("inf"):
+        raise SettingsError(f"DEALSVC_{name} must be a number of seconds, {MIN_LEASE_S:g} or more, not {value!r}")
     return number
 
 

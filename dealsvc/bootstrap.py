@@ -213,6 +213,7 @@ def bootstrap(
         expiry=expiry,
         scheduler=Scheduler(
             store, clock, expiry, price_steps, db_backoff_max_s=settings.worker_backoff_max_s,
+            lease_ttl=timedelta(seconds=settings.scheduler_lease_s),
             # Hourly (and at election): the personal data kept past its time goes.
             periodic=[Periodic("retention", timedelta(hours=1), retention.purge)],
         ),

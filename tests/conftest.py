@@ -16,7 +16,7 @@ from config.testing import test_database_url
 from dealsvc.adapters.db.session import normalize_url
 from dealsvc.bootstrap import bootstrap
 from tests.support.apps import shared_app
-from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS, GENEROUS_RATE_LIMITS_ENV, Api, empty_database
+from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS, GENEROUS_RATE_LIMITS_ENV, SCHEDULER_LEASE_S, Api, empty_database
 from tests.support.processes import WorkerProcess, terminate, wait_until_served
 from tests.support.databases import BACKENDS, pg_url_with_schema
 
@@ -88,6 +88,7 @@ def settings(database_url, tmp_path) -> Settings:
         geocoder="none",
         auto_migrate=True,
         **GENEROUS_RATE_LIMITS,
+        scheduler_lease_s=SCHEDULER_LEASE_S,
         **({"fcm_transport": transport} if transport else {}),
     )
 
@@ -228,12 +229,13 @@ def pg_url():
         engine.dispose()
 
 
-# What measures time or throughput against processes of its own: run alone, after the rest
-# (`make test` runs the others in parallel first); the marker is added here, by what a test uses.
+# What checks times against processes of its own: run alone, after the rest (`make test` runs
+# the others in parallel first); the marker is added here, by what a test uses.
 # test_resident_app_push.py: the service worker shows a push Chromium's DevTools delivers; beside
 # two other busy test processes on two cores it missed its wait once in three clean-clone runs.
-SERIAL_FILES = {"test_benchmarks.py", "test_scheduler_restart.py", "test_scheduler_election.py",
-                "test_resident_app_push.py"}
+# The benchmarks run with the rest: at their tiny size they are checked to run and print, not
+# for their figures.
+SERIAL_FILES = {"test_scheduler_restart.py", "test_scheduler_election.py", "test_resident_app_push.py"}
 SERIAL_FIXTURES = {"worker_process"}
 
 

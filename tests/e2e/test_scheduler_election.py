@@ -68,10 +68,12 @@ def test_two_schedulers_one_leads_each_offer_expires_once_and_the_standby_takes_
 
         start = now_utc()
         offers: dict[str, datetime] = {}
+        # A quarter of the lease apart: the leader expires the first three, and at least two fall
+        # due after the standby has waited out the lease.
         for i in range(12):
             offer = api.offer(
                 key, shop["id"], title=f"Lot {i}",
-                expires_at=(start + timedelta(seconds=2 + i * 1.1)).isoformat(),
+                expires_at=(start + timedelta(seconds=2 + i * lease_s / 4)).isoformat(),
             )
             offers[offer["id"]] = utc(offer["expires_at"])
         ids = list(offers)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from config import testing
-from tests.support.api import ADMIN_TOKEN
+from tests.support.api import ADMIN_TOKEN, SCHEDULER_LEASE_S
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -26,6 +26,7 @@ class WorkerProcess:
             "DEALSVC_GEOCODER": "none",
             "DEALSVC_AUTO_MIGRATE": "0",
             "DEALSVC_LOG_LEVEL": "INFO",
+            "DEALSVC_SCHEDULER_LEASE_S": str(SCHEDULER_LEASE_S),
             **({"DEALSVC_FCM_TRANSPORT": testing.test_fcm_transport()} if testing.test_fcm_transport() else {}),
             **extra_env,
         }

@@ -2,6 +2,8 @@
 taking over once the holder stops renewing, or at once when it lets go, without a database."""
 from datetime import timedelta
 
+import pytest
+
 from dealsvc.services.scheduler import LeaseElection
 from tests.support.contracts import T0
 from tests.support.fakes import Clock, MemoryStore
@@ -34,3 +36,21 @@ def test_a_released_lease_is_taken_at_once():
     assert not second.try_acquire()
     first.release()
     assert second.try_acquire()
+
+
+def test_the_lease_is_a_setting_the_composition_root_gives_the_scheduler(tmp_path):
+    from config import Settings, SettingsError
+    from dealsvc.bootstrap import bootstrap
+
+    assert Settings.from_env({}).scheduler_lease_s == 6.0
+    settings = Settings.from_env({"DEALSVC_SCHEDULER_LEASE_S": "2.5", "DEALSVC_DATABASE_URL": f"sqlite:///{tmp_path}/d.db",
+                                  "DEALSVC_ADMIN_TOKEN": "x" * 40, "DEALSVC_GEOCODER": "none"})
+    container = bootstrap(settings, migrate_schema=False)  # no database is opened
+    try:
+        assert container.scheduler.election.ttl == timedelta(seconds=2.5)
+        assert not (tmp_path / "d.db").exists()
+    finally:
+        container.close()
+    for bad in ("0.5", "-1", "soon", "inf"):
+        with pytest.raises(SettingsError, match="DEALSVC_SCHEDULER_LEASE_S"):
+            Settings.from_env({"DEALSVC_SCHEDULER_LEASE_S": bad})
