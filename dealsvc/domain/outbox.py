@@ -41,3 +41,8 @@ def price_kind(step: int) -> str:
 def price_step(kind: str) -> int | None:
     """The step of a price drop's kind; None for any other kind."""
     return int(kind[len(PRICE_PREFIX):]) if kind.startswith(PRICE_PREFIX) else None
+
+
+# The reason of a push that waits for its shop to open (pending, due at the opening the shop's
+# hours gave when it was screened): when the hours change, it is due again at once.
+SHOP_CLOSED = "shop_closed"

@@ -28,6 +28,8 @@ class ShopQueries(Protocol):
     def lock_merchant_row(self, merchant_id: str) -> None: ...
     # The waves of the shop's offers not planned yet, each with its offer; the fan-outs locked.
     def waiting_waves_of_shop(self, shop_id: str) -> list[tuple[Any, Any]]: ...
+    # The pushes of the shop's live offers waiting for it to open, due at `now`; how many.
+    def redue_pushes_held_for_opening(self, shop_id: str, now: datetime) -> int: ...
 
 
 def hours_view(opening_hours: str | None, zone_name: str, now: datetime) -> dict[str, Any]:
@@ -128,8 +130,9 @@ class ShopService:
 
     def update(self, merchant: Principal, shop_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change a shop's opening hours (checked by the schema: domain/hours.problem). The waves
-        of its live offers that the old hours held back fall due at once: the dispatcher holds
-        them by the new hours, or tells them now if the shop is open."""
+        of its live offers that the old hours held back fall due at once, and so do their pushes
+        that wait for the old opening (a price drop or an alert screened while the shop was
+        closed): the dispatcher holds them by the new hours, or sends them now if the shop is open."""
         with self.store.write() as q:
             shop = q.shop(shop_id, lock=True)
             if shop is None or shop.merchant_id != merchant.id:
@@ -144,6 +147,10 @@ class ShopService:
                     if (offer_rules.is_live(offer.status, offer.expires_at, now)
                             and waves.held_by(before, shop.timezone, now, offer.expires_at, fanout.due_at)):
                         fanout.due_at = now
+                # Their pushes waiting for the old opening too. Pending, so no dispatcher holds
+                # them; one a dispatcher is screening at this moment keeps the time it gives it.
+                # A push is sent once at most, whenever it falls due.
+                q.redue_pushes_held_for_opening(shop.id, now)
             shop.updated_at = now
             return shop_view(shop, now)
 

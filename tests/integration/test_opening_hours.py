@@ -279,3 +279,55 @@ def test_a_wave_held_for_the_opening_goes_by_the_new_hours_when_they_change(env)
     env.drain()
     assert [len(alerts(env, "tok-near", o["id"])) for o in (offer, other)] == [1, 1]
     assert [n.status for n in env.notifications(offer["id"]) + env.notifications(other["id"])] == ["sent", "sent"]
+
+
+def test_pushes_waiting_for_the_opening_go_by_the_new_hours_when_they_change(env):
+    key, shop = bakery(env)
+    env.api.subscriber(fcm_token="tok-drops", lat=SHOP[0] + 0.001, lon=SHOP[1], radius_m=1000, price_drops=True)
+    env.api.subscriber(fcm_token="tok-quiet", lat=SHOP[0] + 0.002, lon=SHOP[1], radius_m=1000,
+                       quiet_hours={"start": "18:30", "end": "20:00"}, timezone="Europe/Rome")
+    at(env, "2026-12-05T19:00")  # Saturday, open until 19:30
+    steps = [{"at": rome("2026-12-06T12:30").isoformat(), "discount_pct": 60}]
+    offer = post(env, key, shop, "2026-12-07T12:00", beyond_closing=True, discount_pct=40, price_steps=steps).json
+    env.drain()
+    assert (len(alerts(env, "tok-drops", offer["id"])), alerts(env, "tok-quiet", offer["id"])) == (1, [])
+    at(env, "2026-12-05T20:00")  # quiet hours over, the shop closed: the alert waits for Monday 7:00
+    env.drain()
+    assert alerts(env, "tok-quiet", offer["id"]) == []
+
+    def patch(opening_hours: str) -> dict:
+        r = env.api.c.patch(f"/api/v1/shops/{shop['id']}", json={"opening_hours": opening_hours}, headers=env.api.h(key))
+        assert r.status_code == 200, r.json
+        return r.json
+
+    # Open on Sunday mornings from now on: the alert goes at 9:00 tomorrow, not on Monday.
+    at(env, "2026-12-05T21:00")
+    assert patch("Mo-Sa 07:00-19:30; Su 09:00-12:00")["opens_at"] == utc("2026-12-06T09:00")
+    env.drain()
+    at(env, "2026-12-06T08:59")
+    env.drain()
+    assert alerts(env, "tok-quiet", offer["id"]) == []
+    at(env, "2026-12-06T09:00")
+    env.drain()
+    assert len(alerts(env, "tok-quiet", offer["id"])) == 1
+
+    # The price falls after closing: its push waits for Monday 7:00, until the shopkeeper says
+    # the shop is open this afternoon too; then it goes within a dispatcher run.
+    at(env, "2026-12-06T12:30")
+    env.container.price_steps.apply_due()
+    env.drain()
+    at(env, "2026-12-06T13:00")
+    env.drain()
+    assert price_drops(env, "tok-drops", offer["id"]) == []
+    assert patch("Mo-Sa 07:00-19:30; Su 09:00-18:00")["open_now"] is True
+    env.drain()
+    [drop] = price_drops(env, "tok-drops", offer["id"])
+    assert drop["data"]["price_cents"] == "160"
+
+    # Nothing goes twice, at the old opening or later.
+    for local in ("2026-12-07T07:00", "2026-12-07T08:00"):
+        at(env, local)
+        env.drain()
+    assert [len(alerts(env, "tok-quiet", offer["id"])), len(price_drops(env, "tok-drops", offer["id"]))] == [1, 1]
+    assert sorted((n.kind, n.status) for n in env.notifications(offer["id"])) == [
+        ("offer", "sent"), ("offer", "sent"), ("price-1", "sent")]

@@ -17,7 +17,7 @@ from dealsvc.domain import funnel
 from dealsvc.domain import offers as offer_rules
 from dealsvc.domain import reservations as hold_rules
 from dealsvc.domain.offers import ACTIVE, SOLD_OUT
-from dealsvc.domain.outbox import PRICE_PREFIX, FanoutKind, PushKind, PushStatus
+from dealsvc.domain.outbox import PRICE_PREFIX, SHOP_CLOSED, FanoutKind, PushKind, PushStatus
 from dealsvc.domain.reservations import HELD
 from dealsvc.domain.text import address_key
 from dealsvc.services.ports import IntegrityConflict
@@ -96,6 +96,14 @@ class MemoryQueries:
     def waiting_waves_of_shop(self, shop_id: str) -> list[tuple[Row, Row]]:
         waiting = [(f, self.t.offers.get(f.offer_id)) for f in self.t.fanouts if f.kind == FanoutKind.OFFER and f.done_at is None]
         return [(f, offer) for f, offer in waiting if offer is not None and offer.shop_id == shop_id]
+
+    def redue_pushes_held_for_opening(self, shop_id: str, now: datetime) -> int:
+        live = {o.id for o in self.offers_of_shop(shop_id) if offer_rules.is_live(o.status, o.expires_at, now)}
+        held = [n for n in self.t.notifications.values() if n.offer_id in live and n.status == PushStatus.PENDING
+                and n.reason == SHOP_CLOSED and n.due_at > now]
+        for n in held:
+            n.due_at = n.pending_due_at = now
+        return len(held)
 
     # favourites
     def favorites_of(self, subscriber_pk: int) -> list[tuple[Row, Row]]:
@@ -702,7 +710,7 @@ class MemoryStore:
             self.tables.push_batches[batch_id] = Row(id=batch_id, attempts=batch_attempts)
         self.tables.notifications[nid] = Row(
             id=nid, offer_id=offer_id, subscriber_pk=subscriber_pk, kind=kind, status=status, reason=None,
-            distance_m=distance_m, created_at=made_at, due_at=made_at, lease_until=None, batch_id=batch_id,
+            distance_m=distance_m, created_at=made_at, due_at=made_at, pending_due_at=None, lease_until=None, batch_id=batch_id,
             sent_at=made_at if status == PushStatus.SENT else None, opened_at=None, fcm_message_id=None, sent_by=None,
             kept_ring=None, kept_opened=None, kept_reserved=None, kept_collected=None,
         )

@@ -88,3 +88,42 @@ def test_new_hours_bring_the_waves_the_old_ones_held_back_due_now_and_no_other(w
     assert due() == {**{offer_id: wave[3] for offer_id, wave in waves.items()}, "off_held": sunday,
                      "off_held_to_its_end": sunday}
     assert [f.due_at for f in store.tables.fanouts if f.done_at is not None] == [sunday] * len(waves)
+
+
+def test_new_hours_bring_the_pushes_waiting_for_the_old_opening_due_now_and_no_other(world):
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    shops, _, store, clock, baker, dairy = world
+
+    def rome(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Rome")).astimezone(timezone.utc)
+
+    sunday, opening = rome("2026-12-06T10:00"), rome("2026-12-07T07:00")  # closed on Sundays
+    clock.now = sunday
+    hours = "Mo-Sa 07:00-19:30; Su off"
+    store.add_shop("shp_1", merchant_id=baker.id, opening_hours=hours)
+    store.add_shop("shp_2", merchant_id=dairy.id, opening_hours=hours)
+    for offer_id, shop_id, status in [("off_mine", "shp_1", "active"), ("off_withdrawn", "shp_1", "cancelled"),
+                                      ("off_theirs", "shp_2", "active")]:
+        store.add_offer(offer_id, shop_id, sunday - timedelta(hours=1), expires_at=rome("2026-12-07T12:00"), status=status)
+    resident = store.add_subscriber("sub_1")
+    price_drop = store.add_push("off_mine", resident, kind="price-1", status="pending")
+    waiting = {  # push: why it waits
+        price_drop: "shop_closed",
+        store.add_push("off_mine", resident, status="pending"): "quiet_hours",
+        store.add_push("off_withdrawn", resident, status="pending"): "shop_closed",
+        store.add_push("off_theirs", resident, status="pending"): "shop_closed",
+    }
+    for nid, reason in waiting.items():
+        push = store.tables.notifications[nid]
+        push.reason, push.due_at, push.pending_due_at = reason, opening, opening
+
+    def due() -> dict[int, tuple]:
+        return {n.id: (n.status, n.reason, n.due_at, n.pending_due_at) for n in store.tables.notifications.values()}
+
+    before = due()
+    shops.update(baker, "shp_1", {"opening_hours": hours})  # the same hours: nothing moves
+    assert due() == before
+    shops.update(baker, "shp_1", {"opening_hours": "Mo-Su 07:00-19:30"})  # open on Sundays now
+    assert due() == {**before, price_drop: ("pending", "shop_closed", sunday, sunday)}

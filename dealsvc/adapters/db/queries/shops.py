@@ -1,12 +1,14 @@
 """Shops."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from ....domain.outbox import FanoutKind
-from ..models import Fanout, Merchant, Offer, Shop
+from ....domain import offers as offer_rules
+from ....domain.outbox import SHOP_CLOSED, FanoutKind, PushStatus
+from ..models import Fanout, Merchant, Notification, Offer, Shop
 from .base import OnSession
 
 
@@ -41,3 +43,16 @@ class ShopQueries(OnSession):
             .order_by(Fanout.id)
             .with_for_update(of=Fanout)
         )]
+
+    def redue_pushes_held_for_opening(self, shop_id: str, now: datetime) -> int:
+        """The pushes of the shop's live offers that wait for it to open (pending with reason
+        shop_closed, due after `now`) are due at `now`; how many. One statement: the shop's
+        offers by their shop index, their pushes by the unique (offer, resident, kind) index."""
+        live = select(Offer.id).where(Offer.shop_id == shop_id, Offer.status == offer_rules.ACTIVE, Offer.expires_at > now)
+        return self.session.execute(
+            update(Notification)
+            .where(Notification.offer_id.in_(live), Notification.status == PushStatus.PENDING,
+                   Notification.reason == SHOP_CLOSED, Notification.due_at > now)
+            .values(due_at=now, pending_due_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
