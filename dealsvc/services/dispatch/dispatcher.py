@@ -64,7 +64,9 @@ class Dispatcher:
 
     def expand_one(self) -> bool:
         """Turn one due fan-out into notifications (planning.py)."""
-        return self.planner.expand_one()
+        if planned := self.planner.expand_one():
+            self._found_work()  # resting lanes start now: the next fan-outs and these batches
+        return planned
 
     def run_once(self) -> int:
         """Expand the due fan-outs, then send one batch. Returns how much work was done."""
@@ -103,9 +105,7 @@ class Dispatcher:
                     stop.wait(self.outage.failed(error))
                     continue
                 self.outage.succeeded()
-                if busy:
-                    self._found_work()
-                else:
+                if not busy:
                     self._idle(stop, idle_s)
         finally:
             self._found_work()  # a lane that leaves lets none rest on it
@@ -127,8 +127,9 @@ class Dispatcher:
         stop.wait(idle_s)
 
     def _found_work(self) -> None:
-        """This lane found work (or is leaving): the resting lanes start again, and the lane
-        that was looking for work, if it was this one, no longer is."""
+        """This lane found work (a fan-out to plan, a batch to send) or is leaving: the resting
+        lanes start again at once, and the lane that was looking for work, if it was this one,
+        no longer is."""
         me = threading.get_ident()
         with self._lanes_idle:
             if self._watcher == me:
@@ -152,6 +153,7 @@ class Dispatcher:
                     # open (the next due push is the probe) and its pause keeps growing.
                     self.breaker.probe_abandoned()
                 return 0
+            self._found_work()  # while this batch is on the wire, the resting lanes claim the next ones
             gate = self.breaker.gate(len(claimed), probe, self.stopping)
             with self.heartbeat.kept(claimed):
                 results = self.gateway.send([c.message for c in claimed], gate)
