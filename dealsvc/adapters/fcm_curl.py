@@ -362,7 +362,11 @@ class CurlPushGateway:
         handle.body.truncate()
         handle.head.seek(0)
         handle.head.truncate()
-        handle.setopt(pycurl.HTTPHEADER, job.headers)
+        if handle.headers != job.headers:
+            # The same from batch to batch but when the access token changes: set again only then
+            # (libcurl copies the list each time, about 3.5 µs a push).
+            handle.setopt(pycurl.HTTPHEADER, job.headers)
+            handle.headers = job.headers
         handle.setopt(pycurl.POSTFIELDS, job.body)
         in_flight[handle] = job
         self._multi.add_handle(handle)
@@ -371,6 +375,7 @@ class CurlPushGateway:
         handle = pycurl.Curl()
         handle.body = io.BytesIO()
         handle.head = io.BytesIO()
+        handle.headers = None  # the request headers last set on it
         handle.setopt(pycurl.URL, self._url)
         handle.setopt(pycurl.POST, 1)
         handle.setopt(pycurl.WRITEDATA, handle.body)
