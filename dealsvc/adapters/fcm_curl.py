@@ -77,6 +77,9 @@ _TIMEOUT_ERRORS = frozenset({pycurl.E_OPERATION_TIMEDOUT})
 _PLAIN_HTTP_CONNECTIONS = 32
 # Google's front ends take 100 streams at once on one HTTP/2 connection.
 _STREAMS_PER_CONNECTION = 100
+# The request bodies' JSON: what json.dumps(..., separators=(",", ":")) writes, without building
+# an encoder per push (json.dumps does when given any option: about 4 µs a push).
+_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class _AccessToken:
@@ -256,7 +259,7 @@ class CurlPushGateway:
     def _job(self, batch: _Batch, index: int, message: PushMessage, headers: list[str]) -> _Job:
         try:
             # firebase-admin's own validation and encoding, and its request body.
-            body = json.dumps(self._service._message_data(to_fcm(message), False), separators=(",", ":")).encode()
+            body = _JSON.encode(self._service._message_data(to_fcm(message), False)).encode()
         except (ValueError, TypeError) as error:
             # firebase-admin refused to build or encode the message: it would fail again.
             log.warning("push refused before it was sent: %s", type(error).__name__)
@@ -359,7 +362,11 @@ class CurlPushGateway:
         handle.body.truncate()
         handle.head.seek(0)
         handle.head.truncate()
-        handle.setopt(pycurl.HTTPHEADER, job.headers)
+        if handle.headers != job.headers:
+            # The same from batch to batch but when the access token changes: set again only then
+            # (libcurl copies the list each time, about 3.5 µs a push).
+            handle.setopt(pycurl.HTTPHEADER, job.headers)
+            handle.headers = job.headers
         handle.setopt(pycurl.POSTFIELDS, job.body)
         in_flight[handle] = job
         self._multi.add_handle(handle)
@@ -368,6 +375,7 @@ class CurlPushGateway:
         handle = pycurl.Curl()
         handle.body = io.BytesIO()
         handle.head = io.BytesIO()
+        handle.headers = None  # the request headers last set on it
         handle.setopt(pycurl.URL, self._url)
         handle.setopt(pycurl.POST, 1)
         handle.setopt(pycurl.WRITEDATA, handle.body)

@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import Callable, Protocol
 
 from urllib.parse import urlsplit
@@ -109,23 +110,9 @@ def to_fcm(message: PushMessage) -> messaging.Message:
         token=message.token,
         data=message.data,
         notification=notification,
-        android=messaging.AndroidConfig(
-            ttl=timedelta(seconds=message.ttl_s),
-            collapse_key=message.collapse_key,
-            priority="high" if notification else "normal",
-        ),
-        apns=messaging.APNSConfig(
-            headers={
-                "apns-expiration": str(message.expires_at_unix),
-                "apns-collapse-id": message.collapse_key,
-                "apns-priority": "10" if notification else "5",
-                "apns-push-type": "alert" if notification else "background",
-            },
-            payload=messaging.APNSPayload(
-                aps=messaging.Aps(content_available=notification is None, mutable_content=True if picture else None)
-            ),
-            fcm_options=messaging.APNSFCMOptions(image=message.image) if picture else None,
-        ),
+        android=_android(message.ttl_s, message.collapse_key, notification is not None),
+        apns=_apns(message.expires_at_unix, message.collapse_key, notification is not None,
+                   message.image if picture else None),
         # The tag replaces a shown notification, the Topic an undelivered push: both the
         # offer's own, so a withdrawal or a price drop takes the alert's place.
         webpush=messaging.WebpushConfig(
@@ -140,9 +127,40 @@ def to_fcm(message: PushMessage) -> messaging.Message:
                 )
                 if web_title else None
             ),
-            fcm_options=messaging.WebpushFCMOptions(link=message.link) if message.link else None,
+            fcm_options=_webpush_options(message.link) if message.link else None,
         ),
     )
+
+
+# The parts of a message that every push about an offer sends alike in a batch (its key, its TTL,
+# its expiry): built once and shared by those messages (firebase-admin only reads them), not
+# once a push. Keyed by every value they hold.
+@lru_cache(maxsize=1024)
+def _android(ttl_s: int, collapse_key: str, alert: bool) -> messaging.AndroidConfig:
+    return messaging.AndroidConfig(
+        ttl=timedelta(seconds=ttl_s), collapse_key=collapse_key, priority="high" if alert else "normal"
+    )
+
+
+@lru_cache(maxsize=1024)
+def _apns(expires_at_unix: int, collapse_key: str, alert: bool, picture: str | None) -> messaging.APNSConfig:
+    return messaging.APNSConfig(
+        headers={
+            "apns-expiration": str(expires_at_unix),
+            "apns-collapse-id": collapse_key,
+            "apns-priority": "10" if alert else "5",
+            "apns-push-type": "alert" if alert else "background",
+        },
+        payload=messaging.APNSPayload(
+            aps=messaging.Aps(content_available=not alert, mutable_content=True if picture else None)
+        ),
+        fcm_options=messaging.APNSFCMOptions(image=picture) if picture else None,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _webpush_options(link: str) -> messaging.WebpushFCMOptions:
+    return messaging.WebpushFCMOptions(link=link)
 
 
 def _is_token_violation(error: exceptions.FirebaseError) -> bool:

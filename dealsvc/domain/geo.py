@@ -107,6 +107,27 @@ def distance_shown_m(lat1: float, lon1: float, lat2: float, lon2: float) -> floa
     return round(geodesic_m(lat1, lon1, lat2, lon2), 1)
 
 
+def distances_shown_m(lat: float, lon: float, lats, lons) -> list[float]:
+    """`distance_shown_m` from one point to many (numpy arrays), the same values: the
+    approximation and its error bound in one numpy pass, the rounding of each in Python (as
+    round() does it), the exact geodesic only where the bound cannot tell."""
+    import numpy as np
+
+    d = approx_many(lat, lon, lats, lons)
+    poleward = np.maximum(abs(lat), np.abs(lats))
+    t = np.tan(np.radians(poleward))
+    km = d / 1000.0
+    error = _ROUNDING_ERROR_COEFF * (1.0 + 4.6 * t * t) * km * km * d + _ROUNDING_ERROR_ABS_M
+    flat = ((d <= _FLAT_LIMIT_M) & (poleward <= _FLAT_LIMIT_LAT)).tolist()
+    shown = []
+    for i, (low, high, trusted) in enumerate(zip(np.maximum(d - error, 0.0).tolist(), (d + error).tolist(), flat)):
+        low = round(low, 1)
+        if not (trusted and low == round(high, 1)):
+            low = round(geodesic_m(lat, lon, float(lats[i]), float(lons[i])), 1)
+        shown.append(low)
+    return shown
+
+
 @dataclass(frozen=True)
 class Box:
     """A lat/lon rectangle that contains every point within some distance of a centre."""

@@ -190,3 +190,27 @@ def test_the_distance_shown_is_the_geodesic_rounded_to_a_tenth_even_next_to_a_ro
     expected = round(geo.geodesic_m(lat, lon, p["lat2"], p["lon2"]), 1)
     assert geo.distance_shown_m(lat, lon, p["lat2"], p["lon2"]) == expected
     assert str(geo.distance_shown_m(lat, lon, lat, lon)) == "0.0"  # never -0.0
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_the_distances_shown_from_one_point_to_many_are_each_the_geodesic_rounded_to_a_tenth(place):
+    """distances_shown_m (a wave's residents at once) gives what distance_shown_m gives each,
+    next to rounding edges too, and beyond the approximation's domain."""
+    import random
+
+    import numpy as np
+
+    lat, lon = PLACES[place]
+    rng = random.Random(place)
+    points = []
+    for _ in range(2_000):
+        tenths = rng.choice([rng.randrange(0, 20_000), rng.randrange(0, 300_000)])
+        nudge = rng.choice([-1e-4, -1e-6, 0.0, 1e-6, 1e-4, 0.03])
+        p = WGS84.Direct(lat, lon, rng.uniform(0, 360), tenths / 10 + 0.05 + nudge)
+        points.append((p["lat2"], p["lon2"]))
+    points.append((lat, lon))
+    lats, lons = np.array([p[0] for p in points]), np.array([p[1] for p in points])
+    shown = geo.distances_shown_m(lat, lon, lats, lons)
+    assert shown == [round(geo.geodesic_m(lat, lon, a, b), 1) for a, b in points]
+    assert shown == [geo.distance_shown_m(lat, lon, a, b) for a, b in points]
+    assert str(shown[-1]) == "0.0"

@@ -5,11 +5,13 @@ alerts still waiting in a batch no one claimed are dropped when the offer ends. 
 PostgreSQL."""
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import event, func, inspect, select, text
 
 from config import Settings
 from dealsvc.adapters.db import migrate
@@ -231,3 +233,70 @@ def test_0018_down_gives_queued_pushes_back_and_up_again_delivers_each_once(fres
             container.close()
     assert received == {t: 1 for t in tokens}
     assert counts["sent"] == RESIDENTS and counts["pending"] == 0
+
+
+@pytest.fixture
+def four_lanes(settings):
+    clock = FakeClock()
+    with running_emulator() as emulator:
+        container = bootstrap(
+            settings.with_(fcm_endpoint=emulator.fcm_base, fcm_project_id=PROJECT_ID, push_batch_size=BATCH,
+                           push_lanes=4),
+            clock=clock,
+        )
+        empty_database(container)
+        yield Env(container, Api(create_app(container=container).test_client()), emulator, clock)
+        container.close()
+
+
+def test_idle_lanes_look_for_work_one_at_a_time_and_all_start_when_it_comes(four_lanes):
+    """An idle process looks for work once per idle interval, however many lanes it runs (each
+    look is a fan-out's transaction and a claim's); an offer posted meanwhile is still sent in
+    full, and the process stops promptly."""
+    env, idle_s, idle_for = four_lanes, 0.05, 1.0
+    transactions: list[float] = []
+
+    def began(_connection) -> None:
+        transactions.append(time.monotonic())
+
+    engine = env.container.db.engine
+    event.listen(engine, "begin", began)
+    stop = threading.Event()
+    runner = threading.Thread(target=env.container.dispatcher.run_forever, args=(stop, idle_s), daemon=True)
+    try:
+        runner.start()
+        time.sleep(0.5)  # started: its index built, its lanes idle
+        looked_from = time.monotonic()
+        time.sleep(idle_for)
+        looks = sum(1 for at in transactions if looked_from <= at < looked_from + idle_for)
+        # One lane looking: two transactions per interval (20 a second here); four lanes: 80.
+        assert looks <= 2 * (idle_for / idle_s + 2), looks
+
+        _, offer_id, tokens = _planned_only(env)
+        deadline = time.monotonic() + 20
+        while _sent(env, offer_id) < len(tokens) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _sent(env, offer_id) == len(tokens)
+    finally:
+        stop.set()
+        runner.join(timeout=5)
+        event.remove(engine, "begin", began)
+    assert not runner.is_alive()
+
+
+def _planned_only(env: Env) -> tuple[str, str, list[str]]:
+    """As _planned, but the running dispatcher plans it."""
+    env.container.rules.update({"waves_enabled": False})
+    key = env.api.merchant()["api_key"]
+    shop = env.api.shop(key, lat=SHOP[0], lon=SHOP[1])
+    tokens = [f"tok-idle-{i}" for i in range(RESIDENTS)]
+    for i, token in enumerate(tokens):
+        env.api.subscriber(lat=SHOP[0] + 0.0005 * (i + 1), lon=SHOP[1], fcm_token=token)
+    offer = env.api.offer(key, shop["id"], quantity=20, expires_at=(env.clock.now + timedelta(hours=2)).isoformat())
+    return key, offer["id"], tokens
+
+
+def _sent(env: Env, offer_id: str) -> int:
+    with env.container.db.read() as s:
+        return s.scalar(select(func.count()).select_from(Notification).where(
+            Notification.offer_id == offer_id, Notification.status == "sent"))

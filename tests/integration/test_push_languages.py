@@ -78,3 +78,23 @@ def test_a_changed_locale_is_what_the_next_push_speaks(env):
     [_, withdrawal] = env.received("tok-switch")
     assert withdrawal["data"]["type"] == "withdrawn" and withdrawal["data"]["locale"] == "it"
     assert "notification" not in withdrawal
+
+
+def test_residents_of_one_batch_each_read_their_own_distance(env):
+    """The pushes of one offer are built together (a batch): each still says how far its own
+    resident is, to the 10 m below a kilometre and to the 100 m above, and the same distance
+    reads alike in one language and its own way in another."""
+    key, shop = merchant_with_shop(env)
+    # North of the shop, about 300 m, 620 m and 1.2 km away (0.0027 degrees of latitude: 300 m).
+    places = {"tok-300": (45.4669, "it"), "tok-620": (45.46978, "it"), "tok-1200": (45.47500, "it"),
+              "tok-300-too": (45.4669, "it"), "tok-1200-fr": (45.47500, "fr")}
+    for token, (lat, locale) in places.items():
+        env.api.subscriber(lat, SHOP[1], fcm_token=token, locale=locale, radius_m=2000)
+    env.api.offer(key, shop["id"], title="Pane di ieri", original_price_cents=400, discount_pct=50)
+    env.drain()
+    said = {}
+    for token in places:
+        [message] = env.received(token)
+        said[token] = message["notification"]["body"].split(", ")[1]
+    assert said == {"tok-300": "a 300 m", "tok-620": "a 620 m", "tok-1200": "a 1,2 km", "tok-300-too": "a 300 m",
+                    "tok-1200-fr": f"à 1,2{NNBSP}km"}

@@ -103,6 +103,7 @@ class Claimer:
                 wants[key] = (wanted + 1, audience.daily_cap(row.max_per_day, rules.max_notifications_per_day))
         allowed = reserve(q, wants)
         claimed: list[Claimed] = []
+        messages = self.messages.at(now)
         for row in going:
             day = days.get(row.id)
             if day is not None:
@@ -113,7 +114,7 @@ class Claimer:
                 allowed[key] -= 1
             distance = row.distance_m
             if row.kind == PushKind.WITHDRAW:
-                message = self.messages.withdrawal(row, now)
+                message = messages.withdrawal(row)
             else:
                 if distance is None:
                     # The wave measured it, from the nearest of the resident's places that counts;
@@ -121,9 +122,9 @@ class Claimer:
                     distance = geo.distance_shown_m(row.shop_lat, row.shop_lon, row.lat, row.lon)
                     changes.append({"nid": row.id, "distance_m": distance})
                 if row.kind == PushKind.OFFER:
-                    message = self.messages.alert(row, distance, now)
+                    message = messages.alert(row, distance)
                 else:
-                    message = self.messages.price_drop(row, distance, now)
+                    message = messages.price_drop(row, distance)
             claimed.append(Claimed(row.id, row.subscriber_pk, day, message, row.attempts, batch))
         # One statement per shape of change (deferred, suppressed, dropped, a distance worked
         # out): none on the happy path.

@@ -46,6 +46,11 @@ class Dispatcher:
         self.outage = Outage("dispatcher", log, max_s=self.settings.db_backoff_max_s)
         # Set when the dispatcher is to stop: no send starts after that (run_forever's event).
         self.stopping = threading.Event()
+        # The lanes' idle looks (_idle): which lane looks for work while the others rest, and
+        # how many times a lane found work, which wakes them.
+        self._lanes_idle = threading.Condition()
+        self._watcher: int | None = None
+        self._work_found = 0
         self.planner = WavePlanner(store, clock, rules, index, self.settings)
         self.claimer = Claimer(rules, self.settings, Messages(self.settings.public_url))
         self.heartbeat = Heartbeat(store, clock, self.settings.lease)
@@ -58,7 +63,9 @@ class Dispatcher:
 
     def expand_one(self) -> bool:
         """Turn one due fan-out into notifications (planning.py)."""
-        return self.planner.expand_one()
+        if planned := self.planner.expand_one():
+            self._found_work()  # resting lanes start now: the next fan-outs and these batches
+        return planned
 
     def run_once(self) -> int:
         """Expand the due fan-outs, then send one batch. Returns how much work was done."""
@@ -88,16 +95,46 @@ class Dispatcher:
             lane.join()
 
     def _lane(self, stop: threading.Event, idle_s: float) -> None:
-        while not stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception as error:  # keep the loop alive; the outbox keeps the work
-                # One line when an outage starts, one when it ends, a growing sleep between.
-                stop.wait(self.outage.failed(error))
-                continue
-            self.outage.succeeded()
-            if not busy:
-                stop.wait(idle_s)
+        try:
+            while not stop.is_set():
+                try:
+                    busy = self.run_once()
+                except Exception as error:  # keep the loop alive; the outbox keeps the work
+                    # One line when an outage starts, one when it ends, a growing sleep between.
+                    stop.wait(self.outage.failed(error))
+                    continue
+                self.outage.succeeded()
+                if not busy:
+                    self._idle(stop, idle_s)
+        finally:
+            self._found_work()  # a lane that leaves lets none rest on it
+
+    def _idle(self, stop: threading.Event, idle_s: float) -> None:
+        """A lane that found nothing to do. One idle lane of the process looks again every
+        `idle_s` (each look is a fan-out's transaction and a claim's); the others rest until it
+        finds work, then all start again. So an idle process costs the database one look per
+        `idle_s`, not one per lane, and more processes or lanes do not multiply the looks."""
+        me = threading.get_ident()
+        with self._lanes_idle:
+            if self._watcher is None or self._watcher == me:
+                self._watcher = me
+            else:
+                seen = self._work_found
+                while self._work_found == seen and not stop.is_set():
+                    self._lanes_idle.wait(idle_s * 4)
+                return
+        stop.wait(idle_s)
+
+    def _found_work(self) -> None:
+        """This lane found work (a fan-out to plan, a batch to send) or is leaving: the resting
+        lanes start again at once, and the lane that was looking for work, if it was this one,
+        no longer is."""
+        me = threading.get_ident()
+        with self._lanes_idle:
+            if self._watcher == me:
+                self._watcher = None
+            self._work_found += 1
+            self._lanes_idle.notify_all()
 
     def send_batch(self) -> int:
         if self.stopping.is_set():
@@ -115,6 +152,7 @@ class Dispatcher:
                     # open (the next due push is the probe) and its pause keeps growing.
                     self.breaker.probe_abandoned()
                 return 0
+            self._found_work()  # while this batch is on the wire, the resting lanes claim the next ones
             gate = self.breaker.gate(len(claimed), probe, self.stopping)
             with self.heartbeat.kept(claimed):
                 results = self.gateway.send([c.message for c in claimed], gate)

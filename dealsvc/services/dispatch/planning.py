@@ -133,11 +133,10 @@ class WavePlanner:
         size = waves.wave_size(rules.wave_factor, offer.quantity_left) if rules.waves_enabled else None
         picked = waves.pick(nearest, followers, size)
         follower_distance = dict(followers)
-        chosen = [
-            (pk, follower_distance[pk]) if pk in follower_distance
-            else (pk, geo.distance_shown_m(shop.lat, shop.lon, float(reached.lat[i]), float(reached.lon[i])))
-            for pk, i in picked
-        ]
+        # The others' distances in one pass over the arrays (geo.distances_shown_m: the same values).
+        others = [i for pk, i in picked if pk not in follower_distance]
+        shown = iter(geo.distances_shown_m(shop.lat, shop.lon, reached.lat[others], reached.lon[others]))
+        chosen = [(pk, follower_distance[pk]) if pk in follower_distance else (pk, next(shown)) for pk, i in picked]
         in_reach = len(follower_distance.keys() | set(reached.pk[fresh].tolist())) if follower_distance else len(nearest)
         return chosen, size is not None and len(chosen) < in_reach, [(pk, None) for pk in stale_reached]
 

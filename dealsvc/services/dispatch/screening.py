@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from ...domain import audience, delivery, waves
 from ...domain import offers as offer_rules
-from ...domain.outbox import PushStatus, price_step
+from ...domain.outbox import SHOP_CLOSED, PushStatus, price_step
 from .messages import withdrawal_ends
 
 DAILY_CAP = (PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": "daily_cap"})
@@ -59,8 +59,8 @@ def screen(row, now) -> tuple[str, dict] | None:
     opens = waves.held_until(row.shop_hours, row.shop_timezone, now, row.expires_at)
     if opens is not None:
         if opens >= row.expires_at:
-            return PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": "shop_closed"}
-        return "deferred", {"status": PushStatus.PENDING, "reason": "shop_closed", "due_at": opens}
+            return PushStatus.SUPPRESSED, {"status": PushStatus.SUPPRESSED, "reason": SHOP_CLOSED}
+        return "deferred", {"status": PushStatus.PENDING, "reason": SHOP_CLOSED, "due_at": opens}
     until = audience.quiet_until(now, row.timezone, row.quiet_start, row.quiet_end)
     if until is not None:
         if until >= row.expires_at:
