@@ -2,25 +2,25 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-import requests
-from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import expect
 
-from config import Settings
-from dealsvc.app import create_app
-from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
+from tests.support.api import ADMIN_TOKEN
 
-from tests.support.browser import (  # noqa: F401 (fixtures)
-    CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, ROOT, SCREENSHOTS, SHOP, WAIT_MS, Live, browser, context, fill_offer,
-    live, merchant_with_shop, phones, screenshot, settings, sign_in,
+from tests.support.browser import (
+    WAIT_MS,
+    browser,
+    context,
+    fill_offer,
+    live,
+    merchant_with_shop,
+    phones,
+    screenshot,
+    settings,
+    sign_in,
 )
 
 

@@ -4,15 +4,22 @@ takes its times on the shop's clock whatever the browser's; screenshots for the 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.support.api import ADMIN_TOKEN
-from tests.support.browser import (  # noqa: F401  (fixtures)
-    DOCS_SCREENSHOTS, docs_shot, CHROMIUM, DESKTOP, PHONE, WAIT_MS, browser, live, merchant_with_shop, phones, settings,
+from tests.support.browser import (
+    docs_shot,
+    DESKTOP,
+    PHONE,
+    WAIT_MS,
+    browser,
+    live,
+    merchant_with_shop,
+    phones,
+    settings,
 )
 
 def _context(browser, live, locale: str, viewport: dict):

@@ -3,24 +3,16 @@ restart every resident has exactly one sent push, and FCM saw at most the batche
 (one per lane) twice."""
 from __future__ import annotations
 
-import os
-import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from datetime import timedelta
-from pathlib import Path
 
-from geographiclib.geodesic import Geodesic
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from dealsvc.adapters.db.models import Notification, Subscriber
-from dealsvc.services.auth import MERCHANT, Principal
-from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
+from dealsvc.adapters.db.models import Notification
+from tests.fakes.fcm_emulator import running_emulator
 
-from tests.support.dispatcher import BATCH, LANES, RESIDENTS, ROOT, SHOP, open_work, post_offer, seed, start_dispatcher  # noqa: F401
+from tests.support.dispatcher import BATCH, LANES, RESIDENTS, open_work, seed, start_dispatcher
 
 
 def test_sigkill_mid_fanout_then_restart_loses_nothing(container, database_url):

@@ -2,15 +2,11 @@
 read, listing and reservation treats the offer as expired from that moment even with no scheduler."""
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
 
-from dealsvc.adapters.db.models import Fanout, Offer
-from tests.support.api import Api
 
 from tests.support.scheduler import (  # noqa: F401
     EXPIRED_LOG, SHOP, listed, now_utc, reserve, sleep_until, stored_statuses, utc, wait_for_line, withdrawals,

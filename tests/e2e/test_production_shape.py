@@ -9,30 +9,23 @@ rush loses nothing. Slow clients (slowloris) that stop gunicorn alone from answe
 service answering through nginx."""
 from __future__ import annotations
 
-import os
-import secrets
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-import pytest
 import requests
 from sqlalchemy import create_engine, func, insert, select
 
-from config import Settings, testing
+from config import Settings
 from dealsvc.adapters.db.models import Notification, Subscriber
 from bench.fanout import resident_rows
-from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
-from tests.nginx_proxy import nginx_in_front_of
+from tests.support.api import ADMIN_TOKEN
 
-from tests.support.production import BATCH, LANES, LEASE_S, PROJECT, RESIDENTS, ROOT, SHOPS, Shape, free_port, production_shape, wait_for  # noqa: F401
+from tests.support.production import BATCH, LANES, RESIDENTS, SHOPS, Shape, production_shape, wait_for
 
 
 def _seed_residents(url: str) -> None:

@@ -10,9 +10,7 @@ from zoneinfo import ZoneInfo
 import requests
 from playwright.sync_api import expect
 
-from tests.support.browser import (  # noqa: F401 (fixtures)
-    PHONE, SHOP, WAIT_MS, browser, live, merchant_with_shop, screenshot, settings,
-)
+from tests.support.browser import WAIT_MS, browser, live, merchant_with_shop, screenshot, settings
 
 from tests.support.resident_app import HOME, join_with_pin, joined_phone, phone, post_offer, stored_resident  # noqa: F401
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 import requests
@@ -18,7 +17,7 @@ from tests.support.browser import (  # noqa: F401 (fixtures)
 )
 from tests.support.browser import DOCS_SCREENSHOTS, docs_shot
 from tests.support.resident_app import HOME, join_with_pin, joined_phone, phone, post_offer
-from tests.support.resident_app import NOTIFICATIONS_JS, notifications, wait_for  # noqa: F401 (fixtures among them)
+from tests.support.resident_app import notifications, wait_for
 
 
 def web_messages(live, token: str) -> list[dict]:

@@ -3,7 +3,6 @@ due: every offer expires exactly once, the first sweep after the takeover catche
 reservation is accepted on an expired offer while nobody leads."""
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from datetime import timedelta
@@ -14,7 +13,6 @@ from dealsvc.adapters.db.models import Lease, Reservation
 from tests.support.scheduler import (
     ELECTED,
     expiries_logged,
-    EXPIRED_LOG,
     SHOP,
     listed,
     now_utc,

@@ -211,7 +211,7 @@ def test_the_funnel_per_offer_ring_and_posting_hour(env):
         assert row[6:] == [str(o[s]) if o[s] else few for s in funnel.STAGES]
     assert by_id[bread["id"]][9] == few
     # Another merchant's shop through the page: not found.
-    assert page.get(f"/shop/funnel.csv?shop=shp_000000000000000000000000").status_code == 404
+    assert page.get("/shop/funnel.csv?shop=shp_000000000000000000000000").status_code == 404
 
 
 def o_created(offer: dict, zone: ZoneInfo) -> str:

@@ -3,18 +3,11 @@ environment of the process that migrates), those still on the old UTC default th
 place, and every shop its zone; a downgrade to 0010 and back keeps which zones are automatic."""
 from __future__ import annotations
 
-import secrets
 
-import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
-from config import Settings, testing
 from dealsvc.adapters.db import migrate
-from dealsvc.adapters.db.session import make_engine, normalize_url
-from dealsvc.app import create_app
-from dealsvc.bootstrap import bootstrap
-from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS, Api
-from tests.support.databases import BACKENDS, pg_url_with_schema
+from dealsvc.adapters.db.session import make_engine
 
 
 from tests.support.migrations import MILAN, NEW_YORK, NICE, SUBSCRIBERS, Service, fresh_url, seed_0010  # noqa: F401 (a fixture)

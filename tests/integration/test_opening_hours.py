@@ -5,7 +5,7 @@ and hours that do not parse are a clear 400. Through the API, the dispatcher, fi
 the FCM emulator; the clock is the test's."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from dealsvc.domain import hours, waves

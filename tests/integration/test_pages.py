@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 from html import unescape
 
 import pytest
@@ -150,7 +149,7 @@ def test_the_shop_pages_never_answer_500(client, shopkeeper, path, form):
     assert r.mimetype == "text/html"
 
 
-from tests.support.pages import RULE_FIELDS, console_rules  # noqa: F401,E402
+from tests.support.pages import console_rules
 
 
 def test_the_operator_changes_the_band_and_the_shop_page_follows(client, api, shopkeeper):

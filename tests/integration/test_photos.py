@@ -9,7 +9,6 @@ import io
 import os
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -21,7 +20,7 @@ from dealsvc.domain import delivery, photos
 from tests.support.api import Api
 from tests.support.push import SHOP
 from tests.support.webpush import NEAR, PUBLIC, pipeline
-from tests.support.photos import BLUE, GPS, GPS_IFD, ORIENTATION, RED, assert_clean, assert_upright, phone_jpeg  # noqa: F401 (fixtures among them)
+from tests.support.photos import BLUE, ORIENTATION, RED, assert_clean, assert_upright, phone_jpeg
 
 # Where the phone was (Milan, Duomo): in the EXIF of the uploads, never in what is kept.
 

@@ -22,7 +22,6 @@ from datetime import datetime, timedelta, timezone
 
 from geographiclib.geodesic import Geodesic
 
-from tests.support.api import ADMIN_TOKEN
 
 G = Geodesic.WGS84
 CENTRE = (45.4642, 9.1900)  # the middle of the area where the attacker believes the target lives

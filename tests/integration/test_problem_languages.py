@@ -9,7 +9,7 @@ from pathlib import Path
 
 import marshmallow
 import pytest
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from dealsvc.adapters.catalogues import localize
 from dealsvc.adapters.library_texts import LIBRARY_TEXTS

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from firebase_admin import exceptions
-from sqlalchemy import select
 
-from dealsvc.adapters.db.models import Fanout, Notification, Subscriber
+from dealsvc.adapters.db.models import Fanout
 from dealsvc.adapters.push import DEAD_LETTER, DEAD_TOKEN, classify
-from dealsvc.app import create_app
-from dealsvc.bootstrap import bootstrap
-from tests.support.api import Api, empty_database
-from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
+from tests.fakes.fcm_emulator import PROJECT_ID
 
-from tests.support.push import SHOP, Env, FakeClock, env, merchant_with_shop, post_offer, subscriber  # noqa: F401 (the fixture)
+from tests.support.push import env, merchant_with_shop, post_offer, subscriber
 
 
 def test_residents_in_range_and_interested_get_exactly_one_push(env):

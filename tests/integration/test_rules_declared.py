@@ -16,7 +16,7 @@ from dealsvc.domain.i18n import Text
 from dealsvc.domain.rules import COUNT, RULES, Rules, describe, rule
 from dealsvc.web.forms import RulesForm, parse, rules_form
 from tests.support.api import ADMIN_TOKEN
-from tests.support.pages import csrf, field_error, sign_in_operator
+from tests.support.pages import csrf, sign_in_operator
 
 OP = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 NAMES = [r.name for r in RULES]

@@ -4,7 +4,6 @@ drop and its withdrawal."""
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,13 +12,9 @@ from firebase_admin import exceptions, messaging
 
 from config import Settings, SettingsError
 from dealsvc.adapters.push import SENT, FirebasePushGateway, PushMessage, to_fcm
-from dealsvc.app import create_app
-from dealsvc.bootstrap import bootstrap
 from dealsvc.adapters.catalogues import translations
 from dealsvc.domain import audience, delivery
-from tests.support.api import Api, empty_database
 from tests.fakes.fcm_emulator import PROJECT_ID, firebase_app_for, running_emulator
-from tests.support.push import Env, FakeClock
 from tests.support.webpush import NEAR, PUBLIC, pipeline  # noqa: F401 (fixtures among them)
 
 BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
