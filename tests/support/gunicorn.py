@@ -2,12 +2,13 @@
 for the test or, in a module that says so, once for the module's tests on a database.
 
 Starting it costs its four processes' imports and apps (about 2 s of CPU each, 10-20 s of wall
-time beside other tests) and up to its graceful timeout to stop. A module whose tests only send
-it requests and read the database, none depending on state kept in its processes (rate limits
-counted in memory, indexes over rows a test deleted), sets `ONE_SERVER_PER_MODULE = True`:
-its tests then share one server per database and set of variables, each test's database emptied
-as always by its `container`. Each test still sees only its own part of the log, and fails on a
-traceback in that part; the server's shutdown is checked when the module ends.
+time beside other tests) and up to its graceful timeout to stop. A module whose tests do not
+depend on what an earlier test left in the server's processes (counts of a rate limit kept in
+their memory, say, or indexes over rows since deleted) sets `ONE_SERVER_PER_MODULE = True`: its
+tests then share one server per database and set of variables (what the module's
+`multiworker_env` gives), each test's database emptied as always by its `container`. Each test
+still sees only its own part of the log, and fails on a traceback in that part; the servers'
+shutdowns are checked when the module (or its tests on that database) ends.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
 from tests.support.processes import ROOT, terminate, wait_until_served
@@ -77,31 +78,28 @@ def gunicorn_service(database_url: str, log_path: Path, extra_env: dict[str, str
 
 
 class ModuleServers:
-    """The servers of one test module, one per database and set of variables. Only one runs at a
-    time: the tests come grouped by database, so a server is stopped when another is asked for."""
+    """The servers of one test module, one per database and set of variables. The tests come
+    grouped by database: the servers of another database are stopped when one is asked for."""
 
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
-        self.key: tuple | None = None
-        self.running = None  # the context manager of the running server
-        self.service: LiveService | None = None
+        self.running: dict[tuple, tuple[Any, LiveService]] = {}  # (database, variables): (its context, it)
 
     def get(self, database_url: str, extra_env: dict[str, str]) -> LiveService:
         key = (database_url, tuple(sorted(extra_env.items())))
-        if key != self.key:
-            self.close()
+        if key not in self.running:
+            self.close(keep=database_url)
             running = gunicorn_service(database_url, self.log_dir / f"gunicorn-{len(list(self.log_dir.iterdir()))}.log",
                                        extra_env)
-            self.service = running.__enter__()
-            self.running, self.key = running, key
-        assert self.service is not None
-        return self.service
+            self.running[key] = (running, running.__enter__())
+        return self.running[key][1]
 
-    def close(self) -> None:
-        """Stops the running server; fails on a traceback its shutdown logged."""
-        running, service = self.running, self.service
-        self.running = self.service = self.key = None
-        if running is None:
-            return
-        running.__exit__(None, None, None)
-        assert "Traceback" not in service.log(), service.log()
+    def close(self, keep: str | None = None) -> None:
+        """Stops the servers (but those on the database `keep`); fails on a traceback one logged."""
+        logs = []
+        for key in [key for key in self.running if key[0] != keep]:
+            running, service = self.running.pop(key)
+            running.__exit__(None, None, None)
+            logs.append(service.log())
+        for log in logs:
+            assert "Traceback" not in log, log
