@@ -1,7 +1,7 @@
 """A test module's world built through the API once, and put back in the database before each test.
 
 Many modules start every test from the same few merchants, shops, offers and residents, signed
-up through the API (a few dozen requests, about 0.2 s of CPU a test). `built_once` builds such a
+up through the API (a handful of requests, about 0.1-0.2 s of CPU a test). `built_once` builds such a
 world for the first test of a module on each database, through the API as before, and keeps
 every table's rows as they are then. Each later test still gets a fresh container on an emptied
 database (tests/conftest.py `container`); its world is the kept rows written back (one bulk
@@ -10,14 +10,17 @@ therefore starts from exactly the state the build left, whatever the tests befor
 
 What the rows carry:
 - ids: the same in every test of the module, as any id the build would have made;
-- integer keys (residents, the outbox): PostgreSQL's sequences and SQLite's rowids only go up in
-  a session, and the kept keys were drawn from them before, so a test's new rows never collide;
-- times: those of the build. A world is built again when it is older than MAX_AGE, so expiries
+- integer keys (residents, the outbox): a test's new rows never collide with the kept ones.
+  PostgreSQL's sequences only go up during a run (emptying a table does not reset them) and the
+  kept keys were drawn from them before; SQLite gives a new row the largest key present plus one
+  (or more, with AUTOINCREMENT);
+- times: those of the build. A world is built again when it is older than MAX_AGE_S, so expiries
   the build set (offers two hours ahead) are still ahead for every test that uses it.
 
 Only the database is kept: a build must leave nothing a test reads anywhere else (files under
 the test's var directory, the FCM emulator's messages, the rate limiter's counts all start empty
-for each test, as they did).
+for each test, as they did). A test uses one such world at most: putting one back empties every
+table first.
 """
 from __future__ import annotations
 
