@@ -15,7 +15,7 @@ from dealsvc.bootstrap import bootstrap
 from tests.support.apps import shared_app
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS, Api, empty_database
 from tests.support.processes import WorkerProcess
-from tests.support.databases import BACKENDS, pg_url_with_schema
+from tests.support.databases import BACKENDS, pg_url_with_schema, shared_engine
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -93,7 +93,7 @@ def settings(database_url, tmp_path) -> Settings:
 def container(settings):
     # `database_url` migrated the schema once for the session (a test module's own `settings`
     # points at it too); each test's container only empties it.
-    c = bootstrap(settings, migrate_schema=False)
+    c = bootstrap(settings, migrate_schema=False, engine=shared_engine(settings.database_url))
     empty_database(c)
     yield c
     c.close()
