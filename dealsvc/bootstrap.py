@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from config import Settings
 
@@ -165,9 +165,14 @@ def bootstrap(
     geocoder: Geocoder | None = None,
     push: PushGateway | None = None,
     migrate_schema: bool | None = None,
+    engine: Engine | None = None,
 ) -> Container:
+    """`engine`: one the caller keeps for settings.database_url (made by make_engine), for many
+    containers in turn: SQLAlchemy caches compiled statements per engine, so a new engine
+    compiles every statement again (the tests' containers, one per test, share one per
+    database). Closing the container only closes the engine's connections."""
     _make_var_dir(settings)
-    db = Database(make_engine(settings.database_url))
+    db = Database(engine or make_engine(settings.database_url))
     store = Store(db)  # the services' transactions, through their ports (services/ports.py)
     if settings.auto_migrate if migrate_schema is None else migrate_schema:
         migrate.upgrade(db.engine)

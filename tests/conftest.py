@@ -1,10 +1,7 @@
 """Fixtures: every database test runs on SQLite and on PostgreSQL, each in a fresh schema."""
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +13,9 @@ from config.testing import test_database_url
 from dealsvc.adapters.db.session import normalize_url
 from dealsvc.bootstrap import bootstrap
 from tests.support.apps import shared_app
-from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS, GENEROUS_RATE_LIMITS_ENV, SCHEDULER_LEASE_S, Api, empty_database
-from tests.support.processes import WorkerProcess, terminate, wait_until_served
-from tests.support.databases import BACKENDS, pg_url_with_schema
+from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS, SCHEDULER_LEASE_S, Api, empty_database
+from tests.support.processes import WorkerProcess
+from tests.support.databases import BACKENDS, pg_url_with_schema, shared_engine
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -97,7 +94,7 @@ def settings(database_url, tmp_path) -> Settings:
 def container(settings):
     # `database_url` migrated the schema once for the session (a test module's own `settings`
     # points at it too); each test's container only empties it.
-    c = bootstrap(settings, migrate_schema=False)
+    c = bootstrap(settings, migrate_schema=False, engine=shared_engine(settings.database_url))
     empty_database(c)
     yield c
     c.close()
@@ -154,58 +151,35 @@ def worker_process(database_url, tmp_path):
         process.kill()
 
 
-class LiveService:
-    """A running gunicorn serving the app: its base URL and its log."""
-
-    def __init__(self, url: str, log_path: Path):
-        self.url = url
-        self.log_path = log_path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @pytest.fixture
 def multiworker_env() -> dict[str, str]:
     """More DEALSVC_* variables for `multiworker_server`; a test module overrides this fixture."""
     return {}
 
 
-@pytest.fixture
-def multiworker_server(container, database_url, tmp_path, multiworker_env):
-    """The real service under gunicorn, 4 processes x 4 threads, on the test database (migrated
-    and emptied by `container`), with no background workers; no traceback may reach its log."""
-    import socket
+@pytest.fixture(scope="module")
+def _module_servers(tmp_path_factory):
+    from tests.support.gunicorn import ModuleServers
 
-    workers = 4
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log_path = tmp_path / "gunicorn.log"
-    env = {
-        **os.environ,
-        "DEALSVC_DATABASE_URL": database_url,
-        "DEALSVC_ADMIN_TOKEN": ADMIN_TOKEN,
-        "DEALSVC_GEOCODER": "none",
-        "DEALSVC_WORKERS": "external",
-        "DEALSVC_AUTO_MIGRATE": "0",
-        "DEALSVC_PORT": str(port),
-        **GENEROUS_RATE_LIMITS_ENV,
-        **multiworker_env,
-    }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
-            [str(gunicorn), "-w", str(workers), "--threads", "4", "-b", f"127.0.0.1:{port}", "--no-control-socket",
-             "--graceful-timeout", "5", "wsgi:app"],
-            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    service = LiveService(f"http://127.0.0.1:{port}", log_path)
-    try:
-        wait_until_served(proc, service.url, service.log, also=lambda: service.log().count("Booting worker") >= workers)
+    servers = ModuleServers(tmp_path_factory.mktemp("gunicorn"))
+    yield servers
+    servers.close()
+
+
+@pytest.fixture
+def multiworker_server(request, container, database_url, tmp_path, multiworker_env):
+    """The real service under gunicorn, 4 processes x 4 threads, on the test database (migrated
+    and emptied by `container`), with no background workers; no traceback may reach its log.
+    One per test, or one per module and database where the module sets ONE_SERVER_PER_MODULE
+    (tests/support/gunicorn.py says when that may be)."""
+    from tests.support.gunicorn import gunicorn_service
+
+    if getattr(request.module, "ONE_SERVER_PER_MODULE", False):
+        service = request.getfixturevalue("_module_servers").get(database_url, multiworker_env).from_now()
         yield service
-    finally:
-        terminate(proc)
+    else:
+        with gunicorn_service(database_url, tmp_path / "gunicorn.log", multiworker_env) as service:
+            yield service
     # An unhandled exception is a 500 even when a test's own checks missed it.
     assert "Traceback" not in service.log(), service.log()
 

@@ -24,6 +24,9 @@ from tests.support.api import ADMIN_TOKEN
 from tests.support.pages import csrf, sign_in_shop
 
 PROBLEM_JSON = "application/problem+json"
+# One gunicorn for the module's tests on each database (tests/support/gunicorn.py): they send it
+# malformed or oversized requests, and nothing they do stays in its processes.
+ONE_SERVER_PER_MODULE = True
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -278,8 +278,21 @@ LIMIT = 4
 BURST = 16  # as many as the server's 4 processes x 4 threads take at once
 
 
+# One gunicorn per database and way of counting for the module's tests (tests/support/gunicorn.py).
+# Counting in Redis, each test starts from no counts: its `redis_keys` deletes the server's keys
+# when it ends. Counting in memory, the tests that share a server use limits apart: the sign-ups'
+# (counts left in the processes) and the merchants' (generous), for bodies over the size limit.
+ONE_SERVER_PER_MODULE = True
+
+
+@pytest.fixture(scope="module")
+def _key_prefixes() -> dict[str, str]:
+    """The Redis key prefix of the module's server on each database."""
+    return {}
+
+
 @pytest.fixture
-def multiworker_env(request) -> dict[str, str]:
+def multiworker_env(request, database_url, _key_prefixes) -> dict[str, str]:
     """Tight limits and a small body limit for the gunicorn of `multiworker_server`; its
     counts in Redis under a prefix of its own ("redis", the default) or in each process's
     memory ("memory")."""
@@ -290,7 +303,12 @@ def multiworker_env(request) -> dict[str, str]:
     }
     if getattr(request, "param", "redis") == "redis":
         redis_keys = request.getfixturevalue("redis_keys")
-        env.update(DEALSVC_REDIS_URL=REDIS_URL, DEALSVC_RATE_LIMIT_KEY_PREFIX=redis_keys.new())
+        if database_url not in _key_prefixes:
+            _key_prefixes[database_url] = redis_keys.new()
+        elif _key_prefixes[database_url] not in redis_keys.prefixes:
+            redis_keys.prefixes.append(_key_prefixes[database_url])  # its keys deleted after this test too
+        assert not redis_keys.keys(_key_prefixes[database_url]), "counts left by an earlier test"
+        env.update(DEALSVC_REDIS_URL=REDIS_URL, DEALSVC_RATE_LIMIT_KEY_PREFIX=_key_prefixes[database_url])
     return env
 
 

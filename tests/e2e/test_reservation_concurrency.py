@@ -16,6 +16,10 @@ HERE = (45.4642, 9.1900)  # Piazza del Duomo, Milano
 CLIENTS = 100
 STOCK = 10
 
+# One gunicorn for the module's tests on each database (tests/support/gunicorn.py): each test
+# makes its own merchant, offers and residents on an emptied database; the server keeps nothing.
+ONE_SERVER_PER_MODULE = True
+
 
 @dataclass
 class Attempt:

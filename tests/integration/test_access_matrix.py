@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support.api import ADMIN_TOKEN
+from tests.support.snapshots import built_once
 
 PROBLEM_JSON = "application/problem+json"
 MISSING = {"shop": "shp_000000000000000000000000", "offer": "off_000000000000000000000000",
@@ -38,18 +39,22 @@ class Cast:
 
 
 @pytest.fixture
-def cast(api) -> Cast:
-    a = api.merchant(name="Forno Rossi")
-    b = api.merchant(name="Pasticceria Verdi")
-    shop_a = api.shop(a["api_key"], lat=45.4642, lon=9.1900)
-    shop_b = api.shop(b["api_key"], lat=45.4700, lon=9.1950)
-    offer_a = api.offer(a["api_key"], shop_a["id"])
-    resident = api.subscriber(lat=HOME_LAT, lon=HOME_LON, radius_m=1500)
-    neighbour = api.subscriber(lat=45.4660, lon=9.1880)
-    r = api.c.post(f"/api/v1/subscribers/{resident['id']}/favorites", json={"shop_id": shop_a["id"]},
-                   headers=api.h(resident["secret"]))
-    assert r.status_code == 201, r.json
-    return Cast(a, b, shop_a, shop_b, offer_a, resident, neighbour)
+def cast(request, container, api) -> Cast:
+    """Signed up through the API once per module and database, put back before each test."""
+    def build() -> Cast:
+        a = api.merchant(name="Forno Rossi")
+        b = api.merchant(name="Pasticceria Verdi")
+        shop_a = api.shop(a["api_key"], lat=45.4642, lon=9.1900)
+        shop_b = api.shop(b["api_key"], lat=45.4700, lon=9.1950)
+        offer_a = api.offer(a["api_key"], shop_a["id"])
+        resident = api.subscriber(lat=HOME_LAT, lon=HOME_LON, radius_m=1500)
+        neighbour = api.subscriber(lat=45.4660, lon=9.1880)
+        r = api.c.post(f"/api/v1/subscribers/{resident['id']}/favorites", json={"shop_id": shop_a["id"]},
+                       headers=api.h(resident["secret"]))
+        assert r.status_code == 201, r.json
+        return Cast(a, b, shop_a, shop_b, offer_a, resident, neighbour)
+
+    return built_once(request, container, build)
 
 
 def _authorization(cast: Cast, api, caller: str) -> dict[str, str]:

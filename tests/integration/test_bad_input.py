@@ -10,6 +10,7 @@ from typing import Any, Callable
 import pytest
 
 from tests.support.api import ADMIN_TOKEN
+from tests.support.snapshots import built_once
 
 PROBLEM_JSON = "application/problem+json"
 MB = 1024 * 1024
@@ -424,12 +425,16 @@ QUERY_CASES = [
 
 
 @pytest.fixture
-def world(api) -> World:
-    m = api.merchant(name="Forno Rossi")
-    shop = api.shop(m["api_key"], lat=45.4642, lon=9.1900)
-    offer = api.offer(m["api_key"], shop["id"])
-    sub = api.subscriber(lat=45.4650, lon=9.1900)
-    return World(m["id"], m["api_key"], shop["id"], offer["id"], sub["id"], sub["secret"])
+def world(request, container, api) -> World:
+    """Built through the API once per module and database, put back before each test."""
+    def build() -> World:
+        m = api.merchant(name="Forno Rossi")
+        shop = api.shop(m["api_key"], lat=45.4642, lon=9.1900)
+        offer = api.offer(m["api_key"], shop["id"])
+        sub = api.subscriber(lat=45.4650, lon=9.1900)
+        return World(m["id"], m["api_key"], shop["id"], offer["id"], sub["id"], sub["secret"])
+
+    return built_once(request, container, build)
 
 
 def _credentials(world: World, caller: str | None) -> dict[str, str]:

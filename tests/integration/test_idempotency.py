@@ -11,6 +11,9 @@ from sqlalchemy import func, select
 from dealsvc.adapters.db.models import Offer, Reservation
 
 HERE = (45.4642, 9.1900)  # Piazza del Duomo, Milano
+# One gunicorn for the module's tests on each database (tests/support/gunicorn.py): the twins'
+# keys and answers are kept in the database, which each test starts empty; the server keeps nothing.
+ONE_SERVER_PER_MODULE = True
 
 
 @pytest.fixture
