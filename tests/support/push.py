@@ -12,6 +12,7 @@ from tests.support.apps import shared_app
 from dealsvc.bootstrap import bootstrap
 from tests.support.api import Api, empty_database
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
+from tests.support.databases import shared_engine
 
 SHOP = (45.4642, 9.1900)  # Milan, Duomo
 
@@ -71,7 +72,7 @@ def env(settings):
     with running_emulator() as emulator:
         container = bootstrap(
             settings.with_(fcm_endpoint=emulator.fcm_base, fcm_project_id=PROJECT_ID),
-            clock=clock, migrate_schema=False,
+            clock=clock, migrate_schema=False, engine=shared_engine(settings.database_url),
         )
         empty_database(container)
         app = shared_app(container)

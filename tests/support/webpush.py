@@ -9,6 +9,7 @@ from dealsvc.bootstrap import bootstrap
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 from tests.support.api import Api, empty_database
 from tests.support.push import Env, FakeClock
+from tests.support.databases import shared_engine
 
 NEAR = (45.4660, 9.1900)  # 200 m from the shop
 
@@ -22,7 +23,7 @@ def pipeline(settings: Settings, public_url: str | None):
     with running_emulator() as emulator:
         container = bootstrap(
             settings.with_(fcm_endpoint=emulator.fcm_base, fcm_project_id=PROJECT_ID, public_url=public_url),
-            clock=clock,
+            clock=clock, engine=shared_engine(settings.database_url),
         )
         empty_database(container)
         try:
