@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -203,9 +204,8 @@ def pg_url():
         engine.dispose()
 
 
-# What checks times against processes of its own: run apart, after the rest (`make test` runs
-# the others in parallel first, then these two modules at a time); the marker is added here, by
-# what a test uses.
+# What checks times against processes of its own: run alone, after the rest (`make test` runs
+# the others in parallel first); the marker is added here, by what a test uses.
 # test_resident_app_push.py: the service worker shows a push Chromium's DevTools delivers; beside
 # two other busy test processes on two cores it missed its wait once in three clean-clone runs.
 # The benchmarks run with the rest: at their tiny size they are checked to run and print, not
@@ -214,18 +214,18 @@ SERIAL_FILES = {"test_scheduler_restart.py", "test_scheduler_election.py", "test
 SERIAL_FIXTURES = {"worker_process"}
 
 
-# The modules that take longest, longest first (a clean-clone run with --durations=0): `make
-# test` hands whole modules to its test processes in collection order (--dist loadfile
-# --no-loadscope-reorder), so these start first and the others fill in around them. Handed out
-# last, or by number of tests as xdist does by default, one of them kept a single process busy
-# for the run's last minutes while the others had nothing left.
-LONGEST_FIRST = ("test_schemathesis.py", "test_push_faults.py", "test_production_shape.py", "test_deals_index.py",
-                 "test_make_run.py", "test_resident_app_browser.py", "test_waves.py", "test_browser.py")
+# `make test` hands whole modules to its test processes (--dist loadfile --no-loadscope-reorder)
+# in the order below: test_schemathesis.py first (its hypothesis runs against a live gunicorn are
+# the longest module: handed out late, it kept one process busy for a run's last minutes while the
+# others had nothing left), then the others by their number of tests, as xdist orders them by
+# default. Putting all the longest modules first started three that spawn servers at once, and
+# the load of that start (17 on two cores) made browser and timing tests miss their waits.
+FIRST = "test_schemathesis.py"
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in SERIAL_FILES or SERIAL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.serial)
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+    sizes = Counter(item.path for item in items)
+    items.sort(key=lambda item: (item.path.name != FIRST, -sizes[item.path]))  # stable within a module
