@@ -1,7 +1,8 @@
 """ShopService on the in-memory store: a merchant's shops added under the operator's cap and
 while in good standing, listed oldest first, changed by their own merchant only, without a
 database."""
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -54,20 +55,24 @@ def test_a_suspended_merchant_adds_no_shop_and_a_shop_is_changed_by_its_merchant
     assert [s.id for s in store.tables.shops.values()] == [mine["id"]]
 
 
-def test_new_hours_bring_the_waves_the_old_ones_held_back_due_now_and_no_other(world):
-    from datetime import datetime, timezone
-    from zoneinfo import ZoneInfo
 
-    shops, _, store, clock, baker, dairy = world
+def rome(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Rome")).astimezone(timezone.utc)
 
-    def rome(text: str) -> datetime:
-        return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Rome")).astimezone(timezone.utc)
 
-    sunday, opening = rome("2026-12-06T10:00"), rome("2026-12-07T07:00")  # closed on Sundays
+def closed_on_sunday(store, clock, baker, dairy):
+    """A Sunday morning in Rome; the baker's shp_1 and the dairy's shp_2, both closed on Sundays:
+    now, the next opening, and the hours."""
+    sunday, opening = rome("2026-12-06T10:00"), rome("2026-12-07T07:00")
     clock.now = sunday
     hours = "Mo-Sa 07:00-19:30; Su off"
     store.add_shop("shp_1", merchant_id=baker.id, opening_hours=hours)
     store.add_shop("shp_2", merchant_id=dairy.id, opening_hours=hours)
+    return sunday, opening, hours
+
+def test_new_hours_bring_the_waves_the_old_ones_held_back_due_now_and_no_other(world):
+    shops, _, store, clock, baker, dairy = world
+    sunday, opening, hours = closed_on_sunday(store, clock, baker, dairy)
     waves = {  # offer: (shop, ends, status, its pending wave's time)
         "off_held": ("shp_1", rome("2026-12-07T12:00"), "active", opening),
         "off_held_to_its_end": ("shp_1", rome("2026-12-06T18:00"), "active", rome("2026-12-06T18:00")),
@@ -91,19 +96,8 @@ def test_new_hours_bring_the_waves_the_old_ones_held_back_due_now_and_no_other(w
 
 
 def test_new_hours_bring_the_pushes_waiting_for_the_old_opening_due_now_and_no_other(world):
-    from datetime import datetime, timezone
-    from zoneinfo import ZoneInfo
-
     shops, _, store, clock, baker, dairy = world
-
-    def rome(text: str) -> datetime:
-        return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Rome")).astimezone(timezone.utc)
-
-    sunday, opening = rome("2026-12-06T10:00"), rome("2026-12-07T07:00")  # closed on Sundays
-    clock.now = sunday
-    hours = "Mo-Sa 07:00-19:30; Su off"
-    store.add_shop("shp_1", merchant_id=baker.id, opening_hours=hours)
-    store.add_shop("shp_2", merchant_id=dairy.id, opening_hours=hours)
+    sunday, opening, hours = closed_on_sunday(store, clock, baker, dairy)
     for offer_id, shop_id, status in [("off_mine", "shp_1", "active"), ("off_withdrawn", "shp_1", "cancelled"),
                                       ("off_theirs", "shp_2", "active")]:
         store.add_offer(offer_id, shop_id, sunday - timedelta(hours=1), expires_at=rome("2026-12-07T12:00"), status=status)
