@@ -113,7 +113,7 @@ class Dispatcher:
         """A lane that found nothing to do. One idle lane of the process looks again every
         `idle_s` (each look is a fan-out's transaction and a claim's); the others rest until it
         finds work, then all start again. So an idle process costs the database one look per
-        `idle_s`, not one per lane, and more processes or lanes do not multiply the looks."""
+        `idle_s`, not one per lane: more lanes add no looks, each more process one."""
         me = threading.get_ident()
         with self._lanes_idle:
             if self._watcher is None or self._watcher == me:
