@@ -1,6 +1,7 @@
 """`python -m workers.dispatcher`: the push dispatcher as its own process (run several side by side)."""
 from __future__ import annotations
 
+import gc
 import sys
 
 from config import SettingsError, export_metrics_environment
@@ -15,7 +16,16 @@ except SettingsError:
 from workers.runtime import run_process  # noqa: E402
 
 
+# Python's cycle collector ran about 800 times in a rush of 100,000 pushes (every 700 new objects;
+# a claim makes thousands, nearly all freed by their reference counts) and each tenth pass walks
+# every older object, the residents' index too: about a tenth of the process's CPU, for almost no
+# cycles found (bench/fanout.py, docs/benchmarks.md). Ten thousand new objects a pass: a few
+# passes a rush.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
 def main() -> int:
+    gc.set_threshold(*GC_THRESHOLDS)
     return run_process("dispatcher", lambda container, stop: container.dispatcher.run_forever(stop), pushes=True)
 
 

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import certifi
 import firebase_admin
+import orjson
 import google.auth.credentials
 import google.auth.exceptions
 import google.auth.transport.requests
@@ -77,9 +78,6 @@ _TIMEOUT_ERRORS = frozenset({pycurl.E_OPERATION_TIMEDOUT})
 _PLAIN_HTTP_CONNECTIONS = 32
 # Google's front ends take 100 streams at once on one HTTP/2 connection.
 _STREAMS_PER_CONNECTION = 100
-# The request bodies' JSON: what json.dumps(..., separators=(",", ":")) writes, without building
-# an encoder per push (json.dumps does when given any option: about 4 µs a push).
-_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class _AccessToken:
@@ -258,9 +256,11 @@ class CurlPushGateway:
 
     def _job(self, batch: _Batch, index: int, message: PushMessage, headers: list[str]) -> _Job:
         try:
-            # firebase-admin's own validation and encoding, and its request body.
-            body = _JSON.encode(self._service._message_data(to_fcm(message), False)).encode()
-        except (ValueError, TypeError) as error:
+            # firebase-admin's own validation and encoding, and its request body, written by
+            # orjson: the same JSON as json.dumps' but UTF-8 rather than \u escapes, in a third of
+            # the time (about 4 µs a push instead of 11; bench/fanout.py).
+            body = orjson.dumps(self._service._message_data(to_fcm(message), False))
+        except (ValueError, TypeError) as error:  # orjson's JSONEncodeError is a TypeError
             # firebase-admin refused to build or encode the message: it would fail again.
             log.warning("push refused before it was sent: %s", type(error).__name__)
             return _Job(batch, index, None, refused=PushResult(DEAD_LETTER, error=type(error).__name__))
@@ -410,7 +410,7 @@ class CurlPushGateway:
         body = handle.body.getvalue()
         if code is None and 200 <= status < 300:
             try:
-                return PushResult(SENT, message_id=json.loads(body)["name"])
+                return PushResult(SENT, message_id=orjson.loads(body)["name"])
             except (ValueError, KeyError, TypeError):
                 return ACCEPTED_WITHOUT_NAME_RESULT
         if code is not None:

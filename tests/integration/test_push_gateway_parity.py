@@ -162,3 +162,17 @@ def test_an_unknown_transport_stops_the_start():
 
     with pytest.raises(SettingsError, match="DEALSVC_FCM_TRANSPORT must be 'curl' or 'requests'"):
         Settings.from_env({"DEALSVC_FCM_TRANSPORT": "httpx"})
+
+
+def test_both_gateways_deliver_the_same_message_its_words_intact(emulator, gateways):
+    """What reaches FCM is the same whichever transport wrote it: every field, and the words
+    outside ASCII (the curl gateway writes UTF-8, firebase-admin's requests \\u escapes)."""
+    emulator.store.clear()
+    delivered = {}
+    for name, gateway in gateways.items():
+        [result] = gateway.send([_message(f"tok-{name}")])
+        assert result.outcome == SENT, (name, result)
+        [received] = emulator.store.messages(f"tok-{name}")
+        delivered[name] = {k: v for k, v in received.message.items() if k != "token"}
+    assert delivered["curl"] == delivered["requests"]
+    assert delivered["curl"]["notification"] == {"title": "-50 % Bread at Forno", "body": "€1.00 instead of €2.00"}
