@@ -38,7 +38,7 @@ PROJECT = "bench-transport"
 CONTENDERS = ("requests", "curl", "curl-wide", "plain")
 
 
-def _messages(count: int):
+def messages(count: int):
     from dealsvc.adapters.push import PushMessage
 
     # The shape dispatch builds: a titled alert with the offer's facts as data.
@@ -65,9 +65,9 @@ def _run_gateway(kind: str, endpoint: str, ca: str | None, args) -> dict:
     else:
         width = args.concurrency if kind == "curl" else args.curl_in_flight
         gateway = CurlPushGateway(project_id=PROJECT, endpoint=endpoint, concurrency=width, ca_bundle=ca)
-    messages = _messages(args.pushes)
-    batches = [messages[i : i + args.batch] for i in range(0, len(messages), args.batch)]
-    gateway.send(messages[: min(50, len(messages))])  # connections and threads up before the clock starts
+    shaped = messages(args.pushes)
+    batches = [shaped[i : i + args.batch] for i in range(0, len(shaped), args.batch)]
+    gateway.send(shaped[: min(50, len(shaped))])  # connections and threads up before the clock starts
     sent = [0]
     lock = threading.Lock()
 
@@ -108,8 +108,8 @@ def _run_plain(endpoint: str, ca: str | None, args) -> dict:
         os.environ["REQUESTS_CA_BUNDLE"] = ca  # this session reads the environment, which wins
     from dealsvc.adapters.push import to_fcm
 
-    one = to_fcm(_messages(1)[0])
-    tokens = [m.token for m in _messages(args.pushes)]
+    one = to_fcm(messages(1)[0])
+    tokens = [m.token for m in messages(args.pushes)]
     warnings.simplefilter("ignore", DeprecationWarning)  # MulticastMessage.tokens: as the docs still show it
     cpu, started = time.process_time(), time.perf_counter()
     ok = 0

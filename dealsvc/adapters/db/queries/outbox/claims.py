@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, any_, bindparam, or_, select
+from sqlalchemy import Integer, and_, any_, bindparam, cast, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from .....domain.outbox import PushKind, PushStatus
 from .rows import IN_BATCH, TAKEN
-from .tables import BATCHES, NOTIFICATIONS, OnOutbox
+from .tables import BATCHES, NOTIFICATIONS, OnOutbox, pg_array
 
 _N = NOTIFICATIONS.c
 
@@ -90,7 +90,7 @@ class ClaimQueries(OnOutbox):
             return {}
         n = NOTIFICATIONS.c
         pks = list({row.subscriber_pk for row in follow_ups})
-        among = (n.subscriber_pk == any_(bindparam("alert_pks", pks, type_=ARRAY(Integer))) if self.is_pg
+        among = (n.subscriber_pk == any_(cast(bindparam("alert_pks", pg_array(pks)), ARRAY(Integer))) if self.is_pg
                  else n.subscriber_pk.in_(pks))
         return {
             (offer_id, pk): status

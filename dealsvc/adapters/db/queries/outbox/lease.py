@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, text
 
 from .....domain.outbox import PushStatus
 from ...models import UTCDateTime
-from .tables import OnOutbox, naive_utc
+from .tables import OnOutbox, naive_utc, pg_array
 
 # The rows a claim still holds (a takeover changed status or attempts).
 _PG_RENEW = text(
@@ -47,7 +47,7 @@ class LeaseQueries(OnOutbox):
         if not held:
             return
         if self.is_pg:
-            self.session.execute(pg, {"lease": naive_utc(lease), "ids": [key for key, _ in held],
-                                      "attempts": [attempts for _, attempts in held]})
+            self.session.execute(pg, {"lease": naive_utc(lease), "ids": pg_array([key for key, _ in held]),
+                                      "attempts": pg_array([attempts for _, attempts in held])})
         else:
             self.session.execute(sqlite, [{"lease": lease, "nid": key, "attempts": attempts} for key, attempts in held])

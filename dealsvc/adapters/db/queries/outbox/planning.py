@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, any_, bindparam, or_, select, text
+from sqlalchemy import Integer, and_, any_, bindparam, cast, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from .....domain.outbox import PushKind, PushStatus
 from ...models import Fanout, Notification, Offer, PushBatch, Shop, Subscriber, UTCDateTime
-from .tables import BATCHES, INSERT_CHUNK, OnOutbox
+from .tables import BATCHES, INSERT_CHUNK, OnOutbox, pg_array
 
 # A wave's notifications, for the residents still active, once each (see insert_notifications),
 # each waiting in its batch.
@@ -101,7 +101,7 @@ class PlanningQueries(OnOutbox):
         stale: set[int] = set()
         for start in range(0, len(pks), INSERT_CHUNK):
             chunk = pks[start : start + INSERT_CHUNK]
-            among = (Subscriber.pk == any_(bindparam("pks", chunk, type_=ARRAY(Integer))) if self.is_pg
+            among = (Subscriber.pk == any_(cast(bindparam("pks", pg_array(chunk)), ARRAY(Integer))) if self.is_pg
                      else Subscriber.pk.in_(chunk))
             stale.update(self.session.scalars(select(Subscriber.pk).where(
                 among, Subscriber.active.is_(True), Subscriber.token_seen_at < seen_before)))
@@ -125,16 +125,16 @@ class PlanningQueries(OnOutbox):
         inserted = 0
         for start in range(0, len(chosen), INSERT_CHUNK):
             chunk = chosen[start : start + INSERT_CHUNK]
-            params = {
-                "offer_id": offer_id, "kind": kind, "now": now, "status": str(status), "reason": reason,
-                "pks": [pk for pk, _ in chunk], "distances": [d for _, d in chunk],
-                "batches": batches[start : start + len(chunk)],
-            }
+            params = {"offer_id": offer_id, "kind": kind, "now": now, "status": str(status), "reason": reason}
+            chunk_batches = batches[start : start + len(chunk)]
             if self.is_pg:
-                inserted += self.session.execute(_PG_NOTIFY, params).rowcount
+                inserted += self.session.execute(_PG_NOTIFY, {
+                    **params, "pks": pg_array([pk for pk, _ in chunk]), "distances": pg_array([d for _, d in chunk]),
+                    "batches": pg_array(chunk_batches),
+                }).rowcount
             else:
                 inserted += self.session.execute(
                     _SQLITE_NOTIFY,
-                    [{**params, "pk": pk, "distance": d, "batch": b} for (pk, d), b in zip(chunk, params["batches"])],
+                    [{**params, "pk": pk, "distance": d, "batch": b} for (pk, d), b in zip(chunk, chunk_batches)],
                 ).rowcount
         return inserted

@@ -6,7 +6,7 @@ from sqlalchemy import text, update
 from sqlalchemy.dialects import sqlite
 
 from ...models import PushQuota
-from .tables import INSERT_CHUNK, OnOutbox
+from .tables import INSERT_CHUNK, OnOutbox, pg_array
 
 # One statement per batch: every (resident, day) of the batch counted up by what the batch
 # wants of it, in key order (two claimers never lock quota rows in a cycle), each row's new
@@ -36,8 +36,8 @@ class QuotaQueries(OnOutbox):
             chunk = keys[start : start + INSERT_CHUNK]
             if self.is_pg:
                 rows = self.session.execute(_PG_COUNT_UP, {
-                    "pks": [pk for pk, _ in chunk], "days": [day for _, day in chunk],
-                    "wants": [wanted[key] for key in chunk]})
+                    "pks": pg_array([pk for pk, _ in chunk]), "days": pg_array([day for _, day in chunk]),
+                    "wants": pg_array([wanted[key] for key in chunk])})
             else:
                 stmt = sqlite.insert(PushQuota).values(
                     [{"subscriber_pk": pk, "day": day, "count": wanted[(pk, day)]} for pk, day in chunk]
@@ -55,8 +55,9 @@ class QuotaQueries(OnOutbox):
         if not excess:
             return
         if self.is_pg:
-            self.session.execute(_PG_COUNT_DOWN, {"pks": [pk for pk, _ in excess], "days": [day for _, day in excess],
-                                                  "excess": list(excess.values())})
+            self.session.execute(_PG_COUNT_DOWN, {"pks": pg_array([pk for pk, _ in excess]),
+                                                  "days": pg_array([day for _, day in excess]),
+                                                  "excess": pg_array(excess.values())})
             return
         for (pk, day), n in excess.items():
             self.session.execute(

@@ -9,7 +9,7 @@ from sqlalchemy import and_, bindparam, or_, select, text, update
 
 from .....domain.outbox import PushStatus
 from ...models import Notification, PushBatch, Subscriber
-from .tables import NOTIFICATIONS, OnOutbox, naive_utc
+from .tables import NOTIFICATIONS, OnOutbox, naive_utc, pg_array
 
 _PG_DELIVERED = text(
     f"UPDATE notifications AS n SET status = '{PushStatus.SENT}', reason = NULL, fcm_message_id = v.mid, sent_at = :now, "
@@ -33,8 +33,9 @@ class RecordingQueries(OnOutbox):
         if self.is_pg:
             self.session.execute(
                 _PG_DELIVERED,
-                {"now": naive_utc(now), "by": by, "ids": [d["nid"] for d in delivered],
-                 "mids": [d["mid"] for d in delivered], "attempts": [d["attempts"] for d in delivered]},
+                {"now": naive_utc(now), "by": by, "ids": pg_array([d["nid"] for d in delivered]),
+                 "mids": pg_array([d["mid"] for d in delivered]),
+                 "attempts": pg_array([d["attempts"] for d in delivered])},
             )
         else:
             self.session.execute(

@@ -3,6 +3,7 @@ the switch of its hot transactions to index scans."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Iterable
 
 from ...models import Notification, PushBatch
 from ...session import index_scans
@@ -17,6 +18,22 @@ BATCHES = PushBatch.__table__
 def naive_utc(moment: datetime) -> datetime:
     """As UTCDateTime stores it (text() statements bypass the column type)."""
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def pg_array(values: Iterable[int | float | str | None]) -> str:
+    """`values` as one PostgreSQL array literal, the parameter of a CAST(:x AS type[]). psycopg
+    dumps a list element by element in Python, about 0.5 µs each, and the outbox's statements
+    carry some ten elements a push; this text is one join (0.1 µs an element). The server reads
+    the same text either way."""
+    return "{" + ",".join(map(_array_element, values)) + "}"
+
+
+def _array_element(value: int | float | str | None) -> str:
+    if value is None:
+        return "NULL"
+    if value.__class__ is str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)  # int, float (numpy's too): written as PostgreSQL reads them
 
 
 class OnOutbox(OnSession):
