@@ -9,12 +9,16 @@ from typing import Callable
 
 from config import Settings, SettingsError
 from dealsvc import logs, observability
+from dealsvc.adapters.db import make_engine
 from dealsvc.bootstrap import Container, bootstrap, database_problem
 
 
-def run_process(name: str, loop: Callable[[Container, threading.Event], None], *, pushes: bool = False) -> int:
+def run_process(
+    name: str, loop: Callable[[Container, threading.Event], None], *, pushes: bool = False, pre_ping: bool = True
+) -> int:
     """Runs `loop` until SIGTERM or SIGINT; 1 at once, after one line saying why, when it cannot
-    work (a setting, no FCM to push to when `pushes`, a database that does not exist)."""
+    work (a setting, no FCM to push to when `pushes`, a database that does not exist).
+    `pre_ping`: as make_engine's."""
     log = logging.getLogger(name)
     try:
         settings = Settings.from_env()
@@ -36,7 +40,7 @@ def run_process(name: str, loop: Callable[[Container, threading.Event], None], *
             log.error("%s", problem.message)
             return 1
         log.warning("%s", problem.message)
-    container = bootstrap(settings)
+    container = bootstrap(settings, engine=make_engine(settings.database_url, pre_ping=pre_ping))
     stop = threading.Event()
 
     def _stop(signum, _frame):

@@ -19,7 +19,10 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True, **kwargs) -> Engine:
+    """`pre_ping`: each checkout of a pooled PostgreSQL connection first checks it answers, so a
+    connection the server dropped (a restart) is replaced before a request uses it. A caller
+    that retries a failed transaction anyway may go without (one round trip a transaction)."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -34,7 +37,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         )
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True, **kwargs)
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=10, hide_parameters=True, **kwargs)
 
 
 def _tune_sqlite(engine: Engine) -> None:
