@@ -220,8 +220,9 @@ def pg_url():
         engine.dispose()
 
 
-# What checks times against processes of its own: run alone, after the rest (`make test` runs
-# the others in parallel first); the marker is added here, by what a test uses.
+# What checks times against processes of its own: run apart, after the rest (`make test` runs
+# the others in parallel first, then these two modules at a time: they mostly wait); the marker
+# is added here, by what a test uses.
 # test_resident_app_push.py: the service worker shows a push Chromium's DevTools delivers; beside
 # two other busy test processes on two cores it missed its wait once in three clean-clone runs.
 # The benchmarks run with the rest: at their tiny size they are checked to run and print, not
