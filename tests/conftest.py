@@ -55,13 +55,16 @@ def _migrated(url: str) -> str:
     return url
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request, tmp_path_factory):
-    """A migrated, empty database per backend for the whole session."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("db") / "dealsvc.db"
-        yield _migrated(f"sqlite:///{path}")
-        return
+@pytest.fixture(scope="session")
+def sqlite_database_url(tmp_path_factory):
+    """A migrated, empty SQLite database for the whole session."""
+    path: Path = tmp_path_factory.mktemp("db") / "dealsvc.db"
+    return _migrated(f"sqlite:///{path}")
+
+
+@pytest.fixture(scope="session")
+def postgresql_database_url():
+    """A migrated, empty schema on the test PostgreSQL for the whole session."""
     base = test_database_url()
     schema = "t_" + secrets.token_hex(6)
     admin = create_engine(normalize_url(base), isolation_level="AUTOCOMMIT")
@@ -74,6 +77,19 @@ def database_url(request, tmp_path_factory):
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request):
+    """A migrated, empty database per backend for the whole session: a test runs on each."""
+    return request.getfixturevalue(f"{request.param}_database_url")
+
+
+@pytest.fixture(scope="session")
+def database_urls(request) -> dict[str, str]:
+    """The same databases, every backend's at once: for a test that sends the same requests to
+    each (tests/support/schemathesis_live.py)."""
+    return {backend: request.getfixturevalue(f"{backend}_database_url") for backend in BACKENDS}
 
 
 @pytest.fixture
@@ -204,8 +220,9 @@ def pg_url():
         engine.dispose()
 
 
-# What checks times against processes of its own: run alone, after the rest (`make test` runs
-# the others in parallel first); the marker is added here, by what a test uses.
+# What checks times against processes of its own: run apart, after the rest (`make test` runs
+# the others in parallel first, then these two modules at a time: they mostly wait); the marker
+# is added here, by what a test uses.
 # test_resident_app_push.py: the service worker shows a push Chromium's DevTools delivers; beside
 # two other busy test processes on two cores it missed its wait once in three clean-clone runs.
 # The benchmarks run with the rest: at their tiny size they are checked to run and print, not
@@ -215,12 +232,13 @@ SERIAL_FIXTURES = {"worker_process"}
 
 
 # `make test` hands whole modules to its test processes (--dist loadfile --no-loadscope-reorder)
-# in the order below: test_schemathesis.py first (its hypothesis runs against a live gunicorn are
-# the longest module: handed out late, it kept one process busy for a run's last minutes while the
-# others had nothing left), then the others by their number of tests, as xdist orders them by
-# default. Putting all the longest modules first started three that spawn servers at once, and
-# the load of that start (17 on two cores) made browser and timing tests miss their waits.
-FIRST = "test_schemathesis.py"
+# in the order below: the two schemathesis modules first (their hypothesis runs against live
+# gunicorns are the longest modules: handed out late, one kept a process busy for a run's last
+# minutes while the others had nothing left), then the others by their number of tests, as xdist
+# orders them by default. Putting all the longest modules first started three that spawn servers
+# at once, and the load of that start (17 on two cores) made browser and timing tests miss their
+# waits.
+FIRST = {"test_schemathesis_merchant_side.py", "test_schemathesis_resident_side.py"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -228,4 +246,4 @@ def pytest_collection_modifyitems(config, items):
         if item.path.name in SERIAL_FILES or SERIAL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.serial)
     sizes = Counter(item.path for item in items)
-    items.sort(key=lambda item: (item.path.name != FIRST, -sizes[item.path]))  # stable within a module
+    items.sort(key=lambda item: (item.path.name not in FIRST, -sizes[item.path]))  # stable within a module

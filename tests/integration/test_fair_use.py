@@ -259,9 +259,11 @@ def test_a_scheduler_process_ends_holds_at_their_time(container, api, worker_pro
         assert datetime.now(timezone.utc) < min(due.values()), "the scheduler started too late: nothing was tested"
         deadline = max(due.values()) + timedelta(seconds=5)
         while len(ended) < len(due) and datetime.now(timezone.utc) < deadline:
-            read_at = datetime.now(timezone.utc)
             with container.db.read() as s:
                 rows = s.execute(select(Reservation.id, Reservation.status).where(Reservation.id.in_(list(due)))).all()
+            # When the read has returned: a hold it saw ended had ended by then (a time taken before
+            # the query may precede the hold's end by the query's own time, and look early).
+            read_at = datetime.now(timezone.utc)
             for reservation_id, status in rows:
                 if status == "expired" and reservation_id not in ended:
                     ended[reservation_id] = read_at

@@ -1,19 +1,28 @@
-"""schemathesis against the live service under gunicorn, from its own OpenAPI document, on each database."""
+"""schemathesis against the live service under gunicorn, one server per database: what
+tests/e2e/test_schemathesis_*.py share.
+
+Each generated case is sent to every database's server (a copy each: preparing a case points it
+at that server's objects), so hypothesis generates the cases once whatever the number of
+databases, and every server is held to the same checks. The operations are split by side
+(`side`) over two test modules, so that two test processes share the work.
+"""
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import socket
 import subprocess
 import sys
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
-import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.parameters import ParameterLocation
@@ -27,10 +36,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
-from tests.support.processes import terminate, wait_until_served
+from tests.support.processes import ROOT, terminate, wait_until_served
 from tests.support.rules import DEFAULT_RULES
 
-ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
@@ -46,11 +54,10 @@ class LiveServer:
     log: Path
 
 
-@pytest.fixture(scope="module")
-def live_server(database_url, tmp_path_factory):
-    """The real service: gunicorn with two workers on the backend under test."""
+@contextmanager
+def live_server(database_url: str, var: Path) -> Iterator[LiveServer]:
+    """The real service: gunicorn with two workers on the database; no traceback may reach its log."""
     port = _free_port()
-    var = tmp_path_factory.mktemp("live")
     log = var / "gunicorn.log"
     env = {
         **os.environ,
@@ -71,11 +78,11 @@ def live_server(database_url, tmp_path_factory):
         yield LiveServer(url, log)
     finally:
         terminate(proc)
-    # An unhandled exception is a 500 even when the checks above missed it.
+    # An unhandled exception is a 500 even when the checks missed it.
     assert "Traceback" not in log.read_text(), log.read_text()
 
 
-def _bearer(secret: str) -> dict[str, str]:
+def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -93,10 +100,10 @@ class World:
     moderated_merchant_id: str = ""
 
     def post(self, path: str, body: dict, secret: str | None = None) -> requests.Response:
-        return self.http.post(self.url + path, json=body, headers=_bearer(secret) if secret else {}, timeout=10)
+        return self.http.post(self.url + path, json=body, headers=bearer(secret) if secret else {}, timeout=10)
 
     def build(self) -> "World":
-        r = self.http.put(self.url + "/api/v1/admin/rules", json=DEFAULT_RULES, headers=_bearer(ADMIN_TOKEN), timeout=10)
+        r = self.http.put(self.url + "/api/v1/admin/rules", json=DEFAULT_RULES, headers=bearer(ADMIN_TOKEN), timeout=10)
         assert r.status_code == 200, r.text
         merchant = self._created("/api/v1/merchants", {"name": "Forno Rossi", "email": f"{secrets.token_hex(6)}@shop.example"})
         self.merchant_key = merchant["api_key"]
@@ -181,7 +188,7 @@ class World:
                     case.path_parameters["shop_id"] = self.shop_id
             if valid_body and isinstance(case.body, dict) and "shop_id" in case.body:
                 case.body["shop_id"] = self.shop_id
-        return _bearer(secret) if secret and valid_headers else {}
+        return bearer(secret) if secret and valid_headers else {}
 
     def new_offer_or_shared(self) -> str:
         # The generated PUT /admin/rules may have made the standard offer break the rules.
@@ -191,9 +198,13 @@ class World:
             return self.offer_id
 
 
-@pytest.fixture(scope="module")
-def world(live_server) -> World:
-    return World(live_server.url).build()
+@dataclass
+class Target:
+    """One database's live server and the objects built on it."""
+
+    backend: str
+    server: LiveServer
+    world: World
 
 
 def status_explicitly_documented(ctx, response, case):
@@ -224,13 +235,47 @@ CHECKS = [
 ]
 EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 15}
 
+# The resident's side of the API (what the app of someone near the shops calls); the merchant's
+# side is every other operation, the administration's included.
+RESIDENT_PATHS = ("/api/v1/deals", "/api/v1/subscribers", "/api/v1/reservations", "/api/v1/notifications",
+                  "/api/v1/offers/{offer_id}/reservations")
+SIDES = ("merchant", "resident")
 
-def test_live_api_conforms_to_its_document(live_server, world, subtests):
-    """Every operation of the served document, with valid and invalid input: never a 5xx, and
-    every answer (status, content type, headers, body) is one the document describes."""
-    schema = schemathesis.openapi.from_url(live_server.url + "/api/v1/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+
+def side(operation) -> str:
+    return "resident" if operation.path.startswith(RESIDENT_PATHS) else "merchant"
+
+
+def served_document(targets: list[Target]):
+    """The OpenAPI document the servers serve (the same on every database)."""
+    first, *others = targets
+    document = requests.get(first.server.url + "/api/v1/openapi.json", timeout=10).json()
+    for other in others:
+        assert requests.get(other.server.url + "/api/v1/openapi.json", timeout=10).json() == document, other.backend
+    return schemathesis.openapi.from_dict(document)
+
+
+def operations_of_side(targets: list[Target], wanted: str) -> list:
+    operations = [result.ok() for result in served_document(targets).get_all_operations()]
     assert len(operations) >= 20, [op.label for op in operations]
+    assert {side(op) for op in operations} == set(SIDES), [op.label for op in operations]
+    return [op for op in operations if side(op) == wanted]
+
+
+def _copy(case):
+    """The case as generated, for one server: a deep copy but for its operation (the parsed
+    document, shared). Assigning a Case's fields tracks them as edits (Case.__setattr__), so the
+    copy is made field by field, as Case.__init__ does."""
+    twin = object.__new__(type(case))
+    for name in type(case).__slots__:
+        value = getattr(case, name)
+        object.__setattr__(twin, name, value if name == "operation" else copy.deepcopy(value))
+    return twin
+
+
+def check_operations(operations: list, targets: list[Target], subtests) -> None:
+    """Every operation, with valid and invalid input, on every server: never a 5xx, and every
+    answer (status, content type, headers, body) one the document describes."""
     for operation in operations:
         for mode, examples in EXAMPLES.items():
             if mode is GenerationMode.NEGATIVE and not _can_be_invalid(operation):
@@ -246,67 +291,26 @@ def test_live_api_conforms_to_its_document(live_server, world, subtests):
                     database=None,
                 )
                 def exercise(case):
-                    headers = world.prepare(case)
-                    case.call_and_validate(
-                        base_url=live_server.url,
-                        session=world.http,
-                        headers=headers,
-                        checks=CHECKS,
-                        additional_checks=[status_explicitly_documented],
-                        timeout=10,
-                    )
+                    for target in targets:
+                        note(f"on {target.backend}")
+                        sent = _copy(case)
+                        headers = target.world.prepare(sent)
+                        sent.call_and_validate(
+                            base_url=target.server.url,
+                            session=target.world.http,
+                            headers=headers,
+                            checks=CHECKS,
+                            additional_checks=[status_explicitly_documented],
+                            timeout=10,
+                        )
 
                 exercise()
 
 
-def _in_an_hour() -> str:
-    return (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
-
-
-def test_document_and_service_agree_on_what_is_well_formed(live_server, world):
-    """Bodies on the edge of a field's rules: the served document calls a body valid exactly
-    when the service does not refuse it as malformed (400)."""
-    schema = schemathesis.openapi.from_url(live_server.url + "/api/v1/openapi.json")
-    quiet = {"start": "22:00", "end": "07:00"}
-    subscriber = {"fcm_token": "tok-edge", "lat": 45.46, "lon": 9.19}
-    place = {"label": "work", "lat": 45.47, "lon": 9.2, "days": ["mon", "fri"], "hours": quiet}
-    offer = {
-        "shop_id": world.shop_id, "title": "Focaccia", "category": "bakery",
-        "original_price_cents": 500, "quantity": 2, "expires_at": _in_an_hour(),
-    }
-    cases = [
-        ("POST", "/api/v1/merchants", None, {"name": "x" * 200, "email": "edge-a@shop.example"}),
-        ("POST", "/api/v1/merchants", None, {"name": "\t" + "x" * 200, "email": "edge-b@shop.example"}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "quiet_hours": quiet}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "quiet_hours": None}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "quiet_hours": {**quiet, "snooze": True}}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "quiet_hours": {"start": "22:00"}}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "quiet_hours": {}}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [place, {**place, "hours": None}]}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [place] * 3}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [{**place, "days": ["mon", "mon"]}]}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [{**place, "days": []}]}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [{**place, "hours": {**quiet, "x": 1}}]}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "places": [{**place, "label": "x" * 33}]}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "price_drops": True}),
-        ("POST", "/api/v1/subscribers", None, {**subscriber, "price_drops": None}),
-        ("POST", "/api/v1/offers", world.merchant_key, {**offer, "discount_pct": 50}),
-        ("POST", "/api/v1/offers", world.merchant_key, {**offer, "discount_pct": 0}),
-        ("POST", "/api/v1/offers", world.merchant_key, {**offer, "discount_pct": 100}),
-        ("POST", "/api/v1/offers", world.merchant_key, {**offer, "discount_pct": 100.5}),
-        ("POST", "/api/v1/offers", world.merchant_key, {**offer, "price_cents": 0}),
-        ("PUT", "/api/v1/admin/rules", ADMIN_TOKEN, {"max_discount_pct": 99.5}),
-        ("PUT", "/api/v1/admin/rules", ADMIN_TOKEN, {"max_discount_pct": 100}),
-        ("PUT", "/api/v1/admin/rules", ADMIN_TOKEN, {"min_discount_pct": 0}),
-        ("PUT", "/api/v1/admin/rules", ADMIN_TOKEN, DEFAULT_RULES),
-    ]
-    disagreements = []
-    for method, path, secret, body in cases:
-        documented_valid = schema[path][method].body[0].is_valid(body)
-        r = world.http.request(
-            method, live_server.url + path, json=body, headers=_bearer(secret) if secret else {}, timeout=10
-        )
-        assert r.status_code < 500, (method, path, body, r.status_code, r.text)
-        if documented_valid != (r.status_code != 400):
-            disagreements.append((method, path, body, "document: " + ("valid" if documented_valid else "invalid"), r.status_code, r.text))
-    assert not disagreements, disagreements
+@contextmanager
+def live_targets(database_urls: dict[str, str], tmp_path_factory) -> Iterator[list[Target]]:
+    """A live server on each database, with its World."""
+    with ExitStack() as stack:
+        servers = {backend: stack.enter_context(live_server(url, tmp_path_factory.mktemp(f"live-{backend}")))
+                   for backend, url in database_urls.items()}
+        yield [Target(backend, server, World(server.url).build()) for backend, server in servers.items()]
