@@ -1,6 +1,6 @@
 """Three parts of the dispatcher's CPU a push, each beside what it replaced, in one run:
 
-    .venv/bin/python -m bench.push_parts --pg postgresql://postgres@127.0.0.1:5432/test [--pushes 20000] [--heap 1000000]
+    .venv/bin/python -m bench.push_parts --pg postgresql://postgres@127.0.0.1:5432/test [--pushes 40000] [--heap 200000]
 
 - the request body's JSON: orjson (what the curl gateway writes) against the standard library's
   C encoder, on firebase-admin's encoding of real-shaped alerts;
@@ -8,8 +8,9 @@
   dumps element by element, sent to PostgreSQL as the claim's statements send them;
 - the cycle collector: a push's client-side work (firebase-admin's message, its JSON) with
   Python's default thresholds and with the dispatcher's (workers/dispatcher.py), while `--heap`
-  long-lived objects stay in memory, as the residents' index and the loaded code do in a
-  dispatcher.
+  long-lived objects stay in memory besides this process's own (a dispatcher's code and
+  libraries alone are about 125,000) and a few batches are held at once, as a dispatcher's lanes
+  hold theirs.
 CPU is this process's time (process_time); wall time beside it.
 """
 from __future__ import annotations
@@ -134,9 +135,9 @@ def _collector(args) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pg", required=True, help="a PostgreSQL URL")
-    parser.add_argument("--pushes", type=int, default=20_000)
+    parser.add_argument("--pushes", type=int, default=40_000)
     parser.add_argument("--elements", type=int, default=1000, help="array elements a statement (a batch's pushes)")
-    parser.add_argument("--heap", type=int, default=1_000_000, help="long-lived objects during the collector's part")
+    parser.add_argument("--heap", type=int, default=200_000, help="long-lived objects during the collector's part")
     args = parser.parse_args(argv)
     print(f"{'':<54}{'CPU':>9}{'wall':>11}")
     saved = {"the body's JSON": _bodies(args), "array parameters": _arrays(args), "the collector": _collector(args)}
