@@ -232,13 +232,13 @@ SERIAL_FIXTURES = {"worker_process"}
 
 
 # `make test` hands whole modules to its test processes (--dist loadfile --no-loadscope-reorder)
-# in the order below: the two schemathesis modules first (their hypothesis runs against live
-# gunicorns are the longest modules: handed out late, one kept a process busy for a run's last
-# minutes while the others had nothing left), then the others by their number of tests, as xdist
-# orders them by default. Putting all the longest modules first started three that spawn servers
-# at once, and the load of that start (17 on two cores) made browser and timing tests miss their
-# waits.
-FIRST = {"test_schemathesis_merchant_side.py", "test_schemathesis_resident_side.py"}
+# in the order below: first the modules that take longest for their few tests (the schemathesis
+# runs against live gunicorns, then every benchmark at its tiny size, about three minutes): handed
+# out late, by their number of tests as xdist orders them, each kept one process busy for a run's
+# last minutes while the others had nothing left. Then the others by their number of tests. Only
+# these three go first: putting every long module first started more that spawn servers at once,
+# and the load of that start (17 on two cores) made browser and timing tests miss their waits.
+FIRST = ("test_schemathesis_merchant_side.py", "test_schemathesis_resident_side.py", "test_benchmarks.py")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -246,4 +246,5 @@ def pytest_collection_modifyitems(config, items):
         if item.path.name in SERIAL_FILES or SERIAL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.serial)
     sizes = Counter(item.path for item in items)
-    items.sort(key=lambda item: (item.path.name not in FIRST, -sizes[item.path]))  # stable within a module
+    first = {name: rank for rank, name in enumerate(FIRST)}
+    items.sort(key=lambda item: (first.get(item.path.name, len(FIRST)), -sizes[item.path]))  # stable within a module
