@@ -18,9 +18,8 @@ from workers.runtime import run_process  # noqa: E402
 
 # Python's cycle collector ran about 800 times in a rush of 100,000 pushes (every 700 new objects;
 # a claim makes thousands, nearly all freed by their reference counts) and each tenth pass walks
-# every older object, the residents' index too: about a tenth of the process's CPU, for almost no
-# cycles found (bench/fanout.py, docs/benchmarks.md). Ten thousand new objects a pass: a few
-# passes a rush.
+# every older object: 0.7 s of a process's 8.5 s of CPU in that rush (bench/fanout.py,
+# bench/push_parts.py, docs/benchmarks.md). Ten thousand new objects a pass: a few passes a rush.
 GC_THRESHOLDS = (10_000, 10, 10)
 
 
