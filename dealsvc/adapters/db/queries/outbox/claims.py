@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, any_, bindparam, cast, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, bindparam, or_, select
 
 from .....domain.outbox import PushKind, PushStatus
 from .rows import IN_BATCH, TAKEN
-from .tables import BATCHES, NOTIFICATIONS, OnOutbox, pg_array
+from .tables import BATCHES, NOTIFICATIONS, OnOutbox
 
 _N = NOTIFICATIONS.c
 
@@ -90,8 +89,7 @@ class ClaimQueries(OnOutbox):
             return {}
         n = NOTIFICATIONS.c
         pks = list({row.subscriber_pk for row in follow_ups})
-        among = (n.subscriber_pk == any_(cast(bindparam("alert_pks", pg_array(pks)), ARRAY(Integer))) if self.is_pg
-                 else n.subscriber_pk.in_(pks))
+        among = self.among(n.subscriber_pk, pks, "alert_pks")
         return {
             (offer_id, pk): status
             for offer_id, pk, status in self.session.execute(

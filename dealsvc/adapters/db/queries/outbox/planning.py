@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, any_, bindparam, cast, or_, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, bindparam, or_, select, text
 
 from .....domain.outbox import PushKind, PushStatus
 from ...models import Fanout, Notification, Offer, PushBatch, Shop, Subscriber, UTCDateTime
@@ -101,8 +100,7 @@ class PlanningQueries(OnOutbox):
         stale: set[int] = set()
         for start in range(0, len(pks), INSERT_CHUNK):
             chunk = pks[start : start + INSERT_CHUNK]
-            among = (Subscriber.pk == any_(cast(bindparam("pks", pg_array(chunk)), ARRAY(Integer))) if self.is_pg
-                     else Subscriber.pk.in_(chunk))
+            among = self.among(Subscriber.pk, chunk, "pks")
             stale.update(self.session.scalars(select(Subscriber.pk).where(
                 among, Subscriber.active.is_(True), Subscriber.token_seen_at < seen_before)))
         return stale

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from sqlalchemy import DateTime, Integer, any_, bindparam, cast, select, type_coerce
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import DateTime, select, type_coerce
 
 from ...models import Offer, Shop, Subscriber
-from .tables import NOTIFICATIONS, OnOutbox, pg_array
+from .tables import NOTIFICATIONS, OnOutbox
 
 _N = NOTIFICATIONS.c
 OFFER = (
@@ -50,10 +49,7 @@ class RowQueries(OnOutbox):
             )
         }
         pks = list({t.subscriber_pk for t in taken})
-        # On PostgreSQL one array parameter, not a thousand: the statement's text stays the same
-        # from batch to batch, so neither psycopg nor the server parses it again.
-        among = (Subscriber.pk == any_(cast(bindparam("pks", pg_array(pks)), ARRAY(Integer))) if self.is_pg
-                 else Subscriber.pk.in_(pks))
+        among = self.among(Subscriber.pk, pks, "pks")
         residents = {row[0]: tuple(row)[1:] for row in s.execute(select(*RESIDENT).where(among))}
         # A notification's resident and offer stay (foreign keys): every row finds both.
         make = ClaimedRow._make

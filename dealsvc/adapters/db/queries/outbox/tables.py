@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Iterable
 
+from sqlalchemy import Integer, any_, bindparam, cast
+from sqlalchemy.dialects.postgresql import ARRAY
+
 from ...models import Notification, PushBatch
 from ...session import index_scans
 from ..base import OnSession
@@ -37,6 +40,14 @@ def _array_element(value: int | float | str | None) -> str:
 
 
 class OnOutbox(OnSession):
+    def among(self, column, keys: list[int], name: str):
+        """`column` is one of the integer `keys`: on PostgreSQL one array parameter named `name`
+        (pg_array), so the statement's text stays the same whatever the number of keys and
+        neither psycopg nor the server parses it again; elsewhere an IN list."""
+        if self.is_pg:
+            return column == any_(cast(bindparam(name, pg_array(keys)), ARRAY(Integer)))
+        return column.in_(keys)
+
     def index_scans(self) -> None:
         """The rest of the transaction reads its tables through their indexes (session.py's
         index_scans: PostgreSQL only)."""
