@@ -22,6 +22,11 @@ def pin_of(page, map_id: str) -> tuple[float, float]:
         float(page.locator("#lon" if map_id == "signup-map" else "#shop-lon").input_value())
 
 
+def map_drawn(page, map_id: str) -> None:
+    """Wait until Leaflet has drawn the map (maps.js is deferred): a click before it lands on a bare box."""
+    expect(page.locator(f"#{map_id} .leaflet-control-zoom-in")).to_be_visible()
+
+
 def drag_pin(page, map_id: str, dx: int, dy: int) -> None:
     box = page.locator(f"#{map_id} .leaflet-marker-icon").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] - 4  # the pin's point is at its foot
@@ -42,6 +47,7 @@ def test_a_shopkeeper_signs_up_placing_the_shop_with_the_pin(context, live):
     expect(page.locator("#signup-map .leaflet-marker-icon")).to_have_count(0)
 
     # A click puts the pin there and fills the coordinates; dragging it moves them.
+    map_drawn(page, "signup-map")
     page.locator("#signup-map").click(position={"x": 150, "y": 120})
     expect(page.locator("#signup-map .leaflet-marker-icon")).to_have_count(1)
     expect(page.locator("#lat")).not_to_have_value("")
@@ -74,6 +80,7 @@ def test_the_shop_form_places_another_shop_by_the_pin(context, live):
     page.get_by_text("Add another shop").click()
     # The shop there already is shown; the new one is placed by a click, then a drag.
     page.locator("#shop-map").scroll_into_view_if_needed()
+    map_drawn(page, "shop-map")
     page.locator("#shop-map").click(position={"x": 80, "y": 80})
     expect(page.locator("#shop-lat")).not_to_have_value("")
     drag_pin(page, "shop-map", -30, 30)
