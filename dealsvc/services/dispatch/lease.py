@@ -18,7 +18,9 @@ log = logging.getLogger("dealsvc.services.dispatch")
 
 
 class Heartbeat:
-    """One thread per process, started with the first batch, for every lane's claims."""
+    """One thread for every lane's claims, started with a batch and ended at the first beat that
+    finds none on the wire (started again with the next): a dispatcher that is put away, or
+    idle, leaves no thread waking up behind it."""
 
     def __init__(self, store: Transactions[Outbox], clock: Clock, lease):
         self.store = store
@@ -46,6 +48,9 @@ class Heartbeat:
             time.sleep(interval)
             horizon = time.monotonic() - interval / 2
             with self._in_flight_lock:
+                if not self._in_flight:
+                    self._thread = None  # the next batch starts another (_LeaseKept.__enter__)
+                    return
                 due = [held for since, held in self._in_flight.values() if since <= horizon]
             batches = [batch for held in due for batch in held.batches]
             rows = [row for held in due for row in held.rows]
