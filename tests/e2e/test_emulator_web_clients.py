@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +25,7 @@ from dealsvc.emulator.store import prefix_fault
 from tests.support.api import empty_database
 from tests.fakes.fcm_emulator import running_emulator
 from tests.support.push import FakeClock
+from tests.support.http_servers import serve_on_thread
 
 SHOP = (45.4642, 9.1900)
 NEAR = (45.4660, 9.1900)  # 200 m from the shop
@@ -76,8 +76,7 @@ def live(settings):
     empty_database(container)
     app = create_app(container=container)
     handler["app"] = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_on_thread(server, "live-server")
     try:
         yield Live(f"http://127.0.0.1:{server.port}", container, app.extensions["fcm-emulator"], clock)
     finally:

@@ -1,7 +1,6 @@
 """The FCM emulator on a real HTTP server on 127.0.0.1, and firebase-admin apps that send to it."""
 from __future__ import annotations
 
-import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from firebase_admin import credentials, messaging
 from werkzeug.serving import make_server
 
 from dealsvc.emulator import EmulatorStore, RedactingRequestHandler, make_app
+from tests.support.http_servers import serve_on_thread
 
 PROJECT_ID = "dealsvc-test"
 
@@ -36,8 +36,7 @@ def running_emulator(store: EmulatorStore | None = None) -> Iterator[RunningEmul
     store = store if store is not None else EmulatorStore()
     # Threaded, because firebase-admin's send_each posts every message at once from a thread pool.
     server = make_server("127.0.0.1", 0, make_app(store), threaded=True, request_handler=RedactingRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, name="fcm-emulator", daemon=True)
-    thread.start()
+    thread = serve_on_thread(server, "fcm-emulator")
     try:
         yield RunningEmulator(store=store, root=f"http://127.0.0.1:{server.port}/emulator")
     finally:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+from tests.support.http_servers import serve_on_thread
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,7 @@ class FakeNominatim:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-nominatim", daemon=True)
-        self._thread.start()
+        self._thread = serve_on_thread(self._server, "fake-nominatim")
         return self
 
     def stop(self) -> None:

@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 from config import Settings
 from dealsvc.app import create_app
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
+from tests.support.http_servers import serve_on_thread
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -71,8 +72,7 @@ def live(container, settings):
     """The whole service in this process: werkzeug on a thread, embedded dispatcher and scheduler, the emulator."""
     app = create_app(container=container, start_workers=True)
     server = make_server(settings.host, settings.port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
+    thread = serve_on_thread(server, "live-server")
     try:
         yield Live(f"http://{settings.host}:{settings.port}")
     finally:
