@@ -1,8 +1,8 @@
 """The real service under gunicorn for a test (tests/conftest.py `multiworker_server`), started
 for the test or, in a module that says so, once for the module's tests on a database.
 
-Starting it costs its four processes' imports and apps (about 2 s of CPU each, 10-20 s of wall
-time beside other tests) and up to its graceful timeout to stop. A module whose tests do not
+Starting it costs its master's import of the code and each worker's app (gunicorn_conf.py: the
+workers fork with the code imported), and stopping it about half a second. A module whose tests do not
 depend on what an earlier test left in the server's processes (counts of a rate limit kept in
 their memory, say, or indexes over rows since deleted) sets `ONE_SERVER_PER_MODULE = True`: its
 tests then share one server per database and set of variables (what the module's
@@ -13,6 +13,7 @@ shutdowns are checked when the module (or its tests on that database) ends.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
 from tests.support.processes import ROOT, terminate, wait_until_served
 
 WORKERS = 4
+CONF = Path(__file__).with_name("gunicorn_conf.py")  # the master imports the code once for its workers
 
 
 class LiveService:
@@ -45,9 +47,10 @@ class LiveService:
 
 
 @contextmanager
-def gunicorn_service(database_url: str, log_path: Path, extra_env: dict[str, str]) -> Iterator[LiveService]:
-    """The service, 4 processes x 4 threads, on the (migrated) database, with no background
-    workers; stopped at the end. Fails the test when it does not start."""
+def gunicorn_service(database_url: str, log_path: Path, extra_env: dict[str, str],
+                     workers: int = WORKERS) -> Iterator[LiveService]:
+    """The service, `workers` processes x 4 threads, on the (migrated) database, with no
+    background workers; stopped at the end. Fails the test when it does not start."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -65,16 +68,19 @@ def gunicorn_service(database_url: str, log_path: Path, extra_env: dict[str, str
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
-            [str(gunicorn), "-w", str(WORKERS), "--threads", "4", "-b", f"127.0.0.1:{port}", "--no-control-socket",
-             "--graceful-timeout", "5", "wsgi:app"],
+            [str(gunicorn), "--config", str(CONF), "-w", str(workers), "--threads", "4", "-b", f"127.0.0.1:{port}",
+             "--no-control-socket", "--graceful-timeout", "5", "wsgi:app"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     service = LiveService(f"http://127.0.0.1:{port}", log_path)
     try:
-        wait_until_served(proc, service.url, service.log, also=lambda: service.log().count("Booting worker") >= WORKERS)
+        wait_until_served(proc, service.url, service.log, also=lambda: service.log().count("Booting worker") >= workers)
         yield service
     finally:
-        terminate(proc)
+        # gunicorn's quick shutdown: the test is over, nothing is in flight, and its graceful one
+        # waits for each worker's next look at its sockets (1-2 s a server; the suite stops some
+        # thirty). The graceful stop has tests of its own (test_deploy_files, test_push_faults).
+        terminate(proc, sig=signal.SIGQUIT)
 
 
 class ModuleServers:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -95,9 +96,9 @@ def wait_until_served(proc: subprocess.Popen, url: str, log, also=lambda: True, 
         time.sleep(0.2)
 
 
-def terminate(proc: subprocess.Popen, timeout_s: float = 15) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within the timeout."""
-    proc.terminate()
+def terminate(proc: subprocess.Popen, timeout_s: float = 15, sig: int = signal.SIGTERM) -> None:
+    """SIGTERM (or `sig`), then SIGKILL if it has not exited within the timeout."""
+    proc.send_signal(sig)
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:

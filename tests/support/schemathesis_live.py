@@ -9,11 +9,7 @@ databases, and every server is held to the same checks. The operations are split
 from __future__ import annotations
 
 import copy
-import os
 import secrets
-import socket
-import subprocess
-import sys
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -35,51 +31,18 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
-from tests.support.processes import ROOT, terminate, wait_until_served
+from tests.support.api import ADMIN_TOKEN
+from tests.support.gunicorn import LiveService, gunicorn_service
 from tests.support.rules import DEFAULT_RULES
-
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class LiveServer:
-    url: str
-    log: Path
 
 
 @contextmanager
-def live_server(database_url: str, var: Path) -> Iterator[LiveServer]:
-    """The real service: gunicorn with two workers on the database; no traceback may reach its log."""
-    port = _free_port()
-    log = var / "gunicorn.log"
-    env = {
-        **os.environ,
-        "DEALSVC_DATABASE_URL": database_url,
-        "DEALSVC_ADMIN_TOKEN": ADMIN_TOKEN,
-        "DEALSVC_GEOCODER": "none",
-        "DEALSVC_PORT": str(port),
-        **GENEROUS_RATE_LIMITS_ENV,
-    }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "--no-control-socket", "--graceful-timeout", "5", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_served(proc, url, log.read_text)
-        yield LiveServer(url, log)
-    finally:
-        terminate(proc)
+def live_server(database_url: str, var: Path) -> Iterator[LiveService]:
+    """The real service under gunicorn, two workers, on the database; no traceback may reach its log."""
+    with gunicorn_service(database_url, var / "gunicorn.log", {}, workers=2) as service:
+        yield service
     # An unhandled exception is a 500 even when the checks missed it.
-    assert "Traceback" not in log.read_text(), log.read_text()
+    assert "Traceback" not in service.log(), service.log()
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -203,7 +166,7 @@ class Target:
     """One database's live server and the objects built on it."""
 
     backend: str
-    server: LiveServer
+    server: LiveService
     world: World
 
 
