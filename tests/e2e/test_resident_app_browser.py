@@ -189,6 +189,34 @@ def test_an_offer_shows_its_lower_prices_to_come_and_its_stock_after_reserving(b
     assert outside == []
 
 
+def test_the_reserve_button_stays_under_the_finger_while_the_page_learns_the_followed_shops(browser, live):
+    """The follow button's state comes after the page (the resident's followed shops): the
+    button must not appear then above the reserve form and push it down under a finger about to
+    tap it (a tap that then lands beside the button reserves nothing)."""
+    outside: list[str] = []
+    ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]}, permissions=["geolocation"])
+    page = ctx.new_page()
+    join_with_pin(page, live)
+    key, shop = merchant_with_shop(live)
+    offer = post_offer(live, key, shop)
+    held: list = []
+    ctx.route("**/favorites", lambda route: held.append(route))  # answered once the form has been seen
+    page.goto(f"{live.url}/app/offers/{offer['id']}")
+    reserve = page.get_by_role("button", name="Reserve and pick up at the shop")
+    expect(reserve).to_be_visible(timeout=WAIT_MS)
+    while not held:
+        page.wait_for_timeout(50)
+    where = reserve.bounding_box()
+
+    held[0].continue_()
+    follow = page.get_by_role("button", name="Follow this shop")
+    expect(follow).to_be_visible()
+    expect(follow).to_be_enabled()
+    assert reserve.bounding_box() == where
+    ctx.close()
+    assert outside == []
+
+
 def test_following_a_shop_and_changing_the_settings_with_another_place(browser, live):
     outside: list[str] = []
     ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]}, permissions=["geolocation"])

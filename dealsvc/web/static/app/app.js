@@ -640,10 +640,14 @@
       $("follow-status").textContent = following ? T.following : "";
       button.hidden = false;
     }
+    // Shown at once, with the reserve form, and enabled once the resident's shops are known:
+    // appearing later, it pushed the form down under the finger about to tap "Reserve".
+    button.disabled = true;
+    show();
     api("GET", "/subscribers/" + who.id + "/favorites").then(function (body) {
       following = body.items.some(function (f) { return f.shop_id === shop.id; });
       show();
-    }).catch(function () {});
+    }).catch(function () {}).then(function () { button.disabled = false; });
     button.onclick = function () {
       var call = following
         ? api("DELETE", "/subscribers/" + who.id + "/favorites/" + encodeURIComponent(shop.id))
