@@ -46,15 +46,16 @@ migrate: $(VENV)/.runtime
 	$(PY) -m dealsvc migrate
 
 # `make test`: the tests in parallel (PYTEST_WORKERS processes, each with its own databases),
-# then the timing-sensitive ones (marked serial in tests/conftest.py) apart from them, two modules
-# at a time: they mostly wait on processes of their own (one run: 165 s against 244 s alone).
+# then the timing-sensitive ones (marked serial in tests/conftest.py) apart from them, three
+# modules at a time: they mostly wait on processes of their own (one run: 90 s, against 120 s two
+# at a time and about 230 s one at a time).
 PYTEST_WORKERS ?= 3
 # A part with no test of its kind selected (pytest's exit status 5) is no failure.
 # --dist loadfile: a module's tests stay in one process, which starts the module's browser and
 # servers once (work stealing splits modules: one clean-clone run took 1,293 s of CPU against 883).
 # --no-loadscope-reorder: modules are handed out in the order tests/conftest.py gives them.
 PARALLEL = $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not serial"
-SERIAL = $(PY) -m pytest -n 2 --dist loadfile -m serial
+SERIAL = $(PY) -m pytest -n 3 --dist loadfile -m serial
 test: $(VENV)/.dev $(MO_FILES)
 	$(PARALLEL) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(SERIAL) $(PYTEST_ARGS) || [ $$? -eq 5 ]

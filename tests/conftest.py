@@ -221,7 +221,7 @@ def pg_url():
 
 
 # What checks times against processes of its own: run apart, after the rest (`make test` runs
-# the others in parallel first, then these two modules at a time: they mostly wait); the marker
+# the others in parallel first, then these three modules at a time: they mostly wait); the marker
 # is added here, by what a test uses.
 # test_resident_app_push.py: the service worker shows a push Chromium's DevTools delivers; beside
 # two other busy test processes on two cores it missed its wait once in three clean-clone runs.
@@ -233,12 +233,14 @@ SERIAL_FIXTURES = {"worker_process"}
 
 # `make test` hands whole modules to its test processes (--dist loadfile --no-loadscope-reorder)
 # in the order below: first the modules that take longest for their few tests (the schemathesis
-# runs against live gunicorns, then every benchmark at its tiny size, about three minutes): handed
-# out late, by their number of tests as xdist orders them, each kept one process busy for a run's
-# last minutes while the others had nothing left. Then the others by their number of tests. Only
-# these three go first: putting every long module first started more that spawn servers at once,
-# and the load of that start (17 on two cores) made browser and timing tests miss their waits.
-FIRST = ("test_schemathesis_merchant_side.py", "test_schemathesis_resident_side.py", "test_benchmarks.py")
+# runs against live gunicorns, every benchmark at its tiny size, the production shape's two rushes
+# of 20,000 pushes): handed out late, by their number of tests as xdist orders them, each kept one
+# process busy for a run's last minutes while the others had nothing left (the production shape
+# alone for 70 s in one run). Then the others by their number of tests. Only these four go first:
+# putting every long module first started more that spawn servers at once, and the load of that
+# start (17 on two cores) made browser and timing tests miss their waits.
+FIRST = ("test_schemathesis_merchant_side.py", "test_schemathesis_resident_side.py", "test_benchmarks.py",
+         "test_production_shape.py")
 
 
 def pytest_collection_modifyitems(config, items):
