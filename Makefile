@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run demo test test-unit test-integration test-e2e migrate clean i18n-extract i18n-update i18n-compile
+.PHONY: run demo test test-unit test-integration test-e2e screenshots migrate clean i18n-extract i18n-update i18n-compile
 .DEFAULT_GOAL := run
 
 $(VENV)/.runtime: requirements.txt
@@ -67,6 +67,12 @@ test-unit: $(VENV)/.dev $(MO_FILES)
 test-integration: $(VENV)/.dev $(MO_FILES)
 	$(PARALLEL) tests/integration $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(SERIAL) tests/integration $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+# The screenshots the docs show (docs/screenshots/), taken again by the browser tests; a plain
+# test run writes them into artifacts/screenshots/ and leaves the docs' as they are.
+screenshots: $(VENV)/.dev $(MO_FILES)
+	DEALSVC_TEST_DOCS_SCREENSHOTS=1 $(PARALLEL) tests/e2e -k "browser or resident_app or funnel" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	DEALSVC_TEST_DOCS_SCREENSHOTS=1 $(SERIAL) tests/e2e -k "browser or resident_app or funnel" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-e2e: $(VENV)/.dev $(MO_FILES)
 	$(PARALLEL) tests/e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]

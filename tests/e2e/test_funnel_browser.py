@@ -16,7 +16,7 @@ from tests.support.api import ADMIN_TOKEN
 from tests.support.browser import (  # noqa: F401 (fixtures)
     DESKTOP, PHONE, SHOP, WAIT_MS, browser, live, merchant_with_shop, settings, sign_in,
 )
-from tests.support.browser import DOCS_SCREENSHOTS
+from tests.support.browser import docs_shot
 from tests.support.resident_app import joined_phone, post_offer
 from tests.support.resident_app import notifications, wait_for
 
@@ -111,7 +111,7 @@ def test_a_tapped_alert_counts_as_opened_and_the_shop_sees_its_funnel(browser, l
     assert chart == {"labels": ["Focaccia della sera"],
                      "series": [["Told", [value(27)]], ["Opened", [value(27)]], ["Reserved", [value(23)]], ["Collected", [0]]]}
     shop_page.locator("#funnel").scroll_into_view_if_needed()
-    docs_shot_element(shop_page, "#funnel", "shop-funnel-phone.png")
+    docs_shot(shop_page, "shop-funnel-phone.png", "#funnel")
     with shop_page.expect_download() as download:
         shop_page.get_by_role("link", name="Download every offer and its figures (CSV)").click()
     text = open(download.value.path(), encoding="utf-8-sig").read()
@@ -119,11 +119,6 @@ def test_a_tapped_alert_counts_as_opened_and_the_shop_sees_its_funnel(browser, l
     assert f"{offer['id']},Focaccia della sera," in text
     assert errors == []
     shop_ctx.close()
-
-
-def docs_shot_element(page, selector: str, name: str) -> None:
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.locator(selector).screenshot(path=str(DOCS_SCREENSHOTS / name))
 
 
 def test_the_consoles_charts_of_the_last_day(browser, live):
@@ -163,6 +158,6 @@ def test_the_consoles_charts_of_the_last_day(browser, live):
     # The audit shows the operator's own sign-in, by console session.
     expect(page.locator("#audit-table tbody tr").first).to_contain_text("signed in to the console")
     page.locator("#activity").scroll_into_view_if_needed()
-    docs_shot_element(page, "#activity", "admin-charts-desktop.png")
+    docs_shot(page, "admin-charts-desktop.png", "#activity")
     assert errors == []
     ctx.close()

@@ -15,7 +15,7 @@ from playwright.sync_api import Error, expect
 from tests.support.browser import (  # noqa: F401 (fixtures)
     PHONE, WAIT_MS, browser, live, merchant_with_shop, settings,
 )
-from tests.support.browser import DOCS_SCREENSHOTS, docs_shot
+from tests.support.browser import docs_shot
 from tests.support.resident_app import HOME, join_with_pin, joined_phone, phone, post_offer
 from tests.support.resident_app import notifications, wait_for
 
@@ -199,8 +199,7 @@ def test_the_whole_flow_in_italian_with_screenshots_for_the_readme(browser, live
     expect(gone).to_contain_text("Ritirata dal negozio.")
     expect(page.locator("#alerts li").filter(has_text="Focaccia della sera")).to_contain_text("3,00 €")
     expect(page.locator("#offers li").filter(has_text="Latte fresco")).to_have_count(0, timeout=WAIT_MS)
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.locator("#alerts-section").screenshot(path=str(DOCS_SCREENSHOTS / "app-alerts-it-phone.png"))
+    docs_shot(page, "app-alerts-it-phone.png", "#alerts-section")
     ctx.close()
     assert outside == []
 

@@ -1,6 +1,7 @@
 """Browser tests: the service on a thread with its workers, Debian's Chromium through Playwright, the pages' common steps."""
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -175,9 +176,16 @@ def fill_offer(page, title: str = "Pane di ieri", price: str = "4.00", discount:
     page.get_by_label("How many").fill("6")
 
 
-DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
-def docs_shot(page, name: str) -> None:
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SCREENSHOTS / name), full_page=True)
+def docs_shot(page, name: str, selector: str | None = None) -> None:
+    """A screenshot the docs show, of the page or of what `selector` finds: written over
+    docs/screenshots/ by `make screenshots` (DEALSVC_TEST_DOCS_SCREENSHOTS=1), else beside the
+    others in artifacts/screenshots/, so that a test run leaves the working tree as it was."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("DEALSVC_TEST_DOCS_SCREENSHOTS") == "1" else SCREENSHOTS
+    folder.mkdir(parents=True, exist_ok=True)
+    if selector is None:
+        page.screenshot(path=str(folder / name), full_page=True)
+    else:
+        page.locator(selector).screenshot(path=str(folder / name))
