@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "deploy" / "nginx" / "dealsvc.conf"
@@ -58,12 +59,6 @@ def _main_conf(prefix: Path, site: Path) -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Nginx:
     def __init__(self, prefix: Path, port: int, proc: subprocess.Popen):
         self.prefix, self.port, self.proc = prefix, port, proc
@@ -80,7 +75,7 @@ class Nginx:
 def nginx_in_front_of(upstream_port: int, prefix: Path) -> Iterator[Nginx]:
     """nginx on a free port of 127.0.0.1, proxying to gunicorn on upstream_port; stopped after."""
     prefix.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     site = prefix / "dealsvc.conf"
     site.write_text(render_site(port, upstream_port, prefix))
     conf = prefix / "nginx.conf"

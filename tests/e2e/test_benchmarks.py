@@ -11,7 +11,6 @@ import ast
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 import requests
 
 from config import testing
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
@@ -40,12 +40,6 @@ def declared(name: str) -> dict:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_the_bench_folder_holds_the_benchmarks_the_readme_cites():
     assert {"api", "expiry", "fanout", "match", "match_pg", "fcm_sink", "transport"} <= set(MODULES)
 
@@ -59,7 +53,7 @@ def test_every_benchmark_runs_at_a_tiny_size(name, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEALSVC_")}
     env["PYTHONPATH"] = str(ROOT)
     if spec.get("SERVER"):
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", f"bench.{name}", "--port", str(port)], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:

@@ -16,7 +16,6 @@ import runpy
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import requests
 from config import Settings
 from config import testing
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCFILE = ROOT / "Procfile"
@@ -273,12 +273,6 @@ def test_nginx_buffers_clients_in_front_of_gunicorn_on_loopback():
 # --- the processes ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Process:
     def __init__(self, name: str, command: str, env: dict[str, str], log_path: Path):
         self.name, self.log_path = name, log_path
@@ -311,7 +305,7 @@ def _wait(what: str, check, processes: list[Process], timeout_s: float = 60) -> 
 @pytest.mark.slow
 def test_procfile_processes_come_up_and_stop_cleanly_on_sigterm(pg_url, tmp_path):
     database_url = pg_url  # the production shape is PostgreSQL (deploy/dealsvc.env.example)
-    port, emulator_port = _free_port(), _free_port()
+    port, emulator_port = free_port(), free_port()
     emulator = f"http://127.0.0.1:{emulator_port}/emulator"
     venv_bin = str(Path(sys.executable).parent)
     env = {

@@ -22,6 +22,7 @@ from config import Settings, SettingsError
 from dealsvc.app import create_app
 from tests.support.api import ADMIN_TOKEN
 from tests.support.pages import csrf, sign_in_shop
+from tests.support.processes import free_port
 
 PROBLEM_JSON = "application/problem+json"
 # One gunicorn for the module's tests on each database (tests/support/gunicorn.py): they send it
@@ -439,9 +440,7 @@ def frozen_redis(request, tmp_path):
         yield f"redis://127.0.0.1:{listener.port}/0"
         listener.close()
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -19,18 +19,13 @@ import pytest
 import requests
 
 from config import testing
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_embedded_default_delivers_a_push_to_the_emulator(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEALSVC_")}
     env.update(
         DEALSVC_PORT=str(port),

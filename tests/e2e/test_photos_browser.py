@@ -15,8 +15,9 @@ from playwright.sync_api import expect
 from config import Settings
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
 from tests.support.browser import (  # noqa: F401 (fixtures)
-    WAIT_MS, _free_port, browser, context, fill_offer, live, merchant_with_shop, phones, screenshot, sign_in,
+    WAIT_MS, browser, context, fill_offer, live, merchant_with_shop, phones, screenshot, sign_in,
 )
+from tests.support.processes import free_port
 from tests.support.photos import assert_clean, assert_upright, phone_jpeg
 from tests.support.resident_app import joined_phone, post_offer
 
@@ -33,7 +34,7 @@ def wait_for(probe, timeout_s: float = WAIT_MS / 1000):
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
     """test_browser's, with a public address (this server's own), so that pushes carry the photo."""
-    port = _free_port()
+    port = free_port()
     return Settings(
         database_url=database_url, admin_token=ADMIN_TOKEN, var_dir=tmp_path, geocoder="none",
         host="127.0.0.1", port=port, public_url=f"http://127.0.0.1:{port}", **GENEROUS_RATE_LIMITS,

@@ -15,7 +15,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +39,7 @@ from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV, empty_datab
 from tests.support.processes import WorkerProcess
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = (45.4642, 9.1900)
@@ -326,17 +326,11 @@ def test_a_database_outage_is_told_once_and_waited_out_with_backoff(pg_url, tmp_
 # --- item 8: shutdown in order ------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_gunicorn_with_embedded_workers_stops_in_order_mid_fanout(container, settings, database_url, tmp_path):
     with running_emulator() as emulator:
         tokens = _seed(container, "stop", 120)
         _global_fault(emulator, fault=None, delay_s=0.4)
-        port = _free_port()
+        port = free_port()
         log_path = tmp_path / "gunicorn.log"
         env = {
             **os.environ, **GENEROUS_RATE_LIMITS_ENV,

@@ -18,6 +18,7 @@ from config.testing import test_redis_url as configured_redis_url  # not collect
 from dealsvc.app import create_app
 from tests.support.concurrency import all_at_once
 from tests.support.rate_limits import OFF, REDIS_URL, RedisKeys, limited, redis_keys  # noqa: F401 (fixtures among them)
+from tests.support.processes import free_port
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -154,17 +155,11 @@ def test_two_processes_sharing_a_redis_share_the_allowance(limited, redis_keys):
 # --- Redis down ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_without_redis_the_limits_hold_per_process_and_nothing_fails(limited, caplog):
     """The decision: an unreachable Redis never turns a request into an error; each process
     goes on counting the same limits in its own memory, and says so in its log."""
     caplog.set_level(logging.INFO)
-    client = limited(subscribers="2/minute", redis_url=f"redis://127.0.0.1:{_free_port()}/0")
+    client = limited(subscribers="2/minute", redis_url=f"redis://127.0.0.1:{free_port()}/0")
 
     started = time.monotonic()
     answers = [_sign_up(client) for _ in range(3)]
@@ -183,7 +178,7 @@ class RedisRelay:
         target = redis.connection.parse_url(target_url)
         self.target = (target.get("host", "127.0.0.1"), target.get("port", 6379))
         self.db = target.get("db", 0)
-        self.port = _free_port()
+        self.port = free_port()
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ from dealsvc.adapters.fcm_curl import CurlPushGateway
 from dealsvc.adapters.push import SENT, FirebasePushGateway, PushMessage, fcm_send_url
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 from tests.support.http_servers import JsonHandler, serve, url
+from tests.support.processes import free_port
 
 # The gateway's two transports (DEALSVC_FCM_TRANSPORT), held to the same tests of its behaviour.
 GATEWAYS = [FirebasePushGateway, CurlPushGateway]
@@ -153,7 +154,6 @@ def test_a_revoked_key_holds_pushes_and_an_unreachable_token_endpoint_retries_th
     """google-auth signs in at the service account's token endpoint before any push: a refusal
     there (a revoked or deleted key) is FCM refusing our credentials (pushes held, the breaker
     told); a network failure there is only a retry, never taken for revoked credentials."""
-    import socket
 
     from dealsvc.adapters.push import AUTH_FAILED, RETRY
 
@@ -164,9 +164,7 @@ def test_a_revoked_key_holds_pushes_and_an_unreachable_token_endpoint_retries_th
             self.reply(400, body)
 
     server = serve(Refusing)
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
+    closed_port = free_port()  # nobody listens on it
     cases = {
         AUTH_FAILED: url(server, "/token"),
         RETRY: f"http://127.0.0.1:{closed_port}/token",

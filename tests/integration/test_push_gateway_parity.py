@@ -5,7 +5,6 @@ answer that way once per gateway, and each gateway's PushResult is checked again
 against the other's."""
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 import pytest
@@ -16,6 +15,7 @@ from dealsvc.adapters.push import (
     ACCEPTED_WITHOUT_NAME, AUTH_FAILED, DEAD_LETTER, DEAD_TOKEN, RETRY, SENT, FirebasePushGateway, PushMessage,
 )
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
+from tests.support.processes import free_port
 
 GATEWAYS = {"requests": FirebasePushGateway, "curl": CurlPushGateway}
 TIMEOUT_S = 1.0
@@ -107,9 +107,7 @@ def test_both_gateways_give_the_same_outcome_for_every_answer(emulator, gateways
 
 
 def test_an_endpoint_nobody_listens_on_is_a_retry_through_both():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nobody listens on it
     for name, cls in GATEWAYS.items():
         gateway = cls(project_id=PROJECT_ID, endpoint=f"http://127.0.0.1:{port}/fcm", timeout_s=TIMEOUT_S)
         try:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from config import Settings
 from dealsvc.app import create_app
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS
 from tests.support.http_servers import serve_on_thread
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -32,19 +32,13 @@ SHOP = (45.4642, 9.1900)  # Milan, by the Duomo
 WAIT_MS = 15_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
     """The conftest settings on a port of their own: the dispatcher pushes to this server's emulator.
     (Rate limits generous: a test seeds 30 residents, enough for a merchant's figures to show.)"""
     return Settings(
         database_url=database_url, admin_token=ADMIN_TOKEN, var_dir=tmp_path, geocoder="none",
-        host="127.0.0.1", port=_free_port(), **GENEROUS_RATE_LIMITS,
+        host="127.0.0.1", port=free_port(), **GENEROUS_RATE_LIMITS,
     )
 
 

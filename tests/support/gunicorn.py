@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
-from tests.support.processes import ROOT, terminate, wait_until_served
+from tests.support.processes import ROOT, free_port, terminate, wait_until_served
 
 WORKERS = 4
 CONF = Path(__file__).with_name("gunicorn_conf.py")  # the master imports the code once for its workers
@@ -51,9 +50,7 @@ def gunicorn_service(database_url: str, log_path: Path, extra_env: dict[str, str
                      workers: int = WORKERS) -> Iterator[LiveService]:
     """The service, `workers` processes x 4 threads, on the (migrated) database, with no
     background workers; stopped at the end. Fails the test when it does not start."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "DEALSVC_DATABASE_URL": database_url,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import requests
 from config import testing
 from tests.support.api import ADMIN_TOKEN, GENEROUS_RATE_LIMITS_ENV
 from tests.nginx_proxy import nginx_in_front_of
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROJECT = "dealsvc-prod-shape"
@@ -27,12 +27,6 @@ LANES = 2
 LEASE_S = 5
 
 pytestmark = pytest.mark.timeout(900)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(what: str, check, timeout_s: float, procs=()) -> None:
