@@ -190,30 +190,47 @@ def test_an_offer_shows_its_lower_prices_to_come_and_its_stock_after_reserving(b
 
 
 def test_the_reserve_button_stays_under_the_finger_while_the_page_learns_the_followed_shops(browser, live):
-    """The follow button's state comes after the page (the resident's followed shops): the
-    button must not appear then above the reserve form and push it down under a finger about to
-    tap it (a tap that then lands beside the button reserves nothing)."""
+    """The follow button's state comes after the page (the resident's followed shops): neither
+    the button nor the line saying the resident follows the shop may appear then above the reserve form and push it down
+    under a finger about to tap it (a tap that then lands beside the button reserves nothing)."""
     outside: list[str] = []
     ctx = phone(browser, live, outside, geolocation={"latitude": HOME[0], "longitude": HOME[1]}, permissions=["geolocation"])
-    page = ctx.new_page()
-    join_with_pin(page, live)
-    key, shop = merchant_with_shop(live)
-    offer = post_offer(live, key, shop)
-    held: list = []
-    ctx.route("**/favorites", lambda route: held.append(route))  # answered once the form has been seen
-    page.goto(f"{live.url}/app/offers/{offer['id']}")
-    reserve = page.get_by_role("button", name="Reserve and pick up at the shop")
-    expect(reserve).to_be_visible(timeout=WAIT_MS)
-    while not held:
-        page.wait_for_timeout(50)
-    where = reserve.bounding_box()
+    try:
+        page = ctx.new_page()
+        me = join_with_pin(page, live)
+        key, shop = merchant_with_shop(live)
+        offer = post_offer(live, key, shop)
+        held: list = []
+        ctx.route("**/favorites", lambda route: held.append(route))  # answered once the form has been seen
 
-    held[0].continue_()
-    follow = page.get_by_role("button", name="Follow this shop")
-    expect(follow).to_be_visible()
-    expect(follow).to_be_enabled()
-    assert reserve.bounding_box() == where
-    ctx.close()
+        def reserve_box_before_and_after_the_answer(button_then: str) -> tuple[dict, dict]:
+            held.clear()
+            page.goto(f"{live.url}/app/offers/{offer['id']}")
+            reserve = page.get_by_role("button", name="Reserve and pick up at the shop")
+            expect(reserve).to_be_visible(timeout=WAIT_MS)
+            for _ in range(WAIT_MS // 50):
+                if held:
+                    break
+                page.wait_for_timeout(50)
+            assert held, "the page did not ask for the followed shops"
+            # While the answer is awaited the button is there already, not yet usable.
+            expect(page.get_by_role("button", name="Follow this shop")).to_be_disabled()
+            before = reserve.bounding_box()
+            held[0].continue_()
+            expect(page.get_by_role("button", name=button_then)).to_be_enabled(timeout=WAIT_MS)
+            return before, reserve.bounding_box()
+
+        before, after = reserve_box_before_and_after_the_answer("Follow this shop")
+        assert after == before
+        # A resident who follows the shop: the button turns, and a line says so under it.
+        followed = requests.post(f"{live.url}/api/v1/subscribers/{me['id']}/favorites", json={"shop_id": shop["id"]},
+                                 headers={"Authorization": f"Bearer {me['secret']}"}, timeout=10)
+        assert followed.status_code in (200, 201), followed.text
+        before, after = reserve_box_before_and_after_the_answer("Stop following this shop")
+        expect(page.locator("#follow-status")).to_have_text("You follow this shop: its offers reach you first.")
+        assert after == before
+    finally:
+        ctx.close()
     assert outside == []
 
 

@@ -641,13 +641,15 @@
       button.hidden = false;
     }
     // Shown at once, with the reserve form, and enabled once the resident's shops are known:
-    // appearing later, it pushed the form down under the finger about to tap "Reserve".
+    // appearing later, it pushed the form down under the finger about to tap "Reserve". Unknown
+    // (the request failed), it stays disabled and says why, rather than show a state it made up.
     button.disabled = true;
     show();
     api("GET", "/subscribers/" + who.id + "/favorites").then(function (body) {
       following = body.items.some(function (f) { return f.shop_id === shop.id; });
       show();
-    }).catch(function () {}).then(function () { button.disabled = false; });
+      button.disabled = false;
+    }).catch(function (p) { $("follow-status").textContent = fill(T.problem, { detail: p.detail || p.status }); });
     button.onclick = function () {
       var call = following
         ? api("DELETE", "/subscribers/" + who.id + "/favorites/" + encodeURIComponent(shop.id))
