@@ -83,10 +83,11 @@ class _LeaseKept:
     def __enter__(self) -> "_LeaseKept":
         h = self.heartbeat
         with h._in_flight_lock:
-            h._in_flight[id(self)] = (time.monotonic(), self.held)
             if h._thread is None:
-                h._thread = threading.Thread(target=h._beat, name="dispatch-lease-heartbeat", daemon=True)
-                h._thread.start()
+                thread = threading.Thread(target=h._beat, name="dispatch-lease-heartbeat", daemon=True)
+                thread.start()  # it sleeps a beat first, then waits for this lock: it sees the claim
+                h._thread = thread
+            h._in_flight[id(self)] = (time.monotonic(), self.held)
         return self
 
     def __exit__(self, *_exc) -> bool:
