@@ -207,14 +207,20 @@ def test_a_database_that_does_not_exist_is_one_line_saying_how_to_create_it(engi
     started = {name: subprocess.Popen([sys.executable, "-m", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, env=_env(tmp_path, DEALSVC_DATABASE_URL=url, DEALSVC_PORT="0"))
                for name, argv in COMMANDS.items()}
-    for name, proc in started.items():
-        out, err = proc.communicate(timeout=60)
-        done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-        said = _said(done)
-        print(f"\n{engine} {name}: exit {done.returncode}: {said}")
-        assert done.returncode != 0, f"{name} started"
-        assert len(said) == 1, f"{name}: {len(said)} lines:\n" + "\n".join(said[-20:])
-        assert "does not exist" in said[0] and fix in said[0], said[0]
+    try:
+        for name, proc in started.items():
+            out, err = proc.communicate(timeout=60)
+            done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+            said = _said(done)
+            print(f"\n{engine} {name}: exit {done.returncode}: {said}")
+            assert done.returncode != 0, f"{name} started"
+            assert len(said) == 1, f"{name}: {len(said)} lines:\n" + "\n".join(said[-20:])
+            assert "does not exist" in said[0] and fix in said[0], said[0]
+    finally:
+        for proc in started.values():  # one that started after all, or was not waited for
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert not (tmp_path / "no").exists(), "the missing directory was made behind the user's back"
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from dealsvc.domain import privacy
 from tests.support.api import ADMIN_TOKEN
 from tests.support.browser import (  # noqa: F401 (fixtures)
-    DESKTOP, SCREENSHOTS, Live, browser, context, live, merchant_with_shop, screenshot, settings, sign_in,
+    DESKTOP, SCREENSHOTS, WAIT_MS, Live, browser, context, live, merchant_with_shop, screenshot, settings, sign_in,
 )
 
 KEY = re.compile(r"^dsm_[A-Za-z0-9_-]{20,}$")
@@ -24,7 +24,7 @@ def pin_of(page, map_id: str) -> tuple[float, float]:
 
 def map_drawn(page, map_id: str) -> None:
     """Wait until Leaflet has drawn the map (maps.js is deferred): a click before it lands on a bare box."""
-    expect(page.locator(f"#{map_id} .leaflet-control-zoom-in")).to_be_visible()
+    expect(page.locator(f"#{map_id} .leaflet-control-zoom-in")).to_be_visible(timeout=WAIT_MS)
 
 
 def drag_pin(page, map_id: str, dx: int, dy: int) -> None:

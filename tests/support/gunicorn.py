@@ -8,7 +8,9 @@ their memory, say, or indexes over rows since deleted) sets `ONE_SERVER_PER_MODU
 tests then share one server per database and set of variables (what the module's
 `multiworker_env` gives), each test's database emptied as always by its `container`. Each test
 still sees only its own part of the log, and fails on a traceback in that part; the servers'
-shutdowns are checked when the module (or its tests on that database) ends.
+logs are checked again when the module (or its tests on that database) ends. Their workers leave
+without the interpreter's teardown (gunicorn_conf.py): a clean stop is what test_deploy_files
+checks, on the production settings.
 """
 from __future__ import annotations
 

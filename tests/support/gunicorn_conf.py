@@ -19,7 +19,10 @@ import dealsvc.app  # noqa: E402,F401
 def worker_exit(server, worker):
     """A worker that has stopped serving leaves at once, with the status it was leaving with,
     skipping the interpreter's teardown of every module and object (about half a second of CPU
-    a worker, on each of the thirty-odd servers' stops)."""
+    a worker, on each of the thirty-odd servers' stops). gunicorn also calls this in the master
+    (for a worker it finds already gone): nothing to do there."""
+    if worker.pid != os.getpid():
+        return
     leaving = sys.exc_info()[1]  # gunicorn calls this while the worker's SystemExit is on its way
     code = leaving.code if isinstance(leaving, SystemExit) else 1
     sys.stdout.flush()
