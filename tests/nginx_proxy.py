@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
 from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

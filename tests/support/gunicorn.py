@@ -2,9 +2,9 @@
 for the test or, in a module that says so, once for the module's tests on a database.
 
 Starting it costs its master's import of the code and each worker's app (gunicorn_conf.py: the
-workers fork with the code imported), and stopping it about half a second. A module whose tests do not
-depend on what an earlier test left in the server's processes (counts of a rate limit kept in
-their memory, say, or indexes over rows since deleted) sets `ONE_SERVER_PER_MODULE = True`: its
+workers fork with the code imported), and stopping it about half a second. A module whose tests
+do not depend on what an earlier test left in the server's processes (counts of a rate limit kept
+in their memory, say, or indexes over rows since deleted) sets `ONE_SERVER_PER_MODULE = True`: its
 tests then share one server per database and set of variables (what the module's
 `multiworker_env` gives), each test's database emptied as always by its `container`. Each test
 still sees only its own part of the log, and fails on a traceback in that part; the servers'
@@ -51,7 +51,8 @@ class LiveService:
 def gunicorn_service(database_url: str, log_path: Path, extra_env: dict[str, str],
                      workers: int = WORKERS) -> Iterator[LiveService]:
     """The service, `workers` processes x 4 threads, on the (migrated) database, with no
-    background workers; stopped at the end. Fails the test when it does not start."""
+    background workers unless `extra_env` asks for them (DEALSVC_WORKERS=embedded); stopped at
+    the end. Fails the test when it does not start."""
     port = free_port()
     env = {
         **os.environ,
