@@ -222,7 +222,7 @@ def pg_url():
 
 # What checks times against processes of its own: run apart, after the rest (`make test` runs
 # the others in parallel first, then these three modules at a time: they mostly wait); the marker
-# is added here, by what a test uses.
+# is added here, by what a test uses, or on the test itself (test_production_shape.py's slowloris).
 # test_resident_app_push.py: the service worker shows a push Chromium's DevTools delivers; beside
 # two other busy test processes on two cores it missed its wait once in three clean-clone runs
 # (beside two serial modules, which mostly wait, it passed in every run so far).
