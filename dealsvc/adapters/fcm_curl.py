@@ -84,14 +84,19 @@ class _AccessToken:
 
     Fetched when there is none or it has expired (the callers wait: nothing can be sent
     without it); refreshed in the background once it has less than `ahead_s` left, while the
-    current one is still used, so that sending never stalls for a refresh; fetched again at
-    once after FCM answers 401. Anonymous credentials (the emulator) have no token."""
+    current one is still used, so that sending never stalls for a refresh (callers only look at
+    the token meanwhile: the background fetch holds `_fetching`, not the lock that starts it);
+    fetched again at once after FCM answers 401. Anonymous credentials (the emulator) have no
+    token. A fetch gives up after `timeout_s` (google-auth would wait 120 s)."""
 
-    def __init__(self, credential: google.auth.credentials.Credentials, ahead_s: float = 300.0):
+    def __init__(self, credential: google.auth.credentials.Credentials, ahead_s: float = 300.0,
+                 timeout_s: float = 10.0):
         self._credential = credential
         self._ahead_s = ahead_s
+        self._timeout_s = timeout_s
         self._anonymous = isinstance(credential, google.auth.credentials.AnonymousCredentials)
-        self._lock = threading.Lock()
+        self._fetching = threading.Lock()  # held while a token is fetched, in the foreground or not
+        self._starting = threading.Lock()  # held while a background fetch is looked at or started
         self._invalid = False
         self._background: threading.Thread | None = None
         self._retry_background_at = 0.0
@@ -102,7 +107,7 @@ class _AccessToken:
             return {}
         left = self._seconds_left()
         if left <= 0:
-            with self._lock:  # one caller fetches it; the others wait for it, then use it
+            with self._fetching:  # one caller fetches it; the others wait for it, then use it
                 if self._seconds_left() <= 0:
                     self._refresh()
         elif left < self._ahead_s:
@@ -126,11 +131,11 @@ class _AccessToken:
         return (cred.expiry - datetime.now(timezone.utc).replace(tzinfo=None)).total_seconds()
 
     def _refresh(self) -> None:
-        self._credential.refresh(google.auth.transport.requests.Request())
+        self._credential.refresh(_TimedRequest(self._timeout_s))
         self._invalid = False
 
     def _refresh_in_background(self) -> None:
-        with self._lock:
+        with self._starting:
             busy = self._background is not None and self._background.is_alive()
             if busy or time.monotonic() < self._retry_background_at:
                 return
@@ -139,13 +144,26 @@ class _AccessToken:
 
     def _background_refresh(self) -> None:
         try:
-            with self._lock:
+            with self._fetching:
                 if self._seconds_left() < self._ahead_s:
                     self._refresh()
         except Exception as error:  # noqa: BLE001 - the current token still serves; tried again later
             log.warning("refreshing the FCM access token failed (%s); the current one is used meanwhile",
                         type(error).__name__)
             self._retry_background_at = time.monotonic() + 10.0
+
+
+class _TimedRequest(google.auth.transport.requests.Request):
+    """google-auth's transport for the token endpoint, with a timeout of our own (google-auth
+    asks for none, so requests would wait 120 s for a token server that does not answer)."""
+
+    def __init__(self, timeout_s: float):
+        super().__init__()
+        self._timeout_s = timeout_s
+
+    def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
+        return super().__call__(url, method=method, body=body, headers=headers,
+                                timeout=timeout or self._timeout_s, **kwargs)
 
 
 class _Batch:
@@ -192,7 +210,7 @@ class CurlPushGateway:
             self.project_id, self.credentials_path, self.endpoint, self.timeout_s
         )
         self._url = self._service._fcm_url
-        self._token = _AccessToken(self._app.credential.get_credential())
+        self._token = _AccessToken(self._app.credential.get_credential(), timeout_s=self.timeout_s)
         # The headers firebase-admin's own requests carry (it reads them from the same places).
         self._fixed_headers = [
             *(f"{k}: {v}" for k, v in self._service._fcm_headers.items()),
@@ -211,15 +229,13 @@ class CurlPushGateway:
         if self._plain:
             # Over HTTP/1.1 each request in flight is a connection (and a thread of the emulator's).
             self._limit = min(self._limit, _PLAIN_HTTP_CONNECTIONS)
-        self._multi = pycurl.CurlMulti()
-        self._multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
-        if self._plain:
-            self._multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, self._limit)
-        else:
-            self._multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, math.ceil(self._limit / _STREAMS_PER_CONNECTION) + 1)
-            self._multi.setopt(pycurl.M_MAX_CONCURRENT_STREAMS, _STREAMS_PER_CONNECTION)
-        self._multi.setopt(pycurl.M_MAXCONNECTS, self._limit + 4)
+        self._multi = self._new_multi()
         self._handles: list[pycurl.Curl] = []
+        # The driver's own: the requests on the wire, the handles free for the next ones, and the
+        # jobs taken from the queue but not started yet.
+        self._in_flight: dict[pycurl.Curl, _Job] = {}
+        self._idle: list[pycurl.Curl] = []
+        self._taken: collections.deque[_Job] = collections.deque()
         self._lock = threading.Lock()
         self._queue: collections.deque[_Job] = collections.deque()
         self._closed = False
@@ -246,7 +262,12 @@ class CurlPushGateway:
                 return [PushResult(UNSENT, error="gateway_closed")] * len(messages)
             self._queue.extend(jobs)
         self._wake()
-        batch.done.wait()
+        while not batch.done.wait(1.0):
+            if not self._driver.is_alive():  # it never stops but when closed; if it did anyway
+                for job in jobs:
+                    if batch.results[job.index] is None:
+                        batch.results[job.index] = PushResult(RETRY, error="transport_stopped")
+                break
         results = batch.results
         unconfirmed = sum(1 for r in results if r.error == ACCEPTED_WITHOUT_NAME)
         if unconfirmed:
@@ -288,18 +309,62 @@ class CurlPushGateway:
 
     # -- the driver thread -----------------------------------------------------------------
 
+    def _new_multi(self) -> pycurl.CurlMulti:
+        multi = pycurl.CurlMulti()
+        multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
+        if self._plain:
+            multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, self._limit)
+        else:
+            multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, math.ceil(self._limit / _STREAMS_PER_CONNECTION) + 1)
+            multi.setopt(pycurl.M_MAX_CONCURRENT_STREAMS, _STREAMS_PER_CONNECTION)
+        multi.setopt(pycurl.M_MAXCONNECTS, self._limit + 4)
+        return multi
+
     def _drive(self) -> None:
+        """The driver thread: runs until closed, whatever libcurl raises (every caller waits on
+        it). After a surprise, what was on the wire or about to be is answered RETRY (the
+        outbox sends it again) and the driver starts over on new connections."""
+        while True:
+            try:
+                self._drive_until_closed()
+                return
+            except Exception as error:  # noqa: BLE001 - see the docstring
+                log.exception("the push transport failed; the pushes in flight will be retried")
+                self._start_over(PushResult(RETRY, error=type(error).__name__))
+                time.sleep(0.1)  # a failure that repeats does not spin
+
+    def _start_over(self, result: PushResult) -> None:
+        jobs = list(self._in_flight.values())
+        on_the_wire = {id(job) for job in jobs}
+        jobs += [job for job in self._taken if id(job) not in on_the_wire]  # a job fails once
+        self._in_flight.clear()
+        self._taken.clear()
+        for handle in self._handles:
+            try:
+                handle.close()  # also takes it out of its multi
+            except Exception:  # noqa: BLE001 - a handle that will not close is dropped anyway
+                pass
+        self._handles.clear()
+        self._idle.clear()
+        try:
+            self._multi.close()
+        except Exception:  # noqa: BLE001 - as above
+            pass
+        self._multi = self._new_multi()
+        for job in jobs:
+            self._answered(job, result)
+
+    def _drive_until_closed(self) -> None:
         multi = self._multi
-        in_flight: dict[pycurl.Curl, _Job] = {}
-        idle: list[pycurl.Curl] = []
+        in_flight, taken = self._in_flight, self._taken
         while True:
             with self._lock:
                 closed = self._closed
-                taken = []
                 while self._queue and len(in_flight) + len(taken) < self._limit:
                     taken.append(self._queue.popleft())
-            for job in taken:
-                self._start(job, in_flight, idle, closed)
+            while taken:
+                self._start(taken[0], closed)
+                taken.popleft()
             if closed and not in_flight:
                 with self._lock:
                     leftover = list(self._queue)
@@ -314,9 +379,9 @@ class CurlPushGateway:
             while True:
                 _queued, ok, failed = multi.info_read()
                 for handle in ok:
-                    self._done(handle, in_flight, idle, None, "")
+                    self._done(handle, None, "")
                 for handle, code, text in failed:
-                    self._done(handle, in_flight, idle, code, text)
+                    self._done(handle, code, text)
                 if not _queued:
                     break
             with self._lock:
@@ -345,7 +410,7 @@ class CurlPushGateway:
         except (BlockingIOError, OSError):
             pass
 
-    def _start(self, job: _Job, in_flight: dict, idle: list, closed: bool) -> None:
+    def _start(self, job: _Job, closed: bool) -> None:
         gate = job.batch.gate
         if closed:
             self._finish(job, PushResult(UNSENT, error="gateway_closed"))
@@ -356,7 +421,7 @@ class CurlPushGateway:
         if job.body is None:
             self._answered(job, job.refused)
             return
-        handle = idle.pop() if idle else self._new_handle()
+        handle = self._idle.pop() if self._idle else self._new_handle()
         handle.body.seek(0)
         handle.body.truncate()
         handle.head.seek(0)
@@ -367,7 +432,7 @@ class CurlPushGateway:
             handle.setopt(pycurl.HTTPHEADER, job.headers)
             handle.headers = job.headers
         handle.setopt(pycurl.POSTFIELDS, job.body)
-        in_flight[handle] = job
+        self._in_flight[handle] = job
         self._multi.add_handle(handle)
 
     def _new_handle(self) -> pycurl.Curl:
@@ -393,23 +458,24 @@ class CurlPushGateway:
         self._handles.append(handle)
         return handle
 
-    def _done(self, handle, in_flight: dict, idle: list, code: int | None, text: str) -> None:
+    def _done(self, handle, code: int | None, text: str) -> None:
         self._multi.remove_handle(handle)
-        job = in_flight.pop(handle)
+        job = self._in_flight.pop(handle)
         try:
             result = self._result(handle, code, text)
         except Exception as error:  # noqa: BLE001 - a surprise in one answer stays that message's
             log.warning("push failed unexpectedly, to be retried: %s", type(error).__name__)
             result = PushResult(RETRY, error=type(error).__name__)
-        idle.append(handle)
+        self._idle.append(handle)
         self._answered(job, result)
 
     def _result(self, handle, code: int | None, text: str) -> PushResult:
         status = handle.getinfo(pycurl.RESPONSE_CODE)
-        body = handle.body.getvalue()
-        if code is None and 200 <= status < 300:
+        if 200 <= status < 300:
+            # FCM took the message, even when its body then failed to arrive whole (a timeout or
+            # a dropped connection after the status): sending it again would show it twice.
             try:
-                return PushResult(SENT, message_id=orjson.loads(body)["name"])
+                return PushResult(SENT, message_id=orjson.loads(handle.body.getvalue())["name"])
             except (ValueError, KeyError, TypeError):
                 return ACCEPTED_WITHOUT_NAME_RESULT
         if code is not None:

@@ -12,8 +12,8 @@ The API, under `{url_prefix}/api`:
   07:28:00 GMT"` (429; always with a Retry-After, 2 s unless given), `{"fault": "quota_bare"}`
   (429 without Retry-After), `{"fault": "no_name"}` (delivered, answered 200 without "name"),
   `{"fault": "html_502"}` (a proxy's HTML 502 page), `{"fault": "reset"}` (the connection dropped
-  without an answer), `{"fault": "hang"}` (no
-  answer until cleared), `{"fault": null, "delay_s": 3}` (every answer 3 s late). DELETE, or
+  without an answer), `{"fault": "cut"}` (delivered, answered 200, the connection closed halfway
+  through the body), `{"fault": "hang"}` (no answer until cleared), `{"fault": null, "delay_s": 3}` (every answer 3 s late). DELETE, or
   PUT `{"fault": null}`, restores normal service.
 
 Web clients (an open web app that receives its pushes from here, see webclients.py):
@@ -134,6 +134,23 @@ def _reset_connection() -> Response:
     return Response(status=500)  # never arrives
 
 
+def _cut_answer(body: bytes) -> Response:
+    """A 200 whose body stops halfway: the status, the headers and half the body leave, then the
+    connection is closed (the body is chunked, so the client knows it is short). Where the WSGI
+    server does not expose the socket, the whole answer."""
+    sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    if sock is None:
+        return Response(body, status=200, mimetype="application/json")
+
+    def halfway():
+        yield body[: len(body) // 2]
+        # Closed in order (a FIN, not a reset), so the half already sent arrives before the end;
+        # what the server writes next fails as a dropped connection, which it takes quietly.
+        sock.shutdown(socket.SHUT_RDWR)
+
+    return Response(halfway(), status=200, mimetype="application/json")
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
 
@@ -178,6 +195,9 @@ def create_blueprint(store: EmulatorStore, url_prefix: str = "/emulator") -> Blu
                 return Response(HTML_502, status=502, mimetype="text/html")
             if fault.kind == "reset":
                 return _reset_connection()
+            if fault.kind == "cut":
+                received = store.record(send_request.recipient, project, send_request.message)
+                return _cut_answer(json.dumps({"name": received.name}).encode())
             if fault.kind == "no_name":
                 # Accepted and delivered, but answered without FCM's body (no "name").
                 store.record(send_request.recipient, project, send_request.message)

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-# Error answers as FCM gives them (see blueprint.FAULT_RESPONSES), then four that are not FCM's
+# Error answers as FCM gives them (see blueprint.FAULT_RESPONSES), then five that are not FCM's
 # errors: "no_name" delivers the message but answers 200 with a body that lacks FCM's "name",
 # "html_502" is a proxy's HTML page with 502 (a load balancer in front of FCM failing), "reset"
 # drops the connection without an answer (a TCP reset where the server lets the emulator reach
-# its socket), "hang" keeps the request unanswered until the fault is cleared (at most
+# its socket), "cut" delivers the message and answers 200 but closes the connection halfway
+# through the body, "hang" keeps the request unanswered until the fault is cleared (at most
 # HANG_MAX_S, then a 503). Both limits
 # are short: in `make run` the emulator shares the service's few request threads, and a request
 # held for minutes would hold one of them (push clients give up after 10 s anyway).
@@ -23,7 +24,7 @@ ERROR_FAULT_KINDS = (
     "unregistered", "invalid", "mismatch", "unavailable", "quota", "internal", "bad_request",
     "unauthenticated", "permission_denied", "quota_bare",
 )
-FAULT_KINDS = (*ERROR_FAULT_KINDS, "no_name", "html_502", "reset", "hang")
+FAULT_KINDS = (*ERROR_FAULT_KINDS, "no_name", "html_502", "reset", "cut", "hang")
 DEFAULT_QUOTA_RETRY_AFTER = 2
 HANG_MAX_S = 15.0
 MAX_DELAY_S = 15.0

@@ -438,6 +438,17 @@ def test_a_proxys_html_502_and_a_reset_connection_are_faults_too(fcm):
     assert len(fcm.store.messages("tok-p")) == 1 and fcm.store.attempts("tok-p") == 3
 
 
+def test_a_cut_answer_delivers_the_message_and_closes_the_connection_halfway_through_the_body(fcm):
+    """FCM took the message, then the connection failed before its answer was whole."""
+    requests.put(f"{fcm.root}/api/faults/global", json={"fault": "cut", "times": 1}, timeout=10)
+    with requests.post(fcm.send_url(), json={"message": {"token": "tok-c", "data": {"k": "v"}}},
+                       timeout=10, stream=True) as answer:
+        assert answer.status_code == 200
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            answer.content
+    assert len(fcm.store.messages("tok-c")) == 1
+
+
 def test_a_hang_holds_the_request_until_the_fault_is_cleared(fcm):
     import threading
 

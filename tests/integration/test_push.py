@@ -215,6 +215,7 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
     import time
 
     release = threading.Event()
+    asked = threading.Event()
     issued: list[str] = []
 
     class Tokens(JsonHandler):
@@ -222,6 +223,7 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
             self.read_body()
             number = len(issued) + 1
             if number == 2:
+                asked.set()
                 release.wait(30)  # the background refresh, held until the test lets it go
             issued.append(f"tok-{number}")
             # The first token has 2 minutes left (inside the 5 minutes), the others an hour.
@@ -240,6 +242,23 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
         # still goes out, with the current token.
         second = gateway.send([_message(f"b-{i}") for i in range(5)])
         assert issued == ["tok-1"]
+        # While the token endpoint holds the refresh, more batches go out, one after the other
+        # and from two callers at once (a send waiting on the refresh would not come back).
+        assert asked.wait(10), "no background refresh started"
+        held: list = []
+
+        def caller(n: int) -> None:
+            held.extend(gateway.send([_message(f"h{n}-{i}") for i in range(5)]))
+            held.extend(gateway.send([_message(f"i{n}-{i}") for i in range(5)]))
+
+        callers = [threading.Thread(target=caller, args=(n,), daemon=True) for n in range(2)]
+        for thread in callers:
+            thread.start()
+        for thread in callers:
+            thread.join(5)
+        assert not any(t.is_alive() for t in callers), "a send waited for the token refresh"
+        assert len(held) == 20
+        second += held
         release.set()
         deadline = time.monotonic() + 10
         while gateway._token._credential.token != "tok-2":
@@ -252,9 +271,9 @@ def test_the_curl_gateway_refreshes_its_token_ahead_of_expiry_in_the_background_
         gateway.close()
         fcm.close()
         server.shutdown()
-    assert [r.outcome for r in first + second + third + fourth] == [SENT] * 20
-    assert fcm.auth == ["Bearer tok-1"] * 10 + ["Bearer tok-2"] * 10
-    assert issued == ["tok-1", "tok-2"]  # two tokens for twenty pushes
+    assert [r.outcome for r in first + second + third + fourth] == [SENT] * 40
+    assert fcm.auth == ["Bearer tok-1"] * 30 + ["Bearer tok-2"] * 10
+    assert issued == ["tok-1", "tok-2"]  # two tokens for forty pushes
 
 
 def test_after_fcm_refuses_its_token_the_curl_gateway_fetches_another_before_the_next_batch(tmp_path):
@@ -344,3 +363,43 @@ def test_both_gateways_trust_the_certificates_named_as_requests_names_them(gatew
                 trusted.close()
     finally:
         nginx.stop()
+
+
+def test_the_curl_gateway_gets_over_a_failure_of_its_transport_and_retries_what_was_in_flight():
+    """libcurl failing under the driver thread (here: a handle it cannot make, as when memory
+    runs out) neither stops the gateway nor leaves a caller waiting: the pushes on the wire or
+    about to be come back RETRY (the outbox sends them again), and the next batch goes out on
+    new connections."""
+    import threading
+
+    import pycurl
+
+    from dealsvc.adapters.push import RETRY
+
+    class Failing(CurlPushGateway):
+        failures = 0
+
+        def _new_handle(self):
+            if self.failures:
+                self.failures -= 1
+                raise pycurl.error(pycurl.E_OUT_OF_MEMORY, "out of memory")
+            return super()._new_handle()
+
+    fcm = _CountingFcm(delay_s=0.2)
+    gateway = Failing(project_id=PROJECT_ID, endpoint=fcm.url)
+    try:
+        assert [r.outcome for r in gateway.send([_message(f"a-{i}") for i in range(4)])] == [SENT] * 4
+        gateway.failures = 1  # four requests go out on the handles there are; the fifth's fails
+        answers: list = []
+        caller = threading.Thread(target=lambda: answers.extend(gateway.send([_message(f"b-{i}") for i in range(8)])),
+                                  daemon=True)
+        caller.start()
+        caller.join(10)
+        assert not caller.is_alive(), "the caller was left waiting"
+        assert [(r.outcome, r.error) for r in answers] == [(RETRY, "error")] * 8
+        after = gateway.send([_message(f"c-{i}") for i in range(8)])
+        assert [r.outcome for r in after] == [SENT] * 8
+    finally:
+        gateway.close()
+        fcm.close()
+    assert gateway._driver.is_alive() is False  # closed: the driver ended
