@@ -300,3 +300,51 @@ def _sent(env: Env, offer_id: str) -> int:
     with env.container.db.read() as s:
         return s.scalar(select(func.count()).select_from(Notification).where(
             Notification.offer_id == offer_id, Notification.status == "sent"))
+
+
+def _statements_of_one_batch(settings, size: int) -> tuple[list[str], list[str]]:
+    """The statements a wave of `size` residents (one batch) costs the database: planned, then
+    claimed, sent and recorded."""
+    clock = FakeClock()
+    with running_emulator() as emulator:
+        container = bootstrap(
+            settings.with_(fcm_endpoint=emulator.fcm_base, fcm_project_id=PROJECT_ID, push_batch_size=size),
+            clock=clock,
+        )
+        try:
+            empty_database(container)
+            env = Env(container, Api(create_app(container=container).test_client()), emulator, clock)
+            env.container.rules.update({"waves_enabled": False})
+            key = env.api.merchant()["api_key"]
+            shop = env.api.shop(key, lat=SHOP[0], lon=SHOP[1])
+            for i in range(size):
+                env.api.subscriber(lat=SHOP[0] + 0.0001 * (i + 1), lon=SHOP[1], fcm_token=f"tok-{size}-{i}")
+            offer = env.api.offer(key, shop["id"], quantity=20, expires_at=(clock.now + timedelta(hours=2)).isoformat())
+            seen: list[str] = []
+
+            def executed(_conn, _cursor, statement, *_args) -> None:
+                seen.append(" ".join(statement.split()[:3]))
+
+            engine = container.db.engine
+            event.listen(engine, "before_cursor_execute", executed)
+            try:
+                while container.dispatcher.expand_one():
+                    pass
+                planning, seen[:] = list(seen), []
+                assert container.dispatcher.send_batch() == size
+                sending = list(seen)
+            finally:
+                event.remove(engine, "before_cursor_execute", executed)
+            assert Counter(n.status for n in env.notifications(offer["id"])) == {"sent": size}
+            return planning, sending
+        finally:
+            container.close()
+
+
+def test_a_batch_costs_the_database_the_same_statements_whatever_its_size(settings):
+    """The outbox's work on the happy path is per batch, not per push: planning a wave, claiming
+    its batch, counting the daily caps and recording the answers take as many statements for
+    40 residents as for 4."""
+    small, large = _statements_of_one_batch(settings, 4), _statements_of_one_batch(settings, 40)
+    assert small[0] == large[0], ("planning", small[0], large[0])
+    assert small[1] == large[1], ("claiming, sending and recording", small[1], large[1])
