@@ -94,7 +94,8 @@ class NginxFcm:
     """Debian's nginx as FCM: every POST answered with FCM's 200 over TLS + HTTP/2, at once or
     after `delay_ms` (as FCM answers from a data centre), run as this user in `folder`. After
     `keepalive_requests` on one connection it closes it (HTTP/2: a GOAWAY). Each request is one
-    line "<connection number> <protocol>" in `folder`/access.log, so `accepted()` counts them."""
+    line "<connection number> <protocol> <answered at, Unix s> <seconds taken>" in `folder`/access.log,
+    so `accepted()` counts them."""
 
     def __init__(self, folder: Path, project: str, delay_ms: int = 0, keepalive_requests: int = 100_000):
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -119,7 +120,7 @@ class NginxFcm:
             "http {\n"
             f"  client_body_temp_path {folder}/body;\n  proxy_temp_path {folder}/proxy;\n"
             f"  fastcgi_temp_path {folder}/fastcgi;\n  uwsgi_temp_path {folder}/uwsgi;\n  scgi_temp_path {folder}/scgi;\n"
-            "  log_format conn '$connection $server_protocol';\n"
+            "  log_format conn '$connection $server_protocol $msec $request_time';\n"
             f"  access_log {folder}/access.log conn buffer=64k flush=100ms;\n"
             f"  keepalive_requests {keepalive_requests};\n  http2_max_concurrent_streams 128;\n"
             f"  server {{\n    listen 127.0.0.1:{port} ssl http2;\n"
