@@ -1,8 +1,8 @@
 """The push gateway with libcurl (pycurl) as its HTTP transport: HTTP/2 multiplexing over TLS,
 hundreds of pushes in flight from one thread.
 
-firebase-admin stays the FCM client: its credential (and google-auth's token, refreshed here
-ahead of expiry, in the background), its `Message` model, validation and encoding, and its
+firebase-admin stays the FCM client: its credential (and google-auth's token, refreshed ahead
+of expiry in the background: fcm_token.py), its `Message` model, validation and encoding, and its
 mapping of FCM's answers to exceptions, which `push.classify` turns into outcomes exactly as for
 `FirebasePushGateway`: an answer is handed to firebase-admin's own error handler as the
 requests error it would have seen. Only the bytes go another way: requests/urllib3 and a thread
@@ -15,7 +15,9 @@ messages and wait for their batch. To real FCM (https) requests share a few HTTP
 libcurl stops using a connection that was told GOAWAY or failed, and a connection older than
 `connection_max_age_s` takes no new requests, so that the load moves between FCM's front ends.
 To a plain http:// endpoint (the emulator) it speaks HTTP/1.1 over up to 32 connections (the
-emulator has no HTTP/2 without TLS).
+emulator has no HTTP/2 without TLS). A 2xx counts as accepted even if its body then fails to
+arrive, as through firebase-admin's own path; if libcurl itself fails under the driver, what was
+in flight comes back RETRY and the driver starts over on new connections.
 """
 from __future__ import annotations
 
@@ -28,21 +30,19 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import certifi
 import firebase_admin
 import orjson
-import google.auth.credentials
 import google.auth.exceptions
-import google.auth.transport.requests
 import pycurl
 import requests
 import requests.structures
 import requests.utils
 from firebase_admin import _http_client, exceptions, messaging
 
+from .fcm_token import AccessToken
 from .push import (
     ACCEPTED_WITHOUT_NAME,
     ACCEPTED_WITHOUT_NAME_RESULT,
@@ -77,93 +77,6 @@ _TIMEOUT_ERRORS = frozenset({pycurl.E_OPERATION_TIMEDOUT})
 _PLAIN_HTTP_CONNECTIONS = 32
 # Google's front ends take 100 streams at once on one HTTP/2 connection.
 _STREAMS_PER_CONNECTION = 100
-
-
-class _AccessToken:
-    """The Authorization header of firebase-admin's credential (google-auth's own token).
-
-    Fetched when there is none or it has expired (the callers wait: nothing can be sent
-    without it); refreshed in the background once it has less than `ahead_s` left, while the
-    current one is still used, so that sending never stalls for a refresh (callers only look at
-    the token meanwhile: the background fetch holds `_fetching`, not the lock that starts it);
-    fetched again at once after FCM answers 401. Anonymous credentials (the emulator) have no
-    token. A fetch gives up after `timeout_s` (google-auth would wait 120 s)."""
-
-    def __init__(self, credential: google.auth.credentials.Credentials, ahead_s: float = 300.0,
-                 timeout_s: float = 10.0):
-        self._credential = credential
-        self._ahead_s = ahead_s
-        self._timeout_s = timeout_s
-        self._anonymous = isinstance(credential, google.auth.credentials.AnonymousCredentials)
-        self._fetching = threading.Lock()  # held while a token is fetched, in the foreground or not
-        self._starting = threading.Lock()  # held while a background fetch is looked at or started
-        self._invalid = False
-        self._background: threading.Thread | None = None
-        self._retry_background_at = 0.0
-
-    def headers(self) -> dict[str, str]:
-        """Raises google-auth's error when there is no usable token and none can be had."""
-        if self._anonymous:
-            return {}
-        left = self._seconds_left()
-        if left <= 0:
-            with self._fetching:  # one caller fetches it; the others wait for it, then use it
-                if self._seconds_left() <= 0:
-                    self._refresh()
-        elif left < self._ahead_s:
-            self._refresh_in_background()
-        headers: dict[str, str] = {}
-        self._credential.apply(headers)
-        return headers
-
-    def invalidate(self) -> None:
-        """FCM refused the token (401): the next send fetches another."""
-        if not self._anonymous:
-            self._invalid = True
-
-    def _seconds_left(self) -> float:
-        cred = self._credential
-        if self._invalid or cred.token is None:
-            return 0.0
-        if cred.expiry is None:
-            return math.inf
-        # google-auth keeps expiry as a naive UTC datetime.
-        return (cred.expiry - datetime.now(timezone.utc).replace(tzinfo=None)).total_seconds()
-
-    def _refresh(self) -> None:
-        self._credential.refresh(_TimedRequest(self._timeout_s))
-        self._invalid = False
-
-    def _refresh_in_background(self) -> None:
-        with self._starting:
-            busy = self._background is not None and self._background.is_alive()
-            if busy or time.monotonic() < self._retry_background_at:
-                return
-            self._background = threading.Thread(target=self._background_refresh, name="fcm-token", daemon=True)
-            self._background.start()
-
-    def _background_refresh(self) -> None:
-        try:
-            with self._fetching:
-                if self._seconds_left() < self._ahead_s:
-                    self._refresh()
-        except Exception as error:  # noqa: BLE001 - the current token still serves; tried again later
-            log.warning("refreshing the FCM access token failed (%s); the current one is used meanwhile",
-                        type(error).__name__)
-            self._retry_background_at = time.monotonic() + 10.0
-
-
-class _TimedRequest(google.auth.transport.requests.Request):
-    """google-auth's transport for the token endpoint, with a timeout of our own (google-auth
-    asks for none, so requests would wait 120 s for a token server that does not answer)."""
-
-    def __init__(self, timeout_s: float):
-        super().__init__()
-        self._timeout_s = timeout_s
-
-    def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
-        return super().__call__(url, method=method, body=body, headers=headers,
-                                timeout=timeout or self._timeout_s, **kwargs)
 
 
 class _Batch:
@@ -210,7 +123,7 @@ class CurlPushGateway:
             self.project_id, self.credentials_path, self.endpoint, self.timeout_s
         )
         self._url = self._service._fcm_url
-        self._token = _AccessToken(self._app.credential.get_credential(), timeout_s=self.timeout_s)
+        self._token = AccessToken(self._app.credential.get_credential(), timeout_s=self.timeout_s)
         # The headers firebase-admin's own requests carry (it reads them from the same places).
         self._fixed_headers = [
             *(f"{k}: {v}" for k, v in self._service._fcm_headers.items()),
