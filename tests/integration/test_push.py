@@ -340,6 +340,30 @@ def test_the_curl_gateway_multiplexes_http2_to_fcm_and_moves_on_when_a_connectio
     assert len(lines) == 100 and len(connections) >= 10
 
 
+def test_the_curl_gateway_opens_a_new_connection_once_one_is_older_than_its_max_age(tmp_path):
+    """A connection to FCM serves for connection_max_age_s, then the next pushes go on a new one,
+    so that the load moves between FCM's front ends."""
+    import time
+
+    from bench import NginxFcm
+
+    nginx = NginxFcm(tmp_path, "p")
+    gateway = CurlPushGateway(project_id="p", endpoint=nginx.endpoint, concurrency=4, connection_max_age_s=1,
+                              ca_bundle=str(nginx.ca))
+    try:
+        results = gateway.send([_message(f"tok-{i}") for i in range(5)])
+        results += gateway.send([_message(f"tok-{i}") for i in range(5)])
+        time.sleep(1.5)
+        results += gateway.send([_message(f"tok-{i}") for i in range(5)])
+    finally:
+        gateway.close()
+        nginx.stop()
+    assert [r.outcome for r in results] == [SENT] * 15
+    connections = [line.split()[0] for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert len(set(connections[:10])) == 1  # young: the first two batches shared one
+    assert set(connections[10:]).isdisjoint(connections[:10])  # too old for the third
+
+
 def test_the_curl_gateway_keeps_hundreds_of_pushes_in_flight_and_loses_none_to_goaway_in_mid_flight(tmp_path):
     """FCM answers in about 30 ms from a data centre, so 10,000 pushes a second need about 300 in
     flight. Against nginx answering after 1 s, the gateway keeps its 256 in flight over a few
