@@ -155,8 +155,9 @@ class CurlPushGateway:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        # Started by the first send: a process that never sends (a web worker) runs no driver.
         self._driver = threading.Thread(target=self._drive, name="fcm-curl", daemon=True)
-        self._driver.start()
+        self._driving = False
 
     # -- the callers' side -----------------------------------------------------------------
 
@@ -174,6 +175,9 @@ class CurlPushGateway:
             if self._closed:
                 return [PushResult(UNSENT, error="gateway_closed")] * len(messages)
             self._queue.extend(jobs)
+            if not self._driving:
+                self._driver.start()
+                self._driving = True
         self._wake()
         while not batch.done.wait(1.0):
             if not self._driver.is_alive():  # it never stops but when closed; if it did anyway
@@ -211,8 +215,10 @@ class CurlPushGateway:
             if self._closed:
                 return
             self._closed = True
+            driving = self._driving
         self._wake()
-        self._driver.join()
+        if driving:
+            self._driver.join()
         for handle in self._handles:
             handle.close()
         self._multi.close()

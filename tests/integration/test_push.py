@@ -6,7 +6,7 @@ import requests
 from firebase_admin import messaging
 
 from dealsvc.adapters.fcm_curl import CurlPushGateway
-from dealsvc.adapters.push import SENT, FirebasePushGateway, PushMessage, fcm_send_url
+from dealsvc.adapters.push import SENT, UNSENT, FirebasePushGateway, PushMessage, fcm_send_url
 from tests.fakes.fcm_emulator import PROJECT_ID, running_emulator
 from tests.support.http_servers import JsonHandler, serve, url
 from tests.support.processes import free_port
@@ -464,3 +464,28 @@ def test_the_curl_gateway_gets_over_a_failure_of_its_transport_and_retries_what_
         gateway.close()
         fcm.close()
     assert gateway._driver.is_alive() is False  # closed: the driver ended
+
+
+def test_the_curl_gateway_runs_its_thread_only_once_it_sends():
+    """A process that never sends (a web worker builds the gateway with its container) runs no
+    transport thread; the first send starts it, closing ends it, and a gateway closed unused
+    closes at once."""
+    import threading
+
+    def drivers() -> set:
+        return {t for t in threading.enumerate() if t.name == "fcm-curl"}
+
+    before = drivers()
+    fcm = _CountingFcm()
+    unused = CurlPushGateway(project_id=PROJECT_ID, endpoint=fcm.url)
+    gateway = CurlPushGateway(project_id=PROJECT_ID, endpoint=fcm.url)
+    try:
+        assert drivers() == before
+        unused.close()
+        assert [r.outcome for r in gateway.send([_message("tok-1")])] == [SENT]
+        assert len(drivers() - before) == 1
+    finally:
+        gateway.close()
+        fcm.close()
+    assert drivers() - before == set()
+    assert [r.outcome for r in unused.send([_message("tok-2")])] == [UNSENT]
