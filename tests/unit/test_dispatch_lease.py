@@ -3,7 +3,6 @@ batch on the wire longer than a beat has its lease renewed; once nothing is on t
 heartbeat's thread ends, and the next batch starts another."""
 from __future__ import annotations
 
-import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -36,10 +35,6 @@ class Renewals:
         pass
 
 
-def heartbeat_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "dispatch-lease-heartbeat"]
-
-
 def wait_for(condition, timeout_s: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -55,20 +50,22 @@ def claim(batch_id: int) -> list[Claimed]:
 
 
 def test_a_slow_batch_is_renewed_and_the_thread_ends_once_nothing_is_on_the_wire():
-    before = set(heartbeat_threads())
     outbox = Renewals()
     heartbeat = Heartbeat(outbox, lambda: NOW, LEASE)
 
     with heartbeat.kept(claim(7)):
         assert wait_for(lambda: len(outbox.batches) >= 2), "a batch on the wire for several beats was not renewed"
-        assert len(set(heartbeat_threads()) - before) == 1
+        first = heartbeat._thread  # this heartbeat's own (other tests' may run in this process)
+        assert first is not None and first.is_alive()
     assert outbox.batches[0] == [(7, 1)]
 
     # Nothing on the wire: the thread ends at its next beat instead of waking up for ever.
-    assert wait_for(lambda: not set(heartbeat_threads()) - before), "the heartbeat's thread outlived its batches"
+    assert wait_for(lambda: not first.is_alive()), "the heartbeat's thread outlived its batches"
     renewed = len(outbox.batches)
 
-    # The next batch starts it again, and its lease is renewed as the first one's was.
+    # The next batch starts another, and its lease is renewed as the first one's was.
     with heartbeat.kept(claim(8)):
+        second = heartbeat._thread
+        assert second is not None and second is not first
         assert wait_for(lambda: [(8, 1)] in outbox.batches[renewed:])
-    assert wait_for(lambda: not set(heartbeat_threads()) - before)
+    assert wait_for(lambda: not second.is_alive())
