@@ -132,7 +132,8 @@ class ShopService:
         """Change a shop's opening hours (checked by the schema: domain/hours.problem). The waves
         of its live offers that the old hours held back fall due at once, and so do their pushes
         that wait for the old opening (a price drop or an alert screened while the shop was
-        closed): the dispatcher holds them by the new hours, or sends them now if the shop is open."""
+        closed) or were given up for it: the dispatcher holds them by the new hours, or sends them
+        now if the shop is open."""
         with self.store.write() as q:
             shop = q.shop(shop_id, lock=True)
             if shop is None or shop.merchant_id != merchant.id:
@@ -147,7 +148,8 @@ class ShopService:
                     if (offer_rules.is_live(offer.status, offer.expires_at, now)
                             and waves.held_by(before, shop.timezone, now, offer.expires_at, fanout.due_at)):
                         fanout.due_at = now
-                # Their pushes waiting for the old opening too. Pending, so no dispatcher holds
+                # Their pushes waiting for the old opening too, and those the old hours gave up
+                # (closed until the offer's end). Pending or suppressed, so no dispatcher holds
                 # them; one a dispatcher is screening at this moment keeps the time it gives it.
                 # A push is sent once at most, whenever it falls due.
                 q.redue_pushes_held_for_opening(shop.id, now)

@@ -242,6 +242,34 @@ def test_an_alert_deferred_by_quiet_hours_past_closing_time_waits_for_the_shop_t
     assert len(alerts(env, "tok-quiet", offer["id"])) == 1
 
 
+def test_an_alert_given_up_because_the_shop_would_not_open_in_time_goes_when_new_hours_open_it_in_time(env):
+    key, shop = bakery(env)
+    env.api.subscriber(fcm_token="tok-quiet", lat=SHOP[0] + 0.001, lon=SHOP[1], radius_m=1000,
+                       quiet_hours={"start": "18:30", "end": "20:00"}, timezone="Europe/Rome")
+    at(env, "2026-12-05T19:00")  # Saturday, open until 19:30, closed on Sunday
+    offer = post(env, key, shop, "2026-12-07T06:00", beyond_closing=True).json
+    env.drain()
+    at(env, "2026-12-05T20:00")  # quiet hours over; the shop opens on Monday at 7:00, after the offer
+    env.drain()
+    assert alerts(env, "tok-quiet", offer["id"]) == []
+    assert [(n.status, n.reason) for n in env.notifications(offer["id"])] == [("suppressed", "shop_closed")]
+
+    # The shopkeeper opens on Sunday mornings from now on: the resident is told at 9:00.
+    at(env, "2026-12-05T21:00")
+    r = env.api.c.patch(f"/api/v1/shops/{shop['id']}", json={"opening_hours": "Mo-Sa 07:00-19:30; Su 09:00-12:00"},
+                        headers=env.api.h(key))
+    assert r.status_code == 200, r.json
+    env.drain()
+    assert alerts(env, "tok-quiet", offer["id"]) == []
+    at(env, "2026-12-06T09:00")
+    env.drain()
+    assert len(alerts(env, "tok-quiet", offer["id"])) == 1
+    at(env, "2026-12-06T10:00")
+    env.drain()
+    assert len(alerts(env, "tok-quiet", offer["id"])) == 1
+    assert [n.status for n in env.notifications(offer["id"])] == ["sent"]
+
+
 def test_a_wave_held_for_the_opening_goes_by_the_new_hours_when_they_change(env):
     from tests.support.pages import csrf, sign_in_shop
 

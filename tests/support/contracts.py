@@ -136,10 +136,12 @@ class MemoryWorld:
         """(status, reason, batch) of the offer's alerts, by id."""
         return {n.id: (n.status, n.reason, n.batch_id) for n in self.store.tables.notifications.values() if n.offer_id == offer_id}
 
-    def defer(self, push_id: int, reason: str, due_at: datetime) -> None:
-        """What the dispatcher does to a push that does not go now: pending, due at `due_at`."""
+    def defer(self, push_id: int, reason: str, due_at: datetime, status: str = "pending") -> None:
+        """What the dispatcher does to a push that does not go now: pending, due at `due_at`
+        (or, status "suppressed", given up)."""
         push = self.store.tables.notifications[push_id]
-        push.status, push.reason, push.due_at, push.pending_due_at = "pending", reason, due_at, due_at
+        push.status, push.reason, push.due_at = status, reason, due_at
+        push.pending_due_at = due_at if status == "pending" else None
 
     def push_times(self, offer_id: str) -> dict[int, tuple[str, str | None, datetime, datetime | None]]:
         """(status, reason, due_at, pending_due_at) of the offer's pushes, by id."""
@@ -321,14 +323,15 @@ class SqlWorld:
         with self.db.read() as s:
             return {n.id: (n.status, n.reason, n.batch_id) for n in s.query(Notification).filter_by(offer_id=offer_id)}
 
-    def defer(self, push_id: int, reason: str, due_at: datetime) -> None:
+    def defer(self, push_id: int, reason: str, due_at: datetime, status: str = "pending") -> None:
         from sqlalchemy import update
 
         from dealsvc.adapters.db.models import Notification
 
         with self.db.write() as s:
             s.execute(update(Notification).where(Notification.id == push_id)
-                      .values(status="pending", reason=reason, due_at=due_at, pending_due_at=due_at))
+                      .values(status=status, reason=reason, due_at=due_at,
+                              pending_due_at=due_at if status == "pending" else None))
 
     def push_times(self, offer_id: str) -> dict[int, tuple[str, str | None, datetime, datetime | None]]:
         from dealsvc.adapters.db.models import Notification
@@ -552,21 +555,26 @@ def check_a_shops_waves_not_planned_yet_come_with_their_offers_and_take_a_new_ti
     assert world.fanouts(bread) == [("offer", 1), ("offer", 2), ("withdraw", 1)]
 
 
-def check_the_pushes_waiting_for_a_shop_to_open_of_its_live_offers_fall_due(world):
+def check_the_pushes_of_live_offers_held_back_or_given_up_for_a_closed_shop_fall_due(world):
     bakery, dairy = world.shop("Forno Rossi"), world.shop("Latteria Bianchi")
     bread, rolls, gone, milk = world.offer(bakery), world.offer(bakery), world.offer(bakery), world.offer(dairy)
     world.set_offer_status(gone, "cancelled")
     now = world.now().replace(microsecond=0)
     opening, soon = now + timedelta(hours=13), now + timedelta(minutes=30)
-    pushes = {  # (offer, kind, reason, due_at): its push
-        (offer_id, kind, reason, due_at): world.push(offer_id, kind=kind, status="pending", at=now - timedelta(hours=1))
-        for offer_id, kind, reason, due_at in [
-            (bread, "offer", "shop_closed", opening), (bread, "price-1", "shop_closed", opening),
-            (rolls, "offer", "quiet_hours", opening), (rolls, "price-1", "shop_closed", now - timedelta(minutes=1)),
-            (gone, "offer", "shop_closed", opening), (milk, "offer", "shop_closed", opening)]
+    pushes = {  # (offer, kind, reason, due_at, status): its push (each to a resident of its own)
+        (offer_id, kind, reason, due_at, status): world.push(offer_id, kind=kind, status="pending",
+                                                             at=now - timedelta(hours=1))
+        for offer_id, kind, reason, due_at, status in [
+            (bread, "offer", "shop_closed", opening, "pending"), (bread, "price-1", "shop_closed", opening, "pending"),
+            # Given up: the shop would not open before the offer ended.
+            (bread, "price-2", "shop_closed", now, "suppressed"),
+            (rolls, "offer", "quiet_hours", opening, "pending"), (rolls, "price-1", "shop_closed", now - timedelta(minutes=1), "pending"),
+            (rolls, "price-2", "quiet_hours", now, "suppressed"),
+            (gone, "offer", "shop_closed", opening, "pending"), (gone, "price-1", "shop_closed", now, "suppressed"),
+            (milk, "offer", "shop_closed", opening, "pending")]
     }
-    for (_, _, reason, due_at), push in pushes.items():
-        world.defer(push, reason, due_at)
+    for (_, _, reason, due_at, status), push in pushes.items():
+        world.defer(push, reason, due_at, status)
     told = world.push(bread, status="sent", at=now - timedelta(hours=1))
     before = {offer_id: world.push_times(offer_id) for offer_id in (bread, rolls, gone, milk)}
     assert before[bread][told] == ("sent", None, now - timedelta(hours=1), None)
@@ -574,9 +582,11 @@ def check_the_pushes_waiting_for_a_shop_to_open_of_its_live_offers_fall_due(worl
     with world.store.write() as q:  # once the offers ended: none is live
         assert q.redue_pushes_held_for_opening(bakery, now + timedelta(hours=3)) == 0
     with world.store.write() as q:
-        assert q.redue_pushes_held_for_opening(bakery, soon) == 2
+        assert q.redue_pushes_held_for_opening(bakery, soon) == 3
     after = {offer_id: world.push_times(offer_id) for offer_id in (bread, rolls, gone, milk)}
-    brought = {pushes[(bread, "offer", "shop_closed", opening)], pushes[(bread, "price-1", "shop_closed", opening)]}
+    brought = {pushes[(bread, "offer", "shop_closed", opening, "pending")],
+               pushes[(bread, "price-1", "shop_closed", opening, "pending")],
+               pushes[(bread, "price-2", "shop_closed", now, "suppressed")]}
     assert {nid: times for nid, times in after[bread].items() if nid in brought} == {
         nid: ("pending", "shop_closed", soon, soon) for nid in brought}
     assert {**after, bread: {nid: t for nid, t in after[bread].items() if nid not in brought}} == {

@@ -99,10 +99,10 @@ class MemoryQueries:
 
     def redue_pushes_held_for_opening(self, shop_id: str, now: datetime) -> int:
         live = {o.id for o in self.offers_of_shop(shop_id) if offer_rules.is_live(o.status, o.expires_at, now)}
-        held = [n for n in self.t.notifications.values() if n.offer_id in live and n.status == PushStatus.PENDING
-                and n.reason == SHOP_CLOSED and n.due_at > now]
+        held = [n for n in self.t.notifications.values() if n.offer_id in live and n.reason == SHOP_CLOSED
+                and ((n.status == PushStatus.PENDING and n.due_at > now) or n.status == PushStatus.SUPPRESSED)]
         for n in held:
-            n.due_at = n.pending_due_at = now
+            n.status, n.due_at, n.pending_due_at = PushStatus.PENDING, now, now
         return len(held)
 
     # favourites

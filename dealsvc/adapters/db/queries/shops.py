@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from ....domain import offers as offer_rules
 from ....domain.outbox import SHOP_CLOSED, FanoutKind, PushStatus
@@ -45,14 +45,17 @@ class ShopQueries(OnSession):
         )]
 
     def redue_pushes_held_for_opening(self, shop_id: str, now: datetime) -> int:
-        """The pushes of the shop's live offers that wait for it to open (pending with reason
-        shop_closed, due after `now`) are due at `now`; how many. One statement: the shop's
-        offers by their shop index, their pushes by the unique (offer, resident, kind) index."""
+        """The pushes of the shop's live offers that the old hours held back are due at `now`,
+        pending; how many: those waiting for it to open (pending with reason shop_closed, due
+        after `now`) and those given up because it would not open before their offer ended
+        (suppressed, shop_closed). One statement: the shop's offers by their shop index, their
+        pushes by the unique (offer, resident, kind) index."""
         live = select(Offer.id).where(Offer.shop_id == shop_id, Offer.status == offer_rules.ACTIVE, Offer.expires_at > now)
+        waiting = and_(Notification.status == PushStatus.PENDING, Notification.due_at > now)
         return self.session.execute(
             update(Notification)
-            .where(Notification.offer_id.in_(live), Notification.status == PushStatus.PENDING,
-                   Notification.reason == SHOP_CLOSED, Notification.due_at > now)
-            .values(due_at=now, pending_due_at=now)
+            .where(Notification.offer_id.in_(live), Notification.reason == SHOP_CLOSED,
+                   or_(waiting, Notification.status == PushStatus.SUPPRESSED))
+            .values(status=PushStatus.PENDING, due_at=now, pending_due_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
