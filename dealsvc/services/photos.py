@@ -68,8 +68,18 @@ class PhotoService:
         except BaseException:
             self.discard(photo)
             raise
+        self.settle(photo)
         drop_unused(self.store, self.files, replaced)
         return view
+
+    def settle(self, photo: photos.Photo | None) -> None:
+        """Once an offer naming the photo is committed: its files are there. Another request
+        dropping the same picture (files are named by their content) may have found it unused
+        and deleted it before that commit; it is written again then (drop_unused puts back what
+        an offer committed after its own look shows)."""
+        if photo is not None:
+            self.files.put(photo.large_name, photo.large)
+            self.files.put(photo.thumbnail_name, photo.thumbnail)
 
     def discard(self, photo: photos.Photo | None) -> None:
         """A photo kept for an offer that did not take it (the offer refused, or not made): its
@@ -85,10 +95,25 @@ class PhotoService:
 def drop_unused(store: Transactions[PhotoQueries], media: photos.MediaStore, names: set[str]) -> None:
     """Files no offer shows any more stop being served (a photo replaced, or erased with its
     merchant, may show what its owner wanted gone); one another offer shows (files are named by
-    their content) stays."""
+    their content) stays.
+
+    Another request may be giving the same picture to an offer meanwhile, without a lock shared
+    with this one: a file deleted here and shown by an offer committed after the first look is
+    put back (its bytes read before the delete), and an offer committed before that delete puts
+    its files back itself (PhotoService.settle). Either way an offer never names a missing file."""
     if not names:
         return
     with store.read() as q:
-        still = q.photo_names_shown(names)
-    for name in names - still:
-        media.delete(name)
+        unused = names - q.photo_names_shown(names)
+    deleted: dict[str, bytes] = {}
+    for name in unused:
+        data = media.get(name)
+        if data is not None:  # none: nothing to delete (one written after this look is not ours)
+            deleted[name] = data
+            media.delete(name)
+    if not deleted:
+        return
+    with store.read() as q:
+        shown_now = q.photo_names_shown(set(deleted))
+    for name in shown_now:
+        media.put(name, deleted[name])

@@ -323,6 +323,7 @@ def post_offer():
                 # Not posted: no offer shows the photo kept for it (unless another shows the same picture).
                 services().photos.discard(photo)
                 raise
+            services().photos.settle(photo)
             steps = len(offer.get("price_steps") or [])
             posted = gettext("Posted “%(title)s” at %(pct)s %% off; the residents nearby are being told.",
                              title=offer["title"], pct=format_decimal(offer["discount_pct"]))

@@ -81,3 +81,55 @@ def test_a_photo_kept_for_an_offer_not_made_is_dropped_unless_another_offer_show
     photos.discard(shared)
     photos.discard(None)
     assert sorted(p.name for p in folder.iterdir()) == sorted([shared.large_name, shared.thumbnail_name])
+
+
+class Racing(LocalMediaStore):
+    """Files on disk where another request's step runs at a chosen moment, once: just before
+    this store's next delete, or just after its next put."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.before_delete = self.after_put = None
+
+    def delete(self, name):
+        if (step := self.before_delete) is not None:
+            self.before_delete = None
+            step()
+        super().delete(name)
+
+    def put(self, name, data):
+        super().put(name, data)
+        if (step := self.after_put) is not None:
+            self.after_put = None
+            step()
+
+
+@pytest.fixture
+def racing(world):
+    photos, store, folder = world
+    photos.files = Racing(folder)
+    return photos, store
+
+
+def test_a_picture_dropped_as_another_offer_is_given_it_stays_served_for_that_offer(racing):
+    """The shopkeeper replaces off_1's bread photo while the same picture goes to off_2: the
+    replaced files were found unused, then off_2 took them before they were deleted."""
+    photos, store = racing
+    bread = phone_jpeg(size=(300, 200))
+    photos.attach(BAKER, "off_1", bread, "image/jpeg")
+    photos.files.before_delete = lambda: photos.attach(BAKER, "off_2", bread, "image/jpeg")
+    photos.attach(BAKER, "off_1", phone_jpeg(size=(320, 200)), "image/jpeg")
+    other = store.tables.offers["off_2"]
+    assert other.photo is not None and photos.media(other.photo) and photos.media(other.thumbnail)
+
+
+def test_a_picture_given_to_an_offer_as_the_same_picture_is_dropped_stays_served(racing):
+    """The same picture, kept for an offer that was then refused, is dropped while it goes to
+    off_2: dropped after off_2's request wrote it, before off_2 named it."""
+    photos, store = racing
+    bread = phone_jpeg(size=(300, 200))
+    refused = photos.keep(bread)
+    photos.files.after_put = lambda: photos.discard(refused)
+    photos.attach(BAKER, "off_2", bread, "image/jpeg")
+    other = store.tables.offers["off_2"]
+    assert other.photo == refused.large_name and photos.media(other.photo) and photos.media(other.thumbnail)
