@@ -17,7 +17,8 @@ libcurl stops using a connection that was told GOAWAY or failed, and a connectio
 To a plain http:// endpoint (the emulator) it speaks HTTP/1.1 over up to 32 connections (the
 emulator has no HTTP/2 without TLS). A 2xx counts as accepted even if its body then fails to
 arrive, as through firebase-admin's own path; if libcurl itself fails under the driver, what was
-in flight comes back RETRY and the driver starts over on new connections.
+in flight comes back RETRY, what was about to go UNSENT, and the driver starts over on new
+connections.
 """
 from __future__ import annotations
 
@@ -241,21 +242,25 @@ class CurlPushGateway:
 
     def _drive(self) -> None:
         """The driver thread: runs until closed, whatever libcurl raises (every caller waits on
-        it). After a surprise, what was on the wire or about to be is answered RETRY (the
-        outbox sends it again) and the driver starts over on new connections."""
+        it). After a surprise, what was on the wire is answered RETRY (the outbox sends it
+        again), what was about to go UNSENT (never tried), and the driver starts over on new
+        connections."""
         while True:
             try:
                 self._drive_until_closed()
                 return
             except Exception as error:  # noqa: BLE001 - see the docstring
                 log.exception("the push transport failed; the pushes in flight will be retried")
-                self._start_over(PushResult(RETRY, error=type(error).__name__))
+                try:
+                    self._start_over(type(error).__name__)
+                except Exception:  # noqa: BLE001 - tried again at the next turn
+                    log.exception("the push transport could not start over yet")
                 time.sleep(0.1)  # a failure that repeats does not spin
 
-    def _start_over(self, result: PushResult) -> None:
-        jobs = list(self._in_flight.values())
-        on_the_wire = {id(job) for job in jobs}
-        jobs += [job for job in self._taken if id(job) not in on_the_wire]  # a job fails once
+    def _start_over(self, error: str) -> None:
+        tried = list(self._in_flight.values())
+        on_the_wire = {id(job) for job in tried}
+        untried = [job for job in self._taken if id(job) not in on_the_wire]  # a job is answered once
         self._in_flight.clear()
         self._taken.clear()
         for handle in self._handles:
@@ -269,9 +274,11 @@ class CurlPushGateway:
             self._multi.close()
         except Exception:  # noqa: BLE001 - as above
             pass
+        for job in tried:
+            self._answered(job, PushResult(RETRY, error=error))
+        for job in untried:
+            self._finish(job, PushResult(UNSENT, error="transport_failed"))
         self._multi = self._new_multi()
-        for job in jobs:
-            self._answered(job, result)
 
     def _drive_until_closed(self) -> None:
         multi = self._multi

@@ -22,7 +22,8 @@ class AccessToken:
     current one is still used, so that sending never stalls for a refresh (callers only look at
     the token meanwhile: the background fetch holds `_fetching`, not the lock that starts it);
     fetched again at once after FCM answers 401. Anonymous credentials (the emulator) have no
-    token. A fetch gives up after `timeout_s` (google-auth would wait 120 s)."""
+    token. Each request to the token endpoint gives up after `timeout_s` (google-auth would wait
+    120 s; it tries a 5xx or 429 answer up to three times)."""
 
     def __init__(self, credential: google.auth.credentials.Credentials, ahead_s: float = 300.0,
                  timeout_s: float = 10.0):

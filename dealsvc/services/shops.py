@@ -150,8 +150,9 @@ class ShopService:
                         fanout.due_at = now
                 # Their pushes waiting for the old opening too, and those the old hours gave up
                 # (closed until the offer's end). Pending or suppressed, so no dispatcher holds
-                # them; one a dispatcher is screening at this moment keeps the time it gives it.
-                # A push is sent once at most, whenever it falls due.
+                # them; one a dispatcher is screening by the old hours at this very moment keeps
+                # what that claim gives it (a later time, or given up: the one window left, a
+                # transaction long). A push is sent once at most, whenever it falls due.
                 q.redue_pushes_held_for_opening(shop.id, now)
             shop.updated_at = now
             return shop_view(shop, now)
