@@ -33,6 +33,11 @@ threads = 4
 graceful_timeout = 30
 timeout = 30
 keepalive = 5
+# As long a request line and header as nginx passes on (large_client_header_buffers 8 KB,
+# deploy/nginx/dealsvc.conf, which answers longer ones itself in the service's format): 8190 is
+# gunicorn's largest; its default (4094) answered the lines in between with a plain-text 400.
+limit_request_line = 8190
+limit_request_field_size = 8190
 # Workers start afresh now and then, so that nothing a process grows lives for ever.
 max_requests = 20_000
 max_requests_jitter = 2_000

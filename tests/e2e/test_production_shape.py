@@ -262,4 +262,14 @@ def test_nginx_keeps_the_service_answering_under_a_slowloris_that_stops_gunicorn
         # nginx's own answers carry the service's security headers too.
         assert over.headers["X-Content-Type-Options"] == "nosniff" and over.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in over.headers["Content-Security-Policy"]
+        # A request line of 6 KB reaches the service (gunicorn's own limit is nginx's); one or a
+        # header beyond nginx's 8 KB buffers is refused there, in the service's format.
+        deals = shape.web + "/api/v1/deals?lat=45.4642&lon=9.19&radius_m=1000&category="
+        served = requests.get(deals + "x" * 6000, timeout=10)
+        too_long = requests.get(deals + "x" * 9000, timeout=10)
+        too_large = requests.get(shape.web + "/healthz", headers={"X-Note": "x" * 9000}, timeout=10)
+        assert served.status_code == 400 and served.json()["errors"].keys() == {"category"}, served.text
+        for answer, status in ((too_long, 414), (too_large, 431)):
+            assert answer.status_code == status and answer.headers["Content-Type"] == "application/problem+json", answer.text
+            assert answer.json()["status"] == status and answer.headers["X-Content-Type-Options"] == "nosniff"
         assert "Traceback" not in shape.log("web"), shape.log("web")[-3000:]
