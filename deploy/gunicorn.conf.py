@@ -33,11 +33,14 @@ threads = 4
 graceful_timeout = 30
 timeout = 30
 keepalive = 5
-# As long a request line and header as nginx passes on (large_client_header_buffers 8 KB,
-# deploy/nginx/dealsvc.conf, which answers longer ones itself in the service's format): 8190 is
-# gunicorn's largest; its default (4094) answered the lines in between with a plain-text 400.
+# Whatever nginx passes on (deploy/nginx/dealsvc.conf answers more itself, in the service's
+# format): a request line of up to 8 KB (8190 is gunicorn's largest; its default, 4094, answered
+# the lines in between with its own HTML 414), and headers of up to 4 x 8 KB, any number of them,
+# plus the address nginx appends to X-Forwarded-For (gunicorn's defaults: 8190 bytes a header,
+# 100 headers, answered above with its HTML 431).
 limit_request_line = 8190
-limit_request_field_size = 8190
+limit_request_field_size = 65536
+limit_request_fields = 32768
 # Workers start afresh now and then, so that nothing a process grows lives for ever.
 max_requests = 20_000
 max_requests_jitter = 2_000

@@ -75,11 +75,12 @@ class PhotoService:
     def settle(self, photo: photos.Photo | None) -> None:
         """Once an offer naming the photo is committed: its files are there. Another request
         dropping the same picture (files are named by their content) may have found it unused
-        and deleted it before that commit; it is written again then (drop_unused puts back what
-        an offer committed after its own look shows)."""
+        and deleted it before that commit; it is written again then, and dropped again if by now
+        no offer shows it (replaced or erased meanwhile)."""
         if photo is not None:
             self.files.put(photo.large_name, photo.large)
             self.files.put(photo.thumbnail_name, photo.thumbnail)
+            drop_unused(self.store, self.files, {photo.large_name, photo.thumbnail_name})
 
     def discard(self, photo: photos.Photo | None) -> None:
         """A photo kept for an offer that did not take it (the offer refused, or not made): its
@@ -99,21 +100,34 @@ def drop_unused(store: Transactions[PhotoQueries], media: photos.MediaStore, nam
 
     Another request may be giving the same picture to an offer meanwhile, without a lock shared
     with this one: a file deleted here and shown by an offer committed after the first look is
-    put back (its bytes read before the delete), and an offer committed before that delete puts
-    its files back itself (PhotoService.settle). Either way an offer never names a missing file."""
-    if not names:
-        return
-    with store.read() as q:
-        unused = names - q.photo_names_shown(names)
-    deleted: dict[str, bytes] = {}
-    for name in unused:
-        data = media.get(name)
-        if data is not None:  # none: nothing to delete (one written after this look is not ours)
-            deleted[name] = data
-            media.delete(name)
-    if not deleted:
-        return
-    with store.read() as q:
-        shown_now = q.photo_names_shown(set(deleted))
-    for name in shown_now:
-        media.put(name, deleted[name])
+    put back (its bytes read before the delete; all of them if the second look fails), and an
+    offer committed before that delete writes its files again itself (PhotoService.settle). So
+    every offer's files end up served, and a file put back is looked at again, until nothing
+    changes under this look."""
+    for _ in range(_LOOKS):
+        if not names:
+            return
+        with store.read() as q:
+            unused = names - q.photo_names_shown(names)
+        deleted: dict[str, bytes] = {}
+        try:
+            for name in unused:
+                data = media.get(name)
+                if data is not None:  # none: nothing to delete (one written after this look is not ours)
+                    deleted[name] = data
+                    media.delete(name)
+            if not deleted:
+                return
+            with store.read() as q:
+                names = q.photo_names_shown(set(deleted))
+        except BaseException:
+            for name, data in deleted.items():  # a file too many rather than an offer without its own
+                media.put(name, data)
+            raise
+        for name in names:
+            media.put(name, deleted[name])
+
+
+# How many times drop_unused looks again at files it put back: each time needs another request
+# to have changed which offers show the very same picture in between.
+_LOOKS = 4

@@ -268,7 +268,11 @@ def test_nginx_keeps_the_service_answering_under_a_slowloris_that_stops_gunicorn
         served = requests.get(deals + "x" * 6000, timeout=10)
         too_long = requests.get(deals + "x" * 9000, timeout=10)
         too_large = requests.get(shape.web + "/healthz", headers={"X-Note": "x" * 9000}, timeout=10)
+        # Just under nginx's 8 KB a header, which then appends the client's address to it.
+        forwarded = requests.get(shape.web + "/healthz", headers={"X-Forwarded-For": ("10.0.0.1, " * 817)[:8165]},
+                                 timeout=10)
         assert served.status_code == 400 and served.json()["errors"].keys() == {"category"}, served.text
+        assert forwarded.status_code == 200, forwarded.text
         for answer, status in ((too_long, 414), (too_large, 431)):
             assert answer.status_code == status and answer.headers["Content-Type"] == "application/problem+json", answer.text
             assert answer.json()["status"] == status and answer.headers["X-Content-Type-Options"] == "nosniff"

@@ -133,3 +133,39 @@ def test_a_picture_given_to_an_offer_as_the_same_picture_is_dropped_stays_served
     photos.attach(BAKER, "off_2", bread, "image/jpeg")
     other = store.tables.offers["off_2"]
     assert other.photo == refused.large_name and photos.media(other.photo) and photos.media(other.thumbnail)
+
+
+def test_a_picture_written_again_after_its_offer_took_another_is_dropped_again(world):
+    """A request gave off_1 the bread photo; before it wrote the files again (settle), another
+    request replaced off_1's photo and dropped bread's files: they do not come back to be served."""
+    photos, store, _ = world
+    bread = photos.keep(phone_jpeg(size=(300, 200)))
+    offer = store.tables.offers["off_1"]
+    offer.photo, offer.thumbnail = bread.large_name, bread.thumbnail_name  # the first request's commit
+    photos.attach(BAKER, "off_1", phone_jpeg(size=(320, 200)), "image/jpeg")  # the second request
+    assert photos.media(bread.large_name) is None
+    photos.settle(bread)  # the first request, late
+    assert photos.media(bread.large_name) is None and photos.media(bread.thumbnail_name) is None
+
+
+def test_a_drop_that_fails_before_its_second_look_puts_back_what_it_deleted(world, monkeypatch):
+    """The database fails between the delete and the look that would put a file back: the files
+    come back, a file too many rather than an offer naming a missing one."""
+    from tests.support.fakes import MemoryQueries
+
+    photos, _, _ = world
+    bread = photos.keep(phone_jpeg(size=(300, 200)))
+    looks = []
+    shown = MemoryQueries.photo_names_shown
+
+    def failing_second_look(q, names):
+        looks.append(names)
+        if len(looks) == 2:
+            raise ConnectionError("the database went away")
+        return shown(q, names)
+
+    monkeypatch.setattr(MemoryQueries, "photo_names_shown", failing_second_look)
+    with pytest.raises(ConnectionError):
+        photos.discard(bread)
+    assert len(looks) == 2
+    assert photos.media(bread.large_name) and photos.media(bread.thumbnail_name)
