@@ -37,6 +37,13 @@ def post(env: Env, key: str, shop: dict, until_local: str, **extra):
     return env.api.c.post("/api/v1/offers", json=body, headers=env.api.h(key))
 
 
+def new_hours(env: Env, key: str, shop: dict, opening_hours: str) -> dict:
+    """The shopkeeper changes the shop's hours through the API; the shop as answered."""
+    r = env.api.c.patch(f"/api/v1/shops/{shop['id']}", json={"opening_hours": opening_hours}, headers=env.api.h(key))
+    assert r.status_code == 200, r.json
+    return r.json
+
+
 def alerts(env: Env, token: str, offer_id: str) -> list[dict]:
     return [m for m in env.received(token) if m["data"].get("offer_id") == offer_id and m["data"]["type"] == "offer"]
 
@@ -256,9 +263,7 @@ def test_an_alert_given_up_because_the_shop_would_not_open_in_time_goes_when_new
 
     # The shopkeeper opens on Sunday mornings from now on: the resident is told at 9:00.
     at(env, "2026-12-05T21:00")
-    r = env.api.c.patch(f"/api/v1/shops/{shop['id']}", json={"opening_hours": "Mo-Sa 07:00-19:30; Su 09:00-12:00"},
-                        headers=env.api.h(key))
-    assert r.status_code == 200, r.json
+    new_hours(env, key, shop, "Mo-Sa 07:00-19:30; Su 09:00-12:00")
     env.drain()
     assert alerts(env, "tok-quiet", offer["id"]) == []
     at(env, "2026-12-06T09:00")
@@ -283,8 +288,7 @@ def test_a_wave_held_for_the_opening_goes_by_the_new_hours_when_they_change(env)
     assert alerts(env, "tok-near", offer["id"]) == []
 
     # Open on Sundays from now on: told at once, not on Monday.
-    r = env.api.c.patch(f"/api/v1/shops/{shop['id']}", json={"opening_hours": "Mo-Su 07:00-19:30"}, headers=env.api.h(key))
-    assert r.status_code == 200 and r.json["open_now"] is True, r.json
+    assert new_hours(env, key, shop, "Mo-Su 07:00-19:30")["open_now"] is True
     env.drain()
     assert len(alerts(env, "tok-near", offer["id"])) == 1
     assert alerts(env, "tok-near", other["id"]) == []  # its shop's hours did not change
@@ -323,14 +327,9 @@ def test_pushes_waiting_for_the_opening_go_by_the_new_hours_when_they_change(env
     env.drain()
     assert alerts(env, "tok-quiet", offer["id"]) == []
 
-    def patch(opening_hours: str) -> dict:
-        r = env.api.c.patch(f"/api/v1/shops/{shop['id']}", json={"opening_hours": opening_hours}, headers=env.api.h(key))
-        assert r.status_code == 200, r.json
-        return r.json
-
     # Open on Sunday mornings from now on: the alert goes at 9:00 tomorrow, not on Monday.
     at(env, "2026-12-05T21:00")
-    assert patch("Mo-Sa 07:00-19:30; Su 09:00-12:00")["opens_at"] == utc("2026-12-06T09:00")
+    assert new_hours(env, key, shop, "Mo-Sa 07:00-19:30; Su 09:00-12:00")["opens_at"] == utc("2026-12-06T09:00")
     env.drain()
     at(env, "2026-12-06T08:59")
     env.drain()
@@ -347,7 +346,7 @@ def test_pushes_waiting_for_the_opening_go_by_the_new_hours_when_they_change(env
     at(env, "2026-12-06T13:00")
     env.drain()
     assert price_drops(env, "tok-drops", offer["id"]) == []
-    assert patch("Mo-Sa 07:00-19:30; Su 09:00-18:00")["open_now"] is True
+    assert new_hours(env, key, shop, "Mo-Sa 07:00-19:30; Su 09:00-18:00")["open_now"] is True
     env.drain()
     [drop] = price_drops(env, "tok-drops", offer["id"])
     assert drop["data"]["price_cents"] == "160"
