@@ -79,7 +79,7 @@ class Settings:
     # Pushes in flight at once per dispatcher process (HTTP requests to FCM), and how many
     # batches each dispatcher process works on side by side (one is sent while another is
     # claimed or recorded).
-    # None: the transport's own (curl: 256, which costs no thread; requests: 32 threads).
+    # None: the transport's own (curl: 512, which costs no thread; requests: 32 threads).
     push_concurrency: int | None = None
     push_lanes: int = 2
     log_level: str = "INFO"

@@ -368,7 +368,7 @@ def test_the_curl_gateway_opens_a_new_connection_once_one_is_older_than_its_max_
 
 def test_the_curl_gateway_keeps_hundreds_of_pushes_in_flight_and_loses_none_to_goaway_in_mid_flight(tmp_path):
     """FCM answers in about 30 ms from a data centre, so 10,000 pushes a second need about 300 in
-    flight. Against nginx answering after 1 s, the gateway keeps its 256 in flight over a few
+    flight. Against nginx answering after 1 s, the gateway keeps its 512 in flight over a few
     HTTP/2 connections (as many at once, read off nginx's log: each request's answer time and
     duration); and when nginx closes each connection after 60 requests (a GOAWAY while
     a hundred streams are open on it), every push still arrives, on new connections."""
@@ -385,8 +385,8 @@ def test_the_curl_gateway_keeps_hundreds_of_pushes_in_flight_and_loses_none_to_g
         lines = [line.split() for line in (folder / "access.log").read_text().splitlines()]
         return results, lines
 
-    results, lines = through_nginx(tmp_path / "many", 100_000, 512)
-    assert [r.outcome for r in results] == [SENT] * 512 and len(lines) == 512
+    results, lines = through_nginx(tmp_path / "many", 100_000, 700)
+    assert [r.outcome for r in results] == [SENT] * 700 and len(lines) == 700
     edges = sorted([(float(at) - float(took), 1) for _c, _p, at, took in lines]
                    + [(float(at), -1) for _c, _p, at, _took in lines])
     at_once = peak = 0
@@ -395,8 +395,10 @@ def test_the_curl_gateway_keeps_hundreds_of_pushes_in_flight_and_loses_none_to_g
         peak = max(peak, at_once)
     connections = {conn for conn, *_ in lines}
     print(f"\n{peak} requests in flight at once over {len(connections)} HTTP/2 connections")
-    assert peak >= 200 and {protocol for _c, protocol, *_ in lines} == {"HTTP/2.0"}
-    assert len(connections) >= 3  # 100 streams a connection
+    # Up to its 512 (nginx logs times to the millisecond: a request that ended as another
+    # started may overlap it by one).
+    assert 400 <= peak <= 520 and {protocol for _c, protocol, *_ in lines} == {"HTTP/2.0"}
+    assert len(connections) >= 5  # 100 streams a connection
 
     results, lines = through_nginx(tmp_path / "goaway", 60, 512)
     assert [r.outcome for r in results] == [SENT] * 512 and len(lines) == 512  # each once

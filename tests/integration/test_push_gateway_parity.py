@@ -137,7 +137,7 @@ def test_a_401_holds_the_push_through_both_and_the_curl_gateway_asks_for_a_new_t
 
 
 @pytest.mark.parametrize(("value", "expected", "in_flight"), [
-    (None, CurlPushGateway, 256), ("curl", CurlPushGateway, 256), ("requests", FirebasePushGateway, 32),
+    (None, CurlPushGateway, 512), ("curl", CurlPushGateway, 512), ("requests", FirebasePushGateway, 32),
     (" Requests ", FirebasePushGateway, 32),
 ])
 def test_dealsvc_fcm_transport_chooses_the_gateway_the_dispatcher_sends_with(value, expected, in_flight):
