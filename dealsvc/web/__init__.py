@@ -24,6 +24,11 @@ def register_pages(app: Flask, settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=PAGE_SESSION_LIFETIME,
+        # The cookie goes back only with a change. Sent with every answer (Flask's default for a
+        # permanent session), a request that changed nothing but answered late (the shop page's
+        # reach, asked while typing) put back the cookie of before a post that answered first,
+        # and its "Posted" message was lost. The session's end is the server's (services/auth.py).
+        SESSION_REFRESH_EACH_REQUEST=False,
         BABEL_DEFAULT_LOCALE=settings.default_locale,
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
     )

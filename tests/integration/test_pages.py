@@ -588,3 +588,17 @@ def test_a_short_DEALSVC_SECRET_KEY_is_refused_at_start():
     with pytest.raises(SettingsError, match="at least 32"):
         Settings.from_env({"DEALSVC_SECRET_KEY": "too-short"})
     assert Settings.from_env({"DEALSVC_SECRET_KEY": "x" * 32}).secret_key == "x" * 32
+
+
+def test_a_request_that_changes_nothing_in_the_session_cannot_undo_one_that_did(client, shopkeeper):
+    """The shop page asks for the offer's reach while the shopkeeper types; one such request,
+    sent before "Post" with the cookie of then, may answer after the post. If it sent the cookie
+    back, the browser would keep that older one, and the post's confirmation (a flashed message
+    kept in the cookie) would be lost: it sends none."""
+    shop_id = shopkeeper["shop"]["id"]
+    reach = client.get(f"/shop/reach?shop_id={shop_id}&category=bakery&quantity=6")
+    assert reach.status_code == 200 and reach.json["residents_text"]
+    assert "Set-Cookie" not in reach.headers, reach.headers.get("Set-Cookie")
+    posted = client.post("/shop/offers", data=offer_form(shopkeeper))
+    assert posted.status_code == 303 and "dealsvc_session=" in posted.headers["Set-Cookie"]
+    assert "Posted “Pane di ieri” at 50 % off" in client.get(posted.headers["Location"]).text
