@@ -68,19 +68,21 @@ class PhotoService:
         except BaseException:
             self.discard(photo)
             raise
-        self.settle(photo)
-        drop_unused(self.store, self.files, replaced)
+        self.settle(photo, replaced)
         return view
 
-    def settle(self, photo: photos.Photo | None) -> None:
+    def settle(self, photo: photos.Photo | None, replaced: set[str] = frozenset()) -> None:
         """Once an offer naming the photo is committed: its files are there. Another request
         dropping the same picture (files are named by their content) may have found it unused
         and deleted it before that commit; it is written again then, and dropped again if by now
-        no offer shows it (replaced or erased meanwhile)."""
+        no offer shows it (replaced or erased meanwhile), in the same look as the files the new
+        photo `replaced`."""
+        names = set(replaced)
         if photo is not None:
             self.files.put(photo.large_name, photo.large)
             self.files.put(photo.thumbnail_name, photo.thumbnail)
-            drop_unused(self.store, self.files, {photo.large_name, photo.thumbnail_name})
+            names |= {photo.large_name, photo.thumbnail_name}
+        drop_unused(self.store, self.files, names)
 
     def discard(self, photo: photos.Photo | None) -> None:
         """A photo kept for an offer that did not take it (the offer refused, or not made): its
@@ -91,6 +93,11 @@ class PhotoService:
     def media(self, name: str) -> bytes | None:
         """A kept file by name; None for any other name."""
         return self.files.get(name) if photos.is_media_name(name) else None
+
+
+# How many times drop_unused looks again at files it put back: each time needs another request
+# to have changed which offers show the very same picture in between.
+_LOOKS = 4
 
 
 def drop_unused(store: Transactions[PhotoQueries], media: photos.MediaStore, names: set[str]) -> None:
@@ -126,8 +133,3 @@ def drop_unused(store: Transactions[PhotoQueries], media: photos.MediaStore, nam
             raise
         for name in names:
             media.put(name, deleted[name])
-
-
-# How many times drop_unused looks again at files it put back: each time needs another request
-# to have changed which offers show the very same picture in between.
-_LOOKS = 4
